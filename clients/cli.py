@@ -1,0 +1,188 @@
+"""`videoedit`: start, follow, inspect and cancel edit jobs; `videoedit demo` runs one locally.
+
+Exit codes: 0 finished (or the command succeeded), 1 the job failed,
+2 bad usage or request (INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED...),
+3 the job was cancelled, 4 the server could not be reached or gave up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import grpc
+from tqdm import tqdm
+
+from videoedit.v1 import video_edit_pb2 as pb
+
+from .client import VideoEditClient
+
+EXIT_FINISHED, EXIT_FAILED, EXIT_BAD_REQUEST, EXIT_CANCELLED, EXIT_UNAVAILABLE = 0, 1, 2, 3, 4
+_UNAVAILABLE_CODES = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
+                      grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}
+
+
+def status_name(value: int) -> str:
+    return pb.JobStatus.Name(value).removeprefix("JOB_STATUS_").lower()
+
+
+def describe(status: pb.VideoEditStatus) -> str:
+    frames = f" frame {status.current_frame}/{status.total_frames}" if status.HasField("total_frames") else ""
+    line = f"{status.job_id}: {status_name(status.status)} {status.progress:6.1%}{frames} {status.message}"
+    if status.error:
+        line += f"\n  error: {status.error}"
+    if status.status == pb.JOB_STATUS_FINISHED:
+        line += f"\n  output: {status.output_video_path}\n  mask:   {status.mask_preview_path}"
+    if status.logs_path:
+        line += f"\n  log:    {status.logs_path}"
+    return line
+
+
+def exit_code(status: pb.VideoEditStatus) -> int:
+    return {pb.JOB_STATUS_FINISHED: EXIT_FINISHED, pb.JOB_STATUS_FAILED: EXIT_FAILED,
+            pb.JOB_STATUS_CANCELLED: EXIT_CANCELLED}.get(status.status, EXIT_FINISHED)
+
+
+def follow(client: VideoEditClient, job_id: str, quiet: bool = False) -> pb.VideoEditStatus:
+    """Follow a job with one progress bar per stage; returns the final status."""
+    bar: tqdm | None = None
+    stage = None
+
+    def show(status: pb.VideoEditStatus) -> None:
+        nonlocal bar, stage
+        if quiet:
+            return
+        if status.status != stage:
+            if bar is not None:
+                bar.close()
+            stage = status.status
+            bar = tqdm(total=status.total_frames or None, desc=f"{status_name(stage):<11}", unit="frame",
+                       leave=True, dynamic_ncols=True)
+        if bar is not None and status.HasField("current_frame"):
+            bar.n = status.current_frame
+            bar.set_postfix_str(f"{status.progress:.0%}")
+            bar.refresh()
+
+    final = client.wait(job_id, on_status=show)
+    if bar is not None:
+        bar.close()
+    return final
+
+
+def cmd_edit(client: VideoEditClient, args) -> int:
+    fields = dict(job_id=args.job_id or "", mode=args.mode, extra=dict(kv.split("=", 1) for kv in args.extra))
+    for name in ("max_frames", "num_inference_steps", "seed", "guidance_scale", "image_guidance_scale",
+                 "erode_kernel", "smoothing_window", "smoothing_alpha"):
+        if getattr(args, name) is not None:
+            fields[name] = getattr(args, name)
+    if args.no_smoothing:
+        fields["apply_smoothing"] = False
+    if args.output_dir:
+        fields["output_dir"] = args.output_dir
+    status = client.start_edit(os.path.abspath(args.video), args.mask, args.edit, **fields)
+    print(f"job {status.job_id} {status_name(status.status)}", file=sys.stderr)
+    if args.no_wait:
+        print(status.job_id)
+        return EXIT_FINISHED
+    final = follow(client, status.job_id)
+    print(describe(final))
+    return exit_code(final)
+
+
+def cmd_status(client: VideoEditClient, args) -> int:
+    status = client.get_status(args.job_id)
+    print(describe(status))
+    return exit_code(status)
+
+
+def cmd_watch(client: VideoEditClient, args) -> int:
+    final = follow(client, args.job_id)
+    print(describe(final))
+    return exit_code(final)
+
+
+def cmd_cancel(client: VideoEditClient, args) -> int:
+    print(describe(client.cancel(args.job_id)))
+    return EXIT_FINISHED
+
+
+def cmd_list(client: VideoEditClient, args) -> int:
+    status = pb.JobStatus.Value(f"JOB_STATUS_{args.status.upper()}") if args.status else pb.JOB_STATUS_UNSPECIFIED
+    response = client.list_jobs(status=status, page_size=args.page_size, page_token=args.page_token)
+    for job in response.jobs:
+        print(f"{job.job_id}\t{status_name(job.status)}\t{job.progress:.0%}\t{job.message}")
+    if response.next_page_token:
+        print(f"next page: --page-token {response.next_page_token}", file=sys.stderr)
+    return EXIT_FINISHED
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    return run_demo(Path(args.workdir), frames=args.frames, steps=args.steps)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="videoedit", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--server", default=os.environ.get("VIDEOEDIT_SERVER", "localhost:50051"),
+                        help="orchestrator address (env VIDEOEDIT_SERVER)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    edit = sub.add_parser("edit", help="start an edit job and follow it")
+    edit.add_argument("video", help="input video path (as the server sees it)")
+    edit.add_argument("--mask", required=True, help='what to edit, e.g. "hair"')
+    edit.add_argument("--edit", required=True, help='the instruction, e.g. "make the hair red"')
+    edit.add_argument("--job-id")
+    edit.add_argument("--output-dir")
+    edit.add_argument("--mode", default="video", choices=["video", "single_frame"])
+    edit.add_argument("--max-frames", dest="max_frames", type=int)
+    edit.add_argument("--steps", dest="num_inference_steps", type=int)
+    edit.add_argument("--seed", type=int)
+    edit.add_argument("--guidance-scale", type=float)
+    edit.add_argument("--image-guidance-scale", type=float)
+    edit.add_argument("--erode-kernel", type=int)
+    edit.add_argument("--smoothing-window", type=int)
+    edit.add_argument("--smoothing-alpha", type=float)
+    edit.add_argument("--no-smoothing", action="store_true")
+    edit.add_argument("--extra", action="append", default=[], metavar="KEY=VALUE")
+    edit.add_argument("--no-wait", action="store_true", help="print the job id and return")
+    edit.set_defaults(run=cmd_edit)
+
+    for name, func, help_text in (("status", cmd_status, "print a job's status"),
+                                  ("watch", cmd_watch, "follow a job to its end"),
+                                  ("cancel", cmd_cancel, "cancel a job")):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("job_id")
+        p.set_defaults(run=func)
+
+    listing = sub.add_parser("list", help="list jobs, newest first")
+    listing.add_argument("--status", choices=[status_name(v) for v in pb.JobStatus.values() if v])
+    listing.add_argument("--page-size", type=int, default=0)
+    listing.add_argument("--page-token", default="")
+    listing.set_defaults(run=cmd_list)
+
+    demo = sub.add_parser("demo", help="start both services locally and edit a sample clip")
+    demo.add_argument("--workdir", default="demo", help="where the clip, logs and outputs go")
+    demo.add_argument("--frames", type=int, default=48)
+    demo.add_argument("--steps", type=int, default=None, help="diffusion steps (default: 4 tiny, 50 real)")
+    demo.set_defaults(run=None)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    if args.command == "demo":
+        sys.exit(cmd_demo(args))
+    with VideoEditClient(args.server) as client:
+        try:
+            sys.exit(args.run(client, args))
+        except grpc.RpcError as err:
+            print(f"error: {err.code().name}: {err.details()}", file=sys.stderr)
+            sys.exit(EXIT_UNAVAILABLE if err.code() in _UNAVAILABLE_CODES else EXIT_BAD_REQUEST)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""Python client library for VideoEditService."""
+
+from __future__ import annotations
+
+from typing import Callable, Iterator, Optional
+
+import grpc
+
+from videoedit.v1 import video_edit_pb2 as pb
+from videoedit.v1 import video_edit_pb2_grpc as pb_grpc
+
+TERMINAL = (pb.JOB_STATUS_FINISHED, pb.JOB_STATUS_FAILED, pb.JOB_STATUS_CANCELLED)
+
+
+class VideoEditClient:
+    """Thin wrapper over the generated stub. Errors surface as grpc.RpcError."""
+
+    def __init__(self, target: str = "localhost:50051", timeout_s: float = 30.0):
+        self.target = target
+        self.timeout_s = timeout_s
+        self._channel = grpc.insecure_channel(target, options=[("grpc.keepalive_time_ms", 30_000)])
+        self._stub = pb_grpc.VideoEditServiceStub(self._channel)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> "VideoEditClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def start_edit(self, input_video_path: str, mask_prompt: str, edit_prompt: str, **fields) -> pb.VideoEditStatus:
+        """Start a job. `fields` are other VideoEditRequest fields (job_id, max_frames, seed, extra, ...)."""
+        request = pb.VideoEditRequest(input_video_path=str(input_video_path), mask_prompt=mask_prompt,
+                                      edit_prompt=edit_prompt, **fields)
+        return self._stub.StartEdit(request, timeout=self.timeout_s)
+
+    def watch(self, job_id: str) -> Iterator[pb.VideoEditStatus]:
+        """Every status change until the job ends (no deadline: jobs can run long)."""
+        yield from self._stub.WatchStatus(pb.WatchStatusRequest(job_id=job_id))
+
+    def wait(self, job_id: str, on_status: Optional[Callable[[pb.VideoEditStatus], None]] = None) -> pb.VideoEditStatus:
+        """Follow the job to its end; returns the final status."""
+        last = None
+        for status in self.watch(job_id):
+            last = status
+            if on_status:
+                on_status(status)
+        return last if last is not None else self.get_status(job_id)
+
+    def get_status(self, job_id: str) -> pb.VideoEditStatus:
+        return self._stub.GetStatus(pb.GetStatusRequest(job_id=job_id), timeout=self.timeout_s)
+
+    def cancel(self, job_id: str) -> pb.VideoEditStatus:
+        return self._stub.CancelEdit(pb.CancelEditRequest(job_id=job_id), timeout=self.timeout_s)
+
+    def list_jobs(self, status: int = pb.JOB_STATUS_UNSPECIFIED, page_size: int = 0,
+                  page_token: str = "") -> pb.ListJobsResponse:
+        return self._stub.ListJobs(pb.ListJobsRequest(status=status, page_size=page_size, page_token=page_token),
+                                   timeout=self.timeout_s)

@@ -1,0 +1,85 @@
+"""Where the model weights come from: a directory, a hub id, or tiny models.
+
+Order: command-line flag, then the seed's env vars (SAM3_MODEL_PATH,
+INSTRUCT_PIX2PIX_MODEL_PATH). With neither, the default hub ids are used when
+they are already in the local Hugging Face cache; otherwise (or with --tiny /
+VIDEOEDIT_MODELS=tiny) tiny random-weight models are built and used, loudly.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SAM3 = "facebook/sam3"
+DEFAULT_PIX2PIX = "timbrooks/instruct-pix2pix"
+DEFAULT_CACHE_DIR = Path(os.environ.get("VIDEOEDIT_CACHE_DIR", Path.home() / ".cache" / "videoedit"))
+
+
+class WeightsError(Exception):
+    """The configured weights cannot be used; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    path_or_id: str
+    tiny: bool = False
+
+
+def resolve_sources(sam3: Optional[str] = None, pix2pix: Optional[str] = None, tiny: bool = False,
+                    cache_dir: Path = DEFAULT_CACHE_DIR) -> tuple[ModelSource, ModelSource]:
+    """(SAM3 source, InstructPix2Pix source)."""
+    mode = os.environ.get("VIDEOEDIT_MODELS", "auto")
+    sam3 = sam3 or os.environ.get("SAM3_MODEL_PATH") or None
+    pix2pix = pix2pix or os.environ.get("INSTRUCT_PIX2PIX_MODEL_PATH") or None
+    if tiny or mode == "tiny":
+        return _tiny(cache_dir, "--tiny / VIDEOEDIT_MODELS=tiny")
+    if sam3 is None and pix2pix is None and mode != "hub":
+        if not (_in_hf_cache(DEFAULT_SAM3, "config.json") and _in_hf_cache(DEFAULT_PIX2PIX, "model_index.json")):
+            return _tiny(cache_dir, "no weights configured (SAM3_MODEL_PATH / INSTRUCT_PIX2PIX_MODEL_PATH unset "
+                                    f"and {DEFAULT_SAM3}, {DEFAULT_PIX2PIX} not in the Hugging Face cache)")
+    return (ModelSource(_check_source(sam3 or DEFAULT_SAM3, "SAM3_MODEL_PATH", "config.json")),
+            ModelSource(_check_source(pix2pix or DEFAULT_PIX2PIX, "INSTRUCT_PIX2PIX_MODEL_PATH", "model_index.json")))
+
+
+def _tiny(cache_dir: Path, why: str) -> tuple[ModelSource, ModelSource]:
+    from .tiny import ensure_tiny_models  # imports torch; only when needed
+
+    log.warning("using TINY RANDOM-WEIGHT models because %s: outputs are NOT meaningful", why)
+    paths = ensure_tiny_models(cache_dir / "tiny")
+    return ModelSource(str(paths.sam3), tiny=True), ModelSource(str(paths.instruct_pix2pix), tiny=True)
+
+
+def _looks_like_path(value: str) -> bool:
+    """Hub ids are `owner/name`; anything else (or anything that exists on disk) is a path."""
+    is_hub_id = value.count("/") == 1 and not value.startswith((".", "/", "~"))
+    return not is_hub_id or Path(value).expanduser().exists()
+
+
+def _check_source(value: str, env_name: str, marker: str) -> str:
+    """A hub id passes as is; a local path must exist and hold a transformers/diffusers model."""
+    if not _looks_like_path(value):
+        return value
+    path = Path(value).expanduser()
+    if not path.exists():
+        raise WeightsError(f"{env_name}={value}: no such file or directory")
+    if path.is_file() and path.suffix in (".pt", ".pth", ".ckpt"):
+        raise WeightsError(
+            f"{env_name}={value} is a raw PyTorch checkpoint; this server loads the Hugging Face format. "
+            f"Point {env_name} at a directory saved with save_pretrained (or a hub id such as "
+            f"{DEFAULT_SAM3 if 'SAM3' in env_name else DEFAULT_PIX2PIX}), or convert the checkpoint first")
+    if not (path / marker).is_file():
+        raise WeightsError(f"{env_name}={value}: {marker} is missing, so this is not a saved "
+                           f"{'transformers' if marker == 'config.json' else 'diffusers'} model directory")
+    return str(path.resolve())
+
+
+def _in_hf_cache(repo_id: str, filename: str) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    return isinstance(try_to_load_from_cache(repo_id, filename), str)

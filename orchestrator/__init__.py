@@ -1,0 +1,11 @@
+"""The orchestrator: jobs, frames, tracking, crop-edit-paste, smoothing, encoding.
+
+The seed's in-process API is importable from here:
+
+    from orchestrator import VideoEditRequest, run_video_edit, get_video_edit_status
+"""
+
+from .request import JobStatus, VideoEditRequest, VideoEditStatus
+from .worker import get_video_edit_status, run_video_edit
+
+__all__ = ["JobStatus", "VideoEditRequest", "VideoEditStatus", "get_video_edit_status", "run_video_edit"]

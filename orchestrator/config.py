@@ -1,0 +1,34 @@
+"""Orchestrator settings, read from the environment (names in the README)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _paths(value: str) -> tuple[Path, ...]:
+    return tuple(Path(p).expanduser().resolve() for p in value.split(os.pathsep) if p)
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Directories input videos must lie in (symlinks resolved first).
+    input_roots: tuple[Path, ...] = field(default_factory=lambda: (Path.cwd().resolve(),))
+    # Root of every job's output_dir (the seed's UR_EDIT_OUTPUT_DIR).
+    output_root: Path = field(default_factory=lambda: Path("outputs").resolve())
+    # gRPC target of the model server(s).
+    model_servers: str = "localhost:50052"
+    # Deadline of one model-server call, seconds.
+    model_timeout_s: float = 600.0
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        env = os.environ
+        defaults = cls()
+        return cls(
+            input_roots=_paths(env["VIDEOEDIT_INPUT_ROOTS"]) if env.get("VIDEOEDIT_INPUT_ROOTS") else defaults.input_roots,
+            output_root=Path(env.get("UR_EDIT_OUTPUT_DIR", "outputs")).expanduser().resolve(),
+            model_servers=env.get("VIDEOEDIT_MODEL_SERVERS", defaults.model_servers),
+            model_timeout_s=float(env.get("VIDEOEDIT_MODEL_TIMEOUT_S", defaults.model_timeout_s)),
+        )

@@ -1,0 +1,152 @@
+"""Jobs of the gRPC service: a bounded queue, worker threads, watchers, cancel.
+
+Each job's reporter calls back here on every status change; watchers wait on
+the job's condition. Stage transitions are kept, so a watcher that wakes late
+still sees every stage it missed, not only the newest status.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Optional
+
+from .config import Settings
+from .errors import AlreadyExists, InvalidArgument, NotFound, ResourceExhausted
+from .model_client import ModelClient
+from .progress import JobReporter
+from .request import JobStatus, VideoEditRequest, VideoEditStatus
+from .runner import new_status, run_job
+from .status_file import read_status
+from .validation import CheckedRequest, check_job_id, check_request
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Job:
+    checked: CheckedRequest
+    latest: VideoEditStatus
+    reporter: Optional[JobReporter] = None
+    transitions: list[VideoEditStatus] = field(default_factory=list)  # status on entering each stage
+    version: int = 0
+    changed: threading.Condition = field(default_factory=threading.Condition)
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+
+class JobManager:
+    def __init__(self, settings: Settings, models: ModelClient, max_concurrent_jobs: int = 1,
+                 max_queued_jobs: int = 100):
+        self.settings = settings
+        self.models = models
+        self.max_queued_jobs = max_queued_jobs
+        self._jobs: dict[str, Job] = {}
+        self._lock = threading.Lock()
+        self._executor = ThreadPoolExecutor(max_workers=max_concurrent_jobs, thread_name_prefix="job")
+
+    def start(self, request: VideoEditRequest) -> VideoEditStatus:
+        checked = check_request(request, self.settings)
+        job_id = checked.request.job_id
+        with self._lock:
+            existing = self._jobs.get(job_id)
+            if existing is not None:
+                if existing.checked.request == checked.request:
+                    return existing.latest  # StartEdit is idempotent per job_id
+                raise AlreadyExists(f"job {job_id!r} exists with a different request; pick another job_id")
+            if read_status(checked.request.output_dir) is not None:
+                raise AlreadyExists(f"job {job_id!r} already ran into {checked.request.output_dir}; "
+                                    "pick another job_id or output_dir")
+            queued = sum(j.latest.status is JobStatus.QUEUED for j in self._jobs.values())
+            if queued >= self.max_queued_jobs:
+                raise ResourceExhausted(f"{queued} jobs are queued (the limit); retry later")
+            job = Job(checked=checked, latest=new_status(checked))
+            job.reporter = JobReporter(job.latest, checked.request.output_dir,
+                                       listener=lambda s, job=job: self._on_status(job, s), cancel=job.cancel)
+            self._jobs[job_id] = job
+        job.reporter.publish()  # writes status.json: queued
+        self._executor.submit(self._run, job)
+        log.info("job %s queued: %s -> %s", job_id, checked.request.input_video_path, checked.request.output_dir)
+        return job.latest
+
+    def get(self, job_id: str) -> VideoEditStatus:
+        job = self._find(job_id)
+        if job is not None:
+            return job.latest
+        status = read_status(self.settings.output_root / job_id)
+        if status is None:
+            raise NotFound(f"no job {job_id!r}")
+        return status
+
+    def watch(self, job_id: str, active: Callable[[], bool] = lambda: True) -> Iterator[VideoEditStatus]:
+        """The current status now, then every change, ending after a terminal one."""
+        job = self._find(job_id)
+        if job is None:  # a job of an earlier server run: its stored status is final here
+            yield self.get(job_id)
+            return
+        with job.changed:
+            seen_transitions, seen_version, latest = len(job.transitions), job.version, job.latest
+        yield latest
+        while not latest.status.terminal:
+            with job.changed:
+                while job.version == seen_version and active():
+                    job.changed.wait(timeout=1.0)
+                if not active():
+                    return
+                missed = job.transitions[seen_transitions:]
+                seen_transitions, seen_version, latest = len(job.transitions), job.version, job.latest
+            for status in missed:
+                if status is not latest:
+                    yield status
+            yield latest
+
+    def cancel(self, job_id: str) -> VideoEditStatus:
+        job = self._find(job_id)
+        if job is None:
+            return self.get(job_id)  # not ours to cancel; finished jobs stay finished
+        job.cancel.set()
+        if job.latest.status is JobStatus.QUEUED:
+            assert job.reporter is not None
+            job.reporter.publish(status=JobStatus.CANCELLED, message="cancelled before it started")
+        return job.latest
+
+    def list(self, status: Optional[JobStatus], page_size: int, page_token: str) -> tuple[list[VideoEditStatus], str]:
+        if page_size < 0 or page_size > 1000:
+            raise InvalidArgument("page_size", f"{page_size} is out of range [0, 1000]")
+        try:
+            offset = int(page_token or 0)
+        except ValueError:
+            raise InvalidArgument("page_token", f"{page_token!r} is not a token this server gave out") from None
+        with self._lock:
+            jobs = sorted((j.latest for j in self._jobs.values()), key=lambda s: s.created_at or 0, reverse=True)
+        if status is not None:
+            jobs = [s for s in jobs if s.status is status]
+        size = page_size or 50
+        page = jobs[offset:offset + size]
+        return page, str(offset + size) if offset + size < len(jobs) else ""
+
+    def shutdown(self) -> None:
+        for job in list(self._jobs.values()):
+            job.cancel.set()
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def _find(self, job_id: str) -> Optional[Job]:
+        check_job_id(job_id)
+        with self._lock:
+            return self._jobs.get(job_id)
+
+    def _on_status(self, job: Job, status: VideoEditStatus) -> None:
+        with job.changed:
+            if status.status is not job.latest.status:
+                job.transitions.append(status)
+            job.latest = status
+            job.version += 1
+            job.changed.notify_all()
+
+    def _run(self, job: Job) -> None:
+        if job.cancel.is_set():
+            return
+        assert job.reporter is not None
+        final = run_job(job.checked, self.models, job.reporter)
+        log.info("job %s %s%s", final.job_id, final.status.value, f": {final.error}" if final.error else "")

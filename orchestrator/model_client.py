@@ -1,0 +1,147 @@
+"""The orchestrator's side of ModelService: numpy in, numpy out.
+
+Frames are downscaled to the size SAM3 works at and sent as JPEG; masks come
+back run-length encoded and are scaled up to the frame size here. Every call
+has a deadline; UNAVAILABLE is retried by the channel's retry policy (all
+ModelService calls are stateless, so retrying is safe) and round_robin spreads
+calls over the replicas a target resolves to.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Sequence
+
+import cv2
+import grpc
+import numpy as np
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from videoedit.v1 import model_service_pb2 as pb
+from videoedit.v1 import model_service_pb2_grpc as pb_grpc
+from videoedit.v1 import wire
+
+from .errors import ModelServerError
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+SEGMENT_JPEG_QUALITY = 95
+
+_SERVICE_CONFIG = json.dumps({
+    "loadBalancingConfig": [{"round_robin": {}}],
+    "methodConfig": [{
+        "name": [{"service": "videoedit.v1.ModelService"}],
+        "retryPolicy": {
+            "maxAttempts": 5,
+            "initialBackoff": "0.2s",
+            "maxBackoff": "5s",
+            "backoffMultiplier": 2,
+            "retryableStatusCodes": ["UNAVAILABLE"],
+        },
+    }],
+})
+
+
+@dataclass
+class Detection:
+    """One object on one frame, in full-frame pixels."""
+
+    object_id: int
+    prompt: str
+    score: float
+    box: tuple[float, float, float, float]
+    mask: np.ndarray  # bool HxW at the frame's size
+
+
+class ModelClient:
+    def __init__(self, target: str, timeout_s: float = 600.0):
+        self.target = target
+        self.timeout_s = timeout_s
+        self._channel = grpc.insecure_channel(target, options=[
+            ("grpc.service_config", _SERVICE_CONFIG),
+            ("grpc.enable_retries", 1),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.keepalive_time_ms", 30_000),
+        ])
+        self._stub = pb_grpc.ModelServiceStub(self._channel)
+        self._info: pb.ModelServerInfo | None = None
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def info(self, wait_s: float = 0.0) -> pb.ModelServerInfo:
+        """Server info, cached. With `wait_s`, first waits that long for a server to be SERVING
+        (model servers open their port before their models are loaded)."""
+        if self._info is None:
+            if wait_s:
+                self._wait_until_serving(wait_s)
+            self._info = self._call("GetInfo", pb.GetInfoRequest())
+        return self._info
+
+    def _wait_until_serving(self, wait_s: float) -> None:
+        deadline = time.monotonic() + wait_s
+        health = health_pb2_grpc.HealthStub(self._channel)
+        request = health_pb2.HealthCheckRequest(service="videoedit.v1.ModelService")
+        state = "unreachable"
+        while time.monotonic() < deadline:
+            try:
+                response = health.Check(request, timeout=max(0.1, min(5.0, deadline - time.monotonic())),
+                                        wait_for_ready=True)
+                if response.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+                state = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+            except grpc.RpcError as err:
+                state = err.code().name
+            time.sleep(0.5)
+        raise ModelServerError(f"model server {self.target} not SERVING after {wait_s:.0f}s (last: {state}); "
+                               "is videoedit-modelserver running and VIDEOEDIT_MODEL_SERVERS right?")
+
+    def segment(self, frames: Sequence[np.ndarray], prompt: str) -> list[list[Detection]]:
+        """SAM3 over a chunk of consecutive RGB frames -> detections per frame."""
+        height, width = frames[0].shape[:2]
+        side = self.info().segment_image_size
+        scale = min(1.0, side / max(height, width))
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        images = [wire.encode_image(cv2.resize(f, size, interpolation=cv2.INTER_AREA) if scale < 1 else f,
+                                    jpeg_quality=SEGMENT_JPEG_QUALITY) for f in frames]
+        response = self._call("Segment", pb.SegmentRequest(frames=images, prompts=[prompt]))
+        if len(response.frames) != len(frames):
+            raise ModelServerError(f"Segment returned {len(response.frames)} frames for {len(frames)}")
+        return [[self._to_detection(inst, width, height, scale) for inst in fr.instances]
+                for fr in response.frames]
+
+    def edit(self, crops: Sequence[np.ndarray], instruction: str, image_guidance_scale: float,
+             guidance_scale: float, num_inference_steps: int, seeds: Sequence[int]) -> list[np.ndarray]:
+        """InstructPix2Pix over same-size RGB crops -> edited crops, same order."""
+        request = pb.EditRequest(
+            images=[wire.encode_image(c) for c in crops], instruction=instruction,
+            image_guidance_scale=image_guidance_scale, guidance_scale=guidance_scale,
+            num_inference_steps=num_inference_steps, seeds=list(seeds))
+        response = self._call("Edit", request)
+        if len(response.images) != len(crops):
+            raise ModelServerError(f"Edit returned {len(response.images)} images for {len(crops)}")
+        return [wire.decode_image(img) for img in response.images]
+
+    @staticmethod
+    def _to_detection(inst: pb.Instance, width: int, height: int, scale: float) -> Detection:
+        mask = wire.decode_mask(inst.mask)
+        if mask.shape != (height, width):
+            # Linear upsampling of the 0/1 mask then a 0.5 cut gives smoother
+            # edges than nearest-neighbour blocks.
+            mask = cv2.resize(mask.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR) >= 0.5
+        b = inst.box
+        box = (b.x0 / scale, b.y0 / scale, b.x1 / scale, b.y1 / scale)
+        return Detection(inst.object_id, inst.prompt, inst.score, box, mask)
+
+    def _call(self, rpc: str, request, timeout: float | None = None, wait_for_ready: bool = False):
+        try:
+            return getattr(self._stub, rpc)(request, timeout=timeout or self.timeout_s,
+                                            wait_for_ready=wait_for_ready)
+        except grpc.RpcError as err:
+            raise ModelServerError(
+                f"model server {self.target}: {rpc} failed with {err.code().name}: {err.details()}") from err

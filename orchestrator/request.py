@@ -1,0 +1,98 @@
+"""The seed's request and status types, plain Python (no protobuf).
+
+Field names, order and defaults are the original worker API's; `seed` is ours.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any, Optional
+
+
+class JobStatus(str, Enum):
+    """Job stages in the order a successful job passes them (the seed's strings)."""
+
+    QUEUED = "queued"
+    EXTRACTING = "extracting"
+    MASKING = "masking"
+    PROPAGATING = "propagating"
+    EDITING = "editing"
+    SMOOTHING = "smoothing"
+    SAVING = "saving"
+    FINISHED = "finished"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    def __str__(self) -> str:  # so f"{status}" prints "editing", as the seed's strings did
+        return self.value
+
+    @property
+    def terminal(self) -> bool:
+        return self in (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+@dataclass(kw_only=True)
+class VideoEditRequest:
+    """One edit job. Keyword-only, so the seed's calls work unchanged."""
+
+    job_id: str = ""  # empty: one is made up
+    input_video_path: Path
+    output_dir: Optional[Path] = None  # None: <UR_EDIT_OUTPUT_DIR>/<job_id>
+    mask_prompt: str
+    edit_prompt: str
+    mode: str = "video"  # "video" | "single_frame"
+    max_frames: Optional[int] = None  # None: every frame
+    image_guidance_scale: float = 1.5
+    guidance_scale: float = 9.0
+    erode_kernel: int = 10
+    num_inference_steps: int = 50
+    apply_smoothing: bool = True
+    smoothing_window: int = 5
+    smoothing_alpha: float = 0.3
+    seed: int = 0
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()}
+
+
+@dataclass
+class VideoEditStatus:
+    """What `status.json` holds and `get_video_edit_status` returns."""
+
+    job_id: str
+    status: JobStatus = JobStatus.QUEUED
+    progress: float = 0.0
+    current_frame: Optional[int] = None
+    total_frames: Optional[int] = None
+    message: Optional[str] = None
+    error: Optional[str] = None
+    output_video_path: Optional[Path] = None
+    mask_preview_path: Optional[Path] = None
+    logs_path: Optional[Path] = None
+    output_dir: Optional[Path] = None
+    created_at: Optional[float] = None  # unix seconds
+    updated_at: Optional[float] = None
+
+    _PATHS = ("output_video_path", "mask_preview_path", "logs_path", "output_dir")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["status"] = self.status.value
+        for name in self._PATHS:
+            if out[name] is not None:
+                out[name] = str(out[name])
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "VideoEditStatus":
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["status"] = JobStatus(values.get("status", "queued"))
+        for name in cls._PATHS:
+            if values.get(name) is not None:
+                values[name] = Path(values[name])
+        return cls(**values)

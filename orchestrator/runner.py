@@ -1,0 +1,95 @@
+"""One job from start to end: log file, scratch space, the pipeline, and the
+final status (FINISHED, FAILED with an actionable error, or CANCELLED)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+from google.protobuf import json_format
+
+from .context import JobContext
+from .errors import JobCancelled, VideoEditError
+from .model_client import ModelClient
+from .pipeline import output_paths, run_pipeline
+from .progress import JobReporter
+from .request import JobStatus, VideoEditStatus
+from .validation import CheckedRequest
+
+# How long a job waits for a model server to come up before failing.
+MODEL_SERVER_WAIT_S = 120.0
+
+
+def new_status(checked: CheckedRequest) -> VideoEditStatus:
+    req = checked.request
+    assert req.output_dir is not None
+    now = time.time()
+    return VideoEditStatus(job_id=req.job_id, status=JobStatus.QUEUED, message="queued",
+                           logs_path=req.output_dir / f"{req.job_id}_log.txt", output_dir=req.output_dir,
+                           created_at=now, updated_at=now)
+
+
+def run_job(checked: CheckedRequest, models: ModelClient, reporter: JobReporter) -> VideoEditStatus:
+    req = checked.request
+    output_dir = req.output_dir
+    assert output_dir is not None
+    output_dir.mkdir(parents=True, exist_ok=True)
+    log, handler = _job_logger(req.job_id, output_dir / f"{req.job_id}_log.txt")
+    workdir = Path(tempfile.mkdtemp(prefix=".work-", dir=output_dir))
+    ctx = JobContext(request=req, options=checked.options, models=models, reporter=reporter, log=log,
+                     workdir=workdir)
+    started = time.monotonic()
+    try:
+        log.info("job %s started\nrequest: %s\noptions: %s", req.job_id, json.dumps(req.to_dict()), checked.options)
+        info = models.info(wait_s=MODEL_SERVER_WAIT_S)
+        log.info("model server %s: %s", models.target, json_format.MessageToJson(info, indent=None))
+        if info.segmenter.tiny or info.editor.tiny:
+            log.warning("the model server runs TINY RANDOM-WEIGHT models: outputs are not meaningful")
+        run_pipeline(ctx)
+        video_path, mask_path = output_paths(ctx)
+        reporter.end_stage()
+        reporter.publish(status=JobStatus.FINISHED, progress=1.0, message="finished",
+                         output_video_path=video_path, mask_preview_path=mask_path)
+    except JobCancelled:
+        reporter.end_stage()
+        removed = _remove_partial_outputs(ctx)
+        log.info("job cancelled%s", f"; removed partial {', '.join(removed)}" if removed else "")
+        reporter.publish(status=JobStatus.CANCELLED, message="cancelled")
+    except Exception as err:  # every failure ends the job FAILED with the reason
+        reporter.end_stage()
+        error = str(err) if isinstance(err, VideoEditError) else f"{type(err).__name__}: {err}"
+        stage = reporter.status.status.value
+        log.error("job failed while %s: %s\n%s", stage, error, traceback.format_exc())
+        reporter.publish(status=JobStatus.FAILED, error=f"{stage}: {error}", message=f"failed while {stage}")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+        timings = ", ".join(f"{k} {v:.2f}s" for k, v in reporter.stage_seconds.items())
+        log.info("job %s ended %s after %.2fs (%s)", req.job_id, reporter.status.status.value,
+                 time.monotonic() - started, timings)
+        log.removeHandler(handler)
+        handler.close()
+    return reporter.status
+
+
+def _job_logger(job_id: str, path: Path) -> tuple[logging.Logger, logging.Handler]:
+    """A logger whose records also go to the job's `{job_id}_log.txt`."""
+    log = logging.getLogger(f"videoedit.job.{job_id}")
+    log.setLevel(logging.INFO)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    return log, handler
+
+
+def _remove_partial_outputs(ctx: JobContext) -> list[str]:
+    removed = []
+    for path in output_paths(ctx):
+        if path.exists():
+            path.unlink()
+            removed.append(path.name)
+    return removed

@@ -1,0 +1,67 @@
+"""`videoedit-orchestrator`: VideoEditService with health and reflection."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import threading
+from concurrent import futures
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from videoedit.v1 import video_edit_pb2, video_edit_pb2_grpc
+
+from .config import Settings
+from .jobs import JobManager
+from .model_client import ModelClient
+from .service import VideoEditServicer
+
+log = logging.getLogger("videoedit.orchestrator")
+SERVICE_NAME = video_edit_pb2.DESCRIPTOR.services_by_name["VideoEditService"].full_name
+
+
+def serve(address: str, settings: Settings, max_concurrent_jobs: int = 1, max_queued_jobs: int = 100,
+          ) -> tuple[grpc.Server, JobManager, int]:
+    """Start the server; returns it, its job manager and the bound port."""
+    models = ModelClient(settings.model_servers, settings.model_timeout_s)
+    jobs = JobManager(settings, models, max_concurrent_jobs, max_queued_jobs)
+    # WatchStatus streams hold a thread each, so the pool is sized for watchers.
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix="rpc"))
+    video_edit_pb2_grpc.add_VideoEditServiceServicer_to_server(VideoEditServicer(jobs), server)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    port = server.add_insecure_port(address)
+    server.start()
+    for name in ("", SERVICE_NAME):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info("VideoEditService on port %d; model servers %s; inputs under %s; outputs under %s", port,
+             settings.model_servers, os.pathsep.join(map(str, settings.input_roots)), settings.output_root)
+    return server, jobs, port
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="videoedit-orchestrator", description=__doc__)
+    parser.add_argument("--host", default=os.environ.get("VIDEOEDIT_HOST", "[::]"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("VIDEOEDIT_PORT", 50051)))
+    parser.add_argument("--max-concurrent-jobs", type=int, default=1)
+    parser.add_argument("--max-queued-jobs", type=int, default=100)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    server, jobs, _ = serve(f"{args.host}:{args.port}", Settings.from_env(), args.max_concurrent_jobs,
+                            args.max_queued_jobs)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    log.info("shutting down")
+    server.stop(grace=5).wait()
+    jobs.shutdown()
+
+
+if __name__ == "__main__":
+    main()

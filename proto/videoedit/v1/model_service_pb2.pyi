@@ -1,0 +1,127 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Image(_message.Message):
+    __slots__ = ("data",)
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    def __init__(self, data: _Optional[bytes] = ...) -> None: ...
+
+class Mask(_message.Message):
+    __slots__ = ("width", "height", "counts")
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    COUNTS_FIELD_NUMBER: _ClassVar[int]
+    width: int
+    height: int
+    counts: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, width: _Optional[int] = ..., height: _Optional[int] = ..., counts: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class Box(_message.Message):
+    __slots__ = ("x0", "y0", "x1", "y1")
+    X0_FIELD_NUMBER: _ClassVar[int]
+    Y0_FIELD_NUMBER: _ClassVar[int]
+    X1_FIELD_NUMBER: _ClassVar[int]
+    Y1_FIELD_NUMBER: _ClassVar[int]
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    def __init__(self, x0: _Optional[float] = ..., y0: _Optional[float] = ..., x1: _Optional[float] = ..., y1: _Optional[float] = ...) -> None: ...
+
+class SegmentRequest(_message.Message):
+    __slots__ = ("frames", "prompts")
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
+    PROMPTS_FIELD_NUMBER: _ClassVar[int]
+    frames: _containers.RepeatedCompositeFieldContainer[Image]
+    prompts: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, frames: _Optional[_Iterable[_Union[Image, _Mapping]]] = ..., prompts: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Instance(_message.Message):
+    __slots__ = ("object_id", "prompt", "score", "box", "mask")
+    OBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    BOX_FIELD_NUMBER: _ClassVar[int]
+    MASK_FIELD_NUMBER: _ClassVar[int]
+    object_id: int
+    prompt: str
+    score: float
+    box: Box
+    mask: Mask
+    def __init__(self, object_id: _Optional[int] = ..., prompt: _Optional[str] = ..., score: _Optional[float] = ..., box: _Optional[_Union[Box, _Mapping]] = ..., mask: _Optional[_Union[Mask, _Mapping]] = ...) -> None: ...
+
+class FrameSegmentation(_message.Message):
+    __slots__ = ("frame_index", "instances")
+    FRAME_INDEX_FIELD_NUMBER: _ClassVar[int]
+    INSTANCES_FIELD_NUMBER: _ClassVar[int]
+    frame_index: int
+    instances: _containers.RepeatedCompositeFieldContainer[Instance]
+    def __init__(self, frame_index: _Optional[int] = ..., instances: _Optional[_Iterable[_Union[Instance, _Mapping]]] = ...) -> None: ...
+
+class SegmentResponse(_message.Message):
+    __slots__ = ("frames",)
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
+    frames: _containers.RepeatedCompositeFieldContainer[FrameSegmentation]
+    def __init__(self, frames: _Optional[_Iterable[_Union[FrameSegmentation, _Mapping]]] = ...) -> None: ...
+
+class EditRequest(_message.Message):
+    __slots__ = ("images", "instruction", "image_guidance_scale", "guidance_scale", "num_inference_steps", "seeds")
+    IMAGES_FIELD_NUMBER: _ClassVar[int]
+    INSTRUCTION_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_GUIDANCE_SCALE_FIELD_NUMBER: _ClassVar[int]
+    GUIDANCE_SCALE_FIELD_NUMBER: _ClassVar[int]
+    NUM_INFERENCE_STEPS_FIELD_NUMBER: _ClassVar[int]
+    SEEDS_FIELD_NUMBER: _ClassVar[int]
+    images: _containers.RepeatedCompositeFieldContainer[Image]
+    instruction: str
+    image_guidance_scale: float
+    guidance_scale: float
+    num_inference_steps: int
+    seeds: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, images: _Optional[_Iterable[_Union[Image, _Mapping]]] = ..., instruction: _Optional[str] = ..., image_guidance_scale: _Optional[float] = ..., guidance_scale: _Optional[float] = ..., num_inference_steps: _Optional[int] = ..., seeds: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class EditResponse(_message.Message):
+    __slots__ = ("images",)
+    IMAGES_FIELD_NUMBER: _ClassVar[int]
+    images: _containers.RepeatedCompositeFieldContainer[Image]
+    def __init__(self, images: _Optional[_Iterable[_Union[Image, _Mapping]]] = ...) -> None: ...
+
+class GetInfoRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ModelInfo(_message.Message):
+    __slots__ = ("source", "architecture", "tiny")
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    ARCHITECTURE_FIELD_NUMBER: _ClassVar[int]
+    TINY_FIELD_NUMBER: _ClassVar[int]
+    source: str
+    architecture: str
+    tiny: bool
+    def __init__(self, source: _Optional[str] = ..., architecture: _Optional[str] = ..., tiny: _Optional[bool] = ...) -> None: ...
+
+class ModelServerInfo(_message.Message):
+    __slots__ = ("segmenter", "editor", "device", "dtype", "segment_image_size", "max_segment_frames", "max_edit_batch", "max_message_bytes")
+    SEGMENTER_FIELD_NUMBER: _ClassVar[int]
+    EDITOR_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    DTYPE_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_IMAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    MAX_SEGMENT_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    MAX_EDIT_BATCH_FIELD_NUMBER: _ClassVar[int]
+    MAX_MESSAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    segmenter: ModelInfo
+    editor: ModelInfo
+    device: str
+    dtype: str
+    segment_image_size: int
+    max_segment_frames: int
+    max_edit_batch: int
+    max_message_bytes: int
+    def __init__(self, segmenter: _Optional[_Union[ModelInfo, _Mapping]] = ..., editor: _Optional[_Union[ModelInfo, _Mapping]] = ..., device: _Optional[str] = ..., dtype: _Optional[str] = ..., segment_image_size: _Optional[int] = ..., max_segment_frames: _Optional[int] = ..., max_edit_batch: _Optional[int] = ..., max_message_bytes: _Optional[int] = ...) -> None: ...

@@ -1,0 +1,145 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class JobStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    JOB_STATUS_UNSPECIFIED: _ClassVar[JobStatus]
+    JOB_STATUS_QUEUED: _ClassVar[JobStatus]
+    JOB_STATUS_EXTRACTING: _ClassVar[JobStatus]
+    JOB_STATUS_MASKING: _ClassVar[JobStatus]
+    JOB_STATUS_PROPAGATING: _ClassVar[JobStatus]
+    JOB_STATUS_EDITING: _ClassVar[JobStatus]
+    JOB_STATUS_SMOOTHING: _ClassVar[JobStatus]
+    JOB_STATUS_SAVING: _ClassVar[JobStatus]
+    JOB_STATUS_FINISHED: _ClassVar[JobStatus]
+    JOB_STATUS_FAILED: _ClassVar[JobStatus]
+    JOB_STATUS_CANCELLED: _ClassVar[JobStatus]
+JOB_STATUS_UNSPECIFIED: JobStatus
+JOB_STATUS_QUEUED: JobStatus
+JOB_STATUS_EXTRACTING: JobStatus
+JOB_STATUS_MASKING: JobStatus
+JOB_STATUS_PROPAGATING: JobStatus
+JOB_STATUS_EDITING: JobStatus
+JOB_STATUS_SMOOTHING: JobStatus
+JOB_STATUS_SAVING: JobStatus
+JOB_STATUS_FINISHED: JobStatus
+JOB_STATUS_FAILED: JobStatus
+JOB_STATUS_CANCELLED: JobStatus
+
+class VideoEditRequest(_message.Message):
+    __slots__ = ("job_id", "input_video_path", "output_dir", "mask_prompt", "edit_prompt", "mode", "max_frames", "image_guidance_scale", "guidance_scale", "erode_kernel", "num_inference_steps", "apply_smoothing", "smoothing_window", "smoothing_alpha", "seed", "extra")
+    class ExtraEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    INPUT_VIDEO_PATH_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_DIR_FIELD_NUMBER: _ClassVar[int]
+    MASK_PROMPT_FIELD_NUMBER: _ClassVar[int]
+    EDIT_PROMPT_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    MAX_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_GUIDANCE_SCALE_FIELD_NUMBER: _ClassVar[int]
+    GUIDANCE_SCALE_FIELD_NUMBER: _ClassVar[int]
+    ERODE_KERNEL_FIELD_NUMBER: _ClassVar[int]
+    NUM_INFERENCE_STEPS_FIELD_NUMBER: _ClassVar[int]
+    APPLY_SMOOTHING_FIELD_NUMBER: _ClassVar[int]
+    SMOOTHING_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    SMOOTHING_ALPHA_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    EXTRA_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    input_video_path: str
+    output_dir: str
+    mask_prompt: str
+    edit_prompt: str
+    mode: str
+    max_frames: int
+    image_guidance_scale: float
+    guidance_scale: float
+    erode_kernel: int
+    num_inference_steps: int
+    apply_smoothing: bool
+    smoothing_window: int
+    smoothing_alpha: float
+    seed: int
+    extra: _containers.ScalarMap[str, str]
+    def __init__(self, job_id: _Optional[str] = ..., input_video_path: _Optional[str] = ..., output_dir: _Optional[str] = ..., mask_prompt: _Optional[str] = ..., edit_prompt: _Optional[str] = ..., mode: _Optional[str] = ..., max_frames: _Optional[int] = ..., image_guidance_scale: _Optional[float] = ..., guidance_scale: _Optional[float] = ..., erode_kernel: _Optional[int] = ..., num_inference_steps: _Optional[int] = ..., apply_smoothing: _Optional[bool] = ..., smoothing_window: _Optional[int] = ..., smoothing_alpha: _Optional[float] = ..., seed: _Optional[int] = ..., extra: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class VideoEditStatus(_message.Message):
+    __slots__ = ("job_id", "status", "progress", "current_frame", "total_frames", "message", "error", "output_video_path", "mask_preview_path", "logs_path", "create_time", "update_time", "output_dir")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_FRAME_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_VIDEO_PATH_FIELD_NUMBER: _ClassVar[int]
+    MASK_PREVIEW_PATH_FIELD_NUMBER: _ClassVar[int]
+    LOGS_PATH_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_DIR_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    status: JobStatus
+    progress: float
+    current_frame: int
+    total_frames: int
+    message: str
+    error: str
+    output_video_path: str
+    mask_preview_path: str
+    logs_path: str
+    create_time: _timestamp_pb2.Timestamp
+    update_time: _timestamp_pb2.Timestamp
+    output_dir: str
+    def __init__(self, job_id: _Optional[str] = ..., status: _Optional[_Union[JobStatus, str]] = ..., progress: _Optional[float] = ..., current_frame: _Optional[int] = ..., total_frames: _Optional[int] = ..., message: _Optional[str] = ..., error: _Optional[str] = ..., output_video_path: _Optional[str] = ..., mask_preview_path: _Optional[str] = ..., logs_path: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., output_dir: _Optional[str] = ...) -> None: ...
+
+class WatchStatusRequest(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class GetStatusRequest(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class CancelEditRequest(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class ListJobsRequest(_message.Message):
+    __slots__ = ("status", "page_size", "page_token")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    status: JobStatus
+    page_size: int
+    page_token: str
+    def __init__(self, status: _Optional[_Union[JobStatus, str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListJobsResponse(_message.Message):
+    __slots__ = ("jobs", "next_page_token")
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    jobs: _containers.RepeatedCompositeFieldContainer[VideoEditStatus]
+    next_page_token: str
+    def __init__(self, jobs: _Optional[_Iterable[_Union[VideoEditStatus, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
