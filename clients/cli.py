@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from videoedit.v1 import video_edit_pb2 as pb
 
-from .client import VideoEditClient
+from .client import TERMINAL, VideoEditClient
 
 EXIT_FINISHED, EXIT_FAILED, EXIT_BAD_REQUEST, EXIT_CANCELLED, EXIT_UNAVAILABLE = 0, 1, 2, 3, 4
 _UNAVAILABLE_CODES = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
@@ -52,14 +52,17 @@ def follow(client: VideoEditClient, job_id: str, quiet: bool = False) -> pb.Vide
 
     def show(status: pb.VideoEditStatus) -> None:
         nonlocal bar, stage
-        if quiet:
+        if quiet or status.status in TERMINAL:
             return
         if status.status != stage:
             if bar is not None:
                 bar.close()
-            stage = status.status
-            bar = tqdm(total=status.total_frames or None, desc=f"{status_name(stage):<11}", unit="frame",
-                       leave=True, dynamic_ncols=True)
+            stage, bar = status.status, None
+            if status.HasField("total_frames"):  # stages that work through frames get a bar
+                bar = tqdm(total=status.total_frames, desc=f"{status_name(stage):<11}", unit="frame",
+                           dynamic_ncols=True)
+            else:
+                print(f"{status_name(stage)}: {status.message}", file=sys.stderr)
         if bar is not None and status.HasField("current_frame"):
             bar.n = status.current_frame
             bar.set_postfix_str(f"{status.progress:.0%}")

@@ -1,0 +1,18 @@
+# One image for both services; the command picks which one runs.
+#   docker build -t videoedit .
+FROM python:3.11-slim
+ENV PIP_NO_CACHE_DIR=1 PYTHONUNBUFFERED=1
+WORKDIR /app
+# torch first, from its own layer: it is the big one. Override for another CUDA.
+ARG TORCH_SPEC="torch==2.14.1 torchvision==0.29.1"
+RUN pip install ${TORCH_SPEC}
+COPY pyproject.toml README.md ./
+COPY proto proto
+COPY orchestrator orchestrator
+COPY modelserver modelserver
+COPY clients clients
+RUN pip install '.[models]'
+# Tiny models are built here only when no weights are mounted (see README).
+ENV VIDEOEDIT_CACHE_DIR=/cache HF_HOME=/cache/huggingface
+EXPOSE 50051 50052
+CMD ["videoedit-orchestrator"]

@@ -1,0 +1,55 @@
+"""Shared fixtures: tiny models built once per session, and both services
+running as real processes on loopback (LocalStack), shared by the
+integration tests to keep the suite fast."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from clients.local_stack import LocalStack
+from clients.sample_clip import make_sample_clip
+
+# Small and quick, but a real H.264 clip with audio.
+CLIP_FRAMES, CLIP_WIDTH, CLIP_HEIGHT, CLIP_FPS = 12, 160, 120, 24
+# Request fields that keep tiny-model jobs fast on 2 CPU cores.
+FAST_JOB = dict(num_inference_steps=2, extra={"edit_size": "64", "chunk_size": "6"})
+
+
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory) -> Path:
+    from modelserver.tiny import ensure_tiny_models
+
+    cache = tmp_path_factory.mktemp("model-cache")
+    ensure_tiny_models(cache / "tiny")
+    return cache
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory, model_cache):
+    work = tmp_path_factory.mktemp("stack")
+    media = work / "media"
+    media.mkdir()
+    with LocalStack(work, input_roots=[media], output_root=work / "outputs", modelserver_args=("--tiny",),
+                    env={"VIDEOEDIT_CACHE_DIR": str(model_cache)}) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def media_dir(stack) -> Path:
+    return stack.input_roots[0]
+
+
+@pytest.fixture(scope="session")
+def clip(media_dir) -> Path:
+    return make_sample_clip(media_dir / "clip.mp4", frames=CLIP_FRAMES, width=CLIP_WIDTH, height=CLIP_HEIGHT,
+                            fps=CLIP_FPS)
+
+
+@pytest.fixture
+def client(stack):
+    from clients.client import VideoEditClient
+
+    with VideoEditClient(stack.orchestrator_address) as c:
+        yield c
