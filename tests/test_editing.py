@@ -1,0 +1,45 @@
+"""Crop-edit-paste geometry: crops contain the object, the background stays bit-exact."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from orchestrator.editing import crop_box, paste, paste_weight
+
+
+@pytest.mark.parametrize("box, size", [((10, 20, 50, 40), (320, 240)), ((0, 0, 300, 50), (320, 240)),
+                                        ((300, 200, 320, 240), (320, 240)), ((5, 5, 6, 6), (20, 20))])
+def test_crop_box_contains_the_object_and_stays_in_the_frame(box, size):
+    width, height = size
+    x0, y0, x1, y1 = crop_box(box, width, height, margin=0.15)
+    assert 0 <= x0 <= box[0] and 0 <= y0 <= box[1] and box[2] <= x1 <= width and box[3] <= y1 <= height
+
+
+def test_crop_box_is_square_when_the_frame_allows():
+    x0, y0, x1, y1 = crop_box((100, 100, 140, 120), 320, 240, margin=0.25)
+    assert x1 - x0 == y1 - y0 == 60
+
+
+def test_paste_weight_is_zero_outside_the_eroded_mask():
+    mask = np.zeros((100, 100), bool)
+    mask[20:80, 30:70] = True
+    weight = paste_weight(mask, erode_kernel=10)
+    assert weight[~mask].max() == 0
+    assert weight[50, 50] == pytest.approx(1.0)
+    assert weight[20:25, 30:70].max() == 0  # eroded away at the edge
+    column = weight[20:50, 50]
+    assert ((column > 0) & (column < 1)).sum() >= 2  # feathered: a ramp, not a hard step
+
+
+def test_paste_keeps_every_pixel_outside_the_weight_bit_exact():
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    mask = np.zeros((120, 160), bool)
+    mask[30:90, 40:110] = True
+    box = crop_box((40, 30, 110, 90), 160, 120, 0.15)
+    edited = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    weight = paste_weight(mask, erode_kernel=6)
+    out = paste(frame, edited, box, weight)
+    assert np.array_equal(out[weight == 0], frame[weight == 0])
+    assert not np.array_equal(out[weight > 0.99], frame[weight > 0.99])
