@@ -1,0 +1,45 @@
+"""One pipeline run in a process of its own, so its peak RSS is the pipeline's.
+
+    python -m bench.pipeline_run CLIP OUTPUT_ROOT MODEL_SERVER [json request fields]
+
+Prints one JSON line: total and per-stage seconds, model-server wait, peak RSS.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+from orchestrator.config import Settings
+from orchestrator.model_client import ModelClient
+from orchestrator.progress import JobReporter
+from orchestrator.request import VideoEditRequest
+from orchestrator.runner import new_status, run_job
+from orchestrator.validation import check_request
+
+
+def main() -> None:
+    clip, output_root, target = Path(sys.argv[1]).resolve(), Path(sys.argv[2]).resolve(), sys.argv[3]
+    fields = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}
+    settings = Settings(input_roots=(clip.parent,), output_root=output_root, model_servers=target)
+    checked = check_request(VideoEditRequest(input_video_path=clip, mask_prompt="car",
+                                             edit_prompt="make the car blue", **fields), settings)
+    models = ModelClient(target)
+    models.info(wait_s=300)
+    status = new_status(checked)
+    reporter = JobReporter(status, checked.request.output_dir)
+    started = time.monotonic()
+    final = run_job(checked, models, reporter)
+    total = time.monotonic() - started
+    print(json.dumps({
+        "status": final.status.value, "error": final.error, "total_s": total,
+        "stages": reporter.stage_seconds, "model_wait_s": models.wait_seconds,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "output": str(final.output_video_path)}))
+
+
+if __name__ == "__main__":
+    main()
