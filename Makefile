@@ -30,7 +30,7 @@ proto: $(STAMP)
 
 # Model server + orchestrator in the foreground; Ctrl-C stops both.
 serve: $(STAMP)
-	trap 'kill 0' INT TERM EXIT; \
+	trap 'trap - INT TERM EXIT; kill 0' INT TERM EXIT; \
 	$(VENV)/bin/videoedit-modelserver --port $(MODELSERVER_PORT) & \
 	VIDEOEDIT_MODEL_SERVERS=localhost:$(MODELSERVER_PORT) \
 		$(VENV)/bin/videoedit-orchestrator --port $(ORCHESTRATOR_PORT) & \

@@ -87,7 +87,8 @@ class JobReporter:
         changes = dict(current_frame=done, progress=start + (end - start) * fraction)
         if message:
             changes["message"] = message
-        self._update(changes, force=False)
+        # The last frame of a stage is always published, so watchers see it complete.
+        self._update(changes, force=bool(total) and done >= total)
 
     def _update(self, changes: dict, force: bool) -> None:
         with self._lock:

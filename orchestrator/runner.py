@@ -53,8 +53,8 @@ def run_job(checked: CheckedRequest, models: ModelClient, reporter: JobReporter)
         run_pipeline(ctx)
         video_path, mask_path = output_paths(ctx)
         reporter.end_stage()
-        reporter.publish(status=JobStatus.FINISHED, progress=1.0, message="finished",
-                         output_video_path=video_path, mask_preview_path=mask_path)
+        reporter.publish(status=JobStatus.FINISHED, progress=1.0, message="finished", current_frame=None,
+                         total_frames=None, output_video_path=video_path, mask_preview_path=mask_path)
     except JobCancelled:
         reporter.end_stage()
         removed = _remove_partial_outputs(ctx)
