@@ -12,8 +12,9 @@ import numpy as np
 
 
 def make_sample_clip(path: Path, frames: int = 48, width: int = 320, height: int = 240,
-                     fps: Fraction | int = 24, audio: bool = True) -> Path:
-    """Write an H.264 mp4 clip to `path` and return it."""
+                     fps: Fraction | int = 24, audio: bool = True, rotation: int = 0) -> Path:
+    """Write an H.264 mp4 clip to `path` and return it. `rotation` (degrees
+    counterclockwise) goes into the display matrix, as phones write it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     rate = Fraction(fps)
@@ -21,6 +22,8 @@ def make_sample_clip(path: Path, frames: int = 48, width: int = 320, height: int
     with av.open(str(path), "w", format="mp4") as out:
         video = out.add_stream("libx264", rate=rate, options={"crf": "18"})
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        if rotation:
+            video.set_display_rotation(rotation)
         tone = out.add_stream("aac", rate=48000, layout="stereo") if audio else None
         for i in range(frames):
             frame = av.VideoFrame.from_ndarray(_draw_car(background.copy(), i, frames), format="rgb24")

@@ -28,6 +28,7 @@ class VideoInfo:
     frame_count: int  # frames that will be processed (after max_frames)
     codec: str
     has_audio: bool
+    rotation: int = 0  # display rotation, degrees counterclockwise; frames are served upright
 
 
 def probe(path: Path, max_frames: Optional[int], on_frame=None) -> VideoInfo:
@@ -44,10 +45,10 @@ def probe(path: Path, max_frames: Optional[int], on_frame=None) -> VideoInfo:
             fps = stream.average_rate or stream.guessed_rate or Fraction(25)
             codec = stream.codec_context.name
             has_audio = bool(container.streams.audio)
-            count = 0
+            count = rotation = 0
             width = height = 0
             for frame in container.decode(stream):
-                width, height = frame.width, frame.height
+                width, height, rotation = frame.width, frame.height, _quarter_turns(frame) * 90
                 count += 1
                 if on_frame and count % 25 == 0:
                     on_frame(count)
@@ -57,8 +58,10 @@ def probe(path: Path, max_frames: Optional[int], on_frame=None) -> VideoInfo:
         raise InvalidArgument("input_video_path", f"{path.name} is not a readable video: {err}") from err
     if count == 0:
         raise InvalidArgument("input_video_path", f"{path.name} contains no decodable video frames")
+    if rotation % 180:  # phone videos: stored landscape, shown portrait
+        width, height = height, width
     return VideoInfo(path=path, width=width, height=height, fps=Fraction(fps), frame_count=count,
-                     codec=codec, has_audio=has_audio)
+                     codec=codec, has_audio=has_audio, rotation=rotation)
 
 
 def read_frames(info: VideoInfo, start: int = 0) -> Iterator[tuple[int, np.ndarray]]:
@@ -70,4 +73,10 @@ def read_frames(info: VideoInfo, start: int = 0) -> Iterator[tuple[int, np.ndarr
             if index >= info.frame_count:
                 break
             if index >= start:
-                yield index, frame.to_ndarray(format="rgb24")
+                # Contiguous copy: rot90 returns a strided view that cv2 and PyAV reject.
+                yield index, np.ascontiguousarray(np.rot90(frame.to_ndarray(format="rgb24"), _quarter_turns(frame)))
+
+
+def _quarter_turns(frame: av.VideoFrame) -> int:
+    """Counterclockwise quarter turns that show the frame upright (its display matrix)."""
+    return round((frame.rotation or 0) / 90) % 4

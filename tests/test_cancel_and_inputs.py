@@ -1,0 +1,51 @@
+"""Cancelling queued and running jobs; inputs with rotation metadata."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from clients.sample_clip import make_sample_clip
+from videoedit.v1 import video_edit_pb2 as pb
+
+from .conftest import FAST_JOB
+from .videos import decode
+
+# Slow enough per Edit batch that a cancel lands while the job is editing.
+SLOW_JOB = dict(num_inference_steps=20, extra={"edit_size": "256", "chunk_size": "6", "edit_batch_size": "2"})
+
+
+def test_cancel_a_running_and_a_queued_job(client, clip):
+    client.start_edit(str(clip), "car", "make it red", job_id="cancel-running", **SLOW_JOB)
+    client.start_edit(str(clip), "car", "make it red", job_id="cancel-queued", **FAST_JOB)
+
+    queued = client.cancel("cancel-queued")  # one worker: it is still waiting behind the first
+    assert queued.status == pb.JOB_STATUS_CANCELLED
+
+    for status in client.watch("cancel-running"):
+        if status.status == pb.JOB_STATUS_EDITING:
+            client.cancel("cancel-running")
+    final = client.get_status("cancel-running")
+    assert final.status == pb.JOB_STATUS_CANCELLED
+    out = Path(final.output_dir)
+    assert not (out / "cancel-running_output.mp4").exists()  # no partial outputs left behind
+    assert (out / "status.json").exists() and "cancelled" in Path(final.logs_path).read_text()
+    assert not list(out.glob(".work-*"))  # scratch space removed
+
+    # A finished job stays finished; cancelling twice is harmless.
+    assert client.cancel("cancel-running").status == pb.JOB_STATUS_CANCELLED
+    assert client.get_status("cancel-queued").status == pb.JOB_STATUS_CANCELLED
+    assert not Path(client.get_status("cancel-queued").output_dir, "cancel-queued_log.txt").exists()
+
+
+@pytest.mark.parametrize("rotation", [90, -90])
+def test_rotated_video_is_edited_upright(client, media_dir, rotation):
+    clip = make_sample_clip(media_dir / f"rotated{rotation}.mp4", frames=6, width=160, height=96, rotation=rotation,
+                            audio=False)
+    job_id = f"rotated{rotation % 360}"
+    client.start_edit(str(clip), "car", "make it red", job_id=job_id, **FAST_JOB)
+    final = list(client.watch(job_id))[-1]
+    assert final.status == pb.JOB_STATUS_FINISHED, final.error
+    frames = decode(Path(final.output_video_path))
+    assert len(frames) == 6 and frames[0].shape == (160, 96, 3)
