@@ -25,19 +25,57 @@ from .request import JobStatus
 # Feathering: the paste weight ramps from 0 at the eroded mask's edge to 1
 # this many pixels inside it.
 FEATHER_PX = 4
+# Frames the crop box is averaged over (centred), against jitter.
+CROP_WINDOW = 9
 
 
-def crop_box(box: Box, width: int, height: int, margin: float) -> Box:
+def crop_box(box: Box, width: int, height: int, margin: float,
+             center: tuple[float, float] | None = None, side: float | None = None) -> Box:
     """A square crop around `box` grown by `margin` per side, kept inside the frame.
 
-    Where the frame is too small for the square, the crop is cut to the frame
-    on that axis (it still contains the whole box)."""
+    `center`/`side` (from `stabilised_crops`) override the box's own, but the
+    crop always grows to contain the whole box. Where the frame is too small
+    for the square, the crop is cut to the frame on that axis."""
     x0, y0, x1, y1 = box
-    side = max(x1 - x0, y1 - y0, 16) * (1 + 2 * margin)
-    crop_w, crop_h = int(min(side, width)), int(min(side, height))
-    left = int(np.clip(round((x0 + x1 - crop_w) / 2), 0, width - crop_w))
-    top = int(np.clip(round((y0 + y1 - crop_h) / 2), 0, height - crop_h))
+    cx, cy = center or ((x0 + x1) / 2, (y0 + y1) / 2)
+    if side is None:
+        side = max(x1 - x0, y1 - y0, 16) * (1 + 2 * margin)
+    # The crop must contain the box even when its centre was moved.
+    side = max(side, 2 * max(cx - x0, x1 - cx), 2 * max(cy - y0, y1 - cy))
+    crop_w, crop_h = int(np.ceil(min(side, width))), int(np.ceil(min(side, height)))
+    left = int(np.clip(np.floor(cx - crop_w / 2), 0, width - crop_w))
+    top = int(np.clip(np.floor(cy - crop_h / 2), 0, height - crop_h))
+    # Clamping to the frame can shift the crop off the box by a pixel of rounding: pull it back.
+    left, top = min(left, x0), min(top, y0)
+    left, top = max(left, x1 - crop_w), max(top, y1 - crop_h)
     return left, top, left + crop_w, top + crop_h
+
+
+def stabilised_crops(masks: MaskStore, width: int, height: int, margin: float, window: int = CROP_WINDOW,
+                     ) -> list[Optional[Box]]:
+    """Crop boxes for every frame, smoothed over time so the crop does not jitter.
+
+    SAM3's mask edges wobble from frame to frame; a crop that follows them
+    exactly makes InstructPix2Pix see a shaking image and flicker. Centre and
+    size are averaged over `window` frames of the same visible stretch of the
+    object (a moving average, centred: all masks are known before editing)."""
+    boxes = [masks.box(i) for i in range(masks.count)]
+    centers = np.array([((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) if b else (np.nan, np.nan) for b in boxes])
+    sides = np.array([max(b[2] - b[0], b[3] - b[1], 16) * (1 + 2 * margin) if b else np.nan for b in boxes])
+    half = window // 2
+    crops: list[Optional[Box]] = []
+    for i, box in enumerate(boxes):
+        if box is None:
+            crops.append(None)
+            continue
+        lo, hi = i, i  # the stretch of consecutive frames with the object, within the window
+        while lo > max(0, i - half) and boxes[lo - 1] is not None:
+            lo -= 1
+        while hi < min(len(boxes) - 1, i + half) and boxes[hi + 1] is not None:
+            hi += 1
+        center = tuple(centers[lo:hi + 1].mean(axis=0))
+        crops.append(crop_box(box, width, height, margin, center=center, side=float(sides[lo:hi + 1].max())))
+    return crops
 
 
 def paste_weight(mask: np.ndarray, erode_kernel: int) -> np.ndarray:
@@ -82,6 +120,7 @@ def edit_frames(ctx: JobContext, masks: MaskStore, out_path: Path) -> Path:
     assert info is not None
     req, opts = ctx.request, ctx.options
     ctx.reporter.stage(JobStatus.EDITING, f"editing: {req.edit_prompt!r}", total_frames=info.frame_count)
+    crops = stabilised_crops(masks, info.width, info.height, opts.crop_margin)
     pending: list[_Pending] = []
     done = 0
     with SpoolWriter(out_path, info.width, info.height, info.fps) as spool:
@@ -105,9 +144,7 @@ def edit_frames(ctx: JobContext, masks: MaskStore, out_path: Path) -> Path:
             ctx.reporter.advance(done, f"edited {done}/{info.frame_count} frames")
 
         for index, frame in read_frames(info):
-            box = masks.box(index)
-            pending.append(_Pending(index, frame, crop_box(box, info.width, info.height, opts.crop_margin)
-                                    if box else None))
+            pending.append(_Pending(index, frame, crops[index]))
             # Flush on a full batch of crops, or when many object-less frames
             # queue up behind a partial batch (keeps memory bounded).
             if sum(p.box is not None for p in pending) >= opts.edit_batch_size or len(pending) >= 64:
