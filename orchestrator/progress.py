@@ -50,10 +50,6 @@ class JobReporter:
         with self._lock:
             return dataclasses.replace(self._status)
 
-    @property
-    def cancel_event(self) -> threading.Event:
-        return self._cancel
-
     def check_cancelled(self) -> None:
         if self._cancel.is_set():
             raise JobCancelled()
