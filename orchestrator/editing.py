@@ -78,19 +78,25 @@ def stabilised_crops(masks: MaskStore, width: int, height: int, margin: float, w
     return crops
 
 
-def paste_weight(mask: np.ndarray, erode_kernel: int) -> np.ndarray:
-    """Float32 HxW in 0..1: 0 everywhere outside the eroded mask.
-
-    The mask is eroded by `erode_kernel`, then eroded by FEATHER_PX more and
-    blurred with a kernel that reaches FEATHER_PX, so the blur never spreads
-    past the eroded mask: the background stays bit-exact.
-    """
+def paste_mask(mask: np.ndarray, erode_kernel: int) -> np.ndarray:
+    """Uint8 0/1 HxW: the mask eroded by `erode_kernel`, the region the edit may touch."""
     m = mask.astype(np.uint8)
     if erode_kernel > 0:
         m = cv2.erode(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (erode_kernel, erode_kernel)))
+    return m
+
+
+def paste_weight(mask: np.ndarray, erode_kernel: int) -> np.ndarray:
+    """Float32 HxW in 0..1: 0 everywhere outside the paste mask.
+
+    The paste mask is eroded by FEATHER_PX more and blurred with a kernel that
+    reaches FEATHER_PX, so the blur never spreads past the paste mask: the
+    background stays bit-exact.
+    """
+    m = paste_mask(mask, erode_kernel)
     inner = cv2.erode(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * FEATHER_PX + 1,) * 2))
     weight = cv2.GaussianBlur(inner.astype(np.float32), (2 * FEATHER_PX + 1,) * 2, 0)
-    weight *= m  # exact zero outside the eroded mask
+    weight *= m  # exact zero outside the paste mask
     return weight
 
 

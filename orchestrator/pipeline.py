@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
-import numpy as np
 
 from .context import JobContext
-from .editing import crop_box, edit_frames, paste, paste_weight
+from .editing import crop_box, edit_frames, paste, paste_mask, paste_weight
 from .errors import InvalidArgument
 from .extracting import probe
 from .frame_spool import read_spool
@@ -18,7 +19,7 @@ from .saving import save_outputs
 from .smoothing import smooth_frames
 
 
-def output_paths(ctx: JobContext) -> tuple:
+def output_paths(ctx: JobContext) -> tuple[Path, Path]:
     """(output, mask) paths of the job: mp4 for videos, png for single frames."""
     ext = "png" if ctx.request.mode == "single_frame" else "mp4"
     return (ctx.output_dir / f"{ctx.job_id}_output.{ext}", ctx.output_dir / f"{ctx.job_id}_mask.{ext}")
@@ -80,5 +81,5 @@ def run_single_frame(ctx: JobContext) -> None:
 
     ctx.reporter.stage(JobStatus.SAVING, "writing PNGs")
     cv2.imwrite(str(video_path), cv2.cvtColor(result, cv2.COLOR_RGB2BGR))
-    cv2.imwrite(str(mask_path), (weight > 0).astype(np.uint8) * 255)
+    cv2.imwrite(str(mask_path), paste_mask(mask, req.erode_kernel) * 255)
 

@@ -16,7 +16,7 @@ import av
 import numpy as np
 
 from .context import JobContext
-from .editing import paste_weight
+from .editing import paste_mask
 from .extracting import VideoInfo
 from .mask_store import MaskStore
 from .request import JobStatus
@@ -34,8 +34,7 @@ def save_outputs(ctx: JobContext, frames: Iterable[np.ndarray], masks: MaskStore
     count = encode_h264(video_path, frames, info, audio_from=info.path if info.has_audio else None,
                         on_frame=ctx.reporter.advance)
     # The mask video shows where the edit was pasted (white), not the raw SAM3 mask.
-    mattes = ((paste_weight(masks.get(i), ctx.request.erode_kernel) > 0).astype(np.uint8) * 255
-              for i in range(info.frame_count))
+    mattes = (paste_mask(masks.get(i), ctx.request.erode_kernel) * 255 for i in range(info.frame_count))
     encode_h264(mask_path, (np.repeat(m[..., None], 3, axis=2) for m in mattes), info, audio_from=None,
                 on_frame=lambda n: ctx.reporter.advance(count + n))
     ctx.log.info("saving: wrote %s (%d frames at %s fps%s) and %s", video_path.name, count, info.fps,
