@@ -59,6 +59,7 @@ class LocalStack:
         self.modelserver_args, self.orchestrator_args = modelserver_args, orchestrator_args
         self.env = {**os.environ, **(env or {})}
         self.modelserver_address = f"127.0.0.1:{free_port()}"
+        self.metrics_address = f"127.0.0.1:{free_port()}"  # the model server's Prometheus endpoint
         self.orchestrator_address = f"127.0.0.1:{free_port()}"
         self.processes: dict[str, subprocess.Popen] = {}
 
@@ -77,8 +78,9 @@ class LocalStack:
 
     def start_modelserver(self) -> None:
         port = self.modelserver_address.rsplit(":", 1)[1]
+        metrics_port = self.metrics_address.rsplit(":", 1)[1]
         self._spawn("modelserver", ["-m", "modelserver.server", "--host", "127.0.0.1", "--port", port,
-                                    *self.modelserver_args], self.env)
+                                    "--metrics-port", metrics_port, *self.modelserver_args], self.env)
         self._wait("modelserver", self.modelserver_address, "videoedit.v1.ModelService")
 
     def start_orchestrator(self) -> None:

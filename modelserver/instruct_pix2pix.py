@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -15,18 +16,24 @@ class InstructPix2PixEditor:
 
     @classmethod
     def from_pretrained(
-        cls, path_or_id: str | Path, device: str = "cpu", dtype: torch.dtype = torch.float32
+        cls, path_or_id: str | Path, device: str = "cpu", dtype: torch.dtype = torch.float32,
+        device_map: str | None = None,
     ) -> InstructPix2PixEditor:
-        """Load a diffusers-format pipeline (local dir or hub id, e.g. timbrooks/instruct-pix2pix)."""
+        """Load a diffusers-format pipeline (local dir or hub id, e.g. timbrooks/instruct-pix2pix).
+
+        `device_map="balanced"` (the seed's multi-GPU setting) spreads the pipeline's models over
+        all visible GPUs instead of moving it to `device`.
+        """
         from diffusers import StableDiffusionInstructPix2PixPipeline
 
         # `dtype=`: `torch_dtype=` is deprecated in diffusers 0.42. Attention uses PyTorch SDPA
         # by default. safety_checker=None: crops are edited parts of frames, and the checker's
         # extra CLIP model would double memory; requires_safety_checker=False silences the warning.
         pipe = StableDiffusionInstructPix2PixPipeline.from_pretrained(
-            path_or_id, dtype=dtype, safety_checker=None, requires_safety_checker=False
+            path_or_id, dtype=dtype, safety_checker=None, requires_safety_checker=False, device_map=device_map
         )
-        pipe.to(device)
+        if device_map is None:
+            pipe.to(device)
         pipe.set_progress_bar_config(disable=True)  # server logs, not terminal bars
         return cls(pipe, device=device)
 
@@ -38,7 +45,7 @@ class InstructPix2PixEditor:
     def edit(
         self,
         images: list[np.ndarray],
-        instruction: str,
+        instructions: str | Sequence[str],
         image_guidance_scale: float,
         guidance_scale: float,
         num_inference_steps: int,
@@ -46,11 +53,16 @@ class InstructPix2PixEditor:
     ) -> list[np.ndarray]:
         """Edit same-size RGB uint8 (H, W, 3) images in one pipeline call; returns the same shapes.
 
+        `instructions` is one for all images or one per image (batches merged from several calls).
         One torch.Generator per item, so item i is identical to a single-image call with seeds[i]
         (batching never changes a result, and any replica reproduces any item).
         """
         if not images:
             return []
+        if isinstance(instructions, str):
+            instructions = [instructions] * len(images)
+        if len(instructions) != len(images):
+            raise ValueError(f"need one instruction per image: {len(instructions)} for {len(images)} images")
         if len(seeds) != len(images):
             raise ValueError(f"need one seed per image: {len(seeds)} seeds for {len(images)} images")
         h, w = images[0].shape[:2]
@@ -69,7 +81,7 @@ class InstructPix2PixEditor:
         generators = [torch.Generator("cpu").manual_seed(int(s)) for s in seeds]
         with torch.inference_mode():
             out = self.pipe(
-                prompt=[instruction] * len(images),  # one prompt per image, or the batch collapses
+                prompt=list(instructions),  # one prompt per image, or the batch collapses
                 image=batch,
                 num_inference_steps=num_inference_steps,
                 guidance_scale=guidance_scale,

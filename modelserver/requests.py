@@ -31,6 +31,12 @@ class Limits:
 
 
 @dataclass
+class SegmentCall:
+    frames: list[np.ndarray]
+    prompts: list[str]
+
+
+@dataclass
 class EditCall:
     images: list[np.ndarray]
     instruction: str
@@ -40,13 +46,13 @@ class EditCall:
     seeds: list[int]
 
 
-def decode_segment(request: pb.SegmentRequest, limits: Limits) -> tuple[list[np.ndarray], list[str]]:
+def decode_segment(request: pb.SegmentRequest, limits: Limits) -> SegmentCall:
     if not request.prompts:
         raise InvalidInput("prompts", "at least one prompt is required")
     for i, prompt in enumerate(request.prompts):
         _check_text(f"prompts[{i}]", prompt)
     frames = _decode_images("frames", request.frames, limits.max_segment_frames, MAX_FRAME_SIDE)
-    return frames, list(request.prompts)
+    return SegmentCall(frames, list(request.prompts))
 
 
 def decode_edit(request: pb.EditRequest, limits: Limits, size_multiple: int) -> EditCall:

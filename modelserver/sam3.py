@@ -8,6 +8,8 @@ call is one independent session (stateless server); ids are stitched across chun
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,9 +100,11 @@ class Sam3Segmenter:
         """Square side (pixels) every frame is resized to inside the model: 1008 real, 112 tiny."""
         return int(self.model.config.image_size)
 
-    def segment(self, frames: list[np.ndarray], prompts: list[str]) -> list[list[Instance]]:
+    def segment(self, frames: list[np.ndarray], prompts: list[str], vision_batch_size: int = 1) -> list[list[Instance]]:
         """Find and track every instance of each prompt over a chunk of consecutive RGB frames.
 
+        `vision_batch_size` frames go through the image backbone (most of SAM3's compute) in one
+        forward pass; detection and tracking then run frame by frame as upstream does.
         Returns one list per input frame (empty where nothing was found).
         """
         if not frames:
@@ -118,11 +122,12 @@ class Sam3Segmenter:
                 video=np.stack(frames), inference_device=self.device, dtype=self.dtype
             )
             self.processor.add_text_prompt(session, list(prompts))
-            for out in self.model.propagate_in_video_iterator(inference_session=session):
-                # Post-process as each frame is yielded: hotstart removals known by then are
-                # applied to it (the upstream semantics of the held-back buffer).
-                post = self.processor.postprocess_outputs(session, out)
-                results[out.frame_idx] = self._instances(post)
+            with _batched_backbone(self.model.detector_model, session, vision_batch_size):
+                for out in self.model.propagate_in_video_iterator(inference_session=session):
+                    # Post-process as each frame is yielded: hotstart removals known by then are
+                    # applied to it (the upstream semantics of the held-back buffer).
+                    post = self.processor.postprocess_outputs(session, out)
+                    results[out.frame_idx] = self._instances(post)
         missing = [i for i, r in enumerate(results) if r is None]
         if missing:  # would mean the propagation API changed; never silently drop frames
             raise RuntimeError(f"SAM3 produced no output for frames {missing}")
@@ -156,3 +161,54 @@ def _mask_box(mask: np.ndarray) -> tuple[float, float, float, float] | None:
         return None
     rows = np.flatnonzero(mask.any(axis=1))
     return float(cols[0]), float(rows[0]), float(cols[-1] + 1), float(rows[-1] + 1)
+
+
+@contextmanager
+def _batched_backbone(detector, session, batch_size: int) -> Iterator[None]:
+    """Run the image backbone on `batch_size` frames at a time during one propagation.
+
+    Upstream calls `detector.get_vision_features` with one frame at a time, in processing order.
+    We answer each call from features computed for that frame and the next ones in one batched
+    pass. Each call is checked against the frame we expect (the tensors must be equal); anything
+    else, e.g. a future upstream change of order, falls back to the unbatched call, so batching
+    can change speed but never results.
+    """
+    if batch_size <= 1:
+        yield
+        return
+    unbatched = detector.get_vision_features
+    cache: dict[int, object] = {}
+    expected = 0
+    num_frames = session.num_frames
+
+    def get_vision_features(pixel_values, **kwargs):
+        nonlocal expected
+        idx = expected
+        if kwargs or pixel_values.shape[0] != 1 or idx >= num_frames or not torch.equal(
+                pixel_values[0], session.get_frame(idx)):
+            return unbatched(pixel_values=pixel_values, **kwargs)
+        if idx not in cache:
+            cache.clear()  # bounded: at most one batch of features is held
+            stop = min(idx + batch_size, num_frames)
+            batch = unbatched(pixel_values=torch.stack([session.get_frame(i) for i in range(idx, stop)]))
+            cache.update({i: _select(batch, i - idx, stop - idx) for i in range(idx, stop)})
+        expected = idx + 1
+        return cache.pop(idx)
+
+    detector.get_vision_features = get_vision_features  # instance attribute shadows the method
+    try:
+        yield
+    finally:
+        del detector.get_vision_features
+
+
+def _select(output, index: int, size: int):
+    """Item `index` of a model output batched over `size` frames, keeping a batch dimension of 1."""
+    def pick(value):
+        if isinstance(value, torch.Tensor):
+            return value[index : index + 1] if value.ndim and value.shape[0] == size else value
+        if isinstance(value, (tuple, list)):
+            return type(value)(pick(v) for v in value)
+        return value
+
+    return type(output)(**{key: pick(value) for key, value in output.items()})

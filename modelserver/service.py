@@ -1,13 +1,14 @@
-"""ModelService servicer: decode, check, run the backend, encode. Nothing else.
+"""ModelService servicer: decode and check the request, hand it to the engine, encode the result.
 
-One lock per model: a GPU runs one batch of a model at a time, and the
-backends are not thread-safe.
+Errors become status codes here, in one place (`_rpc`), which also counts every RPC by code.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import grpc
 
@@ -15,54 +16,84 @@ from videoedit.v1 import model_service_pb2 as pb
 from videoedit.v1 import model_service_pb2_grpc as pb_grpc
 from videoedit.v1 import wire
 
+from .batching import ClientCancelled, DeadlinePassed, QueueFull, ShuttingDown
+from .engine import ModelEngine
+from .metrics import Metrics
 from .requests import InvalidInput, Limits, decode_edit, decode_segment
 
 log = logging.getLogger(__name__)
 
 
-class ModelServicer(pb_grpc.ModelServiceServicer):
-    def __init__(self, limits: Limits):
-        self.limits = limits
-        self.segmenter = None  # set by load(); calls before that get UNAVAILABLE
-        self.editor = None
-        self.info: pb.ModelServerInfo | None = None
-        self._segment_lock = threading.Lock()
-        self._edit_lock = threading.Lock()
+class NotLoaded(Exception):
+    pass
 
-    def load(self, segmenter, editor, info: pb.ModelServerInfo) -> None:
-        self.segmenter, self.editor, self.info = segmenter, editor, info
+
+class ModelServicer(pb_grpc.ModelServiceServicer):
+    def __init__(self, limits: Limits, metrics: Metrics):
+        self.limits = limits
+        self.metrics = metrics
+        self.engine: ModelEngine | None = None  # set by load(); calls before that get UNAVAILABLE
+        self.info: pb.ModelServerInfo | None = None
+
+    def load(self, engine: ModelEngine, info: pb.ModelServerInfo) -> None:
+        self.engine, self.info = engine, info
 
     def Segment(self, request: pb.SegmentRequest, context) -> pb.SegmentResponse:
-        self._require_loaded(context)
-        try:
-            frames, prompts = decode_segment(request, self.limits)
-        except InvalidInput as err:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
-        with self._segment_lock:
-            results = self.segmenter.segment(frames, prompts)
-        return pb.SegmentResponse(frames=[
-            pb.FrameSegmentation(frame_index=i, instances=[
-                pb.Instance(object_id=inst.object_id, prompt=inst.prompt, score=inst.score,
-                            box=pb.Box(x0=inst.box[0], y0=inst.box[1], x1=inst.box[2], y1=inst.box[3]),
-                            mask=wire.encode_mask(inst.mask))
-                for inst in instances])
-            for i, instances in enumerate(results)])
+        with self._rpc("Segment", context):
+            call = decode_segment(request, self.limits)
+            results = self._engine().segment(call, _deadline(context), context.add_callback)
+            return pb.SegmentResponse(frames=[
+                pb.FrameSegmentation(frame_index=i, instances=[
+                    pb.Instance(object_id=inst.object_id, prompt=inst.prompt, score=inst.score,
+                                box=pb.Box(x0=inst.box[0], y0=inst.box[1], x1=inst.box[2], y1=inst.box[3]),
+                                mask=wire.encode_mask(inst.mask))
+                    for inst in instances])
+                for i, instances in enumerate(results)])
 
     def Edit(self, request: pb.EditRequest, context) -> pb.EditResponse:
-        self._require_loaded(context)
-        try:
-            call = decode_edit(request, self.limits, self.editor.size_multiple)
-        except InvalidInput as err:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
-        with self._edit_lock:
-            edited = self.editor.edit(call.images, call.instruction, call.image_guidance_scale,
-                                      call.guidance_scale, call.num_inference_steps, call.seeds)
-        return pb.EditResponse(images=[wire.encode_image(img) for img in edited])
+        with self._rpc("Edit", context):
+            engine = self._engine()
+            call = decode_edit(request, self.limits, engine.editor.size_multiple)
+            edited = engine.edit(call, _deadline(context), context.add_callback)
+            return pb.EditResponse(images=[wire.encode_image(img) for img in edited])
 
     def GetInfo(self, request: pb.GetInfoRequest, context) -> pb.ModelServerInfo:
-        self._require_loaded(context)
-        return self.info
+        with self._rpc("GetInfo", context):
+            self._engine()
+            return self.info
 
-    def _require_loaded(self, context) -> None:
-        if self.info is None:
-            context.abort(grpc.StatusCode.UNAVAILABLE, "models are still loading; retry when health is SERVING")
+    def _engine(self) -> ModelEngine:
+        if self.engine is None or self.info is None:
+            raise NotLoaded("models are still loading; retry when health is SERVING")
+        return self.engine
+
+    @contextmanager
+    def _rpc(self, name: str, context) -> Iterator[None]:
+        code, message = grpc.StatusCode.OK, ""
+        try:
+            yield
+        except InvalidInput as err:
+            code, message = grpc.StatusCode.INVALID_ARGUMENT, str(err)
+        except QueueFull as err:
+            code, message = grpc.StatusCode.RESOURCE_EXHAUSTED, str(err)
+        except (ShuttingDown, NotLoaded) as err:
+            code, message = grpc.StatusCode.UNAVAILABLE, str(err)
+        except DeadlinePassed as err:
+            code, message = grpc.StatusCode.DEADLINE_EXCEEDED, str(err)
+        except ClientCancelled as err:
+            code, message = grpc.StatusCode.CANCELLED, str(err)
+        except Exception as err:
+            log.exception("%s failed", name)
+            if type(err).__name__ == "OutOfMemoryError":  # torch.cuda.OutOfMemoryError, without importing torch
+                code, message = grpc.StatusCode.RESOURCE_EXHAUSTED, f"out of device memory: {err}; send smaller batches"
+            else:
+                code, message = grpc.StatusCode.INTERNAL, f"{name} failed: {type(err).__name__}: {err}"
+        self.metrics.requests.labels(name, code.name).inc()
+        if code is not grpc.StatusCode.OK:
+            context.abort(code, message)
+
+
+def _deadline(context) -> float | None:
+    """The client's deadline on time.monotonic()'s clock, or None without one."""
+    remaining = context.time_remaining()
+    return None if remaining is None else time.monotonic() + remaining

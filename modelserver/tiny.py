@@ -110,13 +110,10 @@ def _build_tiny_sam3(out_dir: Path) -> None:
     import torch
     from transformers import (
         CLIPTextConfig,
-        Sam2VideoVideoProcessor,
         Sam3Config,
-        Sam3ImageProcessor,
         Sam3TrackerVideoConfig,
         Sam3VideoConfig,
         Sam3VideoModel,
-        Sam3VideoProcessor,
         Sam3VisionConfig,
         Sam3ViTConfig,
     )
@@ -178,9 +175,16 @@ def _build_tiny_sam3(out_dir: Path) -> None:
         head.bias.fill_(10.0)
     model.save_pretrained(out_dir)
 
+    sam3_processor(size, mask_side).save_pretrained(out_dir)
+
+
+def sam3_processor(size: int, mask_side: int):
+    """A Sam3VideoProcessor for `size`-pixel frames, with the real CLIP tokenizer."""
+    from transformers import Sam2VideoVideoProcessor, Sam3ImageProcessor, Sam3VideoProcessor
+
     # SAM3 normalises with mean/std 0.5 (like the real checkpoint's processor config).
     norm = dict(image_mean=[0.5] * 3, image_std=[0.5] * 3)
-    processor = Sam3VideoProcessor(
+    return Sam3VideoProcessor(
         image_processor=Sam3ImageProcessor(
             size={"height": size, "width": size}, mask_size={"height": mask_side, "width": mask_side}, **norm
         ),
@@ -188,7 +192,6 @@ def _build_tiny_sam3(out_dir: Path) -> None:
         tokenizer=build_clip_tokenizer(),
         target_size=size,
     )
-    processor.save_pretrained(out_dir)
 
 
 def _build_tiny_instruct_pix2pix(out_dir: Path) -> None:

@@ -30,6 +30,20 @@ class ModelSource:
     path_or_id: str
     tiny: bool = False
 
+    @property
+    def revision(self) -> str:
+        """The Hugging Face commit of these weights when known, else ''."""
+        if self.tiny:
+            return ""
+        path = Path(self.path_or_id)
+        if path.is_dir():  # a snapshot dir of the HF cache is named after its commit
+            return path.name if path.parent.name == "snapshots" else ""
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(self.path_or_id, "config.json") or try_to_load_from_cache(
+            self.path_or_id, "model_index.json")
+        return Path(cached).parent.name if isinstance(cached, str) else ""
+
 
 def resolve_sources(sam3: Optional[str] = None, pix2pix: Optional[str] = None, tiny: bool = False,
                     cache_dir: Path = DEFAULT_CACHE_DIR) -> tuple[ModelSource, ModelSource]:
@@ -69,14 +83,33 @@ def _check_source(value: str, env_name: str, marker: str) -> str:
     if not path.exists():
         raise WeightsError(f"{env_name}={value}: no such file or directory")
     if path.is_file() and path.suffix in (".pt", ".pth", ".ckpt"):
-        raise WeightsError(
-            f"{env_name}={value} is a raw PyTorch checkpoint; this server loads the Hugging Face format. "
-            f"Point {env_name} at a directory saved with save_pretrained (or a hub id such as "
-            f"{DEFAULT_SAM3 if 'SAM3' in env_name else DEFAULT_PIX2PIX}), or convert the checkpoint first")
+        path = _beside_checkpoint(path, env_name, marker)
     if not (path / marker).is_file():
         raise WeightsError(f"{env_name}={value}: {marker} is missing, so this is not a saved "
                            f"{'transformers' if marker == 'config.json' else 'diffusers'} model directory")
     return str(path.resolve())
+
+
+def _beside_checkpoint(checkpoint: Path, env_name: str, marker: str) -> Path:
+    """The transformers/diffusers model saved next to a raw checkpoint, or a WeightsError.
+
+    The seed points SAM3_MODEL_PATH at the official `sam3.pt`. The facebook/sam3 Hub repo ships
+    that file beside the transformers-format model (config.json, model.safetensors, processor
+    files), so a `sam3.pt` from a download of that repo loads from its directory. A lone
+    checkpoint is refused: transformers' own converter (convert_sam3_to_hf.py, not in the wheel)
+    converts only the image detector (Sam3Model), not the video tracker this server needs, so no
+    honest conversion exists for it.
+    """
+    if (checkpoint.parent / marker).is_file():
+        log.info("%s=%s: loading the Hugging Face format model saved beside it in %s", env_name, checkpoint,
+                 checkpoint.parent)
+        return checkpoint.parent
+    hub_id = DEFAULT_SAM3 if "SAM3" in env_name else DEFAULT_PIX2PIX
+    raise WeightsError(
+        f"{env_name}={checkpoint} is a raw PyTorch checkpoint with no {marker} beside it; this server loads "
+        f"the Hugging Face format. Download the whole {hub_id} repo (`hf download {hub_id} --local-dir DIR`; "
+        f"it contains {checkpoint.name if 'SAM3' in env_name else 'the weights'} and the converted model) and "
+        f"set {env_name}=DIR or DIR/{checkpoint.name}, or set it to the hub id {hub_id}")
 
 
 def _in_hf_cache(repo_id: str, filename: str) -> bool:

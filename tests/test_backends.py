@@ -169,7 +169,7 @@ def test_kernel_connected_components_counts_areas():
 def test_edit_shapes_and_per_seed_determinism(editor, no_network):
     rng = np.random.default_rng(0)
     crops = [rng.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(2)]
-    kwargs = dict(instruction="make it red", image_guidance_scale=1.5, guidance_scale=7.5, num_inference_steps=2)
+    kwargs = dict(instructions="make it red", image_guidance_scale=1.5, guidance_scale=7.5, num_inference_steps=2)
     batch = editor.edit(crops, seeds=[1, 2], **kwargs)
     assert len(batch) == 2
     for out in batch:
@@ -184,7 +184,7 @@ def test_edit_shapes_and_per_seed_determinism(editor, no_network):
 
 
 def test_edit_rejects_bad_input(editor):
-    kwargs = dict(instruction="x", image_guidance_scale=1.5, guidance_scale=7.5, num_inference_steps=1)
+    kwargs = dict(instructions="x", image_guidance_scale=1.5, guidance_scale=7.5, num_inference_steps=1)
     with pytest.raises(ValueError):
         editor.edit([np.zeros((60, 64, 3), np.uint8)], seeds=[0], **kwargs)  # not a multiple of 8
     with pytest.raises(ValueError):

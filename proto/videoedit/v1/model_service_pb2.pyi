@@ -97,17 +97,30 @@ class GetInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("source", "architecture", "tiny")
+    __slots__ = ("source", "architecture", "tiny", "revision", "random_weights", "settings")
+    class SettingsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     ARCHITECTURE_FIELD_NUMBER: _ClassVar[int]
     TINY_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    RANDOM_WEIGHTS_FIELD_NUMBER: _ClassVar[int]
+    SETTINGS_FIELD_NUMBER: _ClassVar[int]
     source: str
     architecture: str
     tiny: bool
-    def __init__(self, source: _Optional[str] = ..., architecture: _Optional[str] = ..., tiny: _Optional[bool] = ...) -> None: ...
+    revision: str
+    random_weights: bool
+    settings: _containers.ScalarMap[str, str]
+    def __init__(self, source: _Optional[str] = ..., architecture: _Optional[str] = ..., tiny: _Optional[bool] = ..., revision: _Optional[str] = ..., random_weights: _Optional[bool] = ..., settings: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ModelServerInfo(_message.Message):
-    __slots__ = ("segmenter", "editor", "device", "dtype", "segment_image_size", "max_segment_frames", "max_edit_batch", "max_message_bytes")
+    __slots__ = ("segmenter", "editor", "device", "dtype", "segment_image_size", "max_segment_frames", "max_edit_batch", "max_message_bytes", "edit_max_batch_size", "segment_frame_batch", "max_batch_delay_ms", "max_queued_calls", "warmup_seconds")
     SEGMENTER_FIELD_NUMBER: _ClassVar[int]
     EDITOR_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
@@ -116,6 +129,11 @@ class ModelServerInfo(_message.Message):
     MAX_SEGMENT_FRAMES_FIELD_NUMBER: _ClassVar[int]
     MAX_EDIT_BATCH_FIELD_NUMBER: _ClassVar[int]
     MAX_MESSAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    EDIT_MAX_BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_FRAME_BATCH_FIELD_NUMBER: _ClassVar[int]
+    MAX_BATCH_DELAY_MS_FIELD_NUMBER: _ClassVar[int]
+    MAX_QUEUED_CALLS_FIELD_NUMBER: _ClassVar[int]
+    WARMUP_SECONDS_FIELD_NUMBER: _ClassVar[int]
     segmenter: ModelInfo
     editor: ModelInfo
     device: str
@@ -124,4 +142,9 @@ class ModelServerInfo(_message.Message):
     max_segment_frames: int
     max_edit_batch: int
     max_message_bytes: int
-    def __init__(self, segmenter: _Optional[_Union[ModelInfo, _Mapping]] = ..., editor: _Optional[_Union[ModelInfo, _Mapping]] = ..., device: _Optional[str] = ..., dtype: _Optional[str] = ..., segment_image_size: _Optional[int] = ..., max_segment_frames: _Optional[int] = ..., max_edit_batch: _Optional[int] = ..., max_message_bytes: _Optional[int] = ...) -> None: ...
+    edit_max_batch_size: int
+    segment_frame_batch: int
+    max_batch_delay_ms: float
+    max_queued_calls: int
+    warmup_seconds: float
+    def __init__(self, segmenter: _Optional[_Union[ModelInfo, _Mapping]] = ..., editor: _Optional[_Union[ModelInfo, _Mapping]] = ..., device: _Optional[str] = ..., dtype: _Optional[str] = ..., segment_image_size: _Optional[int] = ..., max_segment_frames: _Optional[int] = ..., max_edit_batch: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., edit_max_batch_size: _Optional[int] = ..., segment_frame_batch: _Optional[int] = ..., max_batch_delay_ms: _Optional[float] = ..., max_queued_calls: _Optional[int] = ..., warmup_seconds: _Optional[float] = ...) -> None: ...

@@ -1,0 +1,89 @@
+"""The models behind the RPCs: one dynamic batcher per model, warm-up and drain.
+
+Edit: crops from concurrent calls are merged into one pipeline call when they share the
+image size, guidance scales and step count (what one diffusers call can take); each crop keeps
+its own instruction and seed, so a merged batch gives every call what it would get alone.
+
+Segment: each call is a tracking session over its own chunk, so calls run one at a time;
+inside a call the image backbone (most of SAM3's compute) runs `segment_frame_batch` frames per
+forward pass. The queue still gives Segment backpressure, deadlines and cancellation.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .batching import DynamicBatcher
+from .metrics import Metrics
+from .requests import EditCall, SegmentCall
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BatchingConfig:
+    edit_max_batch_size: int = 8  # crops per InstructPix2Pix call
+    segment_frame_batch: int = 8  # frames per SAM3 backbone pass
+    max_delay_ms: float = 10.0  # how long the first call of a batch waits for company
+    max_queued_calls: int = 64  # per model; more -> RESOURCE_EXHAUSTED
+
+
+@dataclass(frozen=True)
+class EditItem:
+    image: np.ndarray
+    instruction: str
+    seed: int
+
+
+class ModelEngine:
+    def __init__(self, segmenter, editor, batching: BatchingConfig, metrics: Metrics):
+        self.segmenter = segmenter
+        self.editor = editor
+        self.batching = batching
+        common = dict(max_delay_s=batching.max_delay_ms / 1000, max_queued_calls=batching.max_queued_calls,
+                      metrics=metrics)
+        self.segment_queue = DynamicBatcher("segment", self._segment_batch, max_batch_size=1,
+                                            item_weight=lambda call: len(call.frames), **common)
+        self.edit_queue = DynamicBatcher("edit", self._edit_batch, max_batch_size=batching.edit_max_batch_size,
+                                         **common)
+
+    def segment(self, call: SegmentCall, deadline: float | None = None,
+                on_cancel: Callable[[Callable[[], None]], Any] | None = None) -> list[list]:
+        """Per-frame instances of one chunk. `on_cancel(fn)` registers fn to run if the client leaves."""
+        # A fresh object as key: a chunk is never merged with another call's chunk.
+        return self.segment_queue(object(), [call], deadline, on_cancel)[0]
+
+    def edit(self, call: EditCall, deadline: float | None = None,
+             on_cancel: Callable[[Callable[[], None]], Any] | None = None) -> list[np.ndarray]:
+        key = (call.images[0].shape, call.image_guidance_scale, call.guidance_scale, call.num_inference_steps)
+        items = [EditItem(image, call.instruction, seed) for image, seed in zip(call.images, call.seeds, strict=True)]
+        return self.edit_queue(key, items, deadline, on_cancel)
+
+    def warm_up(self) -> float:
+        """One small batch through each model (CUDA context, kernels, allocator); returns seconds."""
+        started = time.monotonic()
+        frame = np.full((64, 64, 3), 127, np.uint8)
+        self.segment(SegmentCall([frame, frame], ["object"]))
+        side = 8 * self.editor.size_multiple
+        self.edit(EditCall([np.full((side, side, 3), 127, np.uint8)], "warm up", 1.5, 7.5, 1, [0]))
+        return time.monotonic() - started
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Refuse new calls and finish queued ones; True if both queues drained in time."""
+        ends = [q.close(timeout) for q in (self.segment_queue, self.edit_queue)]
+        return all(ends)
+
+    def _segment_batch(self, _key: Hashable, calls: list[SegmentCall]) -> list[list[list]]:
+        return [self.segmenter.segment(c.frames, c.prompts, vision_batch_size=self.batching.segment_frame_batch)
+                for c in calls]
+
+    def _edit_batch(self, key: Hashable, items: list[EditItem]) -> list[np.ndarray]:
+        _, image_guidance_scale, guidance_scale, steps = key
+        return self.editor.edit([i.image for i in items], [i.instruction for i in items], image_guidance_scale,
+                                guidance_scale, steps, [i.seed for i in items])
