@@ -40,7 +40,9 @@ _SERVICE_CONFIG = json.dumps({
             "initialBackoff": "0.2s",
             "maxBackoff": "5s",
             "backoffMultiplier": 2,
-            "retryableStatusCodes": ["UNAVAILABLE"],
+            # UNAVAILABLE: a replica is down or draining. RESOURCE_EXHAUSTED: its queue is
+            # full; backing off (up to ~10 s over the attempts) lets it catch up.
+            "retryableStatusCodes": ["UNAVAILABLE", "RESOURCE_EXHAUSTED"],
         },
     }],
 })
