@@ -79,14 +79,12 @@ def _decode_images(field: str, images, max_count: int, max_side: int) -> list[np
     decoded = []
     for i, image in enumerate(images):
         try:
-            rgb = wire.decode_image(image)
+            rgb = wire.decode_image(image, max_side)
         except ValueError as err:
             raise InvalidInput(f"{field}[{i}]", str(err)) from None
         if rgb.shape[:2] != (decoded[0].shape[:2] if decoded else rgb.shape[:2]):
             raise InvalidInput(f"{field}[{i}]", f"is {rgb.shape[1]}x{rgb.shape[0]}, but {field}[0] is "
                                                 f"{decoded[0].shape[1]}x{decoded[0].shape[0]}; all must be the same size")
-        if max(rgb.shape[:2]) > max_side or min(rgb.shape[:2]) < 1:
-            raise InvalidInput(f"{field}[{i}]", f"{rgb.shape[1]}x{rgb.shape[0]} is outside 1..{max_side} pixels per side")
         decoded.append(rgb)
     return decoded
 

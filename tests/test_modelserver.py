@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import cv2
 import grpc
 import numpy as np
 import pytest
@@ -51,6 +52,10 @@ def test_edit_is_deterministic_per_seed(models):
     assert wire.decode_image(first.images[0]).shape == (64, 64, 3)
 
 
+def gray_image():
+    return pb.Image(data=cv2.imencode(".png", np.zeros((16, 16), np.uint8))[1].tobytes())
+
+
 @pytest.mark.parametrize("rpc, message, words", [
     ("Segment", pb.SegmentRequest(frames=[], prompts=["car"]), "frames"),
     ("Segment", pb.SegmentRequest(frames=[image()], prompts=[]), "prompts"),
@@ -66,6 +71,14 @@ def test_edit_is_deterministic_per_seed(models):
      "guidance_scale"),
     ("Edit", pb.EditRequest(images=[image()], instruction="x", num_inference_steps=2, seeds=[]), "seeds"),
     ("Edit", pb.EditRequest(images=[image()], instruction="", num_inference_steps=2, seeds=[1]), "instruction"),
+    ("Edit", pb.EditRequest(images=[image()], instruction="x", num_inference_steps=10_000, seeds=[1]),
+     "num_inference_steps"),
+    ("Edit", pb.EditRequest(images=[image()], instruction="x", num_inference_steps=2, image_guidance_scale=float("nan"),
+                            seeds=[1]), "image_guidance_scale"),
+    ("Edit", pb.EditRequest(images=[image(4096, 8)], instruction="x", num_inference_steps=2, seeds=[1]),
+     "larger than 2048"),
+    ("Segment", pb.SegmentRequest(frames=[gray_image()], prompts=["car"]), "3-channel"),
+    ("Segment", pb.SegmentRequest(frames=[image()] * 65, prompts=["car"]), "at most 64"),
 ])
 def test_bad_input_is_invalid_argument_naming_the_field(models, rpc, message, words):
     with pytest.raises(grpc.RpcError) as err:

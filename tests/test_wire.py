@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -38,3 +39,29 @@ def test_png_is_lossless_and_jpeg_is_close():
     assert np.array_equal(wire.decode_image(wire.encode_image(rgb)), rgb)
     smooth = np.tile(np.linspace(0, 255, 48, dtype=np.uint8)[None, :, None], (32, 1, 3))
     assert np.abs(wire.decode_image(wire.encode_image(smooth, jpeg_quality=95)).astype(int) - smooth).mean() < 2
+
+
+def test_image_size_is_read_from_the_header():
+    rgb = np.zeros((30, 50, 3), np.uint8)
+    assert wire.image_size(wire.encode_image(rgb).data) == (50, 30)
+    assert wire.image_size(wire.encode_image(rgb, jpeg_quality=90).data) == (50, 30)
+    assert wire.image_size(b"GIF89a....") is None
+
+
+def test_huge_images_are_refused_before_decoding():
+    png = bytearray(wire.encode_image(np.zeros((4, 4, 3), np.uint8)).data)
+    png[16:24] = (100_000).to_bytes(4, "big") * 2  # the header now claims 100000x100000 (30 GB of pixels)
+    with pytest.raises(ValueError, match="100000x100000 is larger than 4096"):
+        wire.decode_image(pb.Image(data=bytes(png)), max_side=4096)
+
+
+@pytest.mark.parametrize("pixels, words", [
+    (np.zeros((8, 8), np.uint8), "1 channel"),
+    (np.zeros((8, 8, 4), np.uint8), "4 channel"),
+    (np.zeros((8, 8, 3), np.uint16), "uint16"),
+])
+def test_images_that_are_not_8_bit_rgb_are_refused(pixels, words):
+    ok, png = cv2.imencode(".png", pixels)
+    assert ok
+    with pytest.raises(ValueError, match=words):
+        wire.decode_image(pb.Image(data=png.tobytes()))

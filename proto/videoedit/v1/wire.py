@@ -26,14 +26,43 @@ def encode_image(rgb: np.ndarray, jpeg_quality: int | None = None) -> pb.Image:
     return pb.Image(data=buf.tobytes())
 
 
-def decode_image(image: pb.Image) -> np.ndarray:
-    """Image -> RGB uint8 HxWx3. Raises ValueError for bytes that are not an image."""
+def decode_image(image: pb.Image, max_side: int | None = None) -> np.ndarray:
+    """Image -> RGB uint8 HxWx3. Raises ValueError for bytes that are not an 8-bit RGB PNG/JPEG,
+    or (with `max_side`) for images larger than that per side, checked before any pixel is decoded."""
     if not image.data:
         raise ValueError("image data is empty")
-    bgr = cv2.imdecode(np.frombuffer(image.data, np.uint8), cv2.IMREAD_COLOR)
-    if bgr is None:
+    size = image_size(image.data)
+    if size is None:
         raise ValueError("image data is not a PNG or JPEG image")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    if max_side is not None and max(size) > max_side:
+        raise ValueError(f"{size[0]}x{size[1]} is larger than {max_side} pixels per side")
+    pixels = cv2.imdecode(np.frombuffer(image.data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if pixels is None:
+        raise ValueError("image data is not a decodable PNG or JPEG image")
+    channels = 1 if pixels.ndim == 2 else pixels.shape[2]
+    if channels != 3 or pixels.dtype != np.uint8:
+        raise ValueError(f"image has {channels} channel(s) of {pixels.dtype}; send 8-bit, 3-channel RGB")
+    return cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB)
+
+
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG or JPEG header, without decoding; None if neither."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24 and data[12:16] == b"IHDR":
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if data[:2] != b"\xff\xd8":
+        return None
+    pos = 2
+    while pos + 9 <= len(data):  # walk the JPEG segments up to the frame header (SOFn)
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            return int.from_bytes(data[pos + 7 : pos + 9], "big"), int.from_bytes(data[pos + 5 : pos + 7], "big")
+        pos += 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
+    return None
 
 
 def encode_mask(mask: np.ndarray) -> pb.Mask:
