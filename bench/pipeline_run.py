@@ -21,6 +21,15 @@ from orchestrator.runner import new_status, run_job
 from orchestrator.validation import check_request
 
 
+def peak_rss_mb() -> float:
+    """This process's peak RSS. Not getrusage's ru_maxrss: Linux carries that across exec from
+    the parent, so a child of a big process (the benchmark holding models) would report its parent."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux
+
+
 def main() -> None:
     clip, output_root, target = Path(sys.argv[1]).resolve(), Path(sys.argv[2]).resolve(), sys.argv[3]
     fields = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}
@@ -37,7 +46,7 @@ def main() -> None:
     print(json.dumps({
         "status": final.status.value, "error": final.error, "total_s": total,
         "stages": reporter.stage_seconds, "model_wait_s": models.wait_seconds,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb(),
         "output": str(final.output_video_path)}))
 
 
