@@ -11,20 +11,35 @@ import cv2
 import numpy as np
 
 
+# suffix -> (container format, video codec, audio codec): what such files usually hold.
+CONTAINERS = {
+    ".mp4": ("mp4", "libx264", "aac"),
+    ".mov": ("mov", "libx264", "aac"),
+    ".mkv": ("matroska", "libx264", "libopus"),
+    ".webm": ("webm", "libvpx-vp9", "libopus"),
+    ".avi": ("avi", "mpeg4", "libmp3lame"),
+}
+
+
 def make_sample_clip(path: Path, frames: int = 48, width: int = 320, height: int = 240,
                      fps: Fraction | int = 24, audio: bool = True, rotation: int = 0) -> Path:
-    """Write an H.264 mp4 clip to `path` and return it. `rotation` (degrees
-    counterclockwise) goes into the display matrix, as phones write it."""
+    """Write a clip to `path` (container and codecs from its suffix, see CONTAINERS; H.264 + AAC
+    in mp4 by default) and return it. `rotation` (degrees counterclockwise) goes into the display
+    matrix, as phones write it. Odd sizes are written in yuv444p (not by mpeg4/avi)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    container, video_codec, audio_codec = CONTAINERS[path.suffix.lower()]
     rate = Fraction(fps)
     background = _background(width, height)
-    with av.open(str(path), "w", format="mp4") as out:
-        video = out.add_stream("libx264", rate=rate, options={"crf": "18"})
-        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+    with av.open(str(path), "w", format=container) as out:
+        options = {"crf": "18"} if video_codec == "libx264" else {}
+        video = out.add_stream(video_codec, rate=rate, options=options)
+        odd = width % 2 or height % 2
+        # 4:2:0 needs even sides; x264 and VP9 take odd sizes in 4:4:4 (as some cameras' files do).
+        video.width, video.height, video.pix_fmt = width, height, "yuv444p" if odd else "yuv420p"
         if rotation:
             video.set_display_rotation(rotation)
-        tone = out.add_stream("aac", rate=48000, layout="stereo") if audio else None
+        tone = out.add_stream(audio_codec, rate=48000, layout="stereo") if audio else None
         for i in range(frames):
             frame = av.VideoFrame.from_ndarray(_draw_car(background.copy(), i, frames), format="rgb24")
             frame.pts = i
@@ -60,13 +75,20 @@ def _draw_car(img: np.ndarray, i: int, n: int) -> np.ndarray:
 
 
 def _write_tone(out: av.container.OutputContainer, stream, seconds: float) -> None:
-    rate, samples_per_frame = 48000, 1024
+    rate = 48000
     total = int(rate * seconds)
     t = np.arange(total) / rate
     wave = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
-    for start in range(0, total, samples_per_frame):
-        chunk = wave[start:start + samples_per_frame]
+    # The resampler hands each encoder its own sample format and frame size (AAC 1024, Opus 960).
+    resampler = av.AudioResampler(format=stream.codec_context.format.name, layout="stereo", rate=rate,
+                                  frame_size=stream.codec_context.frame_size or None)
+    for start in range(0, total, 1024):
+        chunk = wave[start:start + 1024]
         frame = av.AudioFrame.from_ndarray(np.stack([chunk, chunk]), format="fltp", layout="stereo")
         frame.sample_rate = rate
-        out.mux(stream.encode(frame))
+        frame.pts = start
+        for resampled in resampler.resample(frame):
+            out.mux(stream.encode(resampled))
+    for resampled in resampler.resample(None):
+        out.mux(stream.encode(resampled))
     out.mux(stream.encode(None))

@@ -113,6 +113,14 @@ def paste(frame: np.ndarray, edited_crop: np.ndarray, box: Box, weight: np.ndarr
     return out
 
 
+def frame_seed(job_seed: int, index: int, mode: str) -> int:
+    """The diffusion seed of frame `index`. "shared" (default): the job seed on every frame, so
+    every frame starts from the same noise and the edit's texture does not flicker; "per_frame":
+    job seed + frame index, independent noise per frame. Either way a frame's result depends only
+    on the job seed and its index, never on how frames were batched."""
+    return job_seed if mode == "shared" else (job_seed + index) % 2**63
+
+
 @dataclass
 class _Pending:
     index: int
@@ -137,10 +145,9 @@ def edit_frames(ctx: JobContext, masks: MaskStore, out_path: Path) -> Path:
             if to_edit:
                 crops = [cv2.resize(p.frame[p.box[1]:p.box[3], p.box[0]:p.box[2]], (opts.edit_size,) * 2,
                                     interpolation=cv2.INTER_AREA) for p in to_edit]
-                # One seed for every frame: the same starting noise on each
-                # frame keeps the edit's texture from flickering over time.
+                seeds = [frame_seed(req.seed, p.index, opts.seed_mode) for p in to_edit]
                 edited = ctx.models.edit(crops, req.edit_prompt, req.image_guidance_scale, req.guidance_scale,
-                                         req.num_inference_steps, [req.seed] * len(crops))
+                                         req.num_inference_steps, seeds)
                 for p, crop in zip(to_edit, edited):
                     p.frame = paste(p.frame, crop, p.box, paste_weight(masks.get(p.index), req.erode_kernel))
             for p in pending:

@@ -1,47 +1,67 @@
-"""Stage 2, masking: find the object named by `mask_prompt` with SAM3.
+"""Stage 2, masking: find the objects named by `mask_prompt` with SAM3.
 
-Segments the first chunk of frames. Every instance that matches the prompt
-is edited (a text prompt returns all matching instances). When nothing
-matches, the job fails here with an error that says so, before any editing
-time is spent.
+Segments the video chunk by chunk from the start until the prompt matches (usually the first
+chunk; an object that enters later is found where it enters, and those Segment results are
+kept for propagating). Every matching instance is edited unless `extra.instances` asks for
+the largest N. When nothing matches anywhere, the job fails here, before any editing time is
+spent, with an error that says which frames were searched.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from itertools import islice
 
 import numpy as np
 
 from .context import JobContext
-from .extracting import read_frames
 from .errors import InvalidArgument
-from .model_client import Detection
+from .extracting import read_frames
 from .request import JobStatus
+from .stitching import IdStitcher, Objects, frame_objects, largest
 
 
-def segment_first_chunk(ctx: JobContext, start: int = 0, count: int | None = None,
-                        ) -> tuple[list[np.ndarray], list[list[Detection]]]:
-    """The frames of the first chunk (from `start`, `count` long) and their detections."""
-    assert ctx.info is not None
-    count = min(count or ctx.options.chunk_size, ctx.info.frame_count - start)
-    ctx.reporter.stage(JobStatus.MASKING, f"looking for {ctx.request.mask_prompt!r}", total_frames=count)
-    frames = [frame for _, frame in islice(read_frames(ctx.info, start), count)]
-    detections = ctx.models.segment(frames, ctx.request.mask_prompt)
-    found = [start + i for i, dets in enumerate(detections) if dets]
-    if not found:
-        raise InvalidArgument(
-            "mask_prompt", f"{ctx.request.mask_prompt!r} matched nothing in frames {start}-{start + count - 1}; "
-            "try a simpler noun phrase (e.g. 'hair', 'car') or check the input video")
-    ids = sorted({d.object_id for dets in detections for d in dets})
-    ctx.log.info("masking: %r found %d object(s) (ids %s) on %d of the first %d frames",
-                 ctx.request.mask_prompt, len(ids), ids, len(found), count)
-    ctx.reporter.advance(count)
-    return frames, detections
+@dataclass
+class Sighting:
+    """Where the objects were first found: one chunk of frames with video-wide object ids."""
+
+    start: int  # index of the chunk's first frame
+    frames: list[np.ndarray]  # the chunk's frames (its last ones overlap the next chunk)
+    objects: list[Objects]  # per frame of the chunk
+    keep: frozenset[int] | None  # ids to edit; None: every object, also ones that appear later
+    stitcher: IdStitcher  # carries on numbering objects for propagating
 
 
-def union_mask(detections: list[Detection], height: int, width: int) -> np.ndarray:
-    """All selected objects of one frame as one mask."""
+def find_objects(ctx: JobContext, start: int = 0, stop: int | None = None) -> Sighting:
+    """Segment chunks of frames [start, stop) until the prompt matches; raise if it never does."""
+    info, opts, prompt = ctx.info, ctx.options, ctx.request.mask_prompt
+    assert info is not None
+    stop = info.frame_count if stop is None else min(stop, info.frame_count)
+    ctx.reporter.stage(JobStatus.MASKING, f"looking for {prompt!r}", total_frames=stop - start)
+    stitcher = IdStitcher()
+    frames_iter = read_frames(info, start)
+    chunk_start = start
+    while chunk_start < stop:
+        frames = [frame for _, frame in islice(frames_iter, min(opts.chunk_size, stop - chunk_start))]
+        objects = stitcher.stitch([frame_objects(dets) for dets in ctx.models.segment(frames, prompt)])
+        ctx.reporter.advance(chunk_start + len(frames) - start)
+        if any(objects):
+            keep = None if opts.instances is None else largest(objects, opts.instances)
+            found = sorted({g for frame in objects for g in frame})
+            ctx.log.info("masking: %r found %d object(s) in frames %d-%d%s", prompt, len(found), chunk_start,
+                         chunk_start + len(frames) - 1,
+                         "" if keep is None else f"; editing the {len(keep)} largest (ids {sorted(keep)})")
+            return Sighting(chunk_start, frames, objects, keep, stitcher)
+        chunk_start += len(frames)
+    raise InvalidArgument(
+        "mask_prompt", f"{prompt!r} matched nothing in frames {start}-{stop - 1}; "
+        "try a simpler noun phrase (e.g. 'hair', 'car') or check the input video")
+
+
+def union_mask(objects: Objects, keep: frozenset[int] | None, height: int, width: int) -> np.ndarray:
+    """The kept objects of one frame as one mask."""
     mask = np.zeros((height, width), dtype=bool)
-    for det in detections:
-        mask |= det.mask
+    for g, m in objects.items():
+        if keep is None or g in keep:
+            mask |= m
     return mask

@@ -7,11 +7,11 @@ from pathlib import Path
 import cv2
 
 from .context import JobContext
-from .editing import crop_box, edit_frames, paste, paste_mask, paste_weight
+from .editing import crop_box, edit_frames, frame_seed, paste, paste_mask, paste_weight
 from .errors import InvalidArgument
 from .extracting import probe
 from .frame_spool import read_spool
-from .masking import segment_first_chunk, union_mask
+from .masking import find_objects, union_mask
 from .mask_store import mask_bbox
 from .propagating import propagate
 from .request import JobStatus
@@ -38,11 +38,11 @@ def run_pipeline(ctx: JobContext) -> None:
                  ctx.info.width, ctx.info.height, ctx.info.fps, ctx.info.frame_count, ctx.info.codec,
                  ctx.info.has_audio)
 
-    # 2. Masking: find the prompted object on the first chunk.
-    _, first_chunk = segment_first_chunk(ctx)
+    # 2. Masking: find the prompted objects (in the first chunk, or where they first appear).
+    sighting = find_objects(ctx)
 
-    # 3. Propagating: track it through the rest of the video.
-    masks = propagate(ctx, first_chunk)
+    # 3. Propagating: track them through the rest of the video.
+    masks = propagate(ctx, sighting)
 
     # 4. Editing: crop, edit, paste back inside the eroded, feathered mask.
     frames_path = edit_frames(ctx, masks, ctx.workdir / "edited.mkv")
@@ -67,14 +67,14 @@ def run_single_frame(ctx: JobContext) -> None:
                               f"({ctx.info.frame_count - 1})")
     info = ctx.info
 
-    frames, detections = segment_first_chunk(ctx, start=opts.frame_index, count=1)
-    frame, mask = frames[0], union_mask(detections[0], info.height, info.width)
+    sighting = find_objects(ctx, start=opts.frame_index, stop=opts.frame_index + 1)
+    frame, mask = sighting.frames[0], union_mask(sighting.objects[0], sighting.keep, info.height, info.width)
 
     ctx.reporter.stage(JobStatus.EDITING, f"editing: {req.edit_prompt!r}", total_frames=1)
     box = crop_box(mask_bbox(mask), info.width, info.height, opts.crop_margin)
     crop = cv2.resize(frame[box[1]:box[3], box[0]:box[2]], (opts.edit_size,) * 2, interpolation=cv2.INTER_AREA)
     [edited] = ctx.models.edit([crop], req.edit_prompt, req.image_guidance_scale, req.guidance_scale,
-                               req.num_inference_steps, [req.seed])
+                               req.num_inference_steps, [frame_seed(req.seed, opts.frame_index, opts.seed_mode)])
     weight = paste_weight(mask, req.erode_kernel)
     result = paste(frame, edited, box, weight)
     ctx.reporter.advance(1)

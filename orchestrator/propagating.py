@@ -1,7 +1,9 @@
-"""Stage 3, propagating: track the object through the whole video.
+"""Stage 3, propagating: track the objects through the whole video.
 
-Frames go to `Segment` in chunks (each chunk is a SAM3 tracking window); the
-per-frame union of the matching objects is spooled to a MaskStore.
+Frames go to `Segment` in chunks (each chunk is a SAM3 tracking window). Each chunk starts with
+the last `chunk_overlap` frames of the previous one, so object ids can be stitched across chunks
+(stitching.py); short gaps are filled, and the per-frame union of the kept objects is spooled to
+a MaskStore. Frames before the sighting have no object.
 """
 
 from __future__ import annotations
@@ -11,27 +13,42 @@ from itertools import islice
 from .context import JobContext
 from .extracting import read_frames
 from .mask_store import MaskStore
-from .masking import union_mask
-from .model_client import Detection
+from .masking import Sighting
 from .request import JobStatus
+from .stitching import TrackAssembler, frame_objects
 
 
-def propagate(ctx: JobContext, first_chunk: list[list[Detection]]) -> MaskStore:
-    info = ctx.info
+def propagate(ctx: JobContext, sighting: Sighting) -> MaskStore:
+    info, opts = ctx.info, ctx.options
     assert info is not None
     store = MaskStore(ctx.workdir / "masks.npy", info.frame_count, info.height, info.width)
+    tracks = TrackAssembler(store, opts.max_gap, sighting.keep)
     ctx.reporter.stage(JobStatus.PROPAGATING, f"tracking {ctx.request.mask_prompt!r}", total_frames=info.frame_count)
-    for index, detections in enumerate(first_chunk):
-        store.put(index, union_mask(detections, info.height, info.width))
-    done = len(first_chunk)
+    for index in range(sighting.start):
+        tracks.add(index, {})
+    for offset, objects in enumerate(sighting.objects):
+        tracks.add(sighting.start + offset, objects)
+    done = sighting.start + len(sighting.frames)
     ctx.reporter.advance(done)
 
+    overlap = min(opts.chunk_overlap, len(sighting.frames))
+    tail_frames, tail_objects = _last(sighting.frames, overlap), _last(sighting.objects, overlap)
     frames = read_frames(info, start=done)
     while done < info.frame_count:
-        chunk = [frame for _, frame in islice(frames, ctx.options.chunk_size)]
-        for offset, detections in enumerate(ctx.models.segment(chunk, ctx.request.mask_prompt)):
-            store.put(done + offset, union_mask(detections, info.height, info.width))
-        done += len(chunk)
+        new = [frame for _, frame in islice(frames, opts.chunk_size - overlap)]
+        chunk = tail_frames + new
+        detections = ctx.models.segment(chunk, ctx.request.mask_prompt)
+        objects = sighting.stitcher.stitch([frame_objects(d) for d in detections], overlap_before=tail_objects)
+        for offset, on_frame in enumerate(objects[overlap:]):
+            tracks.add(done + offset, on_frame)
+        done += len(new)
+        tail_frames, tail_objects = _last(chunk, overlap), _last(objects, overlap)
         ctx.reporter.advance(done, f"tracked {done}/{info.frame_count} frames")
-    ctx.log.info("propagating: object present on %d of %d frames", store.frames_with_object(), info.frame_count)
+    tracks.finish()
+    ctx.log.info("propagating: objects on %d of %d frames (%d object-frames filled in gaps)",
+                 store.frames_with_object(), info.frame_count, tracks.filled)
     return store
+
+
+def _last(items: list, count: int) -> list:
+    return items[len(items) - count:]

@@ -30,7 +30,12 @@ class EditOptions:
     edit_size: int = 512  # side of the square InstructPix2Pix works at
     crop_margin: float = 0.15  # crop = mask bbox grown by this fraction per side
     chunk_size: int = 16  # frames per Segment call (a SAM3 tracking window)
+    chunk_overlap: int = 2  # frames each chunk repeats from the previous one, to stitch object ids
+    max_gap: int = 2  # an object missing for at most this many frames is filled from its last mask
+    instances: int | None = None  # edit only the N largest objects found (None: all, also later ones)
     edit_batch_size: int = 4  # crops per Edit call
+    seed_mode: str = "shared"  # "shared": the job seed on every frame; "per_frame": seed + frame index
+    smoothing_mode: str = "ema"  # "ema": the seed's EMA; "flow": EMA along DIS optical flow
     frame_index: int = 0  # single_frame mode: which frame to edit
 
 
@@ -39,9 +44,17 @@ _EXTRA_RANGES: dict[str, tuple[type, float, float]] = {
     "edit_size": (int, 64, 1024),
     "crop_margin": (float, 0.0, 2.0),
     "chunk_size": (int, 1, 64),
+    "chunk_overlap": (int, 0, 32),
+    "max_gap": (int, 0, 30),
     "edit_batch_size": (int, 1, 32),
     "frame_index": (int, 0, 10_000_000),
 }
+# key -> accepted words
+_EXTRA_CHOICES: dict[str, tuple[str, ...]] = {
+    "seed_mode": ("shared", "per_frame"),
+    "smoothing_mode": ("ema", "flow"),
+}
+MAX_INSTANCES = 100
 
 
 @dataclass(frozen=True)
@@ -85,24 +98,53 @@ def check_job_id(job_id: str) -> None:
 
 
 def parse_extra(extra: dict[str, str]) -> EditOptions:
-    values = {}
+    values: dict[str, object] = {}
+    known = sorted([*_EXTRA_RANGES, *_EXTRA_CHOICES, "instances"])
     for key, raw in extra.items():
+        field = f"extra[{key}]"
         if key in ("model_path", "sam_path"):
             raise InvalidArgument(
-                f"extra[{key}]", "models are chosen by the model server; set INSTRUCT_PIX2PIX_MODEL_PATH / "
+                field, "models are chosen by the model server; set INSTRUCT_PIX2PIX_MODEL_PATH / "
                 "SAM3_MODEL_PATH (or --pix2pix / --sam3) where videoedit-modelserver runs")
-        if key not in _EXTRA_RANGES:
-            raise InvalidArgument(f"extra[{key}]", f"unknown option; known: {', '.join(sorted(_EXTRA_RANGES))}")
-        kind, low, high = _EXTRA_RANGES[key]
-        try:
-            value = kind(raw)
-        except ValueError:
-            raise InvalidArgument(f"extra[{key}]", f"{raw!r} is not a{'n integer' if kind is int else ' number'}") from None
-        _check_range(f"extra[{key}]", value, low, high, integer=kind is int)
-        values[key] = value
-    if values.get("edit_size", 8) % 8:
-        raise InvalidArgument("extra[edit_size]", f"{values['edit_size']} must be a multiple of 8")
-    return EditOptions(**values)
+        if key in _EXTRA_CHOICES:
+            if raw not in _EXTRA_CHOICES[key]:
+                raise InvalidArgument(field, f"{raw!r} is not one of {', '.join(_EXTRA_CHOICES[key])}")
+            values[key] = raw
+        elif key == "instances":
+            values[key] = _parse_instances(raw)
+        elif key in _EXTRA_RANGES:
+            values[key] = _parse_number(field, raw, *_EXTRA_RANGES[key])
+        else:
+            raise InvalidArgument(field, f"unknown option; known: {', '.join(known)}")
+    if "chunk_overlap" not in values:  # the default shrinks with small chunks instead of failing
+        values["chunk_overlap"] = min(EditOptions.chunk_overlap, int(values.get("chunk_size", EditOptions.chunk_size)) - 1)
+    options = EditOptions(**values)  # type: ignore[arg-type]
+    if options.edit_size % 8:
+        raise InvalidArgument("extra[edit_size]", f"{options.edit_size} must be a multiple of 8")
+    if options.chunk_overlap >= options.chunk_size:
+        raise InvalidArgument("extra[chunk_overlap]", f"{options.chunk_overlap} must be smaller than chunk_size "
+                                                      f"({options.chunk_size})")
+    return options
+
+
+def _parse_number(field: str, raw: str, kind: type, low: float, high: float) -> int | float:
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise InvalidArgument(field, f"{raw!r} is not a{'n integer' if kind is int else ' number'}") from None
+    _check_range(field, value, low, high, integer=kind is int)
+    return value
+
+
+def _parse_instances(raw: str) -> int | None:
+    """"all" -> None, "largest" -> 1, "N" -> N (the N largest)."""
+    if raw == "all":
+        return None
+    if raw == "largest":
+        return 1
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_INSTANCES:
+        raise InvalidArgument("extra[instances]", f"{raw!r} must be 'all', 'largest' or a count 1-{MAX_INSTANCES}")
+    return int(raw)
 
 
 def _new_job_id() -> str:
