@@ -21,8 +21,9 @@ from .extracting import VideoInfo
 from .mask_store import MaskStore
 from .request import JobStatus
 
-# Audio codecs the mp4 muxer takes as they are.
-MP4_AUDIO_CODECS = {"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"}
+# Audio codecs copied into the mp4 as they are. The muxer also takes Opus and FLAC, but many
+# players (Safari, QuickTime, older TVs) do not play them from an mp4, so those become AAC.
+MP4_AUDIO_CODECS = {"aac", "mp3", "ac3", "eac3", "alac"}
 X264_OPTIONS = {"crf": "17", "preset": "medium"}
 
 

@@ -60,6 +60,8 @@ def smooth_frames(ctx: JobContext, masks: MaskStore, edited: Path, out_path: Pat
             if index % 8 == 7:
                 ctx.reporter.advance(index + 1)
     ctx.reporter.advance(info.frame_count)
+    ctx.log.info("smoothing: %s, window %d, alpha %s, %d frames", mode, req.smoothing_window, req.smoothing_alpha,
+                 info.frame_count)
     return out_path
 
 
