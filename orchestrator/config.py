@@ -21,6 +21,12 @@ class Settings:
     model_servers: str = "localhost:50052"
     # Deadline of one model-server call, seconds.
     model_timeout_s: float = 600.0
+    # SQLite file of the service's jobs (None: <output_root>/.videoedit-jobs.sqlite3).
+    job_db: Path | None = None
+
+    @property
+    def job_db_path(self) -> Path:
+        return self.job_db or self.output_root / ".videoedit-jobs.sqlite3"
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -31,4 +37,5 @@ class Settings:
             output_root=Path(env.get("UR_EDIT_OUTPUT_DIR", "outputs")).expanduser().resolve(),
             model_servers=env.get("VIDEOEDIT_MODEL_SERVERS", defaults.model_servers),
             model_timeout_s=float(env.get("VIDEOEDIT_MODEL_TIMEOUT_S", defaults.model_timeout_s)),
+            job_db=Path(env["VIDEOEDIT_JOB_DB"]).expanduser().resolve() if env.get("VIDEOEDIT_JOB_DB") else None,
         )

@@ -43,5 +43,13 @@ class JobCancelled(Exception):
     """Raised inside the pipeline when the job's cancel flag is seen."""
 
 
+class JobInterrupted(JobCancelled):
+    """The server is shutting down: the job stops and runs again from the start next time."""
+
+
+class Unavailable(VideoEditError):
+    code = "UNAVAILABLE"
+
+
 class JobFailed(Exception):
     """run_video_edit: the job ended FAILED; the message is the status's `error`."""

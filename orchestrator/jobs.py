@@ -1,26 +1,35 @@
-"""Jobs of the gRPC service: a bounded queue, worker threads, watchers, cancel.
+"""Jobs of the gRPC service: a bounded queue, worker threads, watchers, cancel, restarts.
 
 Each job's reporter calls back here on every status change; watchers wait on
 the job's condition. Stage transitions are kept, so a watcher that wakes late
 still sees every stage it missed, not only the newest status.
+
+Every job is also in a SQLite JobStore. On start, jobs that were queued or running when the
+last process ended (crash, kill, shutdown) are queued again and run from the start; finished
+ones stay listed. A shutdown interrupts running jobs at their next checkpoint (between batches)
+and leaves them queued for the next start.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import shutil
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Optional
 
 from .config import Settings
-from .errors import AlreadyExists, InvalidArgument, NotFound, ResourceExhausted
+from .errors import AlreadyExists, InvalidArgument, NotFound, ResourceExhausted, Unavailable, VideoEditError
+from .job_store import JobStore
 from .model_client import ModelClient
 from .progress import JobReporter
 from .request import JobStatus, VideoEditRequest, VideoEditStatus
 from .runner import new_status, run_job
 from .status_file import read_status
-from .validation import CheckedRequest, check_job_id, check_request
+from .validation import CheckedRequest, EditOptions, check_job_id, check_request
 
 log = logging.getLogger(__name__)
 
@@ -37,19 +46,24 @@ class Job:
 
 
 class JobManager:
-    def __init__(self, settings: Settings, models: ModelClient, max_concurrent_jobs: int = 1,
+    def __init__(self, settings: Settings, models: ModelClient, store: JobStore, max_concurrent_jobs: int = 1,
                  max_queued_jobs: int = 100):
         self.settings = settings
         self.models = models
+        self.store = store
         self.max_queued_jobs = max_queued_jobs
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
+        self._stopping = threading.Event()  # shutdown: running jobs stop at a checkpoint, stay queued
         self._executor = ThreadPoolExecutor(max_workers=max_concurrent_jobs, thread_name_prefix="job")
+        self._recover()
 
     def start(self, request: VideoEditRequest) -> VideoEditStatus:
         checked = check_request(request, self.settings)
         job_id = checked.request.job_id
         with self._lock:
+            if self._stopping.is_set():
+                raise Unavailable("the server is shutting down; retry on another replica or after the restart")
             existing = self._jobs.get(job_id)
             if existing is not None:
                 if existing.checked.request == checked.request:
@@ -61,12 +75,9 @@ class JobManager:
             queued = sum(j.latest.status is JobStatus.QUEUED for j in self._jobs.values())
             if queued >= self.max_queued_jobs:
                 raise ResourceExhausted(f"{queued} jobs are queued (the limit); retry later")
-            job = Job(checked=checked, latest=new_status(checked))
-            job.reporter = JobReporter(job.latest, checked.request.output_dir,
-                                       listener=lambda s, job=job: self._on_status(job, s), cancel=job.cancel)
-            self._jobs[job_id] = job
-        job.reporter.publish()  # writes status.json: queued
-        self._executor.submit(self._run, job)
+            job = self._new_job(checked, new_status(checked))
+            self.store.add(checked.request, job.latest)
+        self._enqueue(job)
         log.info("job %s queued: %s -> %s", job_id, checked.request.input_video_path, checked.request.output_dir)
         return job.latest
 
@@ -127,9 +138,11 @@ class JobManager:
         return page, str(offset + size) if offset + size < len(jobs) else ""
 
     def shutdown(self) -> None:
-        for job in list(self._jobs.values()):
-            job.cancel.set()
+        """Refuse new jobs; running ones stop at their next checkpoint and, like the queued
+        ones, stay queued in the store for the next start."""
+        self._stopping.set()
         self._executor.shutdown(wait=True, cancel_futures=True)
+        self.store.close()
 
     def _find(self, job_id: str) -> Optional[Job]:
         check_job_id(job_id)
@@ -137,6 +150,7 @@ class JobManager:
             return self._jobs.get(job_id)
 
     def _on_status(self, job: Job, status: VideoEditStatus) -> None:
+        self.store.update(status)
         with job.changed:
             if status.status is not job.latest.status:
                 job.transitions.append(status)
@@ -144,8 +158,47 @@ class JobManager:
             job.version += 1
             job.changed.notify_all()
 
+    def _new_job(self, checked: CheckedRequest, status: VideoEditStatus) -> Job:
+        job = Job(checked=checked, latest=status)
+        job.reporter = JobReporter(status, checked.request.output_dir, cancel=job.cancel, interrupt=self._stopping,
+                                   listener=lambda s, job=job: self._on_status(job, s))
+        self._jobs[checked.request.job_id] = job
+        return job
+
+    def _enqueue(self, job: Job) -> None:
+        assert job.reporter is not None
+        job.reporter.publish()  # status.json and the store: queued
+        self._executor.submit(self._run, job)
+
+    def _recover(self) -> None:
+        """Load the store: keep finished jobs, queue again the ones that never finished."""
+        requeue = []
+        for request, status in self.store.load():
+            if status.status.terminal:
+                self._jobs[request.job_id] = Job(checked=CheckedRequest(request, EditOptions()), latest=status)
+                continue
+            try:
+                checked = check_request(request, self.settings)
+            except VideoEditError as err:  # e.g. the input was deleted while the server was down
+                failed = dataclasses.replace(status, status=JobStatus.FAILED, updated_at=time.time(),
+                                             error=f"could not run again after a restart: {err}")
+                self._jobs[request.job_id] = Job(checked=CheckedRequest(request, EditOptions()), latest=failed)
+                self.store.update(failed)
+                continue
+            for scratch in checked.request.output_dir.glob(".work-*"):  # a killed run's leftovers
+                shutil.rmtree(scratch, ignore_errors=True)
+            again = dataclasses.replace(status, status=JobStatus.QUEUED, progress=0.0, current_frame=None,
+                                        total_frames=None, updated_at=time.time(),
+                                        message=f"queued again after a server restart (was {status.status.value})")
+            requeue.append(self._new_job(checked, again))
+        for job in requeue:
+            self._enqueue(job)
+        if requeue:
+            log.info("re-queued %d job(s) left unfinished by the last run: %s", len(requeue),
+                     ", ".join(j.latest.job_id for j in requeue))
+
     def _run(self, job: Job) -> None:
-        if job.cancel.is_set():
+        if job.cancel.is_set() or self._stopping.is_set():
             return
         assert job.reporter is not None
         final = run_job(job.checked, self.models, job.reporter)

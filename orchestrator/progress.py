@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
-from .errors import JobCancelled
+from .errors import JobCancelled, JobInterrupted
 from .request import JobStatus, VideoEditStatus
 from .status_file import write_status
 
@@ -35,11 +35,13 @@ Listener = Callable[[VideoEditStatus], None]
 
 class JobReporter:
     def __init__(self, status: VideoEditStatus, output_dir: Path,
-                 listener: Optional[Listener] = None, cancel: Optional[threading.Event] = None):
+                 listener: Optional[Listener] = None, cancel: Optional[threading.Event] = None,
+                 interrupt: Optional[threading.Event] = None):
         self._status = status
         self._output_dir = output_dir
         self._listener = listener
         self._cancel = cancel or threading.Event()
+        self._interrupt = interrupt or threading.Event()  # server shutdown: stop, to be re-run
         self._last_write = 0.0
         self._lock = threading.Lock()
         self._stage_started = time.monotonic()
@@ -51,6 +53,8 @@ class JobReporter:
             return dataclasses.replace(self._status)
 
     def check_cancelled(self) -> None:
+        if self._interrupt.is_set():
+            raise JobInterrupted()
         if self._cancel.is_set():
             raise JobCancelled()
 
@@ -88,7 +92,8 @@ class JobReporter:
 
     def _update(self, changes: dict, force: bool) -> None:
         with self._lock:
-            if "progress" in changes:  # progress never goes back
+            if "progress" in changes and changes.get("status") is not JobStatus.QUEUED:
+                # progress never goes back, except when an interrupted job is queued again
                 changes["progress"] = max(self._status.progress, changes["progress"])
             self._status = dataclasses.replace(self._status, updated_at=time.time(), **changes)
             now = time.monotonic()

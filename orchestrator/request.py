@@ -58,6 +58,14 @@ class VideoEditRequest:
     def to_dict(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()}
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "VideoEditRequest":
+        values = dict(data)
+        values["input_video_path"] = Path(values["input_video_path"])
+        if values.get("output_dir") is not None:
+            values["output_dir"] = Path(values["output_dir"])
+        return cls(**values)
+
 
 @dataclass
 class VideoEditStatus:

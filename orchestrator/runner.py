@@ -14,7 +14,7 @@ from pathlib import Path
 from google.protobuf import json_format
 
 from .context import JobContext
-from .errors import JobCancelled, VideoEditError
+from .errors import JobCancelled, JobInterrupted, VideoEditError
 from .model_client import ModelClient
 from .pipeline import output_paths, run_pipeline
 from .progress import JobReporter
@@ -55,6 +55,13 @@ def run_job(checked: CheckedRequest, models: ModelClient, reporter: JobReporter)
         reporter.end_stage()
         reporter.publish(status=JobStatus.FINISHED, progress=1.0, message="finished", current_frame=None,
                          total_frames=None, output_video_path=video_path, mask_preview_path=mask_path)
+    except JobInterrupted:
+        reporter.end_stage()
+        removed = _remove_partial_outputs(ctx)
+        log.info("job interrupted by a server shutdown%s; it runs again from the start when the server restarts",
+                 f"; removed partial {', '.join(removed)}" if removed else "")
+        reporter.publish(status=JobStatus.QUEUED, progress=0.0, current_frame=None, total_frames=None,
+                         message="interrupted by a server shutdown; runs again when the server restarts")
     except JobCancelled:
         reporter.end_stage()
         removed = _remove_partial_outputs(ctx)

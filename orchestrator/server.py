@@ -16,6 +16,7 @@ from grpc_reflection.v1alpha import reflection
 from videoedit.v1 import video_edit_pb2, video_edit_pb2_grpc
 
 from .config import Settings
+from .job_store import JobStore
 from .jobs import JobManager
 from .model_client import ModelClient
 from .service import VideoEditServicer
@@ -25,10 +26,10 @@ SERVICE_NAME = video_edit_pb2.DESCRIPTOR.services_by_name["VideoEditService"].fu
 
 
 def serve(address: str, settings: Settings, max_concurrent_jobs: int = 1, max_queued_jobs: int = 100,
-          ) -> tuple[grpc.Server, JobManager, int]:
-    """Start the server; returns it, its job manager and the bound port."""
+          ) -> tuple[grpc.Server, JobManager, health.HealthServicer, int]:
+    """Start the server; returns it, its job manager, its health servicer and the bound port."""
     models = ModelClient(settings.model_servers, settings.model_timeout_s)
-    jobs = JobManager(settings, models, max_concurrent_jobs, max_queued_jobs)
+    jobs = JobManager(settings, models, JobStore(settings.job_db_path), max_concurrent_jobs, max_queued_jobs)
     # WatchStatus streams hold a thread each, so the pool is sized for watchers.
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix="rpc"))
     video_edit_pb2_grpc.add_VideoEditServiceServicer_to_server(VideoEditServicer(jobs), server)
@@ -41,7 +42,7 @@ def serve(address: str, settings: Settings, max_concurrent_jobs: int = 1, max_qu
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("VideoEditService on port %d; model servers %s; inputs under %s; outputs under %s", port,
              settings.model_servers, os.pathsep.join(map(str, settings.input_roots)), settings.output_root)
-    return server, jobs, port
+    return server, jobs, health_servicer, port
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -52,15 +53,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-queued-jobs", type=int, default=100)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    server, jobs, _ = serve(f"{args.host}:{args.port}", Settings.from_env(), args.max_concurrent_jobs,
+    server, jobs, health_servicer, _ = serve(f"{args.host}:{args.port}", Settings.from_env(), args.max_concurrent_jobs,
                             args.max_queued_jobs)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     stop.wait()
-    log.info("shutting down")
+    log.info("shutting down: refusing new jobs; running jobs stop at their next checkpoint and re-run at the "
+             "next start")
+    for name in ("", SERVICE_NAME):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    jobs.shutdown()  # watchers see the jobs' last status before their streams close
     server.stop(grace=5).wait()
-    jobs.shutdown()
 
 
 if __name__ == "__main__":
