@@ -132,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--server", default=os.environ.get("VIDEOEDIT_SERVER", "localhost:50051"),
                         help="orchestrator address (env VIDEOEDIT_SERVER)")
+    parser.add_argument("--tls-ca", default=None,
+                        help="PEM file of the CA that signed the server's TLS certificate, or 'system' "
+                             "(env VIDEOEDIT_TLS_CA; unset: plaintext). The token comes from VIDEOEDIT_AUTH_TOKEN")
     sub = parser.add_subparsers(dest="command", required=True)
 
     edit = sub.add_parser("edit", help="start an edit job and follow it")
@@ -179,7 +182,7 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     if args.command == "demo":
         sys.exit(cmd_demo(args))
-    with VideoEditClient(args.server) as client:
+    with VideoEditClient(args.server, tls_ca=args.tls_ca) as client:
         try:
             sys.exit(args.run(client, args))
         except grpc.RpcError as err:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Callable, Iterator, Optional
 
 import grpc
@@ -13,12 +15,26 @@ TERMINAL = (pb.JOB_STATUS_FINISHED, pb.JOB_STATUS_FAILED, pb.JOB_STATUS_CANCELLE
 
 
 class VideoEditClient:
-    """Thin wrapper over the generated stub. Errors surface as grpc.RpcError."""
+    """Thin wrapper over the generated stub. Errors surface as grpc.RpcError.
 
-    def __init__(self, target: str = "localhost:50051", timeout_s: float = 30.0):
+    `token` (default: $VIDEOEDIT_AUTH_TOKEN) is sent as `authorization: Bearer <token>`;
+    `tls_ca` (default: $VIDEOEDIT_TLS_CA), a PEM file of the CA that signed the server's
+    certificate, switches the channel to TLS ("system" uses the system's CAs).
+    """
+
+    def __init__(self, target: str = "localhost:50051", timeout_s: float = 30.0, token: Optional[str] = None,
+                 tls_ca: Optional[str] = None):
         self.target = target
         self.timeout_s = timeout_s
-        self._channel = grpc.insecure_channel(target, options=[("grpc.keepalive_time_ms", 30_000)])
+        token = token if token is not None else os.environ.get("VIDEOEDIT_AUTH_TOKEN", "")
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        tls_ca = tls_ca if tls_ca is not None else os.environ.get("VIDEOEDIT_TLS_CA", "")
+        options = [("grpc.keepalive_time_ms", 30_000)]
+        if tls_ca:
+            roots = None if tls_ca == "system" else Path(tls_ca).read_bytes()
+            self._channel = grpc.secure_channel(target, grpc.ssl_channel_credentials(roots), options=options)
+        else:
+            self._channel = grpc.insecure_channel(target, options=options)
         self._stub = pb_grpc.VideoEditServiceStub(self._channel)
 
     def close(self) -> None:
@@ -34,11 +50,11 @@ class VideoEditClient:
         """Start a job. `fields` are other VideoEditRequest fields (job_id, max_frames, seed, extra, ...)."""
         request = pb.VideoEditRequest(input_video_path=str(input_video_path), mask_prompt=mask_prompt,
                                       edit_prompt=edit_prompt, **fields)
-        return self._stub.StartEdit(request, timeout=self.timeout_s)
+        return self._stub.StartEdit(request, timeout=self.timeout_s, metadata=self._metadata)
 
     def watch(self, job_id: str) -> Iterator[pb.VideoEditStatus]:
         """Every status change until the job ends (no deadline: jobs can run long)."""
-        yield from self._stub.WatchStatus(pb.WatchStatusRequest(job_id=job_id))
+        yield from self._stub.WatchStatus(pb.WatchStatusRequest(job_id=job_id), metadata=self._metadata)
 
     def wait(self, job_id: str, on_status: Optional[Callable[[pb.VideoEditStatus], None]] = None) -> pb.VideoEditStatus:
         """Follow the job to its end; returns the final status."""
@@ -50,12 +66,14 @@ class VideoEditClient:
         return last if last is not None else self.get_status(job_id)
 
     def get_status(self, job_id: str) -> pb.VideoEditStatus:
-        return self._stub.GetStatus(pb.GetStatusRequest(job_id=job_id), timeout=self.timeout_s)
+        return self._stub.GetStatus(pb.GetStatusRequest(job_id=job_id), timeout=self.timeout_s,
+                                    metadata=self._metadata)
 
     def cancel(self, job_id: str) -> pb.VideoEditStatus:
-        return self._stub.CancelEdit(pb.CancelEditRequest(job_id=job_id), timeout=self.timeout_s)
+        return self._stub.CancelEdit(pb.CancelEditRequest(job_id=job_id), timeout=self.timeout_s,
+                                     metadata=self._metadata)
 
     def list_jobs(self, status: int = pb.JOB_STATUS_UNSPECIFIED, page_size: int = 0,
                   page_token: str = "") -> pb.ListJobsResponse:
         return self._stub.ListJobs(pb.ListJobsRequest(status=status, page_size=page_size, page_token=page_token),
-                                   timeout=self.timeout_s)
+                                   timeout=self.timeout_s, metadata=self._metadata)

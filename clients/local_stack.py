@@ -28,10 +28,12 @@ def free_port() -> int:
 
 
 def wait_serving(address: str, service: str, timeout_s: float, process: Optional[subprocess.Popen] = None,
-                 log_path: Optional[Path] = None) -> None:
-    """Block until `service` at `address` reports SERVING; fail early if the process dies."""
+                 log_path: Optional[Path] = None, credentials: Optional[grpc.ChannelCredentials] = None) -> None:
+    """Block until `service` at `address` reports SERVING; fail early if the process dies.
+    `credentials`: for a TLS server."""
     deadline = time.monotonic() + timeout_s
-    with grpc.insecure_channel(address) as channel:
+    channel = grpc.secure_channel(address, credentials) if credentials else grpc.insecure_channel(address)
+    with channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while time.monotonic() < deadline:
             if process is not None and process.poll() is not None:

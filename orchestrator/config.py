@@ -7,6 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
+def _path(value: str | None) -> Path | None:
+    return Path(value).expanduser().resolve() if value else None
+
+
 def _paths(value: str) -> tuple[Path, ...]:
     return tuple(Path(p).expanduser().resolve() for p in value.split(os.pathsep) if p)
 
@@ -24,6 +28,18 @@ class Settings:
     # SQLite file of the service's jobs (None: <output_root>/.videoedit-jobs.sqlite3).
     job_db: Path | None = None
 
+    # Bearer token every VideoEditService call must carry (None: no auth).
+    auth_token: str | None = None
+    # TLS certificate chain and private key (PEM); both or neither.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # gRPC server reflection (grpcurl without .proto files).
+    reflection: bool = True
+
+    def __post_init__(self) -> None:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("TLS needs both VIDEOEDIT_TLS_CERT and VIDEOEDIT_TLS_KEY")
+
     @property
     def job_db_path(self) -> Path:
         return self.job_db or self.output_root / ".videoedit-jobs.sqlite3"
@@ -37,5 +53,9 @@ class Settings:
             output_root=Path(env.get("UR_EDIT_OUTPUT_DIR", "outputs")).expanduser().resolve(),
             model_servers=env.get("VIDEOEDIT_MODEL_SERVERS", defaults.model_servers),
             model_timeout_s=float(env.get("VIDEOEDIT_MODEL_TIMEOUT_S", defaults.model_timeout_s)),
-            job_db=Path(env["VIDEOEDIT_JOB_DB"]).expanduser().resolve() if env.get("VIDEOEDIT_JOB_DB") else None,
+            job_db=_path(env.get("VIDEOEDIT_JOB_DB")),
+            auth_token=env.get("VIDEOEDIT_AUTH_TOKEN") or None,
+            tls_cert=_path(env.get("VIDEOEDIT_TLS_CERT")),
+            tls_key=_path(env.get("VIDEOEDIT_TLS_KEY")),
+            reflection=env.get("VIDEOEDIT_REFLECTION", "1").lower() not in ("0", "false", "no", "off"),
         )

@@ -1,13 +1,18 @@
-"""`videoedit-orchestrator`: VideoEditService with health and reflection."""
+"""`videoedit-orchestrator`: VideoEditService with health, reflection, optional token and TLS.
+
+Environment: see the README's configuration table (VIDEOEDIT_AUTH_TOKEN sets the token).
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import signal
 import threading
 from concurrent import futures
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -19,6 +24,7 @@ from .config import Settings
 from .job_store import JobStore
 from .jobs import JobManager
 from .model_client import ModelClient
+from .security import BearerTokenInterceptor, server_credentials
 from .service import VideoEditServicer
 
 log = logging.getLogger("videoedit.orchestrator")
@@ -30,17 +36,25 @@ def serve(address: str, settings: Settings, max_concurrent_jobs: int = 1, max_qu
     """Start the server; returns it, its job manager, its health servicer and the bound port."""
     models = ModelClient(settings.model_servers, settings.model_timeout_s)
     jobs = JobManager(settings, models, JobStore(settings.job_db_path), max_concurrent_jobs, max_queued_jobs)
+    interceptors = [BearerTokenInterceptor(settings.auth_token)] if settings.auth_token else []
     # WatchStatus streams hold a thread each, so the pool is sized for watchers.
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix="rpc"))
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix="rpc"),
+                         interceptors=interceptors)
     video_edit_pb2_grpc.add_VideoEditServiceServicer_to_server(VideoEditServicer(jobs), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-    port = server.add_insecure_port(address)
+    if settings.reflection:
+        reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    if settings.tls_cert and settings.tls_key:
+        port = server.add_secure_port(address, server_credentials(settings.tls_cert, settings.tls_key))
+    else:
+        port = server.add_insecure_port(address)
     server.start()
     for name in ("", SERVICE_NAME):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    log.info("VideoEditService on port %d; model servers %s; inputs under %s; outputs under %s", port,
+    log.info("VideoEditService on port %d (%s, %s, reflection %s); model servers %s; inputs under %s; "
+             "outputs under %s", port, "TLS" if settings.tls_cert else "plaintext",
+             "token required" if settings.auth_token else "no auth", "on" if settings.reflection else "off",
              settings.model_servers, os.pathsep.join(map(str, settings.input_roots)), settings.output_root)
     return server, jobs, health_servicer, port
 
@@ -51,10 +65,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("VIDEOEDIT_PORT", 50051)))
     parser.add_argument("--max-concurrent-jobs", type=int, default=1)
     parser.add_argument("--max-queued-jobs", type=int, default=100)
+    parser.add_argument("--tls-cert", type=Path, help="PEM certificate chain (env VIDEOEDIT_TLS_CERT)")
+    parser.add_argument("--tls-key", type=Path, help="PEM private key (env VIDEOEDIT_TLS_KEY)")
+    parser.add_argument("--no-reflection", action="store_true", help="turn gRPC reflection off")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    server, jobs, health_servicer, _ = serve(f"{args.host}:{args.port}", Settings.from_env(), args.max_concurrent_jobs,
-                            args.max_queued_jobs)
+    settings = Settings.from_env()
+    settings = dataclasses.replace(settings, tls_cert=args.tls_cert or settings.tls_cert,
+                                   tls_key=args.tls_key or settings.tls_key,
+                                   reflection=settings.reflection and not args.no_reflection)
+    server, jobs, health_servicer, _ = serve(f"{args.host}:{args.port}", settings, args.max_concurrent_jobs,
+                                             args.max_queued_jobs)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
