@@ -84,13 +84,23 @@ def cmd_edit(client: VideoEditClient, args) -> int:
         fields["apply_smoothing"] = False
     if args.output_dir:
         fields["output_dir"] = args.output_dir
-    status = client.start_edit(os.path.abspath(args.video), args.mask, args.edit, **fields)
+    video = os.path.abspath(args.video)
+    if args.upload:
+        uploaded = client.upload(args.video)
+        print(f"uploaded {args.video} ({uploaded.size_bytes} bytes) to {uploaded.input_video_path}", file=sys.stderr)
+        video = uploaded.input_video_path
+    status = client.start_edit(video, args.mask, args.edit, **fields)
     print(f"job {status.job_id} {status_name(status.status)}", file=sys.stderr)
     if args.no_wait:
         print(status.job_id)
         return EXIT_FINISHED
     final = follow(client, status.job_id)
     print(describe(final))
+    if args.download:
+        artifacts = [pb.ARTIFACT_LOG] + ([pb.ARTIFACT_OUTPUT_VIDEO, pb.ARTIFACT_MASK_VIDEO]
+                                         if final.status == pb.JOB_STATUS_FINISHED else [])
+        for artifact in artifacts:
+            print(f"  saved:  {client.download(final.job_id, artifact, args.download)}")
     return exit_code(final)
 
 
@@ -138,7 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     edit = sub.add_parser("edit", help="start an edit job and follow it")
-    edit.add_argument("video", help="input video path (as the server sees it)")
+    edit.add_argument("video", help="input video path (as the server sees it, or a local file with --upload)")
+    edit.add_argument("--upload", action="store_true", help="send the local video to the server first")
+    edit.add_argument("--download", metavar="DIR", help="save the output, mask and log into DIR when done")
     edit.add_argument("--mask", required=True, help='what to edit, e.g. "hair"')
     edit.add_argument("--edit", required=True, help='the instruction, e.g. "make the hair red"')
     edit.add_argument("--job-id")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Callable, Iterator, Optional
@@ -12,6 +13,7 @@ from videoedit.v1 import video_edit_pb2 as pb
 from videoedit.v1 import video_edit_pb2_grpc as pb_grpc
 
 TERMINAL = (pb.JOB_STATUS_FINISHED, pb.JOB_STATUS_FAILED, pb.JOB_STATUS_CANCELLED)
+CHUNK_BYTES = 1 << 20
 
 
 class VideoEditClient:
@@ -77,3 +79,36 @@ class VideoEditClient:
                   page_token: str = "") -> pb.ListJobsResponse:
         return self._stub.ListJobs(pb.ListJobsRequest(status=status, page_size=page_size, page_token=page_token),
                                    timeout=self.timeout_s, metadata=self._metadata)
+
+    def upload(self, path: str | Path) -> pb.UploadVideoResponse:
+        """Send a local video to the server; the reply's input_video_path is for start_edit."""
+        path = Path(path)
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            while chunk := f.read(CHUNK_BYTES):
+                digest.update(chunk)
+
+        def messages() -> Iterator[pb.UploadVideoRequest]:
+            yield pb.UploadVideoRequest(metadata=pb.UploadMetadata(
+                filename=path.name, size_bytes=path.stat().st_size, sha256=digest.hexdigest()))
+            with open(path, "rb") as f:
+                while chunk := f.read(CHUNK_BYTES):
+                    yield pb.UploadVideoRequest(chunk=chunk)
+
+        return self._stub.UploadVideo(messages(), metadata=self._metadata)
+
+    def download(self, job_id: str, artifact: int, directory: str | Path) -> Path:
+        """Save one result file of a job (pb.ARTIFACT_OUTPUT_VIDEO, _MASK_VIDEO, _LOG) into `directory`."""
+        replies = self._stub.DownloadArtifact(pb.DownloadArtifactRequest(job_id=job_id, artifact=artifact),
+                                              metadata=self._metadata)
+        first = next(replies)
+        target = Path(directory) / Path(first.filename).name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(target.name + ".part")
+        with open(partial, "wb") as out:
+            for reply in replies:
+                out.write(reply.chunk)
+        if partial.stat().st_size != first.size_bytes:
+            raise IOError(f"{first.filename}: got {partial.stat().st_size} of {first.size_bytes} bytes")
+        partial.replace(target)
+        return target

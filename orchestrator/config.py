@@ -35,10 +35,21 @@ class Settings:
     tls_key: Path | None = None
     # gRPC server reflection (grpcurl without .proto files).
     reflection: bool = True
+    # Where UploadVideo stores files (None: <first input root>/uploads); must lie in an input root.
+    upload_dir: Path | None = None
+    # Largest upload accepted.
+    max_upload_bytes: int = 2 << 30
 
     def __post_init__(self) -> None:
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("TLS needs both VIDEOEDIT_TLS_CERT and VIDEOEDIT_TLS_KEY")
+        if not any(self.upload_path == r or r in self.upload_path.parents for r in self.input_roots):
+            raise ValueError(f"VIDEOEDIT_UPLOAD_DIR {self.upload_path} must lie inside an input root "
+                             "(VIDEOEDIT_INPUT_ROOTS), or jobs could not read what was uploaded")
+
+    @property
+    def upload_path(self) -> Path:
+        return self.upload_dir or self.input_roots[0] / "uploads"
 
     @property
     def job_db_path(self) -> Path:
@@ -58,4 +69,6 @@ class Settings:
             tls_cert=_path(env.get("VIDEOEDIT_TLS_CERT")),
             tls_key=_path(env.get("VIDEOEDIT_TLS_KEY")),
             reflection=env.get("VIDEOEDIT_REFLECTION", "1").lower() not in ("0", "false", "no", "off"),
+            upload_dir=_path(env.get("VIDEOEDIT_UPLOAD_DIR")),
+            max_upload_bytes=int(float(env.get("VIDEOEDIT_MAX_UPLOAD_MB", 2048)) * 2**20),
         )

@@ -51,5 +51,13 @@ class Unavailable(VideoEditError):
     code = "UNAVAILABLE"
 
 
+class FailedPrecondition(VideoEditError):
+    code = "FAILED_PRECONDITION"
+
+
+class DataLoss(VideoEditError):
+    code = "DATA_LOSS"
+
+
 class JobFailed(Exception):
     """run_video_edit: the job ended FAILED; the message is the status's `error`."""

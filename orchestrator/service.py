@@ -16,9 +16,10 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from videoedit.v1 import video_edit_pb2 as pb
 from videoedit.v1 import video_edit_pb2_grpc as pb_grpc
 
-from .errors import VideoEditError
+from .errors import InvalidArgument, VideoEditError
 from .jobs import JobManager
 from .request import JobStatus, VideoEditRequest, VideoEditStatus
+from .transfers import artifact_path, file_chunks, receive_upload
 
 _DEFAULTS = VideoEditRequest(input_video_path=Path(), mask_prompt="", edit_prompt="")
 _OPTIONAL_FIELDS = ("image_guidance_scale", "guidance_scale", "erode_kernel", "num_inference_steps",
@@ -68,6 +69,7 @@ def _translate_errors(method):
 class VideoEditServicer(pb_grpc.VideoEditServiceServicer):
     def __init__(self, jobs: JobManager):
         self.jobs = jobs
+        self.settings = jobs.settings
 
     @_translate_errors
     def StartEdit(self, request, context):
@@ -94,3 +96,35 @@ class VideoEditServicer(pb_grpc.VideoEditServiceServicer):
             JobStatus[pb.JobStatus.Name(request.status).removeprefix("JOB_STATUS_")]
         jobs, token = self.jobs.list(status, request.page_size, request.page_token)
         return pb.ListJobsResponse(jobs=[status_to_proto(s) for s in jobs], next_page_token=token)
+
+    @_translate_errors
+    def UploadVideo(self, request_iterator, context):
+        first = next(request_iterator, None)
+        if first is None or first.WhichOneof("content") != "metadata":
+            raise InvalidArgument("metadata", "the first UploadVideoRequest must carry the metadata")
+        meta = first.metadata
+        upload = receive_upload(meta.filename, meta.size_bytes, meta.sha256, _chunks(request_iterator), self.settings)
+        return pb.UploadVideoResponse(input_video_path=str(upload.path), size_bytes=upload.size_bytes,
+                                      sha256=upload.sha256)
+
+    def DownloadArtifact(self, request, context) -> Iterator[pb.DownloadArtifactResponse]:
+        try:
+            if request.artifact == pb.ARTIFACT_UNSPECIFIED:
+                raise InvalidArgument("artifact", "choose ARTIFACT_OUTPUT_VIDEO, ARTIFACT_MASK_VIDEO or ARTIFACT_LOG")
+            artifact = _ARTIFACTS[request.artifact]
+            path = artifact_path(self.jobs.get(request.job_id), artifact, self.settings)
+        except VideoEditError as err:
+            context.abort(grpc.StatusCode[err.code], str(err))
+        yield pb.DownloadArtifactResponse(filename=path.name, size_bytes=path.stat().st_size)
+        for chunk in file_chunks(path):
+            yield pb.DownloadArtifactResponse(chunk=chunk)
+
+
+_ARTIFACTS = {pb.ARTIFACT_OUTPUT_VIDEO: "output", pb.ARTIFACT_MASK_VIDEO: "mask", pb.ARTIFACT_LOG: "log"}
+
+
+def _chunks(messages) -> Iterator[bytes]:
+    for message in messages:
+        if message.WhichOneof("content") != "chunk":
+            raise InvalidArgument("chunk", "only the first UploadVideoRequest may carry metadata")
+        yield message.chunk

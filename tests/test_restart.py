@@ -76,9 +76,11 @@ def test_shutdown_interrupts_a_running_job_which_reruns_after_the_restart(stack,
         output_dir = Path(wait_for(client, "interrupted", RUNNING).output_dir)
     process = stack.processes["orchestrator"]
     process.send_signal(signal.SIGTERM)
-    assert process.wait(60) == 0
+    code = process.wait(60)
+    log_tail = stack.log_path("orchestrator").read_text()[-3000:]
+    assert code == 0, log_tail
     stored = json.loads((output_dir / "status.json").read_text())
-    assert stored["status"] == "queued" and "interrupted by a server shutdown" in stored["message"]
+    assert stored["status"] == "queued" and "interrupted by a server shutdown" in stored["message"], (stored, log_tail)
     stack.start_orchestrator()
     with VideoEditClient(stack.orchestrator_address) as client:
         final = client.wait("interrupted")

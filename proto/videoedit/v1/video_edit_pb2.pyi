@@ -23,6 +23,13 @@ class JobStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     JOB_STATUS_FINISHED: _ClassVar[JobStatus]
     JOB_STATUS_FAILED: _ClassVar[JobStatus]
     JOB_STATUS_CANCELLED: _ClassVar[JobStatus]
+
+class Artifact(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ARTIFACT_UNSPECIFIED: _ClassVar[Artifact]
+    ARTIFACT_OUTPUT_VIDEO: _ClassVar[Artifact]
+    ARTIFACT_MASK_VIDEO: _ClassVar[Artifact]
+    ARTIFACT_LOG: _ClassVar[Artifact]
 JOB_STATUS_UNSPECIFIED: JobStatus
 JOB_STATUS_QUEUED: JobStatus
 JOB_STATUS_EXTRACTING: JobStatus
@@ -34,6 +41,10 @@ JOB_STATUS_SAVING: JobStatus
 JOB_STATUS_FINISHED: JobStatus
 JOB_STATUS_FAILED: JobStatus
 JOB_STATUS_CANCELLED: JobStatus
+ARTIFACT_UNSPECIFIED: Artifact
+ARTIFACT_OUTPUT_VIDEO: Artifact
+ARTIFACT_MASK_VIDEO: Artifact
+ARTIFACT_LOG: Artifact
 
 class VideoEditRequest(_message.Message):
     __slots__ = ("job_id", "input_video_path", "output_dir", "mask_prompt", "edit_prompt", "mode", "max_frames", "image_guidance_scale", "guidance_scale", "erode_kernel", "num_inference_steps", "apply_smoothing", "smoothing_window", "smoothing_alpha", "seed", "extra")
@@ -143,3 +154,49 @@ class ListJobsResponse(_message.Message):
     jobs: _containers.RepeatedCompositeFieldContainer[VideoEditStatus]
     next_page_token: str
     def __init__(self, jobs: _Optional[_Iterable[_Union[VideoEditStatus, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class UploadVideoRequest(_message.Message):
+    __slots__ = ("metadata", "chunk")
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    metadata: UploadMetadata
+    chunk: bytes
+    def __init__(self, metadata: _Optional[_Union[UploadMetadata, _Mapping]] = ..., chunk: _Optional[bytes] = ...) -> None: ...
+
+class UploadMetadata(_message.Message):
+    __slots__ = ("filename", "size_bytes", "sha256")
+    FILENAME_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    filename: str
+    size_bytes: int
+    sha256: str
+    def __init__(self, filename: _Optional[str] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ...) -> None: ...
+
+class UploadVideoResponse(_message.Message):
+    __slots__ = ("input_video_path", "size_bytes", "sha256")
+    INPUT_VIDEO_PATH_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    input_video_path: str
+    size_bytes: int
+    sha256: str
+    def __init__(self, input_video_path: _Optional[str] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ...) -> None: ...
+
+class DownloadArtifactRequest(_message.Message):
+    __slots__ = ("job_id", "artifact")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    ARTIFACT_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    artifact: Artifact
+    def __init__(self, job_id: _Optional[str] = ..., artifact: _Optional[_Union[Artifact, str]] = ...) -> None: ...
+
+class DownloadArtifactResponse(_message.Message):
+    __slots__ = ("filename", "size_bytes", "chunk")
+    FILENAME_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    filename: str
+    size_bytes: int
+    chunk: bytes
+    def __init__(self, filename: _Optional[str] = ..., size_bytes: _Optional[int] = ..., chunk: _Optional[bytes] = ...) -> None: ...

@@ -60,6 +60,16 @@ class VideoEditServiceStub:
                 request_serializer=videoedit_dot_v1_dot_video__edit__pb2.ListJobsRequest.SerializeToString,
                 response_deserializer=videoedit_dot_v1_dot_video__edit__pb2.ListJobsResponse.FromString,
                 _registered_method=True)
+        self.UploadVideo = channel.stream_unary(
+                '/videoedit.v1.VideoEditService/UploadVideo',
+                request_serializer=videoedit_dot_v1_dot_video__edit__pb2.UploadVideoRequest.SerializeToString,
+                response_deserializer=videoedit_dot_v1_dot_video__edit__pb2.UploadVideoResponse.FromString,
+                _registered_method=True)
+        self.DownloadArtifact = channel.unary_stream(
+                '/videoedit.v1.VideoEditService/DownloadArtifact',
+                request_serializer=videoedit_dot_v1_dot_video__edit__pb2.DownloadArtifactRequest.SerializeToString,
+                response_deserializer=videoedit_dot_v1_dot_video__edit__pb2.DownloadArtifactResponse.FromString,
+                _registered_method=True)
 
 
 class VideoEditServiceServicer:
@@ -104,6 +114,22 @@ class VideoEditServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UploadVideo(self, request_iterator, context):
+        """Uploads a video for a client without a shared disk: first an
+        UploadVideoRequest with `metadata`, then the file in `chunk`s, in order.
+        The reply's `input_video_path` is what StartEdit takes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DownloadArtifact(self, request, context):
+        """Streams one result file of a job (output video, mask video or log).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_VideoEditServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -131,6 +157,16 @@ def add_VideoEditServiceServicer_to_server(servicer, server):
                     servicer.ListJobs,
                     request_deserializer=videoedit_dot_v1_dot_video__edit__pb2.ListJobsRequest.FromString,
                     response_serializer=videoedit_dot_v1_dot_video__edit__pb2.ListJobsResponse.SerializeToString,
+            ),
+            'UploadVideo': grpc.stream_unary_rpc_method_handler(
+                    servicer.UploadVideo,
+                    request_deserializer=videoedit_dot_v1_dot_video__edit__pb2.UploadVideoRequest.FromString,
+                    response_serializer=videoedit_dot_v1_dot_video__edit__pb2.UploadVideoResponse.SerializeToString,
+            ),
+            'DownloadArtifact': grpc.unary_stream_rpc_method_handler(
+                    servicer.DownloadArtifact,
+                    request_deserializer=videoedit_dot_v1_dot_video__edit__pb2.DownloadArtifactRequest.FromString,
+                    response_serializer=videoedit_dot_v1_dot_video__edit__pb2.DownloadArtifactResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -269,6 +305,60 @@ class VideoEditService:
             '/videoedit.v1.VideoEditService/ListJobs',
             videoedit_dot_v1_dot_video__edit__pb2.ListJobsRequest.SerializeToString,
             videoedit_dot_v1_dot_video__edit__pb2.ListJobsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UploadVideo(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/videoedit.v1.VideoEditService/UploadVideo',
+            videoedit_dot_v1_dot_video__edit__pb2.UploadVideoRequest.SerializeToString,
+            videoedit_dot_v1_dot_video__edit__pb2.UploadVideoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DownloadArtifact(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/videoedit.v1.VideoEditService/DownloadArtifact',
+            videoedit_dot_v1_dot_video__edit__pb2.DownloadArtifactRequest.SerializeToString,
+            videoedit_dot_v1_dot_video__edit__pb2.DownloadArtifactResponse.FromString,
             options,
             channel_credentials,
             insecure,
