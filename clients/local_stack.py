@@ -54,21 +54,31 @@ class LocalStack:
 
     def __init__(self, workdir: Path, input_roots: Optional[list[Path]] = None, output_root: Optional[Path] = None,
                  modelserver_args: tuple[str, ...] = (), orchestrator_args: tuple[str, ...] = (),
-                 env: Optional[dict[str, str]] = None):
+                 env: Optional[dict[str, str]] = None, replicas: int = 1):
         self.workdir = Path(workdir).resolve()
         self.input_roots = input_roots or [self.workdir]
         self.output_root = output_root or self.workdir / "outputs"
         self.modelserver_args, self.orchestrator_args = modelserver_args, orchestrator_args
         self.env = {**os.environ, **(env or {})}
-        self.modelserver_address = f"127.0.0.1:{free_port()}"
-        self.metrics_address = f"127.0.0.1:{free_port()}"  # the model server's Prometheus endpoint
+        # One model server per replica; the orchestrator gets them all (round_robin over the list).
+        self.modelserver_addresses = [f"127.0.0.1:{free_port()}" for _ in range(replicas)]
+        self.metrics_addresses = [f"127.0.0.1:{free_port()}" for _ in range(replicas)]  # Prometheus endpoints
         self.orchestrator_address = f"127.0.0.1:{free_port()}"
         self.processes: dict[str, subprocess.Popen] = {}
+
+    @property
+    def modelserver_address(self) -> str:
+        return self.modelserver_addresses[0]
+
+    @property
+    def metrics_address(self) -> str:
+        return self.metrics_addresses[0]
 
     def __enter__(self) -> "LocalStack":
         self.workdir.mkdir(parents=True, exist_ok=True)
         try:
-            self.start_modelserver()
+            for replica in range(len(self.modelserver_addresses)):
+                self.start_modelserver(replica)
             self.start_orchestrator()
         except BaseException:
             self.stop()
@@ -78,16 +88,21 @@ class LocalStack:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def start_modelserver(self) -> None:
-        port = self.modelserver_address.rsplit(":", 1)[1]
-        metrics_port = self.metrics_address.rsplit(":", 1)[1]
-        self._spawn("modelserver", ["-m", "modelserver.server", "--host", "127.0.0.1", "--port", port,
-                                    "--metrics-port", metrics_port, *self.modelserver_args], self.env)
-        self._wait("modelserver", self.modelserver_address, "videoedit.v1.ModelService")
+    def start_modelserver(self, replica: int = 0) -> None:
+        name = self.modelserver_name(replica)
+        port = self.modelserver_addresses[replica].rsplit(":", 1)[1]
+        metrics_port = self.metrics_addresses[replica].rsplit(":", 1)[1]
+        self._spawn(name, ["-m", "modelserver.server", "--host", "127.0.0.1", "--port", port,
+                           "--metrics-port", metrics_port, *self.modelserver_args], self.env)
+        self._wait(name, self.modelserver_addresses[replica], "videoedit.v1.ModelService")
+
+    @staticmethod
+    def modelserver_name(replica: int) -> str:
+        return "modelserver" if replica == 0 else f"modelserver{replica}"
 
     def start_orchestrator(self) -> None:
         port = self.orchestrator_address.rsplit(":", 1)[1]
-        env = {**self.env, "VIDEOEDIT_MODEL_SERVERS": self.modelserver_address,
+        env = {**self.env, "VIDEOEDIT_MODEL_SERVERS": ",".join(self.modelserver_addresses),
                "UR_EDIT_OUTPUT_DIR": str(self.output_root),
                "VIDEOEDIT_INPUT_ROOTS": os.pathsep.join(str(p) for p in self.input_roots)}
         self._spawn("orchestrator", ["-m", "orchestrator.server", "--host", "127.0.0.1", "--port", port,

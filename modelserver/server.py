@@ -109,7 +109,10 @@ def serve(args, metrics: Metrics) -> tuple[grpc.Server, ModelServicer, health.He
     # Enough RPC threads for every queued call to wait in its queue (the queues bound the work).
     workers = 2 * args.max_queued_calls + 8
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rpc"), options=[
-        ("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)])
+        ("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit),
+        # Clients ping every 30 s during long calls to detect dead replicas; gRPC's default
+        # policy would count those pings as abuse and close the connection mid-call.
+        ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000), ("grpc.http2.max_ping_strikes", 0)])
     servicer = ModelServicer(Limits(args.max_segment_frames, args.max_edit_batch), metrics)
     pb_grpc.add_ModelServiceServicer_to_server(servicer, server)
     health_servicer = health.HealthServicer()

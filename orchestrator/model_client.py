@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import time
 from dataclasses import dataclass
 from typing import Sequence
@@ -59,16 +60,42 @@ class Detection:
     mask: np.ndarray  # bool HxW at the frame's size
 
 
+def channel_target(servers: str) -> str:
+    """VIDEOEDIT_MODEL_SERVERS -> a gRPC target. One address or URI (`host:port`,
+    `dns:///host:port`) passes as is; a comma-separated list of `host:port` becomes an `ipv4:`
+    (or `ipv6:`) target of every resolved address, so round_robin spreads calls over them."""
+    entries = [e.strip() for e in servers.split(",") if e.strip()]
+    if len(entries) <= 1:
+        return entries[0] if entries else servers
+    v4, v6 = [], []
+    for entry in entries:
+        host, _, port = entry.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"VIDEOEDIT_MODEL_SERVERS entry {entry!r} is not host:port")
+        for family, *_, sockaddr in socket.getaddrinfo(host.strip("[]"), int(port), type=socket.SOCK_STREAM):
+            (v4 if family == socket.AF_INET else v6).append((sockaddr[0], int(port)))
+    if v4:  # one target holds one address family
+        return "ipv4:" + ",".join(f"{ip}:{port}" for ip, port in dict.fromkeys(v4))
+    return "ipv6:" + ",".join(f"[{ip}]:{port}" for ip, port in dict.fromkeys(v6))
+
+
 class ModelClient:
     def __init__(self, target: str, timeout_s: float = 600.0):
         self.target = target
         self.timeout_s = timeout_s
-        self._channel = grpc.insecure_channel(target, options=[
+        self._channel = grpc.insecure_channel(channel_target(target), options=[
             ("grpc.service_config", _SERVICE_CONFIG),
             ("grpc.enable_retries", 1),
+            # A call is retried only while its request is still buffered; the default 256 KiB
+            # would rule out retrying a chunk of frames, exactly the call a dying replica drops.
+            ("grpc.per_rpc_retry_buffer_size", MAX_MESSAGE_BYTES),
+            ("grpc.retry_buffer_size", 4 * MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            # Ping during long calls so a replica that died silently is noticed in ~40 s
+            # (model servers accept pings this often; see modelserver.server).
             ("grpc.keepalive_time_ms", 30_000),
+            ("grpc.keepalive_timeout_ms", 10_000),
         ])
         self._stub = pb_grpc.ModelServiceStub(self._channel)
         self._info: pb.ModelServerInfo | None = None

@@ -39,7 +39,11 @@ def serve(address: str, settings: Settings, max_concurrent_jobs: int = 1, max_qu
     interceptors = [BearerTokenInterceptor(settings.auth_token)] if settings.auth_token else []
     # WatchStatus streams hold a thread each, so the pool is sized for watchers.
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix="rpc"),
-                         interceptors=interceptors)
+                         interceptors=interceptors, options=[
+                             # WatchStatus streams are long and quiet: let clients keep them alive
+                             # with pings (the client library pings every 30 s).
+                             ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+                             ("grpc.http2.max_ping_strikes", 0)])
     video_edit_pb2_grpc.add_VideoEditServiceServicer_to_server(VideoEditServicer(jobs), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -1,0 +1,57 @@
+"""Two model-server replicas behind one orchestrator (VIDEOEDIT_MODEL_SERVERS as a list): a
+replica killed mid-job costs retries, not the job; with the last one gone the job fails
+clearly and promptly."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from clients.client import VideoEditClient
+from clients.local_stack import LocalStack
+from clients.sample_clip import make_sample_clip
+from videoedit.v1 import video_edit_pb2 as pb
+
+JOB = dict(num_inference_steps=15, extra={"edit_size": "128", "chunk_size": "4", "edit_batch_size": "2"})
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, model_cache):
+    work = tmp_path_factory.mktemp("replicas")
+    (work / "media").mkdir()
+    with LocalStack(work, input_roots=[work / "media"], output_root=work / "outputs", modelserver_args=("--tiny",),
+                    env={"VIDEOEDIT_CACHE_DIR": str(model_cache)}, replicas=2) as running:
+        yield running
+
+
+def kill_when(client, job_id: str, stack, replica: int, status: int) -> None:
+    deadline = time.monotonic() + 120
+    while client.get_status(job_id).status != status:
+        assert time.monotonic() < deadline, client.get_status(job_id)
+        time.sleep(0.05)
+    process = stack.processes[stack.modelserver_name(replica)]
+    process.kill()
+    process.wait()
+
+
+def test_a_replica_killed_mid_job_costs_a_retry_not_the_job(stack):
+    clip = make_sample_clip(stack.input_roots[0] / "clip.mp4", frames=16, width=160, height=120)
+    with VideoEditClient(stack.orchestrator_address) as client:
+        client.start_edit(str(clip), "car", "make it blue", job_id="survives", **JOB)
+        kill_when(client, "survives", stack, replica=0, status=pb.JOB_STATUS_EDITING)
+        final = client.wait("survives")
+        assert final.status == pb.JOB_STATUS_FINISHED, final.error
+
+
+def test_with_no_replica_left_the_job_fails_clearly_and_promptly(stack):
+    clip = stack.input_roots[0] / "clip.mp4"
+    with VideoEditClient(stack.orchestrator_address) as client:
+        client.start_edit(str(clip), "car", "make it blue", job_id="stranded", **JOB)
+        kill_when(client, "stranded", stack, replica=1, status=pb.JOB_STATUS_EDITING)
+        killed = time.monotonic()
+        final = client.wait("stranded")
+        assert final.status == pb.JOB_STATUS_FAILED
+        assert "editing: model server" in final.error and "UNAVAILABLE" in final.error
+        assert time.monotonic() - killed < 60  # retries with backoff, then a clear failure
+        assert client.get_status("survives").status == pb.JOB_STATUS_FINISHED  # the service itself is fine
