@@ -8,13 +8,21 @@ PY := $(VENV)/bin/python
 # Override for another platform, e.g. TORCH_SPEC="torch==2.9.1 torchvision==0.24.1"
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.installed
+# The Node.js client's packages (its test is skipped where node/npm are not installed).
+NODE_STAMP := clients/node/node_modules/.package-lock.json
+NPM := $(shell command -v npm 2>/dev/null)
 PROTOS := $(wildcard proto/videoedit/v1/*.proto)
 ORCHESTRATOR_PORT ?= 50051
 MODELSERVER_PORT ?= 50052
 
-.PHONY: setup proto serve demo test test-slow bench lint clean
+.PHONY: setup node-setup proto serve demo test test-slow bench lint clean
 
-setup: $(STAMP)
+setup: $(STAMP) node-setup
+
+node-setup: $(if $(NPM),$(NODE_STAMP))
+
+$(NODE_STAMP): clients/node/package.json clients/node/package-lock.json
+	cd clients/node && npm ci --no-audit --no-fund --loglevel=error
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,10 +47,10 @@ serve: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/videoedit demo
 
-test: $(STAMP)
+test: $(STAMP) node-setup
 	$(PY) -m pytest
 
-test-slow: $(STAMP)
+test-slow: $(STAMP) node-setup
 	$(PY) -m pytest -m ''
 
 bench: $(STAMP)
