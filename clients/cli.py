@@ -8,6 +8,7 @@ Exit codes: 0 finished (or the command succeeded), 1 the job failed,
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -131,6 +132,22 @@ def cmd_list(client: VideoEditClient, args) -> int:
     return EXIT_FINISHED
 
 
+def cmd_eval(args) -> int:
+    from evaluation import evaluate
+
+    q = evaluate(Path(args.input), Path(args.output), Path(args.mask), dilate_px=args.dilate)
+    print(f"frames                         {q.frames}")
+    print(f"background PSNR (dB, higher=better)   {q.background_psnr_db:8.2f}")
+    print(f"background SSIM (1=identical)          {q.background_ssim:8.4f}")
+    print(f"warp error in mask (output / input)    {q.warp_error:8.2f} / {q.source_warp_error:.2f}")
+    print(f"flicker in mask (output / input)       {q.flicker:8.2f} / {q.source_flicker:.2f}")
+    print(f"mask temporal IoU                      {q.mask_temporal_iou:8.3f}")
+    print(f"mask coverage                          {q.mask_coverage:8.3f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(q.to_dict(), indent=2))
+    return EXIT_FINISHED
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -182,6 +199,14 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--page-token", default="")
     listing.set_defaults(run=cmd_list)
 
+    quality = sub.add_parser("eval", help="edit-quality metrics of a result (local files, no models)")
+    quality.add_argument("input", help="the input video")
+    quality.add_argument("output", help="the edited video ({job_id}_output.mp4)")
+    quality.add_argument("mask", help="the mask video ({job_id}_mask.mp4)")
+    quality.add_argument("--dilate", type=int, default=8, help="pixels the mask grows by for the background metrics")
+    quality.add_argument("--json", help="also write the metrics to this file")
+    quality.set_defaults(run=None)
+
     demo = sub.add_parser("demo", help="start both services locally and edit a sample clip")
     demo.add_argument("--workdir", default="demo", help="where the clip, logs and outputs go")
     demo.add_argument("--frames", type=int, default=48)
@@ -194,6 +219,8 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     if args.command == "demo":
         sys.exit(cmd_demo(args))
+    if args.command == "eval":
+        sys.exit(cmd_eval(args))
     with VideoEditClient(args.server, tls_ca=args.tls_ca) as client:
         try:
             sys.exit(args.run(client, args))
