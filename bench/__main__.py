@@ -1,13 +1,18 @@
-"""`make bench`: every benchmark, one table each (model server, then pipeline)."""
+"""`make bench`: every benchmark, one table each (model server, then pipeline, smoothing, the
+naive baseline and jobs/min), with JSON and a PNG plot in bench-results/."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads; see modelserver.server
 
 from bench import modelserver, pipeline  # noqa: E402
 
+RESULTS = Path("bench-results")
+
 if __name__ == "__main__":
-    modelserver.main([])
-    pipeline.main()
+    RESULTS.mkdir(exist_ok=True)
+    modelserver.main(["--json", str(RESULTS / "modelserver.json")])
+    pipeline.main(RESULTS)

@@ -47,7 +47,7 @@ def main() -> None:
         "status": final.status.value, "error": final.error, "total_s": total,
         "stages": reporter.stage_seconds, "model_wait_s": models.wait_seconds,
         "peak_rss_mb": peak_rss_mb(),
-        "output": str(final.output_video_path)}))
+        "output": str(final.output_video_path), "mask": str(final.mask_preview_path)}))
 
 
 if __name__ == "__main__":
