@@ -19,6 +19,10 @@ import numpy as np
 from .errors import InvalidArgument
 
 
+MIN_SIDE = 16  # smaller frames hold no object SAM3 could find or a crop could edit
+MAX_SIDE = 8192  # 8K UHD (7680x4320) fits; larger frames would need GBs per frame in the pipeline
+
+
 @dataclass(frozen=True)
 class VideoInfo:
     path: Path
@@ -48,7 +52,12 @@ def probe(path: Path, max_frames: Optional[int], on_frame=None) -> VideoInfo:
             count = rotation = 0
             width = height = 0
             for frame in container.decode(stream):
-                width, height, rotation = frame.width, frame.height, _quarter_turns(frame) * 90
+                if count == 0:
+                    width, height, rotation = frame.width, frame.height, _quarter_turns(frame) * 90
+                    _check_size(path, width, height)
+                elif (frame.width, frame.height) != (width, height):
+                    raise InvalidArgument("input_video_path", f"{path.name} changes size mid-stream: frame {count} "
+                                          f"is {frame.width}x{frame.height}, the first was {width}x{height}")
                 count += 1
                 if on_frame and count % 25 == 0:
                     on_frame(count)
@@ -62,6 +71,12 @@ def probe(path: Path, max_frames: Optional[int], on_frame=None) -> VideoInfo:
         width, height = height, width
     return VideoInfo(path=path, width=width, height=height, fps=Fraction(fps), frame_count=count,
                      codec=codec, has_audio=has_audio, rotation=rotation)
+
+
+def _check_size(path: Path, width: int, height: int) -> None:
+    if min(width, height) < MIN_SIDE or max(width, height) > MAX_SIDE:
+        raise InvalidArgument("input_video_path", f"{path.name} has {width}x{height} frames; sides from {MIN_SIDE} "
+                              f"to {MAX_SIDE} pixels are supported")
 
 
 def read_frames(info: VideoInfo, start: int = 0) -> Iterator[tuple[int, np.ndarray]]:

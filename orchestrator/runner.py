@@ -45,7 +45,8 @@ def run_job(checked: CheckedRequest, models: ModelClient, reporter: JobReporter)
                      workdir=workdir)
     started = time.monotonic()
     try:
-        log.info("job %s started\nrequest: %s\noptions: %s", req.job_id, json.dumps(req.to_dict()), checked.options)
+        log.info("job %s started\nrequest: %s\noptions: %s", req.job_id, json.dumps(req.to_dict(), ensure_ascii=False),
+                 checked.options)
         info = models.info(wait_s=MODEL_SERVER_WAIT_S)
         log.info("model server %s: %s", models.target, json_format.MessageToJson(info, indent=None))
         if info.segmenter.tiny or info.editor.tiny:

@@ -161,10 +161,10 @@ def _check_text(name: str, value: str) -> None:
 def _check_range(name: str, value: float, low: float, high: float, integer: bool = False) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidArgument(name, f"{value!r} is not a number")
+    if not math.isfinite(value) or not low <= value <= high:  # first: int() of NaN/inf would raise
+        raise InvalidArgument(name, f"{value!r} is out of range [{low}, {high}]")
     if integer and int(value) != value:
         raise InvalidArgument(name, f"{value!r} must be a whole number")
-    if not math.isfinite(value) or not low <= value <= high:
-        raise InvalidArgument(name, f"{value!r} is out of range [{low}, {high}]")
 
 
 def _is_under(path: Path, root: Path) -> bool:
