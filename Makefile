@@ -15,7 +15,7 @@ PROTOS := $(wildcard proto/videoedit/v1/*.proto)
 ORCHESTRATOR_PORT ?= 50051
 MODELSERVER_PORT ?= 50052
 
-.PHONY: setup node-setup proto serve demo test test-slow bench lint clean
+.PHONY: setup node-setup proto serve demo test test-slow bench loadtest lint clean
 
 setup: $(STAMP) node-setup
 
@@ -55,6 +55,9 @@ test-slow: $(STAMP) node-setup
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+loadtest: $(STAMP)
+	$(PY) -m bench.load
 
 lint: $(STAMP)
 	$(VENV)/bin/buf lint

@@ -175,7 +175,11 @@ class ModelClient:
             return getattr(self._stub, rpc)(request, timeout=timeout or self.timeout_s,
                                             wait_for_ready=wait_for_ready)
         except grpc.RpcError as err:
+            hint = ""
+            if err.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                hint = (f" (no answer within VIDEOEDIT_MODEL_TIMEOUT_S={timeout or self.timeout_s:g}s; raise it for "
+                        "slow GPUs or large batches, or lower extra edit_batch_size/chunk_size)")
             raise ModelServerError(
-                f"model server {self.target}: {rpc} failed with {err.code().name}: {err.details()}") from err
+                f"model server {self.target}: {rpc} failed with {err.code().name}: {err.details()}{hint}") from err
         finally:
             self.wait_seconds += time.monotonic() - started

@@ -28,6 +28,7 @@ from .security import BearerTokenInterceptor, server_credentials
 from .service import VideoEditServicer
 
 log = logging.getLogger("videoedit.orchestrator")
+RPC_THREADS = 256
 SERVICE_NAME = video_edit_pb2.DESCRIPTOR.services_by_name["VideoEditService"].full_name
 
 
@@ -37,8 +38,9 @@ def serve(address: str, settings: Settings, max_concurrent_jobs: int = 1, max_qu
     models = ModelClient(settings.model_servers, settings.model_timeout_s)
     jobs = JobManager(settings, models, JobStore(settings.job_db_path), max_concurrent_jobs, max_queued_jobs)
     interceptors = [BearerTokenInterceptor(settings.auth_token)] if settings.auth_token else []
-    # WatchStatus streams hold a thread each, so the pool is sized for watchers.
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix="rpc"),
+    # A WatchStatus stream holds a thread while it is open, so the pool is sized for many
+    # watchers (threads are created on demand and kept; RPCs beyond the pool wait their turn).
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=RPC_THREADS, thread_name_prefix="rpc"),
                          interceptors=interceptors, options=[
                              # WatchStatus streams are long and quiet: let clients keep them alive
                              # with pings (the client library pings every 30 s).

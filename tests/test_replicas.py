@@ -35,23 +35,29 @@ def kill_when(client, job_id: str, stack, replica: int, status: int) -> None:
     process.wait()
 
 
-def test_a_replica_killed_mid_job_costs_a_retry_not_the_job(stack):
+@pytest.mark.parametrize("stage", [pb.JOB_STATUS_PROPAGATING, pb.JOB_STATUS_EDITING], ids=["mid-Segment", "mid-Edit"])
+def test_a_replica_killed_mid_job_costs_a_retry_not_the_job(stack, stage):
     clip = make_sample_clip(stack.input_roots[0] / "clip.mp4", frames=16, width=160, height=120)
+    job_id = f"survives-{pb.JobStatus.Name(stage).lower()}"
     with VideoEditClient(stack.orchestrator_address) as client:
-        client.start_edit(str(clip), "car", "make it blue", job_id="survives", **JOB)
-        kill_when(client, "survives", stack, replica=0, status=pb.JOB_STATUS_EDITING)
-        final = client.wait("survives")
+        client.start_edit(str(clip), "car", "make it blue", job_id=job_id, **JOB)
+        kill_when(client, job_id, stack, replica=0, status=stage)
+        final = client.wait(job_id)
         assert final.status == pb.JOB_STATUS_FINISHED, final.error
+    stack.start_modelserver(0)  # back to two replicas for the next test
 
 
 def test_with_no_replica_left_the_job_fails_clearly_and_promptly(stack):
     clip = stack.input_roots[0] / "clip.mp4"
     with VideoEditClient(stack.orchestrator_address) as client:
         client.start_edit(str(clip), "car", "make it blue", job_id="stranded", **JOB)
-        kill_when(client, "stranded", stack, replica=1, status=pb.JOB_STATUS_EDITING)
+        while client.get_status("stranded").status != pb.JOB_STATUS_EDITING:
+            time.sleep(0.05)
+        for replica in (0, 1):
+            stack.processes[stack.modelserver_name(replica)].kill()
         killed = time.monotonic()
         final = client.wait("stranded")
         assert final.status == pb.JOB_STATUS_FAILED
         assert "editing: model server" in final.error and "UNAVAILABLE" in final.error
         assert time.monotonic() - killed < 60  # retries with backoff, then a clear failure
-        assert client.get_status("survives").status == pb.JOB_STATUS_FINISHED  # the service itself is fine
+        assert client.list_jobs().jobs  # the service itself is fine
