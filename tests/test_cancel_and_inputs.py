@@ -39,6 +39,34 @@ def test_cancel_a_running_and_a_queued_job(client, clip):
     assert not Path(client.get_status("cancel-queued").output_dir, "cancel-queued_log.txt").exists()
 
 
+@pytest.fixture(scope="module")
+def long_clip(media_dir):
+    """Long enough that every stage lasts a while, even smoothing and saving."""
+    return make_sample_clip(media_dir / "long.mp4", frames=120, width=320, height=240)
+
+
+@pytest.mark.parametrize("stage", ["MASKING", "PROPAGATING", "EDITING", "SMOOTHING", "SAVING"])
+def test_cancel_lands_in_every_stage(client, long_clip, stage):
+    job_id = f"cancel-in-{stage.lower()}"
+    client.start_edit(str(long_clip), "car", "make it red", job_id=job_id, num_inference_steps=1,
+                      extra={"edit_size": "64", "chunk_size": "8"})
+    target = pb.JobStatus.Value(f"JOB_STATUS_{stage}")
+    for status in client.watch(job_id):
+        if status.status == target:
+            client.cancel(job_id)
+    final = client.get_status(job_id)
+    assert final.status == pb.JOB_STATUS_CANCELLED, pb.JobStatus.Name(final.status)
+    out = Path(final.output_dir)
+    assert not list(out.glob(f"{job_id}_output.*")) and not list(out.glob(f"{job_id}_mask.*"))
+    assert not list(out.glob(".work-*"))
+
+
+def test_cancelling_a_finished_job_leaves_it_finished(client, clip):
+    client.start_edit(str(clip), "car", "make it red", job_id="done-then-cancel", **FAST_JOB)
+    assert client.wait("done-then-cancel").status == pb.JOB_STATUS_FINISHED
+    assert client.cancel("done-then-cancel").status == pb.JOB_STATUS_FINISHED
+
+
 @pytest.mark.parametrize("rotation", [90, -90])
 def test_rotated_video_is_edited_upright(client, media_dir, rotation):
     clip = make_sample_clip(media_dir / f"rotated{rotation}.mp4", frames=6, width=160, height=96, rotation=rotation,
