@@ -87,8 +87,11 @@ def pipeline_table(short_run: dict, long_run: dict, baseline_s: float) -> None:
 
 def smoothing_rows(clip: Path, workdir: Path, target: str, default_run: dict) -> list[dict]:
     """Smoothing off / EMA (the default run) / flow, scored by `videoedit eval`."""
-    runs = {"off": pipeline_run(clip, workdir, target, {"apply_smoothing": False}), "ema": default_run,
-            "flow": pipeline_run(clip, workdir, target, {"extra": {"smoothing_mode": "flow"}})}
+    def median_of(changes: dict) -> dict:
+        return median_run([pipeline_run(clip, workdir, target, changes) for _ in range(REPEATS)])
+
+    runs = {"off": median_of({"apply_smoothing": False}), "ema": default_run,
+            "flow": median_of({"extra": {"smoothing_mode": "flow"}})}
     rows = []
     for mode, run in runs.items():
         q = evaluate(clip, Path(run["output"]), Path(run["mask"]))
@@ -102,27 +105,30 @@ def naive_row(clip: Path, workdir: Path, ours: dict, cache_dir: Path) -> dict:
 
     paths = ensure_tiny_models(cache_dir / "tiny")
     out = workdir / "naive.mp4"
-    seconds = naive_edit(clip, paths.instruct_pix2pix, out, "make the car blue", REQUEST["num_inference_steps"])
+    seconds = statistics.median(naive_edit(clip, paths.instruct_pix2pix, out, "make the car blue",
+                                           REQUEST["num_inference_steps"]) for _ in range(REPEATS))
     naive_q, ours_q = evaluate(clip, out, Path(ours["mask"])), evaluate(clip, Path(ours["output"]), Path(ours["mask"]))
     return {"naive_s": seconds, "ours_s": ours["total_s"], "naive_psnr_db": naive_q.background_psnr_db,
             "ours_psnr_db": ours_q.background_psnr_db}
 
 
 def jobs_per_minute(workdir: Path, clip: Path, replicas: int, jobs: int = 4) -> float:
-    """`jobs` jobs submitted at once to an orchestrator running them all concurrently."""
+    """`jobs` jobs submitted at once to an orchestrator running them all concurrently (median of rounds)."""
     from clients.client import VideoEditClient
 
     stack = LocalStack(workdir / f"replicas{replicas}", input_roots=[clip.parent], replicas=replicas,
                        modelserver_args=("--tiny",), orchestrator_args=("--max-concurrent-jobs", str(jobs)))
+    rates = []
     with stack, VideoEditClient(stack.orchestrator_address) as client:
-        started = time.monotonic()
-        ids = [client.start_edit(str(clip), "car", "make the car blue", **REQUEST).job_id for _ in range(jobs)]
-        finals = [client.wait(job_id) for job_id in ids]
-        elapsed = time.monotonic() - started
-    failed = [f.error for f in finals if f.status != pb.JOB_STATUS_FINISHED]
-    if failed:
-        raise RuntimeError(f"benchmark jobs failed: {failed}")
-    return jobs / elapsed * 60
+        for _ in range(REPEATS):
+            started = time.monotonic()
+            ids = [client.start_edit(str(clip), "car", "make the car blue", **REQUEST).job_id for _ in range(jobs)]
+            finals = [client.wait(job_id) for job_id in ids]
+            rates.append(jobs / (time.monotonic() - started) * 60)
+            failed = [f.error for f in finals if f.status != pb.JOB_STATUS_FINISHED]
+            if failed:
+                raise RuntimeError(f"benchmark jobs failed: {failed}")
+    return statistics.median(rates)
 
 
 def plot(short_run: dict, long_run: dict, path: Path) -> None:
@@ -173,18 +179,20 @@ def main(results_dir: Path = Path("bench-results")) -> dict:
         throughput = {replicas: jobs_per_minute(workdir, short, replicas) for replicas in (1, 2)}
 
     pipeline_table(short_run, long_run, baseline_s)
-    print("\nSmoothing's effect (48 frames; `videoedit eval`; warp error and flicker inside the mask, grey levels)")
+    print("\nSmoothing's effect (48 frames, median runs; `videoedit eval`; warp error and flicker inside the mask, "
+          "grey levels)")
     print(f"{'smoothing':<11}{'job s':>7}{'stage s':>9}{'warp err':>10}{'input':>8}{'flicker':>9}{'input':>8}"
           f"{'bg PSNR dB':>12}")
     for r in smoothing:
         print(f"{r['smoothing']:<11}{r['total_s']:>7.2f}{r['smoothing_s']:>9.2f}{r['warp_error']:>10.2f}"
               f"{r['source_warp_error']:>8.2f}{r['flicker']:>9.2f}{r['source_flicker']:>8.2f}"
               f"{r['background_psnr_db']:>12.2f}")
-    print("\nAgainst the naive baseline (stock diffusers on every full frame, one at a time, in-process)")
+    print("\nAgainst the naive baseline (stock diffusers on every full frame, one at a time, in-process; medians)")
     print(f"speed: ours {48 / naive['ours_s']:.1f} frames/s vs naive {48 / naive['naive_s']:.1f} frames/s "
           f"({naive['naive_s'] / naive['ours_s']:.2f}x)")
     print(f"background PSNR outside the mask: ours {naive['ours_psnr_db']:.1f} dB vs naive {naive['naive_psnr_db']:.1f} dB")
-    print("\nThroughput, 4 jobs of 48 frames submitted at once (--max-concurrent-jobs 4), tiny models, 2 CPU cores")
+    print("\nThroughput, 4 jobs of 48 frames submitted at once (--max-concurrent-jobs 4; median of 3 rounds), "
+          "tiny models, 2 CPU cores")
     for replicas, per_min in throughput.items():
         print(f"{replicas} model-server replica(s): {per_min:.1f} jobs/min")
 

@@ -46,6 +46,7 @@ def hostile(media_dir) -> Path:
     _write_ffv1(folder / "one_pixel.mkv", 1, 1, frames=3)
     _write_ffv1(folder / "huge_fps.mkv", 64, 48, frames=6, fps=Fraction(10000))
     _audio_only(good, folder / "audio_only.m4a")
+    _write_ffv1(folder / "too_wide.mkv", 8200, 32, frames=1)
     (folder / "a_directory.mp4").mkdir(exist_ok=True)
     return folder
 
@@ -80,6 +81,7 @@ def start(client, path, job_id, **fields):
     ("text.mp4", "not a readable video"),
     ("audio_only.m4a", "has no video stream"),
     ("one_pixel.mkv", "1x1 frames"),
+    ("too_wide.mkv", "8200x32 frames"),
 ])
 def test_unusable_files_end_failed_saying_why(client, hostile, name, words):
     job_id = "bad-" + name.replace(".", "-")
@@ -89,8 +91,11 @@ def test_unusable_files_end_failed_saying_why(client, hostile, name, words):
     assert final.error.startswith("extracting: input_video_path")  # the stage and the field
 
 
-@pytest.mark.parametrize("name", ["truncated.mp4", "corrupt.mp4", "huge_fps.mkv"])
+@pytest.mark.parametrize("name", ["truncated.mp4", "corrupt.mp4", "huge_fps.mkv",
+                                  pytest.param("8k.mp4", marks=pytest.mark.slow)])  # ~40 s on 2 cores
 def test_damaged_or_odd_files_finish_or_fail_clearly(client, hostile, name):
+    if name == "8k.mp4":
+        make_sample_clip(hostile / name, frames=2, width=7680, height=4320, audio=False)
     job_id = "odd-" + name.replace(".", "-")
     start(client, hostile / name, job_id)
     final = client.wait(job_id)
