@@ -65,6 +65,8 @@ def follow(client: VideoEditClient, job_id: str, quiet: bool = False) -> pb.Vide
             else:
                 print(f"{status_name(stage)}: {status.message}", file=sys.stderr)
         if bar is not None and status.HasField("current_frame"):
+            if status.HasField("total_frames") and status.total_frames != bar.total:
+                bar.total = status.total_frames  # a stage that ended early (masking found the object)
             bar.n = status.current_frame
             bar.set_postfix_str(f"{status.progress:.0%}")
             bar.refresh()

@@ -51,6 +51,7 @@ def find_objects(ctx: JobContext, start: int = 0, stop: int | None = None) -> Si
             ctx.log.info("masking: %r found %d object(s) in frames %d-%d%s", prompt, len(found), chunk_start,
                          chunk_start + len(frames) - 1,
                          "" if keep is None else f"; editing the {len(keep)} largest (ids {sorted(keep)})")
+            ctx.reporter.complete(chunk_start + len(frames) - start, f"found {len(found)} object(s)")
             return Sighting(chunk_start, frames, objects, keep, stitcher)
         chunk_start += len(frames)
     raise InvalidArgument(

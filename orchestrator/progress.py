@@ -90,6 +90,16 @@ class JobReporter:
         # The last frame of a stage is always published, so watchers see it complete.
         self._update(changes, force=bool(total) and done >= total)
 
+    def complete(self, done: int, message: Optional[str] = None) -> None:
+        """The current stage ended after `done` frames, earlier than its planned total (masking
+        stops at the chunk where the object is found): progress bars end full, not part-way."""
+        self.check_cancelled()
+        _, end = STAGE_BANDS[self.status.status]
+        changes = dict(total_frames=done, current_frame=done, progress=end)
+        if message:
+            changes["message"] = message
+        self._update(changes, force=True)
+
     def _update(self, changes: dict, force: bool) -> None:
         with self._lock:
             if "progress" in changes and changes.get("status") is not JobStatus.QUEUED:
