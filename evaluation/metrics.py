@@ -31,8 +31,9 @@ import av
 import cv2
 import numpy as np
 
+from orchestrator.optical_flow import dense_flow, flow_gray, sample_maps
+
 PSNR_CAP_DB = 100.0
-_FLOW_SIDE = 480  # flow is computed at most this large (long side), like the smoothing stage
 
 
 @dataclass
@@ -65,7 +66,7 @@ def evaluate(input_video: Path, output_video: Path, mask_video: Path, dilate_px:
     ssim_sum = 0.0
     warp, source_warp, warp_pixels = 0.0, 0.0, 0
     flicker, source_flicker, ious, coverage = [], [], [], []
-    previous = None  # (source, output, mask) of frame t-1
+    previous = None  # (source, its flow_gray, output, mask) of frame t-1
     count = 0
     for source, output, mask_rgb in zip_longest(frames_of(input_video), frames_of(output_video), frames_of(mask_video)):
         if source is None or output is None or mask_rgb is None:
@@ -81,9 +82,10 @@ def evaluate(input_video: Path, output_video: Path, mask_video: Path, dilate_px:
         bg_pixels += float(background.sum()) * 3
         ssim_sum += float(_ssim_map(_luma(source), _luma(output))[background].sum())
         coverage.append(float(mask.mean()))
+        gray = flow_gray(source)  # once per frame: it is "next" now and "previous" after
         if previous is not None:
-            p_source, p_output, p_mask = previous
-            valid, coords = _consistent_flow(dis, p_source, source)
+            p_source, p_gray, p_output, p_mask = previous
+            valid, coords = _consistent_flow(dis, p_gray, gray, w, h)
             region = valid & p_mask
             if region.any():
                 warped_out = cv2.remap(output, *coords, cv2.INTER_LINEAR)
@@ -96,7 +98,7 @@ def evaluate(input_video: Path, output_video: Path, mask_video: Path, dilate_px:
                 source_flicker.append(abs(_luma(source)[p_mask].mean() - _luma(p_source)[p_mask].mean()))
             union = (mask | p_mask).sum()
             ious.append(float((mask & p_mask).sum() / union) if union else 1.0)
-        previous = (source, output, mask)
+        previous = (source, gray, output, mask)
         count += 1
     if count == 0:
         raise ValueError(f"{input_video} has no frames")
@@ -132,21 +134,14 @@ def _ssim_map(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
 
 
-def _consistent_flow(dis, frame_t: np.ndarray, frame_next: np.ndarray) -> tuple[np.ndarray, tuple]:
+def _consistent_flow(dis, gray_t: np.ndarray, gray_next: np.ndarray, width: int, height: int,
+                     ) -> tuple[np.ndarray, tuple]:
     """(pixels of frame t whose flow passes the forward-backward check, remap coords into t+1)."""
-    h, w = frame_t.shape[:2]
-    scale = min(1.0, _FLOW_SIDE / max(h, w))
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    gray_t, gray_n = (cv2.cvtColor(cv2.resize(f, size, interpolation=cv2.INTER_AREA) if scale < 1 else f,
-                                   cv2.COLOR_RGB2GRAY) for f in (frame_t, frame_next))
-    forward, backward = dis.calc(gray_t, gray_n, None), dis.calc(gray_n, gray_t, None)
-    if scale < 1:
-        forward = cv2.resize(forward, (w, h), interpolation=cv2.INTER_LINEAR) / scale
-        backward = cv2.resize(backward, (w, h), interpolation=cv2.INTER_LINEAR) / scale
-    grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    map_x, map_y = grid_x + forward[..., 0], grid_y + forward[..., 1]
+    forward = dense_flow(dis, gray_t, gray_next, width, height)
+    backward = dense_flow(dis, gray_next, gray_t, width, height)
+    map_x, map_y = sample_maps(forward)
     back_at_target = cv2.remap(backward, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     round_trip = forward + back_at_target
     bound = 0.01 * ((forward**2).sum(axis=2) + (back_at_target**2).sum(axis=2)) + 0.5
-    inside = (map_x >= 0) & (map_x <= w - 1) & (map_y >= 0) & (map_y <= h - 1)
+    inside = (map_x >= 0) & (map_x <= width - 1) & (map_y >= 0) & (map_y <= height - 1)
     return ((round_trip**2).sum(axis=2) <= bound) & inside, (map_x, map_y)

@@ -24,10 +24,8 @@ from .editing import paste_weight
 from .extracting import read_frames
 from .frame_spool import SpoolWriter, read_spool
 from .mask_store import MaskStore
+from .optical_flow import dense_flow, flow_gray, sample_maps
 from .request import JobStatus
-
-FLOW_SIDE = 480  # flow is computed at most this large (long side) and scaled up: DIS is smooth anyway
-
 
 def smooth_frames(ctx: JobContext, masks: MaskStore, edited: Path, out_path: Path) -> Path:
     info = ctx.info
@@ -75,20 +73,12 @@ class MotionField:
 
     def update(self, rgb: np.ndarray) -> None:
         """The next source frame; afterwards warp_previous maps the frame before onto it."""
-        height, width = rgb.shape[:2]
-        scale = min(1.0, FLOW_SIDE / max(height, width))
-        small = cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))),
-                           interpolation=cv2.INTER_AREA) if scale < 1 else rgb
-        gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+        gray = flow_gray(rgb)
         if self._previous is None:
             self._maps = None
         else:
             # flow(x) points from pixel x of the current frame to where it was in the previous one.
-            flow = self._dis.calc(gray, self._previous, None)
-            if scale < 1:
-                flow = cv2.resize(flow, (width, height), interpolation=cv2.INTER_LINEAR) / scale
-            grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
-            self._maps = (grid_x + flow[..., 0], grid_y + flow[..., 1])
+            self._maps = sample_maps(dense_flow(self._dis, gray, self._previous, rgb.shape[1], rgb.shape[0]))
         self._previous = gray
 
     def warp_previous(self, image: np.ndarray) -> np.ndarray:
