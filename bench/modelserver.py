@@ -94,11 +94,11 @@ def timed(fn, repeats: int) -> list[float]:
 def in_process(args, work: Workload) -> list[Row]:
     import torch
 
-    from modelserver.server import load_models, parse_args
+    from modelserver.server import limits_from_args, load_models, parse_args
     from modelserver.metrics import Metrics
 
     server_args = parse_args(server_flags(args))
-    engine, _ = load_models(server_args, _limits(server_args), Metrics())
+    engine, _ = load_models(server_args, limits_from_args(server_args), Metrics())
     engine.close()  # the queues are not used here: the backends are called directly
     rows = measure_backends(engine.segmenter, engine.editor, work)
     del engine
@@ -124,12 +124,6 @@ def measure_backends(segmenter, editor, work: Workload) -> list[Row]:
         rows.append(Row("Segment", "in-process", f"{work.chunk} frames, backbone {b}",
                         work.chunk / statistics.median(runs), statistics.median(runs)))
     return rows
-
-
-def _limits(server_args):
-    from modelserver.requests import Limits
-
-    return Limits(server_args.max_segment_frames, server_args.max_edit_batch)
 
 
 def server_flags(args) -> list[str]:

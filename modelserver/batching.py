@@ -183,10 +183,8 @@ class DynamicBatcher:
             count = min(len(call.items) - call.taken, self.max_batch_size - len(batch))
             batch += [(call, call.taken + i) for i in range(count)]
             call.taken += count
-        for call in {c for c, _ in batch}:
-            if call.taken == len(call.items):
-                self._queue.remove(call)
-        self._queue = deque(c for c in self._queue if not c.done.is_set())
+        # Keep only calls with items still to batch (dropped ones are done already).
+        self._queue = deque(c for c in self._queue if c.taken < len(c.items) and not c.done.is_set())
         self._metrics.queued_calls.labels(self.name).set(len(self._queue))
         return batch
 

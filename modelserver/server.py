@@ -58,6 +58,10 @@ def sam3_settings(args) -> dict:
     return settings
 
 
+def limits_from_args(args) -> Limits:
+    return Limits(args.max_segment_frames, args.max_edit_batch)
+
+
 def load_models(args, limits: Limits, metrics: Metrics) -> tuple[ModelEngine, pb.ModelServerInfo]:
     from .instruct_pix2pix import InstructPix2PixEditor
     from .sam3 import Sam3Segmenter
@@ -113,7 +117,7 @@ def serve(args, metrics: Metrics) -> tuple[grpc.Server, ModelServicer, health.He
         # Clients ping every 30 s during long calls to detect dead replicas; gRPC's default
         # policy would count those pings as abuse and close the connection mid-call.
         ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000), ("grpc.http2.max_ping_strikes", 0)])
-    servicer = ModelServicer(Limits(args.max_segment_frames, args.max_edit_batch), metrics)
+    servicer = ModelServicer(limits_from_args(args), metrics)
     pb_grpc.add_ModelServiceServicer_to_server(servicer, server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -175,14 +175,14 @@ class JobManager:
         requeue = []
         for request, status in self.store.load():
             if status.status.terminal:
-                self._jobs[request.job_id] = Job(checked=CheckedRequest(request, EditOptions()), latest=status)
+                self._keep_ended(request, status)
                 continue
             try:
                 checked = check_request(request, self.settings)
             except VideoEditError as err:  # e.g. the input was deleted while the server was down
                 failed = dataclasses.replace(status, status=JobStatus.FAILED, updated_at=time.time(),
                                              error=f"could not run again after a restart: {err}")
-                self._jobs[request.job_id] = Job(checked=CheckedRequest(request, EditOptions()), latest=failed)
+                self._keep_ended(request, failed)
                 self.store.update(failed)
                 continue
             for scratch in checked.request.output_dir.glob(".work-*"):  # a killed run's leftovers
@@ -196,6 +196,10 @@ class JobManager:
         if requeue:
             log.info("re-queued %d job(s) left unfinished by the last run: %s", len(requeue),
                      ", ".join(j.latest.job_id for j in requeue))
+
+    def _keep_ended(self, request: VideoEditRequest, status: VideoEditStatus) -> None:
+        """A job that will not run again: listed and readable, never re-validated."""
+        self._jobs[request.job_id] = Job(checked=CheckedRequest(request, EditOptions()), latest=status)
 
     def _run(self, job: Job) -> None:
         if job.cancel.is_set() or self._stopping.is_set():
