@@ -44,6 +44,8 @@ def run_job(checked: CheckedRequest, models: ModelClient, reporter: JobReporter)
     ctx = JobContext(request=req, options=checked.options, models=models, reporter=reporter, log=log,
                      workdir=workdir)
     started = time.monotonic()
+    # The terminal status is published last, after scratch files are gone and the log is
+    # closed: a client that sees the job end finds its output dir in its final state.
     try:
         log.info("job %s started\nrequest: %s\noptions: %s", req.job_id, json.dumps(req.to_dict(), ensure_ascii=False),
                  checked.options)
@@ -53,34 +55,32 @@ def run_job(checked: CheckedRequest, models: ModelClient, reporter: JobReporter)
             log.warning("the model server runs TINY RANDOM-WEIGHT models: outputs are not meaningful")
         run_pipeline(ctx)
         video_path, mask_path = output_paths(ctx)
-        reporter.end_stage()
-        reporter.publish(status=JobStatus.FINISHED, progress=1.0, message="finished", current_frame=None,
-                         total_frames=None, output_video_path=video_path, mask_preview_path=mask_path)
+        final = dict(status=JobStatus.FINISHED, progress=1.0, message="finished", current_frame=None,
+                     total_frames=None, output_video_path=video_path, mask_preview_path=mask_path)
     except JobInterrupted:
-        reporter.end_stage()
         removed = _remove_partial_outputs(ctx)
         log.info("job interrupted by a server shutdown%s; it runs again from the start when the server restarts",
                  f"; removed partial {', '.join(removed)}" if removed else "")
-        reporter.publish(status=JobStatus.QUEUED, progress=0.0, current_frame=None, total_frames=None,
-                         message="interrupted by a server shutdown; runs again when the server restarts")
+        final = dict(status=JobStatus.QUEUED, progress=0.0, current_frame=None, total_frames=None,
+                     message="interrupted by a server shutdown; runs again when the server restarts")
     except JobCancelled:
-        reporter.end_stage()
         removed = _remove_partial_outputs(ctx)
         log.info("job cancelled%s", f"; removed partial {', '.join(removed)}" if removed else "")
-        reporter.publish(status=JobStatus.CANCELLED, message="cancelled")
+        final = dict(status=JobStatus.CANCELLED, message="cancelled")
     except Exception as err:  # every failure ends the job FAILED with the reason
-        reporter.end_stage()
         error = str(err) if isinstance(err, VideoEditError) else f"{type(err).__name__}: {err}"
         stage = reporter.status.status.value
         log.error("job failed while %s: %s\n%s", stage, error, traceback.format_exc())
-        reporter.publish(status=JobStatus.FAILED, error=f"{stage}: {error}", message=f"failed while {stage}")
+        final = dict(status=JobStatus.FAILED, error=f"{stage}: {error}", message=f"failed while {stage}")
     finally:
+        reporter.end_stage()
         shutil.rmtree(workdir, ignore_errors=True)
-        timings = ", ".join(f"{k} {v:.2f}s" for k, v in reporter.stage_seconds.items())
-        log.info("job %s ended %s after %.2fs (%s)", req.job_id, reporter.status.status.value,
-                 time.monotonic() - started, timings)
-        log.removeHandler(handler)
-        handler.close()
+    timings = ", ".join(f"{k} {v:.2f}s" for k, v in reporter.stage_seconds.items())
+    log.info("job %s ended %s after %.2fs (%s)", req.job_id, final["status"].value, time.monotonic() - started,
+             timings)
+    log.removeHandler(handler)
+    handler.close()
+    reporter.publish(**final)
     return reporter.status
 
 
