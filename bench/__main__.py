@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads; see modelserver.server
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads; see modelserver.cli
 
 from bench import modelserver, pipeline  # noqa: E402
 

@@ -94,7 +94,8 @@ def timed(fn, repeats: int) -> list[float]:
 def in_process(args, work: Workload) -> list[Row]:
     import torch
 
-    from modelserver.server import limits_from_args, load_models, parse_args
+    from modelserver.cli import limits_from_args, parse_args
+    from modelserver.loading import load_models
     from modelserver.metrics import Metrics
 
     server_args = parse_args(server_flags(args))

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from orchestrator.extracting import probe, read_frames
-from orchestrator.saving import encode_h264
+from orchestrator.media.decode import probe, read_frames
+from orchestrator.media.encode import encode_h264
 
 
 def naive_edit(clip: Path, pix2pix_dir: Path, out: Path, prompt: str, steps: int) -> float:

@@ -25,12 +25,13 @@ from bench.naive import naive_edit
 from clients.local_stack import LocalStack
 from clients.sample_clip import make_sample_clip
 from evaluation import evaluate
+from orchestrator.media.decode import probe, read_frames
+from orchestrator.media.encode import encode_h264
+from videoedit.v1 import contract
 from videoedit.v1 import video_edit_pb2 as pb
-from orchestrator.extracting import probe, read_frames
-from orchestrator.saving import encode_h264
 
 REQUEST = {"num_inference_steps": 2, "extra": {"edit_size": "128"}}
-STAGES = ("extracting", "masking", "propagating", "editing", "smoothing", "saving")
+STAGES = contract.STAGE_NAMES
 REPEATS = 3
 
 
@@ -101,7 +102,7 @@ def smoothing_rows(clip: Path, workdir: Path, target: str, default_run: dict) ->
 
 
 def naive_row(clip: Path, workdir: Path, ours: dict, cache_dir: Path) -> dict:
-    from modelserver.tiny import ensure_tiny_models
+    from modelserver.backends.tiny import ensure_tiny_models
 
     paths = ensure_tiny_models(cache_dir / "tiny")
     out = workdir / "naive.mp4"

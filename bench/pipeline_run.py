@@ -14,11 +14,11 @@ import time
 from pathlib import Path
 
 from orchestrator.config import Settings
-from orchestrator.model_client import ModelClient
-from orchestrator.progress import JobReporter
+from orchestrator.jobs.reporter import JobReporter
+from orchestrator.jobs.runner import new_status, run_job
+from orchestrator.jobs.validation import check_request
+from orchestrator.models.grpc_client import ModelClient
 from orchestrator.request import VideoEditRequest
-from orchestrator.runner import new_status, run_job
-from orchestrator.validation import check_request
 
 
 def peak_rss_mb() -> float:

@@ -17,8 +17,8 @@ import grpc
 
 from videoedit.v1 import model_service_pb2, model_service_pb2_grpc
 
-from .cli import describe, exit_code, follow
 from .client import VideoEditClient
+from .follow import describe, exit_code, follow
 from .local_stack import LocalStack
 from .sample_clip import make_sample_clip
 

@@ -92,7 +92,7 @@ class LocalStack:
         name = self.modelserver_name(replica)
         port = self.modelserver_addresses[replica].rsplit(":", 1)[1]
         metrics_port = self.metrics_addresses[replica].rsplit(":", 1)[1]
-        self._spawn(name, ["-m", "modelserver.server", "--host", "127.0.0.1", "--port", port,
+        self._spawn(name, ["-m", "modelserver", "--host", "127.0.0.1", "--port", port,
                            "--metrics-port", metrics_port, *self.modelserver_args], self.env)
         self._wait(name, self.modelserver_addresses[replica], "videoedit.v1.ModelService")
 
@@ -105,7 +105,7 @@ class LocalStack:
         env = {**self.env, "VIDEOEDIT_MODEL_SERVERS": ",".join(self.modelserver_addresses),
                "UR_EDIT_OUTPUT_DIR": str(self.output_root),
                "VIDEOEDIT_INPUT_ROOTS": os.pathsep.join(str(p) for p in self.input_roots)}
-        self._spawn("orchestrator", ["-m", "orchestrator.server", "--host", "127.0.0.1", "--port", port,
+        self._spawn("orchestrator", ["-m", "orchestrator", "--host", "127.0.0.1", "--port", port,
                                      *self.orchestrator_args], env)
         self._wait("orchestrator", self.orchestrator_address, "videoedit.v1.VideoEditService")
 

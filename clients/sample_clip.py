@@ -10,7 +10,6 @@ import av
 import cv2
 import numpy as np
 
-
 # suffix -> (container format, video codec, audio codec): what such files usually hold.
 CONTAINERS = {
     ".mp4": ("mp4", "libx264", "aac"),

@@ -31,7 +31,7 @@ import av
 import cv2
 import numpy as np
 
-from orchestrator.optical_flow import dense_flow, flow_gray, sample_maps
+from orchestrator.vision.optical_flow import dense_flow, flow_gray, sample_maps
 
 PSNR_CAP_DB = 100.0
 

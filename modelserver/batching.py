@@ -130,6 +130,11 @@ class DynamicBatcher:
             on_cancel(call.cancel)
         return self.wait(call)
 
+    @property
+    def closing(self) -> bool:
+        """close() was called: new calls are refused."""
+        return self._stopping
+
     def close(self, timeout: float | None = None) -> bool:
         """Refuse new calls, finish the queued and running ones; True if drained in time."""
         with self._cond:

@@ -19,9 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from .backends import Editor, Segmenter
 from .batching import DynamicBatcher
 from .metrics import Metrics
-from .requests import EditCall, SegmentCall
+from .validation import EditCall, SegmentCall
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ class EditItem:
 
 
 class ModelEngine:
-    def __init__(self, segmenter, editor, batching: BatchingConfig, metrics: Metrics):
+    def __init__(self, segmenter: Segmenter, editor: Editor, batching: BatchingConfig, metrics: Metrics):
         self.segmenter = segmenter
         self.editor = editor
         self.batching = batching

@@ -62,7 +62,7 @@ def resolve_sources(sam3: Optional[str] = None, pix2pix: Optional[str] = None, t
 
 
 def _tiny(cache_dir: Path, why: str) -> tuple[ModelSource, ModelSource]:
-    from .tiny import ensure_tiny_models  # imports torch; only when needed
+    from .backends.tiny import ensure_tiny_models  # imports torch; only when needed
 
     log.warning("using TINY RANDOM-WEIGHT models because %s: outputs are NOT meaningful", why)
     paths = ensure_tiny_models(cache_dir / "tiny")

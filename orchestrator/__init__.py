@@ -6,6 +6,6 @@ The seed's in-process API is importable from here:
 """
 
 from .request import JobStatus, VideoEditRequest, VideoEditStatus
-from .worker import get_video_edit_status, run_video_edit
+from .seed_api import get_video_edit_status, run_video_edit
 
 __all__ = ["JobStatus", "VideoEditRequest", "VideoEditStatus", "get_video_edit_status", "run_video_edit"]

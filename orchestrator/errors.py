@@ -1,4 +1,5 @@
-"""Errors the core raises; the gRPC servicer maps each to its status code."""
+"""Errors the orchestrator raises. Each VideoEditError names its gRPC status code, which the
+servicer answers with (and a job that fails with one keeps its message as the `error`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ class VideoEditError(Exception):
 
 
 class InvalidArgument(VideoEditError):
+    """A request field (named by `field`) has a bad value."""
+
     code = "INVALID_ARGUMENT"
 
     def __init__(self, field: str, message: str):
@@ -17,27 +20,43 @@ class InvalidArgument(VideoEditError):
         self.field = field
 
 
+# --- the request cannot be served as it is ---
+
 class NotFound(VideoEditError):
-    code = "NOT_FOUND"
+    code = "NOT_FOUND"  # no such job, input file or artifact
 
 
 class PermissionDenied(VideoEditError):
-    code = "PERMISSION_DENIED"
+    code = "PERMISSION_DENIED"  # a path outside the input or output roots
 
 
 class AlreadyExists(VideoEditError):
-    code = "ALREADY_EXISTS"
+    code = "ALREADY_EXISTS"  # a job id taken by a different request
 
+
+class FailedPrecondition(VideoEditError):
+    code = "FAILED_PRECONDITION"  # e.g. downloading the output of an unfinished job
+
+
+class DataLoss(VideoEditError):
+    code = "DATA_LOSS"  # an upload cut short or not matching its SHA-256
+
+
+# --- the service cannot take it now ---
 
 class ResourceExhausted(VideoEditError):
-    code = "RESOURCE_EXHAUSTED"
+    code = "RESOURCE_EXHAUSTED"  # queue full, upload too large
 
 
-class ModelServerError(VideoEditError):
-    """A model server call failed after its retries (the job fails with this)."""
+class Unavailable(VideoEditError):
+    code = "UNAVAILABLE"  # shutting down: retry on another replica or later
 
-    code = "UNAVAILABLE"
 
+class ModelServerError(Unavailable):
+    """A model-server call failed after its retries (the job fails with this)."""
+
+
+# --- job control flow (not errors of the request) ---
 
 class JobCancelled(Exception):
     """Raised inside the pipeline when the job's cancel flag is seen."""
@@ -45,18 +64,6 @@ class JobCancelled(Exception):
 
 class JobInterrupted(JobCancelled):
     """The server is shutting down: the job stops and runs again from the start next time."""
-
-
-class Unavailable(VideoEditError):
-    code = "UNAVAILABLE"
-
-
-class FailedPrecondition(VideoEditError):
-    code = "FAILED_PRECONDITION"
-
-
-class DataLoss(VideoEditError):
-    code = "DATA_LOSS"
 
 
 class JobFailed(Exception):

@@ -1,6 +1,8 @@
-"""The seed's request and status types, plain Python (no protobuf).
+"""What a job is, in plain Python (no protobuf): the seed's request and status types, and the
+typed `extra` options that validation derives from a request.
 
-Field names, order and defaults are the original worker API's; `seed` is ours.
+Field names, order and defaults of VideoEditRequest/VideoEditStatus are the original worker
+API's; `seed` is ours.
 """
 
 from __future__ import annotations
@@ -104,3 +106,32 @@ class VideoEditStatus:
             if values.get(name) is not None:
                 values[name] = Path(values[name])
         return cls(**values)
+
+
+@dataclass(frozen=True)
+class EditOptions:
+    """Typed `extra` options (parsed by jobs.validation). Keys and meaning are listed in the README."""
+
+    edit_size: int = 512  # side of the square InstructPix2Pix works at
+    crop_margin: float = 0.15  # crop = mask bbox grown by this fraction per side
+    chunk_size: int = 16  # frames per Segment call (a SAM3 tracking window)
+    chunk_overlap: int = 2  # frames each chunk repeats from the previous one, to stitch object ids
+    max_gap: int = 2  # an object missing for at most this many frames is filled from its last mask
+    instances: int | None = None  # edit only the N largest objects found (None: all, also later ones)
+    edit_batch_size: int = 4  # crops per Edit call
+    seed_mode: str = "shared"  # "shared": the job seed on every frame; "per_frame": seed + frame index
+    smoothing_mode: str = "ema"  # "ema": the seed's EMA; "flow": EMA along DIS optical flow
+    frame_index: int = 0  # single_frame mode: which frame to edit
+
+
+@dataclass(frozen=True)
+class CheckedRequest:
+    """A validated request (job id filled in, paths resolved) and its typed options."""
+
+    request: VideoEditRequest
+    options: EditOptions
+
+    @property
+    def output_dir(self) -> Path:
+        assert self.request.output_dir is not None  # validation always sets it
+        return self.request.output_dir

@@ -1,6 +1,6 @@
-"""Shared fixtures: tiny models built once per session, and both services
-running as real processes on loopback (LocalStack), shared by the
-integration tests to keep the suite fast."""
+"""Shared fixtures: tiny models built once per session, and both services running as real
+processes on loopback (LocalStack), shared by the system tests to keep the suite fast.
+Helpers (constants, video readers, waits) are in tests/helpers.py."""
 
 from __future__ import annotations
 
@@ -10,16 +10,12 @@ import pytest
 
 from clients.local_stack import LocalStack
 from clients.sample_clip import make_sample_clip
-
-# Small and quick, but a real H.264 clip with audio.
-CLIP_FRAMES, CLIP_WIDTH, CLIP_HEIGHT, CLIP_FPS = 12, 160, 120, 24
-# Request fields that keep tiny-model jobs fast on 2 CPU cores.
-FAST_JOB = dict(num_inference_steps=2, extra={"edit_size": "64", "chunk_size": "6"})
+from tests.helpers import CLIP_FPS, CLIP_FRAMES, CLIP_HEIGHT, CLIP_WIDTH
 
 
 @pytest.fixture(scope="session")
 def model_cache(tmp_path_factory) -> Path:
-    from modelserver.tiny import ensure_tiny_models
+    from modelserver.backends.tiny import ensure_tiny_models
 
     cache = tmp_path_factory.mktemp("model-cache")
     ensure_tiny_models(cache / "tiny")

@@ -1,0 +1,5 @@
+"""`python -m modelserver`: the same as `videoedit-modelserver`."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,69 @@
+"""What the engine needs from a model backend: the `Segmenter` and `Editor` contracts.
+
+`sam3.Sam3Segmenter` and `instruct_pix2pix.InstructPix2PixEditor` implement them (loaded from
+real checkpoints, tiny random ones from `tiny`, or full-size random ones from `random_weights`);
+tests may put any object with the same methods behind the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+
+@dataclass
+class Instance:
+    """One object found on one frame.
+
+    `box` is (x0, y0, x1, y1) in pixel-edge coordinates of the input frame: the mask lies within
+    columns x0..x1-1 and rows y0..y1-1, so 0 <= x0 < x1 <= W and x1 - x0 is the box width.
+    """
+
+    object_id: int
+    prompt: str
+    score: float
+    box: tuple[float, float, float, float]
+    mask: np.ndarray  # bool, (H, W) at the input frame size
+
+
+class Backend(Protocol):
+    """What GetInfo reports of a loaded model."""
+
+    @property
+    def architecture(self) -> str:
+        """The model class, e.g. Sam3VideoModel."""
+        ...
+
+    @property
+    def settings(self) -> dict[str, str]:
+        """Settings worth reporting (thresholds, device map and the like)."""
+        ...
+
+
+class Segmenter(Backend, Protocol):
+    @property
+    def image_size(self) -> int:
+        """Square side every frame is resized to inside the model (callers may downscale to it)."""
+        ...
+
+    def segment(self, frames: list[np.ndarray], prompts: list[str], vision_batch_size: int = 1,
+                ) -> list[list[Instance]]:
+        """Find and track every instance of the prompts over consecutive same-size RGB frames;
+        one list per frame. Object ids are stable within the call."""
+        ...
+
+
+class Editor(Backend, Protocol):
+    @property
+    def size_multiple(self) -> int:
+        """Image sides must be multiples of this."""
+        ...
+
+    def edit(self, images: list[np.ndarray], instructions: str | Sequence[str], image_guidance_scale: float,
+             guidance_scale: float, num_inference_steps: int, seeds: list[int]) -> list[np.ndarray]:
+        """Edit same-size RGB uint8 images (one instruction, or one per image) in one batch; item i
+        depends only on its image, instruction and seeds[i]."""
+        ...

@@ -1,0 +1,101 @@
+"""InstructPix2Pix backend: a batch of same-size crops + one instruction -> edited crops."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+class InstructPix2PixEditor:
+    def __init__(self, pipe, device: str = "cpu", device_map: str | None = None) -> None:
+        self.pipe = pipe
+        self.device = device
+        self.device_map = device_map
+
+    @classmethod
+    def from_pretrained(
+        cls, path_or_id: str | Path, device: str = "cpu", dtype: torch.dtype = torch.float32,
+        device_map: str | None = None,
+    ) -> InstructPix2PixEditor:
+        """Load a diffusers-format pipeline (local dir or hub id, e.g. timbrooks/instruct-pix2pix).
+
+        `device_map="balanced"` (the seed's multi-GPU setting) spreads the pipeline's models over
+        all visible GPUs instead of moving it to `device`.
+        """
+        from diffusers import StableDiffusionInstructPix2PixPipeline
+
+        # `dtype=`: `torch_dtype=` is deprecated in diffusers 0.42. Attention uses PyTorch SDPA
+        # by default. safety_checker=None: crops are edited parts of frames, and the checker's
+        # extra CLIP model would double memory; requires_safety_checker=False silences the warning.
+        pipe = StableDiffusionInstructPix2PixPipeline.from_pretrained(
+            path_or_id, dtype=dtype, safety_checker=None, requires_safety_checker=False, device_map=device_map
+        )
+        if device_map is None:
+            pipe.to(device)
+        pipe.set_progress_bar_config(disable=True)  # server logs, not terminal bars
+        return cls(pipe, device=device, device_map=device_map)
+
+    @property
+    def size_multiple(self) -> int:
+        """Image sides must be multiples of this (the VAE scale factor, 8 for SD)."""
+        return int(self.pipe.vae_scale_factor)
+
+    @property
+    def architecture(self) -> str:
+        return type(self.pipe).__name__
+
+    @property
+    def settings(self) -> dict[str, str]:
+        return {"device_map": self.device_map or ""}
+
+    def edit(
+        self,
+        images: list[np.ndarray],
+        instructions: str | Sequence[str],
+        image_guidance_scale: float,
+        guidance_scale: float,
+        num_inference_steps: int,
+        seeds: list[int],
+    ) -> list[np.ndarray]:
+        """Edit same-size RGB uint8 (H, W, 3) images in one pipeline call; returns the same shapes.
+
+        `instructions` is one for all images or one per image (batches merged from several calls).
+        One torch.Generator per item, so item i is identical to a single-image call with seeds[i]
+        (batching never changes a result, and any replica reproduces any item).
+        """
+        if not images:
+            return []
+        if isinstance(instructions, str):
+            instructions = [instructions] * len(images)
+        if len(instructions) != len(images):
+            raise ValueError(f"need one instruction per image: {len(instructions)} for {len(images)} images")
+        if len(seeds) != len(images):
+            raise ValueError(f"need one seed per image: {len(seeds)} seeds for {len(images)} images")
+        h, w = images[0].shape[:2]
+        m = self.size_multiple
+        for img in images:
+            if img.dtype != np.uint8 or img.shape != (h, w, 3):
+                raise ValueError("images must be same-size RGB uint8 arrays of shape (H, W, 3)")
+        if h % m or w % m:
+            # The pipeline would silently floor the size; callers must resize crops instead.
+            raise ValueError(f"image size {w}x{h} must be a multiple of {m}")
+
+        # (B, 3, H, W) float in [0, 1]: the pipeline's image processor maps it to [-1, 1].
+        batch = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float().div_(255.0)
+        # Generators on the CPU: CPU noise is the same on every device, so a seed gives the same
+        # starting noise on any replica; diffusers moves the noise to the model's device.
+        generators = [torch.Generator("cpu").manual_seed(int(s)) for s in seeds]
+        with torch.inference_mode():
+            out = self.pipe(
+                prompt=list(instructions),  # one prompt per image, or the batch collapses
+                image=batch,
+                num_inference_steps=num_inference_steps,
+                guidance_scale=guidance_scale,
+                image_guidance_scale=image_guidance_scale,
+                generator=generators,
+                output_type="np",
+            ).images
+        return [np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8) for img in out]

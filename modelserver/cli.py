@@ -1,0 +1,115 @@
+"""`videoedit-modelserver`: SAM3 + InstructPix2Pix behind ModelService.
+
+The port opens at once with health NOT_SERVING; the models load (tiny ones are built first
+when no weights are configured), a warm-up batch runs through each, and health turns SERVING.
+On SIGTERM/SIGINT health turns NOT_SERVING, new calls get UNAVAILABLE (clients retry on another
+replica), queued and running batches finish, then the server stops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+
+from google.protobuf import text_format
+
+from videoedit.v1 import contract
+
+from .loading import load_models
+from .metrics import Metrics
+from .server import serve, set_health
+from .validation import Limits
+from .weights import DEFAULT_CACHE_DIR, WeightsError
+
+log = logging.getLogger("videoedit.modelserver")
+
+
+def limits_from_args(args) -> Limits:
+    return Limits(args.max_segment_frames, args.max_edit_batch)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    env = os.environ
+    parser = argparse.ArgumentParser(prog="videoedit-modelserver", description=__doc__,
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--host", default=env.get("VIDEOEDIT_HOST", "[::]"))
+    parser.add_argument("--port", type=int, default=int(env.get("VIDEOEDIT_MODELSERVER_PORT", 50052)))
+    weights = parser.add_argument_group("weights")
+    weights.add_argument("--sam3", help="SAM3 dir, sam3.pt inside a facebook/sam3 download, or hub id "
+                                        "(default: $SAM3_MODEL_PATH, else facebook/sam3 if cached)")
+    weights.add_argument("--pix2pix", help="InstructPix2Pix dir or hub id (default: $INSTRUCT_PIX2PIX_MODEL_PATH, "
+                                           "else timbrooks/instruct-pix2pix if cached)")
+    weights.add_argument("--random-weights", choices=["tiny", "full"],
+                         help="tiny: small random models (plumbing); full: the real architectures with "
+                              "random weights (GPU timing without downloads)")
+    weights.add_argument("--tiny", dest="random_weights", action="store_const", const="tiny",
+                         help="same as --random-weights tiny")
+    weights.add_argument("--cache-dir", default=str(DEFAULT_CACHE_DIR), help="where tiny models are built")
+    device = parser.add_argument_group("device")
+    device.add_argument("--device", default=env.get("VIDEOEDIT_DEVICE", "auto"), help="auto|cpu|cuda|cuda:N")
+    device.add_argument("--dtype", default=env.get("VIDEOEDIT_DTYPE", "auto"),
+                        choices=["auto", "float16", "bfloat16", "float32"],
+                        help="auto: bfloat16 (or float16) on GPU, float32 on CPU")
+    device.add_argument("--pix2pix-device-map", choices=["balanced"],
+                        help="spread InstructPix2Pix over all visible GPUs (the seed's device_map)")
+    sam3 = parser.add_argument_group("SAM3")
+    sam3.add_argument("--sam3-hotstart-delay", type=int, default=15,
+                      help="frames SAM3 holds outputs back to drop spurious/duplicate tracks (0: off)")
+    sam3.add_argument("--sam3-score-threshold", type=float, help="detection score threshold (checkpoint: 0.5)")
+    sam3.add_argument("--sam3-new-det-threshold", type=float,
+                      help="score a detection needs to start a new track (checkpoint: 0.7)")
+    batching = parser.add_argument_group("batching and limits")
+    batching.add_argument("--edit-max-batch-size", type=int, default=8, help="crops per InstructPix2Pix batch")
+    batching.add_argument("--segment-frame-batch", type=int, default=8, help="frames per SAM3 backbone pass")
+    batching.add_argument("--max-batch-delay-ms", type=float, default=10.0,
+                          help="how long a batch waits for more calls to join")
+    batching.add_argument("--max-queued-calls", type=int, default=64, help="per model; beyond: RESOURCE_EXHAUSTED")
+    batching.add_argument("--max-segment-frames", type=int, default=contract.MAX_SEGMENT_FRAMES,
+                          help="frames per Segment call")
+    batching.add_argument("--max-edit-batch", type=int, default=contract.MAX_EDIT_BATCH, help="crops per Edit call")
+    batching.add_argument("--max-message-mb", type=int, default=64)
+    ops = parser.add_argument_group("operations")
+    ops.add_argument("--metrics-port", type=int, default=int(env.get("VIDEOEDIT_METRICS_PORT", 9091)),
+                     help="Prometheus /metrics port (0: off)")
+    ops.add_argument("--drain-timeout-s", type=float, default=60.0,
+                     help="on shutdown, how long queued and running batches may take to finish")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    # OpenMP threads busy-wait by default; on a CPU shared with the orchestrator
+    # that made the models 10-20x slower (measured on 2 cores). Set before torch loads.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    metrics = Metrics()
+    if args.metrics_port:
+        metrics.serve(args.metrics_port)
+    server, servicer, health_servicer, _ = serve(f"{args.host}:{args.port}", limits_from_args(args), metrics,
+                                                 args.max_message_mb, args.max_queued_calls)
+    try:
+        engine, info = load_models(args, servicer.limits, metrics)
+    except (WeightsError, OSError, ValueError) as err:
+        log.error("cannot load the models: %s", err)
+        server.stop(grace=0)
+        sys.exit(2)
+    servicer.load(engine, info)
+    set_health(health_servicer, serving=True)
+    log.info("SERVING: %s", text_format.MessageToString(info, as_one_line=True))
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    log.info("shutting down: NOT_SERVING, draining queued and running batches")
+    set_health(health_servicer, serving=False)
+    drained = engine.close(args.drain_timeout_s)
+    if drained:
+        log.info("drained")
+    else:
+        log.warning("drain timed out after %.0f s; stopping anyway", args.drain_timeout_s)
+    server.stop(grace=5).wait()
+

@@ -1,0 +1,87 @@
+"""Loading the models: device and dtype, weights (real, tiny or full-size random), the engine,
+its warm-up, and the GetInfo answer that describes what was loaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from videoedit.v1 import model_service_pb2 as pb
+
+from .engine import BatchingConfig, ModelEngine
+from .metrics import Metrics
+from .validation import Limits
+from .weights import ModelSource, resolve_sources
+
+log = logging.getLogger("videoedit.modelserver")
+
+
+def pick_device(device: str, dtype: str):
+    """('auto'|'cpu'|'cuda'|'cuda:N', 'auto'|name) -> (device str, torch dtype)."""
+    import torch
+
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if dtype == "auto":
+        if device.startswith("cuda"):
+            return device, torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return device, torch.float32
+    return device, getattr(torch, dtype)
+
+
+def sam3_settings(args) -> dict:
+    """SAM3 config overrides from the flags (unset flags keep the checkpoint's values)."""
+    settings = {"hotstart_delay": args.sam3_hotstart_delay}
+    if args.sam3_score_threshold is not None:
+        settings["score_threshold_detection"] = args.sam3_score_threshold
+    if args.sam3_new_det_threshold is not None:
+        settings["new_det_thresh"] = args.sam3_new_det_threshold
+    return settings
+
+
+def load_models(args: argparse.Namespace, limits: Limits, metrics: Metrics) -> tuple[ModelEngine, pb.ModelServerInfo]:
+    """Load both models as the command line (cli.parse_args) says, warm them up, describe them."""
+    # Imported here: they import torch, which the server's port must not wait for.
+    from .backends.instruct_pix2pix import InstructPix2PixEditor
+    from .backends.sam3 import Sam3Segmenter
+
+    device, dtype = pick_device(args.device, args.dtype)
+    overrides = sam3_settings(args)
+    if args.random_weights == "full":
+        from .backends.random_weights import full_size_instruct_pix2pix, full_size_sam3
+
+        hotstart_delay = overrides.pop("hotstart_delay")
+        segmenter = full_size_sam3(device, dtype, hotstart_delay=hotstart_delay, **overrides)
+        editor = full_size_instruct_pix2pix(device, dtype)
+        sam3_src = pix2pix_src = ModelSource("random-weights-full")
+    else:
+        sam3_src, pix2pix_src = resolve_sources(args.sam3, args.pix2pix, args.random_weights == "tiny",
+                                                Path(args.cache_dir))
+        log.info("loading SAM3 from %s and InstructPix2Pix from %s on %s (%s)", sam3_src.path_or_id,
+                 pix2pix_src.path_or_id, device, dtype)
+        segmenter = Sam3Segmenter.from_pretrained(sam3_src.path_or_id, device=device, dtype=dtype, **overrides)
+        editor = InstructPix2PixEditor.from_pretrained(pix2pix_src.path_or_id, device=device, dtype=dtype,
+                                                       device_map=args.pix2pix_device_map)
+    batching = BatchingConfig(args.edit_max_batch_size, args.segment_frame_batch, args.max_batch_delay_ms,
+                              args.max_queued_calls)
+    engine = ModelEngine(segmenter, editor, batching, metrics)
+    warmup_seconds = engine.warm_up()
+    log.info("warm-up batch ran in %.2f s", warmup_seconds)
+    random = args.random_weights is not None or sam3_src.tiny
+    info = pb.ModelServerInfo(
+        segmenter=pb.ModelInfo(source=sam3_src.path_or_id, architecture=segmenter.architecture, tiny=sam3_src.tiny,
+                               revision=sam3_src.revision, random_weights=random, settings=segmenter.settings),
+        editor=pb.ModelInfo(source=pix2pix_src.path_or_id, architecture=editor.architecture,
+                            tiny=pix2pix_src.tiny, revision=pix2pix_src.revision, random_weights=random,
+                            settings=editor.settings),
+        device=device, dtype=str(dtype).removeprefix("torch."), segment_image_size=segmenter.image_size,
+        max_segment_frames=limits.max_segment_frames, max_edit_batch=limits.max_edit_batch,
+        max_message_bytes=args.max_message_mb * 1024 * 1024,
+        edit_max_batch_size=batching.edit_max_batch_size, segment_frame_batch=batching.segment_frame_batch,
+        max_batch_delay_ms=batching.max_delay_ms, max_queued_calls=batching.max_queued_calls,
+        warmup_seconds=warmup_seconds)
+    return engine, info
+
+

@@ -1,0 +1,2 @@
+"""The gRPC edge: VideoEditService (servicer: protobuf <-> Python), server wiring, auth/TLS,
+and streamed file transfers."""

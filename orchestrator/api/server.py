@@ -1,0 +1,95 @@
+"""`videoedit-orchestrator`: VideoEditService with health, reflection, optional token and TLS.
+
+Environment: see the README's configuration table (VIDEOEDIT_AUTH_TOKEN sets the token).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import signal
+import threading
+from concurrent import futures
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from videoedit.v1 import video_edit_pb2, video_edit_pb2_grpc
+
+from ..config import Settings
+from ..jobs.manager import JobManager
+from ..jobs.store import SqliteJobStore
+from ..models.grpc_client import ModelClient
+from .security import BearerTokenInterceptor, server_credentials
+from .servicer import VideoEditServicer
+
+log = logging.getLogger("videoedit.orchestrator")
+RPC_THREADS = 256
+SERVICE_NAME = video_edit_pb2.DESCRIPTOR.services_by_name["VideoEditService"].full_name
+
+
+def serve(address: str, settings: Settings, max_concurrent_jobs: int = 1, max_queued_jobs: int = 100,
+          ) -> tuple[grpc.Server, JobManager, health.HealthServicer, int]:
+    """Start the server; returns it, its job manager, its health servicer and the bound port."""
+    models = ModelClient(settings.model_servers, settings.model_timeout_s)
+    jobs = JobManager(settings, models, SqliteJobStore(settings.job_db_path), max_concurrent_jobs, max_queued_jobs)
+    interceptors = [BearerTokenInterceptor(settings.auth_token)] if settings.auth_token else []
+    # A WatchStatus stream holds a thread while it is open, so the pool is sized for many
+    # watchers (threads are created on demand and kept; RPCs beyond the pool wait their turn).
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=RPC_THREADS, thread_name_prefix="rpc"),
+                         interceptors=interceptors, options=[
+                             # WatchStatus streams are long and quiet: let clients keep them alive
+                             # with pings (the client library pings every 30 s).
+                             ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+                             ("grpc.http2.max_ping_strikes", 0)])
+    video_edit_pb2_grpc.add_VideoEditServiceServicer_to_server(VideoEditServicer(jobs), server)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    if settings.reflection:
+        reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    if settings.tls_cert and settings.tls_key:
+        port = server.add_secure_port(address, server_credentials(settings.tls_cert, settings.tls_key))
+    else:
+        port = server.add_insecure_port(address)
+    server.start()
+    for name in ("", SERVICE_NAME):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info("VideoEditService on port %d (%s, %s, reflection %s); model servers %s; inputs under %s; "
+             "outputs under %s", port, "TLS" if settings.tls_cert else "plaintext",
+             "token required" if settings.auth_token else "no auth", "on" if settings.reflection else "off",
+             settings.model_servers, os.pathsep.join(map(str, settings.input_roots)), settings.output_root)
+    return server, jobs, health_servicer, port
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="videoedit-orchestrator", description=__doc__)
+    parser.add_argument("--host", default=os.environ.get("VIDEOEDIT_HOST", "[::]"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("VIDEOEDIT_PORT", 50051)))
+    parser.add_argument("--max-concurrent-jobs", type=int, default=1)
+    parser.add_argument("--max-queued-jobs", type=int, default=100)
+    parser.add_argument("--tls-cert", type=Path, help="PEM certificate chain (env VIDEOEDIT_TLS_CERT)")
+    parser.add_argument("--tls-key", type=Path, help="PEM private key (env VIDEOEDIT_TLS_KEY)")
+    parser.add_argument("--no-reflection", action="store_true", help="turn gRPC reflection off")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    settings = Settings.from_env()
+    settings = dataclasses.replace(settings, tls_cert=args.tls_cert or settings.tls_cert,
+                                   tls_key=args.tls_key or settings.tls_key,
+                                   reflection=settings.reflection and not args.no_reflection)
+    server, jobs, health_servicer, _ = serve(f"{args.host}:{args.port}", settings, args.max_concurrent_jobs,
+                                             args.max_queued_jobs)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    log.info("shutting down: refusing new jobs; running jobs stop at their next checkpoint and re-run at the "
+             "next start")
+    for name in ("", SERVICE_NAME):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    jobs.shutdown()  # watchers see the jobs' last status before their streams close
+    server.stop(grace=5).wait()
+

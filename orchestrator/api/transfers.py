@@ -1,0 +1,92 @@
+"""Files in and out for clients without a shared disk: UploadVideo and DownloadArtifact.
+
+Uploads are streamed to a temp file in the upload dir (inside an input root, so jobs can read
+them), checked against the declared size and SHA-256, then renamed into place under a name that
+starts with the content's hash: the same video uploaded twice is stored once, and a half-received
+file never carries a final name. Downloads serve only the files a job's status names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import Settings
+from ..errors import DataLoss, FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
+from ..request import JobStatus, VideoEditStatus
+
+CHUNK_BYTES = 1 << 20
+ARTIFACTS = ("output", "mask", "log")
+
+
+@dataclass(frozen=True)
+class Upload:
+    path: Path
+    size_bytes: int
+    sha256: str
+
+
+def receive_upload(filename: str, size_bytes: int, sha256: str, chunks: Iterable[bytes],
+                   settings: Settings) -> Upload:
+    """Store an uploaded file; raise InvalidArgument/ResourceExhausted/DataLoss on bad uploads."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(filename).name)[-100:].lstrip(".")
+    if not name:
+        raise InvalidArgument("metadata.filename", f"{filename!r} has no usable file name")
+    if size_bytes <= 0:
+        raise InvalidArgument("metadata.size_bytes", f"{size_bytes} must be the file's size in bytes (> 0)")
+    if size_bytes > settings.max_upload_bytes:
+        raise ResourceExhausted(f"upload of {size_bytes} bytes is over the limit of {settings.max_upload_bytes} "
+                                "bytes (VIDEOEDIT_MAX_UPLOAD_MB on the server)")
+    if sha256 and not re.fullmatch(r"[0-9a-fA-F]{64}", sha256):
+        raise InvalidArgument("metadata.sha256", f"{sha256!r} is not a hex SHA-256")
+    folder = settings.upload_path
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".upload-", suffix=".part")
+    digest, received = hashlib.sha256(), 0
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for chunk in chunks:
+                received += len(chunk)
+                if received > size_bytes:
+                    raise InvalidArgument("chunk", f"more bytes than the declared size_bytes {size_bytes}")
+                digest.update(chunk)
+                out.write(chunk)
+        if received != size_bytes:
+            raise DataLoss(f"received {received} of {size_bytes} bytes; the upload was cut short, send it again")
+        actual = digest.hexdigest()
+        if sha256 and actual != sha256.lower():
+            raise DataLoss(f"the received file's SHA-256 is {actual}, not {sha256}; send it again")
+        final = folder / f"{actual[:16]}-{name}"
+        os.replace(tmp, final)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return Upload(final, received, actual)
+
+
+def artifact_path(status: VideoEditStatus, artifact: str, settings: Settings) -> Path:
+    """The file of `artifact` for a job, if it exists and lies in the output root."""
+    if artifact == "log":
+        path = status.logs_path
+    elif status.status is not JobStatus.FINISHED:
+        raise FailedPrecondition(f"job {status.job_id!r} is {status.status.value}; its {artifact} exists once "
+                                 "it is finished")
+    else:
+        path = status.output_video_path if artifact == "output" else status.mask_preview_path
+    if path is None or not Path(path).is_file():
+        raise NotFound(f"job {status.job_id!r} has no {artifact} file")
+    resolved = Path(path).resolve()
+    if settings.output_root not in resolved.parents:
+        raise NotFound(f"job {status.job_id!r} has no {artifact} file under the output root")
+    return resolved
+
+
+def file_chunks(path: Path) -> Iterator[bytes]:
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK_BYTES):
+            yield chunk

@@ -1,0 +1,113 @@
+"""Progress reporting: one object the pipeline tells what it is doing.
+
+It keeps the job's VideoEditStatus, maps per-stage frame counts onto one
+monotonic 0..1 progress, writes `status.json` (throttled, except on stage
+changes), tells listeners (WatchStatus streams) and checks for cancellation,
+so every stage gets all of that from one `advance()` call between batches.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+from videoedit.v1 import contract
+
+from ..errors import JobCancelled, JobInterrupted
+from ..request import JobStatus, VideoEditStatus
+from .status_file import write_status
+
+# Share of overall progress each stage covers (start, end), from the shared stage list.
+STAGE_BANDS: dict[JobStatus, tuple[float, float]] = {
+    JobStatus.QUEUED: (0.0, 0.0),
+    **{JobStatus(s.name): (s.progress_start, s.progress_end) for s in contract.STAGES},
+}
+WRITE_INTERVAL_S = 0.25
+
+Listener = Callable[[VideoEditStatus], None]
+
+
+class JobReporter:
+    def __init__(self, status: VideoEditStatus, output_dir: Path,
+                 listener: Optional[Listener] = None, cancel: Optional[threading.Event] = None,
+                 interrupt: Optional[threading.Event] = None):
+        self._status = status
+        self._output_dir = output_dir
+        self._listener = listener
+        self._cancel = cancel or threading.Event()
+        self._interrupt = interrupt or threading.Event()  # server shutdown: stop, to be re-run
+        self._last_write = 0.0
+        self._lock = threading.Lock()
+        self._stage_started = time.monotonic()
+        self.stage_seconds: dict[str, float] = {}  # wall time per finished stage, for the log
+
+    @property
+    def status(self) -> VideoEditStatus:
+        with self._lock:
+            return dataclasses.replace(self._status)
+
+    def check_cancelled(self) -> None:
+        if self._interrupt.is_set():
+            raise JobInterrupted()
+        if self._cancel.is_set():
+            raise JobCancelled()
+
+    def publish(self, **changes) -> None:
+        """Set fields and write/notify at once."""
+        self._update(changes, force=True)
+
+    def stage(self, stage: JobStatus, message: str, total_frames: Optional[int] = None) -> None:
+        self.check_cancelled()
+        self.end_stage()
+        start, _ = STAGE_BANDS[stage]
+        self._update(dict(status=stage, message=message, total_frames=total_frames,
+                          current_frame=0 if total_frames else None, progress=start), force=True)
+
+    def end_stage(self) -> None:
+        """Close the timing of the current stage (a stage entered twice adds up)."""
+        now = time.monotonic()
+        name = self._status.status.value
+        if not self._status.status.terminal and name != "queued":
+            self.stage_seconds[name] = self.stage_seconds.get(name, 0.0) + now - self._stage_started
+        self._stage_started = now
+
+    def advance(self, done: int, message: Optional[str] = None) -> None:
+        """`done` frames of the current stage are finished; raises JobCancelled if asked to stop."""
+        self.check_cancelled()
+        with self._lock:
+            stage, total = self._status.status, self._status.total_frames
+        start, end = STAGE_BANDS[stage]
+        fraction = min(done / total, 1.0) if total else 0.0
+        changes = dict(current_frame=done, progress=start + (end - start) * fraction)
+        if message:
+            changes["message"] = message
+        # The last frame of a stage is always published, so watchers see it complete.
+        self._update(changes, force=bool(total) and done >= total)
+
+    def complete(self, done: int, message: Optional[str] = None) -> None:
+        """The current stage ended after `done` frames, earlier than its planned total (masking
+        stops at the chunk where the object is found): progress bars end full, not part-way."""
+        self.check_cancelled()
+        _, end = STAGE_BANDS[self.status.status]
+        changes = dict(total_frames=done, current_frame=done, progress=end)
+        if message:
+            changes["message"] = message
+        self._update(changes, force=True)
+
+    def _update(self, changes: dict, force: bool) -> None:
+        with self._lock:
+            if "progress" in changes and changes.get("status") is not JobStatus.QUEUED:
+                # progress never goes back, except when an interrupted job is queued again
+                changes["progress"] = max(self._status.progress, changes["progress"])
+            self._status = dataclasses.replace(self._status, updated_at=time.time(), **changes)
+            now = time.monotonic()
+            if not force and now - self._last_write < WRITE_INTERVAL_S:
+                return
+            self._last_write = now
+            snapshot = dataclasses.replace(self._status)
+            write_status(self._output_dir, snapshot)
+        if self._listener:
+            self._listener(snapshot)

@@ -1,0 +1,94 @@
+"""One job from start to end: log file, scratch space, the pipeline, and the
+final status (FINISHED, FAILED with an actionable error, or CANCELLED)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+from ..errors import JobCancelled, JobInterrupted, VideoEditError
+from ..models import Models
+from ..pipeline import output_paths, run_pipeline
+from ..request import CheckedRequest, JobStatus, VideoEditRequest, VideoEditStatus
+from .reporter import JobReporter
+
+# How long a job waits for a model server to come up before failing.
+MODEL_SERVER_WAIT_S = 120.0
+
+
+def new_status(checked: CheckedRequest) -> VideoEditStatus:
+    req, output_dir = checked.request, checked.output_dir
+    now = time.time()
+    return VideoEditStatus(job_id=req.job_id, status=JobStatus.QUEUED, message="queued",
+                           logs_path=output_dir / f"{req.job_id}_log.txt", output_dir=output_dir,
+                           created_at=now, updated_at=now)
+
+
+def run_job(checked: CheckedRequest, models: Models, reporter: JobReporter) -> VideoEditStatus:
+    req, output_dir = checked.request, checked.output_dir
+    output_dir.mkdir(parents=True, exist_ok=True)
+    log, handler = _job_logger(req.job_id, output_dir / f"{req.job_id}_log.txt")
+    workdir = Path(tempfile.mkdtemp(prefix=".work-", dir=output_dir))
+    started = time.monotonic()
+    # The terminal status is published last, after scratch files are gone and the log is
+    # closed: a client that sees the job end finds its output dir in its final state.
+    try:
+        log.info("job %s started\nrequest: %s\noptions: %s", req.job_id, json.dumps(req.to_dict(), ensure_ascii=False),
+                 checked.options)
+        info = models.info(wait_s=MODEL_SERVER_WAIT_S)
+        log.info("model server %s", info.description)
+        if info.tiny:
+            log.warning("the model server runs TINY RANDOM-WEIGHT models: outputs are not meaningful")
+        outputs = run_pipeline(checked, models, reporter, log, workdir)
+        final = dict(status=JobStatus.FINISHED, progress=1.0, message="finished", current_frame=None,
+                     total_frames=None, output_video_path=outputs.video, mask_preview_path=outputs.mask)
+    except JobInterrupted:
+        removed = _remove_partial_outputs(req)
+        log.info("job interrupted by a server shutdown%s; it runs again from the start when the server restarts",
+                 f"; removed partial {', '.join(removed)}" if removed else "")
+        final = dict(status=JobStatus.QUEUED, progress=0.0, current_frame=None, total_frames=None,
+                     message="interrupted by a server shutdown; runs again when the server restarts")
+    except JobCancelled:
+        removed = _remove_partial_outputs(req)
+        log.info("job cancelled%s", f"; removed partial {', '.join(removed)}" if removed else "")
+        final = dict(status=JobStatus.CANCELLED, message="cancelled")
+    except Exception as err:  # every failure ends the job FAILED with the reason
+        error = str(err) if isinstance(err, VideoEditError) else f"{type(err).__name__}: {err}"
+        stage = reporter.status.status.value
+        log.error("job failed while %s: %s\n%s", stage, error, traceback.format_exc())
+        final = dict(status=JobStatus.FAILED, error=f"{stage}: {error}", message=f"failed while {stage}")
+    finally:
+        reporter.end_stage()
+        shutil.rmtree(workdir, ignore_errors=True)
+    timings = ", ".join(f"{k} {v:.2f}s" for k, v in reporter.stage_seconds.items())
+    log.info("job %s ended %s after %.2fs (%s)", req.job_id, final["status"].value, time.monotonic() - started,
+             timings)
+    log.removeHandler(handler)
+    handler.close()
+    reporter.publish(**final)
+    return reporter.status
+
+
+def _job_logger(job_id: str, path: Path) -> tuple[logging.Logger, logging.Handler]:
+    """A logger whose records also go to the job's `{job_id}_log.txt`."""
+    log = logging.getLogger(f"videoedit.job.{job_id}")
+    log.setLevel(logging.INFO)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    return log, handler
+
+
+def _remove_partial_outputs(request: VideoEditRequest) -> list[str]:
+    removed = []
+    outputs = output_paths(request)
+    for path in (outputs.video, outputs.mask):
+        if path.exists():
+            path.unlink()
+            removed.append(path.name)
+    return removed

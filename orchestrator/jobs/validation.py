@@ -1,0 +1,181 @@
+"""All request validation, in one place, before anything touches a path.
+
+`check_request` returns a normalised copy of the request (job id filled in,
+paths resolved) and the typed `extra` options. Each error names the field and
+its bad value, and says what would be accepted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import uuid
+from pathlib import Path
+
+from videoedit.v1 import contract
+
+from ..config import Settings
+from ..errors import InvalidArgument, NotFound, PermissionDenied
+from ..request import CheckedRequest, EditOptions, VideoEditRequest
+
+JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,128}")
+MODES = ("video", "single_frame")
+
+
+# key -> (parser, lowest, highest)
+_EXTRA_RANGES: dict[str, tuple[type, float, float]] = {
+    "edit_size": (int, 64, 1024),
+    "crop_margin": (float, 0.0, 2.0),
+    "chunk_size": (int, contract.CHUNK_SIZE.low, contract.CHUNK_SIZE.high),
+    "chunk_overlap": (int, 0, 32),
+    "max_gap": (int, 0, 30),
+    "edit_batch_size": (int, contract.EDIT_BATCH_SIZE.low, contract.EDIT_BATCH_SIZE.high),
+    "frame_index": (int, 0, 10_000_000),
+}
+# key -> accepted words
+_EXTRA_CHOICES: dict[str, tuple[str, ...]] = {
+    "seed_mode": ("shared", "per_frame"),
+    "smoothing_mode": ("ema", "flow"),
+}
+MAX_INSTANCES = 100
+
+
+def check_request(request: VideoEditRequest, settings: Settings) -> CheckedRequest:
+    """Validate `request` against `settings`; raise InvalidArgument/NotFound/PermissionDenied."""
+    job_id = request.job_id or _new_job_id()
+    check_job_id(job_id)
+
+    _check_text("mask_prompt", request.mask_prompt)
+    _check_text("edit_prompt", request.edit_prompt)
+    if request.mode not in MODES:
+        raise InvalidArgument("mode", f"{request.mode!r} is not one of {', '.join(MODES)}")
+    if request.max_frames is not None:
+        _check_range("max_frames", request.max_frames, 1, 10_000_000, integer=True)
+    _check_range("image_guidance_scale", request.image_guidance_scale, *_bounds(contract.IMAGE_GUIDANCE_SCALE))
+    _check_range("guidance_scale", request.guidance_scale, *_bounds(contract.GUIDANCE_SCALE))
+    _check_range("erode_kernel", request.erode_kernel, 0, 255, integer=True)
+    _check_range("num_inference_steps", request.num_inference_steps, *_bounds(contract.NUM_INFERENCE_STEPS),
+                 integer=True)
+    _check_range("smoothing_window", request.smoothing_window, 1, 120, integer=True)
+    _check_range("smoothing_alpha", request.smoothing_alpha, 0.0, 1.0)
+    _check_range("seed", request.seed, 0, 2**63 - 1, integer=True)
+    options = parse_extra(request.extra)
+
+    input_path = _resolve_input(request.input_video_path, settings)
+    output_dir = _resolve_output_dir(request.output_dir, job_id, settings)
+    checked = dataclasses.replace(
+        request, job_id=job_id, input_video_path=input_path, output_dir=output_dir,
+        extra=dict(request.extra),
+    )
+    return CheckedRequest(request=checked, options=options)
+
+
+def check_job_id(job_id: str) -> None:
+    if not JOB_ID_PATTERN.fullmatch(job_id) or set(job_id) == {"."}:
+        raise InvalidArgument("job_id", f"{job_id[:140]!r} must be 1-128 characters of A-Z a-z 0-9 . _ - (not only dots)")
+
+
+def parse_extra(extra: dict[str, str]) -> EditOptions:
+    values: dict[str, object] = {}
+    known = sorted([*_EXTRA_RANGES, *_EXTRA_CHOICES, "instances"])
+    for key, raw in extra.items():
+        field = f"extra[{key}]"
+        if key in ("model_path", "sam_path"):
+            raise InvalidArgument(
+                field, "models are chosen by the model server; set INSTRUCT_PIX2PIX_MODEL_PATH / "
+                "SAM3_MODEL_PATH (or --pix2pix / --sam3) where videoedit-modelserver runs")
+        if key in _EXTRA_CHOICES:
+            if raw not in _EXTRA_CHOICES[key]:
+                raise InvalidArgument(field, f"{raw!r} is not one of {', '.join(_EXTRA_CHOICES[key])}")
+            values[key] = raw
+        elif key == "instances":
+            values[key] = _parse_instances(raw)
+        elif key in _EXTRA_RANGES:
+            values[key] = _parse_number(field, raw, *_EXTRA_RANGES[key])
+        else:
+            raise InvalidArgument(field, f"unknown option; known: {', '.join(known)}")
+    if "chunk_overlap" not in values:  # the default shrinks with small chunks instead of failing
+        values["chunk_overlap"] = min(EditOptions.chunk_overlap, int(values.get("chunk_size", EditOptions.chunk_size)) - 1)
+    options = EditOptions(**values)  # type: ignore[arg-type]
+    if options.edit_size % 8:
+        raise InvalidArgument("extra[edit_size]", f"{options.edit_size} must be a multiple of 8")
+    if options.chunk_overlap >= options.chunk_size:
+        raise InvalidArgument("extra[chunk_overlap]", f"{options.chunk_overlap} must be smaller than chunk_size "
+                                                      f"({options.chunk_size})")
+    return options
+
+
+def _parse_number(field: str, raw: str, kind: type, low: float, high: float) -> int | float:
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise InvalidArgument(field, f"{raw!r} is not a{'n integer' if kind is int else ' number'}") from None
+    _check_range(field, value, low, high, integer=kind is int)
+    return value
+
+
+def _parse_instances(raw: str) -> int | None:
+    """"all" -> None, "largest" -> 1, "N" -> N (the N largest)."""
+    if raw == "all":
+        return None
+    if raw == "largest":
+        return 1
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_INSTANCES:
+        raise InvalidArgument("extra[instances]", f"{raw!r} must be 'all', 'largest' or a count 1-{MAX_INSTANCES}")
+    return int(raw)
+
+
+def _new_job_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def _check_text(name: str, value: str) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidArgument(name, "is required and must not be blank")
+    if len(value) > contract.MAX_PROMPT_CHARS:
+        raise InvalidArgument(name, f"is {len(value)} characters long; at most {contract.MAX_PROMPT_CHARS}")
+
+
+def _bounds(accepted: contract.Range) -> tuple[float, float]:
+    return accepted.low, accepted.high
+
+
+def _check_range(name: str, value: float, low: float, high: float, integer: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidArgument(name, f"{value!r} is not a number")
+    if not math.isfinite(value) or not low <= value <= high:  # first: int() of NaN/inf would raise
+        raise InvalidArgument(name, f"{value!r} is out of range [{low}, {high}]")
+    if integer and int(value) != value:
+        raise InvalidArgument(name, f"{value!r} must be a whole number")
+
+
+def _is_under(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def _resolve_input(path: Path | str, settings: Settings) -> Path:
+    if not str(path).strip():
+        raise InvalidArgument("input_video_path", "is required")
+    # resolve() follows symlinks and removes "..", so the root check sees the real file.
+    resolved = Path(path).expanduser().resolve()
+    if not any(_is_under(resolved, root) for root in settings.input_roots):
+        roots = ", ".join(str(r) for r in settings.input_roots)
+        raise PermissionDenied(f"input_video_path {str(path)!r} is outside the allowed input roots ({roots}); "
+                               "set VIDEOEDIT_INPUT_ROOTS on the server")
+    if not resolved.exists():
+        raise NotFound(f"input_video_path {str(path)!r} does not exist on the server")
+    if not resolved.is_file():
+        raise InvalidArgument("input_video_path", f"{str(path)!r} is not a file")
+    return resolved
+
+
+def _resolve_output_dir(output_dir: Path | str | None, job_id: str, settings: Settings) -> Path:
+    root = settings.output_root
+    if output_dir is None or not str(output_dir).strip():
+        return root / job_id
+    resolved = Path(output_dir).expanduser().resolve()
+    if not _is_under(resolved, root) or resolved == root:
+        raise PermissionDenied(f"output_dir {str(output_dir)!r} must be a directory inside the output root {root} "
+                               "(UR_EDIT_OUTPUT_DIR on the server)")
+    return resolved

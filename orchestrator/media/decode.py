@@ -1,0 +1,97 @@
+"""Decoding with PyAV: probe a video (size, fps, codec, audio, rotation) and read its frames.
+
+Frames are never held all at once: `read_frames` re-decodes the file from
+the start whenever a stage needs the frames again (decoding is about
+1000 fps at 640x360, far cheaper than the models), so memory does not grow
+with the length of the video.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable, Iterator, Optional
+
+import av
+import numpy as np
+
+from ..errors import InvalidArgument
+
+
+MIN_SIDE = 16  # smaller frames hold no object SAM3 could find or a crop could edit
+MAX_SIDE = 8192  # 8K UHD (7680x4320) fits; larger frames would need GBs per frame in the pipeline
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    path: Path
+    width: int
+    height: int
+    fps: Fraction
+    frame_count: int  # frames that will be processed (after max_frames)
+    codec: str
+    has_audio: bool
+    rotation: int = 0  # display rotation, degrees counterclockwise; frames are served upright
+
+
+def probe(path: Path, max_frames: Optional[int], on_frame: Optional[Callable[[int], None]] = None) -> VideoInfo:
+    """Open the video and decode it once to count (and check) its frames.
+
+    Container frame counts are missing or wrong for many files, so we count by
+    decoding; `on_frame(n)` is called as frames are counted, for progress.
+    """
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise InvalidArgument("input_video_path", f"{path.name} has no video stream")
+            stream = container.streams.video[0]
+            fps = stream.average_rate or stream.guessed_rate or Fraction(25)
+            codec = stream.codec_context.name
+            has_audio = bool(container.streams.audio)
+            count = rotation = 0
+            width = height = 0
+            for frame in container.decode(stream):
+                if count == 0:
+                    width, height, rotation = frame.width, frame.height, _quarter_turns(frame) * 90
+                    _check_size(path, width, height)
+                elif (frame.width, frame.height) != (width, height):
+                    raise InvalidArgument("input_video_path", f"{path.name} changes size mid-stream: frame {count} "
+                                          f"is {frame.width}x{frame.height}, the first was {width}x{height}")
+                count += 1
+                if on_frame and count % 25 == 0:
+                    on_frame(count)
+                if max_frames and count >= max_frames:
+                    break
+    except av.FFmpegError as err:
+        raise InvalidArgument("input_video_path", f"{path.name} is not a readable video: {err}") from err
+    if count == 0:
+        raise InvalidArgument("input_video_path", f"{path.name} contains no decodable video frames")
+    if rotation % 180:  # phone videos: stored landscape, shown portrait
+        width, height = height, width
+    return VideoInfo(path=path, width=width, height=height, fps=Fraction(fps), frame_count=count,
+                     codec=codec, has_audio=has_audio, rotation=rotation)
+
+
+def _check_size(path: Path, width: int, height: int) -> None:
+    if min(width, height) < MIN_SIDE or max(width, height) > MAX_SIDE:
+        raise InvalidArgument("input_video_path", f"{path.name} has {width}x{height} frames; sides from {MIN_SIDE} "
+                              f"to {MAX_SIDE} pixels are supported")
+
+
+def read_frames(info: VideoInfo, start: int = 0) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (index, RGB uint8 HxWx3) for frames start..frame_count-1."""
+    with av.open(str(info.path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for index, frame in enumerate(container.decode(stream)):
+            if index >= info.frame_count:
+                break
+            if index >= start:
+                # Contiguous copy: rot90 returns a strided view that cv2 and PyAV reject.
+                yield index, np.ascontiguousarray(np.rot90(frame.to_ndarray(format="rgb24"), _quarter_turns(frame)))
+
+
+def _quarter_turns(frame: av.VideoFrame) -> int:
+    """Counterclockwise quarter turns that show the frame upright (its display matrix)."""
+    return round((frame.rotation or 0) / 90) % 4

@@ -1,0 +1,50 @@
+"""The orchestrator's view of the models: what a stage may ask of them, and what comes back.
+
+The pipeline talks to `Models`; `grpc_client.ModelClient` implements it over ModelService, and
+`fake.FakeModels` in-process for tests. Detections are plain numpy at the frame's size, so
+tracking and compositing never see protobuf.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+
+@dataclass
+class Detection:
+    """One object on one frame, in full-frame pixels."""
+
+    object_id: int  # stable within one segment() call only
+    prompt: str
+    score: float
+    box: tuple[float, float, float, float]
+    mask: np.ndarray  # bool HxW at the frame's size
+
+
+@dataclass(frozen=True)
+class ModelsInfo:
+    """What the job needs to know about the models it runs on."""
+
+    tiny: bool  # tiny random-weight models: outputs are not meaningful
+    max_segment_frames: int  # frames per segment() call
+    max_edit_batch: int  # crops per edit() call
+    description: str  # one line for the job log: where the models come from, device, limits
+
+
+class Models(Protocol):
+    def info(self, wait_s: float = 0.0) -> ModelsInfo:
+        """The models' info; with `wait_s`, first wait that long for them to be ready."""
+        ...
+
+    def segment(self, frames: Sequence[np.ndarray], prompt: str) -> list[list[Detection]]:
+        """SAM3 over a chunk of consecutive RGB frames -> detections per frame."""
+        ...
+
+    def edit(self, crops: Sequence[np.ndarray], instruction: str, image_guidance_scale: float,
+             guidance_scale: float, num_inference_steps: int, seeds: Sequence[int]) -> list[np.ndarray]:
+        """InstructPix2Pix over same-size RGB crops -> edited crops, same order."""
+        ...

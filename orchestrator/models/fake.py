@@ -1,0 +1,68 @@
+"""`FakeModels`: deterministic in-process models, so stages can be tested without a model server.
+
+Segmenting finds saturated red regions (the sample clip's car): each connected region of at least
+`min_area` pixels is one object, numbered left to right within a call, like SAM3's ids that are
+stable only within one call. Editing inverts the crop's colours. Both are pure functions of
+their input, and every call is recorded for the test to inspect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from .base import Detection, ModelsInfo
+
+
+def red_regions(rgb: np.ndarray) -> np.ndarray:
+    """Bool mask of strongly red pixels."""
+    r, g, b = (rgb[..., i].astype(np.int16) for i in range(3))
+    return (r > 120) & (r - g > 60) & (r - b > 60)
+
+
+@dataclass
+class EditCall:
+    crops: int
+    instruction: str
+    seeds: list[int]
+
+
+@dataclass
+class FakeModels:
+    find: Callable[[np.ndarray], np.ndarray] = red_regions  # frame -> bool mask of what the prompt names
+    min_area: int = 4
+    max_segment_frames: int = 64
+    max_edit_batch: int = 16
+    segment_calls: list[int] = field(default_factory=list)  # frames per segment() call
+    edit_calls: list[EditCall] = field(default_factory=list)
+
+    def info(self, wait_s: float = 0.0) -> ModelsInfo:
+        return ModelsInfo(tiny=True, max_segment_frames=self.max_segment_frames, max_edit_batch=self.max_edit_batch,
+                          description="FakeModels (in-process: red regions, inverted colours)")
+
+    def segment(self, frames: Sequence[np.ndarray], prompt: str) -> list[list[Detection]]:
+        if len(frames) > self.max_segment_frames:
+            raise ValueError(f"{len(frames)} frames in one segment() call; at most {self.max_segment_frames}")
+        self.segment_calls.append(len(frames))
+        return [self._detections(frame, prompt) for frame in frames]
+
+    def edit(self, crops: Sequence[np.ndarray], instruction: str, image_guidance_scale: float,
+             guidance_scale: float, num_inference_steps: int, seeds: Sequence[int]) -> list[np.ndarray]:
+        if len(crops) > self.max_edit_batch or len(seeds) != len(crops):
+            raise ValueError(f"edit() got {len(crops)} crops and {len(seeds)} seeds; at most {self.max_edit_batch}")
+        self.edit_calls.append(EditCall(len(crops), instruction, list(seeds)))
+        return [255 - crop for crop in crops]
+
+    def _detections(self, frame: np.ndarray, prompt: str) -> list[Detection]:
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(self.find(frame).astype(np.uint8), connectivity=8)
+        regions = sorted((stats[i, cv2.CC_STAT_LEFT], i) for i in range(1, count)
+                         if stats[i, cv2.CC_STAT_AREA] >= self.min_area)
+        detections = []
+        for object_id, (_, label) in enumerate(regions):
+            x, y, w, h = (int(stats[label, k]) for k in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH,
+                                                         cv2.CC_STAT_HEIGHT))
+            detections.append(Detection(object_id, prompt, 1.0, (x, y, x + w, y + h), labels == label))
+        return detections

@@ -1,0 +1,183 @@
+"""`Models` over gRPC: the orchestrator's side of ModelService, numpy in, numpy out.
+
+Frames are downscaled to the size SAM3 works at and sent as JPEG; masks come
+back run-length encoded and are scaled up to the frame size here. Every call
+has a deadline; UNAVAILABLE is retried by the channel's retry policy (all
+ModelService calls are stateless, so retrying is safe) and round_robin spreads
+calls over the replicas a target resolves to.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import time
+from collections.abc import Sequence
+
+import cv2
+import grpc
+import numpy as np
+from google.protobuf import json_format
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from videoedit.v1 import model_service_pb2 as pb
+from videoedit.v1 import model_service_pb2_grpc as pb_grpc
+from videoedit.v1 import wire
+
+from ..errors import ModelServerError
+from .base import Detection, ModelsInfo
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+SEGMENT_JPEG_QUALITY = 95
+
+_SERVICE_CONFIG = json.dumps({
+    "loadBalancingConfig": [{"round_robin": {}}],
+    "methodConfig": [{
+        "name": [{"service": "videoedit.v1.ModelService"}],
+        "retryPolicy": {
+            "maxAttempts": 5,
+            "initialBackoff": "0.2s",
+            "maxBackoff": "5s",
+            "backoffMultiplier": 2,
+            # UNAVAILABLE: a replica is down or draining. RESOURCE_EXHAUSTED: its queue is
+            # full; backing off (up to ~10 s over the attempts) lets it catch up.
+            "retryableStatusCodes": ["UNAVAILABLE", "RESOURCE_EXHAUSTED"],
+        },
+    }],
+})
+
+
+def channel_target(servers: str) -> str:
+    """VIDEOEDIT_MODEL_SERVERS -> a gRPC target. One address or URI (`host:port`,
+    `dns:///host:port`) passes as is; a comma-separated list of `host:port` becomes an `ipv4:`
+    (or `ipv6:`) target of every resolved address, so round_robin spreads calls over them."""
+    entries = [e.strip() for e in servers.split(",") if e.strip()]
+    if len(entries) <= 1:
+        return entries[0] if entries else servers
+    v4, v6 = [], []
+    for entry in entries:
+        host, _, port = entry.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"VIDEOEDIT_MODEL_SERVERS entry {entry!r} is not host:port")
+        for family, *_, sockaddr in socket.getaddrinfo(host.strip("[]"), int(port), type=socket.SOCK_STREAM):
+            (v4 if family == socket.AF_INET else v6).append((sockaddr[0], int(port)))
+    if v4:  # one target holds one address family
+        return "ipv4:" + ",".join(f"{ip}:{port}" for ip, port in dict.fromkeys(v4))
+    return "ipv6:" + ",".join(f"[{ip}]:{port}" for ip, port in dict.fromkeys(v6))
+
+
+class ModelClient:
+    """Implements `Models` against the model server(s) of VIDEOEDIT_MODEL_SERVERS."""
+
+    def __init__(self, target: str, timeout_s: float = 600.0):
+        self.target = target
+        self.timeout_s = timeout_s
+        self._channel = grpc.insecure_channel(channel_target(target), options=[
+            ("grpc.service_config", _SERVICE_CONFIG),
+            ("grpc.enable_retries", 1),
+            # A call is retried only while its request is still buffered; the default 256 KiB
+            # would rule out retrying a chunk of frames, exactly the call a dying replica drops.
+            ("grpc.per_rpc_retry_buffer_size", MAX_MESSAGE_BYTES),
+            ("grpc.retry_buffer_size", 4 * MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            # Ping during long calls so a replica that died silently is noticed in ~40 s
+            # (model servers accept pings this often; see modelserver.server.serve).
+            ("grpc.keepalive_time_ms", 30_000),
+            ("grpc.keepalive_timeout_ms", 10_000),
+        ])
+        self._stub = pb_grpc.ModelServiceStub(self._channel)
+        self._info: pb.ModelServerInfo | None = None
+        # Wall time spent waiting on model-server calls (all jobs of this client together).
+        self.wait_seconds = 0.0
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def info(self, wait_s: float = 0.0) -> ModelsInfo:
+        """Server info (GetInfo, cached). With `wait_s`, first waits that long for a server to be
+        SERVING (model servers open their port before their models are loaded)."""
+        info = self._server_info(wait_s)
+        return ModelsInfo(tiny=info.segmenter.tiny or info.editor.tiny, max_segment_frames=info.max_segment_frames,
+                          max_edit_batch=info.max_edit_batch,
+                          description=f"{self.target}: {json_format.MessageToJson(info, indent=None)}")
+
+    def _server_info(self, wait_s: float = 0.0) -> pb.ModelServerInfo:
+        if self._info is None:
+            if wait_s:
+                self._wait_until_serving(wait_s)
+            self._info = self._call("GetInfo", pb.GetInfoRequest())
+        return self._info
+
+    def _wait_until_serving(self, wait_s: float) -> None:
+        deadline = time.monotonic() + wait_s
+        health = health_pb2_grpc.HealthStub(self._channel)
+        request = health_pb2.HealthCheckRequest(service="videoedit.v1.ModelService")
+        state = "unreachable"
+        while time.monotonic() < deadline:
+            try:
+                response = health.Check(request, timeout=max(0.1, min(5.0, deadline - time.monotonic())),
+                                        wait_for_ready=True)
+                if response.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+                state = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+            except grpc.RpcError as err:
+                state = err.code().name
+            time.sleep(0.5)
+        raise ModelServerError(f"model server {self.target} not SERVING after {wait_s:.0f}s (last: {state}); "
+                               "is videoedit-modelserver running and VIDEOEDIT_MODEL_SERVERS right?")
+
+    def segment(self, frames: Sequence[np.ndarray], prompt: str) -> list[list[Detection]]:
+        """SAM3 over a chunk of consecutive RGB frames -> detections per frame."""
+        height, width = frames[0].shape[:2]
+        side = self._server_info().segment_image_size
+        scale = min(1.0, side / max(height, width))
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        images = [wire.encode_image(cv2.resize(f, size, interpolation=cv2.INTER_AREA) if scale < 1 else f,
+                                    jpeg_quality=SEGMENT_JPEG_QUALITY) for f in frames]
+        response = self._call("Segment", pb.SegmentRequest(frames=images, prompts=[prompt]))
+        if len(response.frames) != len(frames):
+            raise ModelServerError(f"Segment returned {len(response.frames)} frames for {len(frames)}")
+        return [[self._to_detection(inst, width, height, scale) for inst in fr.instances]
+                for fr in response.frames]
+
+    def edit(self, crops: Sequence[np.ndarray], instruction: str, image_guidance_scale: float,
+             guidance_scale: float, num_inference_steps: int, seeds: Sequence[int]) -> list[np.ndarray]:
+        """InstructPix2Pix over same-size RGB crops -> edited crops, same order."""
+        request = pb.EditRequest(
+            images=[wire.encode_image(c) for c in crops], instruction=instruction,
+            image_guidance_scale=image_guidance_scale, guidance_scale=guidance_scale,
+            num_inference_steps=num_inference_steps, seeds=list(seeds))
+        response = self._call("Edit", request)
+        if len(response.images) != len(crops):
+            raise ModelServerError(f"Edit returned {len(response.images)} images for {len(crops)}")
+        return [wire.decode_image(img) for img in response.images]
+
+    @staticmethod
+    def _to_detection(inst: pb.Instance, width: int, height: int, scale: float) -> Detection:
+        mask = wire.decode_mask(inst.mask)
+        if mask.shape != (height, width):
+            # Linear upsampling of the 0/1 mask then a 0.5 cut gives smoother
+            # edges than nearest-neighbour blocks.
+            mask = cv2.resize(mask.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR) >= 0.5
+        b = inst.box
+        box = (b.x0 / scale, b.y0 / scale, b.x1 / scale, b.y1 / scale)
+        return Detection(inst.object_id, inst.prompt, inst.score, box, mask)
+
+    def _call(self, rpc: str, request, timeout: float | None = None, wait_for_ready: bool = False):
+        started = time.monotonic()
+        try:
+            return getattr(self._stub, rpc)(request, timeout=timeout or self.timeout_s,
+                                            wait_for_ready=wait_for_ready)
+        except grpc.RpcError as err:
+            hint = ""
+            if err.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                hint = (f" (no answer within VIDEOEDIT_MODEL_TIMEOUT_S={timeout or self.timeout_s:g}s; raise it for "
+                        "slow GPUs or large batches, or lower extra edit_batch_size/chunk_size)")
+            raise ModelServerError(
+                f"model server {self.target}: {rpc} failed with {err.code().name}: {err.details()}{hint}") from err
+        finally:
+            self.wait_seconds += time.monotonic() - started

@@ -1,0 +1,53 @@
+"""What the stages get (the job, the probed video, the models, progress, the job's logger and
+a scratch directory; built by the driver once the video is probed) and what one stage hands
+the next through the driver."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Protocol
+
+import numpy as np
+
+from ..media.decode import VideoInfo
+from ..models import Models
+from ..request import EditOptions, JobStatus, VideoEditRequest
+from ..vision.stitching import IdStitcher, Objects
+
+
+class Progress(Protocol):
+    """Where the pipeline reports what it is doing (jobs.reporter.JobReporter). Every call is
+    also a cancellation checkpoint: it raises JobCancelled when the job was asked to stop."""
+
+    def stage(self, stage: JobStatus, message: str, total_frames: Optional[int] = None) -> None:
+        """A new stage starts (called by the driver only)."""
+
+    def advance(self, done: int, message: Optional[str] = None) -> None:
+        """`done` frames of the current stage are finished."""
+
+    def complete(self, done: int, message: Optional[str] = None) -> None:
+        """The current stage ended after `done` frames, earlier than planned."""
+
+
+@dataclass(frozen=True)
+class JobContext:
+    request: VideoEditRequest
+    options: EditOptions
+    info: VideoInfo  # the probed input
+    models: Models
+    progress: Progress
+    log: logging.Logger
+    workdir: Path  # scratch space, removed when the job ends
+
+
+@dataclass
+class Sighting:
+    """Where the objects were first found: one chunk of frames with video-wide object ids."""
+
+    start: int  # index of the chunk's first frame
+    frames: list[np.ndarray]  # the chunk's frames (its last ones overlap the next chunk)
+    objects: list[Objects]  # per frame of the chunk
+    keep: frozenset[int] | None  # ids to edit; None: every object, also ones that appear later
+    stitcher: IdStitcher  # carries on numbering objects for propagating

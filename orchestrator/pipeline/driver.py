@@ -1,0 +1,97 @@
+"""The stage driver: runs the seed's stages in order and announces each one.
+
+Stages are modules named after the seed's stages; they never import each other. What one
+produces, the driver hands to the next: extracting -> VideoInfo (the JobContext is built from
+it), masking -> Sighting, propagating -> MaskStore, editing/smoothing -> a spool of frames,
+saving -> the output files.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from ..errors import InvalidArgument
+from ..models import Models
+from ..request import CheckedRequest, JobStatus, VideoEditRequest
+from ..vision.crop import crop_box, mask_bbox
+from ..vision.stitching import union_mask
+from .context import JobContext, Progress
+from .editing import EditTarget, edit_and_paste, edit_frames
+from .extracting import extract
+from .masking import find_objects
+from .propagating import propagate
+from .saving import OutputPaths, save_stills, save_video
+from .smoothing import smooth_frames
+
+
+def output_paths(request: VideoEditRequest) -> OutputPaths:
+    """Where the job's outputs go: mp4 for videos, png for single frames."""
+    assert request.output_dir is not None  # validation always sets it
+    ext = "png" if request.mode == "single_frame" else "mp4"
+    return OutputPaths(video=request.output_dir / f"{request.job_id}_output.{ext}",
+                       mask=request.output_dir / f"{request.job_id}_mask.{ext}")
+
+
+def run_pipeline(job: CheckedRequest, models: Models, progress: Progress, log: logging.Logger,
+                 workdir: Path) -> OutputPaths:
+    """Run every stage of the job; returns its outputs. Raises on failure or cancellation."""
+    if job.request.mode == "single_frame":
+        return run_single_frame(job, models, progress, log, workdir)
+    req, opts = job.request, job.options
+    paths = output_paths(req)
+
+    # 1. Extracting: probe and count the frames (decoded again later, never all held).
+    progress.stage(JobStatus.EXTRACTING, f"reading {req.input_video_path.name}")
+    info = extract(req.input_video_path, req.max_frames, progress, log)
+    ctx = JobContext(req, opts, info, models, progress, log, workdir)
+
+    # 2. Masking: find the prompted objects (in the first chunk, or where they first appear).
+    progress.stage(JobStatus.MASKING, f"looking for {req.mask_prompt!r}", total_frames=info.frame_count)
+    sighting = find_objects(ctx)
+
+    # 3. Propagating: track them through the rest of the video.
+    progress.stage(JobStatus.PROPAGATING, f"tracking {req.mask_prompt!r}", total_frames=info.frame_count)
+    masks = propagate(ctx, sighting)
+
+    # 4. Editing: crop, edit, paste back inside the eroded, feathered mask.
+    progress.stage(JobStatus.EDITING, f"editing: {req.edit_prompt!r}", total_frames=info.frame_count)
+    frames = edit_frames(ctx, masks)
+
+    # 5. Smoothing: temporal EMA inside the mask.
+    if req.apply_smoothing:
+        progress.stage(JobStatus.SMOOTHING, f"smoothing ({opts.smoothing_mode}, window {req.smoothing_window}, "
+                                            f"alpha {req.smoothing_alpha})", total_frames=info.frame_count)
+        frames = smooth_frames(ctx, masks, frames)
+
+    # 6. Saving: H.264 mp4 with the source's fps and audio, and the mask video.
+    progress.stage(JobStatus.SAVING, "encoding the output video", total_frames=2 * info.frame_count)
+    save_video(ctx, frames, masks, paths)
+    return paths
+
+
+def run_single_frame(job: CheckedRequest, models: Models, progress: Progress, log: logging.Logger,
+                     workdir: Path) -> OutputPaths:
+    """Edit one frame (extra frame_index) into PNGs, for fast prompt tuning."""
+    req, opts = job.request, job.options
+    paths = output_paths(req)
+    index = opts.frame_index
+
+    progress.stage(JobStatus.EXTRACTING, f"reading frame {index} of {req.input_video_path.name}")
+    info = extract(req.input_video_path, index + 1, progress, log)
+    if info.frame_count <= index:
+        raise InvalidArgument("extra[frame_index]", f"{index} is past the last frame ({info.frame_count - 1})")
+    ctx = JobContext(req, opts, info, models, progress, log, workdir)
+
+    progress.stage(JobStatus.MASKING, f"looking for {req.mask_prompt!r}", total_frames=1)
+    sighting = find_objects(ctx, start=index, stop=index + 1)
+    frame, mask = sighting.frames[0], union_mask(sighting.objects[0], sighting.keep, info.height, info.width)
+
+    progress.stage(JobStatus.EDITING, f"editing: {req.edit_prompt!r}", total_frames=1)
+    box = crop_box(mask_bbox(mask), info.width, info.height, opts.crop_margin)
+    [edited] = edit_and_paste(ctx, [EditTarget(index, frame, box, mask)])
+    progress.advance(1)
+
+    progress.stage(JobStatus.SAVING, "writing PNGs")
+    save_stills(ctx, edited, mask, paths)
+    return paths

@@ -1,0 +1,20 @@
+"""Stage 1, extracting: probe the input and count its frames by decoding it once.
+
+Frames are not kept: later stages decode the file again when they need them (media.decode).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Optional
+
+from ..media.decode import VideoInfo, probe
+from .context import Progress
+
+
+def extract(path: Path, max_frames: Optional[int], progress: Progress, log: logging.Logger) -> VideoInfo:
+    info = probe(path, max_frames, on_frame=progress.advance)
+    log.info("extracting: %s %dx%d, %s fps, %d frames, codec %s, audio %s", path, info.width, info.height,
+             info.fps, info.frame_count, info.codec, info.has_audio)
+    return info

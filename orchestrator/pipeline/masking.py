@@ -1,0 +1,42 @@
+"""Stage 2, masking: find the objects named by `mask_prompt` with SAM3.
+
+Segments the video chunk by chunk from the start until the prompt matches (usually the first
+chunk; an object that enters later is found where it enters, and those Segment results are
+kept for propagating). Every matching instance is edited unless `extra.instances` asks for
+the largest N. When nothing matches anywhere, the job fails here, before any editing time is
+spent, with an error that says which frames were searched.
+"""
+
+from __future__ import annotations
+
+from itertools import islice
+
+from ..errors import InvalidArgument
+from ..media.decode import read_frames
+from ..vision.stitching import IdStitcher, frame_objects, largest
+from .context import JobContext, Sighting
+
+
+def find_objects(ctx: JobContext, start: int = 0, stop: int | None = None) -> Sighting:
+    """Segment chunks of frames [start, stop) until the prompt matches; raise if it never does."""
+    info, opts, prompt = ctx.info, ctx.options, ctx.request.mask_prompt
+    stop = info.frame_count if stop is None else min(stop, info.frame_count)
+    stitcher = IdStitcher()
+    frames_iter = read_frames(info, start)
+    chunk_start = start
+    while chunk_start < stop:
+        frames = [frame for _, frame in islice(frames_iter, min(opts.chunk_size, stop - chunk_start))]
+        objects = stitcher.stitch([frame_objects(dets) for dets in ctx.models.segment(frames, prompt)])
+        ctx.progress.advance(chunk_start + len(frames) - start)
+        if any(objects):
+            keep = None if opts.instances is None else largest(objects, opts.instances)
+            found = sorted({g for frame in objects for g in frame})
+            ctx.log.info("masking: %r found %d object(s) in frames %d-%d%s", prompt, len(found), chunk_start,
+                         chunk_start + len(frames) - 1,
+                         "" if keep is None else f"; editing the {len(keep)} largest (ids {sorted(keep)})")
+            ctx.progress.complete(chunk_start + len(frames) - start, f"found {len(found)} object(s)")
+            return Sighting(chunk_start, frames, objects, keep, stitcher)
+        chunk_start += len(frames)
+    raise InvalidArgument(
+        "mask_prompt", f"{prompt!r} matched nothing in frames {start}-{stop - 1}; "
+        "try a simpler noun phrase (e.g. 'hair', 'car') or check the input video")

@@ -1,0 +1,79 @@
+"""Crop geometry: bounding boxes of masks, and the square crops InstructPix2Pix edits.
+
+A crop is the mask's bounding box grown by a margin, made square and kept inside the frame,
+then resized to the model's working size; over a video, crop centres and sizes are averaged
+over a few frames so the model does not see a shaking image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Optional
+
+import cv2
+import numpy as np
+
+Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive)
+
+# Frames the crop box is averaged over (centred), against jitter.
+CROP_WINDOW = 9
+
+
+def mask_bbox(mask: np.ndarray) -> Optional[Box]:
+    """Bounding box of a bool mask, None when it is empty."""
+    ys, xs = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+    return (int(xs[0]), int(ys[0]), int(xs[-1]) + 1, int(ys[-1]) + 1) if len(ys) else None
+
+
+def crop_box(box: Box, width: int, height: int, margin: float,
+             center: tuple[float, float] | None = None, side: float | None = None) -> Box:
+    """A square crop around `box` grown by `margin` per side, kept inside the frame.
+
+    `center`/`side` (from `stabilised_crops`) override the box's own, but the
+    crop always grows to contain the whole box. Where the frame is too small
+    for the square, the crop is cut to the frame on that axis."""
+    x0, y0, x1, y1 = box
+    cx, cy = center or ((x0 + x1) / 2, (y0 + y1) / 2)
+    if side is None:
+        side = max(x1 - x0, y1 - y0, 16) * (1 + 2 * margin)
+    # The crop must contain the box even when its centre was moved.
+    side = max(side, 2 * max(cx - x0, x1 - cx), 2 * max(cy - y0, y1 - cy))
+    crop_w, crop_h = int(np.ceil(min(side, width))), int(np.ceil(min(side, height)))
+    left = int(np.clip(np.floor(cx - crop_w / 2), 0, width - crop_w))
+    top = int(np.clip(np.floor(cy - crop_h / 2), 0, height - crop_h))
+    # Clamping to the frame can shift the crop off the box by a pixel of rounding: pull it back.
+    left, top = min(left, x0), min(top, y0)
+    left, top = max(left, x1 - crop_w), max(top, y1 - crop_h)
+    return left, top, left + crop_w, top + crop_h
+
+
+def stabilised_crops(boxes: Sequence[Optional[Box]], width: int, height: int, margin: float,
+                     window: int = CROP_WINDOW) -> list[Optional[Box]]:
+    """Crop boxes for every frame (from its mask's bounding box, None: no object), smoothed over
+    time so the crop does not jitter.
+
+    SAM3's mask edges wobble from frame to frame; a crop that follows them
+    exactly makes InstructPix2Pix see a shaking image and flicker. Centre and
+    size are averaged over `window` frames of the same visible stretch of the
+    object (a moving average, centred: all masks are known before editing)."""
+    centers = np.array([((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) if b else (np.nan, np.nan) for b in boxes])
+    sides = np.array([max(b[2] - b[0], b[3] - b[1], 16) * (1 + 2 * margin) if b else np.nan for b in boxes])
+    half = window // 2
+    crops: list[Optional[Box]] = []
+    for i, box in enumerate(boxes):
+        if box is None:
+            crops.append(None)
+            continue
+        lo, hi = i, i  # the stretch of consecutive frames with the object, within the window
+        while lo > max(0, i - half) and boxes[lo - 1] is not None:
+            lo -= 1
+        while hi < min(len(boxes) - 1, i + half) and boxes[hi + 1] is not None:
+            hi += 1
+        center = tuple(centers[lo:hi + 1].mean(axis=0))
+        crops.append(crop_box(box, width, height, margin, center=center, side=float(sides[lo:hi + 1].max())))
+    return crops
+
+
+def cut_crop(frame: np.ndarray, box: Box, size: int) -> np.ndarray:
+    """The crop `box` of `frame`, resized to `size` x `size` (what the model edits)."""
+    return cv2.resize(frame[box[1]:box[3], box[0]:box[2]], (size, size), interpolation=cv2.INTER_AREA)

@@ -1,0 +1,62 @@
+"""What the services and clients agree on beyond the .proto: value limits and the job stages.
+
+Defined once here; the orchestrator validates requests against the same limits the model
+server enforces (so a job is refused up front, not failed halfway), and the orchestrator's
+progress, the CLI's bars and the benchmarks walk the same stage list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Range:
+    """An inclusive range of accepted values."""
+
+    low: float
+    high: float
+
+    def __contains__(self, value: float) -> bool:
+        return self.low <= value <= self.high
+
+
+# --- Request limits (checked by the orchestrator and again by the model server) ---
+MAX_PROMPT_CHARS = 2000  # mask_prompt, edit_prompt, Segment prompts, Edit instruction
+IMAGE_GUIDANCE_SCALE = Range(0.0, 30.0)
+GUIDANCE_SCALE = Range(0.0, 50.0)
+NUM_INFERENCE_STEPS = Range(1, 500)
+
+# --- Batch limits ---
+# Frames per Segment call and crops per Edit call a model server accepts by default
+# (`--max-segment-frames`, `--max-edit-batch`; GetInfo reports the values in force).
+MAX_SEGMENT_FRAMES = 64
+MAX_EDIT_BATCH = 16
+# Largest `extra.chunk_size` / `extra.edit_batch_size` a job may ask for.
+CHUNK_SIZE = Range(1, MAX_SEGMENT_FRAMES)
+EDIT_BATCH_SIZE = Range(1, 32)
+
+# --- Image sizes the model server decodes ---
+MAX_FRAME_SIDE = 4096  # Segment frames (the orchestrator downscales to SAM3's input size first)
+MAX_CROP_SIDE = 2048  # Edit crops
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of a job, with the share of overall progress it covers."""
+
+    name: str  # the seed's status string
+    progress_start: float
+    progress_end: float
+
+
+# The seed's stages in the order a video job passes them.
+STAGES: tuple[Stage, ...] = (
+    Stage("extracting", 0.00, 0.05),
+    Stage("masking", 0.05, 0.10),
+    Stage("propagating", 0.10, 0.30),
+    Stage("editing", 0.30, 0.85),
+    Stage("smoothing", 0.85, 0.90),
+    Stage("saving", 0.90, 1.00),
+)
+STAGE_NAMES: tuple[str, ...] = tuple(s.name for s in STAGES)

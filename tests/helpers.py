@@ -1,0 +1,118 @@
+"""What several tests share: the sample job settings, reading videos back, grpcurl, and waiting
+for an event (never for a fixed time).
+
+Imported by the tests as `tests.helpers`; fixtures live in conftest.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Optional, TypeVar
+
+import av
+import numpy as np
+
+from orchestrator.media.decode import VideoInfo
+from orchestrator.models import Models
+from orchestrator.pipeline.context import JobContext
+from orchestrator.request import EditOptions, JobStatus, VideoEditRequest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# Small and quick, but a real H.264 clip with audio.
+CLIP_FRAMES, CLIP_WIDTH, CLIP_HEIGHT, CLIP_FPS = 12, 160, 120, 24
+# Request fields that keep tiny-model jobs fast on 2 CPU cores.
+FAST_JOB = dict(num_inference_steps=2, extra={"edit_size": "64", "chunk_size": "6"})
+
+# Generous: a busy 2-core machine can be many times slower than a quiet one.
+EVENT_TIMEOUT_S = 300.0
+
+T = TypeVar("T")
+
+
+def wait_for(condition: Callable[[], T], what: str, timeout_s: float = EVENT_TIMEOUT_S, poll_s: float = 0.05) -> T:
+    """Poll `condition` until it returns something truthy (returned); fail after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+        time.sleep(poll_s)
+
+
+def wait_for_stage(client, job_id: str, *stages: int):
+    """Follow WatchStatus until job `job_id` enters one of `stages` (pb.JobStatus values) and
+    return that status. Watchers see every stage, however brief, so this never misses one."""
+    from videoedit.v1 import video_edit_pb2 as pb
+
+    last = None
+    for last in client.watch(job_id):
+        if last.status in stages:
+            return last
+    names = ", ".join(pb.JobStatus.Name(s) for s in stages)
+    raise AssertionError(f"job {job_id} ended without entering {names}; last status: {last}")
+
+
+# --- running stages in-process ---
+
+class RecordedProgress:
+    """A pipeline Progress that remembers what it was told."""
+
+    def __init__(self) -> None:
+        self.stages: list[JobStatus] = []
+        self.totals: list[Optional[int]] = []
+        self.done: list[int] = []
+
+    def stage(self, stage: JobStatus, message: str, total_frames: Optional[int] = None) -> None:
+        self.stages.append(stage)
+        self.totals.append(total_frames)
+
+    def advance(self, done: int, message: Optional[str] = None) -> None:
+        self.done.append(done)
+
+    def complete(self, done: int, message: Optional[str] = None) -> None:
+        self.done.append(done)
+
+
+def job_context(workdir: Path, info: VideoInfo, models: Models, options: EditOptions = EditOptions(),
+                **request_fields) -> JobContext:
+    """A stage's context for the video `info` (request fields: the seed's defaults unless given)."""
+    fields = {**dict(job_id="unit", input_video_path=info.path, output_dir=workdir, mask_prompt="car",
+                     edit_prompt="make it blue"), **request_fields}
+    return JobContext(VideoEditRequest(**fields), options, info, models, RecordedProgress(),
+                      logging.getLogger("tests"), workdir)
+
+
+# --- videos ---
+
+def decode(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+
+
+def streams(path: Path) -> dict[str, str]:
+    with av.open(str(path)) as container:
+        return {s.type: s.codec_context.name for s in container.streams}
+
+
+def fps(path: Path):
+    with av.open(str(path)) as container:
+        return container.streams.video[0].average_rate
+
+
+# --- grpcurl ---
+
+GRPCURL = shutil.which("grpcurl") or str(Path(sys.executable).parent / "grpcurl")
+
+
+def grpcurl(*args: str) -> str:
+    result = subprocess.run([GRPCURL, "-plaintext", *args], capture_output=True, text=True, timeout=EVENT_TIMEOUT_S)
+    assert result.returncode == 0, result.stderr
+    return result.stdout

@@ -1,0 +1,107 @@
+"""Faults: a slow model server (deadline), a full disk, a watcher that hangs up, and readers of
+status.json racing the writer. Real servers; the only fake is the injected disk-full error."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+from clients.client import VideoEditClient
+from clients.local_stack import free_port, wait_serving
+from orchestrator.config import Settings
+from orchestrator.jobs.manager import JobManager
+from orchestrator.jobs.store import SqliteJobStore
+from orchestrator.media import frame_spool
+from orchestrator.models.grpc_client import ModelClient
+from orchestrator.request import JobStatus, VideoEditRequest
+from tests.helpers import FAST_JOB, wait_for
+from videoedit.v1 import video_edit_pb2 as pb
+
+
+def test_a_slow_model_server_fails_the_job_with_a_clear_deadline_error(stack, clip, tmp_path):
+    """An orchestrator whose model-call deadline (1 s) is shorter than one Edit batch takes."""
+    address = f"127.0.0.1:{free_port()}"
+    env = {**os.environ, "VIDEOEDIT_MODEL_SERVERS": stack.modelserver_address, "VIDEOEDIT_MODEL_TIMEOUT_S": "1",
+           "VIDEOEDIT_INPUT_ROOTS": str(clip.parent), "UR_EDIT_OUTPUT_DIR": str(tmp_path / "outputs")}
+    log_path = tmp_path / "orchestrator.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "orchestrator", "--host", "127.0.0.1", "--port",
+                                    address.rsplit(":", 1)[1]], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_serving(address, "videoedit.v1.VideoEditService", 60, process, log_path)
+        with VideoEditClient(address) as client:
+            client.start_edit(str(clip), "car", "make it red", job_id="slow", num_inference_steps=40,
+                              extra={"edit_size": "256", "edit_batch_size": "4"})
+            started = time.monotonic()
+            final = client.wait("slow")
+        assert final.status == pb.JOB_STATUS_FAILED
+        assert "DEADLINE_EXCEEDED" in final.error and "VIDEOEDIT_MODEL_TIMEOUT_S=1s" in final.error
+        assert time.monotonic() - started < 60
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def test_a_full_disk_fails_that_job_only(stack, clip, tmp_path, monkeypatch):
+    """Writing the full job's frames hits ENOSPC; a job beside it finishes."""
+    real_write = frame_spool.SpoolWriter.write
+
+    def write(self, rgb):
+        if "/full/" in str(self.path):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.path))
+        return real_write(self, rgb)
+
+    monkeypatch.setattr(frame_spool.SpoolWriter, "write", write)
+    settings = Settings(input_roots=(clip.parent,), output_root=tmp_path / "out", model_servers=stack.modelserver_address)
+    models = ModelClient(settings.model_servers)
+    jobs = JobManager(settings, models, SqliteJobStore(settings.job_db_path), max_concurrent_jobs=2)
+    try:
+        for job_id in ("full", "fine"):
+            jobs.start(VideoEditRequest(input_video_path=clip, mask_prompt="car", edit_prompt="make it red",
+                                        job_id=job_id, num_inference_steps=2, extra=FAST_JOB["extra"]))
+        finals = {job_id: list(jobs.watch(job_id))[-1] for job_id in ("full", "fine")}
+    finally:
+        jobs.shutdown()
+        models.close()
+    assert finals["fine"].status is JobStatus.FINISHED
+    assert finals["full"].status is JobStatus.FAILED and "No space left on device" in finals["full"].error
+    stored = json.loads((tmp_path / "out" / "full" / "status.json").read_text())
+    assert stored["status"] == "failed" and not list((tmp_path / "out" / "full").glob("*_output.mp4"))
+
+
+def test_a_watcher_that_hangs_up_does_not_stop_the_job(client, clip):
+    client.start_edit(str(clip), "car", "make it red", job_id="hangup", **FAST_JOB)
+    stream = client._stub.WatchStatus(pb.WatchStatusRequest(job_id="hangup"))
+    next(stream)
+    stream.cancel()
+    assert client.wait("hangup").status == pb.JOB_STATUS_FINISHED
+
+
+def test_status_json_is_never_half_written(client, clip, stack):
+    path = stack.output_root / "atomic" / "status.json"
+    seen, bad, done = [], [], threading.Event()
+
+    def read_in_a_loop():
+        while not done.is_set():
+            try:
+                seen.append(json.loads(path.read_text())["status"])
+            except FileNotFoundError:
+                pass
+            except json.JSONDecodeError as err:  # a torn write
+                bad.append(str(err))
+
+    reader = threading.Thread(target=read_in_a_loop)
+    reader.start()
+    try:
+        client.start_edit(str(clip), "car", "make it red", job_id="atomic", **FAST_JOB)
+        assert client.wait("atomic").status == pb.JOB_STATUS_FINISHED
+        wait_for(lambda: seen and seen[-1] == "finished", "the reader to see the final status.json")
+    finally:
+        done.set()
+        reader.join()
+    assert not bad and len(seen) > 10 and seen[-1] == "finished"

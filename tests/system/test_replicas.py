@@ -1,0 +1,60 @@
+"""Two model-server replicas behind one orchestrator (VIDEOEDIT_MODEL_SERVERS as a list): a
+replica killed mid-job costs retries, not the job; with the last one gone the job fails
+clearly and promptly."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from clients.client import VideoEditClient
+from clients.local_stack import LocalStack
+from clients.sample_clip import make_sample_clip
+from tests.helpers import wait_for_stage
+from videoedit.v1 import video_edit_pb2 as pb
+
+JOB = dict(num_inference_steps=15, extra={"edit_size": "128", "chunk_size": "4", "edit_batch_size": "2"})
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, model_cache):
+    work = tmp_path_factory.mktemp("replicas")
+    (work / "media").mkdir()
+    with LocalStack(work, input_roots=[work / "media"], output_root=work / "outputs", modelserver_args=("--tiny",),
+                    env={"VIDEOEDIT_CACHE_DIR": str(model_cache)}, replicas=2) as running:
+        yield running
+
+
+def kill_when(client, job_id: str, stack, replica: int, status: int) -> None:
+    wait_for_stage(client, job_id, status)
+    process = stack.processes[stack.modelserver_name(replica)]
+    process.kill()
+    process.wait()
+
+
+@pytest.mark.parametrize("stage", [pb.JOB_STATUS_PROPAGATING, pb.JOB_STATUS_EDITING], ids=["mid-Segment", "mid-Edit"])
+def test_a_replica_killed_mid_job_costs_a_retry_not_the_job(stack, stage):
+    clip = make_sample_clip(stack.input_roots[0] / "clip.mp4", frames=16, width=160, height=120)
+    job_id = f"survives-{pb.JobStatus.Name(stage).lower()}"
+    with VideoEditClient(stack.orchestrator_address) as client:
+        client.start_edit(str(clip), "car", "make it blue", job_id=job_id, **JOB)
+        kill_when(client, job_id, stack, replica=0, status=stage)
+        final = client.wait(job_id)
+        assert final.status == pb.JOB_STATUS_FINISHED, final.error
+    stack.start_modelserver(0)  # back to two replicas for the next test
+
+
+def test_with_no_replica_left_the_job_fails_clearly_and_promptly(stack):
+    clip = stack.input_roots[0] / "clip.mp4"
+    with VideoEditClient(stack.orchestrator_address) as client:
+        client.start_edit(str(clip), "car", "make it blue", job_id="stranded", **JOB)
+        wait_for_stage(client, "stranded", pb.JOB_STATUS_EDITING)
+        for replica in (0, 1):
+            stack.processes[stack.modelserver_name(replica)].kill()
+        killed = time.monotonic()
+        final = client.wait("stranded")
+        assert final.status == pb.JOB_STATUS_FAILED
+        assert "editing: model server" in final.error and "UNAVAILABLE" in final.error
+        assert time.monotonic() - killed < 60  # retries with backoff, then a clear failure
+        assert client.list_jobs().jobs  # the service itself is fine

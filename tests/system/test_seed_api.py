@@ -1,0 +1,75 @@
+"""The seed's in-process API behaves as the seed's examples 1 and 2 show."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from orchestrator import VideoEditRequest, get_video_edit_status, run_video_edit
+from orchestrator.errors import JobFailed
+from tests.helpers import FAST_JOB
+
+
+@pytest.fixture
+def seed_env(monkeypatch, stack, media_dir, tmp_path):
+    monkeypatch.setenv("VIDEOEDIT_MODEL_SERVERS", stack.modelserver_address)
+    monkeypatch.setenv("VIDEOEDIT_INPUT_ROOTS", str(media_dir))
+    monkeypatch.setenv("UR_EDIT_OUTPUT_DIR", str(tmp_path / "outputs"))
+    return tmp_path / "outputs"
+
+
+def test_example_1_synchronous_run_then_status(seed_env, clip):
+    job_id = "test_001"
+    request = VideoEditRequest(job_id=job_id, input_video_path=clip, output_dir=seed_env / job_id,
+                               mask_prompt="hair", edit_prompt="make the hair red", max_frames=6, **FAST_JOB)
+    run_video_edit(request)
+    status = get_video_edit_status(job_id, request.output_dir)
+    assert status.status == "finished" and status.progress == 1.0
+    assert status.output_video_path == seed_env / job_id / f"{job_id}_output.mp4"
+    assert status.output_video_path.is_file() and status.mask_preview_path.is_file() and status.logs_path.is_file()
+    assert status.to_dict()["status"] == "finished"
+    # Without output_dir the default is <UR_EDIT_OUTPUT_DIR>/<job_id>.
+    assert get_video_edit_status(job_id).job_id == job_id
+
+
+def test_example_2_polling_from_another_thread(seed_env, clip):
+    job_id = "test_002"
+    request = VideoEditRequest(job_id=job_id, input_video_path=clip, output_dir=seed_env / job_id,
+                               mask_prompt="person", edit_prompt="make the person wear a red shirt", **FAST_JOB)
+    errors = []
+    thread = threading.Thread(target=lambda: _run(request, errors))
+    thread.start()
+    seen = []
+    while thread.is_alive():
+        if (seed_env / job_id / "status.json").exists():
+            status = get_video_edit_status(job_id, request.output_dir)
+            seen.append((status.status, status.progress))
+            if status.status in ["finished", "failed"]:
+                break
+        time.sleep(0.05)
+    thread.join()
+    assert not errors
+    final = get_video_edit_status(job_id, request.output_dir)
+    assert final.status == "finished"
+    assert len({s for s, _ in seen}) >= 2, "polling should see the job move through stages"
+    assert [p for _, p in seen] == sorted(p for _, p in seen)
+
+
+def test_failure_raises_and_is_recorded(seed_env, media_dir):
+    broken = media_dir / "broken.mp4"
+    broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 100)
+    request = VideoEditRequest(job_id="test_003", input_video_path=broken, output_dir=seed_env / "test_003",
+                               mask_prompt="car", edit_prompt="make it red")
+    with pytest.raises(JobFailed, match="not a readable video"):
+        run_video_edit(request)
+    status = get_video_edit_status("test_003", request.output_dir)
+    assert status.status == "failed" and "not a readable video" in status.error
+
+
+def _run(request, errors):
+    try:
+        run_video_edit(request)
+    except Exception as err:  # the seed's example prints it; the test collects it
+        errors.append(err)

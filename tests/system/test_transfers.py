@@ -1,0 +1,96 @@
+"""Remote clients without a shared disk: UploadVideo -> StartEdit -> DownloadArtifact, from the
+Python client and the CLI, and uploads/downloads that must be refused."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import grpc
+import pytest
+
+from clients.sample_clip import make_sample_clip
+from tests.helpers import FAST_JOB, decode
+from videoedit.v1 import video_edit_pb2 as pb
+from videoedit.v1 import video_edit_pb2_grpc as pb_grpc
+
+
+@pytest.fixture(scope="module")
+def local_clip(tmp_path_factory) -> Path:
+    """A clip outside every input root: only an upload can bring it to the server."""
+    return make_sample_clip(tmp_path_factory.mktemp("laptop") / "my clip.mp4", frames=8, width=160, height=120)
+
+
+def test_upload_edit_download(client, local_clip, media_dir, tmp_path):
+    uploaded = client.upload(local_clip)
+    assert Path(uploaded.input_video_path).parent == media_dir / "uploads"
+    assert uploaded.sha256 == hashlib.sha256(local_clip.read_bytes()).hexdigest()
+    assert client.upload(local_clip).input_video_path == uploaded.input_video_path  # stored once
+    client.start_edit(uploaded.input_video_path, "car", "make it blue", job_id="uploaded", **FAST_JOB)
+    assert client.wait("uploaded").status == pb.JOB_STATUS_FINISHED
+    saved = [client.download("uploaded", a, tmp_path) for a in
+             (pb.ARTIFACT_OUTPUT_VIDEO, pb.ARTIFACT_MASK_VIDEO, pb.ARTIFACT_LOG)]
+    assert [p.name for p in saved] == ["uploaded_output.mp4", "uploaded_mask.mp4", "uploaded_log.txt"]
+    assert len(decode(saved[0])) == 8 and "job uploaded started" in saved[2].read_text()
+
+
+def test_cli_uploads_edits_and_downloads(stack, local_clip, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "clients.cli", "--server", stack.orchestrator_address, "edit", str(local_clip),
+         "--upload", "--download", str(tmp_path), "--mask", "car", "--edit", "make it red", "--job-id", "cli-up",
+         "--steps", "2", "--extra", "edit_size=64", "--extra", "chunk_size=6"],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "uploaded" in result.stderr and "finished" in result.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cli-up_log.txt", "cli-up_mask.mp4", "cli-up_output.mp4"]
+
+
+def upload(stack, messages):
+    with grpc.insecure_channel(stack.orchestrator_address) as channel:
+        return pb_grpc.VideoEditServiceStub(channel).UploadVideo(iter(messages), timeout=60)
+
+
+def meta(filename="x.mp4", size=10, sha=""):
+    return pb.UploadVideoRequest(metadata=pb.UploadMetadata(filename=filename, size_bytes=size, sha256=sha))
+
+
+@pytest.mark.parametrize("messages, code, words", [
+    ([meta(size=3 << 30)], grpc.StatusCode.RESOURCE_EXHAUSTED, "over the limit"),
+    ([meta(size=4, sha="0" * 64), pb.UploadVideoRequest(chunk=b"abcd")], grpc.StatusCode.DATA_LOSS, "SHA-256"),
+    ([meta(size=100), pb.UploadVideoRequest(chunk=b"abcd")], grpc.StatusCode.DATA_LOSS, "cut short"),
+    ([meta(size=2), pb.UploadVideoRequest(chunk=b"abcd")], grpc.StatusCode.INVALID_ARGUMENT, "more bytes"),
+    ([pb.UploadVideoRequest(chunk=b"abcd")], grpc.StatusCode.INVALID_ARGUMENT, "metadata"),
+    ([meta(size=4), meta(size=4)], grpc.StatusCode.INVALID_ARGUMENT, "only the first"),
+    ([meta(filename="...", size=4)], grpc.StatusCode.INVALID_ARGUMENT, "file name"),
+    ([meta(size=0)], grpc.StatusCode.INVALID_ARGUMENT, "size_bytes"),
+])
+def test_bad_uploads_are_refused_and_leave_nothing(stack, media_dir, messages, code, words):
+    with pytest.raises(grpc.RpcError) as err:
+        upload(stack, messages)
+    assert err.value.code() == code and words in err.value.details()
+    assert not list((media_dir / "uploads").glob(".upload-*"))
+
+
+def test_upload_names_cannot_climb_out_of_the_upload_dir(stack, media_dir):
+    reply = upload(stack, [meta(filename="../../etc/passwd", size=4), pb.UploadVideoRequest(chunk=b"abcd")])
+    assert Path(reply.input_video_path).parent == media_dir / "uploads"
+    assert Path(reply.input_video_path).name.endswith("-passwd")
+
+
+def test_downloads_only_what_exists(client, tmp_path, media_dir):
+    with pytest.raises(grpc.RpcError) as err:
+        client.download("no-such-job", pb.ARTIFACT_LOG, tmp_path)
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.RpcError) as err:
+        client.download("no-such-job", pb.ARTIFACT_UNSPECIFIED, tmp_path)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    junk = media_dir / "junk.mp4"
+    junk.write_bytes(b"not a video")
+    client.start_edit(str(junk), "car", "red", job_id="junk-dl", **FAST_JOB)
+    assert client.wait("junk-dl").status == pb.JOB_STATUS_FAILED
+    with pytest.raises(grpc.RpcError) as err:
+        client.download("junk-dl", pb.ARTIFACT_OUTPUT_VIDEO, tmp_path)
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "failed" in err.value.details()
+    assert "junk-dl" in client.download("junk-dl", pb.ARTIFACT_LOG, tmp_path).read_text()

@@ -1,0 +1,193 @@
+"""Model backends on tiny random-weight models: structure, determinism, offline behaviour.
+
+The tiny models' pictures are meaningless; these tests check plumbing through the real
+transformers/diffusers from_pretrained and inference paths.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("diffusers")
+
+from modelserver.backends import Instance
+from modelserver.backends.instruct_pix2pix import InstructPix2PixEditor  # noqa: E402
+from modelserver.backends.sam3 import Sam3Segmenter  # noqa: E402
+from modelserver.backends.sam3_kernels import CvUtilsKernel  # noqa: E402
+from modelserver.backends.tiny import TinyModelPaths, build_clip_tokenizer, ensure_tiny_models  # noqa: E402
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    # On a shared 2-core box, torch's OpenMP threads busy-wait at every op; when anything else
+    # is using a core the tiny models run 10-20x slower with 2 threads than with 1 (measured).
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def tiny_models(model_cache) -> TinyModelPaths:
+    return ensure_tiny_models(model_cache / "tiny")
+
+
+def _refuse_network(mp: pytest.MonkeyPatch) -> None:
+    # Model servers run without network: loading from a local dir and inference (including the
+    # SAM3 cv-utils kernel that transformers would fetch from the Hub) must never connect.
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"network access attempted: {args}")
+
+    mp.setattr(socket.socket, "connect", refuse)
+    mp.setattr(socket, "create_connection", refuse)
+
+
+@pytest.fixture(scope="session")
+def segmenter(tiny_models) -> Sam3Segmenter:
+    with pytest.MonkeyPatch.context() as mp:
+        _refuse_network(mp)
+        return Sam3Segmenter.from_pretrained(tiny_models.sam3)
+
+
+@pytest.fixture(scope="session")
+def editor(tiny_models) -> InstructPix2PixEditor:
+    with pytest.MonkeyPatch.context() as mp:
+        _refuse_network(mp)
+        return InstructPix2PixEditor.from_pretrained(tiny_models.instruct_pix2pix)
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    _refuse_network(monkeypatch)
+
+
+def moving_rectangle(n: int, h: int = 96, w: int = 128) -> list[np.ndarray]:
+    frames = []
+    for i in range(n):
+        f = np.full((h, w, 3), 40, np.uint8)
+        x = 10 + 6 * i
+        f[30:60, x : x + 30] = (200, 30, 30)
+        frames.append(f)
+    return frames
+
+
+def test_ensure_tiny_models_is_a_noop_the_second_time(tiny_models):
+    files = sorted(p for p in Path(tiny_models.sam3).parent.rglob("*") if p.is_file())
+    before = {p: p.stat().st_mtime_ns for p in files}
+    start = time.monotonic()
+    again = ensure_tiny_models(Path(tiny_models.sam3).parent)
+    assert time.monotonic() - start < 1.0
+    assert again == tiny_models
+    assert {p: p.stat().st_mtime_ns for p in files} == before
+    # Only the two finished model dirs: no temp dirs left behind by the build.
+    assert sorted(p.name for p in Path(tiny_models.sam3).parent.iterdir()) == sorted(
+        [tiny_models.sam3.name, tiny_models.instruct_pix2pix.name]
+    )
+
+
+def test_tokenizer_is_the_real_clip_bpe():
+    tok = build_clip_tokenizer()
+    assert len(tok) == 49408
+    assert tok("a photo of a red car").input_ids == [49406, 320, 1125, 539, 320, 736, 1615, 49407]
+
+
+def check_chunk(result: list[list[Instance]], frames: list[np.ndarray], prompt: str) -> None:
+    assert isinstance(result, list) and len(result) == len(frames)
+    h, w = frames[0].shape[:2]
+    for instances in result:
+        assert isinstance(instances, list)
+        for inst in instances:
+            assert isinstance(inst, Instance)
+            assert inst.prompt == prompt and isinstance(inst.object_id, int)
+            assert inst.mask.dtype == np.bool_ and inst.mask.shape == (h, w) and inst.mask.any()
+            x0, y0, x1, y1 = inst.box
+            assert 0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h
+            inside = np.zeros_like(inst.mask)
+            inside[int(y0) : int(y1), int(x0) : int(x1)] = True
+            assert not (inst.mask & ~inside).any()  # the box contains the mask
+
+
+def test_segment_structure(segmenter, no_network):
+    assert segmenter.image_size == 112
+    frames = moving_rectangle(6)
+    result = segmenter.segment(frames, ["car"])
+    check_chunk(result, frames, "car")
+    # Zero detection thresholds in the tiny model: something is found, so postprocessing ran.
+    assert any(result)
+
+
+def test_segment_returns_every_frame_of_short_and_long_chunks(segmenter, tiny_models):
+    # One frame (much shorter than hotstart_delay) still gets its output ...
+    one = moving_rectangle(1)
+    check_chunk(segmenter.segment(one, ["car"]), one, "car")
+    # ... and so does a chunk longer than the delay, where outputs leave the buffer one by one.
+    short_delay = Sam3Segmenter.from_pretrained(tiny_models.sam3, hotstart_delay=3)
+    assert short_delay.model.config.hotstart_unmatch_thresh <= 3
+    frames = moving_rectangle(6)
+    check_chunk(short_delay.segment(frames, ["car"]), frames, "car")
+    assert segmenter.segment([], ["car"]) == []
+
+
+def test_segment_rejects_bad_input(segmenter):
+    with pytest.raises(ValueError):
+        segmenter.segment([np.zeros((8, 8, 3), np.uint8), np.zeros((8, 9, 3), np.uint8)], ["car"])
+    with pytest.raises(ValueError):
+        segmenter.segment(moving_rectangle(1), [])
+
+
+def test_sam3_uses_the_local_cv_utils_kernel(segmenter):
+    from transformers.models.sam3_video import modeling_sam3_video
+
+    assert isinstance(modeling_sam3_video.cv_utils_kernel, CvUtilsKernel)
+
+
+def test_kernel_nms_is_greedy_on_the_iou_matrix():
+    ious = torch.tensor([[1.0, 0.9, 0.0], [0.9, 1.0, 0.05], [0.0, 0.05, 1.0]])
+    scores = torch.tensor([0.5, 0.9, 0.7])
+    kept = CvUtilsKernel.generic_nms(ious, scores, 0.1, use_iou_matrix=True)
+    assert kept.dtype == torch.int64 and kept.tolist() == [1, 2]  # 0 overlaps the better 1
+
+
+def test_kernel_connected_components_counts_areas():
+    mask = torch.zeros(2, 1, 5, 7, dtype=torch.uint8)
+    mask[0, 0, 0:2, 0:2] = 1  # area 4
+    mask[0, 0, 2, 2] = 1  # touches diagonally: same component with 8-connectivity -> area 5
+    mask[0, 0, 4, 6] = 1  # isolated, area 1
+    labels, counts = CvUtilsKernel.cc_2d(mask, get_counts=True)
+    assert labels.shape == counts.shape == mask.shape and counts.dtype == torch.int32
+    assert counts[0, 0, 0, 0] == 5 and counts[0, 0, 2, 2] == 5 and counts[0, 0, 4, 6] == 1
+    assert counts[0, 0, 3, 3] == 0 and labels[0, 0, 3, 3] == 0  # background
+    assert not counts[1].any()  # empty mask
+
+
+def test_edit_shapes_and_per_seed_determinism(editor, no_network):
+    rng = np.random.default_rng(0)
+    crops = [rng.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(2)]
+    kwargs = dict(instructions="make it red", image_guidance_scale=1.5, guidance_scale=7.5, num_inference_steps=2)
+    batch = editor.edit(crops, seeds=[1, 2], **kwargs)
+    assert len(batch) == 2
+    for out in batch:
+        assert out.shape == (64, 64, 3) and out.dtype == np.uint8
+    for i, seed in enumerate([1, 2]):
+        single = editor.edit([crops[i]], seeds=[seed], **kwargs)[0]
+        # Equal up to float rounding across batch sizes: a few pixels may differ by one level.
+        diff = np.abs(batch[i].astype(int) - single.astype(int))
+        assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
+    other_seed = editor.edit([crops[0]], seeds=[3], **kwargs)[0]
+    assert np.abs(other_seed.astype(int) - batch[0].astype(int)).mean() > 1.0
+
+
+def test_edit_rejects_bad_input(editor):
+    kwargs = dict(instructions="x", image_guidance_scale=1.5, guidance_scale=7.5, num_inference_steps=1)
+    with pytest.raises(ValueError):
+        editor.edit([np.zeros((60, 64, 3), np.uint8)], seeds=[0], **kwargs)  # not a multiple of 8
+    with pytest.raises(ValueError):
+        editor.edit([np.zeros((64, 64, 3), np.uint8)] * 2, seeds=[0], **kwargs)
+    assert editor.edit([], seeds=[], **kwargs) == []

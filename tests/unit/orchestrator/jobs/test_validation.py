@@ -1,0 +1,65 @@
+"""Request validation: property-based fuzzing (whatever comes in is refused with one of our
+errors or comes out normalised and safe), and the limits shared with the model server."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from orchestrator.config import Settings
+from orchestrator.errors import InvalidArgument, VideoEditError
+from orchestrator.jobs.validation import JOB_ID_PATTERN, check_request
+from orchestrator.request import VideoEditRequest
+from videoedit.v1 import contract
+
+
+@pytest.fixture(scope="module")
+def fuzz_settings(tmp_path_factory) -> Settings:
+    root = tmp_path_factory.mktemp("fuzz")
+    (root / "in").mkdir()
+    (root / "in" / "clip.mp4").write_bytes(b"x")
+    return Settings(input_roots=(root / "in",), output_root=root / "out")
+
+
+numbers = st.one_of(st.integers(-2**70, 2**70), st.floats(allow_nan=True, allow_infinity=True))
+texts = st.text(max_size=300)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(job_id=texts, path=st.one_of(texts, st.just("clip.mp4"), st.just("../in/clip.mp4")), mask=texts, edit=texts,
+       mode=st.one_of(texts, st.sampled_from(["video", "single_frame"])), guidance=numbers, steps=numbers,
+       erode=numbers, window=numbers, alpha=numbers, seed=numbers, max_frames=st.one_of(st.none(), numbers),
+       extra=st.dictionaries(st.one_of(texts, st.sampled_from(["edit_size", "chunk_size", "instances"])), texts,
+                             max_size=3), output_dir=st.one_of(st.none(), texts))
+def test_validation_fuzz(fuzz_settings, job_id, path, mask, edit, mode, guidance, steps, erode, window, alpha, seed,
+                         max_frames, extra, output_dir):
+    root = fuzz_settings.input_roots[0]
+    request = VideoEditRequest(job_id=job_id, input_video_path=root / path, mask_prompt=mask, edit_prompt=edit,
+                               mode=mode, guidance_scale=guidance, num_inference_steps=steps, erode_kernel=erode,
+                               smoothing_window=window, smoothing_alpha=alpha, seed=seed, max_frames=max_frames,
+                               extra=extra, output_dir=Path(output_dir) if output_dir else None)
+    try:
+        checked = check_request(request, fuzz_settings)
+    except VideoEditError:
+        return  # refused with one of our errors (a gRPC code and a message): fine
+    req = checked.request
+    assert JOB_ID_PATTERN.fullmatch(req.job_id)
+    assert fuzz_settings.output_root in req.output_dir.parents
+    assert root in req.input_video_path.parents and req.input_video_path.is_file()
+    assert math.isfinite(req.guidance_scale) and 1 <= req.num_inference_steps <= 500 and 0 <= req.smoothing_alpha <= 1
+
+
+@pytest.mark.parametrize("field, value", [("num_inference_steps", contract.NUM_INFERENCE_STEPS.high + 1),
+                                          ("guidance_scale", contract.GUIDANCE_SCALE.high + 1),
+                                          ("image_guidance_scale", contract.IMAGE_GUIDANCE_SCALE.high + 1),
+                                          ("edit_prompt", "x" * (contract.MAX_PROMPT_CHARS + 1))])
+def test_the_shared_limits_are_the_ones_enforced(fuzz_settings, field, value):
+    root = fuzz_settings.input_roots[0]
+    request = VideoEditRequest(input_video_path=root / "clip.mp4", mask_prompt="car", edit_prompt="red")
+    setattr(request, field, value)
+    with pytest.raises(InvalidArgument, match=field):
+        check_request(request, fuzz_settings)

@@ -1,0 +1,135 @@
+"""Masking, propagating and editing in-process, with FakeModels (red regions are the object,
+edits invert colours) on lossless clips whose right answers are known; and the driver's stage
+order for both modes."""
+
+from __future__ import annotations
+
+import logging
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from orchestrator.errors import InvalidArgument
+from orchestrator.jobs.validation import parse_extra
+from orchestrator.media.decode import probe, read_frames
+from orchestrator.media.frame_spool import SpoolWriter, read_spool
+from orchestrator.models.fake import FakeModels
+from orchestrator.pipeline import run_pipeline
+from orchestrator.pipeline.editing import edit_frames, frame_seed
+from orchestrator.pipeline.masking import find_objects
+from orchestrator.pipeline.propagating import propagate
+from orchestrator.request import CheckedRequest, EditOptions, JobStatus, VideoEditRequest
+from orchestrator.vision.compositing import FEATHER_PX
+from tests.helpers import RecordedProgress, decode, job_context
+from videoedit.v1 import contract
+
+H, W, N = 64, 96, 20
+SIDE = 24
+
+
+def square_at(i: int) -> tuple[int, int]:
+    """Top-left corner of the red square on frame i: it moves right 2 px per frame."""
+    return 8 + 2 * i, 24
+
+
+def square_clip(path: Path, appears: int = 0, frames: int = N) -> tuple[Path, list[np.ndarray]]:
+    """A textured grey background and, from frame `appears` on, a moving red square; lossless, so
+    decoded frames equal the written ones. Returns the clip and the true masks."""
+    rng = np.random.default_rng(1)
+    background = rng.integers(60, 110, (H, W, 3), dtype=np.uint8)
+    masks = []
+    with SpoolWriter(path, W, H, Fraction(24)) as spool:
+        for i in range(frames):
+            frame, mask = background.copy(), np.zeros((H, W), bool)
+            if i >= appears:
+                x, y = square_at(i)
+                frame[y:y + SIDE, x:x + SIDE] = (210, 30, 40)
+                mask[y:y + SIDE, x:x + SIDE] = True
+            spool.write(frame)
+            masks.append(mask)
+    return path, masks
+
+
+def test_masking_finds_the_object_in_the_first_chunk_with_it(tmp_path):
+    clip, _ = square_clip(tmp_path / "late.mkv", appears=9)
+    models = FakeModels()
+    ctx = job_context(tmp_path, probe(clip, None), models, EditOptions(chunk_size=4, chunk_overlap=1))
+    sighting = find_objects(ctx)
+    assert sighting.start == 8  # chunks 0-3 and 4-7 had nothing; 8-11 holds frame 9
+    assert models.segment_calls == [4, 4, 4]
+    assert [bool(o) for o in sighting.objects] == [False, True, True, True]
+    assert ctx.progress.done[-1] == 12  # the stage ends where the object was found
+
+
+def test_masking_fails_naming_the_prompt_and_frames_when_nothing_matches(tmp_path):
+    clip, _ = square_clip(tmp_path / "empty.mkv", appears=N)
+    ctx = job_context(tmp_path, probe(clip, None), FakeModels(), EditOptions(chunk_size=8), mask_prompt="dog")
+    with pytest.raises(InvalidArgument, match=r"mask_prompt: 'dog' matched nothing in frames 0-19"):
+        find_objects(ctx)
+
+
+def test_propagating_tracks_one_object_across_chunks_into_exact_masks(tmp_path):
+    clip, truth = square_clip(tmp_path / "clip.mkv", appears=3)
+    models = FakeModels()
+    ctx = job_context(tmp_path, probe(clip, None), models, EditOptions(chunk_size=6, chunk_overlap=2))
+    masks = propagate(ctx, find_objects(ctx))
+    for i in range(N):
+        assert np.array_equal(masks.get(i), truth[i]), f"frame {i}"
+    assert masks.frames_with_object() == N - 3
+    # The sighting chunk (frames 0-5), then up to 4 new frames after the 2 overlap frames each.
+    assert models.segment_calls == [6, 6, 6, 6, 4]
+
+
+def test_editing_sends_only_frames_with_the_object_and_keeps_the_background_bit_exact(tmp_path):
+    clip, truth = square_clip(tmp_path / "clip.mkv", appears=5)
+    models = FakeModels()
+    options = EditOptions(chunk_size=8, edit_size=64, edit_batch_size=4)
+    ctx = job_context(tmp_path, probe(clip, None), models, options, erode_kernel=0)
+    masks = propagate(ctx, find_objects(ctx))
+    edited = list(read_spool(edit_frames(ctx, masks)))
+    sources = [frame for _, frame in read_frames(ctx.info)]
+    assert [c.crops for c in models.edit_calls] == [4, 4, 4, 3]  # 15 frames with the object, batches of 4
+    assert all(c.instruction == "make it blue" and set(c.seeds) == {0} for c in models.edit_calls)
+    for i, (out, src, mask) in enumerate(zip(edited, sources, truth)):
+        assert np.array_equal(out[~mask], src[~mask]), f"background changed on frame {i}"
+        if mask.any():  # the square's core, past the feathered edge, shows the fake edit (inverted colours)
+            core = cv2.erode(mask.astype(np.uint8), np.ones((2 * FEATHER_PX + 9,) * 2, np.uint8)).astype(bool)
+            assert np.abs(out[core].astype(int) - (255 - src[core].astype(int))).mean() < 10
+
+
+def run_job(tmp_path: Path, clip: Path, mode: str, **extra: str) -> tuple[RecordedProgress, FakeModels, Path]:
+    request = VideoEditRequest(job_id="job", input_video_path=clip, output_dir=tmp_path / "out", mode=mode,
+                               mask_prompt="car", edit_prompt="make it blue", num_inference_steps=2)
+    (tmp_path / "out").mkdir()
+    progress, models = RecordedProgress(), FakeModels()
+    outputs = run_pipeline(CheckedRequest(request, parse_extra(extra)), models, progress,
+                           logging.getLogger("tests"), tmp_path)
+    return progress, models, outputs.video
+
+
+def test_the_driver_runs_every_stage_in_the_shared_order(tmp_path):
+    clip, _ = square_clip(tmp_path / "clip.mkv")
+    progress, models, output = run_job(tmp_path, clip, "video", chunk_size="8", edit_size="64")
+    assert [s.value for s in progress.stages] == list(contract.STAGE_NAMES)
+    frames = decode(output)
+    assert len(frames) == N and frames[0].shape == (H, W, 3)
+    assert sum(c.crops for c in models.edit_calls) == N
+
+
+def test_single_frame_mode_edits_one_crop_into_pngs(tmp_path):
+    clip, truth = square_clip(tmp_path / "clip.mkv")
+    progress, models, output = run_job(tmp_path, clip, "single_frame", frame_index="7", edit_size="64")
+    assert progress.stages == [JobStatus.EXTRACTING, JobStatus.MASKING, JobStatus.EDITING, JobStatus.SAVING]
+    assert [(c.crops, c.seeds) for c in models.edit_calls] == [(1, [0])]
+    png = cv2.cvtColor(cv2.imread(str(output)), cv2.COLOR_BGR2RGB)
+    source = dict(read_frames(probe(clip, None)))[7]
+    assert np.array_equal(png[~truth[7]], source[~truth[7]]) and not np.array_equal(png, source)
+    assert (tmp_path / "out" / "job_mask.png").is_file()
+
+
+def test_frame_seeds_are_shared_or_per_frame():
+    assert [frame_seed(7, i, "shared") for i in range(3)] == [7, 7, 7]
+    assert [frame_seed(7, i, "per_frame") for i in range(3)] == [7, 8, 9]

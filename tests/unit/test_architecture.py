@@ -1,0 +1,104 @@
+"""The folder tree is the architecture: these checks keep it so.
+
+Read from the source (no imports run): no import cycles anywhere; inside the orchestrator, a
+package imports only packages below it on the data's path (api -> jobs -> pipeline -> media ->
+vision -> models -> the shared root modules); pipeline stages never import each other; nothing
+but the gRPC edge and the model client touches protobuf.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import REPO_ROOT
+
+PACKAGES = ("orchestrator", "modelserver", "clients", "evaluation", "bench")
+# Orchestrator layers, top (called first) to bottom; a module may import its own layer or lower.
+# "(entry)": the package itself and `python -m orchestrator`; "(root)": request, config, errors.
+RANK = {"(entry)": 0, "api": 1, "seed_api": 1, "jobs": 2, "pipeline": 3, "media": 4, "vision": 5, "models": 6,
+        "(root)": 7}
+STAGES = ("extracting", "masking", "propagating", "editing", "smoothing", "saving")
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(REPO_ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def first_party_imports(path: Path) -> set[str]:
+    """Modules of our packages that `path` imports (at any depth of its code)."""
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([base] if base else []))
+            # `from pkg import module` imports the module when there is one.
+            targets = [f"{base}.{alias.name}" if (f"{base}.{alias.name}" in MODULES) else base for alias in node.names]
+        else:
+            continue
+        found |= {t for t in targets if t.split(".")[0] in PACKAGES}
+    return found
+
+
+FILES = {module_name(p): p for pkg in PACKAGES for p in (REPO_ROOT / pkg).rglob("*.py")}
+MODULES = set(FILES)
+GRAPH = {name: first_party_imports(path) & MODULES for name, path in FILES.items()}
+
+
+def test_there_are_no_import_cycles():
+    cycles, state = [], {}
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = "open"
+        for target in sorted(GRAPH[node]):
+            if state.get(target) == "open":
+                cycles.append(" -> ".join(stack[stack.index(target):] + [target]))
+            elif target not in state:
+                visit(target, stack + [target])
+        state[node] = "done"
+
+    for module in sorted(GRAPH):
+        if module not in state:
+            visit(module, [module])
+    assert not cycles, "import cycles:\n" + "\n".join(cycles)
+
+
+def layer(module: str) -> str:
+    parts = module.split(".")
+    if module in ("orchestrator", "orchestrator.__main__"):
+        return "(entry)"
+    return parts[1] if parts[1] in RANK else "(root)"
+
+
+@pytest.mark.parametrize("module", sorted(m for m in GRAPH if m.startswith("orchestrator.")))
+def test_orchestrator_modules_import_only_their_layer_or_below(module):
+    upward = [t for t in GRAPH[module] if t.startswith("orchestrator") and RANK[layer(t)] < RANK[layer(module)]]
+    assert not upward, f"{module} ({layer(module)}) imports from higher layers: {upward}"
+
+
+def test_pipeline_stages_never_import_each_other():
+    for stage in STAGES:
+        others = {f"orchestrator.pipeline.{s}" for s in STAGES} - {f"orchestrator.pipeline.{stage}"}
+        assert not GRAPH[f"orchestrator.pipeline.{stage}"] & others, stage
+
+
+def test_only_the_edges_touch_protobuf():
+    edges = ("orchestrator.api.", "orchestrator.models.grpc_client")
+    for name, path in FILES.items():
+        if name.startswith("orchestrator.") and not name.startswith(edges):
+            assert "_pb2" not in path.read_text(), f"{name} uses protobuf; translate at the edge instead"
+
+
+def test_model_server_backends_know_nothing_of_serving():
+    for name in GRAPH:
+        if name.startswith("modelserver.backends"):
+            assert all(t.startswith("modelserver.backends") for t in GRAPH[name] if t.startswith("modelserver")), name
