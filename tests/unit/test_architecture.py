@@ -102,3 +102,12 @@ def test_model_server_backends_know_nothing_of_serving():
     for name in GRAPH:
         if name.startswith("modelserver.backends"):
             assert all(t.startswith("modelserver.backends") for t in GRAPH[name] if t.startswith("modelserver")), name
+
+
+def test_the_readmes_layout_names_every_module():
+    readme = (REPO_ROOT / "README.md").read_text()
+    layout = readme[readme.index("## Layout"):]
+    layout = layout[:layout.index("Where does my change go?")]
+    missing = [str(path.relative_to(REPO_ROOT)) for path in FILES.values()
+               if path.name != "__init__.py" and path.name not in layout]
+    assert not missing, f"README's Layout does not mention: {missing}"

@@ -1,0 +1,25 @@
+"""The shared contract: the stage list matches the job statuses and covers progress 0..1 without
+gaps; the model server's default limits are the contract's."""
+
+from __future__ import annotations
+
+from modelserver.validation import Limits
+from orchestrator.request import JobStatus
+from videoedit.v1 import contract
+
+
+def test_the_stage_list_is_the_job_statuses_between_queued_and_the_end():
+    running = [s.value for s in JobStatus if s is not JobStatus.QUEUED and not s.terminal]
+    assert list(contract.STAGE_NAMES) == running
+
+
+def test_stage_bands_cover_progress_from_0_to_1_in_order():
+    assert contract.STAGES[0].progress_start == 0.0 and contract.STAGES[-1].progress_end == 1.0
+    for before, after in zip(contract.STAGES, contract.STAGES[1:]):
+        assert before.progress_start < before.progress_end == after.progress_start
+
+
+def test_the_model_servers_default_limits_are_the_contracts():
+    assert (Limits().max_segment_frames, Limits().max_edit_batch) == (contract.MAX_SEGMENT_FRAMES,
+                                                                     contract.MAX_EDIT_BATCH)
+    assert contract.CHUNK_SIZE.high <= contract.MAX_SEGMENT_FRAMES
