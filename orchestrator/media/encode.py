@@ -1,0 +1,82 @@
+"""H.264 mp4 encoding with PyAV: RGB frames at the source fps, with the source's audio.
+
+The mp4 is yuv420p with `+faststart` so it plays everywhere and streams;
+audio is copied when mp4 can carry its codec and transcoded to AAC otherwise.
+yuv420p needs even sizes: odd frames are padded by one edge pixel.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable, Iterable, Optional
+
+import av
+import numpy as np
+
+from .decode import VideoInfo
+
+# Audio codecs copied into the mp4 as they are. The muxer also takes Opus and FLAC, but many
+# players (Safari, QuickTime, older TVs) do not play them from an mp4, so those become AAC.
+MP4_AUDIO_CODECS = {"aac", "mp3", "ac3", "eac3", "alac"}
+X264_OPTIONS = {"crf": "17", "preset": "medium"}
+
+
+def encode_h264(path: Path, frames: Iterable[np.ndarray], info: VideoInfo, audio_from: Path | None,
+                on_frame: Optional[Callable[[int], None]] = None) -> int:
+    """Encode RGB frames at the source fps; mux the audio of `audio_from`. Returns the frame count."""
+    even_w, even_h = info.width + info.width % 2, info.height + info.height % 2
+    count = 0
+    with av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"}) as out, \
+            (av.open(str(audio_from)) if audio_from else nullcontext()) as src:
+        video = out.add_stream("libx264", rate=info.fps, options=X264_OPTIONS)
+        video.width, video.height, video.pix_fmt = even_w, even_h, "yuv420p"
+        # Every stream must exist before the first packet is muxed.
+        audio = _AudioTrack(out, src.streams.audio[0]) if src is not None else None
+        for rgb in frames:
+            if rgb.shape[:2] != (even_h, even_w):
+                rgb = np.pad(rgb, ((0, even_h - rgb.shape[0]), (0, even_w - rgb.shape[1]), (0, 0)), mode="edge")
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts = count
+            out.mux(video.encode(frame))
+            count += 1
+            if on_frame and count % 8 == 0:
+                on_frame(count)
+        out.mux(video.encode(None))
+        if audio is not None:
+            audio.write(src, duration=Fraction(count) / info.fps)
+    if on_frame:
+        on_frame(count)
+    return count
+
+
+class _AudioTrack:
+    """The source's audio in the output: copied when mp4 takes its codec, else AAC."""
+
+    def __init__(self, out: av.container.OutputContainer, source: av.audio.stream.AudioStream):
+        self.out, self.source = out, source
+        self.copy = source.codec_context.name in MP4_AUDIO_CODECS
+        if self.copy:
+            self.stream = out.add_stream_from_template(source)
+        else:
+            self.stream = out.add_stream("aac", rate=source.codec_context.sample_rate or 48000)
+
+    def write(self, src: av.container.InputContainer, duration: Fraction) -> None:
+        """Mux the audio up to `duration` seconds (the video's length)."""
+        time_base = self.source.time_base
+        if self.copy:
+            for packet in src.demux(self.source):
+                if packet.dts is None:  # the demuxer's end-of-stream marker
+                    continue
+                if packet.pts is not None and packet.pts * time_base >= duration:
+                    break
+                packet.stream = self.stream
+                self.out.mux(packet)
+            return
+        for frame in src.decode(self.source):
+            if frame.pts is not None and frame.pts * time_base >= duration:
+                break
+            frame.pts = None
+            self.out.mux(self.stream.encode(frame))
+        self.out.mux(self.stream.encode(None))
