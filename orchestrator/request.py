@@ -118,7 +118,7 @@ class EditOptions:
     chunk_overlap: int = 2  # frames each chunk repeats from the previous one, to stitch object ids
     max_gap: int = 2  # an object missing for at most this many frames is filled from its last mask
     instances: int | None = None  # edit only the N largest objects found (None: all, also later ones)
-    edit_batch_size: int = 4  # crops per Edit call
+    edit_batch_size: int = 8  # crops per Edit call (at most what the model server takes, GetInfo)
     seed_mode: str = "shared"  # "shared": the job seed on every frame; "per_frame": seed + frame index
     smoothing_mode: str = "ema"  # "ema": the seed's EMA; "flow": EMA along DIS optical flow
     frame_index: int = 0  # single_frame mode: which frame to edit

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Optional, TypeVar
+from typing import Callable, Optional, Sequence, TypeVar
 
 import av
 import numpy as np
@@ -91,6 +91,30 @@ def job_context(workdir: Path, info: VideoInfo, models: Models, options: EditOpt
 
 
 # --- videos ---
+
+def write_lossless(path: Path, frames: Sequence[np.ndarray], fps: int = 24) -> Path:
+    """RGB frames as an FFV1 video: decoding gives back exactly these pixels."""
+    height, width = frames[0].shape[:2]
+    with av.open(str(path), "w", format="matroska") as out:
+        stream = out.add_stream("ffv1", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "bgr0"
+        for rgb in frames:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="bgr0")))
+        out.mux(stream.encode(None))
+    return path
+
+
+def with_boxes(sources: Sequence[np.ndarray], spool) -> list[np.ndarray]:
+    """Full frames: `sources` with the boxes of a CropSpool written in."""
+    frames = []
+    for index, source in enumerate(sources):
+        frame, entry = source.copy(), spool.get(index)
+        if entry is not None:
+            (x0, y0, x1, y1), pixels = entry
+            frame[y0:y1, x0:x1] = pixels
+        frames.append(frame)
+    return frames
+
 
 def decode(path: Path) -> list[np.ndarray]:
     with av.open(str(path)) as container:

@@ -79,15 +79,17 @@ def _check_size(path: Path, width: int, height: int) -> None:
                               f"to {MAX_SIDE} pixels are supported")
 
 
-def read_frames(info: VideoInfo, start: int = 0) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield (index, RGB uint8 HxWx3) for frames start..frame_count-1."""
+def read_frames(info: VideoInfo, start: int = 0, wanted: Optional[Callable[[int], bool]] = None,
+                ) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (index, RGB uint8 HxWx3) for frames start..frame_count-1, or only those `wanted`
+    (the others are decoded, as the codec needs, but never converted to RGB)."""
     with av.open(str(info.path)) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         for index, frame in enumerate(container.decode(stream)):
             if index >= info.frame_count:
                 break
-            if index >= start:
+            if index >= start and (wanted is None or wanted(index)):
                 # Contiguous copy: rot90 returns a strided view that cv2 and PyAV reject.
                 yield index, np.ascontiguousarray(np.rot90(frame.to_ndarray(format="rgb24"), _quarter_turns(frame)))
 

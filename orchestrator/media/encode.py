@@ -21,23 +21,28 @@ from .decode import VideoInfo
 # players (Safari, QuickTime, older TVs) do not play them from an mp4, so those become AAC.
 MP4_AUDIO_CODECS = {"aac", "mp3", "ac3", "eac3", "alac"}
 X264_OPTIONS = {"crf": "17", "preset": "medium"}
+# The mask video is black and white with slow-moving edges: a fast preset costs a fraction and
+# compresses it about as well.
+MASK_X264_OPTIONS = {"crf": "17", "preset": "veryfast"}
 
 
 def encode_h264(path: Path, frames: Iterable[np.ndarray], info: VideoInfo, audio_from: Path | None,
-                on_frame: Optional[Callable[[int], None]] = None) -> int:
-    """Encode RGB frames at the source fps; mux the audio of `audio_from`. Returns the frame count."""
+                on_frame: Optional[Callable[[int], None]] = None, options: dict[str, str] = X264_OPTIONS) -> int:
+    """Encode frames (RGB HxWx3, or grey HxW) at the source fps; mux the audio of `audio_from`.
+    Returns the frame count."""
     even_w, even_h = info.width + info.width % 2, info.height + info.height % 2
     count = 0
     with av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"}) as out, \
             (av.open(str(audio_from)) if audio_from else nullcontext()) as src:
-        video = out.add_stream("libx264", rate=info.fps, options=X264_OPTIONS)
+        video = out.add_stream("libx264", rate=info.fps, options=options)
         video.width, video.height, video.pix_fmt = even_w, even_h, "yuv420p"
         # Every stream must exist before the first packet is muxed.
         audio = _AudioTrack(out, src.streams.audio[0]) if src is not None else None
-        for rgb in frames:
-            if rgb.shape[:2] != (even_h, even_w):
-                rgb = np.pad(rgb, ((0, even_h - rgb.shape[0]), (0, even_w - rgb.shape[1]), (0, 0)), mode="edge")
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        for image in frames:
+            if image.shape[:2] != (even_h, even_w):
+                pad = ((0, even_h - image.shape[0]), (0, even_w - image.shape[1]))
+                image = np.pad(image, pad + ((0, 0),) * (image.ndim - 2), mode="edge")
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24" if image.ndim == 3 else "gray")
             frame.pts = count
             out.mux(video.encode(frame))
             count += 1

@@ -2,22 +2,23 @@
 
 Stages are modules named after the seed's stages; they never import each other. What one
 produces, the driver hands to the next: extracting -> VideoInfo (the JobContext is built from
-it), masking -> Sighting, propagating -> MaskStore, editing/smoothing -> a spool of frames,
-saving -> the output files.
+it), masking -> Sighting, propagating -> MaskStore, editing/smoothing -> a CropSpool of edited
+boxes, saving -> the output files.
 """
 
 from __future__ import annotations
 
 import logging
+from contextlib import ExitStack
 from pathlib import Path
 
 from ..errors import InvalidArgument
+from ..media.crop_spool import CropSpool
 from ..models import Models
 from ..request import CheckedRequest, JobStatus, VideoEditRequest
-from ..vision.crop import crop_box, mask_bbox
 from ..vision.stitching import union_mask
 from .context import JobContext, Progress
-from .editing import EditTarget, edit_and_paste, edit_frames
+from .editing import edit_frame, edit_frames
 from .extracting import extract
 from .masking import find_objects
 from .propagating import propagate
@@ -54,19 +55,24 @@ def run_pipeline(job: CheckedRequest, models: Models, progress: Progress, log: l
     progress.stage(JobStatus.PROPAGATING, f"tracking {req.mask_prompt!r}", total_frames=info.frame_count)
     masks = propagate(ctx, sighting)
 
-    # 4. Editing: crop, edit, paste back inside the eroded, feathered mask.
-    progress.stage(JobStatus.EDITING, f"editing: {req.edit_prompt!r}", total_frames=info.frame_count)
-    frames = edit_frames(ctx, masks)
+    with ExitStack() as spools:
+        # 4. Editing: crop, edit, paste back inside the eroded, feathered mask (boxes only).
+        progress.stage(JobStatus.EDITING, f"editing: {req.edit_prompt!r}", total_frames=info.frame_count)
+        edits = spools.enter_context(CropSpool(workdir / "edited.crops", info.frame_count))
+        edit_frames(ctx, masks, edits)
 
-    # 5. Smoothing: temporal EMA inside the mask.
-    if req.apply_smoothing:
-        progress.stage(JobStatus.SMOOTHING, f"smoothing ({opts.smoothing_mode}, window {req.smoothing_window}, "
-                                            f"alpha {req.smoothing_alpha})", total_frames=info.frame_count)
-        frames = smooth_frames(ctx, masks, frames)
+        # 5. Smoothing: temporal EMA inside the mask.
+        if req.apply_smoothing:
+            progress.stage(JobStatus.SMOOTHING, f"smoothing ({opts.smoothing_mode}, window {req.smoothing_window}, "
+                                                f"alpha {req.smoothing_alpha})", total_frames=info.frame_count)
+            smoothed = spools.enter_context(CropSpool(workdir / "smoothed.crops", info.frame_count))
+            smooth_frames(ctx, masks, edits, smoothed)
+            edits = smoothed
 
-    # 6. Saving: H.264 mp4 with the source's fps and audio, and the mask video.
-    progress.stage(JobStatus.SAVING, "encoding the output video", total_frames=2 * info.frame_count)
-    save_video(ctx, frames, masks, paths)
+        # 6. Saving: one pass over the source pasting the boxes -> H.264 mp4 with the source's fps
+        # and audio; the mask video.
+        progress.stage(JobStatus.SAVING, "encoding the output video", total_frames=2 * info.frame_count)
+        save_video(ctx, edits, masks, paths)
     return paths
 
 
@@ -88,8 +94,7 @@ def run_single_frame(job: CheckedRequest, models: Models, progress: Progress, lo
     frame, mask = sighting.frames[0], union_mask(sighting.objects[0], sighting.keep, info.height, info.width)
 
     progress.stage(JobStatus.EDITING, f"editing: {req.edit_prompt!r}", total_frames=1)
-    box = crop_box(mask_bbox(mask), info.width, info.height, opts.crop_margin)
-    [edited] = edit_and_paste(ctx, [EditTarget(index, frame, box, mask)])
+    edited = edit_frame(ctx, index, frame, mask)
     progress.advance(1)
 
     progress.stage(JobStatus.SAVING, "writing PNGs")

@@ -3,37 +3,42 @@
 Only a crop around the mask goes to InstructPix2Pix, resized to the working size it is good at
 (512 by default); the edit is pasted back through the mask, eroded by `erode_kernel` and
 feathered inward, so nothing outside the mask changes and no seam shows (vision.crop,
-vision.compositing). Frames whose mask is empty are copied as they are and never sent to the
-model server.
+vision.compositing). Frames whose mask is empty are never sent to the model server.
+
+The output is the edited crop box of each frame (a CropSpool), never whole frames: the saving
+pass pastes the boxes into the decoded source. Up to EDITS_IN_FLIGHT Edit calls run at once, so
+the next batch is decoded and cropped, and the last one pasted, while the model server works.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
+from ..media.crop_spool import CropSpool
 from ..media.decode import read_frames
-from ..media.frame_spool import SpoolWriter
 from ..media.mask_store import MaskStore
-from ..vision.compositing import paste, paste_weight
-from ..vision.crop import Box, cut_crop, stabilised_crops
+from ..vision.compositing import MaskOf, box_weight, paste_crop
+from ..vision.crop import Box, crop_box, cut_crop, mask_bbox, region, stabilised_crops
 from .context import JobContext
 
-# Frames held before a flush even when few of them have an object (keeps memory bounded).
-MAX_PENDING_FRAMES = 64
+# Edit calls of one job in flight at once: one running on the GPU, one queued behind it.
+EDITS_IN_FLIGHT = 2
 
 
 @dataclass(frozen=True)
 class EditTarget:
-    """One frame to edit: where its crop is and what may change."""
+    """One frame to edit: its crop and what may change inside it."""
 
     index: int
-    frame: np.ndarray  # RGB uint8 HxWx3
     box: Box  # the crop
-    mask: np.ndarray  # bool HxW: the object
+    source: np.ndarray  # RGB uint8: the frame inside the box
+    crop: np.ndarray  # the box resized to the model's working size
+    weight: np.ndarray  # float32, box-sized: the paste weight
 
 
 def frame_seed(job_seed: int, index: int, mode: str) -> int:
@@ -44,44 +49,76 @@ def frame_seed(job_seed: int, index: int, mode: str) -> int:
     return job_seed if mode == "shared" else (job_seed + index) % 2**63
 
 
-def edit_and_paste(ctx: JobContext, targets: Sequence[EditTarget]) -> list[np.ndarray]:
-    """Crop -> one Edit call -> paste: the edited frames, in the order of `targets`."""
+def edit_target(ctx: JobContext, index: int, frame: np.ndarray, box: Box, mask_of: MaskOf) -> EditTarget:
+    """Cut frame `index`'s crop `box` and its paste weight (`mask_of(box)`: the mask inside a box)."""
+    info = ctx.info
+    weight = box_weight(mask_of, box, info.width, info.height, ctx.request.erode_kernel)
+    return EditTarget(index, box, region(frame, box).copy(), cut_crop(frame, box, ctx.options.edit_size), weight)
+
+
+def submit_edit(ctx: JobContext, targets: Sequence[EditTarget]) -> list[np.ndarray]:
+    """One Edit call for `targets`: the edited crops, in order."""
     req, opts = ctx.request, ctx.options
-    crops = [cut_crop(t.frame, t.box, opts.edit_size) for t in targets]
     seeds = [frame_seed(req.seed, t.index, opts.seed_mode) for t in targets]
-    edited = ctx.models.edit(crops, req.edit_prompt, req.image_guidance_scale, req.guidance_scale,
-                             req.num_inference_steps, seeds)
-    return [paste(t.frame, crop, t.box, paste_weight(t.mask, req.erode_kernel)) for t, crop in zip(targets, edited)]
+    return ctx.models.edit([t.crop for t in targets], req.edit_prompt, req.image_guidance_scale,
+                           req.guidance_scale, req.num_inference_steps, seeds)
 
 
-def edit_frames(ctx: JobContext, masks: MaskStore) -> Path:
-    """Edit every frame that has an object; write all frames to a lossless spool (its path)."""
-    info, opts = ctx.info, ctx.options
-    crops = stabilised_crops(masks.boxes(), info.width, info.height, opts.crop_margin)
-    out_path = ctx.workdir / "edited.mkv"
-    pending: list[tuple[int, np.ndarray]] = []
-    done = 0
-    with SpoolWriter(out_path, info.width, info.height, info.fps) as spool:
+def pasted(targets: Sequence[EditTarget], edited: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Each target's box with its edited crop pasted in."""
+    return [paste_crop(t.source, crop, t.weight) for t, crop in zip(targets, edited, strict=True)]
 
-        def flush() -> None:
-            nonlocal done
-            targets = [EditTarget(i, frame, box, masks.get(i)) for i, frame in pending
-                       if (box := crops[i]) is not None]
-            edited = dict(zip((t.index for t in targets), edit_and_paste(ctx, targets))) if targets else {}
-            for index, frame in pending:
-                spool.write(edited.get(index, frame))
-            done += len(pending)
-            pending.clear()
-            ctx.progress.advance(done, f"edited {done}/{info.frame_count} frames")
 
-        for index, frame in read_frames(info):
-            pending.append((index, frame))
-            # Flush on a full batch of crops, or when many object-less frames
-            # queue up behind a partial batch (keeps memory bounded).
-            if sum(crops[i] is not None for i, _ in pending) >= opts.edit_batch_size \
-                    or len(pending) >= MAX_PENDING_FRAMES:
-                flush()
-        if pending:
-            flush()
-    ctx.log.info("editing: %d frames edited of %d", masks.frames_with_object(), info.frame_count)
-    return out_path
+def edit_frame(ctx: JobContext, index: int, frame: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Single-frame mode: `frame` with the object of `mask` edited, by the same crop -> edit ->
+    paste path as a video's frames (one Edit call)."""
+    info = ctx.info
+    bbox = mask_bbox(mask)
+    assert bbox is not None  # masking found the object on this frame
+    box = crop_box(bbox, info.width, info.height, ctx.options.crop_margin)
+    target = edit_target(ctx, index, frame, box, lambda b: region(mask, b))
+    [pixels] = pasted([target], submit_edit(ctx, [target]))
+    edited = frame.copy()
+    region(edited, box)[:] = pixels
+    return edited
+
+
+def edit_frames(ctx: JobContext, masks: MaskStore, out: CropSpool) -> int:
+    """Edit every frame that has an object into `out` (its crop box); returns the Edit calls made."""
+    info = ctx.info
+    boxes = stabilised_crops(masks.boxes(), info.width, info.height, ctx.options.crop_margin)
+    batch_size = min(ctx.options.edit_batch_size, ctx.models.info().max_edit_batch)
+    in_flight: deque[tuple[list[EditTarget], Future]] = deque()
+    calls = 0
+
+    def collect_oldest() -> None:
+        targets, edited = in_flight.popleft()
+        for target, pixels in zip(targets, pasted(targets, edited.result())):
+            out.put(target.index, target.box, pixels)
+        done = targets[-1].index + 1
+        ctx.progress.advance(done, f"edited {done}/{info.frame_count} frames")
+
+    pool = ThreadPoolExecutor(max_workers=EDITS_IN_FLIGHT, thread_name_prefix="edit")
+    try:
+        batch: list[EditTarget] = []
+        for index, frame in read_frames(info, wanted=lambda i: boxes[i] is not None):
+            box = boxes[index]
+            assert box is not None  # only frames with a box are converted to RGB
+            batch.append(edit_target(ctx, index, frame, box, lambda b, i=index: masks.region(i, b)))
+            if len(batch) == batch_size:
+                if len(in_flight) == EDITS_IN_FLIGHT:
+                    collect_oldest()  # the GPU has the next batch already; paste this one meanwhile
+                in_flight.append((batch, pool.submit(submit_edit, ctx, batch)))
+                calls += 1
+                batch = []
+        if batch:
+            in_flight.append((batch, pool.submit(submit_edit, ctx, batch)))
+            calls += 1
+        while in_flight:
+            collect_oldest()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    ctx.progress.advance(info.frame_count)
+    ctx.log.info("editing: %d frames edited of %d, in %d Edit calls of up to %d crops (%d in flight)",
+                 out.frames(), info.frame_count, calls, batch_size, EDITS_IN_FLIGHT)
+    return calls

@@ -1,22 +1,25 @@
-"""Stage 6, saving: the edited H.264 mp4 (source fps and audio) and the mask video; in
-single-frame mode, two PNGs.
+"""Stage 6, saving: one pass that decodes the source, pastes the edited boxes and encodes the
+H.264 mp4 (source fps and audio); then the mask video. In single-frame mode, two PNGs.
 
 The mask output shows where the edit was pasted (white): the eroded paste mask, not the raw
-SAM3 mask.
+SAM3 mask. It is computed inside each frame's mask box only.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from ..media.encode import encode_h264
-from ..media.frame_spool import read_spool
+from ..media.crop_spool import CropSpool
+from ..media.decode import read_frames
+from ..media.encode import MASK_X264_OPTIONS, encode_h264
 from ..media.mask_store import MaskStore
-from ..vision.compositing import paste_mask
+from ..vision.compositing import box_paste_mask, paste_mask
+from ..vision.crop import region
 from .context import JobContext
 
 
@@ -26,16 +29,39 @@ class OutputPaths:
     mask: Path  # {job_id}_mask.mp4 (.png)
 
 
-def save_video(ctx: JobContext, frames: Path, masks: MaskStore, paths: OutputPaths) -> None:
-    """Encode the spooled frames and the paste masks; the progress total is 2 x frame count."""
+def save_video(ctx: JobContext, edits: CropSpool, masks: MaskStore, paths: OutputPaths) -> None:
+    """Encode the source with the boxes of `edits` pasted in, and the paste masks; the progress
+    total is 2 x frame count."""
     info = ctx.info
-    count = encode_h264(paths.video, read_spool(frames), info, audio_from=info.path if info.has_audio else None,
-                        on_frame=ctx.progress.advance)
-    mattes = (paste_mask(masks.get(i), ctx.request.erode_kernel) * 255 for i in range(info.frame_count))
-    encode_h264(paths.mask, (np.repeat(m[..., None], 3, axis=2) for m in mattes), info, audio_from=None,
-                on_frame=lambda n: ctx.progress.advance(count + n))
+    count = encode_h264(paths.video, _edited_frames(ctx, edits), info,
+                        audio_from=info.path if info.has_audio else None, on_frame=ctx.progress.advance)
+    encode_h264(paths.mask, _mattes(ctx, masks), info, audio_from=None,
+                on_frame=lambda n: ctx.progress.advance(count + n), options=MASK_X264_OPTIONS)
     ctx.log.info("saving: wrote %s (%d frames at %s fps%s) and %s", paths.video.name, count, info.fps,
                  ", audio" if info.has_audio else "", paths.mask.name)
+
+
+def _edited_frames(ctx: JobContext, edits: CropSpool) -> Iterator[np.ndarray]:
+    for index, frame in read_frames(ctx.info):
+        edit = edits.get(index)
+        if edit is not None:
+            box, pixels = edit
+            region(frame, box)[:] = pixels
+        yield frame
+
+
+def _mattes(ctx: JobContext, masks: MaskStore) -> Iterator[np.ndarray]:
+    """Grey frames: 255 where the edit was pasted. One buffer, cleared box by box."""
+    info, erode = ctx.info, ctx.request.erode_kernel
+    matte = np.zeros((info.height, info.width), np.uint8)
+    for index in range(info.frame_count):
+        box = masks.box(index)
+        if box is not None:
+            region(matte, box)[:] = box_paste_mask(lambda b: masks.region(index, b), box, info.width,
+                                                   info.height, erode) * 255
+        yield matte
+        if box is not None:
+            region(matte, box)[:] = 0
 
 
 def save_stills(ctx: JobContext, frame: np.ndarray, mask: np.ndarray, paths: OutputPaths) -> None:

@@ -4,57 +4,60 @@ Each frame's edited region is blended with the mean of up to `smoothing_window -
 smoothed frames, with weight `smoothing_alpha` (times the paste weight, so the background is
 never touched). The history restarts whenever the object leaves the frame.
 
-`extra.smoothing_mode=flow` first moves the history along the motion of the scene: OpenCV's
-DIS optical flow, computed on the *source* frames (the edit changes colours, not motion), warps
-each remembered frame onto the current one, so a moving object is blended with itself rather
-than with where it was (no ghost trail).
+`extra.smoothing_mode=flow` first follows the history along the motion of the scene: OpenCV's
+DIS optical flow, computed on the *source* frames (the edit changes colours, not motion), says
+where each pixel of the current crop was on each earlier frame, so a moving object is blended
+with itself rather than with where it was (no ghost trail).
+
+Only crop boxes are computed on: the history is the previous output frames (decoded source with
+the smoothed box written in), read inside the current box.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 
+from ..media.crop_spool import CropSpool
 from ..media.decode import read_frames
-from ..media.frame_spool import SpoolWriter, read_spool
 from ..media.mask_store import MaskStore
-from ..vision.compositing import paste_weight
-from ..vision.optical_flow import MotionField
+from ..vision.compositing import blend, box_weight
+from ..vision.crop import region
+from ..vision.optical_flow import FlowTrail, sample
 from .context import JobContext
 
 
-def smooth_frames(ctx: JobContext, masks: MaskStore, edited: Path) -> Path:
-    """Smooth the spooled edited frames into a new spool (its path)."""
+def smooth_frames(ctx: JobContext, masks: MaskStore, edited: CropSpool, out: CropSpool) -> None:
+    """Smooth the edited boxes of `edited` into `out` (same boxes)."""
     info, req, mode = ctx.info, ctx.request, ctx.options.smoothing_mode
-    out_path = ctx.workdir / "smoothed.mkv"
-    history: deque[np.ndarray] = deque(maxlen=max(req.smoothing_window - 1, 1))
-    motion = MotionField() if mode == "flow" else None
-    sources: Iterator[tuple[int, np.ndarray]] | None = read_frames(info) if motion else None
-    with SpoolWriter(out_path, info.width, info.height, info.fps) as spool:
-        for index, frame in enumerate(read_spool(edited)):
-            if motion is not None and sources is not None:
-                motion.update(next(sources)[1])
-            out = frame
-            if masks.box(index) is None or req.smoothing_window < 2:
-                history.clear()
-            else:
-                if history:
-                    if motion is not None:
-                        warped = [motion.warp_previous(h) for h in history]
-                        history.clear()
-                        history.extend(warped)
-                    weight = req.smoothing_alpha * paste_weight(masks.get(index), req.erode_kernel)[..., None]
-                    past = np.mean(np.stack(history), axis=0)
-                    blended = np.clip(np.rint(frame * (1 - weight) + past * weight), 0, 255).astype(np.uint8)
-                    out = np.where(weight > 0, blended, frame)
-                history.append(out)
-            spool.write(out)
-            if index % 8 == 7:
-                ctx.progress.advance(index + 1)
+    depth = max(req.smoothing_window - 1, 1)
+    history: deque[np.ndarray] = deque(maxlen=depth)  # previous output frames, newest last
+    trail = FlowTrail(depth) if mode == "flow" else None
+    for index, frame in read_frames(info, wanted=edited.has):
+        box, current = edited.get(index)  # type: ignore[misc]  # only frames with a box are read
+        if trail is not None:
+            trail.add(frame, follows_previous=bool(history))
+        if history:
+            weight = req.smoothing_alpha * box_weight(lambda b: masks.region(index, b), box, info.width,
+                                                      info.height, req.erode_kernel)
+            current = blend(current, _mean_of(history, box, trail), weight)
+        region(frame, box)[:] = current  # the output frame, as the next frames' history sees it
+        out.put(index, box, current)
+        if req.smoothing_window >= 2:
+            history.append(frame)
+        if index % 8 == 7:
+            ctx.progress.advance(index + 1)
+        if not edited.has(index + 1):
+            history.clear()  # the object leaves (or the video ends): the next stretch starts afresh
     ctx.progress.advance(info.frame_count)
     ctx.log.info("smoothing: %s, window %d, alpha %s, %d frames", mode, req.smoothing_window, req.smoothing_alpha,
-                 info.frame_count)
-    return out_path
+                 out.frames())
+
+
+def _mean_of(history: deque[np.ndarray], box, trail: FlowTrail | None) -> np.ndarray:
+    """The mean of the history frames inside `box` (float32), each followed along the flow."""
+    if trail is None:
+        return np.mean(np.stack([region(h, box) for h in history]), axis=0, dtype=np.float32)
+    samples = [sample(h, xs, ys) for h, (xs, ys) in zip(reversed(history), trail.positions(box))]
+    return np.mean(np.stack(samples), axis=0, dtype=np.float32)

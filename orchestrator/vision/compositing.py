@@ -3,22 +3,29 @@
 The mask is eroded by the request's `erode_kernel` (the region the edit may touch) and
 feathered inward, so no seam shows and nothing outside the mask changes: where the weight is
 0 the source bytes are kept exactly, so the background stays bit-exact.
+
+Everything works on the crop box only, never the full frame: `box_weight` computes the weight
+on the box grown by the weight's reach, so inside the box it equals the full-frame weight.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 
-from .crop import Box
+from .crop import Box, grow
 
 # Feathering: the paste weight ramps from 0 at the eroded mask's edge to 1
 # this many pixels inside it.
 FEATHER_PX = 4
 
+MaskOf = Callable[[Box], np.ndarray]  # box -> the frame's bool mask inside it
+
 
 def paste_mask(mask: np.ndarray, erode_kernel: int) -> np.ndarray:
-    """Uint8 0/1 HxW: the mask eroded by `erode_kernel`, the region the edit may touch."""
+    """Uint8 0/1: the mask eroded by `erode_kernel`, the region the edit may touch."""
     m = mask.astype(np.uint8)
     if erode_kernel > 0:
         m = cv2.erode(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (erode_kernel, erode_kernel)))
@@ -26,7 +33,7 @@ def paste_mask(mask: np.ndarray, erode_kernel: int) -> np.ndarray:
 
 
 def paste_weight(mask: np.ndarray, erode_kernel: int) -> np.ndarray:
-    """Float32 HxW in 0..1: 0 everywhere outside the paste mask.
+    """Float32 in 0..1: 0 everywhere outside the paste mask.
 
     The paste mask is eroded by FEATHER_PX more and blurred with a kernel that
     reaches FEATHER_PX, so the blur never spreads past the paste mask: the
@@ -39,14 +46,40 @@ def paste_weight(mask: np.ndarray, erode_kernel: int) -> np.ndarray:
     return weight
 
 
-def paste(frame: np.ndarray, edited_crop: np.ndarray, box: Box, weight: np.ndarray) -> np.ndarray:
-    """Blend the edited crop into `frame` inside `box` with `weight` (full-frame)."""
-    x0, y0, x1, y1 = box
-    out = frame.copy()
-    w = weight[y0:y1, x0:x1, None]
-    region = frame[y0:y1, x0:x1].astype(np.float32)
-    resized = cv2.resize(edited_crop, (x1 - x0, y1 - y0), interpolation=cv2.INTER_CUBIC).astype(np.float32)
-    blended = region * (1 - w) + resized * w
-    # Where w == 0 the original bytes are kept exactly (no float round trip).
-    out[y0:y1, x0:x1] = np.where(w > 0, np.clip(np.rint(blended), 0, 255).astype(np.uint8), frame[y0:y1, x0:x1])
-    return out
+def reach(erode_kernel: int) -> int:
+    """How far (pixels) the mask around a pixel can change its paste weight."""
+    return erode_kernel + 2 * FEATHER_PX + 2
+
+
+def box_weight(mask_of: MaskOf, box: Box, width: int, height: int, erode_kernel: int) -> np.ndarray:
+    """paste_weight inside `box` of a `width` x `height` frame, equal to the full-frame one there."""
+    return _in_box(paste_weight, mask_of, box, width, height, erode_kernel)
+
+
+def box_paste_mask(mask_of: MaskOf, box: Box, width: int, height: int, erode_kernel: int) -> np.ndarray:
+    """paste_mask inside `box`, equal to the full-frame one there."""
+    return _in_box(paste_mask, mask_of, box, width, height, erode_kernel)
+
+
+def _in_box(compute: Callable[[np.ndarray, int], np.ndarray], mask_of: MaskOf, box: Box, width: int, height: int,
+            erode_kernel: int) -> np.ndarray:
+    # Erosion and blur see only pixels within `reach` of the box, and at the frame's edge the
+    # grown box stops where the frame does, so both borders behave as in the full frame.
+    grown = grow(box, reach(erode_kernel), width, height)
+    result = compute(mask_of(grown), erode_kernel)
+    return result[box[1] - grown[1]:box[3] - grown[1], box[0] - grown[0]:box[2] - grown[0]]
+
+
+def blend(source: np.ndarray, other: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """`source` (uint8 HxWx3) moved towards `other` (same size) by `weight` (HxW, 0..1);
+    where the weight is 0 the source bytes are kept exactly (no float round trip)."""
+    w = weight[..., None]
+    blended = np.clip(np.rint(source * (1 - w) + other * w), 0, 255).astype(np.uint8)
+    return np.where(w > 0, blended, source)
+
+
+def paste_crop(source: np.ndarray, edited_crop: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """The box region `source` with the model's `edited_crop` (any size) pasted in with `weight`."""
+    height, width = source.shape[:2]
+    resized = cv2.resize(edited_crop, (width, height), interpolation=cv2.INTER_CUBIC).astype(np.float32)
+    return blend(source, resized, weight)

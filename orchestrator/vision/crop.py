@@ -74,6 +74,17 @@ def stabilised_crops(boxes: Sequence[Optional[Box]], width: int, height: int, ma
     return crops
 
 
+def grow(box: Box, by: int, width: int, height: int) -> Box:
+    """`box` grown by `by` pixels per side, cut to the frame."""
+    x0, y0, x1, y1 = box
+    return max(0, x0 - by), max(0, y0 - by), min(width, x1 + by), min(height, y1 + by)
+
+
+def region(frame: np.ndarray, box: Box) -> np.ndarray:
+    """The pixels of `frame` inside `box` (a view)."""
+    return frame[box[1]:box[3], box[0]:box[2]]
+
+
 def cut_crop(frame: np.ndarray, box: Box, size: int) -> np.ndarray:
     """The crop `box` of `frame`, resized to `size` x `size` (what the model edits)."""
-    return cv2.resize(frame[box[1]:box[3], box[0]:box[2]], (size, size), interpolation=cv2.INTER_AREA)
+    return cv2.resize(region(frame, box), (size, size), interpolation=cv2.INTER_AREA)

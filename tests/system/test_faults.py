@@ -16,7 +16,7 @@ from clients.local_stack import free_port, wait_serving
 from orchestrator.config import Settings
 from orchestrator.jobs.manager import JobManager
 from orchestrator.jobs.store import SqliteJobStore
-from orchestrator.media import frame_spool
+from orchestrator.media import crop_spool
 from orchestrator.models.grpc_client import ModelClient
 from orchestrator.request import JobStatus, VideoEditRequest
 from tests.helpers import FAST_JOB, wait_for
@@ -48,15 +48,15 @@ def test_a_slow_model_server_fails_the_job_with_a_clear_deadline_error(stack, cl
 
 
 def test_a_full_disk_fails_that_job_only(stack, clip, tmp_path, monkeypatch):
-    """Writing the full job's frames hits ENOSPC; a job beside it finishes."""
-    real_write = frame_spool.SpoolWriter.write
+    """Spooling the full job's edited frames hits ENOSPC; a job beside it finishes."""
+    real_put = crop_spool.CropSpool.put
 
-    def write(self, rgb):
+    def put(self, index, box, pixels):
         if "/full/" in str(self.path):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.path))
-        return real_write(self, rgb)
+        return real_put(self, index, box, pixels)
 
-    monkeypatch.setattr(frame_spool.SpoolWriter, "write", write)
+    monkeypatch.setattr(crop_spool.CropSpool, "put", put)
     settings = Settings(input_roots=(clip.parent,), output_root=tmp_path / "out", model_servers=stack.modelserver_address)
     models = ModelClient(settings.model_servers)
     jobs = JobManager(settings, models, SqliteJobStore(settings.job_db_path), max_concurrent_jobs=2)

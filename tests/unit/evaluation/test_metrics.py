@@ -3,23 +3,19 @@ so codec error does not blur them)."""
 
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from evaluation import evaluate
-from orchestrator.media.frame_spool import SpoolWriter
+from tests.helpers import write_lossless
 
 H, W, N = 96, 128, 8
 
 
 def write(path: Path, frames) -> Path:
-    with SpoolWriter(path, W, H, Fraction(24)) as spool:
-        for frame in frames:
-            spool.write(frame)
-    return path
+    return write_lossless(path, list(frames))
 
 
 def scene(shift: int = 2) -> tuple[list[np.ndarray], list[np.ndarray]]:

@@ -7,13 +7,14 @@ from fractions import Fraction
 
 import numpy as np
 
+from orchestrator.media.crop_spool import CropSpool
 from orchestrator.media.decode import VideoInfo
-from orchestrator.media.frame_spool import SpoolWriter, read_spool
 from orchestrator.media.mask_store import MaskStore
 from orchestrator.models.fake import FakeModels
 from orchestrator.pipeline.smoothing import smooth_frames
 from orchestrator.request import EditOptions
-from tests.helpers import job_context
+from orchestrator.vision.crop import grow, region
+from tests.helpers import job_context, with_boxes, write_lossless
 
 H, W = 60, 80
 
@@ -39,20 +40,22 @@ def moving_object_clip(tmp_path, frames=12, speed=3):
 
 
 def smooth(tmp_path, sources, edited, masks, mode: str, window=4, alpha=0.6) -> list[np.ndarray]:
-    fps = Fraction(24)
-    with SpoolWriter(tmp_path / "src.mkv", W, H, fps) as spool:  # lossless, so "decoded input" is exact
-        for frame in sources:
-            spool.write(frame)
-    with SpoolWriter(tmp_path / "edited.mkv", W, H, fps) as spool:
-        for frame in edited:
-            spool.write(frame)
+    """Smooth `edited` (full frames) as the pipeline would: edited boxes in, smoothed boxes out."""
+    source = write_lossless(tmp_path / "src.mkv", sources)  # lossless, so "decoded input" is exact
     store = MaskStore(tmp_path / "masks.npy", len(masks), H, W)
     for i, m in enumerate(masks):
         store.put(i, m)
-    ctx = job_context(tmp_path, VideoInfo(tmp_path / "src.mkv", W, H, fps, len(sources), "ffv1", False),
-                      FakeModels(), EditOptions(smoothing_mode=mode), smoothing_window=window,
-                      smoothing_alpha=alpha, erode_kernel=0)
-    return list(read_spool(smooth_frames(ctx, store, tmp_path / "edited.mkv")))
+    info = VideoInfo(source, W, H, Fraction(24), len(sources), "ffv1", False)
+    with CropSpool(tmp_path / "edited.crops", len(masks)) as boxes, \
+            CropSpool(tmp_path / "smoothed.crops", len(masks)) as out:
+        for i, (frame, box) in enumerate(zip(edited, store.boxes())):
+            if box is not None:
+                box = grow(box, 6, W, H)  # a crop box is larger than the mask's
+                boxes.put(i, box, region(frame, box).copy())
+        ctx = job_context(tmp_path, info, FakeModels(), EditOptions(smoothing_mode=mode), smoothing_window=window,
+                          smoothing_alpha=alpha, erode_kernel=0)
+        smooth_frames(ctx, store, boxes, out)
+        return with_boxes(sources, out)
 
 
 def error_inside(frames, targets, masks) -> float:

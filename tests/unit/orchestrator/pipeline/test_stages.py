@@ -5,7 +5,6 @@ order for both modes."""
 from __future__ import annotations
 
 import logging
-from fractions import Fraction
 from pathlib import Path
 
 import cv2
@@ -15,7 +14,7 @@ import pytest
 from orchestrator.errors import InvalidArgument
 from orchestrator.jobs.validation import parse_extra
 from orchestrator.media.decode import probe, read_frames
-from orchestrator.media.frame_spool import SpoolWriter, read_spool
+from orchestrator.media.crop_spool import CropSpool
 from orchestrator.models.fake import FakeModels
 from orchestrator.pipeline import run_pipeline
 from orchestrator.pipeline.editing import edit_frames, frame_seed
@@ -23,7 +22,7 @@ from orchestrator.pipeline.masking import find_objects
 from orchestrator.pipeline.propagating import propagate
 from orchestrator.request import CheckedRequest, EditOptions, JobStatus, VideoEditRequest
 from orchestrator.vision.compositing import FEATHER_PX
-from tests.helpers import RecordedProgress, decode, job_context
+from tests.helpers import RecordedProgress, decode, job_context, with_boxes, write_lossless
 from videoedit.v1 import contract
 
 H, W, N = 64, 96, 20
@@ -40,17 +39,16 @@ def square_clip(path: Path, appears: int = 0, frames: int = N) -> tuple[Path, li
     decoded frames equal the written ones. Returns the clip and the true masks."""
     rng = np.random.default_rng(1)
     background = rng.integers(60, 110, (H, W, 3), dtype=np.uint8)
-    masks = []
-    with SpoolWriter(path, W, H, Fraction(24)) as spool:
-        for i in range(frames):
-            frame, mask = background.copy(), np.zeros((H, W), bool)
-            if i >= appears:
-                x, y = square_at(i)
-                frame[y:y + SIDE, x:x + SIDE] = (210, 30, 40)
-                mask[y:y + SIDE, x:x + SIDE] = True
-            spool.write(frame)
-            masks.append(mask)
-    return path, masks
+    images, masks = [], []
+    for i in range(frames):
+        frame, mask = background.copy(), np.zeros((H, W), bool)
+        if i >= appears:
+            x, y = square_at(i)
+            frame[y:y + SIDE, x:x + SIDE] = (210, 30, 40)
+            mask[y:y + SIDE, x:x + SIDE] = True
+        images.append(frame)
+        masks.append(mask)
+    return write_lossless(path, images), masks
 
 
 def test_masking_finds_the_object_in_the_first_chunk_with_it(tmp_path):
@@ -89,8 +87,11 @@ def test_editing_sends_only_frames_with_the_object_and_keeps_the_background_bit_
     options = EditOptions(chunk_size=8, edit_size=64, edit_batch_size=4)
     ctx = job_context(tmp_path, probe(clip, None), models, options, erode_kernel=0)
     masks = propagate(ctx, find_objects(ctx))
-    edited = list(read_spool(edit_frames(ctx, masks)))
     sources = [frame for _, frame in read_frames(ctx.info)]
+    with CropSpool(tmp_path / "edited.crops", N) as boxes:
+        assert edit_frames(ctx, masks, boxes) == 4
+        edited = with_boxes(sources, boxes)
+        assert [boxes.has(i) for i in range(N)] == [m.any() for m in truth]
     assert [c.crops for c in models.edit_calls] == [4, 4, 4, 3]  # 15 frames with the object, batches of 4
     assert all(c.instruction == "make it blue" and set(c.seeds) == {0} for c in models.edit_calls)
     for i, (out, src, mask) in enumerate(zip(edited, sources, truth)):
