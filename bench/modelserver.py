@@ -142,12 +142,12 @@ def segment_request(chunk: list[np.ndarray]) -> pb.SegmentRequest:
     return pb.SegmentRequest(frames=[wire.encode_image(f, jpeg_quality=95) for f in chunk], prompts=["red square"])
 
 
-def batch_histogram(metrics_address: str, model: str) -> tuple[float, float]:
-    """(sum, count) of the server's batch-size histogram for `model`."""
+def batch_histogram(metrics_address: str, model: str, name: str = "batch_size") -> tuple[float, float]:
+    """(sum, count) of the server's histogram `videoedit_modelserver_<name>` for `model`."""
     text = urllib.request.urlopen(f"http://{metrics_address}/metrics", timeout=10).read().decode()
     values = {}
     for family in text_string_to_metric_families(text):
-        if family.name != "videoedit_modelserver_batch_size":
+        if family.name != f"videoedit_modelserver_{name}":
             continue
         for sample in family.samples:
             if sample.labels.get("model") == model and sample.name.endswith(("_sum", "_count")):

@@ -21,10 +21,11 @@ CONTAINERS = {
 
 
 def make_sample_clip(path: Path, frames: int = 48, width: int = 320, height: int = 240,
-                     fps: Fraction | int = 24, audio: bool = True, rotation: int = 0) -> Path:
+                     fps: Fraction | int = 24, audio: bool = True, rotation: int = 0, pan: int = 0) -> Path:
     """Write a clip to `path` (container and codecs from its suffix, see CONTAINERS; H.264 + AAC
     in mp4 by default) and return it. `rotation` (degrees counterclockwise) goes into the display
-    matrix, as phones write it. Odd sizes are written in yuv444p (not by mpeg4/avi)."""
+    matrix, as phones write it. `pan`: the camera pans this many pixels per frame, so the whole
+    (textured) picture moves, as in footage. Odd sizes are written in yuv444p (not by mpeg4/avi)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     container, video_codec, audio_codec = CONTAINERS[path.suffix.lower()]
@@ -40,7 +41,8 @@ def make_sample_clip(path: Path, frames: int = 48, width: int = 320, height: int
             video.set_display_rotation(rotation)
         tone = out.add_stream(audio_codec, rate=48000, layout="stereo") if audio else None
         for i in range(frames):
-            frame = av.VideoFrame.from_ndarray(_draw_car(background.copy(), i, frames), format="rgb24")
+            scene = np.roll(background, -pan * i, axis=1) if pan else background.copy()
+            frame = av.VideoFrame.from_ndarray(_draw_car(scene, i, frames), format="rgb24")
             frame.pts = i
             out.mux(video.encode(frame))
         out.mux(video.encode(None))

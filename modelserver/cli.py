@@ -72,6 +72,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                           help="frames per Segment call")
     batching.add_argument("--max-edit-batch", type=int, default=contract.MAX_EDIT_BATCH, help="crops per Edit call")
     batching.add_argument("--max-message-mb", type=int, default=64)
+    batching.add_argument("--simulate-edit-delay-ms", type=float, default=0.0,
+                          help="benchmarks only: make every Edit item take at least this long, as on a GPU")
     ops = parser.add_argument_group("operations")
     ops.add_argument("--metrics-port", type=int, default=int(env.get("VIDEOEDIT_METRICS_PORT", 9091)),
                      help="Prometheus /metrics port (0: off)")

@@ -64,6 +64,11 @@ def load_models(args: argparse.Namespace, limits: Limits, metrics: Metrics) -> t
         segmenter = Sam3Segmenter.from_pretrained(sam3_src.path_or_id, device=device, dtype=dtype, **overrides)
         editor = InstructPix2PixEditor.from_pretrained(pix2pix_src.path_or_id, device=device, dtype=dtype,
                                                        device_map=args.pix2pix_device_map)
+    if args.simulate_edit_delay_ms:
+        from .backends.simulated import DelayedEditor
+
+        log.warning("simulating a slow GPU: every Edit item takes at least %g ms", args.simulate_edit_delay_ms)
+        editor = DelayedEditor(editor, args.simulate_edit_delay_ms / 1000)
     batching = BatchingConfig(args.edit_max_batch_size, args.segment_frame_batch, args.max_batch_delay_ms,
                               args.max_queued_calls)
     engine = ModelEngine(segmenter, editor, batching, metrics)

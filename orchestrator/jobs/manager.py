@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import shutil
 import threading
 import time
@@ -56,6 +57,8 @@ class JobManager:
         self._lock = threading.Lock()
         self._stopping = threading.Event()  # shutdown: running jobs stop at a checkpoint, stay queued
         self._executor = ThreadPoolExecutor(max_workers=max_concurrent_jobs, thread_name_prefix="job")
+        # Jobs running side by side share the cores: each gets its part for decoding and encoding.
+        self.codec_threads = max(1, (os.cpu_count() or 1) // max_concurrent_jobs)
         self._recover()
 
     def start(self, request: VideoEditRequest) -> VideoEditStatus:
@@ -205,5 +208,5 @@ class JobManager:
         if job.cancel.is_set() or self._stopping.is_set():
             return
         assert job.reporter is not None
-        final = run_job(job.checked, self.models, job.reporter)
+        final = run_job(job.checked, self.models, job.reporter, self.codec_threads)
         log.info("job %s %s%s", final.job_id, final.status.value, f": {final.error}" if final.error else "")

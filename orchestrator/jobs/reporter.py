@@ -42,7 +42,10 @@ class JobReporter:
         self._last_write = 0.0
         self._lock = threading.Lock()
         self._stage_started = time.monotonic()
+        self._stage_cpu_started = time.process_time()
         self.stage_seconds: dict[str, float] = {}  # wall time per finished stage, for the log
+        # CPU time of the whole process (every thread, every job in it) per finished stage
+        self.stage_cpu_seconds: dict[str, float] = {}
 
     @property
     def status(self) -> VideoEditStatus:
@@ -68,11 +71,12 @@ class JobReporter:
 
     def end_stage(self) -> None:
         """Close the timing of the current stage (a stage entered twice adds up)."""
-        now = time.monotonic()
+        now, cpu_now = time.monotonic(), time.process_time()
         name = self._status.status.value
         if not self._status.status.terminal and name != "queued":
             self.stage_seconds[name] = self.stage_seconds.get(name, 0.0) + now - self._stage_started
-        self._stage_started = now
+            self.stage_cpu_seconds[name] = self.stage_cpu_seconds.get(name, 0.0) + cpu_now - self._stage_cpu_started
+        self._stage_started, self._stage_cpu_started = now, cpu_now
 
     def advance(self, done: int, message: Optional[str] = None) -> None:
         """`done` frames of the current stage are finished; raises JobCancelled if asked to stop."""

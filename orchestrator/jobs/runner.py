@@ -29,7 +29,9 @@ def new_status(checked: CheckedRequest) -> VideoEditStatus:
                            created_at=now, updated_at=now)
 
 
-def run_job(checked: CheckedRequest, models: Models, reporter: JobReporter) -> VideoEditStatus:
+def run_job(checked: CheckedRequest, models: Models, reporter: JobReporter, threads: int = 0) -> VideoEditStatus:
+    """Run the job to its end and publish its final status. `threads`: decoder/encoder threads
+    the job may use (0: one or more per core)."""
     req, output_dir = checked.request, checked.output_dir
     output_dir.mkdir(parents=True, exist_ok=True)
     log, handler = _job_logger(req.job_id, output_dir / f"{req.job_id}_log.txt")
@@ -44,7 +46,7 @@ def run_job(checked: CheckedRequest, models: Models, reporter: JobReporter) -> V
         log.info("model server %s", info.description)
         if info.tiny:
             log.warning("the model server runs TINY RANDOM-WEIGHT models: outputs are not meaningful")
-        outputs = run_pipeline(checked, models, reporter, log, workdir)
+        outputs = run_pipeline(checked, models, reporter, log, workdir, threads)
         final = dict(status=JobStatus.FINISHED, progress=1.0, message="finished", current_frame=None,
                      total_frames=None, output_video_path=outputs.video, mask_preview_path=outputs.mask)
     except JobInterrupted:
@@ -65,7 +67,8 @@ def run_job(checked: CheckedRequest, models: Models, reporter: JobReporter) -> V
     finally:
         reporter.end_stage()
         shutil.rmtree(workdir, ignore_errors=True)
-    timings = ", ".join(f"{k} {v:.2f}s" for k, v in reporter.stage_seconds.items())
+    timings = ", ".join(f"{k} {v:.2f}s (CPU {reporter.stage_cpu_seconds[k]:.2f}s)"
+                        for k, v in reporter.stage_seconds.items())
     log.info("job %s ended %s after %.2fs (%s)", req.job_id, final["status"].value, time.monotonic() - started,
              timings)
     log.removeHandler(handler)

@@ -35,17 +35,19 @@ class VideoInfo:
     rotation: int = 0  # display rotation, degrees counterclockwise; frames are served upright
 
 
-def probe(path: Path, max_frames: Optional[int], on_frame: Optional[Callable[[int], None]] = None) -> VideoInfo:
+def probe(path: Path, max_frames: Optional[int], on_frame: Optional[Callable[[int], None]] = None,
+          threads: int = 0) -> VideoInfo:
     """Open the video and decode it once to count (and check) its frames.
 
     Container frame counts are missing or wrong for many files, so we count by
-    decoding; `on_frame(n)` is called as frames are counted, for progress.
+    decoding; `on_frame(n)` is called as frames are counted, for progress. `threads`: decoder
+    threads (0: FFmpeg picks, one per core).
     """
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
                 raise InvalidArgument("input_video_path", f"{path.name} has no video stream")
-            stream = container.streams.video[0]
+            stream = _video_stream(container, threads)
             fps = stream.average_rate or stream.guessed_rate or Fraction(25)
             codec = stream.codec_context.name
             has_audio = bool(container.streams.audio)
@@ -80,18 +82,24 @@ def _check_size(path: Path, width: int, height: int) -> None:
 
 
 def read_frames(info: VideoInfo, start: int = 0, wanted: Optional[Callable[[int], bool]] = None,
-                ) -> Iterator[tuple[int, np.ndarray]]:
+                threads: int = 0) -> Iterator[tuple[int, np.ndarray]]:
     """Yield (index, RGB uint8 HxWx3) for frames start..frame_count-1, or only those `wanted`
     (the others are decoded, as the codec needs, but never converted to RGB)."""
     with av.open(str(info.path)) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        stream = _video_stream(container, threads)
         for index, frame in enumerate(container.decode(stream)):
             if index >= info.frame_count:
                 break
             if index >= start and (wanted is None or wanted(index)):
                 # Contiguous copy: rot90 returns a strided view that cv2 and PyAV reject.
                 yield index, np.ascontiguousarray(np.rot90(frame.to_ndarray(format="rgb24"), _quarter_turns(frame)))
+
+
+def _video_stream(container: av.container.InputContainer, threads: int) -> av.video.stream.VideoStream:
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"  # frame and slice threads, whichever the codec has
+    stream.codec_context.thread_count = threads
+    return stream
 
 
 def _quarter_turns(frame: av.VideoFrame) -> int:

@@ -2,12 +2,15 @@
 
 Segmenting finds saturated red regions (the sample clip's car): each connected region of at least
 `min_area` pixels is one object, numbered left to right within a call, like SAM3's ids that are
-stable only within one call. Editing inverts the crop's colours. Both are pure functions of
-their input, and every call is recorded for the test to inspect.
+stable only within one call. Editing inverts the crop's colours, taking `edit_seconds` per
+crop if asked to (a slow GPU). Both are pure functions of their input, and every call is recorded
+for the test to inspect, with how many edit() calls ran at once.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -36,8 +39,12 @@ class FakeModels:
     min_area: int = 4
     max_segment_frames: int = 64
     max_edit_batch: int = 16
+    edit_seconds: float = 0.0  # per crop
     segment_calls: list[int] = field(default_factory=list)  # frames per segment() call
     edit_calls: list[EditCall] = field(default_factory=list)
+    most_edits_at_once: int = 0
+    _running_edits: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def info(self, wait_s: float = 0.0) -> ModelsInfo:
         return ModelsInfo(tiny=True, max_segment_frames=self.max_segment_frames, max_edit_batch=self.max_edit_batch,
@@ -53,7 +60,13 @@ class FakeModels:
              guidance_scale: float, num_inference_steps: int, seeds: Sequence[int]) -> list[np.ndarray]:
         if len(crops) > self.max_edit_batch or len(seeds) != len(crops):
             raise ValueError(f"edit() got {len(crops)} crops and {len(seeds)} seeds; at most {self.max_edit_batch}")
-        self.edit_calls.append(EditCall(len(crops), instruction, list(seeds)))
+        with self._lock:
+            self.edit_calls.append(EditCall(len(crops), instruction, list(seeds)))
+            self._running_edits += 1
+            self.most_edits_at_once = max(self.most_edits_at_once, self._running_edits)
+        time.sleep(self.edit_seconds * len(crops))
+        with self._lock:
+            self._running_edits -= 1
         return [255 - crop for crop in crops]
 
     def _detections(self, frame: np.ndarray, prompt: str) -> list[Detection]:

@@ -91,8 +91,6 @@ class ModelClient:
         ])
         self._stub = pb_grpc.ModelServiceStub(self._channel)
         self._info: pb.ModelServerInfo | None = None
-        # Wall time spent waiting on model-server calls (all jobs of this client together).
-        self.wait_seconds = 0.0
 
     def close(self) -> None:
         self._channel.close()
@@ -168,7 +166,6 @@ class ModelClient:
         return Detection(inst.object_id, inst.prompt, inst.score, box, mask)
 
     def _call(self, rpc: str, request, timeout: float | None = None, wait_for_ready: bool = False):
-        started = time.monotonic()
         try:
             return getattr(self._stub, rpc)(request, timeout=timeout or self.timeout_s,
                                             wait_for_ready=wait_for_ready)
@@ -179,5 +176,3 @@ class ModelClient:
                         "slow GPUs or large batches, or lower extra edit_batch_size/chunk_size)")
             raise ModelServerError(
                 f"model server {self.target}: {rpc} failed with {err.code().name}: {err.details()}{hint}") from err
-        finally:
-            self.wait_seconds += time.monotonic() - started

@@ -40,6 +40,7 @@ class JobContext:
     progress: Progress
     log: logging.Logger
     workdir: Path  # scratch space, removed when the job ends
+    threads: int = 0  # decoder/encoder threads (0: FFmpeg/x264 pick, one or more per core)
 
 
 @dataclass

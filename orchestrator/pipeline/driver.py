@@ -35,8 +35,9 @@ def output_paths(request: VideoEditRequest) -> OutputPaths:
 
 
 def run_pipeline(job: CheckedRequest, models: Models, progress: Progress, log: logging.Logger,
-                 workdir: Path) -> OutputPaths:
-    """Run every stage of the job; returns its outputs. Raises on failure or cancellation."""
+                 workdir: Path, threads: int = 0) -> OutputPaths:
+    """Run every stage of the job; returns its outputs. Raises on failure or cancellation.
+    `threads`: decoder/encoder threads this job may use (0: one or more per core)."""
     if job.request.mode == "single_frame":
         return run_single_frame(job, models, progress, log, workdir)
     req, opts = job.request, job.options
@@ -44,8 +45,8 @@ def run_pipeline(job: CheckedRequest, models: Models, progress: Progress, log: l
 
     # 1. Extracting: probe and count the frames (decoded again later, never all held).
     progress.stage(JobStatus.EXTRACTING, f"reading {req.input_video_path.name}")
-    info = extract(req.input_video_path, req.max_frames, progress, log)
-    ctx = JobContext(req, opts, info, models, progress, log, workdir)
+    info = extract(req.input_video_path, req.max_frames, progress, log, threads)
+    ctx = JobContext(req, opts, info, models, progress, log, workdir, threads)
 
     # 2. Masking: find the prompted objects (in the first chunk, or where they first appear).
     progress.stage(JobStatus.MASKING, f"looking for {req.mask_prompt!r}", total_frames=info.frame_count)

@@ -101,7 +101,7 @@ def edit_frames(ctx: JobContext, masks: MaskStore, out: CropSpool) -> int:
     pool = ThreadPoolExecutor(max_workers=EDITS_IN_FLIGHT, thread_name_prefix="edit")
     try:
         batch: list[EditTarget] = []
-        for index, frame in read_frames(info, wanted=lambda i: boxes[i] is not None):
+        for index, frame in read_frames(info, wanted=lambda i: boxes[i] is not None, threads=ctx.threads):
             box = boxes[index]
             assert box is not None  # only frames with a box are converted to RGB
             batch.append(edit_target(ctx, index, frame, box, lambda b, i=index: masks.region(i, b)))

@@ -22,7 +22,7 @@ def find_objects(ctx: JobContext, start: int = 0, stop: int | None = None) -> Si
     info, opts, prompt = ctx.info, ctx.options, ctx.request.mask_prompt
     stop = info.frame_count if stop is None else min(stop, info.frame_count)
     stitcher = IdStitcher()
-    frames_iter = read_frames(info, start)
+    frames_iter = read_frames(info, start, threads=ctx.threads)
     chunk_start = start
     while chunk_start < stop:
         frames = [frame for _, frame in islice(frames_iter, min(opts.chunk_size, stop - chunk_start))]

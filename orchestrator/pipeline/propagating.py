@@ -4,10 +4,14 @@ Frames go to `Segment` in chunks (each chunk is a SAM3 tracking window). Each ch
 the last `chunk_overlap` frames of the previous one, so object ids can be stitched across chunks
 (vision.stitching); short gaps are filled, and the per-frame union of the kept objects is spooled
 to a MaskStore. Frames before the sighting have no object.
+
+The next chunk is decoded and sent while the model server works on the current one (two Segment
+calls in flight, each holding one chunk of frames: memory stays bounded).
 """
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import islice
 
 from ..media.decode import read_frames
@@ -28,18 +32,31 @@ def propagate(ctx: JobContext, sighting: Sighting) -> MaskStore:
     ctx.progress.advance(done)
 
     overlap = min(opts.chunk_overlap, len(sighting.frames))
-    tail_frames, tail_objects = _last(sighting.frames, overlap), _last(sighting.objects, overlap)
-    frames = read_frames(info, start=done)
-    while done < info.frame_count:
+    frames = read_frames(info, start=done, threads=ctx.threads)
+    tail_objects = _last(sighting.objects, overlap)
+
+    def send(previous: list) -> tuple[list, Future] | None:
+        """Decode the next chunk (it starts with the last `overlap` frames of `previous`) and
+        send it; None at the end of the video."""
         new = [frame for _, frame in islice(frames, opts.chunk_size - overlap)]
-        chunk = tail_frames + new
-        detections = ctx.models.segment(chunk, ctx.request.mask_prompt)
-        objects = sighting.stitcher.stitch([frame_objects(d) for d in detections], overlap_before=tail_objects)
-        for offset, on_frame in enumerate(objects[overlap:]):
-            tracks.add(done + offset, on_frame)
-        done += len(new)
-        tail_frames, tail_objects = _last(chunk, overlap), _last(objects, overlap)
-        ctx.progress.advance(done, f"tracked {done}/{info.frame_count} frames")
+        if not new:
+            return None
+        chunk = _last(previous, overlap) + new
+        return chunk, pool.submit(ctx.models.segment, chunk, ctx.request.mask_prompt)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="segment") as pool:
+        current = send(sighting.frames)
+        while current is not None:
+            chunk, detections = current
+            following = send(chunk)  # decoded while the model server segments `chunk`
+            objects = sighting.stitcher.stitch([frame_objects(d) for d in detections.result()],
+                                               overlap_before=tail_objects)
+            for offset, on_frame in enumerate(objects[overlap:]):
+                tracks.add(done + offset, on_frame)
+            done += len(chunk) - overlap
+            tail_objects = _last(objects, overlap)
+            ctx.progress.advance(done, f"tracked {done}/{info.frame_count} frames")
+            current = following
     tracks.finish()
     ctx.log.info("propagating: objects on %d of %d frames (%d object-frames filled in gaps)",
                  store.frames_with_object(), info.frame_count, tracks.filled)

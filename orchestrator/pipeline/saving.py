@@ -34,15 +34,16 @@ def save_video(ctx: JobContext, edits: CropSpool, masks: MaskStore, paths: Outpu
     total is 2 x frame count."""
     info = ctx.info
     count = encode_h264(paths.video, _edited_frames(ctx, edits), info,
-                        audio_from=info.path if info.has_audio else None, on_frame=ctx.progress.advance)
+                        audio_from=info.path if info.has_audio else None, on_frame=ctx.progress.advance,
+                        threads=ctx.threads)
     encode_h264(paths.mask, _mattes(ctx, masks), info, audio_from=None,
-                on_frame=lambda n: ctx.progress.advance(count + n), options=MASK_X264_OPTIONS)
+                on_frame=lambda n: ctx.progress.advance(count + n), options=MASK_X264_OPTIONS, threads=ctx.threads)
     ctx.log.info("saving: wrote %s (%d frames at %s fps%s) and %s", paths.video.name, count, info.fps,
                  ", audio" if info.has_audio else "", paths.mask.name)
 
 
 def _edited_frames(ctx: JobContext, edits: CropSpool) -> Iterator[np.ndarray]:
-    for index, frame in read_frames(ctx.info):
+    for index, frame in read_frames(ctx.info, threads=ctx.threads):
         edit = edits.get(index)
         if edit is not None:
             box, pixels = edit

@@ -34,7 +34,7 @@ def smooth_frames(ctx: JobContext, masks: MaskStore, edited: CropSpool, out: Cro
     depth = max(req.smoothing_window - 1, 1)
     history: deque[np.ndarray] = deque(maxlen=depth)  # previous output frames, newest last
     trail = FlowTrail(depth) if mode == "flow" else None
-    for index, frame in read_frames(info, wanted=edited.has):
+    for index, frame in read_frames(info, wanted=edited.has, threads=ctx.threads):
         box, current = edited.get(index)  # type: ignore[misc]  # only frames with a box are read
         if trail is not None:
             trail.add(frame, follows_previous=bool(history))

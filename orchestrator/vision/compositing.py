@@ -73,9 +73,13 @@ def _in_box(compute: Callable[[np.ndarray, int], np.ndarray], mask_of: MaskOf, b
 def blend(source: np.ndarray, other: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """`source` (uint8 HxWx3) moved towards `other` (same size) by `weight` (HxW, 0..1);
     where the weight is 0 the source bytes are kept exactly (no float round trip)."""
-    w = weight[..., None]
-    blended = np.clip(np.rint(source * (1 - w) + other * w), 0, 255).astype(np.uint8)
-    return np.where(w > 0, blended, source)
+    # source + w * (other - source): where w == 0 that is the source value exactly, and a convex
+    # mix of 0..255 values needs no clipping. In place, float32: this runs on every edited box.
+    mixed = other.astype(np.float32)
+    mixed -= source
+    mixed *= weight[..., None]
+    mixed += source
+    return np.rint(mixed, out=mixed).astype(np.uint8)
 
 
 def paste_crop(source: np.ndarray, edited_crop: np.ndarray, weight: np.ndarray) -> np.ndarray:

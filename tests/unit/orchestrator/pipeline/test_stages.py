@@ -101,6 +101,23 @@ def test_editing_sends_only_frames_with_the_object_and_keeps_the_background_bit_
             assert np.abs(out[core].astype(int) - (255 - src[core].astype(int))).mean() < 10
 
 
+def test_editing_keeps_two_edit_calls_in_flight_in_batches_the_model_server_takes(tmp_path):
+    clip, truth = square_clip(tmp_path / "clip.mkv")
+    models = FakeModels(max_edit_batch=3, edit_seconds=0.02)  # a slow model server taking 3 crops a call
+    ctx = job_context(tmp_path, probe(clip, None), models, EditOptions(chunk_size=8, edit_size=64, edit_batch_size=8))
+    masks = propagate(ctx, find_objects(ctx))
+    sources = [frame for _, frame in read_frames(ctx.info)]
+    with CropSpool(tmp_path / "edited.crops", N) as boxes:
+        edit_frames(ctx, masks, boxes)
+        edited = with_boxes(sources, boxes)
+    assert [c.crops for c in models.edit_calls] == [3] * 6 + [2]  # edit_batch_size 8 lowered to the server's 3
+    assert models.most_edits_at_once == 2
+    seeds = [s for c in models.edit_calls for s in c.seeds]
+    assert len(seeds) == N  # every frame once, in order: nothing lost or doubled by the overlap
+    for out, src, mask in zip(edited, sources, truth):
+        assert np.array_equal(out[~mask], src[~mask]) and not np.array_equal(out[mask], src[mask])
+
+
 def run_job(tmp_path: Path, clip: Path, mode: str, **extra: str) -> tuple[RecordedProgress, FakeModels, Path]:
     request = VideoEditRequest(job_id="job", input_video_path=clip, output_dir=tmp_path / "out", mode=mode,
                                mask_prompt="car", edit_prompt="make it blue", num_inference_steps=2)
