@@ -55,6 +55,7 @@ def run_pipeline(job: CheckedRequest, models: Models, progress: Progress, log: l
     # 3. Propagating: track them through the rest of the video.
     progress.stage(JobStatus.PROPAGATING, f"tracking {req.mask_prompt!r}", total_frames=info.frame_count)
     masks = propagate(ctx, sighting)
+    del sighting  # a chunk of full frames and their masks: not needed past here
 
     with ExitStack() as spools:
         # 4. Editing: crop, edit, paste back inside the eroded, feathered mask (boxes only).
