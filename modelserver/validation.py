@@ -64,6 +64,8 @@ def decode_edit(request: pb.EditRequest, limits: Limits, size_multiple: int) -> 
         raise InvalidInput("images", f"{width}x{height} is not a multiple of {size_multiple} on both sides")
     if len(request.seeds) != len(images):
         raise InvalidInput("seeds", f"{len(request.seeds)} seeds for {len(images)} images; send one per image")
+    if problem := contract.guidance_problem(request.guidance_scale, request.image_guidance_scale):
+        raise InvalidInput("image_guidance_scale", problem)
     return EditCall(images, request.instruction, request.image_guidance_scale, request.guidance_scale,
                     request.num_inference_steps, list(request.seeds))
 

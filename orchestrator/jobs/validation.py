@@ -54,6 +54,8 @@ def check_request(request: VideoEditRequest, settings: Settings) -> CheckedReque
         _check_range("max_frames", request.max_frames, 1, 10_000_000, integer=True)
     _check_range("image_guidance_scale", request.image_guidance_scale, *_bounds(contract.IMAGE_GUIDANCE_SCALE))
     _check_range("guidance_scale", request.guidance_scale, *_bounds(contract.GUIDANCE_SCALE))
+    if problem := contract.guidance_problem(request.guidance_scale, request.image_guidance_scale):
+        raise InvalidArgument("image_guidance_scale", problem)
     _check_range("erode_kernel", request.erode_kernel, 0, 255, integer=True)
     _check_range("num_inference_steps", request.num_inference_steps, *_bounds(contract.NUM_INFERENCE_STEPS),
                  integer=True)

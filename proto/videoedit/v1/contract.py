@@ -27,6 +27,24 @@ IMAGE_GUIDANCE_SCALE = Range(0.0, 30.0)
 GUIDANCE_SCALE = Range(0.0, 50.0)
 NUM_INFERENCE_STEPS = Range(1, 500)
 
+
+
+def guidance_problem(guidance_scale: float, image_guidance_scale: float) -> str | None:
+    """Why InstructPix2Pix would not apply these guidance scales as asked, or None.
+
+    diffusers guides only when guidance_scale > 1 and image_guidance_scale >= 1; otherwise it
+    silently drops classifier-free guidance altogether, so both scales lose their meaning.
+    """
+    if image_guidance_scale < 1:
+        return (f"image_guidance_scale {image_guidance_scale:g} is below 1, where InstructPix2Pix drops all "
+                "guidance (the text's too); use 1 (follow the text freely) or more (stay closer to the frame)")
+    if guidance_scale <= 1 and image_guidance_scale != 1:
+        return (f"guidance_scale {guidance_scale:g} is 1 or less, where InstructPix2Pix drops all guidance, "
+                f"so image_guidance_scale {image_guidance_scale:g} would have no effect; raise guidance_scale "
+                "above 1 (7.5-9 is usual) or set image_guidance_scale to 1")
+    return None
+
+
 # --- Batch limits ---
 # Frames per Segment call and crops per Edit call a model server accepts by default
 # (`--max-segment-frames`, `--max-edit-batch`; GetInfo reports the values in force).

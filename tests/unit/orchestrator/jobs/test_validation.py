@@ -63,3 +63,18 @@ def test_the_shared_limits_are_the_ones_enforced(fuzz_settings, field, value):
     setattr(request, field, value)
     with pytest.raises(InvalidArgument, match=field):
         check_request(request, fuzz_settings)
+
+
+@pytest.mark.parametrize("guidance, image_guidance, accepted", [
+    (7.5, 1.5, True), (7.5, 1.0, True), (1.0, 1.0, True), (0.0, 1.0, True),
+    (7.5, 0.5, False),  # diffusers would drop the text guidance too
+    (1.0, 1.5, False),  # no guidance at guidance_scale <= 1: image_guidance_scale would be ignored
+])
+def test_guidance_scales_diffusers_would_ignore_are_refused(fuzz_settings, guidance, image_guidance, accepted):
+    request = VideoEditRequest(input_video_path=fuzz_settings.input_roots[0] / "clip.mp4", mask_prompt="car",
+                               edit_prompt="red", guidance_scale=guidance, image_guidance_scale=image_guidance)
+    if accepted:
+        check_request(request, fuzz_settings)
+    else:
+        with pytest.raises(InvalidArgument, match="image_guidance_scale: .*drops all guidance"):
+            check_request(request, fuzz_settings)
