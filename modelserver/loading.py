@@ -86,7 +86,7 @@ def load_models(args: argparse.Namespace, limits: Limits, metrics: Metrics) -> t
         max_message_bytes=args.max_message_mb * 1024 * 1024,
         edit_max_batch_size=batching.edit_max_batch_size, segment_frame_batch=batching.segment_frame_batch,
         max_batch_delay_ms=batching.max_delay_ms, max_queued_calls=batching.max_queued_calls,
-        warmup_seconds=warmup_seconds)
+        warmup_seconds=warmup_seconds, max_prompt_tokens=segmenter.max_prompt_tokens)
     return engine, info
 
 

@@ -49,6 +49,15 @@ class Segmenter(Backend, Protocol):
         """Square side every frame is resized to inside the model (callers may downscale to it)."""
         ...
 
+    @property
+    def max_prompt_tokens(self) -> int:
+        """The text window: longest prompt the model reads, in tokens."""
+        ...
+
+    def fit_prompt(self, prompt: str) -> str:
+        """`prompt` as the model reads it: cut to the whole words that fit its text window."""
+        ...
+
     def segment(self, frames: list[np.ndarray], prompts: list[str], vision_batch_size: int = 1,
                 ) -> list[list[Instance]]:
         """Find and track every instance of the prompts over consecutive same-size RGB frames;

@@ -96,6 +96,34 @@ class Sam3Segmenter:
         config = self.model.config
         return {k: str(getattr(config, k)) for k in REPORTED_SETTINGS}
 
+    @property
+    def max_prompt_tokens(self) -> int:
+        """SAM3's text encoder has 32 positions (start and end tokens included); a longer prompt
+        would make it fail outright."""
+        return int(self.model.config.detector_config.text_config.max_position_embeddings)
+
+    def fit_prompt(self, prompt: str) -> str:
+        """`prompt` cut to the most whole words from its start that fit the text window (a single
+        word longer than the window is cut between tokens)."""
+        limit = self.max_prompt_tokens
+        if self._tokens(prompt) <= limit:
+            return prompt
+        words = prompt.split()
+        low, high = 0, len(words)  # the longest fitting prefix has between low and high words
+        while low < high:
+            middle = (low + high + 1) // 2
+            if self._tokens(" ".join(words[:middle])) <= limit:
+                low = middle
+            else:
+                high = middle - 1
+        if low:
+            return " ".join(words[:low])
+        ids = self.processor.tokenizer(prompt, add_special_tokens=False)["input_ids"][:limit - 2]
+        return self.processor.tokenizer.decode(ids).strip()
+
+    def _tokens(self, text: str) -> int:
+        return len(self.processor.tokenizer(text)["input_ids"])
+
     def segment(self, frames: list[np.ndarray], prompts: list[str], vision_batch_size: int = 1) -> list[list[Instance]]:
         """Find and track every instance of each prompt over a chunk of consecutive RGB frames.
 
@@ -107,6 +135,7 @@ class Sam3Segmenter:
             return []
         if not prompts or any(not p.strip() for p in prompts):
             raise ValueError("at least one non-empty text prompt is required")
+        prompts = [self.fit_prompt(p) for p in prompts]
         first = frames[0]
         for f in frames:
             if f.dtype != np.uint8 or f.ndim != 3 or f.shape[2] != 3 or f.shape != first.shape:

@@ -3,6 +3,6 @@
 Implementations: `grpc_client.ModelClient` (the model servers) and `fake.FakeModels` (tests).
 """
 
-from .base import Detection, Models, ModelsInfo
+from .base import Detection, Models, ModelsInfo, Segmentation
 
-__all__ = ["Detection", "Models", "ModelsInfo"]
+__all__ = ["Detection", "Models", "ModelsInfo", "Segmentation"]

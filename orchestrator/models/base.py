@@ -25,6 +25,14 @@ class Detection:
     mask: np.ndarray  # bool HxW at the frame's size
 
 
+@dataclass
+class Segmentation:
+    """What segment() found in a chunk of frames."""
+
+    frames: list[list[Detection]]  # per frame
+    prompt: str  # the prompt as the model read it: cut to its text window when longer
+
+
 @dataclass(frozen=True)
 class ModelsInfo:
     """What the job needs to know about the models it runs on."""
@@ -40,7 +48,7 @@ class Models(Protocol):
         """The models' info; with `wait_s`, first wait that long for them to be ready."""
         ...
 
-    def segment(self, frames: Sequence[np.ndarray], prompt: str) -> list[list[Detection]]:
+    def segment(self, frames: Sequence[np.ndarray], prompt: str) -> Segmentation:
         """SAM3 over a chunk of consecutive RGB frames -> detections per frame."""
         ...
 

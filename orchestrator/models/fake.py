@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from .base import Detection, ModelsInfo
+from .base import Detection, ModelsInfo, Segmentation
 
 
 def red_regions(rgb: np.ndarray) -> np.ndarray:
@@ -37,6 +37,7 @@ class EditCall:
 class FakeModels:
     find: Callable[[np.ndarray], np.ndarray] = red_regions  # frame -> bool mask of what the prompt names
     min_area: int = 4
+    prompt_words: int = 32  # the text window, in words: longer prompts are cut (as SAM3 cuts to 32 tokens)
     max_segment_frames: int = 64
     max_edit_batch: int = 16
     edit_seconds: float = 0.0  # per crop
@@ -50,11 +51,12 @@ class FakeModels:
         return ModelsInfo(tiny=True, max_segment_frames=self.max_segment_frames, max_edit_batch=self.max_edit_batch,
                           description="FakeModels (in-process: red regions, inverted colours)")
 
-    def segment(self, frames: Sequence[np.ndarray], prompt: str) -> list[list[Detection]]:
+    def segment(self, frames: Sequence[np.ndarray], prompt: str) -> Segmentation:
         if len(frames) > self.max_segment_frames:
             raise ValueError(f"{len(frames)} frames in one segment() call; at most {self.max_segment_frames}")
         self.segment_calls.append(len(frames))
-        return [self._detections(frame, prompt) for frame in frames]
+        prompt = " ".join(prompt.split()[:self.prompt_words])
+        return Segmentation([self._detections(frame, prompt) for frame in frames], prompt)
 
     def edit(self, crops: Sequence[np.ndarray], instruction: str, image_guidance_scale: float,
              guidance_scale: float, num_inference_steps: int, seeds: Sequence[int]) -> list[np.ndarray]:

@@ -26,7 +26,7 @@ from videoedit.v1 import model_service_pb2_grpc as pb_grpc
 from videoedit.v1 import wire
 
 from ..errors import ModelServerError
-from .base import Detection, ModelsInfo
+from .base import Detection, ModelsInfo, Segmentation
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ class ModelClient:
         raise ModelServerError(f"model server {self.target} not SERVING after {wait_s:.0f}s (last: {state}); "
                                "is videoedit-modelserver running and VIDEOEDIT_MODEL_SERVERS right?")
 
-    def segment(self, frames: Sequence[np.ndarray], prompt: str) -> list[list[Detection]]:
+    def segment(self, frames: Sequence[np.ndarray], prompt: str) -> Segmentation:
         """SAM3 over a chunk of consecutive RGB frames -> detections per frame."""
         height, width = frames[0].shape[:2]
         side = self._server_info().segment_image_size
@@ -139,8 +139,9 @@ class ModelClient:
         response = self._call("Segment", pb.SegmentRequest(frames=images, prompts=[prompt]))
         if len(response.frames) != len(frames):
             raise ModelServerError(f"Segment returned {len(response.frames)} frames for {len(frames)}")
-        return [[self._to_detection(inst, width, height, scale) for inst in fr.instances]
-                for fr in response.frames]
+        return Segmentation(frames=[[self._to_detection(inst, width, height, scale) for inst in fr.instances]
+                                    for fr in response.frames],
+                            prompt=response.prompts_used[0] if response.prompts_used else prompt)
 
     def edit(self, crops: Sequence[np.ndarray], instruction: str, image_guidance_scale: float,
              guidance_scale: float, num_inference_steps: int, seeds: Sequence[int]) -> list[np.ndarray]:

@@ -26,7 +26,11 @@ def find_objects(ctx: JobContext, start: int = 0, stop: int | None = None) -> Si
     chunk_start = start
     while chunk_start < stop:
         frames = [frame for _, frame in islice(frames_iter, min(opts.chunk_size, stop - chunk_start))]
-        objects = stitcher.stitch([frame_objects(dets) for dets in ctx.models.segment(frames, prompt)])
+        segmentation = ctx.models.segment(frames, prompt)
+        if chunk_start == start and segmentation.prompt != prompt:
+            ctx.log.warning("masking: mask_prompt is longer than SAM3 reads (its text window); it read only "
+                            "%r. Shorten the prompt to say what matters first.", segmentation.prompt)
+        objects = stitcher.stitch([frame_objects(dets) for dets in segmentation.frames])
         ctx.progress.advance(chunk_start + len(frames) - start)
         if any(objects):
             keep = None if opts.instances is None else largest(objects, opts.instances)

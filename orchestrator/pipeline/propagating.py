@@ -49,7 +49,7 @@ def propagate(ctx: JobContext, sighting: Sighting) -> MaskStore:
         while current is not None:
             chunk, detections = current
             following = send(chunk)  # decoded while the model server segments `chunk`
-            objects = sighting.stitcher.stitch([frame_objects(d) for d in detections.result()],
+            objects = sighting.stitcher.stitch([frame_objects(d) for d in detections.result().frames],
                                                overlap_before=tail_objects)
             for offset, on_frame in enumerate(objects[overlap:]):
                 tracks.add(done + offset, on_frame)

@@ -90,6 +90,16 @@ def test_bad_input_is_invalid_argument_naming_the_field(models, rpc, message, wo
     assert models.GetInfo(pb.GetInfoRequest()).device  # still serving
 
 
+def test_a_long_segment_prompt_is_cut_to_the_text_window_and_said_so(models):
+    info = models.GetInfo(pb.GetInfoRequest())
+    prompt = " ".join(["red bicycle with a basket"] * 8)  # 40 words, far over 32 tokens
+    reply = models.Segment(pb.SegmentRequest(frames=[image(), image(seed=1)], prompts=[prompt]))
+    assert info.max_prompt_tokens == 32 and len(reply.frames) == 2
+    [used] = reply.prompts_used
+    assert prompt.startswith(used) and 0 < len(used.split()) < 40
+    assert models.Segment(pb.SegmentRequest(frames=[image()], prompts=["car"])).prompts_used == ["car"]
+
+
 @pytest.mark.parametrize("args, words", [
     (["--sam3", "/nonexistent/sam3"], "no such file"),
     (["--pix2pix", "{tmp}"], "model_index.json is missing"),

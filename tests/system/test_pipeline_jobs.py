@@ -61,3 +61,15 @@ def test_a_prompt_that_matches_nothing_fails_saying_where_it_looked(no_match_sta
         assert not list(out.glob("*_output.mp4"))  # nothing half-made left behind
         healthy = run(client, clip, "after", extra={**FAST_JOB["extra"], "chunk_size": "4"})
         assert healthy.status == pb.JOB_STATUS_FAILED  # the server still serves and still finds nothing
+
+
+def test_a_forty_word_mask_prompt_runs_and_the_log_says_what_sam3_read(client, clip):
+    prompt = ("the old red bicycle with a wicker basket full of flowers leaning against the brick wall next to the "
+              "green door of the bakery on the corner of the street in the warm golden evening light of a late summer")
+    client.start_edit(str(clip), prompt, "make it blue", job_id="long-mask-prompt", **FAST_JOB)
+    final = client.wait("long-mask-prompt")
+    log = Path(final.logs_path).read_text()
+    assert "it read only 'the old red bicycle" in log
+    # A tiny random SAM3 may or may not "see" anything for a given text; what matters is that the
+    # job gets past reading the prompt: it either finishes or says nothing matched.
+    assert final.status == pb.JOB_STATUS_FINISHED or "matched nothing" in final.error, final.error

@@ -65,10 +65,12 @@ class FrameSegmentation(_message.Message):
     def __init__(self, frame_index: _Optional[int] = ..., instances: _Optional[_Iterable[_Union[Instance, _Mapping]]] = ...) -> None: ...
 
 class SegmentResponse(_message.Message):
-    __slots__ = ("frames",)
+    __slots__ = ("frames", "prompts_used")
     FRAMES_FIELD_NUMBER: _ClassVar[int]
+    PROMPTS_USED_FIELD_NUMBER: _ClassVar[int]
     frames: _containers.RepeatedCompositeFieldContainer[FrameSegmentation]
-    def __init__(self, frames: _Optional[_Iterable[_Union[FrameSegmentation, _Mapping]]] = ...) -> None: ...
+    prompts_used: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, frames: _Optional[_Iterable[_Union[FrameSegmentation, _Mapping]]] = ..., prompts_used: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class EditRequest(_message.Message):
     __slots__ = ("images", "instruction", "image_guidance_scale", "guidance_scale", "num_inference_steps", "seeds")
@@ -120,7 +122,7 @@ class ModelInfo(_message.Message):
     def __init__(self, source: _Optional[str] = ..., architecture: _Optional[str] = ..., tiny: _Optional[bool] = ..., revision: _Optional[str] = ..., random_weights: _Optional[bool] = ..., settings: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ModelServerInfo(_message.Message):
-    __slots__ = ("segmenter", "editor", "device", "dtype", "segment_image_size", "max_segment_frames", "max_edit_batch", "max_message_bytes", "edit_max_batch_size", "segment_frame_batch", "max_batch_delay_ms", "max_queued_calls", "warmup_seconds")
+    __slots__ = ("segmenter", "editor", "device", "dtype", "segment_image_size", "max_segment_frames", "max_edit_batch", "max_message_bytes", "edit_max_batch_size", "segment_frame_batch", "max_batch_delay_ms", "max_queued_calls", "warmup_seconds", "max_prompt_tokens")
     SEGMENTER_FIELD_NUMBER: _ClassVar[int]
     EDITOR_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
@@ -134,6 +136,7 @@ class ModelServerInfo(_message.Message):
     MAX_BATCH_DELAY_MS_FIELD_NUMBER: _ClassVar[int]
     MAX_QUEUED_CALLS_FIELD_NUMBER: _ClassVar[int]
     WARMUP_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MAX_PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     segmenter: ModelInfo
     editor: ModelInfo
     device: str
@@ -147,4 +150,5 @@ class ModelServerInfo(_message.Message):
     max_batch_delay_ms: float
     max_queued_calls: int
     warmup_seconds: float
-    def __init__(self, segmenter: _Optional[_Union[ModelInfo, _Mapping]] = ..., editor: _Optional[_Union[ModelInfo, _Mapping]] = ..., device: _Optional[str] = ..., dtype: _Optional[str] = ..., segment_image_size: _Optional[int] = ..., max_segment_frames: _Optional[int] = ..., max_edit_batch: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., edit_max_batch_size: _Optional[int] = ..., segment_frame_batch: _Optional[int] = ..., max_batch_delay_ms: _Optional[float] = ..., max_queued_calls: _Optional[int] = ..., warmup_seconds: _Optional[float] = ...) -> None: ...
+    max_prompt_tokens: int
+    def __init__(self, segmenter: _Optional[_Union[ModelInfo, _Mapping]] = ..., editor: _Optional[_Union[ModelInfo, _Mapping]] = ..., device: _Optional[str] = ..., dtype: _Optional[str] = ..., segment_image_size: _Optional[int] = ..., max_segment_frames: _Optional[int] = ..., max_edit_batch: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., edit_max_batch_size: _Optional[int] = ..., segment_frame_batch: _Optional[int] = ..., max_batch_delay_ms: _Optional[float] = ..., max_queued_calls: _Optional[int] = ..., warmup_seconds: _Optional[float] = ..., max_prompt_tokens: _Optional[int] = ...) -> None: ...

@@ -191,3 +191,18 @@ def test_edit_rejects_bad_input(editor):
     with pytest.raises(ValueError):
         editor.edit([np.zeros((64, 64, 3), np.uint8)] * 2, seeds=[0], **kwargs)
     assert editor.edit([], seeds=[], **kwargs) == []
+
+
+LONG_PROMPT = ("the old red bicycle with a wicker basket full of flowers leaning against the brick wall next to the "
+               "green door of the bakery on the corner of the street in the warm golden evening light of a late summer")
+
+
+def test_a_prompt_longer_than_the_text_window_is_cut_to_whole_words_and_still_segments(segmenter):
+    assert len(LONG_PROMPT.split()) == 40 and segmenter.max_prompt_tokens == 32
+    fitted = segmenter.fit_prompt(LONG_PROMPT)
+    assert LONG_PROMPT.startswith(fitted) and len(fitted.split()) < 40
+    assert segmenter._tokens(fitted) <= 32 < segmenter._tokens(" ".join(LONG_PROMPT.split()[:len(fitted.split()) + 1]))
+    assert segmenter.fit_prompt("car") == "car"
+    assert segmenter._tokens(segmenter.fit_prompt("x" * 500)) <= 32  # one endless "word"
+    frames = moving_rectangle(2)
+    assert len(segmenter.segment(frames, [LONG_PROMPT])) == 2  # no ValueError from the text encoder

@@ -34,7 +34,7 @@ def test_fake_models_number_regions_left_to_right_and_invert_edits():
     frame[5:15, 40:50] = (220, 20, 20)
     frame[20:30, 5:15] = (220, 20, 20)
     models = FakeModels()
-    [detections] = models.segment([frame], "car")
+    [detections] = models.segment([frame], "car").frames
     assert [(d.object_id, d.box) for d in detections] == [(0, (5, 20, 15, 30)), (1, (40, 5, 50, 15))]
     assert detections[0].mask.sum() == 100
     [edited] = models.edit([frame], "x", 1.5, 7.5, 2, [3])

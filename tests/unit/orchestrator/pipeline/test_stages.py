@@ -62,6 +62,15 @@ def test_masking_finds_the_object_in_the_first_chunk_with_it(tmp_path):
     assert ctx.progress.done[-1] == 12  # the stage ends where the object was found
 
 
+def test_a_prompt_the_model_cut_is_said_in_the_job_log(tmp_path, caplog):
+    clip, _ = square_clip(tmp_path / "clip.mkv")
+    ctx = job_context(tmp_path, probe(clip, None), FakeModels(prompt_words=3), EditOptions(chunk_size=8),
+                      mask_prompt="red square on a grey textured background")
+    with caplog.at_level(logging.WARNING, logger="tests"):
+        find_objects(ctx)
+    assert "it read only 'red square on'" in caplog.text
+
+
 def test_masking_fails_naming_the_prompt_and_frames_when_nothing_matches(tmp_path):
     clip, _ = square_clip(tmp_path / "empty.mkv", appears=N)
     ctx = job_context(tmp_path, probe(clip, None), FakeModels(), EditOptions(chunk_size=8), mask_prompt="dog")
