@@ -58,21 +58,39 @@ def match_ids(previous: Sequence[Objects], current: Sequence[Objects]) -> dict[i
 
 
 class IdStitcher:
-    """Gives every object one id for the whole video."""
+    """Gives every object one id for the whole video.
+
+    An object of the new chunk takes the id of the object it overlaps on the frames both chunks
+    share. One the overlap frames missed (SAM3 lost it there, or found it only a few frames into
+    the new chunk) is matched instead by its first mask in the new chunk against the last masks of
+    the previous chunk's objects that nothing claimed: otherwise it would get a new id, and with
+    `extra.instances` it would never be edited again.
+    """
 
     def __init__(self) -> None:
         self._next_id = 0
+        self._last_masks: Objects = {}  # each object of the previous chunk: its last mask there
 
     def stitch(self, chunk: Sequence[Objects], overlap_before: Sequence[Objects] = ()) -> list[Objects]:
         """`chunk` (SAM3 ids) with video-wide ids; its first frames repeat `overlap_before`
         (the previous chunk's last frames, already video-wide ids)."""
         mapping = match_ids(overlap_before, chunk[: len(overlap_before)]) if overlap_before else {}
+        unclaimed = {g: m for g, m in self._last_masks.items() if g not in mapping.values()}
+        if unclaimed:
+            first_masks: Objects = {}
+            for frame in chunk:
+                for i, m in frame.items():
+                    if i not in mapping:
+                        first_masks.setdefault(i, m)
+            mapping.update(match_ids([unclaimed], [first_masks]))
         for local in sorted({i for frame in chunk for i in frame}):
             if local not in mapping:
                 mapping[local] = self._next_id
                 self._next_id += 1
             self._next_id = max(self._next_id, mapping[local] + 1)
-        return [{mapping[i]: m for i, m in frame.items()} for frame in chunk]
+        stitched = [{mapping[i]: m for i, m in frame.items()} for frame in chunk]
+        self._last_masks = {g: m for frame in stitched for g, m in frame.items()}
+        return stitched
 
 
 def union_mask(objects: Objects, keep: frozenset[int] | None, height: int, width: int) -> np.ndarray:
