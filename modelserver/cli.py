@@ -51,9 +51,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     weights.add_argument("--cache-dir", default=str(DEFAULT_CACHE_DIR), help="where tiny models are built")
     device = parser.add_argument_group("device")
     device.add_argument("--device", default=env.get("VIDEOEDIT_DEVICE", "auto"), help="auto|cpu|cuda|cuda:N")
-    device.add_argument("--dtype", default=env.get("VIDEOEDIT_DTYPE", "auto"),
-                        choices=["auto", "float16", "bfloat16", "float32"],
-                        help="auto: bfloat16 (or float16) on GPU, float32 on CPU")
+    dtypes = ["auto", "float16", "bfloat16", "float32"]
+    device.add_argument("--dtype", default=env.get("VIDEOEDIT_DTYPE", "auto"), choices=dtypes,
+                        help="both models' dtype unless set apart below; auto: each model's GPU default, "
+                             "float32 on CPU")
+    device.add_argument("--sam3-dtype", default=env.get("VIDEOEDIT_SAM3_DTYPE"), choices=dtypes,
+                        help="SAM3's dtype (auto on GPU: bfloat16, or float16 where bfloat16 is missing)")
+    device.add_argument("--pix2pix-dtype", default=env.get("VIDEOEDIT_PIX2PIX_DTYPE"), choices=dtypes,
+                        help="InstructPix2Pix's dtype (auto on GPU: float16; a VAE decode that overflows is "
+                             "redone in float32)")
     device.add_argument("--pix2pix-device-map", choices=["balanced"],
                         help="spread InstructPix2Pix over all visible GPUs (the seed's device_map)")
     sam3 = parser.add_argument_group("SAM3")

@@ -18,17 +18,27 @@ from .weights import ModelSource, resolve_sources
 log = logging.getLogger("videoedit.modelserver")
 
 
-def pick_device(device: str, dtype: str):
-    """('auto'|'cpu'|'cuda'|'cuda:N', 'auto'|name) -> (device str, torch dtype)."""
+def pick_device(device: str) -> str:
+    """'auto'|'cpu'|'cuda'|'cuda:N' -> the device to load on."""
     import torch
 
     if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if dtype == "auto":
-        if device.startswith("cuda"):
-            return device, torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return device, torch.float32
-    return device, getattr(torch, dtype)
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def pick_dtype(dtype: str, device: str, gpu_default: str):
+    """'auto'|name -> a torch dtype: `gpu_default` on a GPU (float16 where bfloat16 is missing),
+    float32 on the CPU."""
+    import torch
+
+    if dtype != "auto":
+        return getattr(torch, dtype)
+    if not device.startswith("cuda"):
+        return torch.float32
+    if gpu_default == "bfloat16" and not torch.cuda.is_bf16_supported():
+        return torch.float16
+    return getattr(torch, gpu_default)
 
 
 def sam3_settings(args) -> dict:
@@ -47,22 +57,27 @@ def load_models(args: argparse.Namespace, limits: Limits, metrics: Metrics) -> t
     from .backends.instruct_pix2pix import InstructPix2PixEditor
     from .backends.sam3 import Sam3Segmenter
 
-    device, dtype = pick_device(args.device, args.dtype)
+    device = pick_device(args.device)
+    # SAM3 was trained and is served in bfloat16 (its range matters for the detector's scores);
+    # InstructPix2Pix's UNet is fastest in float16, its VAE is guarded against overflow (editor).
+    sam3_dtype = pick_dtype(args.sam3_dtype or args.dtype, device, "bfloat16")
+    pix2pix_dtype = pick_dtype(args.pix2pix_dtype or args.dtype, device, "float16")
     overrides = sam3_settings(args)
     if args.random_weights == "full":
         from .backends.random_weights import full_size_instruct_pix2pix, full_size_sam3
 
         hotstart_delay = overrides.pop("hotstart_delay")
-        segmenter = full_size_sam3(device, dtype, hotstart_delay=hotstart_delay, **overrides)
-        editor = full_size_instruct_pix2pix(device, dtype)
+        segmenter = full_size_sam3(device, sam3_dtype, hotstart_delay=hotstart_delay, **overrides)
+        editor = full_size_instruct_pix2pix(device, pix2pix_dtype)
         sam3_src = pix2pix_src = ModelSource("random-weights-full")
     else:
         sam3_src, pix2pix_src = resolve_sources(args.sam3, args.pix2pix, args.random_weights == "tiny",
                                                 Path(args.cache_dir))
-        log.info("loading SAM3 from %s and InstructPix2Pix from %s on %s (%s)", sam3_src.path_or_id,
-                 pix2pix_src.path_or_id, device, dtype)
-        segmenter = Sam3Segmenter.from_pretrained(sam3_src.path_or_id, device=device, dtype=dtype, **overrides)
-        editor = InstructPix2PixEditor.from_pretrained(pix2pix_src.path_or_id, device=device, dtype=dtype,
+        log.info("loading SAM3 from %s (%s) and InstructPix2Pix from %s (%s) on %s", sam3_src.path_or_id,
+                 sam3_dtype, pix2pix_src.path_or_id, pix2pix_dtype, device)
+        segmenter = Sam3Segmenter.from_pretrained(sam3_src.path_or_id, device=device, dtype=sam3_dtype,
+                                                  **overrides)
+        editor = InstructPix2PixEditor.from_pretrained(pix2pix_src.path_or_id, device=device, dtype=pix2pix_dtype,
                                                        device_map=args.pix2pix_device_map)
     if args.simulate_edit_delay_ms:
         from .backends.simulated import DelayedEditor
@@ -77,16 +92,22 @@ def load_models(args: argparse.Namespace, limits: Limits, metrics: Metrics) -> t
     random = args.random_weights is not None or sam3_src.tiny
     info = pb.ModelServerInfo(
         segmenter=pb.ModelInfo(source=sam3_src.path_or_id, architecture=segmenter.architecture, tiny=sam3_src.tiny,
-                               revision=sam3_src.revision, random_weights=random, settings=segmenter.settings),
+                               revision=sam3_src.revision, random_weights=random,
+                               settings={**segmenter.settings, "dtype": _name(sam3_dtype)}),
         editor=pb.ModelInfo(source=pix2pix_src.path_or_id, architecture=editor.architecture,
                             tiny=pix2pix_src.tiny, revision=pix2pix_src.revision, random_weights=random,
-                            settings=editor.settings),
-        device=device, dtype=str(dtype).removeprefix("torch."), segment_image_size=segmenter.image_size,
+                            settings={**editor.settings, "dtype": _name(pix2pix_dtype)}),
+        device=device, dtype=_name(pix2pix_dtype) if sam3_dtype == pix2pix_dtype else
+        f"sam3 {_name(sam3_dtype)}, pix2pix {_name(pix2pix_dtype)}", segment_image_size=segmenter.image_size,
         max_segment_frames=limits.max_segment_frames, max_edit_batch=limits.max_edit_batch,
         max_message_bytes=args.max_message_mb * 1024 * 1024,
         edit_max_batch_size=batching.edit_max_batch_size, segment_frame_batch=batching.segment_frame_batch,
         max_batch_delay_ms=batching.max_delay_ms, max_queued_calls=batching.max_queued_calls,
         warmup_seconds=warmup_seconds, max_prompt_tokens=segmenter.max_prompt_tokens)
     return engine, info
+
+
+def _name(dtype) -> str:
+    return str(dtype).removeprefix("torch.")
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
+
+logger = logging.getLogger(__name__)
 
 
 class InstructPix2PixEditor:
@@ -89,13 +92,35 @@ class InstructPix2PixEditor:
         # starting noise on any replica; diffusers moves the noise to the model's device.
         generators = [torch.Generator("cpu").manual_seed(int(s)) for s in seeds]
         with torch.inference_mode():
-            out = self.pipe(
+            latents = self.pipe(
                 prompt=list(instructions),  # one prompt per image, or the batch collapses
                 image=batch,
                 num_inference_steps=num_inference_steps,
                 guidance_scale=guidance_scale,
                 image_guidance_scale=image_guidance_scale,
                 generator=generators,
-                output_type="np",
+                output_type="latent",
             ).images
+            pixels = self._decode(latents)
+        out = self.pipe.image_processor.postprocess(pixels, output_type="np", do_denormalize=[True] * len(pixels))
         return [np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8) for img in out]
+
+    def _decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """The VAE decode diffusers does, guarded: SD's VAE overflows in float16 on some inputs
+        (NaN/inf pixels, a black or garbage crop). Such a batch is decoded again with the VAE in
+        float32; what is still not finite is an error, never a pasted crop."""
+        vae = self.pipe.vae
+        scaled = latents / vae.config.scaling_factor
+        pixels = vae.decode(scaled.to(vae.dtype), return_dict=False)[0]
+        if torch.isfinite(pixels).all():
+            return pixels
+        dtype = vae.dtype
+        logger.warning("VAE decode in %s gave non-finite pixels; decoding again in float32", dtype)
+        vae.to(torch.float32)
+        try:
+            pixels = vae.decode(scaled.float(), return_dict=False)[0]
+        finally:
+            vae.to(dtype)
+        if not torch.isfinite(pixels).all():
+            raise FloatingPointError("InstructPix2Pix produced non-finite pixels even with the VAE in float32")
+        return pixels

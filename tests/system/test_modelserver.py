@@ -31,6 +31,7 @@ def test_info_says_the_models_are_tiny(models):
     assert info.segmenter.architecture == "Sam3VideoModel"
     assert info.editor.architecture == "StableDiffusionInstructPix2PixPipeline"
     assert info.device == "cpu" and info.dtype == "float32" and info.segment_image_size > 0
+    assert info.segmenter.settings["dtype"] == info.editor.settings["dtype"] == "float32"
     assert info.segmenter.random_weights and info.editor.random_weights and info.segmenter.revision == ""
     assert info.edit_max_batch_size == 8 and info.segment_frame_batch == 8 and info.warmup_seconds > 0
 

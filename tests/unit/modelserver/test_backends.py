@@ -6,6 +6,7 @@ transformers/diffusers from_pretrained and inference paths.
 
 from __future__ import annotations
 
+import logging
 import socket
 import time
 from pathlib import Path
@@ -206,3 +207,41 @@ def test_a_prompt_longer_than_the_text_window_is_cut_to_whole_words_and_still_se
     assert segmenter._tokens(segmenter.fit_prompt("x" * 500)) <= 32  # one endless "word"
     frames = moving_rectangle(2)
     assert len(segmenter.segment(frames, [LONG_PROMPT])) == 2  # no ValueError from the text encoder
+
+
+def test_a_vae_decode_that_overflows_is_redone_in_float32_and_never_returned(editor, caplog):
+    """fp16 overflow in SD's VAE shows as NaN/inf pixels; the first decode is made to overflow."""
+    overflows = {"left": 1}
+
+    def overflow(module, inputs, output):
+        if overflows["left"]:
+            overflows["left"] -= 1
+            return output * float("nan")
+        return output
+
+    crop = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    kwargs = dict(instructions="x", image_guidance_scale=1.5, guidance_scale=7.5, num_inference_steps=1)
+    [clean] = editor.edit([crop], seeds=[5], **kwargs)
+    hook = editor.pipe.vae.decoder.register_forward_hook(overflow)
+    try:
+        with caplog.at_level(logging.WARNING):
+            [retried] = editor.edit([crop], seeds=[5], **kwargs)
+        assert "decoding again in float32" in caplog.text
+        assert np.abs(retried.astype(int) - clean.astype(int)).max() <= 1
+        overflows["left"] = 2  # overflows in float32 too
+        with pytest.raises(FloatingPointError, match="non-finite"):
+            editor.edit([crop], seeds=[5], **kwargs)
+    finally:
+        hook.remove()
+    assert editor.pipe.vae.dtype == torch.float32
+
+
+@pytest.mark.parametrize("asked, device, gpu_default, expected", [
+    ("auto", "cpu", "bfloat16", torch.float32), ("auto", "cpu", "float16", torch.float32),
+    ("auto", "cuda", "float16", torch.float16), ("float32", "cuda", "float16", torch.float32),
+    ("bfloat16", "cpu", "float16", torch.bfloat16),
+])
+def test_each_model_gets_its_own_dtype(asked, device, gpu_default, expected):
+    from modelserver.loading import pick_dtype
+
+    assert pick_dtype(asked, device, gpu_default) == expected
