@@ -62,7 +62,8 @@ class ModelEngine:
 
     def edit(self, call: EditCall, deadline: float | None = None,
              on_cancel: Callable[[Callable[[], None]], Any] | None = None) -> list[np.ndarray]:
-        key = (call.images[0].shape, call.image_guidance_scale, call.guidance_scale, call.num_inference_steps)
+        key = (call.images[0].shape, call.image_guidance_scale, call.guidance_scale, call.num_inference_steps,
+               call.scheduler)
         items = [EditItem(image, call.instruction, seed) for image, seed in zip(call.images, call.seeds, strict=True)]
         return self.edit_queue(key, items, deadline, on_cancel)
 
@@ -85,6 +86,6 @@ class ModelEngine:
                 for c in calls]
 
     def _edit_batch(self, key: Hashable, items: list[EditItem]) -> list[np.ndarray]:
-        _, image_guidance_scale, guidance_scale, steps = key
+        _, image_guidance_scale, guidance_scale, steps, scheduler = key
         return self.editor.edit([i.image for i in items], [i.instruction for i in items], image_guidance_scale,
-                                guidance_scale, steps, [i.seed for i in items])
+                                guidance_scale, steps, [i.seed for i in items], scheduler)

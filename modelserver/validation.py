@@ -42,6 +42,7 @@ class EditCall:
     guidance_scale: float
     num_inference_steps: int
     seeds: list[int]
+    scheduler: str = ""  # "" = the checkpoint's own
 
 
 def decode_segment(request: pb.SegmentRequest, limits: Limits) -> SegmentCall:
@@ -66,8 +67,11 @@ def decode_edit(request: pb.EditRequest, limits: Limits, size_multiple: int) -> 
         raise InvalidInput("seeds", f"{len(request.seeds)} seeds for {len(images)} images; send one per image")
     if problem := contract.guidance_problem(request.guidance_scale, request.image_guidance_scale):
         raise InvalidInput("image_guidance_scale", problem)
+    if request.scheduler and request.scheduler not in contract.SCHEDULERS:
+        raise InvalidInput("scheduler", f"{request.scheduler!r} is not one of {', '.join(contract.SCHEDULERS)} "
+                                        "(or empty for the checkpoint's own)")
     return EditCall(images, request.instruction, request.image_guidance_scale, request.guidance_scale,
-                    request.num_inference_steps, list(request.seeds))
+                    request.num_inference_steps, list(request.seeds), request.scheduler)
 
 
 def _decode_images(field: str, images, max_count: int, max_side: int) -> list[np.ndarray]:

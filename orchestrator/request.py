@@ -121,6 +121,7 @@ class EditOptions:
     edit_batch_size: int = 8  # crops per Edit call (at most what the model server takes, GetInfo)
     seed_mode: str = "shared"  # "shared": the job seed on every frame; "per_frame": seed + frame index
     smoothing_mode: str = "ema"  # "ema": the seed's EMA; "flow": EMA along DIS optical flow
+    scheduler: str = ""  # diffusion scheduler (videoedit.v1.contract.SCHEDULERS); "": the checkpoint's
     frame_index: int = 0  # single_frame mode: which frame to edit
 
 

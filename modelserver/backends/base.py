@@ -72,7 +72,9 @@ class Editor(Backend, Protocol):
         ...
 
     def edit(self, images: list[np.ndarray], instructions: str | Sequence[str], image_guidance_scale: float,
-             guidance_scale: float, num_inference_steps: int, seeds: list[int]) -> list[np.ndarray]:
-        """Edit same-size RGB uint8 images (one instruction, or one per image) in one batch; item i
-        depends only on its image, instruction and seeds[i]."""
+             guidance_scale: float, num_inference_steps: int, seeds: list[int], scheduler: str = "",
+             ) -> list[np.ndarray]:
+        """Edit same-size RGB uint8 images (one instruction, or one per image) in one batch with
+        `scheduler` (videoedit.v1.contract.SCHEDULERS; "" the checkpoint's own); item i depends
+        only on its image, instruction and seeds[i]."""
         ...

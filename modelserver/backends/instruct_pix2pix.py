@@ -17,6 +17,7 @@ class InstructPix2PixEditor:
         self.pipe = pipe
         self.device = device
         self.device_map = device_map
+        self._schedulers = {"": pipe.scheduler}  # by contract name, made when first asked for
 
     @classmethod
     def from_pretrained(
@@ -62,12 +63,14 @@ class InstructPix2PixEditor:
         guidance_scale: float,
         num_inference_steps: int,
         seeds: list[int],
+        scheduler: str = "",
     ) -> list[np.ndarray]:
         """Edit same-size RGB uint8 (H, W, 3) images in one pipeline call; returns the same shapes.
 
         `instructions` is one for all images or one per image (batches merged from several calls).
         One torch.Generator per item, so item i is identical to a single-image call with seeds[i]
-        (batching never changes a result, and any replica reproduces any item).
+        (batching never changes a result, and any replica on the same kind of device reproduces
+        any item). `scheduler`: "" (the checkpoint's), "euler_ancestral", "dpmpp_2m" or "unipc".
         """
         if not images:
             return []
@@ -88,9 +91,11 @@ class InstructPix2PixEditor:
 
         # (B, 3, H, W) float in [0, 1]: the pipeline's image processor maps it to [-1, 1].
         batch = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float().div_(255.0)
-        # Generators on the CPU: CPU noise is the same on every device, so a seed gives the same
-        # starting noise on any replica; diffusers moves the noise to the model's device.
-        generators = [torch.Generator("cpu").manual_seed(int(s)) for s in seeds]
+        # Generators on the UNet's device: Euler Ancestral draws fresh noise at every step, and CPU
+        # generators would make each of those a host-to-device copy. Seeds reproduce on the same
+        # kind of device (CUDA and CPU random streams differ).
+        generators = [torch.Generator(self.pipe.unet.device).manual_seed(int(s)) for s in seeds]
+        self.pipe.scheduler = self._scheduler(scheduler)
         with torch.inference_mode():
             latents = self.pipe(
                 prompt=list(instructions),  # one prompt per image, or the batch collapses
@@ -104,6 +109,23 @@ class InstructPix2PixEditor:
             pixels = self._decode(latents)
         out = self.pipe.image_processor.postprocess(pixels, output_type="np", do_denormalize=[True] * len(pixels))
         return [np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8) for img in out]
+
+    def _scheduler(self, name: str):
+        """The scheduler called `name`, configured from the checkpoint's (its betas, timesteps)."""
+        if name not in self._schedulers:
+            from diffusers import DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler, UniPCMultistepScheduler
+
+            config = self._schedulers[""].config
+            makers = {
+                "euler_ancestral": lambda: EulerAncestralDiscreteScheduler.from_config(config),
+                "dpmpp_2m": lambda: DPMSolverMultistepScheduler.from_config(config, algorithm_type="dpmsolver++",
+                                                                            solver_order=2),
+                "unipc": lambda: UniPCMultistepScheduler.from_config(config),
+            }
+            if name not in makers:
+                raise ValueError(f"unknown scheduler {name!r}; known: {', '.join(makers)}")
+            self._schedulers[name] = makers[name]()
+        return self._schedulers[name]
 
     def _decode(self, latents: torch.Tensor) -> torch.Tensor:
         """The VAE decode diffusers does, guarded: SD's VAE overflows in float16 on some inputs

@@ -30,9 +30,10 @@ class DelayedEditor:
         return {**self.editor.settings, "simulated_delay_ms_per_item": f"{self.seconds_per_item * 1000:g}"}
 
     def edit(self, images: list[np.ndarray], instructions: str | Sequence[str], image_guidance_scale: float,
-             guidance_scale: float, num_inference_steps: int, seeds: list[int]) -> list[np.ndarray]:
+             guidance_scale: float, num_inference_steps: int, seeds: list[int], scheduler: str = "",
+             ) -> list[np.ndarray]:
         started = time.monotonic()
         edited = self.editor.edit(images, instructions, image_guidance_scale, guidance_scale, num_inference_steps,
-                                  seeds)
+                                  seeds, scheduler)
         time.sleep(max(0.0, self.seconds_per_item * len(images) - (time.monotonic() - started)))
         return edited

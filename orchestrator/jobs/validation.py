@@ -37,6 +37,7 @@ _EXTRA_RANGES: dict[str, tuple[type, float, float]] = {
 _EXTRA_CHOICES: dict[str, tuple[str, ...]] = {
     "seed_mode": ("shared", "per_frame"),
     "smoothing_mode": ("ema", "flow"),
+    "scheduler": contract.SCHEDULERS,
 }
 MAX_INSTANCES = 100
 

@@ -53,6 +53,8 @@ class Models(Protocol):
         ...
 
     def edit(self, crops: Sequence[np.ndarray], instruction: str, image_guidance_scale: float,
-             guidance_scale: float, num_inference_steps: int, seeds: Sequence[int]) -> list[np.ndarray]:
-        """InstructPix2Pix over same-size RGB crops -> edited crops, same order."""
+             guidance_scale: float, num_inference_steps: int, seeds: Sequence[int], scheduler: str = "",
+             ) -> list[np.ndarray]:
+        """InstructPix2Pix over same-size RGB crops -> edited crops, same order. `scheduler`: one
+        of videoedit.v1.contract.SCHEDULERS, "" for the checkpoint's own."""
         ...

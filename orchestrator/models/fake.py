@@ -31,6 +31,7 @@ class EditCall:
     crops: int
     instruction: str
     seeds: list[int]
+    scheduler: str = ""
 
 
 @dataclass
@@ -59,11 +60,12 @@ class FakeModels:
         return Segmentation([self._detections(frame, prompt) for frame in frames], prompt)
 
     def edit(self, crops: Sequence[np.ndarray], instruction: str, image_guidance_scale: float,
-             guidance_scale: float, num_inference_steps: int, seeds: Sequence[int]) -> list[np.ndarray]:
+             guidance_scale: float, num_inference_steps: int, seeds: Sequence[int], scheduler: str = "",
+             ) -> list[np.ndarray]:
         if len(crops) > self.max_edit_batch or len(seeds) != len(crops):
             raise ValueError(f"edit() got {len(crops)} crops and {len(seeds)} seeds; at most {self.max_edit_batch}")
         with self._lock:
-            self.edit_calls.append(EditCall(len(crops), instruction, list(seeds)))
+            self.edit_calls.append(EditCall(len(crops), instruction, list(seeds), scheduler))
             self._running_edits += 1
             self.most_edits_at_once = max(self.most_edits_at_once, self._running_edits)
         time.sleep(self.edit_seconds * len(crops))

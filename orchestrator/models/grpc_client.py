@@ -144,12 +144,13 @@ class ModelClient:
                             prompt=response.prompts_used[0] if response.prompts_used else prompt)
 
     def edit(self, crops: Sequence[np.ndarray], instruction: str, image_guidance_scale: float,
-             guidance_scale: float, num_inference_steps: int, seeds: Sequence[int]) -> list[np.ndarray]:
+             guidance_scale: float, num_inference_steps: int, seeds: Sequence[int], scheduler: str = "",
+             ) -> list[np.ndarray]:
         """InstructPix2Pix over same-size RGB crops -> edited crops, same order."""
         request = pb.EditRequest(
             images=[wire.encode_image(c) for c in crops], instruction=instruction,
             image_guidance_scale=image_guidance_scale, guidance_scale=guidance_scale,
-            num_inference_steps=num_inference_steps, seeds=list(seeds))
+            num_inference_steps=num_inference_steps, seeds=list(seeds), scheduler=scheduler)
         response = self._call("Edit", request)
         if len(response.images) != len(crops):
             raise ModelServerError(f"Edit returned {len(response.images)} images for {len(crops)}")

@@ -61,7 +61,7 @@ def submit_edit(ctx: JobContext, targets: Sequence[EditTarget]) -> list[np.ndarr
     req, opts = ctx.request, ctx.options
     seeds = [frame_seed(req.seed, t.index, opts.seed_mode) for t in targets]
     return ctx.models.edit([t.crop for t in targets], req.edit_prompt, req.image_guidance_scale,
-                           req.guidance_scale, req.num_inference_steps, seeds)
+                           req.guidance_scale, req.num_inference_steps, seeds, opts.scheduler)
 
 
 def pasted(targets: Sequence[EditTarget], edited: Sequence[np.ndarray]) -> list[np.ndarray]:

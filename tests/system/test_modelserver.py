@@ -80,6 +80,8 @@ def gray_image():
      "larger than 2048"),
     ("Edit", pb.EditRequest(images=[image()], instruction="x", num_inference_steps=2, guidance_scale=7.5,
                             image_guidance_scale=0.5, seeds=[1]), "drops all guidance"),
+    ("Edit", pb.EditRequest(images=[image()], instruction="x", num_inference_steps=2, guidance_scale=7.5,
+                            image_guidance_scale=1.5, seeds=[1], scheduler="ddim"), "scheduler"),
     ("Segment", pb.SegmentRequest(frames=[gray_image()], prompts=["car"]), "3-channel"),
     ("Segment", pb.SegmentRequest(frames=[image()] * 65, prompts=["car"]), "at most 64"),
 ])

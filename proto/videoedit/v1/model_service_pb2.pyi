@@ -73,20 +73,22 @@ class SegmentResponse(_message.Message):
     def __init__(self, frames: _Optional[_Iterable[_Union[FrameSegmentation, _Mapping]]] = ..., prompts_used: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class EditRequest(_message.Message):
-    __slots__ = ("images", "instruction", "image_guidance_scale", "guidance_scale", "num_inference_steps", "seeds")
+    __slots__ = ("images", "instruction", "image_guidance_scale", "guidance_scale", "num_inference_steps", "seeds", "scheduler")
     IMAGES_FIELD_NUMBER: _ClassVar[int]
     INSTRUCTION_FIELD_NUMBER: _ClassVar[int]
     IMAGE_GUIDANCE_SCALE_FIELD_NUMBER: _ClassVar[int]
     GUIDANCE_SCALE_FIELD_NUMBER: _ClassVar[int]
     NUM_INFERENCE_STEPS_FIELD_NUMBER: _ClassVar[int]
     SEEDS_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULER_FIELD_NUMBER: _ClassVar[int]
     images: _containers.RepeatedCompositeFieldContainer[Image]
     instruction: str
     image_guidance_scale: float
     guidance_scale: float
     num_inference_steps: int
     seeds: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, images: _Optional[_Iterable[_Union[Image, _Mapping]]] = ..., instruction: _Optional[str] = ..., image_guidance_scale: _Optional[float] = ..., guidance_scale: _Optional[float] = ..., num_inference_steps: _Optional[int] = ..., seeds: _Optional[_Iterable[int]] = ...) -> None: ...
+    scheduler: str
+    def __init__(self, images: _Optional[_Iterable[_Union[Image, _Mapping]]] = ..., instruction: _Optional[str] = ..., image_guidance_scale: _Optional[float] = ..., guidance_scale: _Optional[float] = ..., num_inference_steps: _Optional[int] = ..., seeds: _Optional[_Iterable[int]] = ..., scheduler: _Optional[str] = ...) -> None: ...
 
 class EditResponse(_message.Message):
     __slots__ = ("images",)

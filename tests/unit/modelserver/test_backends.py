@@ -245,3 +245,18 @@ def test_each_model_gets_its_own_dtype(asked, device, gpu_default, expected):
     from modelserver.loading import pick_dtype
 
     assert pick_dtype(asked, device, gpu_default) == expected
+
+
+@pytest.mark.parametrize("scheduler", ["", "euler_ancestral", "dpmpp_2m", "unipc"])
+def test_every_scheduler_edits_reproducibly_per_seed(editor, scheduler):
+    crop = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    kwargs = dict(instructions="x", image_guidance_scale=1.5, guidance_scale=7.5, num_inference_steps=3,
+                  scheduler=scheduler)
+    first, second = editor.edit([crop], seeds=[9], **kwargs), editor.edit([crop], seeds=[9], **kwargs)
+    assert first[0].shape == (64, 64, 3) and np.array_equal(first[0], second[0])
+    name = type(editor.pipe.scheduler).__name__
+    assert name == {"": "EulerAncestralDiscreteScheduler", "euler_ancestral": "EulerAncestralDiscreteScheduler",
+                    "dpmpp_2m": "DPMSolverMultistepScheduler", "unipc": "UniPCMultistepScheduler"}[scheduler]
+    if scheduler == "dpmpp_2m":
+        assert editor.pipe.scheduler.config.algorithm_type == "dpmsolver++"
+        assert editor.pipe.scheduler.config.solver_order == 2

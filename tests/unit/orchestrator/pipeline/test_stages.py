@@ -102,7 +102,8 @@ def test_editing_sends_only_frames_with_the_object_and_keeps_the_background_bit_
         edited = with_boxes(sources, boxes)
         assert [boxes.has(i) for i in range(N)] == [m.any() for m in truth]
     assert [c.crops for c in models.edit_calls] == [4, 4, 4, 3]  # 15 frames with the object, batches of 4
-    assert all(c.instruction == "make it blue" and set(c.seeds) == {0} for c in models.edit_calls)
+    assert all(c.instruction == "make it blue" and set(c.seeds) == {0} and c.scheduler == ""
+               for c in models.edit_calls)
     for i, (out, src, mask) in enumerate(zip(edited, sources, truth)):
         assert np.array_equal(out[~mask], src[~mask]), f"background changed on frame {i}"
         if mask.any():  # the square's core, past the feathered edge, shows the fake edit (inverted colours)
@@ -148,9 +149,10 @@ def test_the_driver_runs_every_stage_in_the_shared_order(tmp_path):
 
 def test_single_frame_mode_edits_one_crop_into_pngs(tmp_path):
     clip, truth = square_clip(tmp_path / "clip.mkv")
-    progress, models, output = run_job(tmp_path, clip, "single_frame", frame_index="7", edit_size="64")
+    progress, models, output = run_job(tmp_path, clip, "single_frame", frame_index="7", edit_size="64",
+                                       scheduler="dpmpp_2m")
     assert progress.stages == [JobStatus.EXTRACTING, JobStatus.MASKING, JobStatus.EDITING, JobStatus.SAVING]
-    assert [(c.crops, c.seeds) for c in models.edit_calls] == [(1, [0])]
+    assert [(c.crops, c.seeds, c.scheduler) for c in models.edit_calls] == [(1, [0], "dpmpp_2m")]
     png = cv2.cvtColor(cv2.imread(str(output)), cv2.COLOR_BGR2RGB)
     source = dict(read_frames(probe(clip, None)))[7]
     assert np.array_equal(png[~truth[7]], source[~truth[7]]) and not np.array_equal(png, source)
