@@ -9,7 +9,7 @@ import pytest
 
 from orchestrator import VideoEditRequest, get_video_edit_status, run_video_edit
 from orchestrator.errors import JobFailed
-from tests.helpers import FAST_JOB
+from tests.helpers import EVENT_TIMEOUT_S, FAST_JOB
 
 
 @pytest.fixture
@@ -55,6 +55,62 @@ def test_example_2_polling_from_another_thread(seed_env, clip):
     assert final.status == "finished"
     assert len({s for s, _ in seen}) >= 2, "polling should see the job move through stages"
     assert [p for _, p in seen] == sorted(p for _, p in seen)
+
+
+def test_example_2_verbatim_polls_at_once_and_reads_queued_first(seed_env, clip):
+    """The seed's example 2 as written: no wait for status.json before the first poll."""
+    job_id = "test_002_verbatim"
+    request = VideoEditRequest(job_id=job_id, input_video_path=clip, output_dir=seed_env / job_id,
+                               mask_prompt="person", edit_prompt="make the person wear a red shirt", **FAST_JOB)
+    errors = []
+    thread = threading.Thread(target=_run, args=(request, errors))
+    thread.start()
+    seen = []
+    while thread.is_alive():
+        status = get_video_edit_status(job_id, request.output_dir)
+        seen.append(status.status)
+        if status.status in ["finished", "failed"]:
+            break
+    thread.join()
+    assert not errors and seen[-1] == "finished"  # the first poll did not raise NotFound
+
+
+def test_a_started_job_reads_queued_before_its_status_file_exists(seed_env, clip, monkeypatch):
+    import orchestrator.seed_api as seed_api
+
+    validating, release = threading.Event(), threading.Event()
+    real_check = seed_api.check_request
+
+    def slow_check(request, settings):  # holds the job before it writes status.json
+        validating.set()
+        assert release.wait(EVENT_TIMEOUT_S)
+        return real_check(request, settings)
+
+    monkeypatch.setattr(seed_api, "check_request", slow_check)
+    request = VideoEditRequest(job_id="held", input_video_path=clip, output_dir=seed_env / "held",
+                               mask_prompt="car", edit_prompt="red", **FAST_JOB)
+    errors = []
+    thread = threading.Thread(target=_run, args=(request, errors))
+    thread.start()
+    assert validating.wait(EVENT_TIMEOUT_S)
+    assert not (seed_env / "held" / "status.json").exists()
+    assert get_video_edit_status("held", request.output_dir).status == "queued"
+    release.set()
+    thread.join()
+    assert not errors and get_video_edit_status("held", request.output_dir).status == "finished"
+
+
+def test_a_never_started_job_is_not_found_and_a_refused_one_reads_failed(seed_env, clip):
+    from orchestrator.errors import InvalidArgument, NotFound
+
+    with pytest.raises(NotFound, match="no job 'never-started'"):
+        get_video_edit_status("never-started")
+    refused = VideoEditRequest(job_id="refused", input_video_path=clip, output_dir=seed_env / "refused",
+                               mask_prompt="car", edit_prompt="red", num_inference_steps=0)
+    with pytest.raises(InvalidArgument, match="num_inference_steps"):
+        run_video_edit(refused)
+    status = get_video_edit_status("refused", refused.output_dir)
+    assert status.status == "failed" and "num_inference_steps" in status.error
 
 
 def test_failure_raises_and_is_recorded(seed_env, media_dir):
