@@ -1,4 +1,4 @@
-# One image for both services; the command picks which one runs.
+# One image for every service (model server, orchestrator, HTTP gateway); the command picks.
 #   docker build -t videoedit .
 FROM python:3.11-slim
 ENV PIP_NO_CACHE_DIR=1 PYTHONUNBUFFERED=1
@@ -11,8 +11,10 @@ COPY proto proto
 COPY orchestrator orchestrator
 COPY modelserver modelserver
 COPY clients clients
+COPY evaluation evaluation
+COPY gateway gateway
 RUN pip install '.[models]'
 # Tiny models are built here only when no weights are mounted (see README).
 ENV VIDEOEDIT_CACHE_DIR=/cache HF_HOME=/cache/huggingface
-EXPOSE 50051 50052
+EXPOSE 50051 50052 8000
 CMD ["videoedit-orchestrator"]

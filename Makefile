@@ -14,10 +14,19 @@ NPM := $(shell command -v npm 2>/dev/null)
 PROTOS := $(wildcard proto/videoedit/v1/*.proto)
 ORCHESTRATOR_PORT ?= 50051
 MODELSERVER_PORT ?= 50052
+HTTP_PORT ?= $(or $(VIDEOEDIT_HTTP_PORT),8000)
 
-.PHONY: setup node-setup proto serve demo test test-slow bench loadtest lint clean
+.PHONY: setup node-setup browser-setup proto serve demo test test-slow bench loadtest lint clean
 
-setup: $(STAMP) node-setup
+setup: $(STAMP) node-setup browser-setup
+
+# Debian's chromium for the web page's browser tests (Playwright's own download is unreachable
+# here); where it cannot be installed, those tests are skipped and say so.
+browser-setup:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
+	  else echo "chromium is not installed and cannot be installed here: the web page tests will be skipped"; fi; }
 
 node-setup: $(if $(NPM),$(NODE_STAMP))
 
@@ -36,21 +45,24 @@ proto: $(STAMP)
 	$(PY) -m grpc_tools.protoc -Iproto --python_out=proto --pyi_out=proto \
 		--grpc_python_out=proto $(PROTOS)
 
-# Model server + orchestrator in the foreground; Ctrl-C stops both.
+# Model server + orchestrator + HTTP gateway (web page on http://localhost:$(HTTP_PORT)) in the
+# foreground; Ctrl-C stops them all.
 serve: $(STAMP)
 	trap 'trap - INT TERM EXIT; kill 0' INT TERM EXIT; \
 	$(VENV)/bin/videoedit-modelserver --port $(MODELSERVER_PORT) & \
 	VIDEOEDIT_MODEL_SERVERS=localhost:$(MODELSERVER_PORT) \
 		$(VENV)/bin/videoedit-orchestrator --port $(ORCHESTRATOR_PORT) & \
+	$(VENV)/bin/videoedit-web --port $(HTTP_PORT) --server localhost:$(ORCHESTRATOR_PORT) & \
+	echo "web page: http://localhost:$(HTTP_PORT)  (HTTP API docs: http://localhost:$(HTTP_PORT)/docs)"; \
 	wait
 
 demo: $(STAMP)
 	$(VENV)/bin/videoedit demo
 
-test: $(STAMP) node-setup
+test: $(STAMP) node-setup browser-setup
 	$(PY) -m pytest
 
-test-slow: $(STAMP) node-setup
+test-slow: $(STAMP) node-setup browser-setup
 	$(PY) -m pytest -m ''
 
 bench: $(STAMP)
@@ -61,7 +73,7 @@ loadtest: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/buf lint
-	$(PY) -m compileall -q orchestrator modelserver clients tests
+	$(PY) -m compileall -q orchestrator modelserver clients gateway tests
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache

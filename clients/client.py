@@ -106,6 +106,7 @@ class VideoEditClient:
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(target.name + ".part")
         with open(partial, "wb") as out:
+            out.write(first.chunk)
             for reply in replies:
                 out.write(reply.chunk)
         if partial.stat().st_size != first.size_bytes:

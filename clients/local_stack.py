@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import Optional
 
@@ -49,6 +50,22 @@ def wait_serving(address: str, service: str, timeout_s: float, process: Optional
     raise TimeoutError(f"{service} at {address} not SERVING after {timeout_s:.0f}s")
 
 
+def wait_http(url: str, timeout_s: float, process: subprocess.Popen, log_path: Path) -> None:
+    """Block until `url` answers 200; fail early if the process dies."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url}: the server exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer within {timeout_s:.0f}s")
+
+
 class LocalStack:
     """`with LocalStack(workdir) as stack:` -> stack.orchestrator_address is ready to use."""
 
@@ -64,6 +81,7 @@ class LocalStack:
         self.modelserver_addresses = [f"127.0.0.1:{free_port()}" for _ in range(replicas)]
         self.metrics_addresses = [f"127.0.0.1:{free_port()}" for _ in range(replicas)]  # Prometheus endpoints
         self.orchestrator_address = f"127.0.0.1:{free_port()}"
+        self.gateway_url = f"http://127.0.0.1:{free_port()}"  # once start_gateway() ran
         self.processes: dict[str, subprocess.Popen] = {}
 
     @property
@@ -108,6 +126,14 @@ class LocalStack:
         self._spawn("orchestrator", ["-m", "orchestrator", "--host", "127.0.0.1", "--port", port,
                                      *self.orchestrator_args], env)
         self._wait("orchestrator", self.orchestrator_address, "videoedit.v1.VideoEditService")
+
+    def start_gateway(self, env: Optional[dict[str, str]] = None) -> None:
+        """The HTTP API and web page (videoedit-web) in front of the orchestrator, at gateway_url."""
+        port = self.gateway_url.rsplit(":", 1)[1]
+        self._spawn("gateway", ["-m", "gateway", "--host", "127.0.0.1", "--port", port,
+                                "--server", self.orchestrator_address], {**self.env, **(env or {})})
+        wait_http(f"{self.gateway_url}/openapi.json", START_TIMEOUT_S, self.processes["gateway"],
+                  self.log_path("gateway"))
 
     def log_path(self, name: str) -> Path:
         return self.workdir / f"{name}.log"

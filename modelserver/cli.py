@@ -111,7 +111,10 @@ def main(argv: list[str] | None = None) -> None:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
+    # Wake up every second: the kernel may deliver SIGTERM to any thread, and Python runs the
+    # handler only when the main thread next runs bytecode (an untimed wait could sleep through it).
+    while not stop.wait(1.0):
+        pass
     log.info("shutting down: NOT_SERVING, draining queued and running batches")
     set_health(health_servicer, serving=False)
     drained = engine.close(args.drain_timeout_s)

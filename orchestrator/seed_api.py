@@ -28,7 +28,6 @@ from .jobs.validation import check_job_id, check_request
 from .models.grpc_client import ModelClient
 from .request import JobStatus, VideoEditRequest, VideoEditStatus
 
-
 # How long a status asked for before its job shows up waits for it (a thread about to start).
 START_GRACE_S = 2.0
 _STARTING_KEPT = 1000  # refused requests remembered, newest last

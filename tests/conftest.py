@@ -43,6 +43,13 @@ def clip(media_dir) -> Path:
                             fps=CLIP_FPS)
 
 
+@pytest.fixture(scope="session")
+def web(stack) -> str:
+    """The HTTP gateway (videoedit-web) in front of the shared stack: its base URL."""
+    stack.start_gateway()
+    return stack.gateway_url
+
+
 @pytest.fixture
 def client(stack):
     from clients.client import VideoEditClient

@@ -85,7 +85,10 @@ def main(argv: list[str] | None = None) -> None:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
+    # Wake up every second: the kernel may deliver SIGTERM to any thread, and Python runs the
+    # handler only when the main thread next runs bytecode (an untimed wait could sleep through it).
+    while not stop.wait(1.0):
+        pass
     log.info("shutting down: refusing new jobs; running jobs stop at their next checkpoint and re-run at the "
              "next start")
     for name in ("", SERVICE_NAME):

@@ -109,18 +109,23 @@ class VideoEditServicer(pb_grpc.VideoEditServiceServicer):
 
     def DownloadArtifact(self, request, context) -> Iterator[pb.DownloadArtifactResponse]:
         try:
-            if request.artifact == pb.ARTIFACT_UNSPECIFIED:
-                raise InvalidArgument("artifact", "choose ARTIFACT_OUTPUT_VIDEO, ARTIFACT_MASK_VIDEO or ARTIFACT_LOG")
+            if request.artifact not in _ARTIFACTS:
+                raise InvalidArgument("artifact", "choose ARTIFACT_OUTPUT_VIDEO, ARTIFACT_MASK_VIDEO, ARTIFACT_LOG "
+                                                  "or ARTIFACT_INPUT_VIDEO")
             artifact = _ARTIFACTS[request.artifact]
-            path = artifact_path(self.jobs.get(request.job_id), artifact, self.settings)
+            path = artifact_path(self.jobs.get(request.job_id), artifact, self.settings,
+                                 self.jobs.input_path(request.job_id))
+            chunks = file_chunks(path, request.offset, request.length)
+            first = next(chunks, b"")  # checks the range before anything is sent
         except VideoEditError as err:
             context.abort(grpc.StatusCode[err.code], str(err))
-        yield pb.DownloadArtifactResponse(filename=path.name, size_bytes=path.stat().st_size)
-        for chunk in file_chunks(path):
+        yield pb.DownloadArtifactResponse(filename=path.name, size_bytes=path.stat().st_size, chunk=first)
+        for chunk in chunks:
             yield pb.DownloadArtifactResponse(chunk=chunk)
 
 
-_ARTIFACTS = {pb.ARTIFACT_OUTPUT_VIDEO: "output", pb.ARTIFACT_MASK_VIDEO: "mask", pb.ARTIFACT_LOG: "log"}
+_ARTIFACTS = {pb.ARTIFACT_OUTPUT_VIDEO: "output", pb.ARTIFACT_MASK_VIDEO: "mask", pb.ARTIFACT_LOG: "log",
+              pb.ARTIFACT_INPUT_VIDEO: "input"}
 
 
 def _chunks(messages) -> Iterator[bytes]:

@@ -21,7 +21,7 @@ from ..errors import DataLoss, FailedPrecondition, InvalidArgument, NotFound, Re
 from ..request import JobStatus, VideoEditStatus
 
 CHUNK_BYTES = 1 << 20
-ARTIFACTS = ("output", "mask", "log")
+ARTIFACTS = ("output", "mask", "log", "input")
 
 
 @dataclass(frozen=True)
@@ -69,8 +69,12 @@ def receive_upload(filename: str, size_bytes: int, sha256: str, chunks: Iterable
     return Upload(final, received, actual)
 
 
-def artifact_path(status: VideoEditStatus, artifact: str, settings: Settings) -> Path:
-    """The file of `artifact` for a job, if it exists and lies in the output root."""
+def artifact_path(status: VideoEditStatus, artifact: str, settings: Settings, input_path: Path | None = None,
+                  ) -> Path:
+    """The file of `artifact` for a job, if it exists and lies in the output root (the input: in
+    an input root). `input_path`: the job's input video, when this server knows the job."""
+    if artifact == "input":
+        return _input_artifact(status.job_id, input_path, settings)
     if artifact == "log":
         path = status.logs_path
     elif status.status is not JobStatus.FINISHED:
@@ -86,7 +90,23 @@ def artifact_path(status: VideoEditStatus, artifact: str, settings: Settings) ->
     return resolved
 
 
-def file_chunks(path: Path) -> Iterator[bytes]:
+def _input_artifact(job_id: str, path: Path | None, settings: Settings) -> Path:
+    resolved = Path(path).resolve() if path is not None else None
+    if resolved is None or not resolved.is_file():
+        raise NotFound(f"job {job_id!r} has no input video on this server")
+    if not any(root == resolved or root in resolved.parents for root in settings.input_roots):
+        raise NotFound(f"job {job_id!r} has no input video under the input roots")
+    return resolved
+
+
+def file_chunks(path: Path, offset: int = 0, length: int = 0) -> Iterator[bytes]:
+    """The file's bytes from `offset`, `length` of them (0: to the end), in CHUNK_BYTES pieces."""
+    size = path.stat().st_size
+    if offset < 0 or length < 0 or offset > size:
+        raise InvalidArgument("offset", f"bytes {offset}+{length} are outside the file's {size} bytes")
+    left = size - offset if length == 0 else min(length, size - offset)
     with open(path, "rb") as f:
-        while chunk := f.read(CHUNK_BYTES):
+        f.seek(offset)
+        while left > 0 and (chunk := f.read(min(CHUNK_BYTES, left))):
+            left -= len(chunk)
             yield chunk

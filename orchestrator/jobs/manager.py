@@ -20,6 +20,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Iterator, Optional
 
 from ..config import Settings
@@ -92,6 +93,11 @@ class JobManager:
         if status is None:
             raise NotFound(f"no job {job_id!r}")
         return status
+
+    def input_path(self, job_id: str) -> Optional[Path]:
+        """The input video of a job this server knows (None: a job of another server's store)."""
+        job = self._find(job_id)
+        return None if job is None else job.checked.request.input_video_path
 
     def watch(self, job_id: str, active: Callable[[], bool] = lambda: True) -> Iterator[VideoEditStatus]:
         """The current status now, then every change, ending after a terminal one."""

@@ -18,7 +18,6 @@ import numpy as np
 
 from ..errors import InvalidArgument
 
-
 MIN_SIDE = 16  # smaller frames hold no object SAM3 could find or a crop could edit
 MAX_SIDE = 8192  # 8K UHD (7680x4320) fits; larger frames would need GBs per frame in the pipeline
 

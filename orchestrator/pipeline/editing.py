@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +24,7 @@ from ..media.decode import read_frames
 from ..media.mask_store import MaskStore
 from ..vision.compositing import MaskOf, box_weight, paste_crop
 from ..vision.crop import Box, crop_box, cut_crop, mask_bbox, region, stabilised_crops
+from .background import in_background
 from .context import JobContext
 
 # Edit calls of one job in flight at once: one running on the GPU, one queued behind it.
@@ -89,7 +90,6 @@ def edit_frames(ctx: JobContext, masks: MaskStore, out: CropSpool) -> int:
     boxes = stabilised_crops(masks.boxes(), info.width, info.height, ctx.options.crop_margin)
     batch_size = min(ctx.options.edit_batch_size, ctx.models.info().max_edit_batch)
     in_flight: deque[tuple[list[EditTarget], Future]] = deque()
-    calls = 0
 
     def collect_oldest() -> None:
         targets, edited = in_flight.popleft()
@@ -98,26 +98,25 @@ def edit_frames(ctx: JobContext, masks: MaskStore, out: CropSpool) -> int:
         done = targets[-1].index + 1
         ctx.progress.advance(done, f"edited {done}/{info.frame_count} frames")
 
-    pool = ThreadPoolExecutor(max_workers=EDITS_IN_FLIGHT, thread_name_prefix="edit")
-    try:
-        batch: list[EditTarget] = []
-        for index, frame in read_frames(info, wanted=lambda i: boxes[i] is not None, threads=ctx.threads):
-            box = boxes[index]
-            assert box is not None  # only frames with a box are converted to RGB
-            batch.append(edit_target(ctx, index, frame, box, lambda b, i=index: masks.region(i, b)))
-            if len(batch) == batch_size:
-                if len(in_flight) == EDITS_IN_FLIGHT:
-                    collect_oldest()  # the GPU has the next batch already; paste this one meanwhile
-                in_flight.append((batch, pool.submit(submit_edit, ctx, batch)))
-                calls += 1
-                batch = []
-        if batch:
-            in_flight.append((batch, pool.submit(submit_edit, ctx, batch)))
-            calls += 1
-        while in_flight:
-            collect_oldest()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    def send(batch: list[EditTarget]) -> None:
+        if len(in_flight) == EDITS_IN_FLIGHT:
+            collect_oldest()  # the model server has the next batch already; paste this one meanwhile
+        in_flight.append((batch, in_background("edit", submit_edit, ctx, batch)))
+
+    batch: list[EditTarget] = []
+    calls = 0
+    for index, frame in read_frames(info, wanted=lambda i: boxes[i] is not None, threads=ctx.threads):
+        box = boxes[index]
+        assert box is not None  # only frames with a box are converted to RGB
+        batch.append(edit_target(ctx, index, frame, box, lambda b, i=index: masks.region(i, b)))
+        if len(batch) == batch_size:
+            send(batch)
+            calls, batch = calls + 1, []
+    if batch:
+        send(batch)
+        calls += 1
+    while in_flight:
+        collect_oldest()
     ctx.progress.advance(info.frame_count)
     ctx.log.info("editing: %d frames edited of %d, in %d Edit calls of up to %d crops (%d in flight)",
                  out.frames(), info.frame_count, calls, batch_size, EDITS_IN_FLIGHT)

@@ -11,12 +11,13 @@ calls in flight, each holding one chunk of frames: memory stays bounded).
 
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from itertools import islice
 
 from ..media.decode import read_frames
 from ..media.mask_store import MaskStore
 from ..vision.stitching import TrackAssembler, frame_objects
+from .background import in_background
 from .context import JobContext, Sighting
 
 
@@ -42,21 +43,20 @@ def propagate(ctx: JobContext, sighting: Sighting) -> MaskStore:
         if not new:
             return None
         chunk = _last(previous, overlap) + new
-        return chunk, pool.submit(ctx.models.segment, chunk, ctx.request.mask_prompt)
+        return chunk, in_background("segment", ctx.models.segment, chunk, ctx.request.mask_prompt)
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="segment") as pool:
-        current = send(sighting.frames)
-        while current is not None:
-            chunk, detections = current
-            following = send(chunk)  # decoded while the model server segments `chunk`
-            objects = sighting.stitcher.stitch([frame_objects(d) for d in detections.result().frames],
-                                               overlap_before=tail_objects)
-            for offset, on_frame in enumerate(objects[overlap:]):
-                tracks.add(done + offset, on_frame)
-            done += len(chunk) - overlap
-            tail_objects = _last(objects, overlap)
-            ctx.progress.advance(done, f"tracked {done}/{info.frame_count} frames")
-            current = following
+    current = send(sighting.frames)
+    while current is not None:
+        chunk, detections = current
+        following = send(chunk)  # decoded while the model server segments `chunk`
+        objects = sighting.stitcher.stitch([frame_objects(d) for d in detections.result().frames],
+                                           overlap_before=tail_objects)
+        for offset, on_frame in enumerate(objects[overlap:]):
+            tracks.add(done + offset, on_frame)
+        done += len(chunk) - overlap
+        tail_objects = _last(objects, overlap)
+        ctx.progress.advance(done, f"tracked {done}/{info.frame_count} frames")
+        current = following
     tracks.finish()
     ctx.log.info("propagating: objects on %d of %d frames (%d object-frames filled in gaps)",
                  store.frames_with_object(), info.frame_count, tracks.filled)

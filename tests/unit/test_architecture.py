@@ -15,7 +15,7 @@ import pytest
 
 from tests.helpers import REPO_ROOT
 
-PACKAGES = ("orchestrator", "modelserver", "clients", "evaluation", "bench")
+PACKAGES = ("orchestrator", "modelserver", "clients", "evaluation", "bench", "gateway")
 # Orchestrator layers, top (called first) to bottom; a module may import its own layer or lower.
 # "(entry)": the package itself and `python -m orchestrator`; "(root)": request, config, errors.
 RANK = {"(entry)": 0, "api": 1, "seed_api": 1, "jobs": 2, "pipeline": 3, "media": 4, "vision": 5, "models": 6,

@@ -30,6 +30,7 @@ class Artifact(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ARTIFACT_OUTPUT_VIDEO: _ClassVar[Artifact]
     ARTIFACT_MASK_VIDEO: _ClassVar[Artifact]
     ARTIFACT_LOG: _ClassVar[Artifact]
+    ARTIFACT_INPUT_VIDEO: _ClassVar[Artifact]
 JOB_STATUS_UNSPECIFIED: JobStatus
 JOB_STATUS_QUEUED: JobStatus
 JOB_STATUS_EXTRACTING: JobStatus
@@ -45,6 +46,7 @@ ARTIFACT_UNSPECIFIED: Artifact
 ARTIFACT_OUTPUT_VIDEO: Artifact
 ARTIFACT_MASK_VIDEO: Artifact
 ARTIFACT_LOG: Artifact
+ARTIFACT_INPUT_VIDEO: Artifact
 
 class VideoEditRequest(_message.Message):
     __slots__ = ("job_id", "input_video_path", "output_dir", "mask_prompt", "edit_prompt", "mode", "max_frames", "image_guidance_scale", "guidance_scale", "erode_kernel", "num_inference_steps", "apply_smoothing", "smoothing_window", "smoothing_alpha", "seed", "extra")
@@ -184,12 +186,16 @@ class UploadVideoResponse(_message.Message):
     def __init__(self, input_video_path: _Optional[str] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ...) -> None: ...
 
 class DownloadArtifactRequest(_message.Message):
-    __slots__ = ("job_id", "artifact")
+    __slots__ = ("job_id", "artifact", "offset", "length")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     ARTIFACT_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    LENGTH_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     artifact: Artifact
-    def __init__(self, job_id: _Optional[str] = ..., artifact: _Optional[_Union[Artifact, str]] = ...) -> None: ...
+    offset: int
+    length: int
+    def __init__(self, job_id: _Optional[str] = ..., artifact: _Optional[_Union[Artifact, str]] = ..., offset: _Optional[int] = ..., length: _Optional[int] = ...) -> None: ...
 
 class DownloadArtifactResponse(_message.Message):
     __slots__ = ("filename", "size_bytes", "chunk")

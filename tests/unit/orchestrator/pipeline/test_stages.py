@@ -13,8 +13,8 @@ import pytest
 
 from orchestrator.errors import InvalidArgument
 from orchestrator.jobs.validation import parse_extra
-from orchestrator.media.decode import probe, read_frames
 from orchestrator.media.crop_spool import CropSpool
+from orchestrator.media.decode import probe, read_frames
 from orchestrator.models.fake import FakeModels
 from orchestrator.pipeline import run_pipeline
 from orchestrator.pipeline.editing import edit_frames, frame_seed

@@ -1,0 +1,178 @@
+// The web page: start a job (uploading the clip first if one was picked), follow its stages over
+// Server-Sent Events, then play original / edited / mask side by side. Plain ES module, no build.
+
+const STAGES = ["extracting", "masking", "propagating", "editing", "smoothing", "saving"];
+const $ = (id) => document.getElementById(id);
+let events = null;
+
+const token = () => $("token").value.trim();
+
+function withToken(url) {
+  if (!token()) return url;
+  return url + (url.includes("?") ? "&" : "?") + "access_token=" + encodeURIComponent(token());
+}
+
+async function api(path, options = {}) {
+  const headers = { ...(options.headers || {}) };
+  if (token()) headers.Authorization = `Bearer ${token()}`;
+  let response;
+  try {
+    response = await fetch(path, { ...options, headers });
+  } catch (err) {
+    throw new Error(`the server could not be reached (${err.message}); is videoedit-web running?`);
+  }
+  const body = await response.json().catch(() => null);
+  if (!response.ok) {
+    const error = body && body.error ? `${body.error.message} (${body.error.code})` : `HTTP ${response.status}`;
+    throw new Error(error);
+  }
+  return body;
+}
+
+function showFormError(message) {
+  $("form-error").textContent = message;
+  $("form-error").hidden = !message;
+}
+
+async function inputPath() {
+  const file = $("file").files[0];
+  if (file) {
+    showFormError(`uploading ${file.name}…`);
+    const uploaded = await api(`/api/video/upload?filename=${encodeURIComponent(file.name)}`, {
+      method: "POST", body: file, headers: { "Content-Type": "application/octet-stream" },
+    });
+    showFormError("");
+    return uploaded.input_video_path;
+  }
+  const path = $("path").value.trim();
+  if (!path) throw new Error("pick a video file, or type the path of one on the server");
+  return path;
+}
+
+async function start(mode) {
+  showFormError("");
+  try {
+    const maskPrompt = $("mask-prompt").value.trim();
+    const editPrompt = $("edit-prompt").value.trim();
+    if (!maskPrompt) throw new Error("say what to edit (e.g. \"hair\")");
+    if (!editPrompt) throw new Error("say how to edit it (e.g. \"make the hair red\")");
+    const params = { mode, num_inference_steps: Number($("steps").value), edit_size: $("edit-size").value };
+    if (mode === "single_frame") params.frame_index = $("frame-index").value;
+    const status = await api("/api/video/edit", {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ input_video_path: await inputPath(), mask_prompt: maskPrompt, edit_prompt: editPrompt, params }),
+    });
+    follow(status.job_id, mode);
+    refreshJobs();
+  } catch (err) {
+    showFormError(err.message);
+  }
+}
+
+function drawStages() {
+  $("stages").replaceChildren(...STAGES.map((name) => {
+    const item = document.createElement("li");
+    item.dataset.stage = name;
+    item.innerHTML = `<span>${name}</span><progress max="1" value="0"></progress><span class="pct"></span>`;
+    return item;
+  }));
+}
+
+function show(status) {
+  $("job-state").textContent = status.status;
+  $("job-message").textContent = status.message || "";
+  $("job-error").textContent = status.error || "";
+  $("job-error").hidden = !status.error;
+  const current = STAGES.indexOf(status.status);
+  for (const item of $("stages").children) {
+    const index = STAGES.indexOf(item.dataset.stage);
+    const done = status.status === "finished" || (current >= 0 && index < current);
+    let fraction = done ? 1 : 0;
+    if (index === current && status.total_frames) fraction = (status.current_frame || 0) / status.total_frames;
+    item.classList.toggle("current", index === current);
+    item.querySelector("progress").value = fraction;
+    item.querySelector(".pct").textContent = fraction ? `${Math.round(fraction * 100)}%` : "";
+  }
+}
+
+function follow(jobId, mode) {
+  if (events) events.close();
+  $("job").hidden = false;
+  $("job-id").textContent = jobId;
+  $("results").hidden = $("stills").hidden = true;
+  $("log").textContent = "";
+  drawStages();
+  events = new EventSource(withToken(`/api/video/events/${encodeURIComponent(jobId)}`));
+  events.onmessage = (message) => {
+    const status = JSON.parse(message.data);
+    show(status);
+    if (["finished", "failed", "cancelled"].includes(status.status)) {
+      events.close();
+      refreshJobs();
+      finished(status, mode || ((status.output_video_path || "").endsWith(".png") ? "single_frame" : "video"));
+    }
+  };
+  events.addEventListener("error", () => {
+    if (events.readyState === EventSource.CLOSED) return;
+    $("job-message").textContent = "lost the connection to the server; retrying…";
+  });
+}
+
+async function finished(status, mode) {
+  const artifact = (kind) => withToken(`/api/video/artifact/${encodeURIComponent(status.job_id)}/${kind}`);
+  try {
+    const headers = token() ? { Authorization: `Bearer ${token()}` } : {};
+    const log = await fetch(artifact("log"), { headers });
+    $("log").textContent = log.ok ? await log.text() : "";
+  } catch (err) {
+    $("log").textContent = `could not load the log: ${err.message}`;
+  }
+  if (status.status !== "finished") return;
+  if (mode === "single_frame") {
+    $("still-output").src = artifact("output");
+    $("still-mask").src = artifact("mask");
+    $("stills").hidden = false;
+    return;
+  }
+  const [input, output, mask] = [$("video-input"), $("video-output"), $("video-mask")];
+  input.src = artifact("input");
+  output.src = artifact("output");
+  mask.src = artifact("mask");
+  $("results").hidden = false;
+}
+
+// The edited video leads: play, pause and seeking carry over to the original and the mask.
+function synchronise() {
+  const lead = $("video-output");
+  const others = [$("video-input"), $("video-mask")];
+  lead.addEventListener("play", () => others.forEach((v) => { v.currentTime = lead.currentTime; v.play().catch(() => {}); }));
+  lead.addEventListener("pause", () => others.forEach((v) => v.pause()));
+  lead.addEventListener("seeked", () => others.forEach((v) => { v.currentTime = lead.currentTime; }));
+  lead.addEventListener("timeupdate", () => others.forEach((v) => {
+    if (Math.abs(v.currentTime - lead.currentTime) > 0.2) v.currentTime = lead.currentTime;
+  }));
+}
+
+async function refreshJobs() {
+  try {
+    const { jobs } = await api("/api/video/jobs?page_size=20");
+    $("jobs").replaceChildren(...jobs.map((job) => {
+      const item = document.createElement("li");
+      const link = document.createElement("a");
+      link.textContent = job.job_id;
+      link.onclick = () => follow(job.job_id);
+      item.append(link, ` ${job.status}${job.error ? ": " + job.error : ""}`);
+      return item;
+    }));
+  } catch (err) {
+    $("jobs").replaceChildren(Object.assign(document.createElement("li"), { className: "error", textContent: err.message }));
+  }
+}
+
+$("token").value = localStorage.getItem("videoedit-token") || "";
+$("token").addEventListener("change", () => { localStorage.setItem("videoedit-token", token()); refreshJobs(); });
+$("job-form").addEventListener("submit", (event) => { event.preventDefault(); start("video"); });
+$("preview").addEventListener("click", () => start("single_frame"));
+$("refresh").addEventListener("click", refreshJobs);
+synchronise();
+refreshJobs();

@@ -1,0 +1,161 @@
+"""The HTTP gateway (videoedit-web) over the live orchestrator: every route, the seed's REST
+example verbatim, Server-Sent Events to the end, Range requests, and gRPC codes as HTTP statuses."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from clients.local_stack import LocalStack, free_port
+from clients.sample_clip import make_sample_clip
+from tests.helpers import EVENT_TIMEOUT_S, FAST_JOB, decode
+
+
+@pytest.fixture
+def http(web):
+    with httpx.Client(base_url=web, timeout=EVENT_TIMEOUT_S) as client:
+        yield client
+
+
+def events(http: httpx.Client, job_id: str) -> list[dict]:
+    """Every status the SSE stream sends, until it ends."""
+    seen = []
+    with http.stream("GET", f"/api/video/events/{job_id}") as response:
+        assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                seen.append(json.loads(line[len("data: "):]))
+    return seen
+
+
+def test_the_seeds_rest_example_verbatim(http, clip, stack):
+    """Example 3's JSON: job_id, input_video_path, output_dir, mask_prompt, edit_prompt, params."""
+    data = {"job_id": "rest_001", "input_video_path": str(clip), "output_dir": str(stack.output_root / "rest_001"),
+            "mask_prompt": "hair", "edit_prompt": "make the hair red",
+            "params": {"num_inference_steps": 2, "edit_size": 64, "chunk_size": 6, "apply_smoothing": True}}
+    started = http.post("/api/video/edit", json=data)
+    assert started.status_code == 200, started.text
+    assert started.json()["job_id"] == "rest_001" and started.json()["status"] == "queued"
+    seen = events(http, "rest_001")
+    assert seen[-1]["status"] == "finished"
+    assert {"editing", "saving"} <= {s["status"] for s in seen}  # every stage comes by, in order
+    status = http.get("/api/video/status/rest_001", params={"output_dir": data["output_dir"]}).json()
+    # The seed's status.to_dict(): the same keys, paths as strings.
+    assert set(status) == {"job_id", "status", "progress", "current_frame", "total_frames", "message", "error",
+                           "output_video_path", "mask_preview_path", "logs_path", "output_dir", "created_at",
+                           "updated_at"}
+    assert status["status"] == "finished" and status["progress"] == 1.0
+    assert status["output_video_path"] == str(stack.output_root / "rest_001" / "rest_001_output.mp4")
+    listed = http.get("/api/video/jobs", params={"status": "finished"}).json()
+    assert "rest_001" in [j["job_id"] for j in listed["jobs"]]
+
+
+def test_upload_then_edit_then_download_with_ranges(http, tmp_path):
+    clip = make_sample_clip(tmp_path / "mine.mp4", frames=8, width=160, height=120)
+    data = clip.read_bytes()
+    uploaded = http.post("/api/video/upload", params={"filename": "mine.mp4",
+                                                      "sha256": hashlib.sha256(data).hexdigest()}, content=data)
+    assert uploaded.status_code == 200, uploaded.text
+    path = uploaded.json()["input_video_path"]
+    assert uploaded.json()["size_bytes"] == len(data) and Path(path).read_bytes() == data
+    http.post("/api/video/edit", json={"job_id": "rest_upload", "input_video_path": path, "mask_prompt": "car",
+                                       "edit_prompt": "make it blue", "params": {"num_inference_steps": 2,
+                                                                                 **FAST_JOB["extra"]}})
+    assert events(http, "rest_upload")[-1]["status"] == "finished"
+
+    whole = http.get("/api/video/artifact/rest_upload/output")
+    assert whole.status_code == 200 and whole.headers["content-type"] == "video/mp4"
+    assert whole.headers["accept-ranges"] == "bytes" and int(whole.headers["content-length"]) == len(whole.content)
+    (tmp_path / "out.mp4").write_bytes(whole.content)
+    assert len(decode(tmp_path / "out.mp4")) == 8
+    size = len(whole.content)
+    for header, start, end in (("bytes=0-99", 0, 99), ("bytes=100-", 100, size - 1), ("bytes=-50", size - 50, size - 1)):
+        part = http.get("/api/video/artifact/rest_upload/output", headers={"Range": header})
+        assert part.status_code == 206, (header, part.text)
+        assert part.headers["content-range"] == f"bytes {start}-{end}/{size}"
+        assert part.content == whole.content[start:end + 1]
+    beyond = http.get("/api/video/artifact/rest_upload/output", headers={"Range": f"bytes={size + 10}-"})
+    assert beyond.status_code == 416
+    assert http.get("/api/video/artifact/rest_upload/input").content == data
+    assert http.get("/api/video/artifact/rest_upload/mask").status_code == 200
+    assert "ended finished" in http.get("/api/video/artifact/rest_upload/log").text
+
+
+@pytest.mark.parametrize("request_body, status, code", [
+    ({"input_video_path": "x", "mask_prompt": "car"}, 400, "INVALID_ARGUMENT"),  # no edit_prompt
+    ({"input_video_path": "{clip}", "mask_prompt": " ", "edit_prompt": "red"}, 400, "INVALID_ARGUMENT"),
+    ({"input_video_path": "{clip}", "mask_prompt": "car", "edit_prompt": "red", "params": {"seed": "x"}}, 400,
+     "INVALID_ARGUMENT"),
+    ({"input_video_path": "/etc/passwd", "mask_prompt": "car", "edit_prompt": "red"}, 403, "PERMISSION_DENIED"),
+    ({"input_video_path": "{dir}/missing.mp4", "mask_prompt": "car", "edit_prompt": "red"}, 404, "NOT_FOUND"),
+])
+def test_bad_requests_get_the_right_http_status_and_the_servers_message(http, clip, request_body, status, code):
+    body = json.loads(json.dumps(request_body).replace("{clip}", str(clip)).replace("{dir}", str(clip.parent)))
+    reply = http.post("/api/video/edit", json=body)
+    assert reply.status_code == status, reply.text
+    error = reply.json()["error"]
+    assert error["code"] == code and error["message"]
+
+
+def test_conflicts_unknown_jobs_bad_ranges_and_cancel(http, clip):
+    body = {"job_id": "rest_conflict", "input_video_path": str(clip), "mask_prompt": "car", "edit_prompt": "red",
+            "params": {"num_inference_steps": 2, **FAST_JOB["extra"]}}
+    assert http.post("/api/video/edit", json=body).status_code == 200
+    other = http.post("/api/video/edit", json={**body, "edit_prompt": "blue"})
+    assert other.status_code == 409 and other.json()["error"]["code"] == "ALREADY_EXISTS"
+    assert http.get("/api/video/status/nobody").status_code == 404
+    assert http.get("/api/video/events/nobody").status_code == 404
+    assert http.get("/api/video/artifact/rest_conflict/nonsense").status_code == 400
+    assert http.get("/api/video/artifact/rest_conflict/log", headers={"Range": "bytes=9-3"}).status_code == 400
+    cancelled = http.post("/api/video/cancel/rest_conflict").json()
+    assert cancelled["job_id"] == "rest_conflict"
+    final = events(http, "rest_conflict")[-1]
+    assert final["status"] in ("cancelled", "finished")  # it may have finished before the cancel landed
+    if final["status"] == "cancelled":
+        assert http.get("/api/video/artifact/rest_conflict/output").status_code == 409  # FAILED_PRECONDITION
+    assert http.get("/api/video/jobs", params={"status": "nonsense"}).status_code == 400
+
+
+def test_uploads_need_a_length_and_respect_the_limit(stack, tmp_path):
+    # A second gateway with a 1 MB limit, in front of the same orchestrator.
+    small = LocalStack(tmp_path)
+    small.orchestrator_address, small.env = stack.orchestrator_address, stack.env
+    small.start_gateway(env={"VIDEOEDIT_MAX_UPLOAD_MB": "1"})
+    try:
+        with httpx.Client(base_url=small.gateway_url, timeout=EVENT_TIMEOUT_S) as http:
+            big = http.post("/api/video/upload", params={"filename": "big.mp4"}, content=b"x" * (2 << 20))
+            assert big.status_code == 413 and "VIDEOEDIT_MAX_UPLOAD_MB" in big.json()["error"]["message"]
+            streamed = http.post("/api/video/upload", params={"filename": "s.mp4"}, content=iter([b"abc"]))
+            assert streamed.status_code == 411
+    finally:
+        small.stop()
+
+
+def test_the_token_is_required_and_passed_on(tmp_path, model_cache):
+    env = {"VIDEOEDIT_CACHE_DIR": str(model_cache), "VIDEOEDIT_AUTH_TOKEN": "s3cret"}
+    with LocalStack(tmp_path, modelserver_args=("--tiny",), env=env) as secured:
+        secured.start_gateway()
+        with httpx.Client(base_url=secured.gateway_url, timeout=EVENT_TIMEOUT_S) as http:
+            assert http.get("/api/video/jobs").status_code == 401
+            assert http.get("/api/video/jobs", headers={"Authorization": "Bearer wrong"}).status_code == 401
+            assert http.get("/api/video/jobs", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+            assert http.get("/api/video/jobs", params={"access_token": "s3cret"}).status_code == 200
+            assert http.get("/").status_code == 200  # the page itself is public; its API calls carry the token
+
+
+def test_an_unreachable_orchestrator_is_503(tmp_path):
+    nowhere = LocalStack(tmp_path)
+    nowhere.orchestrator_address = f"127.0.0.1:{free_port()}"
+    nowhere.start_gateway()
+    try:
+        with httpx.Client(base_url=nowhere.gateway_url, timeout=EVENT_TIMEOUT_S) as http:
+            reply = http.get("/api/video/status/anything")
+            assert reply.status_code == 503 and reply.json()["error"]["code"] == "UNAVAILABLE"
+            assert reply.headers["retry-after"] == "5"
+            assert http.get("/openapi.json").json()["paths"]["/api/video/edit"]
+    finally:
+        nowhere.stop()
