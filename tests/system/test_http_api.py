@@ -159,3 +159,19 @@ def test_an_unreachable_orchestrator_is_503(tmp_path):
             assert http.get("/openapi.json").json()["paths"]["/api/video/edit"]
     finally:
         nowhere.stop()
+
+
+def test_a_full_queue_is_429_with_retry_after(stack, tmp_path, clip):
+    """An orchestrator that queues nothing (--max-queued-jobs 0) behind its own gateway."""
+    full = LocalStack(tmp_path, input_roots=stack.input_roots, orchestrator_args=("--max-queued-jobs", "0"))
+    full.modelserver_addresses, full.env = stack.modelserver_addresses, stack.env
+    full.start_orchestrator()
+    full.start_gateway()
+    try:
+        with httpx.Client(base_url=full.gateway_url, timeout=EVENT_TIMEOUT_S) as http:
+            reply = http.post("/api/video/edit", json={"input_video_path": str(clip), "mask_prompt": "car",
+                                                       "edit_prompt": "make it red"})
+            assert reply.status_code == 429 and reply.json()["error"]["code"] == "RESOURCE_EXHAUSTED"
+            assert "retry later" in reply.json()["error"]["message"] and reply.headers["retry-after"] == "5"
+    finally:
+        full.stop()
