@@ -1,12 +1,14 @@
 """Per-frame masks spooled to disk, one bit per pixel.
 
-A 1080p mask is 2 MB as bools but 260 KB packed; a memory-mapped file keeps
-the masks of a long video out of RAM while any frame stays one slice away.
-Rows are packed separately, so a box of a mask unpacks only its own rows.
+A 1080p mask is 2 MB as bools but 260 KB packed. Each frame's record sits at a fixed offset of a
+file, read and written with pread/pwrite: the masks of a long video stay on disk (a memory map
+would count every touched page in the process's memory), and any frame is one read away. Rows
+are packed separately, so a box of a mask reads and unpacks only its own rows.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -18,11 +20,13 @@ from ..vision.crop import Box, mask_bbox
 class MaskStore:
     def __init__(self, path: Path, count: int, height: int, width: int):
         self.count, self.height, self.width = count, height, width
-        self._data = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(count, height, (width + 7) // 8))
+        self._row_bytes = (width + 7) // 8
+        self._file = open(path, "w+b")  # closed by close(), or when the store is dropped
+        self._file.truncate(count * height * self._row_bytes)  # sparse: unwritten frames read as empty
         self._boxes: list[Optional[Box]] = [None] * count
 
     def put(self, index: int, mask: np.ndarray) -> None:
-        self._data[index] = np.packbits(mask, axis=1)
+        os.pwrite(self._file.fileno(), np.packbits(mask, axis=1).tobytes(), self._offset(index, 0))
         self._boxes[index] = mask_bbox(mask)
 
     def get(self, index: int) -> np.ndarray:
@@ -31,8 +35,13 @@ class MaskStore:
     def region(self, index: int, box: Box) -> np.ndarray:
         """The frame's mask inside `box` (bool, box-sized)."""
         x0, y0, x1, y1 = box
-        rows = np.unpackbits(self._data[index, y0:y1, x0 // 8:(x1 + 7) // 8], axis=1)
+        data = os.pread(self._file.fileno(), (y1 - y0) * self._row_bytes, self._offset(index, y0))
+        packed = np.frombuffer(data, np.uint8).reshape(y1 - y0, self._row_bytes)
+        rows = np.unpackbits(packed[:, x0 // 8:(x1 + 7) // 8], axis=1)
         return rows[:, x0 % 8:x0 % 8 + x1 - x0].astype(bool)
+
+    def _offset(self, index: int, row: int) -> int:
+        return (index * self.height + row) * self._row_bytes
 
     def boxes(self) -> list[Optional[Box]]:
         """Bounding box of every frame's mask (None: empty)."""
@@ -44,3 +53,12 @@ class MaskStore:
 
     def frames_with_object(self) -> int:
         return sum(b is not None for b in self._boxes)
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> "MaskStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -52,12 +52,12 @@ def run_pipeline(job: CheckedRequest, models: Models, progress: Progress, log: l
     progress.stage(JobStatus.MASKING, f"looking for {req.mask_prompt!r}", total_frames=info.frame_count)
     sighting = find_objects(ctx)
 
-    # 3. Propagating: track them through the rest of the video.
-    progress.stage(JobStatus.PROPAGATING, f"tracking {req.mask_prompt!r}", total_frames=info.frame_count)
-    masks = propagate(ctx, sighting)
-    del sighting  # a chunk of full frames and their masks: not needed past here
-
     with ExitStack() as spools:
+        # 3. Propagating: track them through the rest of the video.
+        progress.stage(JobStatus.PROPAGATING, f"tracking {req.mask_prompt!r}", total_frames=info.frame_count)
+        masks = spools.enter_context(propagate(ctx, sighting))
+        del sighting  # a chunk of full frames and their masks: not needed past here
+
         # 4. Editing: crop, edit, paste back inside the eroded, feathered mask (boxes only).
         progress.stage(JobStatus.EDITING, f"editing: {req.edit_prompt!r}", total_frames=info.frame_count)
         edits = spools.enter_context(CropSpool(workdir / "edited.crops", info.frame_count))

@@ -23,7 +23,7 @@ from .context import JobContext, Sighting
 
 def propagate(ctx: JobContext, sighting: Sighting) -> MaskStore:
     info, opts = ctx.info, ctx.options
-    store = MaskStore(ctx.workdir / "masks.npy", info.frame_count, info.height, info.width)
+    store = MaskStore(ctx.workdir / "masks.bits", info.frame_count, info.height, info.width)
     tracks = TrackAssembler(store, opts.max_gap, sighting.keep)
     for index in range(sighting.start):
         tracks.add(index, {})
