@@ -55,7 +55,8 @@ def run_pipeline(job: CheckedRequest, models: Models, progress: Progress, log: l
     with ExitStack() as spools:
         # 3. Propagating: track them through the rest of the video.
         progress.stage(JobStatus.PROPAGATING, f"tracking {req.mask_prompt!r}", total_frames=info.frame_count)
-        masks = spools.enter_context(propagate(ctx, sighting))
+        masks = propagate(ctx, sighting)
+        spools.callback(masks.close)
         del sighting  # a chunk of full frames and their masks: not needed past here
 
         # 4. Editing: crop, edit, paste back inside the eroded, feathered mask (boxes only).
