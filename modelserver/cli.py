@@ -60,6 +60,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     device.add_argument("--pix2pix-dtype", default=env.get("VIDEOEDIT_PIX2PIX_DTYPE"), choices=dtypes,
                         help="InstructPix2Pix's dtype (auto on GPU: float16; a VAE decode that overflows is "
                              "redone in float32)")
+    device.add_argument("--compile", action="store_true",
+                        help="channels-last, fused attention projections and torch.compile for InstructPix2Pix's "
+                             "UNet; batches are padded to 1/2/4/8 and each is warmed up before SERVING")
+    device.add_argument("--warmup-side", type=int, default=0,
+                        help="Edit warm-up crop size (0: 512, or 64 for tiny models)")
     device.add_argument("--pix2pix-device-map", choices=["balanced"],
                         help="spread InstructPix2Pix over all visible GPUs (the seed's device_map)")
     sam3 = parser.add_argument_group("SAM3")

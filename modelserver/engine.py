@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,13 +67,15 @@ class ModelEngine:
         items = [EditItem(image, call.instruction, seed) for image, seed in zip(call.images, call.seeds, strict=True)]
         return self.edit_queue(key, items, deadline, on_cancel)
 
-    def warm_up(self) -> float:
-        """One small batch through each model (CUDA context, kernels, allocator); returns seconds."""
+    def warm_up(self, edit_side: int = 64, edit_batches: Sequence[int] = (1,)) -> float:
+        """A batch through each model (CUDA context, kernels, allocator, compiled graphs): Edit at
+        `edit_side` pixels in each of `edit_batches`; returns seconds."""
         started = time.monotonic()
         frame = np.full((64, 64, 3), 127, np.uint8)
         self.segment(SegmentCall([frame, frame], ["object"]))
-        side = 8 * self.editor.size_multiple
-        self.edit(EditCall([np.full((side, side, 3), 127, np.uint8)], "warm up", 1.5, 7.5, 1, [0]))
+        crop = np.full((edit_side, edit_side, 3), 127, np.uint8)
+        for size in edit_batches:
+            self.edit(EditCall([crop] * size, "warm up", 1.5, 7.5, 1, list(range(size))))
         return time.monotonic() - started
 
     def close(self, timeout: float | None = None) -> bool:

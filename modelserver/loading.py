@@ -79,6 +79,14 @@ def load_models(args: argparse.Namespace, limits: Limits, metrics: Metrics) -> t
                                                   **overrides)
         editor = InstructPix2PixEditor.from_pretrained(pix2pix_src.path_or_id, device=device, dtype=pix2pix_dtype,
                                                        device_map=args.pix2pix_device_map)
+    # Edit batches come padded to powers of two up to the batcher's largest, so compiled graphs
+    # are reused; every one is warmed up at a real crop size before SERVING.
+    edit_batches: tuple[int, ...] = (1,)
+    if args.compile:
+        edit_batches = tuple(2 ** i for i in range(args.edit_max_batch_size.bit_length())
+                             if 2 ** i <= args.edit_max_batch_size)
+        log.info("compiling InstructPix2Pix's UNet for batches of %s", "/".join(map(str, edit_batches)))
+        editor.compile(edit_batches)
     if args.simulate_edit_delay_ms:
         from .backends.simulated import DelayedEditor
 
@@ -87,7 +95,8 @@ def load_models(args: argparse.Namespace, limits: Limits, metrics: Metrics) -> t
     batching = BatchingConfig(args.edit_max_batch_size, args.segment_frame_batch, args.max_batch_delay_ms,
                               args.max_queued_calls)
     engine = ModelEngine(segmenter, editor, batching, metrics)
-    warmup_seconds = engine.warm_up()
+    warmup_side = args.warmup_side or (64 if pix2pix_src.tiny else 512)
+    warmup_seconds = engine.warm_up(warmup_side, edit_batches)
     log.info("warm-up batch ran in %.2f s", warmup_seconds)
     random = args.random_weights is not None or sam3_src.tiny
     info = pb.ModelServerInfo(

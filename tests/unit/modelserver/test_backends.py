@@ -260,3 +260,31 @@ def test_every_scheduler_edits_reproducibly_per_seed(editor, scheduler):
     if scheduler == "dpmpp_2m":
         assert editor.pipe.scheduler.config.algorithm_type == "dpmsolver++"
         assert editor.pipe.scheduler.config.solver_order == 2
+
+
+def test_batches_pad_to_the_compiled_sizes_and_results_do_not_change(editor):
+    from modelserver.backends.instruct_pix2pix import padded_size
+
+    assert [padded_size(n, (1, 2, 4, 8)) for n in (1, 2, 3, 5, 8, 9)] == [1, 2, 4, 8, 8, 9]
+    assert padded_size(3, ()) == 3
+    crops = [np.random.default_rng(s).integers(0, 256, (64, 64, 3), dtype=np.uint8) for s in range(3)]
+    kwargs = dict(instructions="x", image_guidance_scale=1.5, guidance_scale=7.5, num_inference_steps=1)
+    plain = editor.edit(crops, seeds=[1, 2, 3], **kwargs)
+    editor._batch_sizes = (4,)  # as compile() leaves it, without the slow compile
+    try:
+        padded = editor.edit(crops, seeds=[1, 2, 3], **kwargs)
+    finally:
+        editor._batch_sizes = ()
+    assert len(padded) == 3
+    assert all(np.abs(a.astype(int) - b.astype(int)).max() <= 1 for a, b in zip(plain, padded))
+
+
+@pytest.mark.slow
+def test_compile_runs_the_tiny_unet_compiled(tiny_models):
+    """torch.compile on the CPU (minutes on 2 cores: `make test-slow`)."""
+    editor = InstructPix2PixEditor.from_pretrained(tiny_models.instruct_pix2pix)
+    editor.compile((1,))
+    crop = np.full((64, 64, 3), 100, np.uint8)
+    [out] = editor.edit([crop], "x", 1.5, 7.5, 1, [0])
+    assert out.shape == (64, 64, 3) and editor.batch_sizes == (1,)
+    assert type(editor.pipe.unet).__name__ == "OptimizedModule"
