@@ -53,10 +53,20 @@ def test_upload_start_follow_and_play_the_three_videos(page, web, clip):
     page.click("summary")
     page.fill("#steps", "2")
     page.fill("#edit-size", "64")
+    # Record every state the page shows (a short stage may be on screen for one event only).
+    page.evaluate("""() => {
+        window.seenStates = [];
+        const state = document.querySelector('#job-state');
+        new MutationObserver(() => window.seenStates.push(state.textContent))
+            .observe(state, {childList: true, characterData: true, subtree: true});
+    }""")
     page.click("#start")
     page.wait_for_selector("#job:not([hidden])")
-    page.wait_for_function("document.querySelector('#job-state').textContent === 'editing'")
     page.wait_for_function("document.querySelector('#job-state').textContent === 'finished'")
+    seen = page.evaluate("window.seenStates")
+    assert [s for s in ("masking", "editing", "saving", "finished") if s in seen] == ["masking", "editing",
+                                                                                      "saving", "finished"], seen
+    assert seen.index("masking") < seen.index("editing") < seen.index("saving") < seen.index("finished")
     progress = page.eval_on_selector_all("#stages progress", "bars => bars.map(b => b.value)")
     assert progress == [1] * 6
     page.wait_for_selector("#results:not([hidden])")

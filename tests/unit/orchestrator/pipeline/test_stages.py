@@ -113,7 +113,7 @@ def test_editing_sends_only_frames_with_the_object_and_keeps_the_background_bit_
 
 def test_editing_keeps_two_edit_calls_in_flight_in_batches_the_model_server_takes(tmp_path):
     clip, truth = square_clip(tmp_path / "clip.mkv")
-    models = FakeModels(max_edit_batch=3, edit_seconds=0.02)  # a slow model server taking 3 crops a call
+    models = FakeModels(max_edit_batch=3, edit_seconds=0.15)  # a slow model server taking 3 crops a call
     ctx = job_context(tmp_path, probe(clip, None), models, EditOptions(chunk_size=8, edit_size=64, edit_batch_size=8))
     masks = propagate(ctx, find_objects(ctx))
     sources = [frame for _, frame in read_frames(ctx.info)]
