@@ -74,6 +74,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tls-cert", type=Path, help="PEM certificate chain (env VIDEOEDIT_TLS_CERT)")
     parser.add_argument("--tls-key", type=Path, help="PEM private key (env VIDEOEDIT_TLS_KEY)")
     parser.add_argument("--no-reflection", action="store_true", help="turn gRPC reflection off")
+    parser.add_argument("--metrics-port", type=int,
+                        default=int(os.environ.get("VIDEOEDIT_ORCHESTRATOR_METRICS_PORT", 0)),
+                        help="Prometheus /metrics port of the jobs (0: off; 9092 is a good choice)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = Settings.from_env()
@@ -82,6 +85,8 @@ def main(argv: list[str] | None = None) -> None:
                                    reflection=settings.reflection and not args.no_reflection)
     server, jobs, health_servicer, _ = serve(f"{args.host}:{args.port}", settings, args.max_concurrent_jobs,
                                              args.max_queued_jobs)
+    if args.metrics_port:
+        jobs.metrics.serve(args.metrics_port)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -27,6 +27,7 @@ from ..config import Settings
 from ..errors import AlreadyExists, InvalidArgument, NotFound, ResourceExhausted, Unavailable, VideoEditError
 from ..models import Models
 from ..request import CheckedRequest, EditOptions, JobStatus, VideoEditRequest, VideoEditStatus
+from .metrics import JobMetrics
 from .reporter import JobReporter
 from .runner import new_status, run_job
 from .status_file import read_status
@@ -43,14 +44,16 @@ class Job:
     reporter: Optional[JobReporter] = None
     transitions: list[VideoEditStatus] = field(default_factory=list)  # status on entering each stage
     version: int = 0
+    stage_entered_at: float = field(default_factory=time.time)  # unix seconds, for the stage metrics
     changed: threading.Condition = field(default_factory=threading.Condition)
     cancel: threading.Event = field(default_factory=threading.Event)
 
 
 class JobManager:
     def __init__(self, settings: Settings, models: Models, store: JobStore, max_concurrent_jobs: int = 1,
-                 max_queued_jobs: int = 100):
+                 max_queued_jobs: int = 100, metrics: Optional[JobMetrics] = None):
         self.settings = settings
+        self.metrics = metrics or JobMetrics()
         self.models = models
         self.store = store
         self.max_queued_jobs = max_queued_jobs
@@ -162,6 +165,8 @@ class JobManager:
         self.store.update(status)
         with job.changed:
             if status.status is not job.latest.status:
+                self.metrics.moved(job.latest, job.stage_entered_at, status)
+                job.stage_entered_at = status.updated_at or time.time()
                 job.transitions.append(status)
             job.latest = status
             job.version += 1
@@ -172,6 +177,7 @@ class JobManager:
         job.reporter = JobReporter(status, checked.request.output_dir, cancel=job.cancel, interrupt=self._stopping,
                                    listener=lambda s, job=job: self._on_status(job, s))
         self._jobs[checked.request.job_id] = job
+        self.metrics.added(status)
         return job
 
     def _enqueue(self, job: Job) -> None:
@@ -209,6 +215,7 @@ class JobManager:
     def _keep_ended(self, request: VideoEditRequest, status: VideoEditStatus) -> None:
         """A job that will not run again: listed and readable, never re-validated."""
         self._jobs[request.job_id] = Job(checked=CheckedRequest(request, EditOptions()), latest=status)
+        self.metrics.added(status)
 
     def _run(self, job: Job) -> None:
         if job.cancel.is_set() or self._stopping.is_set():

@@ -1,0 +1,42 @@
+"""The orchestrator's Prometheus metrics (`--metrics-port`) follow its jobs."""
+
+from __future__ import annotations
+
+import urllib.request
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from clients.client import VideoEditClient
+from clients.local_stack import LocalStack, free_port
+from tests.helpers import FAST_JOB
+from videoedit.v1 import video_edit_pb2 as pb
+
+
+def samples(url: str) -> dict[tuple[str, tuple], float]:
+    text = urllib.request.urlopen(url, timeout=30).read().decode()
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def test_jobs_stages_frames_and_endings_are_counted(stack, tmp_path, clip):
+    port = free_port()
+    own = LocalStack(tmp_path, input_roots=stack.input_roots, orchestrator_args=("--metrics-port", str(port)))
+    own.modelserver_addresses, own.env = stack.modelserver_addresses, stack.env
+    own.start_orchestrator()
+    try:
+        with VideoEditClient(own.orchestrator_address) as client:
+            client.start_edit(str(clip), "car", "make it blue", job_id="metered", **FAST_JOB)
+            assert client.wait("metered").status == pb.JOB_STATUS_FINISHED
+            client.start_edit(str(clip), "car", "make it blue", job_id="one-frame", **FAST_JOB,
+                              max_frames=1, mode="single_frame")
+            client.wait("one-frame")
+        found = samples(f"http://127.0.0.1:{port}/metrics")
+        assert found[("videoedit_orchestrator_jobs", (("state", "finished"),))] == 2
+        assert found[("videoedit_orchestrator_jobs", (("state", "queued"),))] == 0
+        assert found[("videoedit_orchestrator_jobs_ended_total", (("status", "finished"),))] == 2
+        assert found[("videoedit_orchestrator_queue_wait_seconds_count", ())] == 2
+        for stage in ("extracting", "masking", "propagating", "editing", "smoothing", "saving"):
+            assert found[("videoedit_orchestrator_stage_seconds_count", (("stage", stage),))] >= 1, stage
+        assert found[("videoedit_orchestrator_frames_total", (("stage", "editing"),))] == 12 + 1
+    finally:
+        own.stop()
