@@ -79,12 +79,6 @@ def side_by_side(stack: LocalStack, clip: Path, workdir: Path, jobs: int = 2) ->
             "cpu_s": sum(r["cpu_s"] for r in runs)}
 
 
-def reencode_cpu_s(video: Path, workdir: Path) -> float:
-    """CPU seconds of PyAV decode + the same encode of a finished job's output: what encoding the
-    edited content costs (tiny models paste noise, dearer to encode than the source)."""
-    return pyav_cpu_s(video, workdir)
-
-
 def main(results_dir: Path = Path("bench-results")) -> dict:
     results: dict = {"sizes": {}}
     with tempfile.TemporaryDirectory(prefix="videoedit-bench-hd-") as tmp:
@@ -100,7 +94,8 @@ def main(results_dir: Path = Path("bench-results")) -> dict:
                 ema = run_with(fast, clip, workdir)
                 results["sizes"][name] = {
                     "pyav_cpu_s": pyav_cpu_s(clip, workdir),
-                    "pyav_output_cpu_s": reencode_cpu_s(Path(ema["output"]), workdir),
+                    # What encoding the edited content costs: tiny models paste noise, dearer than the source.
+                    "pyav_output_cpu_s": pyav_cpu_s(Path(ema["output"]), workdir),
                     "ema": ema,
                     "flow": run_with(fast, clip, workdir, {"extra": {"smoothing_mode": "flow"}}),
                 }

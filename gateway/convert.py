@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from clients.follow import status_name
 from videoedit.v1 import video_edit_pb2 as pb
 
 # Request fields `params` may set (the rest of `params` goes to `extra`).
@@ -63,10 +64,6 @@ def _typed(key: str, value: Any, kind: type) -> Any:
     if kind is int and value != int(value):
         raise BadRequest(f"params.{key}: {value!r} is not a whole number")
     return kind(value)
-
-
-def status_name(value: int) -> str:
-    return pb.JobStatus.Name(value).removeprefix("JOB_STATUS_").lower()
 
 
 def status_to_dict(status: pb.VideoEditStatus) -> dict[str, Any]:

@@ -83,8 +83,7 @@ def load_models(args: argparse.Namespace, limits: Limits, metrics: Metrics) -> t
     # are reused; every one is warmed up at a real crop size before SERVING.
     edit_batches: tuple[int, ...] = (1,)
     if args.compile:
-        edit_batches = tuple(2 ** i for i in range(args.edit_max_batch_size.bit_length())
-                             if 2 ** i <= args.edit_max_batch_size)
+        edit_batches = tuple(2 ** i for i in range(args.edit_max_batch_size.bit_length()))
         log.info("compiling InstructPix2Pix's UNet for batches of %s", "/".join(map(str, edit_batches)))
         editor.compile(edit_batches)
     if args.simulate_edit_delay_ms:

@@ -21,6 +21,7 @@ from orchestrator.media.decode import VideoInfo
 from orchestrator.models import Models
 from orchestrator.pipeline.context import JobContext
 from orchestrator.request import EditOptions, JobStatus, VideoEditRequest
+from videoedit.v1 import video_edit_pb2 as pb
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -50,8 +51,6 @@ def wait_for(condition: Callable[[], T], what: str, timeout_s: float = EVENT_TIM
 def wait_for_stage(client, job_id: str, *stages: int):
     """Follow WatchStatus until job `job_id` enters one of `stages` (pb.JobStatus values) and
     return that status. Watchers see every stage, however brief, so this never misses one."""
-    from videoedit.v1 import video_edit_pb2 as pb
-
     last = None
     for last in client.watch(job_id):
         if last.status in stages:

@@ -34,14 +34,14 @@ class CropSpool:
         self._end += len(data)
 
     def get(self, index: int) -> Optional[tuple[Box, np.ndarray]]:
-        """(box, pixels) of frame `index`, or None when it has no region."""
+        """(box, pixels) of frame `index` (read-only), or None when it has no region."""
         entry = self._index[index]
         if entry is None:
             return None
         (x0, y0, x1, y1), offset = entry
         shape = (y1 - y0, x1 - x0, 3)
         data = os.pread(self._fd, shape[0] * shape[1] * 3, offset)
-        return entry[0], np.frombuffer(data, np.uint8).reshape(shape).copy()
+        return entry[0], np.frombuffer(data, np.uint8).reshape(shape)
 
     def has(self, index: int) -> bool:
         """Frame `index` has a region (False past the last frame)."""

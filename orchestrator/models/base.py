@@ -38,7 +38,6 @@ class ModelsInfo:
     """What the job needs to know about the models it runs on."""
 
     tiny: bool  # tiny random-weight models: outputs are not meaningful
-    max_segment_frames: int  # frames per segment() call
     max_edit_batch: int  # crops per edit() call
     description: str  # one line for the job log: where the models come from, device, limits
 

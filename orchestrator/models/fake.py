@@ -49,7 +49,7 @@ class FakeModels:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def info(self, wait_s: float = 0.0) -> ModelsInfo:
-        return ModelsInfo(tiny=True, max_segment_frames=self.max_segment_frames, max_edit_batch=self.max_edit_batch,
+        return ModelsInfo(tiny=True, max_edit_batch=self.max_edit_batch,
                           description="FakeModels (in-process: red regions, inverted colours)")
 
     def segment(self, frames: Sequence[np.ndarray], prompt: str) -> Segmentation:

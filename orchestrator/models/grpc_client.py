@@ -99,8 +99,7 @@ class ModelClient:
         """Server info (GetInfo, cached). With `wait_s`, first waits that long for a server to be
         SERVING (model servers open their port before their models are loaded)."""
         info = self._server_info(wait_s)
-        return ModelsInfo(tiny=info.segmenter.tiny or info.editor.tiny, max_segment_frames=info.max_segment_frames,
-                          max_edit_batch=info.max_edit_batch,
+        return ModelsInfo(tiny=info.segmenter.tiny or info.editor.tiny, max_edit_batch=info.max_edit_batch,
                           description=f"{self.target}: {json_format.MessageToJson(info, indent=None)}")
 
     def _server_info(self, wait_s: float = 0.0) -> pb.ModelServerInfo:

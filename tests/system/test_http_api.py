@@ -42,7 +42,7 @@ def test_the_seeds_rest_example_verbatim(http, clip, stack):
     assert started.json()["job_id"] == "rest_001" and started.json()["status"] == "queued"
     seen = events(http, "rest_001")
     assert seen[-1]["status"] == "finished"
-    assert {"editing", "saving"} <= {s["status"] for s in seen}  # every stage comes by, in order
+    assert {"editing", "saving"} <= {s["status"] for s in seen}  # watchers see each stage, however short
     status = http.get("/api/video/status/rest_001", params={"output_dir": data["output_dir"]}).json()
     # The seed's status.to_dict(): the same keys, paths as strings.
     assert set(status) == {"job_id", "status", "progress", "current_frame", "total_frames", "message", "error",

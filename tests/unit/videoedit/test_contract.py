@@ -19,7 +19,8 @@ def test_stage_bands_cover_progress_from_0_to_1_in_order():
         assert before.progress_start < before.progress_end == after.progress_start
 
 
-def test_the_model_servers_default_limits_are_the_contracts():
-    assert (Limits().max_segment_frames, Limits().max_edit_batch) == (contract.MAX_SEGMENT_FRAMES,
-                                                                     contract.MAX_EDIT_BATCH)
-    assert contract.CHUNK_SIZE.high <= contract.MAX_SEGMENT_FRAMES
+def test_the_model_servers_command_line_defaults_to_the_contracts_limits():
+    from modelserver.cli import limits_from_args, parse_args
+
+    assert limits_from_args(parse_args([])) == Limits(contract.MAX_SEGMENT_FRAMES, contract.MAX_EDIT_BATCH)
+    assert contract.CHUNK_SIZE.high <= contract.MAX_SEGMENT_FRAMES  # a job's largest chunk fits one call

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from orchestrator.models import Models
 from orchestrator.models.fake import FakeModels
-from orchestrator.models.grpc_client import ModelClient, channel_target
+from orchestrator.models.grpc_client import channel_target
 
 
 def test_one_target_passes_as_is_and_a_list_becomes_one_round_robin_target():
@@ -19,14 +18,6 @@ def test_one_target_passes_as_is_and_a_list_becomes_one_round_robin_target():
 def test_a_bad_list_entry_is_named():
     with pytest.raises(ValueError, match="'nohost' is not host:port"):
         channel_target("127.0.0.1:1,nohost")
-
-
-def test_both_implementations_have_the_models_methods():
-    for implementation in (ModelClient, FakeModels):
-        for method in ("info", "segment", "edit"):
-            assert callable(getattr(implementation, method)), (implementation, method)
-    models: Models = FakeModels()  # type-checks as the contract
-    assert models.info().tiny
 
 
 def test_fake_models_number_regions_left_to_right_and_invert_edits():
