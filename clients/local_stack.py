@@ -71,7 +71,7 @@ class LocalStack:
 
     def __init__(self, workdir: Path, input_roots: Optional[list[Path]] = None, output_root: Optional[Path] = None,
                  modelserver_args: tuple[str, ...] = (), orchestrator_args: tuple[str, ...] = (),
-                 env: Optional[dict[str, str]] = None, replicas: int = 1):
+                 env: Optional[dict[str, str]] = None, replicas: int = 1, orchestrators: int = 1):
         self.workdir = Path(workdir).resolve()
         self.input_roots = input_roots or [self.workdir]
         self.output_root = output_root or self.workdir / "outputs"
@@ -80,7 +80,8 @@ class LocalStack:
         # One model server per replica; the orchestrator gets them all (round_robin over the list).
         self.modelserver_addresses = [f"127.0.0.1:{free_port()}" for _ in range(replicas)]
         self.metrics_addresses = [f"127.0.0.1:{free_port()}" for _ in range(replicas)]  # Prometheus endpoints
-        self.orchestrator_address = f"127.0.0.1:{free_port()}"
+        # Several orchestrators make sense only on a shared job store (VIDEOEDIT_JOB_DB=postgresql://...).
+        self.orchestrator_addresses = [f"127.0.0.1:{free_port()}" for _ in range(orchestrators)]
         self.gateway_url = f"http://127.0.0.1:{free_port()}"  # once start_gateway() ran
         self.processes: dict[str, subprocess.Popen] = {}
 
@@ -92,12 +93,17 @@ class LocalStack:
     def metrics_address(self) -> str:
         return self.metrics_addresses[0]
 
-    def __enter__(self) -> "LocalStack":
+    @property
+    def orchestrator_address(self) -> str:
+        return self.orchestrator_addresses[0]
+
+    def __enter__(self) -> LocalStack:
         self.workdir.mkdir(parents=True, exist_ok=True)
         try:
             for replica in range(len(self.modelserver_addresses)):
                 self.start_modelserver(replica)
-            self.start_orchestrator()
+            for index in range(len(self.orchestrator_addresses)):
+                self.start_orchestrator(index)
         except BaseException:
             self.stop()
             raise
@@ -118,14 +124,19 @@ class LocalStack:
     def modelserver_name(replica: int) -> str:
         return "modelserver" if replica == 0 else f"modelserver{replica}"
 
-    def start_orchestrator(self) -> None:
-        port = self.orchestrator_address.rsplit(":", 1)[1]
+    def start_orchestrator(self, index: int = 0, args: tuple[str, ...] = ()) -> None:
+        """Orchestrator `index` with the stack's orchestrator_args plus `args`."""
+        name, address = self.orchestrator_name(index), self.orchestrator_addresses[index]
         env = {**self.env, "VIDEOEDIT_MODEL_SERVERS": ",".join(self.modelserver_addresses),
                "UR_EDIT_OUTPUT_DIR": str(self.output_root),
                "VIDEOEDIT_INPUT_ROOTS": os.pathsep.join(str(p) for p in self.input_roots)}
-        self._spawn("orchestrator", ["-m", "orchestrator", "--host", "127.0.0.1", "--port", port,
-                                     *self.orchestrator_args], env)
-        self._wait("orchestrator", self.orchestrator_address, "videoedit.v1.VideoEditService")
+        self._spawn(name, ["-m", "orchestrator", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
+                           *self.orchestrator_args, *args], env)
+        self._wait(name, address, "videoedit.v1.VideoEditService")
+
+    @staticmethod
+    def orchestrator_name(index: int) -> str:
+        return "orchestrator" if index == 0 else f"orchestrator{index}"
 
     def start_gateway(self, env: Optional[dict[str, str]] = None) -> None:
         """The HTTP API and web page (videoedit-web) in front of the orchestrator, at gateway_url."""
@@ -157,3 +168,33 @@ class LocalStack:
 
     def _wait(self, name: str, address: str, service: str) -> None:
         wait_serving(address, service, START_TIMEOUT_S, self.processes[name], self.log_path(name))
+
+
+class LocalPostgres:
+    """A throwaway PostgreSQL server in `datadir` (the `pgserver` wheel, a dev dependency), for
+    the tests and benchmarks of orchestrators sharing a job store; `database()` makes a fresh
+    database and returns its postgresql:// URL."""
+
+    def __init__(self, datadir: Path):
+        import pgserver
+
+        self._server = pgserver.get_server(Path(datadir), cleanup_mode="stop")
+        self._count = 0
+
+    def database(self, prefix: str = "videoedit") -> str:
+        import psycopg
+
+        self._count += 1
+        name = f"{prefix}_{os.getpid()}_{self._count}"
+        with psycopg.connect(self._server.get_uri(), autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        return self._server.get_uri(database=name)
+
+    def stop(self) -> None:
+        self._server.cleanup()
+
+    def __enter__(self) -> LocalPostgres:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -25,8 +25,12 @@ class Settings:
     model_servers: str = "localhost:50052"
     # Deadline of one model-server call, seconds.
     model_timeout_s: float = 600.0
-    # SQLite file of the service's jobs (None: <output_root>/.videoedit-jobs.sqlite3).
-    job_db: Path | None = None
+    # The job store: a postgresql:// URL (shared by any number of orchestrators) or a SQLite
+    # file (None: <output_root>/.videoedit-jobs.sqlite3).
+    job_db: str | None = None
+    # Seconds a claimed job stays this orchestrator's without a renewal; a job whose
+    # orchestrator died is run by another one after this long.
+    job_lease_s: float = 30.0
 
     # Bearer token every VideoEditService call must carry (None: no auth).
     auth_token: str | None = None
@@ -43,6 +47,11 @@ class Settings:
     def __post_init__(self) -> None:
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("TLS needs both VIDEOEDIT_TLS_CERT and VIDEOEDIT_TLS_KEY")
+        if self.job_db and "://" in self.job_db and not self.job_db_url:
+            raise ValueError(f"VIDEOEDIT_JOB_DB {self.job_db.split('://')[0]}://... is not supported: give a "
+                             "postgresql:// URL or the path of a SQLite file")
+        if not self.job_lease_s >= 2:
+            raise ValueError(f"VIDEOEDIT_JOB_LEASE_S {self.job_lease_s} is too short (at least 2 seconds)")
         if not any(self.upload_path == r or r in self.upload_path.parents for r in self.input_roots):
             raise ValueError(f"VIDEOEDIT_UPLOAD_DIR {self.upload_path} must lie inside an input root "
                              "(VIDEOEDIT_INPUT_ROOTS), or jobs could not read what was uploaded")
@@ -52,8 +61,16 @@ class Settings:
         return self.upload_dir or self.input_roots[0] / "uploads"
 
     @property
+    def job_db_url(self) -> str | None:
+        """The PostgreSQL URL, when the job store is PostgreSQL."""
+        if self.job_db and self.job_db.startswith(("postgresql://", "postgres://")):
+            return self.job_db
+        return None
+
+    @property
     def job_db_path(self) -> Path:
-        return self.job_db or self.output_root / ".videoedit-jobs.sqlite3"
+        """The SQLite file, when the job store is SQLite."""
+        return _path(self.job_db) or self.output_root / ".videoedit-jobs.sqlite3"
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -64,7 +81,8 @@ class Settings:
             output_root=Path(env.get("UR_EDIT_OUTPUT_DIR", "outputs")).expanduser().resolve(),
             model_servers=env.get("VIDEOEDIT_MODEL_SERVERS", defaults.model_servers),
             model_timeout_s=float(env.get("VIDEOEDIT_MODEL_TIMEOUT_S", defaults.model_timeout_s)),
-            job_db=_path(env.get("VIDEOEDIT_JOB_DB")),
+            job_db=env.get("VIDEOEDIT_JOB_DB") or None,
+            job_lease_s=float(env.get("VIDEOEDIT_JOB_LEASE_S", defaults.job_lease_s)),
             auth_token=env.get("VIDEOEDIT_AUTH_TOKEN") or None,
             tls_cert=_path(env.get("VIDEOEDIT_TLS_CERT")),
             tls_key=_path(env.get("VIDEOEDIT_TLS_KEY")),

@@ -66,5 +66,9 @@ class JobInterrupted(JobCancelled):
     """The server is shutting down: the job stops and runs again from the start next time."""
 
 
+class JobLost(JobCancelled):
+    """Another orchestrator took the job over (this one's lease expired): stop, touch nothing."""
+
+
 class JobFailed(Exception):
     """run_video_edit: the job ended FAILED; the message is the status's `error`."""

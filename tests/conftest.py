@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from clients.local_stack import LocalStack
+from clients.local_stack import LocalPostgres, LocalStack
 from clients.sample_clip import make_sample_clip
 from tests.helpers import CLIP_FPS, CLIP_FRAMES, CLIP_HEIGHT, CLIP_WIDTH
 
@@ -41,6 +41,13 @@ def media_dir(stack) -> Path:
 def clip(media_dir) -> Path:
     return make_sample_clip(media_dir / "clip.mp4", frames=CLIP_FRAMES, width=CLIP_WIDTH, height=CLIP_HEIGHT,
                             fps=CLIP_FPS)
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory):
+    """A real PostgreSQL server for the session; `postgres.database()` gives a fresh database's URL."""
+    with LocalPostgres(tmp_path_factory.mktemp("pg")) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

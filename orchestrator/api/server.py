@@ -10,6 +10,7 @@ import dataclasses
 import logging
 import os
 import signal
+import sys
 import threading
 from concurrent import futures
 from pathlib import Path
@@ -22,7 +23,7 @@ from videoedit.v1 import video_edit_pb2, video_edit_pb2_grpc
 
 from ..config import Settings
 from ..jobs.manager import JobManager
-from ..jobs.store import SqliteJobStore
+from ..jobs.store import JobStoreError, open_store
 from ..models.grpc_client import ModelClient
 from .security import BearerTokenInterceptor, server_credentials
 from .servicer import VideoEditServicer
@@ -36,7 +37,7 @@ def serve(address: str, settings: Settings, max_concurrent_jobs: int = 1, max_qu
           ) -> tuple[grpc.Server, JobManager, health.HealthServicer, int]:
     """Start the server; returns it, its job manager, its health servicer and the bound port."""
     models = ModelClient(settings.model_servers, settings.model_timeout_s)
-    jobs = JobManager(settings, models, SqliteJobStore(settings.job_db_path), max_concurrent_jobs, max_queued_jobs)
+    jobs = JobManager(settings, models, open_store(settings), max_concurrent_jobs, max_queued_jobs)
     interceptors = [BearerTokenInterceptor(settings.auth_token)] if settings.auth_token else []
     # A WatchStatus stream holds a thread while it is open, so the pool is sized for many
     # watchers (threads are created on demand and kept; RPCs beyond the pool wait their turn).
@@ -58,10 +59,11 @@ def serve(address: str, settings: Settings, max_concurrent_jobs: int = 1, max_qu
     server.start()
     for name in ("", SERVICE_NAME):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    log.info("VideoEditService on port %d (%s, %s, reflection %s); model servers %s; inputs under %s; "
-             "outputs under %s", port, "TLS" if settings.tls_cert else "plaintext",
+    log.info("VideoEditService on port %d as orchestrator %s (%s, %s, reflection %s); jobs in %s; model servers "
+             "%s; inputs under %s; outputs under %s", port, jobs.name, "TLS" if settings.tls_cert else "plaintext",
              "token required" if settings.auth_token else "no auth", "on" if settings.reflection else "off",
-             settings.model_servers, os.pathsep.join(map(str, settings.input_roots)), settings.output_root)
+             jobs.store.description, settings.model_servers, os.pathsep.join(map(str, settings.input_roots)),
+             settings.output_root)
     return server, jobs, health_servicer, port
 
 
@@ -69,7 +71,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="videoedit-orchestrator", description=__doc__)
     parser.add_argument("--host", default=os.environ.get("VIDEOEDIT_HOST", "[::]"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("VIDEOEDIT_PORT", 50051)))
-    parser.add_argument("--max-concurrent-jobs", type=int, default=1)
+    parser.add_argument("--max-concurrent-jobs", type=int, default=1,
+                        help="jobs run side by side (0: serve the API only and run no jobs; needs a job store "
+                             "shared with orchestrators that do, VIDEOEDIT_JOB_DB=postgresql://...)")
     parser.add_argument("--max-queued-jobs", type=int, default=100)
     parser.add_argument("--tls-cert", type=Path, help="PEM certificate chain (env VIDEOEDIT_TLS_CERT)")
     parser.add_argument("--tls-key", type=Path, help="PEM private key (env VIDEOEDIT_TLS_KEY)")
@@ -78,13 +82,19 @@ def main(argv: list[str] | None = None) -> None:
                         default=int(os.environ.get("VIDEOEDIT_ORCHESTRATOR_METRICS_PORT", 0)),
                         help="Prometheus /metrics port of the jobs (0: off; 9092 is a good choice)")
     args = parser.parse_args(argv)
+    if args.max_concurrent_jobs < 0:
+        parser.error(f"--max-concurrent-jobs {args.max_concurrent_jobs}: must be 0 or more")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    settings = Settings.from_env()
-    settings = dataclasses.replace(settings, tls_cert=args.tls_cert or settings.tls_cert,
-                                   tls_key=args.tls_key or settings.tls_key,
-                                   reflection=settings.reflection and not args.no_reflection)
-    server, jobs, health_servicer, _ = serve(f"{args.host}:{args.port}", settings, args.max_concurrent_jobs,
-                                             args.max_queued_jobs)
+    try:  # a bad setting or an unusable job store: say why, never report SERVING
+        settings = Settings.from_env()
+        settings = dataclasses.replace(settings, tls_cert=args.tls_cert or settings.tls_cert,
+                                       tls_key=args.tls_key or settings.tls_key,
+                                       reflection=settings.reflection and not args.no_reflection)
+        server, jobs, health_servicer, _ = serve(f"{args.host}:{args.port}", settings, args.max_concurrent_jobs,
+                                                 args.max_queued_jobs)
+    except (ValueError, JobStoreError) as err:
+        log.error("cannot start: %s", err)
+        sys.exit(2)
     if args.metrics_port:
         jobs.metrics.serve(args.metrics_port)
     stop = threading.Event()

@@ -16,7 +16,7 @@ from typing import Callable, Optional
 
 from videoedit.v1 import contract
 
-from ..errors import JobCancelled, JobInterrupted
+from ..errors import JobCancelled, JobInterrupted, JobLost
 from ..request import JobStatus, VideoEditStatus
 from .status_file import write_status
 
@@ -33,12 +33,13 @@ Listener = Callable[[VideoEditStatus], None]
 class JobReporter:
     def __init__(self, status: VideoEditStatus, output_dir: Path,
                  listener: Optional[Listener] = None, cancel: Optional[threading.Event] = None,
-                 interrupt: Optional[threading.Event] = None):
+                 interrupt: Optional[threading.Event] = None, lost: Optional[threading.Event] = None):
         self._status = status
         self._output_dir = output_dir
         self._listener = listener
         self._cancel = cancel or threading.Event()
         self._interrupt = interrupt or threading.Event()  # server shutdown: stop, to be re-run
+        self._lost = lost or threading.Event()  # the job's lease went to another orchestrator
         self._last_write = 0.0
         self._lock = threading.Lock()
         self._stage_started = time.monotonic()
@@ -53,6 +54,8 @@ class JobReporter:
             return dataclasses.replace(self._status)
 
     def check_cancelled(self) -> None:
+        if self._lost.is_set():
+            raise JobLost()
         if self._interrupt.is_set():
             raise JobInterrupted()
         if self._cancel.is_set():

@@ -11,7 +11,7 @@ import time
 import traceback
 from pathlib import Path
 
-from ..errors import JobCancelled, JobInterrupted, VideoEditError
+from ..errors import JobCancelled, JobInterrupted, JobLost, VideoEditError
 from ..models import Models
 from ..pipeline import output_paths, run_pipeline
 from ..request import CheckedRequest, JobStatus, VideoEditRequest, VideoEditStatus
@@ -29,19 +29,22 @@ def new_status(checked: CheckedRequest) -> VideoEditStatus:
                            created_at=now, updated_at=now)
 
 
-def run_job(checked: CheckedRequest, models: Models, reporter: JobReporter, threads: int = 0) -> VideoEditStatus:
+def run_job(checked: CheckedRequest, models: Models, reporter: JobReporter, threads: int = 0,
+            orchestrator: str = "", attempt: int = 1) -> VideoEditStatus:
     """Run the job to its end and publish its final status. `threads`: decoder/encoder threads
-    the job may use (0: one or more per core)."""
+    the job may use (0: one or more per core). `orchestrator` names who runs it in each line of
+    the job's log (a job taken over by another orchestrator appends to the same log)."""
     req, output_dir = checked.request, checked.output_dir
     output_dir.mkdir(parents=True, exist_ok=True)
-    log, handler = _job_logger(req.job_id, output_dir / f"{req.job_id}_log.txt")
+    log, handler = _job_logger(req.job_id, output_dir / f"{req.job_id}_log.txt", orchestrator)
     workdir = Path(tempfile.mkdtemp(prefix=".work-", dir=output_dir))
     started = time.monotonic()
     # The terminal status is published last, after scratch files are gone and the log is
     # closed: a client that sees the job end finds its output dir in its final state.
     try:
-        log.info("job %s started\nrequest: %s\noptions: %s", req.job_id, json.dumps(req.to_dict(), ensure_ascii=False),
-                 checked.options)
+        log.info("job %s started%s\nrequest: %s\noptions: %s", req.job_id,
+                 f" (attempt {attempt}: earlier runs did not finish)" if attempt > 1 else "",
+                 json.dumps(req.to_dict(), ensure_ascii=False), checked.options)
         info = models.info(wait_s=MODEL_SERVER_WAIT_S)
         log.info("model server %s", info.description)
         if info.tiny:
@@ -49,12 +52,16 @@ def run_job(checked: CheckedRequest, models: Models, reporter: JobReporter, thre
         outputs = run_pipeline(checked, models, reporter, log, workdir, threads)
         final = dict(status=JobStatus.FINISHED, progress=1.0, message="finished", current_frame=None,
                      total_frames=None, output_video_path=outputs.video, mask_preview_path=outputs.mask)
+    except JobLost:  # the new owner runs the job and owns its files and status now
+        log.warning("job stopped: another orchestrator took it over (this one's lease expired); its files are "
+                    "left to the new run")
+        final = None
     except JobInterrupted:
         removed = _remove_partial_outputs(req)
-        log.info("job interrupted by a server shutdown%s; it runs again from the start when the server restarts",
-                 f"; removed partial {', '.join(removed)}" if removed else "")
+        log.info("job interrupted by a server shutdown%s; queued again, it runs from the start on the next "
+                 "orchestrator to claim it", f"; removed partial {', '.join(removed)}" if removed else "")
         final = dict(status=JobStatus.QUEUED, progress=0.0, current_frame=None, total_frames=None,
-                     message="interrupted by a server shutdown; runs again when the server restarts")
+                     message="interrupted by a server shutdown; queued again for the next orchestrator to claim it")
     except JobCancelled:
         removed = _remove_partial_outputs(req)
         log.info("job cancelled%s", f"; removed partial {', '.join(removed)}" if removed else "")
@@ -69,20 +76,23 @@ def run_job(checked: CheckedRequest, models: Models, reporter: JobReporter, thre
         shutil.rmtree(workdir, ignore_errors=True)
     timings = ", ".join(f"{k} {v:.2f}s (CPU {reporter.stage_cpu_seconds[k]:.2f}s)"
                         for k, v in reporter.stage_seconds.items())
-    log.info("job %s ended %s after %.2fs (%s)", req.job_id, final["status"].value, time.monotonic() - started,
-             timings)
+    if final is not None:
+        log.info("job %s ended %s after %.2fs (%s)", req.job_id, final["status"].value, time.monotonic() - started,
+                 timings)
     log.removeHandler(handler)
     handler.close()
-    reporter.publish(**final)
+    if final is not None:
+        reporter.publish(**final)
     return reporter.status
 
 
-def _job_logger(job_id: str, path: Path) -> tuple[logging.Logger, logging.Handler]:
-    """A logger whose records also go to the job's `{job_id}_log.txt`."""
+def _job_logger(job_id: str, path: Path, orchestrator: str) -> tuple[logging.Logger, logging.Handler]:
+    """A logger whose records also go to the job's `{job_id}_log.txt` (appended: every run)."""
     log = logging.getLogger(f"videoedit.job.{job_id}")
     log.setLevel(logging.INFO)
     handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    where = f"[{orchestrator}] " if orchestrator else ""
+    handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s {where}%(message)s"))
     log.addHandler(handler)
     return log, handler
 

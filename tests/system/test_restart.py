@@ -1,5 +1,6 @@
 """Jobs outlive the orchestrator: killed or shut down mid-job, it re-runs what was queued or
-running on the next start, from the SQLite job store, and keeps listing finished jobs."""
+running on the next start, from the SQLite job store, and keeps listing finished jobs. (Several
+orchestrators sharing PostgreSQL: tests/system/test_scale_out.py.)"""
 
 from __future__ import annotations
 
@@ -55,7 +56,9 @@ def test_killed_orchestrator_reruns_running_and_queued_jobs_and_keeps_finished_o
         listed = {s.job_id: s.status for s in client.list_jobs().jobs}
         assert listed == {"done-before": pb.JOB_STATUS_FINISHED, "running": pb.JOB_STATUS_FINISHED,
                           "queued": pb.JOB_STATUS_FINISHED}
-    assert "re-queued 2 job(s)" in stack.log_path("orchestrator").read_text()
+    # The killed process held the running job's lease; the restart on the same machine ends it
+    # at once instead of waiting it out. The queued job was never claimed: it just runs.
+    assert "re-queued 1 job(s) left unfinished by" in stack.log_path("orchestrator").read_text()
 
 
 def test_shutdown_interrupts_a_running_job_which_reruns_after_the_restart(stack, clip):

@@ -1,0 +1,101 @@
+"""The JobStore contract: what orchestrators share about jobs, and how they share the work.
+
+A store is the one source of truth for every job's request and latest status. Orchestrators
+(one, or many sharing a database) never run a job they have not *claimed*: a claim makes the
+orchestrator the job's owner for a lease of `lease_s` seconds, which it renews while the job
+runs. A job whose owner stopped renewing (crash, SIGKILL, lost network) can be claimed by
+anyone once the lease has expired, and runs again from the start. Status writes are accepted
+only from the owner, so an orchestrator that lost its lease cannot overwrite the new run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Protocol
+
+from ...request import JobStatus, VideoEditRequest, VideoEditStatus
+
+
+class JobStoreError(RuntimeError):
+    """The job store cannot be used (unreachable, refused, bad URL, newer schema): the
+    orchestrator must not start serving."""
+
+
+@dataclass(frozen=True)
+class StoredJob:
+    request: VideoEditRequest
+    status: VideoEditStatus
+    version: int  # +1 on every status write: watchers compare it to see a change
+    owner: Optional[str] = None  # the orchestrator holding the job's lease, if any
+
+
+@dataclass(frozen=True)
+class Claim:
+    job: StoredJob
+    attempt: int  # 1 for the first run of the job
+    previous_owner: Optional[str]  # set when the job is taken over from an orchestrator whose lease expired
+    cancel_requested: bool
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A renewed lease, and whether someone asked (on any orchestrator) to cancel its job."""
+    job_id: str
+    cancel_requested: bool
+
+
+class JobStore(Protocol):
+    """Called from RPC threads and job threads of one orchestrator, and shared between
+    orchestrators where the implementation allows (PostgreSQL)."""
+
+    description: str  # what and where, for the logs (no passwords)
+
+    def add(self, request: VideoEditRequest, status: VideoEditStatus) -> Optional[StoredJob]:
+        """Store a new job; if `request.job_id` is taken, store nothing and return that job."""
+        ...
+
+    def get(self, job_id: str) -> Optional[StoredJob]: ...
+
+    def list(self, status: Optional[JobStatus], limit: int, offset: int) -> list[VideoEditStatus]:
+        """Newest first."""
+        ...
+
+    def counts(self) -> dict[JobStatus, int]:
+        """How many jobs are in each state (queue depth: QUEUED)."""
+        ...
+
+    def transitions(self, job_id: str, after_version: int, up_to_version: int) -> list[VideoEditStatus]:
+        """The status on entering each stage, for writes after `after_version` up to and
+        including `up_to_version`, oldest first."""
+        ...
+
+    def claim(self, owner: str, lease_s: float) -> Optional[Claim]:
+        """Take the oldest job that is queued and unowned, or whose owner's lease has expired."""
+        ...
+
+    def renew(self, owner: str, lease_s: float) -> list[Lease]:
+        """Extend every lease `owner` holds; the jobs it no longer holds are missing."""
+        ...
+
+    def update(self, status: VideoEditStatus, owner: str, new_stage: bool, release: bool = False) -> bool:
+        """Write `owner`'s job's status (False: `owner` no longer holds the job). `release`
+        hands the job back (ended, or interrupted and queued again): it is unowned afterwards."""
+        ...
+
+    def cancel_queued(self, status: VideoEditStatus) -> bool:
+        """Write a CANCELLED status if the job is still queued and unclaimed."""
+        ...
+
+    def request_cancel(self, job_id: str) -> None:
+        """Flag a claimed job for cancelling; its owner sees the flag when it renews."""
+        ...
+
+    def owners(self) -> set[str]:
+        """Every orchestrator holding a lease."""
+        ...
+
+    def expire(self, owner: str) -> list[str]:
+        """End `owner`'s leases now (it is known to be dead); returns its jobs."""
+        ...
+
+    def close(self) -> None: ...
