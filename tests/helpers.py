@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import Callable, Optional, Sequence, TypeVar
 
@@ -139,3 +140,12 @@ def grpcurl(*args: str) -> str:
     result = subprocess.run([GRPCURL, "-plaintext", *args], capture_output=True, text=True, timeout=EVENT_TIMEOUT_S)
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+def samples(url: str) -> dict[tuple[str, tuple], float]:
+    """A Prometheus endpoint's samples: {(name, sorted label pairs): value}."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = urllib.request.urlopen(url, timeout=30).read().decode()
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}

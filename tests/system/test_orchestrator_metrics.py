@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-import urllib.request
-
-from prometheus_client.parser import text_string_to_metric_families
-
 from clients.client import VideoEditClient
 from clients.local_stack import LocalStack, free_port
-from tests.helpers import FAST_JOB
+from tests.helpers import FAST_JOB, samples
 from videoedit.v1 import video_edit_pb2 as pb
-
-
-def samples(url: str) -> dict[tuple[str, tuple], float]:
-    text = urllib.request.urlopen(url, timeout=30).read().decode()
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
 
 
 def test_jobs_stages_frames_and_endings_are_counted(stack, tmp_path, clip):

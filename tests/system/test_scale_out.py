@@ -21,7 +21,7 @@ import pytest
 from clients.client import VideoEditClient
 from clients.local_stack import LocalStack, free_port, wait_serving
 from clients.sample_clip import make_sample_clip
-from tests.helpers import FAST_JOB, decode, wait_for
+from tests.helpers import FAST_JOB, decode, samples, wait_for
 from videoedit.v1 import video_edit_pb2 as pb
 
 LEASE_S = 3  # short, so a killed orchestrator's jobs move on within seconds
@@ -36,12 +36,16 @@ def cluster(tmp_path_factory, model_cache, postgres):
     (work / "media").mkdir()
     url = postgres.database("scale_out")
     stack = LocalStack(work, input_roots=[work / "media"], output_root=work / "outputs", modelserver_args=("--tiny",),
-                       orchestrators=2, env={"VIDEOEDIT_CACHE_DIR": str(model_cache), "VIDEOEDIT_JOB_DB": url,
+                       orchestrators=0, env={"VIDEOEDIT_CACHE_DIR": str(model_cache), "VIDEOEDIT_JOB_DB": url,
                                              "VIDEOEDIT_JOB_LEASE_S": str(LEASE_S)})
+    stack.db_url = url
+    stack.metrics_ports = [free_port(), free_port()]  # A's and B's Prometheus endpoints
+    stack.args = [("--metrics-port", str(stack.metrics_ports[A])), ("--metrics-port", str(stack.metrics_ports[B])),
+                  ("--max-concurrent-jobs", "0")]  # C: the API only
     with stack:
-        stack.orchestrator_addresses.append(f"127.0.0.1:{free_port()}")  # C: API only
-        stack.start_orchestrator(C, args=("--max-concurrent-jobs", "0"))
-        stack.db_url = url
+        for index in (A, B, C):
+            stack.orchestrator_addresses.append(f"127.0.0.1:{free_port()}")
+            stack.start_orchestrator(index, stack.args[index])
         yield stack
 
 
@@ -57,7 +61,7 @@ def client(cluster, index: int) -> VideoEditClient:
 def ensure_running(cluster, index: int) -> None:
     process = cluster.processes.get(cluster.orchestrator_name(index))
     if process is None or process.poll() is not None:
-        cluster.start_orchestrator(index)
+        cluster.start_orchestrator(index, cluster.args[index])
 
 
 def owned_by(cluster, index: int) -> list[str]:
@@ -123,6 +127,10 @@ def test_jobs_survive_the_orchestrator_running_them(cluster, clip, signal_name):
         assert "interrupted by a server shutdown" in log
     else:
         assert "lease expired" in cluster.log_path(cluster.orchestrator_name(B)).read_text()
+        found = samples(f"http://127.0.0.1:{cluster.metrics_ports[B]}/metrics")
+        assert found[("videoedit_orchestrator_lease_expiries_total", ())] >= 1
+        assert found[("videoedit_orchestrator_lease_renewals_total", ())] > 0
+        assert found[("videoedit_orchestrator_jobs", (("state", "finished"),))] >= len(job_ids)  # the whole store
 
 
 def test_any_orchestrator_answers_for_any_job(cluster, clip, tmp_path):

@@ -36,8 +36,9 @@ def test_buf_lint_passes():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_docker_compose_file_is_valid():
+@pytest.mark.parametrize("name", ["docker-compose.yml", "docker-compose.scale-out.yml"])
+def test_docker_compose_files_are_valid(name):
     checker = shutil.which("check-jsonschema") or str(Path(sys.executable).parent / "check-jsonschema")
-    result = subprocess.run([checker, "--builtin-schema", "vendor.compose-spec", str(ROOT / "docker-compose.yml")],
+    result = subprocess.run([checker, "--builtin-schema", "vendor.compose-spec", str(ROOT / name)],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
