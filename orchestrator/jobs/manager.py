@@ -77,6 +77,7 @@ class JobManager:
         self._wake = threading.Event()  # a job was added or a worker freed: claim now
         self._free_workers = threading.Semaphore(max_concurrent_jobs)
         self._stopping = threading.Event()  # shutdown: running jobs stop at a checkpoint, go back to the queue
+        self._drained = threading.Event()  # shutdown: no job runs here any more
         # max_concurrent_jobs 0: an API-only orchestrator, which never claims a job.
         self._executor = ThreadPoolExecutor(max_workers=max(1, max_concurrent_jobs), thread_name_prefix="job")
         # Jobs running side by side share the cores: each gets its part for decoding and encoding.
@@ -194,8 +195,9 @@ class JobManager:
         to the queue, for another orchestrator (or this one's next start)."""
         self._stopping.set()
         self._wake.set()
+        self._executor.shutdown(wait=True)  # the claim loop keeps their leases meanwhile
+        self._drained.set()
         self._claimer.join()
-        self._executor.shutdown(wait=True)
         self.store.close()
 
     # --- claiming and running ---
@@ -203,7 +205,7 @@ class JobManager:
     def _claim_loop(self) -> None:
         renew_every = min(1.0, self.lease_s / 4)
         last_renewed = time.monotonic()
-        while not self._stopping.is_set():
+        while not self._drained.is_set():
             try:
                 if time.monotonic() - last_renewed >= renew_every:
                     self._renew_leases()
