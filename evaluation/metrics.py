@@ -16,7 +16,8 @@ All metrics stream the three videos frame by frame (memory does not grow with le
 - Flicker index: mean over t of |mean luma inside mask_t of frame t − mean luma inside mask_t of
   frame t−1| (grey levels), for the output and for the input.
 - Mask temporal IoU: mean IoU of consecutive mask frames (1 = a static mask; lower for moving
-  objects too, so compare like with like).
+  objects too, so compare like with like). `mask_continuity` splits it at given frames (where
+  one Segment chunk's tracking hands over to the next) from the rest.
 """
 
 from __future__ import annotations
@@ -50,6 +51,34 @@ class EditQuality:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass
+class MaskContinuity:
+    boundary_iou: float  # mean IoU of mask t-1 and t over the given boundary frames t
+    interior_iou: float  # the same over every other pair of consecutive frames
+    frames_with_mask: float  # fraction of frames with any mask pixel
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def mask_continuity(mask_video: Path, boundaries: set[int]) -> MaskContinuity:
+    """How much the mask jumps at the `boundaries` (frame indices) against everywhere else."""
+    at_boundary, inside, with_mask = [], [], 0
+    previous = None
+    for index, rgb in enumerate(frames_of(mask_video)):
+        mask = rgb.mean(axis=2) > 127
+        with_mask += bool(mask.any())
+        if previous is not None:
+            union = (mask | previous).sum()
+            iou = float((mask & previous).sum() / union) if union else 1.0
+            (at_boundary if index in boundaries else inside).append(iou)
+        previous = mask
+    frames = index + 1 if previous is not None else 0
+    return MaskContinuity(boundary_iou=float(np.mean(at_boundary)) if at_boundary else math.nan,
+                          interior_iou=float(np.mean(inside)) if inside else math.nan,
+                          frames_with_mask=with_mask / frames if frames else 0.0)
 
 
 def frames_of(path: Path) -> Iterator[np.ndarray]:

@@ -14,20 +14,42 @@ import torch
 
 from .instruct_pix2pix import InstructPix2PixEditor
 from .sam3 import Sam3Segmenter
-from .tiny import CLIP_VOCAB_SIZE, build_clip_tokenizer, sam3_processor
+from .tiny import CLIP_VOCAB_SIZE, build_clip_tokenizer, keep_tracks_alive, sam3_processor
 
 log = logging.getLogger(__name__)
 
+# Objects the random-weight SAM3 "detects" on every frame, so detection, tracking, hot-start
+# vetting and the rest of a job do the work they do on a real video with a few objects.
+INJECTED_OBJECTS = 3
 
-def full_size_sam3(device: str, dtype: torch.dtype, **config_overrides) -> Sam3Segmenter:
+
+def full_size_sam3(device: str, dtype: torch.dtype, objects: int = INJECTED_OBJECTS,
+                   **config_overrides) -> Sam3Segmenter:
     from transformers import Sam3VideoConfig, Sam3VideoModel
 
     config = Sam3VideoConfig(**config_overrides)
     with torch.device(device):
         model = Sam3VideoModel(config).to(dtype).eval()
-    log.warning("FULL-SIZE RANDOM-WEIGHT SAM3 (%.0fM parameters): timing only, outputs are meaningless",
-                sum(p.numel() for p in model.parameters()) / 1e6)
+    inject_detections(model, objects)
+    keep_tracks_alive(model)
+    log.warning("FULL-SIZE RANDOM-WEIGHT SAM3 (%.0fM parameters, %d injected detections per frame): timing only, "
+                "outputs are meaningless", sum(p.numel() for p in model.parameters()) / 1e6, objects)
     return Sam3Segmenter(model, sam3_processor(config.image_size, config.low_res_mask_size), device, dtype)
+
+
+def inject_detections(model, objects: int) -> torch.utils.hooks.RemovableHandle:
+    """Make a random-weight Sam3VideoModel's detector confident in its first `objects` queries
+    (and in nothing else) on every frame. Random weights score every query near the threshold, so
+    they find nothing, or hundreds of objects; with this the tracker carries a realistic few objects
+    from frame to frame. Only the scores change: boxes and masks are the model's own."""
+    def confident(_module, _inputs, output):
+        logits = torch.full_like(output["pred_logits"], -10.0)
+        logits[..., :objects] = 10.0
+        output["pred_logits"] = logits
+        output["presence_logits"] = torch.full_like(output["presence_logits"], 10.0)
+        return output
+
+    return model.detector_model.register_forward_hook(confident)
 
 
 def full_size_instruct_pix2pix(device: str, dtype: torch.dtype) -> InstructPix2PixEditor:

@@ -167,15 +167,21 @@ def _build_tiny_sam3(out_dir: Path) -> None:
     )
     torch.manual_seed(TINY_SEED)
     model = Sam3VideoModel(config).eval()
-    # Random weights give object-score logits just below 0 and the tracker drops every object
-    # after frame 0; a large constant "object present" logit keeps tracks alive.
+    keep_tracks_alive(model)
+    model.save_pretrained(out_dir)
+
+    sam3_processor(size, mask_side).save_pretrained(out_dir)
+
+
+def keep_tracks_alive(model) -> None:
+    """Random weights give object-score logits just below 0 and the tracker drops every object
+    after frame 0; a large constant "object present" logit keeps tracks alive."""
+    import torch
+
     head = model.tracker_model.mask_decoder.pred_obj_score_head.proj_out
     with torch.no_grad():
         head.weight.zero_()
         head.bias.fill_(10.0)
-    model.save_pretrained(out_dir)
-
-    sam3_processor(size, mask_side).save_pretrained(out_dir)
 
 
 def sam3_processor(size: int, mask_side: int):

@@ -3,12 +3,14 @@ so codec error does not blur them)."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from evaluation import evaluate
+from evaluation.metrics import mask_continuity
 from tests.helpers import write_lossless
 
 H, W, N = 96, 128, 8
@@ -87,3 +89,18 @@ def test_videos_of_different_length_are_refused(files):
     tmp, frames, masks, source, mask = files
     with pytest.raises(ValueError, match="differ in length"):
         evaluate(source, write(tmp / "short.mkv", frames[:4]), mask)
+
+
+def test_mask_continuity_tells_a_jump_at_a_boundary_from_smooth_motion(tmp_path):
+    """A mask moving 1 px per frame, except at frame 5 where it vanishes for one frame."""
+    masks = []
+    for t in range(10):
+        m = np.zeros((32, 48), dtype=bool)
+        if t != 5:
+            m[8:24, 4 + t:20 + t] = True
+        masks.append(m)
+    video = write(tmp_path / "mask.mkv", mask_frames(masks))
+    found = mask_continuity(video, boundaries={5, 6})  # it vanishes at 5 and comes back at 6
+    assert found.boundary_iou == 0.0 and found.interior_iou == pytest.approx(15 / 17, abs=0.02)
+    assert found.frames_with_mask == 0.9
+    assert math.isnan(mask_continuity(video, boundaries=set()).boundary_iou)
