@@ -1,32 +1,35 @@
 #!/usr/bin/env bash
-# Model-server benchmark on a GPU with full-size random-weight models (no downloads):
-# SAM3 (860M parameters, 1008-pixel frames) and InstructPix2Pix (SD 1.5 size, 512 crops,
-# 20 steps), in-process and over gRPC, batch 1/4/8 and 4 concurrent clients, per dtype.
+# The GPU benchmark with full-size random-weight models (no downloads): Edit at 512x512 with 20
+# and 50 steps at batch 1/4/8 and the stock diffusers pipeline per crop; SAM3 on 16- and
+# 64-frame chunks with injected detections (the tracker really runs); one 1280x720 job through
+# both services over gRPC (bench/gpu.py says what each row is).
 #
 #   bash bench/gpu.sh [REPORT_DIR]        # default: bench-gpu/
 #
-# Needs the project's Python deps and a CUDA GPU; about 2-4 minutes per dtype on one H100/H200.
-# Writes REPORT_DIR/report.txt (gpu, tables) and one JSON per dtype.
+# Needs the project's Python deps and a CUDA GPU; about 4 minutes on one H100/H200.
+# COMPILE=1 adds the same run with the model server's --compile (about 5 minutes more: torch.compile
+# warms up every batch size). Writes REPORT_DIR/report.txt and REPORT_DIR/gpu*.json.
 set -euo pipefail
 REPORT_DIR=${1:-bench-gpu}
 PY=${PYTHON:-python3}
-DTYPES=${DTYPES:-"bfloat16 float16"}
 mkdir -p "$REPORT_DIR"
 REPORT="$REPORT_DIR/report.txt"
 {
-  echo "# model-server GPU benchmark, $(date -u +%FT%TZ)"
+  echo "# GPU benchmark, $(date -u +%FT%TZ)"
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
   $PY -c "import torch, transformers, diffusers; print('torch', torch.__version__, 'transformers', transformers.__version__, 'diffusers', diffusers.__version__)"
 } | tee "$REPORT"
-for dtype in $DTYPES; do
-  workdir=$(mktemp -d)
-  status=0
-  $PY -m bench.modelserver --random-weights full --device cuda --dtype "$dtype" \
-    --json "$REPORT_DIR/modelserver_$dtype.json" --workdir "$workdir" 2>"$workdir/bench.log" | tee -a "$REPORT" || status=$?
-  grep -E "peak GPU|instances per frame|warm-up batch" "$workdir/bench.log" "$workdir/modelserver.log" 2>/dev/null \
-    | tee -a "$REPORT" || true
+run() {  # run NAME ARGS...: one bench.gpu run, its table into the report, its log kept on failure
+  local name=$1; shift
+  local status=0
+  $PY -m bench.gpu --random-weights full --device cuda --json "$REPORT_DIR/$name.json" "$@" \
+    2>"$REPORT_DIR/$name.log" | tee -a "$REPORT" || status=$?
   if [ "$status" != 0 ]; then
-    echo "bench.modelserver failed for $dtype (exit $status); last lines of its logs:" | tee -a "$REPORT"
-    tail -n 40 "$workdir/bench.log" "$workdir"/modelserver.log 2>/dev/null | tee -a "$REPORT"
+    echo "bench.gpu $* failed (exit $status); last lines of its log:" | tee -a "$REPORT"
+    tail -n 40 "$REPORT_DIR/$name.log" | tee -a "$REPORT"
   fi
-done
+}
+run gpu
+if [ "${COMPILE:-0}" = 1 ]; then
+  run gpu-compiled --compile
+fi
