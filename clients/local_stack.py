@@ -97,6 +97,10 @@ class LocalStack:
     def orchestrator_address(self) -> str:
         return self.orchestrator_addresses[0]
 
+    @orchestrator_address.setter
+    def orchestrator_address(self, address: str) -> None:
+        self.orchestrator_addresses[0] = address
+
     def __enter__(self) -> LocalStack:
         self.workdir.mkdir(parents=True, exist_ok=True)
         try:
