@@ -123,6 +123,14 @@ class EditOptions:
     smoothing_mode: str = "ema"  # "ema": the seed's EMA; "flow": EMA along DIS optical flow
     scheduler: str = ""  # diffusion scheduler (videoedit.v1.contract.SCHEDULERS); "": the checkpoint's
     frame_index: int = 0  # single_frame mode: which frame to edit
+    # The model edits every k-th frame of each stretch where the object is visible (and its first
+    # and last); the others carry the edit along the source's optical flow. 1: every frame.
+    keyframe_interval: int = 1
+    keyframes: str = "interval"  # "adaptive": a new keyframe where the carried edit is untrustworthy
+
+    @property
+    def uses_keyframes(self) -> bool:
+        return self.keyframe_interval > 1 or self.keyframes == "adaptive"
 
 
 @dataclass(frozen=True)

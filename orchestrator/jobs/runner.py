@@ -50,7 +50,8 @@ def run_job(checked: CheckedRequest, models: Models, reporter: JobReporter, thre
         if info.tiny:
             log.warning("the model server runs TINY RANDOM-WEIGHT models: outputs are not meaningful")
         outputs = run_pipeline(checked, models, reporter, log, workdir, threads)
-        final = dict(status=JobStatus.FINISHED, progress=1.0, message="finished", current_frame=None,
+        final = dict(status=JobStatus.FINISHED, progress=1.0, current_frame=None,
+                     message=f"finished: {outputs.summary}" if outputs.summary else "finished",
                      total_frames=None, output_video_path=outputs.video, mask_preview_path=outputs.mask)
     except JobLost:  # the new owner runs the job and owns its files and status now
         log.warning("job stopped: another orchestrator took it over (this one's lease expired); its files are "

@@ -32,13 +32,17 @@ _EXTRA_RANGES: dict[str, tuple[type, float, float]] = {
     "max_gap": (int, 0, 30),
     "edit_batch_size": (int, contract.EDIT_BATCH_SIZE.low, contract.EDIT_BATCH_SIZE.high),
     "frame_index": (int, 0, 10_000_000),
+    "keyframe_interval": (int, 1, 1000),
 }
 # key -> accepted words
 _EXTRA_CHOICES: dict[str, tuple[str, ...]] = {
     "seed_mode": ("shared", "per_frame"),
     "smoothing_mode": ("ema", "flow"),
     "scheduler": contract.SCHEDULERS,
+    "keyframes": ("interval", "adaptive"),
 }
+# Adaptive keyframes without an explicit keyframe_interval: at most this many frames apart.
+ADAPTIVE_MAX_INTERVAL = 16
 MAX_INSTANCES = 100
 
 
@@ -100,6 +104,8 @@ def parse_extra(extra: dict[str, str]) -> EditOptions:
             raise InvalidArgument(field, f"unknown option; known: {', '.join(known)}")
     if "chunk_overlap" not in values:  # the default shrinks with small chunks instead of failing
         values["chunk_overlap"] = min(EditOptions.chunk_overlap, int(values.get("chunk_size", EditOptions.chunk_size)) - 1)
+    if values.get("keyframes") == "adaptive" and "keyframe_interval" not in values:
+        values["keyframe_interval"] = ADAPTIVE_MAX_INTERVAL
     options = EditOptions(**values)  # type: ignore[arg-type]
     if options.edit_size % 8:
         raise InvalidArgument("extra[edit_size]", f"{options.edit_size} must be a multiple of 8")

@@ -8,6 +8,7 @@ boxes, saving -> the output files.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from contextlib import ExitStack
 from pathlib import Path
@@ -18,6 +19,7 @@ from ..models import Models
 from ..request import CheckedRequest, JobStatus, VideoEditRequest
 from ..vision.stitching import union_mask
 from .context import JobContext, Progress
+from .carrying import carry_edits, crop_boxes, plan_keyframes
 from .editing import edit_frame, edit_frames
 from .extracting import extract
 from .masking import find_objects
@@ -59,10 +61,25 @@ def run_pipeline(job: CheckedRequest, models: Models, progress: Progress, log: l
         spools.callback(masks.close)
         del sighting  # a chunk of full frames and their masks: not needed past here
 
-        # 4. Editing: crop, edit, paste back inside the eroded, feathered mask (boxes only).
-        progress.stage(JobStatus.EDITING, f"editing: {req.edit_prompt!r}", total_frames=info.frame_count)
+        # 4. Editing: crop, edit, paste back inside the eroded, feathered mask (boxes only). With
+        # keyframes, the model edits those and the edit is carried to the frames between them.
+        keyed = opts.uses_keyframes
+        progress.stage(JobStatus.EDITING, f"editing: {req.edit_prompt!r}",
+                       total_frames=info.frame_count * (2 if keyed else 1))
         edits = spools.enter_context(CropSpool(workdir / "edited.crops", info.frame_count))
-        edit_frames(ctx, masks, edits)
+        if keyed:
+            boxes = crop_boxes(ctx, masks)
+            keys = plan_keyframes(ctx, masks, boxes)
+            raw = spools.enter_context(CropSpool(workdir / "keyframes.crops", info.frame_count))
+            edit_frames(ctx, masks, edits, keys, raw)
+            edited = edits.frames()
+            carried = carry_edits(ctx, masks, boxes, keys, raw, edits, progress_offset=info.frame_count)
+            summary = f"{edited} frames edited by the model, {carried} carried from keyframes"
+            log.info("editing: %s (%s keyframes, at most %d apart)", summary, opts.keyframes, opts.keyframe_interval)
+            progress.advance(2 * info.frame_count, summary)
+        else:
+            edit_frames(ctx, masks, edits)
+            summary = f"{edits.frames()} frames edited by the model"
 
         # 5. Smoothing: temporal EMA inside the mask.
         if req.apply_smoothing:
@@ -76,7 +93,7 @@ def run_pipeline(job: CheckedRequest, models: Models, progress: Progress, log: l
         # and audio; the mask video.
         progress.stage(JobStatus.SAVING, "encoding the output video", total_frames=2 * info.frame_count)
         save_video(ctx, edits, masks, paths)
-    return paths
+    return dataclasses.replace(paths, summary=summary)
 
 
 def run_single_frame(job: CheckedRequest, models: Models, progress: Progress, log: logging.Logger,

@@ -22,7 +22,7 @@ import numpy as np
 from ..media.crop_spool import CropSpool
 from ..media.decode import read_frames
 from ..media.mask_store import MaskStore
-from ..vision.compositing import MaskOf, box_weight, paste_crop
+from ..vision.compositing import MaskOf, box_weight, fit_crop, paste_crop
 from ..vision.crop import Box, crop_box, cut_crop, mask_bbox, region, stabilised_crops
 from .background import in_background
 from .context import JobContext
@@ -84,8 +84,11 @@ def edit_frame(ctx: JobContext, index: int, frame: np.ndarray, mask: np.ndarray)
     return edited
 
 
-def edit_frames(ctx: JobContext, masks: MaskStore, out: CropSpool) -> int:
-    """Edit every frame that has an object into `out` (its crop box); returns the Edit calls made."""
+def edit_frames(ctx: JobContext, masks: MaskStore, out: CropSpool, keys: Sequence[bool] | None = None,
+                raw: CropSpool | None = None) -> int:
+    """Edit every frame that has an object (or, with `keys`, only the keyframes) into `out` (its
+    crop box); returns the Edit calls made. `raw` also gets the model's whole edited crop of each
+    frame (resized to its box, not pasted), which keyframes carry to the frames between them."""
     info = ctx.info
     boxes = stabilised_crops(masks.boxes(), info.width, info.height, ctx.options.crop_margin)
     batch_size = min(ctx.options.edit_batch_size, ctx.models.info().max_edit_batch)
@@ -93,8 +96,12 @@ def edit_frames(ctx: JobContext, masks: MaskStore, out: CropSpool) -> int:
 
     def collect_oldest() -> None:
         targets, edited = in_flight.popleft()
-        for target, pixels in zip(targets, pasted(targets, edited.result())):
+        crops = edited.result()
+        for target, pixels in zip(targets, pasted(targets, crops)):
             out.put(target.index, target.box, pixels)
+        if raw is not None:
+            for target, crop in zip(targets, crops):
+                raw.put(target.index, target.box, fit_crop(crop, target.source))
         done = targets[-1].index + 1
         ctx.progress.advance(done, f"edited {done}/{info.frame_count} frames")
 
@@ -105,7 +112,8 @@ def edit_frames(ctx: JobContext, masks: MaskStore, out: CropSpool) -> int:
 
     batch: list[EditTarget] = []
     calls = 0
-    for index, frame in read_frames(info, wanted=lambda i: boxes[i] is not None, threads=ctx.threads):
+    wanted = [box is not None and (keys is None or keys[i]) for i, box in enumerate(boxes)]
+    for index, frame in read_frames(info, wanted=wanted.__getitem__, threads=ctx.threads):
         box = boxes[index]
         assert box is not None  # only frames with a box are converted to RGB
         batch.append(edit_target(ctx, index, frame, box, lambda b, i=index: masks.region(i, b)))
@@ -118,6 +126,6 @@ def edit_frames(ctx: JobContext, masks: MaskStore, out: CropSpool) -> int:
     while in_flight:
         collect_oldest()
     ctx.progress.advance(info.frame_count)
-    ctx.log.info("editing: %d frames edited of %d, in %d Edit calls of up to %d crops (%d in flight)",
+    ctx.log.info("editing: %d frames edited by the model of %d, in %d Edit calls of up to %d crops (%d in flight)",
                  out.frames(), info.frame_count, calls, batch_size, EDITS_IN_FLIGHT)
     return calls

@@ -27,6 +27,7 @@ from .context import JobContext
 class OutputPaths:
     video: Path  # {job_id}_output.mp4 (.png in single-frame mode)
     mask: Path  # {job_id}_mask.mp4 (.png)
+    summary: str = ""  # what the job did, for its final status (e.g. frames edited / carried)
 
 
 def save_video(ctx: JobContext, edits: CropSpool, masks: MaskStore, paths: OutputPaths) -> None:

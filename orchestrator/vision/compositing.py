@@ -82,8 +82,12 @@ def blend(source: np.ndarray, other: np.ndarray, weight: np.ndarray) -> np.ndarr
     return np.rint(mixed, out=mixed).astype(np.uint8)
 
 
+def fit_crop(edited_crop: np.ndarray, box_region: np.ndarray) -> np.ndarray:
+    """The model's `edited_crop` (any size) resized to the box of `box_region`."""
+    height, width = box_region.shape[:2]
+    return cv2.resize(edited_crop, (width, height), interpolation=cv2.INTER_CUBIC)
+
+
 def paste_crop(source: np.ndarray, edited_crop: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """The box region `source` with the model's `edited_crop` (any size) pasted in with `weight`."""
-    height, width = source.shape[:2]
-    resized = cv2.resize(edited_crop, (width, height), interpolation=cv2.INTER_CUBIC).astype(np.float32)
-    return blend(source, resized, weight)
+    return blend(source, fit_crop(edited_crop, source).astype(np.float32), weight)

@@ -1,0 +1,141 @@
+"""Part of stage 4, editing, with keyframes (`extra.keyframe_interval` > 1 or
+`extra.keyframes=adaptive`): which frames the model edits, and the edit carried from those
+keyframes to the frames between them along the source's optical flow (vision.keyframes).
+
+`plan_keyframes` picks the keyframes: every k-th frame of each stretch where the object is
+visible, plus its first and last frame; or, adaptively, a new keyframe wherever the edit carried
+from the last one is no longer trustworthy (too few of the object's pixels can be followed back
+to the keyframe's object with a consistent source), at most k frames apart. `carry_edits` fills
+the other frames' boxes into the same CropSpool the model's edits went to, so smoothing and
+saving see every frame edited.
+
+Memory: per keyframe gap, the frames' flow maps (working size, float16, ~0.5 MB) and grey
+frames; the source boxes wait in a scratch spool on disk.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ..media.crop_spool import CropSpool
+from ..media.decode import read_frames
+from ..media.mask_store import MaskStore
+from ..vision.compositing import blend, box_weight
+from ..vision.crop import Box, region, stabilised_crops
+from ..vision.keyframes import TRUST_GREY, FlowMap, Keyframe, carried, interval_keyframes, positions, stretches
+from ..vision.optical_flow import flow_gray
+from .context import JobContext
+
+# Adaptive keyframes: a new one where less than this share of the object's pixels can be carried
+# from the last keyframe (followed to its object, the source consistent along the way).
+ADAPTIVE_MIN_CARRIED = 0.75
+
+
+def crop_boxes(ctx: JobContext, masks: MaskStore) -> list[Box | None]:
+    """Every frame's crop box (None: no object), as the editing stage cuts them."""
+    return stabilised_crops(masks.boxes(), ctx.info.width, ctx.info.height, ctx.options.crop_margin)
+
+
+def plan_keyframes(ctx: JobContext, masks: MaskStore, boxes: list[Box | None]) -> list[bool]:
+    """Which frames the model edits."""
+    opts = ctx.options
+    if opts.keyframes != "adaptive":
+        return interval_keyframes(boxes, opts.keyframe_interval)
+    keys = [False] * len(boxes)
+    ends = {last for _, last in stretches(boxes)}
+    reference: tuple[int, FlowMap, np.ndarray, np.ndarray] | None = None  # index, map, source, mask
+    for index, frame in read_frames(ctx.info, wanted=lambda i: boxes[i] is not None, threads=ctx.threads):
+        box = boxes[index]
+        assert box is not None
+        if reference is not None:
+            key_index, flow_map, key_source, key_mask = reference
+            xs, ys = positions(flow_map.step(flow_gray(frame)), box, flow_map.full_size)
+            far = index - key_index >= opts.keyframe_interval
+            if far or _carried_share(frame, box, masks.region(index, box), key_source, key_mask, xs, ys) \
+                    < ADAPTIVE_MIN_CARRIED:
+                reference = None
+        if reference is None:
+            keys[index] = True
+            full = (0, 0, ctx.info.width, ctx.info.height)
+            reference = (index, FlowMap(frame), frame, masks.region(index, full))
+        if index in ends:
+            keys[index] = True
+            reference = None
+    return keys
+
+
+def _carried_share(frame: np.ndarray, box: Box, mask: np.ndarray, key_source: np.ndarray, key_mask: np.ndarray,
+                   xs: np.ndarray, ys: np.ndarray) -> float:
+    """Share of the mask's pixels whose position in the keyframe lands on its object with a
+    consistent source."""
+    if not mask.any():
+        return 1.0
+    seen = _sample(key_source, xs, ys).astype(np.float32)
+    consistent = np.abs(seen - region(frame, box)).mean(axis=2) <= TRUST_GREY
+    on_object = _sample(key_mask.astype(np.uint8), xs, ys) > 0
+    return float((consistent & on_object)[mask].mean())
+
+
+def _sample(image: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    return cv2.remap(image, xs, ys, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT)
+
+
+def carry_edits(ctx: JobContext, masks: MaskStore, boxes: list[Box | None], keys: list[bool],
+                raw: CropSpool, edits: CropSpool, progress_offset: int) -> int:
+    """Fill the boxes of the frames between keyframes into `edits`, carrying the keyframes' whole
+    edited crops (`raw`: not pasted, so the feathering is applied once, with each frame's own
+    mask); returns how many. Progress goes on from `progress_offset`."""
+    info, erode = ctx.info, ctx.request.erode_kernel
+    carried_count = 0
+    with CropSpool(ctx.workdir / "between.crops", info.frame_count) as sources:
+        start: tuple[int, Keyframe, FlowMap] | None = None  # the gap's first keyframe
+        between: list[tuple[int, np.ndarray, np.ndarray]] = []  # index, flow map to start (float16), grey
+        for index, frame in read_frames(info, wanted=lambda i: boxes[i] is not None, threads=ctx.threads):
+            box = boxes[index]
+            assert box is not None
+            if not keys[index]:
+                assert start is not None  # every stretch starts with a keyframe
+                gray = flow_gray(frame)
+                between.append((index, start[2].step(gray).astype(np.float16), gray))
+                sources.put(index, box, region(frame, box))
+                continue
+            key = _keyframe(frame, raw, index)
+            if between:
+                assert start is not None
+                carried_count += _fill_gap(start[0], start[1], index, key, between, boxes, sources, masks, edits,
+                                           info.width, info.height, erode)
+                ctx.progress.advance(progress_offset + index, f"carried the edit to {carried_count} frames")
+            between = []
+            start = (index, key, FlowMap(frame))
+    ctx.progress.advance(progress_offset + info.frame_count)
+    return carried_count
+
+
+def _keyframe(frame: np.ndarray, raw: CropSpool, index: int) -> Keyframe:
+    stored = raw.get(index)
+    assert stored is not None  # the model edited every keyframe
+    box, pixels = stored
+    edited = frame.copy()
+    region(edited, box)[:] = pixels
+    return Keyframe(source=frame, edited=edited)
+
+
+def _fill_gap(first: int, first_key: Keyframe, last: int, last_key: Keyframe,
+              between: list[tuple[int, np.ndarray, np.ndarray]], boxes: list[Box | None], sources: CropSpool,
+              masks: MaskStore, edits: CropSpool, width: int, height: int, erode: int) -> int:
+    """Carry the two keyframes' edits into the frames between them (walked backwards, so the
+    flow map towards `last` is composed step by step)."""
+    towards_last = FlowMap(last_key.source)
+    span = last - first
+    for index, to_first, gray in reversed(between):
+        box = boxes[index]
+        assert box is not None
+        _, source_box = sources.get(index)  # type: ignore[misc]
+        to_last = towards_last.step(gray)
+        keys = [(first_key, positions(to_first.astype(np.float32), box, (width, height)), (last - index) / span),
+                (last_key, positions(to_last, box, (width, height)), (index - first) / span)]
+        pixels, _ = carried(source_box, keys)
+        weight = box_weight(lambda b, i=index: masks.region(i, b), box, width, height, erode)
+        edits.put(index, box, blend(source_box, pixels, weight))
+    return len(between)
