@@ -1,6 +1,6 @@
 """`make bench`: every benchmark, one table each (model server, then pipeline, smoothing, the
-naive baseline and jobs/min, then HD throughput and overlap, tracking continuity across
-Segment chunks, orchestrators sharing PostgreSQL), with JSON and a PNG plot in bench-results/."""
+naive baseline and jobs/min, then HD throughput and overlap, keyframes against per-frame
+editing, tracking continuity across Segment chunks, orchestrators sharing PostgreSQL), with JSON and a PNG plot in bench-results/."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads; see modelserver.cli
 
-from bench import hd, modelserver, pipeline, scale_out, tracking  # noqa: E402
+from bench import hd, keyframes, modelserver, pipeline, scale_out, tracking  # noqa: E402
 
 RESULTS = Path("bench-results")
 
@@ -18,5 +18,6 @@ if __name__ == "__main__":
     modelserver.main(["--json", str(RESULTS / "modelserver.json")])
     pipeline.main(RESULTS)
     hd.main(RESULTS)
+    keyframes.main(RESULTS)
     tracking.main(RESULTS)
     scale_out.main(RESULTS)

@@ -3,6 +3,7 @@ Opus audio, the `extra` options of masking/propagating/smoothing, and a prompt w
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -73,3 +74,17 @@ def test_a_forty_word_mask_prompt_runs_and_the_log_says_what_sam3_read(client, c
     # A tiny random SAM3 may or may not "see" anything for a given text; what matters is that the
     # job gets past reading the prompt: it either finishes or says nothing matched.
     assert final.status == pb.JOB_STATUS_FINISHED or "matched nothing" in final.error, final.error
+
+
+def test_keyframes_edit_fewer_frames_and_say_how_many(client, clip):
+    """Through both services (tiny SAM3's masks come and go, so whatever stretches it gives): the
+    model edits only keyframes, the rest are carried, and the status and the log say so."""
+    final = run(client, clip, "keyed", extra={**FAST_JOB["extra"], "keyframe_interval": "3"})
+    assert final.status == pb.JOB_STATUS_FINISHED, final.error
+    found = re.search(r"finished: (\d+) frames edited by the model, (\d+) carried from keyframes", final.message)
+    assert found, final.message
+    edited, carried = int(found[1]), int(found[2])
+    assert edited >= 1 and edited + carried <= 12
+    log = Path(final.logs_path).read_text()
+    assert f"editing: {edited} frames edited by the model, {carried} carried" in log
+    assert len(decode(Path(final.output_video_path))) == 12

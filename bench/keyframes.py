@@ -1,0 +1,120 @@
+"""Keyframes against per-frame editing (`python -m bench.keyframes`, part of `make bench`).
+
+One job per setting on the same clip (96 frames of 320x240, the red car driving, the camera
+panning): frames/s of the whole job, Edit items sent, and `videoedit eval`'s warp error and
+flicker inside the mask (beside the source's own) and background PSNR.
+
+The edits come from a tiny-model server over gRPC, paced like a GPU (EDIT_DELAY_MS per crop,
+`--simulate-edit-delay-ms`) so that frames/s weighs model time as a real deployment does. Tiny
+random-weight InstructPix2Pix makes noise, not edits: carrying noise along the flow is still a
+fair test of temporal consistency (noise that changes every frame is the worst flicker there is),
+but says nothing about how real edits look. The masks come from the car's colour (FakeModels'
+segmenter, in-process), not from tiny SAM3, whose random masks come and go every few frames and
+would hide the editing's effect. Writes bench-results/keyframes.json.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.modelserver import batch_histogram
+from clients.local_stack import LocalStack
+from clients.sample_clip import make_sample_clip
+from evaluation import evaluate
+from orchestrator.config import Settings
+from orchestrator.jobs.reporter import JobReporter
+from orchestrator.jobs.runner import new_status, run_job
+from orchestrator.jobs.validation import check_request
+from orchestrator.models.fake import FakeModels
+from orchestrator.models.grpc_client import ModelClient
+from orchestrator.request import VideoEditRequest
+
+FRAMES = 96
+SETTINGS = [("per frame", {}), ("keyframes k=2", {"keyframe_interval": "2"}),
+            ("keyframes k=4", {"keyframe_interval": "4"}), ("keyframes k=8", {"keyframe_interval": "8"}),
+            ("adaptive", {"keyframes": "adaptive"})]
+
+
+EDIT_DELAY_MS = 150  # one 512x512 InstructPix2Pix edit on an H100 takes ~110-250 ms (see bench/hd.py)
+REQUEST = {"num_inference_steps": 2, "extra": {"edit_size": "128"}}
+
+
+@dataclass
+class ColourMasksModelEdits:
+    """Masks from the car's colour (in-process), edits from the model server."""
+    client: ModelClient
+    masks: FakeModels = field(default_factory=FakeModels)
+
+    def info(self, wait_s: float = 0.0):
+        return self.client.info(wait_s)
+
+    def segment(self, frames, prompt):
+        return self.masks.segment(frames, prompt)
+
+    def edit(self, *args, **kwargs):
+        return self.client.edit(*args, **kwargs)
+
+
+def run(clip: Path, workdir: Path, models: ColourMasksModelEdits, extra: dict) -> tuple[float, dict]:
+    settings = Settings(input_roots=(clip.parent,), output_root=workdir / "outputs")
+    checked = check_request(VideoEditRequest(input_video_path=clip, mask_prompt="car", edit_prompt="make it blue",
+                                             num_inference_steps=REQUEST["num_inference_steps"],
+                                             extra={**REQUEST["extra"], **extra}), settings)
+    started = time.monotonic()
+    final = run_job(checked, models, JobReporter(new_status(checked), checked.request.output_dir))
+    if final.error:
+        raise RuntimeError(f"benchmark job failed: {final.error}")
+    quality = evaluate(clip, final.output_video_path, final.mask_preview_path)
+    return time.monotonic() - started, quality.to_dict()
+
+
+def rows(workdir: Path, clip: Path) -> list[dict]:
+    (workdir / "ms").mkdir()
+    stack = LocalStack(workdir / "ms", modelserver_args=("--tiny", "--simulate-edit-delay-ms", str(EDIT_DELAY_MS)))
+    stack.start_modelserver()
+    models = ColourMasksModelEdits(ModelClient(stack.modelserver_address))
+    models.info(wait_s=300)
+    logging.getLogger("videoedit.job").setLevel(logging.WARNING)
+    results = []
+    try:
+        for label, extra in SETTINGS:
+            print(f"keyframes: {label}...", file=sys.stderr)
+            items_before = batch_histogram(stack.metrics_address, "edit")[0]
+            seconds, quality = run(clip, workdir, models, extra)
+            results.append({"setting": label, "frames_per_s": FRAMES / seconds,
+                            "edit_items": batch_histogram(stack.metrics_address, "edit")[0] - items_before,
+                            **quality})
+    finally:
+        models.client.close()
+        stack.stop()
+    return results
+
+
+def main(results_dir: Path = Path("bench-results")) -> list[dict]:
+    with tempfile.TemporaryDirectory(prefix="videoedit-bench-keyframes-") as tmp:
+        workdir = Path(tmp)
+        clip = make_sample_clip(workdir / "media" / "pan.mp4", frames=FRAMES, pan=2)
+        results = rows(workdir, clip)
+    base = results[0]
+    print(f"\nKeyframes vs per-frame editing ({FRAMES} frames 320x240, panning camera; masks from the car's colour; "
+          f"tiny-model edits (noise), {EDIT_DELAY_MS} ms per crop; warp error and flicker inside the mask, grey levels)")
+    print(f"{'setting':<15}{'frames/s':>9}{'x':>6}{'Edit items':>11}{'warp err':>10}{'x':>6}{'source':>8}"
+          f"{'flicker':>9}{'source':>8}{'bg PSNR dB':>12}")
+    for r in results:
+        print(f"{r['setting']:<15}{r['frames_per_s']:>9.1f}{r['frames_per_s'] / base['frames_per_s']:>6.2f}"
+              f"{r['edit_items']:>11.0f}{r['warp_error']:>10.2f}{r['warp_error'] / base['warp_error']:>6.2f}"
+              f"{r['source_warp_error']:>8.2f}{r['flicker']:>9.2f}{r['source_flicker']:>8.2f}"
+              f"{r['background_psnr_db']:>12.2f}")
+    results_dir.mkdir(parents=True, exist_ok=True)
+    (results_dir / "keyframes.json").write_text(json.dumps(results, indent=1))
+    return results
+
+
+if __name__ == "__main__":
+    main()
