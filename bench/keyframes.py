@@ -1,4 +1,5 @@
-"""Keyframes against per-frame editing (`python -m bench.keyframes`, part of `make bench`).
+"""Keyframes and cross-frame attention against per-frame editing (`python -m bench.keyframes`,
+part of `make bench`).
 
 One job per setting on the same clip (96 frames of 320x240, the red car driving, the camera
 panning): frames/s of the whole job, Edit items sent, and `videoedit eval`'s warp error and
@@ -38,7 +39,8 @@ from orchestrator.request import VideoEditRequest
 FRAMES = 96
 SETTINGS = [("per frame", {}), ("keyframes k=2", {"keyframe_interval": "2"}),
             ("keyframes k=4", {"keyframe_interval": "4"}), ("keyframes k=8", {"keyframe_interval": "8"}),
-            ("adaptive", {"keyframes": "adaptive"})]
+            ("adaptive", {"keyframes": "adaptive"}), ("cross-frame", {"consistency": "cross_frame"}),
+            ("cross-frame k=4", {"consistency": "cross_frame", "keyframe_interval": "4"})]
 
 
 EDIT_DELAY_MS = 150  # one 512x512 InstructPix2Pix edit on an H100 takes ~110-250 ms (see bench/hd.py)

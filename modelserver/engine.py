@@ -40,6 +40,7 @@ class EditItem:
     image: np.ndarray
     instruction: str
     seed: int
+    anchor: EditItem | None = None  # the call's anchor crop, denoised beside it in the same batch
 
 
 class ModelEngine:
@@ -64,7 +65,11 @@ class ModelEngine:
              on_cancel: Callable[[Callable[[], None]], Any] | None = None) -> list[np.ndarray]:
         key = (call.images[0].shape, call.image_guidance_scale, call.guidance_scale, call.num_inference_steps,
                call.scheduler)
-        items = [EditItem(image, call.instruction, seed) for image, seed in zip(call.images, call.seeds, strict=True)]
+        # A call's anchor goes with each of its items (a batch may hold part of a call): it is
+        # denoised once per batch it is in, with the call's first seed, and never returned.
+        anchor = EditItem(call.anchor, call.instruction, call.seeds[0]) if call.anchor is not None else None
+        items = [EditItem(image, call.instruction, seed, anchor)
+                 for image, seed in zip(call.images, call.seeds, strict=True)]
         return self.edit_queue(key, items, deadline, on_cancel)
 
     def warm_up(self, edit_side: int = 64, edit_batches: Sequence[int] = (1,)) -> float:
@@ -89,5 +94,13 @@ class ModelEngine:
 
     def _edit_batch(self, key: Hashable, items: list[EditItem]) -> list[np.ndarray]:
         _, image_guidance_scale, guidance_scale, steps, scheduler = key
-        return self.editor.edit([i.image for i in items], [i.instruction for i in items], image_guidance_scale,
-                                guidance_scale, steps, [i.seed for i in items], scheduler)
+        batch = list(items)
+        place: dict[int, int] = {}  # id(anchor) -> its index in the batch (after the items)
+        for item in items:
+            if item.anchor is not None and id(item.anchor) not in place:
+                place[id(item.anchor)] = len(batch)
+                batch.append(item.anchor)
+        anchors = [place[id(i.anchor)] if i.anchor is not None else None for i in batch] if place else None
+        edited = self.editor.edit([i.image for i in batch], [i.instruction for i in batch], image_guidance_scale,
+                                  guidance_scale, steps, [i.seed for i in batch], scheduler, anchors)
+        return edited[:len(items)]

@@ -43,6 +43,7 @@ class EditCall:
     num_inference_steps: int
     seeds: list[int]
     scheduler: str = ""  # "" = the checkpoint's own
+    anchor: np.ndarray | None = None  # cross-frame consistency: every crop also attends to this one
 
 
 def decode_segment(request: pb.SegmentRequest, limits: Limits) -> SegmentCall:
@@ -70,8 +71,14 @@ def decode_edit(request: pb.EditRequest, limits: Limits, size_multiple: int) -> 
     if request.scheduler and request.scheduler not in contract.SCHEDULERS:
         raise InvalidInput("scheduler", f"{request.scheduler!r} is not one of {', '.join(contract.SCHEDULERS)} "
                                         "(or empty for the checkpoint's own)")
+    anchor = None
+    if request.HasField("anchor"):
+        anchor = _decode_images("anchor", [request.anchor], 1, contract.MAX_CROP_SIDE)[0]
+        if anchor.shape != images[0].shape:
+            raise InvalidInput("anchor", f"{anchor.shape[1]}x{anchor.shape[0]} differs from the images' "
+                                         f"{width}x{height}; send the anchor crop at the same size")
     return EditCall(images, request.instruction, request.image_guidance_scale, request.guidance_scale,
-                    request.num_inference_steps, list(request.seeds), request.scheduler)
+                    request.num_inference_steps, list(request.seeds), request.scheduler, anchor)
 
 
 def _decode_images(field: str, images, max_count: int, max_side: int) -> list[np.ndarray]:

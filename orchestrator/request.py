@@ -127,6 +127,8 @@ class EditOptions:
     # and last); the others carry the edit along the source's optical flow. 1: every frame.
     keyframe_interval: int = 1
     keyframes: str = "interval"  # "adaptive": a new keyframe where the carried edit is untrustworthy
+    # "cross_frame": every crop's self-attention also attends to the job's first edited crop
+    consistency: str = "none"
 
     @property
     def uses_keyframes(self) -> bool:

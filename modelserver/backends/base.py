@@ -73,8 +73,9 @@ class Editor(Backend, Protocol):
 
     def edit(self, images: list[np.ndarray], instructions: str | Sequence[str], image_guidance_scale: float,
              guidance_scale: float, num_inference_steps: int, seeds: list[int], scheduler: str = "",
-             ) -> list[np.ndarray]:
+             anchors: Sequence[int | None] | None = None) -> list[np.ndarray]:
         """Edit same-size RGB uint8 images (one instruction, or one per image) in one batch with
         `scheduler` (videoedit.v1.contract.SCHEDULERS; "" the checkpoint's own); item i depends
-        only on its image, instruction and seeds[i]."""
+        only on its image, instruction and seeds[i], and on image anchors[i] when that is set
+        (cross-frame attention to that item of the batch)."""
         ...

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from . import cross_frame
 
 logger = logging.getLogger(__name__)
 
@@ -81,8 +84,12 @@ class InstructPix2PixEditor:
         num_inference_steps: int,
         seeds: list[int],
         scheduler: str = "",
+        anchors: Sequence[int | None] | None = None,
     ) -> list[np.ndarray]:
         """Edit same-size RGB uint8 (H, W, 3) images in one pipeline call; returns the same shapes.
+
+        `anchors`: for each image, the index of another image of the batch whose denoising its
+        self-attention also attends to (cross-frame attention, see cross_frame.py), or None.
 
         `instructions` is one for all images or one per image (batches merged from several calls).
         One torch.Generator per item, so item i is identical to a single-image call with seeds[i]
@@ -107,9 +114,15 @@ class InstructPix2PixEditor:
             raise ValueError(f"image size {w}x{h} must be a multiple of {m}")
 
         count = len(images)
+        anchors = list(anchors) if anchors is not None and any(a is not None for a in anchors) else None
+        if anchors is not None and (len(anchors) != count or any(a is not None and not 0 <= a < count
+                                                                 for a in anchors)):
+            raise ValueError(f"need one anchor index (0..{count - 1}) or None per image: {anchors}")
         padding = padded_size(count, self._batch_sizes) - count
         if padding:  # repeat the last item; each item has its own generator, so the others don't change
             images, instructions, seeds = (list(v) + [v[-1]] * padding for v in (images, instructions, seeds))
+            if anchors is not None:
+                anchors += [anchors[-1]] * padding
         # (B, 3, H, W) float in [0, 1]: the pipeline's image processor maps it to [-1, 1].
         batch = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float().div_(255.0)
         # Generators on the UNet's device: Euler Ancestral draws fresh noise at every step, and CPU
@@ -117,7 +130,7 @@ class InstructPix2PixEditor:
         # kind of device (CUDA and CPU random streams differ).
         generators = [torch.Generator(self.pipe.unet.device).manual_seed(int(s)) for s in seeds]
         self.pipe.scheduler = self._scheduler(scheduler)
-        with torch.inference_mode():
+        with torch.inference_mode(), self._cross_frame(anchors):
             latents = self.pipe(
                 prompt=list(instructions),  # one prompt per image, or the batch collapses
                 image=batch,
@@ -130,6 +143,24 @@ class InstructPix2PixEditor:
             pixels = self._decode(latents)
         out = self.pipe.image_processor.postprocess(pixels, output_type="np", do_denormalize=[True] * len(pixels))
         return [np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8) for img in out[:count]]
+
+    @contextmanager
+    def _cross_frame(self, anchors: list[int | None] | None) -> Iterator[None]:
+        """Cross-frame attention to `anchors` for the duration of one pipeline call."""
+        if anchors is None:
+            yield
+            return
+        if self._batch_sizes:
+            raise ValueError("cross-frame consistency is not available on a model server started with --compile "
+                             "(its attention is fused and compiled); start one without --compile")
+        wrappers = cross_frame.install(self.pipe.unet)
+        for wrapper in wrappers:
+            wrapper.anchors = [j if a is None else a for j, a in enumerate(anchors)]
+        try:
+            yield
+        finally:
+            for wrapper in wrappers:
+                wrapper.anchors = None
 
     def _scheduler(self, name: str):
         """The scheduler called `name`, configured from the checkpoint's (its betas, timesteps)."""

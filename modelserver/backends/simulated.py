@@ -31,9 +31,9 @@ class DelayedEditor:
 
     def edit(self, images: list[np.ndarray], instructions: str | Sequence[str], image_guidance_scale: float,
              guidance_scale: float, num_inference_steps: int, seeds: list[int], scheduler: str = "",
-             ) -> list[np.ndarray]:
+             anchors: Sequence[int | None] | None = None) -> list[np.ndarray]:
         started = time.monotonic()
         edited = self.editor.edit(images, instructions, image_guidance_scale, guidance_scale, num_inference_steps,
-                                  seeds, scheduler)
+                                  seeds, scheduler, anchors)
         time.sleep(max(0.0, self.seconds_per_item * len(images) - (time.monotonic() - started)))
         return edited

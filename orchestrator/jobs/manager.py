@@ -211,11 +211,15 @@ class JobManager:
                     self._renew_leases()
                     last_renewed = time.monotonic()
                 while self._free_workers.acquire(blocking=False):
-                    claim = None if self._stopping.is_set() else self.store.claim(self.name, self.lease_s)
+                    started = False
+                    try:
+                        claim = None if self._stopping.is_set() else self.store.claim(self.name, self.lease_s)
+                        started = claim is not None and self._begin(claim)
+                    finally:
+                        if not started:
+                            self._free_workers.release()  # the worker runs nothing after all
                     if claim is None:
-                        self._free_workers.release()
                         break
-                    self._begin(claim)
             except Exception as err:  # the database may be briefly away: keep trying, say so
                 log.warning("job store: %s: %s (retrying)", type(err).__name__, err)
                 if time.monotonic() - last_renewed > self.lease_s:
@@ -250,18 +254,19 @@ class JobManager:
         for running in mine:
             self._lose(running, why)
 
-    def _begin(self, claim: Claim) -> None:
-        """Run a job just claimed (the worker slot is already taken)."""
+    def _begin(self, claim: Claim) -> bool:
+        """Start a job just claimed on a worker (its slot already taken); False when it ended
+        without running (cancelled, or no longer valid)."""
         stored, job_id = claim.job, claim.job.request.job_id
         was = stored.status
         try:
             checked = check_request(stored.request, self.settings)
         except VideoEditError as err:  # e.g. the input was deleted while the job waited
             self._end_unrun(stored.status, JobStatus.FAILED, error=f"could not run: {err}")
-            return
+            return False
         if claim.cancel_requested:
             self._end_unrun(stored.status, JobStatus.CANCELLED, message="cancelled")
-            return
+            return False
         if was.status is JobStatus.QUEUED:
             self.metrics.queue_wait.observe(max(0.0, time.time() - (was.updated_at or time.time())))
         if claim.attempt > 1:
@@ -286,6 +291,7 @@ class JobManager:
             self._running[job_id] = running
         log.info("job %s claimed (attempt %d)", job_id, claim.attempt)
         self._executor.submit(self._run, running)
+        return True
 
     def _run(self, running: RunningJob) -> None:
         job_id = running.checked.request.job_id
@@ -323,13 +329,10 @@ class JobManager:
     def _end_unrun(self, was: VideoEditStatus, end: JobStatus, **fields) -> None:
         """End a claimed job without running it (cancelled while queued, no longer valid)."""
         final = dataclasses.replace(was, status=end, updated_at=time.time(), **fields)
-        try:
-            self.store.update(final, self.name, new_stage=True, release=True)
-            write_status(final.output_dir, final)
-            self.metrics.ended.labels(end.value).inc()
-            log.info("job %s %s without running: %s", final.job_id, end.value, final.error or final.message)
-        finally:
-            self._free_workers.release()
+        self.store.update(final, self.name, new_stage=True, release=True)
+        write_status(final.output_dir, final)
+        self.metrics.ended.labels(end.value).inc()
+        log.info("job %s %s without running: %s", final.job_id, end.value, final.error or final.message)
         self._notify()
 
     def _notify(self) -> None:

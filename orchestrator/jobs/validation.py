@@ -40,6 +40,7 @@ _EXTRA_CHOICES: dict[str, tuple[str, ...]] = {
     "smoothing_mode": ("ema", "flow"),
     "scheduler": contract.SCHEDULERS,
     "keyframes": ("interval", "adaptive"),
+    "consistency": ("none", "cross_frame"),
 }
 # Adaptive keyframes without an explicit keyframe_interval: at most this many frames apart.
 ADAPTIVE_MAX_INTERVAL = 16

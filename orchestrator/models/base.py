@@ -53,7 +53,8 @@ class Models(Protocol):
 
     def edit(self, crops: Sequence[np.ndarray], instruction: str, image_guidance_scale: float,
              guidance_scale: float, num_inference_steps: int, seeds: Sequence[int], scheduler: str = "",
-             ) -> list[np.ndarray]:
+             anchor: np.ndarray | None = None) -> list[np.ndarray]:
         """InstructPix2Pix over same-size RGB crops -> edited crops, same order. `scheduler`: one
-        of videoedit.v1.contract.SCHEDULERS, "" for the checkpoint's own."""
+        of videoedit.v1.contract.SCHEDULERS, "" for the checkpoint's own. `anchor`: a crop of the
+        same size every crop's self-attention also attends to (cross-frame consistency)."""
         ...

@@ -32,6 +32,7 @@ class EditCall:
     instruction: str
     seeds: list[int]
     scheduler: str = ""
+    anchor: np.ndarray | None = None
 
 
 @dataclass
@@ -61,11 +62,11 @@ class FakeModels:
 
     def edit(self, crops: Sequence[np.ndarray], instruction: str, image_guidance_scale: float,
              guidance_scale: float, num_inference_steps: int, seeds: Sequence[int], scheduler: str = "",
-             ) -> list[np.ndarray]:
+             anchor: np.ndarray | None = None) -> list[np.ndarray]:
         if len(crops) > self.max_edit_batch or len(seeds) != len(crops):
             raise ValueError(f"edit() got {len(crops)} crops and {len(seeds)} seeds; at most {self.max_edit_batch}")
         with self._lock:
-            self.edit_calls.append(EditCall(len(crops), instruction, list(seeds), scheduler))
+            self.edit_calls.append(EditCall(len(crops), instruction, list(seeds), scheduler, anchor))
             self._running_edits += 1
             self.most_edits_at_once = max(self.most_edits_at_once, self._running_edits)
         time.sleep(self.edit_seconds * len(crops))

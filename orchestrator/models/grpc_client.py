@@ -144,12 +144,13 @@ class ModelClient:
 
     def edit(self, crops: Sequence[np.ndarray], instruction: str, image_guidance_scale: float,
              guidance_scale: float, num_inference_steps: int, seeds: Sequence[int], scheduler: str = "",
-             ) -> list[np.ndarray]:
+             anchor: np.ndarray | None = None) -> list[np.ndarray]:
         """InstructPix2Pix over same-size RGB crops -> edited crops, same order."""
         request = pb.EditRequest(
             images=[wire.encode_image(c) for c in crops], instruction=instruction,
             image_guidance_scale=image_guidance_scale, guidance_scale=guidance_scale,
-            num_inference_steps=num_inference_steps, seeds=list(seeds), scheduler=scheduler)
+            num_inference_steps=num_inference_steps, seeds=list(seeds), scheduler=scheduler,
+            anchor=wire.encode_image(anchor) if anchor is not None else None)
         response = self._call("Edit", request)
         if len(response.images) != len(crops):
             raise ModelServerError(f"Edit returned {len(response.images)} images for {len(crops)}")

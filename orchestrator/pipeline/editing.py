@@ -57,12 +57,14 @@ def edit_target(ctx: JobContext, index: int, frame: np.ndarray, box: Box, mask_o
     return EditTarget(index, box, region(frame, box).copy(), cut_crop(frame, box, ctx.options.edit_size), weight)
 
 
-def submit_edit(ctx: JobContext, targets: Sequence[EditTarget]) -> list[np.ndarray]:
-    """One Edit call for `targets`: the edited crops, in order."""
+def submit_edit(ctx: JobContext, targets: Sequence[EditTarget], anchor: np.ndarray | None = None,
+                ) -> list[np.ndarray]:
+    """One Edit call for `targets`: the edited crops, in order. `anchor`: the crop they attend to
+    (cross-frame consistency)."""
     req, opts = ctx.request, ctx.options
     seeds = [frame_seed(req.seed, t.index, opts.seed_mode) for t in targets]
     return ctx.models.edit([t.crop for t in targets], req.edit_prompt, req.image_guidance_scale,
-                           req.guidance_scale, req.num_inference_steps, seeds, opts.scheduler)
+                           req.guidance_scale, req.num_inference_steps, seeds, opts.scheduler, anchor)
 
 
 def pasted(targets: Sequence[EditTarget], edited: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -105,10 +107,15 @@ def edit_frames(ctx: JobContext, masks: MaskStore, out: CropSpool, keys: Sequenc
         done = targets[-1].index + 1
         ctx.progress.advance(done, f"edited {done}/{info.frame_count} frames")
 
+    anchor: np.ndarray | None = None  # cross-frame consistency: the job's first crop, in every call
+
     def send(batch: list[EditTarget]) -> None:
+        nonlocal anchor
+        if ctx.options.consistency == "cross_frame" and anchor is None:
+            anchor = batch[0].crop
         if len(in_flight) == EDITS_IN_FLIGHT:
             collect_oldest()  # the model server has the next batch already; paste this one meanwhile
-        in_flight.append((batch, in_background("edit", submit_edit, ctx, batch)))
+        in_flight.append((batch, in_background("edit", submit_edit, ctx, batch, anchor)))
 
     batch: list[EditTarget] = []
     calls = 0

@@ -82,6 +82,10 @@ def gray_image():
                             image_guidance_scale=0.5, seeds=[1]), "drops all guidance"),
     ("Edit", pb.EditRequest(images=[image()], instruction="x", num_inference_steps=2, guidance_scale=7.5,
                             image_guidance_scale=1.5, seeds=[1], scheduler="ddim"), "scheduler"),
+    ("Edit", pb.EditRequest(images=[image()], instruction="x", num_inference_steps=2, guidance_scale=7.5,
+                            image_guidance_scale=1.5, seeds=[1], anchor=image(32, 32)), "anchor: 32x32 differs"),
+    ("Edit", pb.EditRequest(images=[image()], instruction="x", num_inference_steps=2, guidance_scale=7.5,
+                            image_guidance_scale=1.5, seeds=[1], anchor=pb.Image(data=b"junk")), "anchor[0]"),
     ("Segment", pb.SegmentRequest(frames=[gray_image()], prompts=["car"]), "3-channel"),
     ("Segment", pb.SegmentRequest(frames=[image()] * 65, prompts=["car"]), "at most 64"),
 ])
@@ -91,6 +95,13 @@ def test_bad_input_is_invalid_argument_naming_the_field(models, rpc, message, wo
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert words in err.value.details()
     assert models.GetInfo(pb.GetInfoRequest()).device  # still serving
+
+
+def test_an_anchored_edit_returns_only_the_images(models):
+    reply = models.Edit(pb.EditRequest(images=[image(), image(seed=1)], instruction="make it red",
+                                       num_inference_steps=2, image_guidance_scale=1.5, guidance_scale=7.5,
+                                       seeds=[1, 2], anchor=image(seed=2)))
+    assert len(reply.images) == 2
 
 
 def test_a_long_segment_prompt_is_cut_to_the_text_window_and_said_so(models):

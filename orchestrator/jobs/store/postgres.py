@@ -10,7 +10,9 @@ from typing import Iterator
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from ...errors import Unavailable
 
 from .base import JobStoreError
 from .sql import SqlJobStore
@@ -20,6 +22,11 @@ CONNECT_TIMEOUT_S = 10
 # RPC threads (watchers poll, StartEdit writes) and job threads share this many connections.
 POOL_SIZE = 16
 _MIGRATION_LOCK = 0x76696465  # any constant: orchestrators starting together migrate one at a time
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def describe(url: str) -> str:
@@ -43,9 +50,8 @@ class PostgresJobStore(SqlJobStore):
         try:  # one plain connection first: its error says why (a pool's timeout would not)
             psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_S).close()
         except psycopg.Error as err:
-            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise JobStoreError(f"cannot use the job database {self.description} (VIDEOEDIT_JOB_DB): "
-                                   f"{reason}") from None
+                                f"{_first_line(err)}") from None
         self._pool = ConnectionPool(url, min_size=1, max_size=POOL_SIZE, open=True, name="videoedit-jobs",
                                     kwargs={"connect_timeout": CONNECT_TIMEOUT_S})
         version = self.migrate()
@@ -56,8 +62,12 @@ class PostgresJobStore(SqlJobStore):
 
     @contextmanager
     def transaction(self) -> Iterator[psycopg.Connection]:
-        with self._pool.connection() as db, db.transaction():
-            yield db
+        try:
+            with self._pool.connection() as db, db.transaction():
+                yield db
+        except (psycopg.OperationalError, PoolTimeout) as err:  # the database went away: retry later
+            raise Unavailable(f"the job database {self.description} cannot be reached ({_first_line(err)}); "
+                              "retry shortly") from err
 
     def close(self) -> None:
         self._pool.close()

@@ -73,7 +73,7 @@ class SegmentResponse(_message.Message):
     def __init__(self, frames: _Optional[_Iterable[_Union[FrameSegmentation, _Mapping]]] = ..., prompts_used: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class EditRequest(_message.Message):
-    __slots__ = ("images", "instruction", "image_guidance_scale", "guidance_scale", "num_inference_steps", "seeds", "scheduler")
+    __slots__ = ("images", "instruction", "image_guidance_scale", "guidance_scale", "num_inference_steps", "seeds", "scheduler", "anchor")
     IMAGES_FIELD_NUMBER: _ClassVar[int]
     INSTRUCTION_FIELD_NUMBER: _ClassVar[int]
     IMAGE_GUIDANCE_SCALE_FIELD_NUMBER: _ClassVar[int]
@@ -81,6 +81,7 @@ class EditRequest(_message.Message):
     NUM_INFERENCE_STEPS_FIELD_NUMBER: _ClassVar[int]
     SEEDS_FIELD_NUMBER: _ClassVar[int]
     SCHEDULER_FIELD_NUMBER: _ClassVar[int]
+    ANCHOR_FIELD_NUMBER: _ClassVar[int]
     images: _containers.RepeatedCompositeFieldContainer[Image]
     instruction: str
     image_guidance_scale: float
@@ -88,7 +89,8 @@ class EditRequest(_message.Message):
     num_inference_steps: int
     seeds: _containers.RepeatedScalarFieldContainer[int]
     scheduler: str
-    def __init__(self, images: _Optional[_Iterable[_Union[Image, _Mapping]]] = ..., instruction: _Optional[str] = ..., image_guidance_scale: _Optional[float] = ..., guidance_scale: _Optional[float] = ..., num_inference_steps: _Optional[int] = ..., seeds: _Optional[_Iterable[int]] = ..., scheduler: _Optional[str] = ...) -> None: ...
+    anchor: Image
+    def __init__(self, images: _Optional[_Iterable[_Union[Image, _Mapping]]] = ..., instruction: _Optional[str] = ..., image_guidance_scale: _Optional[float] = ..., guidance_scale: _Optional[float] = ..., num_inference_steps: _Optional[int] = ..., seeds: _Optional[_Iterable[int]] = ..., scheduler: _Optional[str] = ..., anchor: _Optional[_Union[Image, _Mapping]] = ...) -> None: ...
 
 class EditResponse(_message.Message):
     __slots__ = ("images",)

@@ -114,3 +114,13 @@ def test_bad_keyframe_options_name_the_key(extra, field):
     with pytest.raises(InvalidArgument) as caught:
         parse_extra(extra)
     assert caught.value.field == field
+
+
+def test_cross_frame_consistency_sends_the_jobs_first_crop_with_every_edit_call(tmp_path):
+    clip = moving_object_clip(tmp_path / "clip.mkv", speed=2)
+    _, _, models, _ = edit_video(tmp_path / "cross", clip, {"consistency": "cross_frame", "edit_batch_size": "4"})
+    anchors = [call.anchor for call in models.edit_calls]
+    assert len(anchors) == N // 4 and anchors[0] is not None
+    assert all(a is anchors[0] for a in anchors) and anchors[0].shape == (128, 128, 3)
+    _, _, plain, _ = edit_video(tmp_path / "plain", clip, {})
+    assert all(call.anchor is None for call in plain.edit_calls)
