@@ -69,10 +69,12 @@ class RecordedProgress:
         self.stages: list[JobStatus] = []
         self.totals: list[Optional[int]] = []
         self.done: list[int] = []
+        self.stage_starts: dict[JobStatus, int] = {}  # stage -> index in `done` of its first report
 
     def stage(self, stage: JobStatus, message: str, total_frames: Optional[int] = None) -> None:
         self.stages.append(stage)
         self.totals.append(total_frames)
+        self.stage_starts[stage] = len(self.done)
 
     def advance(self, done: int, message: Optional[str] = None) -> None:
         self.done.append(done)

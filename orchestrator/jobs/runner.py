@@ -70,7 +70,9 @@ def run_job(checked: CheckedRequest, models: Models, reporter: JobReporter, thre
     except Exception as err:  # every failure ends the job FAILED with the reason
         error = str(err) if isinstance(err, VideoEditError) else f"{type(err).__name__}: {err}"
         stage = reporter.status.status.value
-        log.error("job failed while %s: %s\n%s", stage, error, traceback.format_exc())
+        removed = _remove_partial_outputs(req)  # saving runs behind editing: it may have begun
+        log.error("job failed while %s: %s%s\n%s", stage, error,
+                  f"; removed partial {', '.join(removed)}" if removed else "", traceback.format_exc())
         final = dict(status=JobStatus.FAILED, error=f"{stage}: {error}", message=f"failed while {stage}")
     finally:
         reporter.end_stage()

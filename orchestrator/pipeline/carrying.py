@@ -25,7 +25,7 @@ from ..vision.compositing import blend, box_weight
 from ..vision.crop import Box, region, stabilised_crops
 from ..vision.keyframes import TRUST_GREY, FlowMap, Keyframe, carried, interval_keyframes, positions, stretches
 from ..vision.optical_flow import flow_gray
-from .context import JobContext
+from .context import FrameWatermark, JobContext
 
 # Adaptive keyframes: a new one where less than this share of the object's pixels can be carried
 # from the last keyframe (followed to its object, the source consistent along the way).
@@ -82,7 +82,7 @@ def _sample(image: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
 
 
 def carry_edits(ctx: JobContext, masks: MaskStore, boxes: list[Box | None], keys: list[bool],
-                raw: CropSpool, edits: CropSpool, progress_offset: int) -> int:
+                raw: CropSpool, edits: CropSpool, progress_offset: int, ready: FrameWatermark | None = None) -> int:
     """Fill the boxes of the frames between keyframes into `edits`, carrying the keyframes' whole
     edited crops (`raw`: not pasted, so the feathering is applied once, with each frame's own
     mask); returns how many. Progress goes on from `progress_offset`."""
@@ -108,6 +108,8 @@ def carry_edits(ctx: JobContext, masks: MaskStore, boxes: list[Box | None], keys
                 ctx.progress.advance(progress_offset + index, f"carried the edit to {carried_count} frames")
             between = []
             start = (index, key, FlowMap(frame))
+            if ready is not None:
+                ready.advance(index + 1)  # everything up to this keyframe is final
     ctx.progress.advance(progress_offset + info.frame_count)
     return carried_count
 

@@ -5,6 +5,7 @@ the next through the driver."""
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Protocol
@@ -29,6 +30,61 @@ class Progress(Protocol):
 
     def complete(self, done: int, message: Optional[str] = None) -> None:
         """The current stage ended after `done` frames, earlier than planned."""
+
+
+class Tally:
+    """The Progress of work that runs behind the current stage: it only counts; the driver reports
+    the count when that work's own stage comes."""
+
+    def __init__(self) -> None:
+        self.done = 0
+
+    def stage(self, stage: JobStatus, message: str, total_frames: Optional[int] = None) -> None:
+        pass
+
+    def advance(self, done: int, message: Optional[str] = None) -> None:
+        self.done = max(self.done, done)
+
+    def complete(self, done: int, message: Optional[str] = None) -> None:
+        self.done = done
+
+
+class Stopped(Exception):
+    """The job ended while a stage running behind another waited for its frames."""
+
+
+class FrameWatermark:
+    """How far a stage's output is final: frames [0, value) will not change any more. A stage
+    running behind another waits on it frame by frame."""
+
+    def __init__(self) -> None:
+        self._value = 0
+        self._stopped = False
+        self._changed = threading.Condition()
+
+    def advance(self, value: int) -> None:
+        with self._changed:
+            if value > self._value:
+                self._value = value
+                self._changed.notify_all()
+
+    def finish(self) -> None:
+        """Every frame is final."""
+        self.advance(2**62)
+
+    def stop(self) -> None:
+        """The job ends (failed, cancelled): waiters raise Stopped."""
+        with self._changed:
+            self._stopped = True
+            self._changed.notify_all()
+
+    def wait(self, index: int) -> None:
+        """Until frame `index` is final."""
+        with self._changed:
+            while self._value <= index and not self._stopped:
+                self._changed.wait()
+            if self._stopped:
+                raise Stopped()
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -18,7 +21,8 @@ from ..media.crop_spool import CropSpool
 from ..models import Models
 from ..request import CheckedRequest, JobStatus, VideoEditRequest
 from ..vision.stitching import union_mask
-from .context import JobContext, Progress
+from .background import in_background
+from .context import FrameWatermark, JobContext, Progress, Tally
 from .carrying import carry_edits, crop_boxes, plan_keyframes
 from .editing import edit_frame, edit_frames
 from .extracting import extract
@@ -26,6 +30,10 @@ from .masking import find_objects
 from .propagating import propagate
 from .saving import OutputPaths, save_stills, save_video
 from .smoothing import smooth_frames
+
+
+# How long a stage running behind waits to be told to stop (it stops at its next frame).
+BEHIND_STOP_S = 60.0
 
 
 def output_paths(request: VideoEditRequest) -> OutputPaths:
@@ -63,37 +71,93 @@ def run_pipeline(job: CheckedRequest, models: Models, progress: Progress, log: l
 
         # 4. Editing: crop, edit, paste back inside the eroded, feathered mask (boxes only). With
         # keyframes, the model edits those and the edit is carried to the frames between them.
+        # Smoothing and saving (5, 6) start now and follow the edited frames as they become final,
+        # so the model server is not left idle while they run after editing.
         keyed = opts.uses_keyframes
         progress.stage(JobStatus.EDITING, f"editing: {req.edit_prompt!r}",
                        total_frames=info.frame_count * (2 if keyed else 1))
         edits = spools.enter_context(CropSpool(workdir / "edited.crops", info.frame_count))
+        smoothed = spools.enter_context(CropSpool(workdir / "smoothed.crops", info.frame_count))
+        raw = spools.enter_context(CropSpool(workdir / "keyframes.crops", info.frame_count))
+        edited_ready = FrameWatermark()
+        behind = _Behind(ctx, spools, edited_ready)  # after the spools: stopped before they close
+        if req.apply_smoothing:
+            smoothed_ready = FrameWatermark()
+            smoothing = behind.start("smoothing", smooth_frames, masks, edits, smoothed, edited_ready, smoothed_ready)
+            saving = behind.start("saving", save_video, smoothed, masks, paths, smoothed_ready)
+            behind.stops(smoothed_ready)
+        else:
+            saving = behind.start("saving", save_video, edits, masks, paths, edited_ready)
         if keyed:
             boxes = crop_boxes(ctx, masks)
             keys = plan_keyframes(ctx, masks, boxes)
-            raw = spools.enter_context(CropSpool(workdir / "keyframes.crops", info.frame_count))
             edit_frames(ctx, masks, edits, keys, raw)
             edited = edits.frames()
-            carried = carry_edits(ctx, masks, boxes, keys, raw, edits, progress_offset=info.frame_count)
+            carried = carry_edits(ctx, masks, boxes, keys, raw, edits, info.frame_count, edited_ready)
             summary = f"{edited} frames edited by the model, {carried} carried from keyframes"
             log.info("editing: %s (%s keyframes, at most %d apart)", summary, opts.keyframes, opts.keyframe_interval)
             progress.advance(2 * info.frame_count, summary)
         else:
-            edit_frames(ctx, masks, edits)
+            edit_frames(ctx, masks, edits, ready=edited_ready)
             summary = f"{edits.frames()} frames edited by the model"
+        edited_ready.finish()
 
-        # 5. Smoothing: temporal EMA inside the mask.
+        # 5. Smoothing: temporal EMA inside the mask (what is left of it).
         if req.apply_smoothing:
             progress.stage(JobStatus.SMOOTHING, f"smoothing ({opts.smoothing_mode}, window {req.smoothing_window}, "
                                                 f"alpha {req.smoothing_alpha})", total_frames=info.frame_count)
-            smoothed = spools.enter_context(CropSpool(workdir / "smoothed.crops", info.frame_count))
-            smooth_frames(ctx, masks, edits, smoothed)
-            edits = smoothed
+            behind.finish(smoothing)
 
         # 6. Saving: one pass over the source pasting the boxes -> H.264 mp4 with the source's fps
         # and audio; the mask video.
         progress.stage(JobStatus.SAVING, "encoding the output video", total_frames=2 * info.frame_count)
-        save_video(ctx, edits, masks, paths)
+        behind.finish(saving)
     return dataclasses.replace(paths, summary=summary)
+
+
+class _Behind:
+    """Stages running behind the current one, each on a thread of its own with its own progress
+    count. When the job ends early, they are stopped (their watermarks) and waited for before the
+    spools they read are closed."""
+
+    def __init__(self, ctx: JobContext, spools: ExitStack, *watermarks: FrameWatermark) -> None:
+        self._ctx = ctx
+        self._running: list[Future] = []
+        self._watermarks = list(watermarks)
+        spools.callback(self._wait_all)  # runs after the stop below (an ExitStack unwinds backwards)
+        spools.callback(self._stop_all)
+
+    def stops(self, watermark: FrameWatermark) -> None:
+        self._watermarks.append(watermark)
+
+    def start(self, name: str, stage: Callable[..., None], *args) -> tuple[Future, Tally]:
+        tally = Tally()
+        future = in_background(name, stage, dataclasses.replace(self._ctx, progress=tally), *args)
+        self._running.append(future)
+        return future, tally
+
+    def finish(self, started: tuple[Future, Tally]) -> None:
+        """Wait for a stage started earlier, reporting its progress as the current stage's."""
+        future, tally = started
+        while True:
+            try:
+                future.result(timeout=0.25)
+            except FutureTimeout:
+                self._ctx.progress.advance(tally.done)  # also a cancellation checkpoint
+                continue
+            self._ctx.progress.advance(tally.done)
+            return
+
+    def _stop_all(self) -> None:
+        for watermark in self._watermarks:
+            watermark.stop()
+
+    def _wait_all(self) -> None:
+        for future in self._running:
+            try:
+                future.exception(timeout=BEHIND_STOP_S)
+            except FutureTimeout:
+                self._ctx.log.warning("a stage running behind did not stop within %ss", BEHIND_STOP_S)
 
 
 def run_single_frame(job: CheckedRequest, models: Models, progress: Progress, log: logging.Logger,

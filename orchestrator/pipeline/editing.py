@@ -25,7 +25,7 @@ from ..media.mask_store import MaskStore
 from ..vision.compositing import MaskOf, box_weight, fit_crop, paste_crop
 from ..vision.crop import Box, crop_box, cut_crop, mask_bbox, region, stabilised_crops
 from .background import in_background
-from .context import JobContext
+from .context import FrameWatermark, JobContext
 
 # Edit calls of one job in flight at once: one running on the GPU, one queued behind it.
 EDITS_IN_FLIGHT = 2
@@ -87,10 +87,11 @@ def edit_frame(ctx: JobContext, index: int, frame: np.ndarray, mask: np.ndarray)
 
 
 def edit_frames(ctx: JobContext, masks: MaskStore, out: CropSpool, keys: Sequence[bool] | None = None,
-                raw: CropSpool | None = None) -> int:
+                raw: CropSpool | None = None, ready: FrameWatermark | None = None) -> int:
     """Edit every frame that has an object (or, with `keys`, only the keyframes) into `out` (its
     crop box); returns the Edit calls made. `raw` also gets the model's whole edited crop of each
-    frame (resized to its box, not pasted), which keyframes carry to the frames between them."""
+    frame (resized to its box, not pasted), which keyframes carry to the frames between them.
+    `ready` learns how far `out` is final, for stages running behind this one."""
     info = ctx.info
     boxes = stabilised_crops(masks.boxes(), info.width, info.height, ctx.options.crop_margin)
     batch_size = min(ctx.options.edit_batch_size, ctx.models.info().max_edit_batch)
@@ -105,6 +106,8 @@ def edit_frames(ctx: JobContext, masks: MaskStore, out: CropSpool, keys: Sequenc
             for target, crop in zip(targets, crops):
                 raw.put(target.index, target.box, fit_crop(crop, target.source))
         done = targets[-1].index + 1
+        if ready is not None:
+            ready.advance(done)
         ctx.progress.advance(done, f"edited {done}/{info.frame_count} frames")
 
     anchor: np.ndarray | None = None  # cross-frame consistency: the job's first crop, in every call

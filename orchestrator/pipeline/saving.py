@@ -3,6 +3,8 @@ H.264 mp4 (source fps and audio); then the mask video. In single-frame mode, two
 
 The mask output shows where the edit was pasted (white): the eroded paste mask, not the raw
 SAM3 mask. It is computed inside each frame's mask box only.
+
+It can run behind the editing (or smoothing) stage: `ready` says how far the boxes are final.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from ..media.encode import MASK_X264_OPTIONS, encode_h264
 from ..media.mask_store import MaskStore
 from ..vision.compositing import box_paste_mask, paste_mask
 from ..vision.crop import region
-from .context import JobContext
+from .context import FrameWatermark, JobContext
 
 
 @dataclass(frozen=True)
@@ -30,11 +32,12 @@ class OutputPaths:
     summary: str = ""  # what the job did, for its final status (e.g. frames edited / carried)
 
 
-def save_video(ctx: JobContext, edits: CropSpool, masks: MaskStore, paths: OutputPaths) -> None:
-    """Encode the source with the boxes of `edits` pasted in, and the paste masks; the progress
-    total is 2 x frame count."""
+def save_video(ctx: JobContext, edits: CropSpool, masks: MaskStore, paths: OutputPaths,
+               ready: FrameWatermark | None = None) -> None:
+    """Encode the source with the boxes of `edits` pasted in (each once `ready` says it is final),
+    and the paste masks; the progress total is 2 x frame count."""
     info = ctx.info
-    count = encode_h264(paths.video, _edited_frames(ctx, edits), info,
+    count = encode_h264(paths.video, _edited_frames(ctx, edits, ready), info,
                         audio_from=info.path if info.has_audio else None, on_frame=ctx.progress.advance,
                         threads=ctx.threads)
     encode_h264(paths.mask, _mattes(ctx, masks), info, audio_from=None,
@@ -43,8 +46,10 @@ def save_video(ctx: JobContext, edits: CropSpool, masks: MaskStore, paths: Outpu
                  ", audio" if info.has_audio else "", paths.mask.name)
 
 
-def _edited_frames(ctx: JobContext, edits: CropSpool) -> Iterator[np.ndarray]:
+def _edited_frames(ctx: JobContext, edits: CropSpool, ready: FrameWatermark | None) -> Iterator[np.ndarray]:
     for index, frame in read_frames(ctx.info, threads=ctx.threads):
+        if ready is not None:
+            ready.wait(index)
         edit = edits.get(index)
         if edit is not None:
             box, pixels = edit

@@ -147,6 +147,23 @@ def test_the_driver_runs_every_stage_in_the_shared_order(tmp_path):
     assert sum(c.crops for c in models.edit_calls) == N
 
 
+def test_smoothing_and_saving_run_behind_editing(tmp_path):
+    """With a slow model, smoothing and saving follow the edited frames while editing goes on:
+    when their own stages begin, most of their work is done (the model server is not left idle
+    while they run alone at the end)."""
+    clip, _ = square_clip(tmp_path / "clip.mkv")
+    request = VideoEditRequest(job_id="job", input_video_path=clip, output_dir=tmp_path / "out",
+                               mask_prompt="car", edit_prompt="make it blue", num_inference_steps=2)
+    (tmp_path / "out").mkdir()
+    progress, models = RecordedProgress(), FakeModels(edit_seconds=0.05)
+    run_pipeline(CheckedRequest(request, parse_extra({"edit_size": "64", "edit_batch_size": "2"})), models,
+                 progress, logging.getLogger("tests"), tmp_path)
+    smoothing_start = progress.stage_starts[JobStatus.SMOOTHING]
+    saving_start = progress.stage_starts[JobStatus.SAVING]
+    assert progress.done[smoothing_start] >= N * 3 // 4, progress.done[smoothing_start:saving_start]
+    assert progress.done[saving_start] >= N * 3 // 4  # of 2 x N: the output video is mostly written
+
+
 def test_single_frame_mode_edits_one_crop_into_pngs(tmp_path):
     clip, truth = square_clip(tmp_path / "clip.mkv")
     progress, models, output = run_job(tmp_path, clip, "single_frame", frame_index="7", edit_size="64",
