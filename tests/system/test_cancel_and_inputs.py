@@ -53,10 +53,15 @@ def test_cancel_lands_in_every_stage(client, long_clip, stage):
         if status.status == target:
             client.cancel(job_id)
     final = client.get_status(job_id)
-    assert final.status == pb.JOB_STATUS_CANCELLED, pb.JobStatus.Name(final.status)
     out = Path(final.output_dir)
-    assert not list(out.glob(f"{job_id}_output.*")) and not list(out.glob(f"{job_id}_mask.*"))
     assert not list(out.glob(".work-*"))
+    if stage == "SAVING" and final.status == pb.JOB_STATUS_FINISHED:
+        # Saving runs behind editing and smoothing: its stage is only the tail, and a cancel can
+        # arrive after the last frame is written. Then the job is whole, never half-written.
+        assert len(decode(out / f"{job_id}_output.mp4")) == 120 and len(decode(out / f"{job_id}_mask.mp4")) == 120
+        return
+    assert final.status == pb.JOB_STATUS_CANCELLED, pb.JobStatus.Name(final.status)
+    assert not list(out.glob(f"{job_id}_output.*")) and not list(out.glob(f"{job_id}_mask.*"))
 
 
 def test_cancelling_a_finished_job_leaves_it_finished(client, clip):
