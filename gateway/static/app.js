@@ -58,6 +58,9 @@ async function start(mode) {
     if (!editPrompt) throw new Error("say how to edit it (e.g. \"make the hair red\")");
     const params = { mode, num_inference_steps: Number($("steps").value), edit_size: $("edit-size").value };
     if (mode === "single_frame") params.frame_index = $("frame-index").value;
+    const keyframes = $("keyframes").value;  // the model edits keyframes; the rest carry their edit
+    if (mode === "video" && keyframes === "adaptive") params.keyframes = "adaptive";
+    else if (mode === "video" && keyframes !== "1") params.keyframe_interval = keyframes;
     const status = await api("/api/video/edit", {
       method: "POST", headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ input_video_path: await inputPath(), mask_prompt: maskPrompt, edit_prompt: editPrompt, params }),

@@ -53,6 +53,7 @@ def test_upload_start_follow_and_play_the_three_videos(page, web, clip):
     page.click("summary")
     page.fill("#steps", "2")
     page.fill("#edit-size", "64")
+    page.select_option("#keyframes", "4")  # the model edits every 4th frame, the others carry it
     # Record every state the page shows (a short stage may be on screen for one event only).
     page.evaluate("""() => {
         window.seenStates = [];
@@ -77,6 +78,7 @@ def test_upload_start_follow_and_play_the_three_videos(page, web, clip):
         page.wait_for_function(f"document.querySelector('{video}').currentTime > 0.1")
     page.evaluate("document.querySelector('#video-output').pause()")
     assert "ended finished" in page.text_content("#log")  # the job's log, in the (folded) Log box
+    assert "carried from keyframes" in page.text_content("#job-message")
     assert page.locator("#jobs li").count() >= 1
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "web-page.png"), full_page=True)
