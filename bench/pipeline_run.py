@@ -10,6 +10,7 @@ peak RSS.
 from __future__ import annotations
 
 import json
+import os
 import resource
 import sys
 import time
@@ -43,7 +44,8 @@ def main() -> None:
     status = new_status(checked)
     reporter = JobReporter(status, checked.request.output_dir)
     started, cpu_started = time.monotonic(), time.process_time()
-    final = run_job(checked, models, reporter)
+    # Codec threads as the orchestrator gives its one job (cores / --max-concurrent-jobs 1).
+    final = run_job(checked, models, reporter, threads=os.cpu_count() or 1)
     total, cpu = time.monotonic() - started, time.process_time() - cpu_started
     print(json.dumps({
         "status": final.status.value, "error": final.error, "total_s": total, "cpu_s": cpu,

@@ -28,7 +28,7 @@ from .editing import edit_frame, edit_frames
 from .extracting import extract
 from .masking import find_objects
 from .propagating import propagate
-from .saving import OutputPaths, save_stills, save_video
+from .saving import OutputPaths, save_mask_video, save_stills, save_video
 from .smoothing import smooth_frames
 
 
@@ -84,10 +84,11 @@ def run_pipeline(job: CheckedRequest, models: Models, progress: Progress, log: l
         if req.apply_smoothing:
             smoothed_ready = FrameWatermark()
             smoothing = behind.start("smoothing", smooth_frames, masks, edits, smoothed, edited_ready, smoothed_ready)
-            saving = behind.start("saving", save_video, smoothed, masks, paths, smoothed_ready)
+            saving = behind.start("saving", save_video, smoothed, paths, smoothed_ready)
             behind.stops(smoothed_ready)
         else:
-            saving = behind.start("saving", save_video, edits, masks, paths, edited_ready)
+            saving = behind.start("saving", save_video, edits, paths, edited_ready)
+        mask_video = behind.start("mask video", save_mask_video, masks, paths)
         if keyed:
             boxes = crop_boxes(ctx, masks)
             keys = plan_keyframes(ctx, masks, boxes)
@@ -111,7 +112,7 @@ def run_pipeline(job: CheckedRequest, models: Models, progress: Progress, log: l
         # 6. Saving: one pass over the source pasting the boxes -> H.264 mp4 with the source's fps
         # and audio; the mask video.
         progress.stage(JobStatus.SAVING, "encoding the output video", total_frames=2 * info.frame_count)
-        behind.finish(saving)
+        behind.finish(saving, mask_video)
     return dataclasses.replace(paths, summary=summary)
 
 
@@ -136,17 +137,16 @@ class _Behind:
         self._running.append(future)
         return future, tally
 
-    def finish(self, started: tuple[Future, Tally]) -> None:
-        """Wait for a stage started earlier, reporting its progress as the current stage's."""
-        future, tally = started
-        while True:
-            try:
-                future.result(timeout=0.25)
-            except FutureTimeout:
-                self._ctx.progress.advance(tally.done)  # also a cancellation checkpoint
-                continue
-            self._ctx.progress.advance(tally.done)
-            return
+    def finish(self, *started: tuple[Future, Tally]) -> None:
+        """Wait for work started earlier, reporting its progress (summed) as the current stage's."""
+        for future, _ in started:
+            while True:
+                try:
+                    future.result(timeout=0.25)
+                    break
+                except FutureTimeout:
+                    self._ctx.progress.advance(sum(tally.done for _, tally in started))  # a cancel checkpoint too
+        self._ctx.progress.advance(sum(tally.done for _, tally in started))
 
     def _stop_all(self) -> None:
         for watermark in self._watermarks:

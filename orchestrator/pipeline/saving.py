@@ -32,18 +32,23 @@ class OutputPaths:
     summary: str = ""  # what the job did, for its final status (e.g. frames edited / carried)
 
 
-def save_video(ctx: JobContext, edits: CropSpool, masks: MaskStore, paths: OutputPaths,
-               ready: FrameWatermark | None = None) -> None:
-    """Encode the source with the boxes of `edits` pasted in (each once `ready` says it is final),
-    and the paste masks; the progress total is 2 x frame count."""
+def save_video(ctx: JobContext, edits: CropSpool, paths: OutputPaths, ready: FrameWatermark | None = None) -> None:
+    """Encode the source with the boxes of `edits` pasted in (each once `ready` says it is final);
+    progress counts its frames."""
     info = ctx.info
     count = encode_h264(paths.video, _edited_frames(ctx, edits, ready), info,
                         audio_from=info.path if info.has_audio else None, on_frame=ctx.progress.advance,
                         threads=ctx.threads)
-    encode_h264(paths.mask, _mattes(ctx, masks), info, audio_from=None,
-                on_frame=lambda n: ctx.progress.advance(count + n), options=MASK_X264_OPTIONS, threads=ctx.threads)
-    ctx.log.info("saving: wrote %s (%d frames at %s fps%s) and %s", paths.video.name, count, info.fps,
-                 ", audio" if info.has_audio else "", paths.mask.name)
+    ctx.log.info("saving: wrote %s (%d frames at %s fps%s)", paths.video.name, count, info.fps,
+                 ", audio" if info.has_audio else "")
+
+
+def save_mask_video(ctx: JobContext, masks: MaskStore, paths: OutputPaths) -> None:
+    """Encode the paste masks (they are final once propagating ends, so this can run any time
+    after it); progress counts its frames."""
+    count = encode_h264(paths.mask, _mattes(ctx, masks), ctx.info, audio_from=None, on_frame=ctx.progress.advance,
+                        options=MASK_X264_OPTIONS, threads=ctx.threads)
+    ctx.log.info("saving: wrote %s (%d frames)", paths.mask.name, count)
 
 
 def _edited_frames(ctx: JobContext, edits: CropSpool, ready: FrameWatermark | None) -> Iterator[np.ndarray]:
