@@ -32,7 +32,7 @@ from ..request import CheckedRequest, JobStatus, VideoEditRequest, VideoEditStat
 from .metrics import JobMetrics
 from .reporter import JobReporter
 from .runner import new_status, run_job
-from .status_file import read_status, write_status
+from .status_file import STATUS_FILE, read_status, write_status
 from .store import Claim, JobStore
 from .validation import check_job_id, check_request
 
@@ -106,7 +106,7 @@ class JobManager:
             try:
                 existing = self.store.add(req, status)
             except BaseException:
-                (req.output_dir / "status.json").unlink(missing_ok=True)  # nothing stored: nothing to show
+                (req.output_dir / STATUS_FILE).unlink(missing_ok=True)  # nothing stored: nothing to show
                 raise
             if existing is None:
                 self._wake.set()

@@ -53,10 +53,12 @@ class JobReporter:
         with self._lock:
             return dataclasses.replace(self._status)
 
-    def check_cancelled(self) -> None:
+    def check_cancelled(self, shutdown: bool = True) -> None:
+        """Raise if the job must stop: lost to another orchestrator, cancelled, or (with
+        `shutdown`) interrupted by a server shutdown."""
         if self._lost.is_set():
             raise JobLost()
-        if self._interrupt.is_set():
+        if shutdown and self._interrupt.is_set():
             raise JobInterrupted()
         if self._cancel.is_set():
             raise JobCancelled()

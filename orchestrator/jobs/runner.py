@@ -50,7 +50,9 @@ def run_job(checked: CheckedRequest, models: Models, reporter: JobReporter, thre
         if info.tiny:
             log.warning("the model server runs TINY RANDOM-WEIGHT models: outputs are not meaningful")
         outputs = run_pipeline(checked, models, reporter, log, workdir, threads)
-        reporter.check_cancelled()  # a cancel that came while the last frames were written still wins
+        # A cancel that came while the last frames were written still wins; a shutdown does not
+        # throw away a job that is done.
+        reporter.check_cancelled(shutdown=False)
         final = dict(status=JobStatus.FINISHED, progress=1.0, current_frame=None,
                      message=f"finished: {outputs.summary}" if outputs.summary else "finished",
                      total_frames=None, output_video_path=outputs.video, mask_preview_path=outputs.mask)

@@ -79,13 +79,11 @@ def run_pipeline(job: CheckedRequest, models: Models, progress: Progress, log: l
         edits = spools.enter_context(CropSpool(workdir / "edited.crops", info.frame_count))
         smoothed = spools.enter_context(CropSpool(workdir / "smoothed.crops", info.frame_count))
         raw = spools.enter_context(CropSpool(workdir / "keyframes.crops", info.frame_count))
-        edited_ready = FrameWatermark()
-        behind = _Behind(ctx, spools, edited_ready)  # after the spools: stopped before they close
+        edited_ready, smoothed_ready = FrameWatermark(), FrameWatermark()
+        behind = _Behind(ctx, spools, edited_ready, smoothed_ready)  # after the spools: stopped before they close
         if req.apply_smoothing:
-            smoothed_ready = FrameWatermark()
             smoothing = behind.start("smoothing", smooth_frames, masks, edits, smoothed, edited_ready, smoothed_ready)
             saving = behind.start("saving", save_video, smoothed, paths, smoothed_ready)
-            behind.stops(smoothed_ready)
         else:
             saving = behind.start("saving", save_video, edits, paths, edited_ready)
         mask_video = behind.start("mask video", save_mask_video, masks, paths)
@@ -124,12 +122,9 @@ class _Behind:
     def __init__(self, ctx: JobContext, spools: ExitStack, *watermarks: FrameWatermark) -> None:
         self._ctx = ctx
         self._running: list[Future] = []
-        self._watermarks = list(watermarks)
+        self._watermarks = watermarks
         spools.callback(self._wait_all)  # runs after the stop below (an ExitStack unwinds backwards)
         spools.callback(self._stop_all)
-
-    def stops(self, watermark: FrameWatermark) -> None:
-        self._watermarks.append(watermark)
 
     def start(self, name: str, stage: Callable[..., None], *args) -> tuple[Future, Tally]:
         tally = Tally()

@@ -50,3 +50,17 @@ def test_every_checkpoint_raises_once_the_job_is_asked_to_stop(tmp_path, event, 
     for checkpoint in (lambda: rep.advance(2), lambda: rep.complete(2), lambda: rep.stage(JobStatus.SAVING, "")):
         with pytest.raises(error):
             checkpoint()
+
+
+def test_the_final_checkpoint_ignores_a_shutdown_but_not_a_cancel(tmp_path):
+    """A job whose outputs are written keeps them when the server starts shutting down then."""
+    cancel, interrupt = threading.Event(), threading.Event()
+    reporter = JobReporter(VideoEditStatus(job_id="j", output_dir=tmp_path), tmp_path, cancel=cancel,
+                           interrupt=interrupt)
+    interrupt.set()
+    reporter.check_cancelled(shutdown=False)
+    with pytest.raises(JobInterrupted):
+        reporter.check_cancelled()
+    cancel.set()
+    with pytest.raises(JobCancelled):
+        reporter.check_cancelled(shutdown=False)
