@@ -195,9 +195,9 @@ class DynamicBatcher:
 
     def _run(self, batch: list[tuple[Call, int]]) -> None:
         items = [call.items[i] for call, i in batch]
-        weight = sum(self._weight(item) for item in items)
         started = time.monotonic()
         try:
+            weight = sum(self._weight(item) for item in items)
             results = self._run_batch(batch[0][0].key, items)
             if len(results) != len(items):
                 raise RuntimeError(f"{self.name}: backend returned {len(results)} results for {len(items)} items")

@@ -70,6 +70,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     sam3 = parser.add_argument_group("SAM3")
     sam3.add_argument("--sam3-hotstart-delay", type=int, default=15,
                       help="frames SAM3 holds outputs back to drop spurious/duplicate tracks (0: off)")
+    sam3.add_argument("--max-tracking-sessions", type=int, default=8,
+                      help="videos whose SAM3 tracking state this replica keeps between Segment calls "
+                           "(the least recently used is ended to open another; 0: none)")
+    sam3.add_argument("--tracking-session-idle-s", type=float, default=300.0,
+                      help="a tracking session without calls for this long ends")
     sam3.add_argument("--sam3-score-threshold", type=float, help="detection score threshold (checkpoint: 0.5)")
     sam3.add_argument("--sam3-new-det-threshold", type=float,
                       help="score a detection needs to start a new track (checkpoint: 0.7)")

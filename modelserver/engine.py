@@ -4,9 +4,10 @@ Edit: crops from concurrent calls are merged into one pipeline call when they sh
 image size, guidance scales and step count (what one diffusers call can take); each crop keeps
 its own instruction and seed, so a merged batch gives every call what it would get alone.
 
-Segment: each call is a tracking session over its own chunk, so calls run one at a time;
-inside a call the image backbone (most of SAM3's compute) runs `segment_frame_batch` frames per
-forward pass. The queue still gives Segment backpressure, deadlines and cancellation.
+Segment: calls run one at a time, each on its own chunk or carrying on a tracking session
+(sessions.py: the call waits for its turn first, and the worker checks it again right before
+tracking); inside a call the image backbone (most of SAM3's compute) runs `segment_frame_batch`
+frames per forward pass. The queue still gives Segment backpressure, deadlines and cancellation.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import numpy as np
 from .backends import Editor, Segmenter
 from .batching import DynamicBatcher
 from .metrics import Metrics
+from .sessions import Session, TrackingSessions
 from .validation import EditCall, SegmentCall
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,8 @@ class BatchingConfig:
     segment_frame_batch: int = 8  # frames per SAM3 backbone pass
     max_delay_ms: float = 10.0  # how long the first call of a batch waits for company
     max_queued_calls: int = 64  # per model; more -> RESOURCE_EXHAUSTED
+    max_tracking_sessions: int = 8  # SAM3 tracking sessions held at once (0: none)
+    tracking_session_idle_s: float = 300.0  # a session without calls for this long ends
 
 
 @dataclass(frozen=True)
@@ -51,15 +55,24 @@ class ModelEngine:
         common = dict(max_delay_s=batching.max_delay_ms / 1000, max_queued_calls=batching.max_queued_calls,
                       metrics=metrics)
         self.segment_queue = DynamicBatcher("segment", self._segment_batch, max_batch_size=1,
-                                            item_weight=lambda call: len(call.frames), **common)
+                                            item_weight=lambda item: len(item[0].frames), **common)
         self.edit_queue = DynamicBatcher("edit", self._edit_batch, max_batch_size=batching.edit_max_batch_size,
                                          **common)
+        self.sessions = TrackingSessions(segmenter.open_session if segmenter is not None else None,
+                                         batching.max_tracking_sessions, batching.tracking_session_idle_s, metrics)
 
     def segment(self, call: SegmentCall, deadline: float | None = None,
                 on_cancel: Callable[[Callable[[], None]], Any] | None = None) -> list[list]:
         """Per-frame instances of one chunk. `on_cancel(fn)` registers fn to run if the client leaves."""
+        session = None
+        if call.session is not None:
+            ref = call.session
+            if not call.frames:  # a close with nothing to track: forget the session now
+                self.sessions.close_now(ref.id)
+                return []
+            session = self.sessions.take_turn(ref.id, ref.first_frame, call.prompts, deadline)
         # A fresh object as key: a chunk is never merged with another call's chunk.
-        return self.segment_queue(object(), [call], deadline, on_cancel)[0]
+        return self.segment_queue(object(), [(call, session)], deadline, on_cancel)[0]
 
     def edit(self, call: EditCall, deadline: float | None = None,
              on_cancel: Callable[[Callable[[], None]], Any] | None = None) -> list[np.ndarray]:
@@ -86,11 +99,26 @@ class ModelEngine:
     def close(self, timeout: float | None = None) -> bool:
         """Refuse new calls and finish queued ones; True if both queues drained in time."""
         ends = [q.close(timeout) for q in (self.segment_queue, self.edit_queue)]
+        self.sessions.close()
         return all(ends)
 
-    def _segment_batch(self, _key: Hashable, calls: list[SegmentCall]) -> list[list[list]]:
-        return [self.segmenter.segment(c.frames, c.prompts, vision_batch_size=self.batching.segment_frame_batch)
-                for c in calls]
+    def _segment_batch(self, _key: Hashable, calls: list[tuple[SegmentCall, Session | None]]) -> list[list[list]]:
+        return [self._segment_one(call, session) for call, session in calls]
+
+    def _segment_one(self, call: SegmentCall, session: Session | None) -> list[list]:
+        batch = self.batching.segment_frame_batch
+        if session is None:
+            return self.segmenter.segment(call.frames, call.prompts, vision_batch_size=batch)
+        self.sessions.check_turn(session, call.session.first_frame)
+        try:
+            found = self.segmenter.track(session.state, call.frames, vision_batch_size=batch)
+        except Exception as err:  # its state may be half-updated: the session cannot go on
+            self.sessions.end(session, f"tracking failed: {type(err).__name__}: {err}")
+            raise
+        self.sessions.tracked(session, len(call.frames))
+        if call.session.close:
+            self.sessions.end(session, "closed by the caller")
+        return found
 
     def _edit_batch(self, key: Hashable, items: list[EditItem]) -> list[np.ndarray]:
         _, image_guidance_scale, guidance_scale, steps, scheduler = key

@@ -92,7 +92,7 @@ def load_models(args: argparse.Namespace, limits: Limits, metrics: Metrics) -> t
         log.warning("simulating a slow GPU: every Edit item takes at least %g ms", args.simulate_edit_delay_ms)
         editor = DelayedEditor(editor, args.simulate_edit_delay_ms / 1000)
     batching = BatchingConfig(args.edit_max_batch_size, args.segment_frame_batch, args.max_batch_delay_ms,
-                              args.max_queued_calls)
+                              args.max_queued_calls, args.max_tracking_sessions, args.tracking_session_idle_s)
     engine = ModelEngine(segmenter, editor, batching, metrics)
     warmup_side = args.warmup_side or (64 if pix2pix_src.tiny else 512)
     warmup_seconds = engine.warm_up(warmup_side, edit_batches)
@@ -111,7 +111,9 @@ def load_models(args: argparse.Namespace, limits: Limits, metrics: Metrics) -> t
         max_message_bytes=args.max_message_mb * 1024 * 1024,
         edit_max_batch_size=batching.edit_max_batch_size, segment_frame_batch=batching.segment_frame_batch,
         max_batch_delay_ms=batching.max_delay_ms, max_queued_calls=batching.max_queued_calls,
-        warmup_seconds=warmup_seconds, max_prompt_tokens=segmenter.max_prompt_tokens)
+        warmup_seconds=warmup_seconds, max_prompt_tokens=segmenter.max_prompt_tokens,
+        max_tracking_sessions=batching.max_tracking_sessions,
+        tracking_session_idle_s=batching.tracking_session_idle_s)
     return engine, info
 
 

@@ -35,6 +35,11 @@ class Metrics:
                              ["model"], registry=r)
         self.queued_calls = Gauge("videoedit_modelserver_queued_calls", "Calls waiting in a model's queue",
                                   ["model"], registry=r)
+        self.tracking_sessions = Gauge("videoedit_modelserver_tracking_sessions",
+                                       "SAM3 tracking sessions held (their state stays on the device)", registry=r)
+        self.tracking_sessions_ended = Counter(
+            "videoedit_modelserver_tracking_sessions_ended", "Tracking sessions ended, by reason "
+            "(closed by the caller, expired idle, evicted for room, failed)", ["reason"], registry=r)
 
     def serve(self, port: int, host: str = "") -> int:
         """Expose /metrics over HTTP; returns the bound port (port 0 picks a free one)."""

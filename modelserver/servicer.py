@@ -19,6 +19,7 @@ from videoedit.v1 import wire
 from .batching import ClientCancelled, DeadlinePassed, QueueFull, ShuttingDown
 from .engine import ModelEngine
 from .metrics import Metrics
+from .sessions import SessionError
 from .validation import InvalidInput, Limits, decode_edit, decode_segment
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,8 @@ class ModelServicer(pb_grpc.ModelServiceServicer):
             yield
         except InvalidInput as err:
             code, message = grpc.StatusCode.INVALID_ARGUMENT, str(err)
+        except SessionError as err:
+            code, message = grpc.StatusCode.FAILED_PRECONDITION, str(err)
         except QueueFull as err:
             code, message = grpc.StatusCode.RESOURCE_EXHAUSTED, str(err)
         except (ShuttingDown, NotLoaded) as err:

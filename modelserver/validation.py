@@ -28,10 +28,18 @@ class Limits:
     max_edit_batch: int = contract.MAX_EDIT_BATCH
 
 
+@dataclass(frozen=True)
+class SessionRef:
+    id: str
+    first_frame: int
+    close: bool
+
+
 @dataclass
 class SegmentCall:
     frames: list[np.ndarray]
     prompts: list[str]
+    session: SessionRef | None = None  # carries on a tracking session (sessions.py)
 
 
 @dataclass
@@ -51,8 +59,18 @@ def decode_segment(request: pb.SegmentRequest, limits: Limits) -> SegmentCall:
         raise InvalidInput("prompts", "at least one prompt is required")
     for i, prompt in enumerate(request.prompts):
         _check_text(f"prompts[{i}]", prompt)
+    session = None
+    if request.HasField("session"):
+        ref = request.session
+        if not 1 <= len(ref.id) <= contract.MAX_SESSION_ID_CHARS:
+            raise InvalidInput("session.id", f"{ref.id[:40]!r} must have 1-{contract.MAX_SESSION_ID_CHARS} characters")
+        if ref.first_frame < 0:
+            raise InvalidInput("session.first_frame", f"{ref.first_frame} is negative")
+        session = SessionRef(ref.id, ref.first_frame, ref.close)
+        if ref.close and not request.frames:  # ending a session needs no frames
+            return SegmentCall([], list(request.prompts), session)
     frames = _decode_images("frames", request.frames, limits.max_segment_frames, contract.MAX_FRAME_SIDE)
-    return SegmentCall(frames, list(request.prompts))
+    return SegmentCall(frames, list(request.prompts), session)
 
 
 def decode_edit(request: pb.EditRequest, limits: Limits, size_multiple: int) -> EditCall:

@@ -56,6 +56,11 @@ class ModelServerError(Unavailable):
     """A model-server call failed after its retries (the job fails with this)."""
 
 
+class TrackingLost(ModelServerError):
+    """The model server no longer holds a tracking session (its replica died or restarted, or the
+    session was ended for room or idleness): tracking goes on in a new session."""
+
+
 # --- job control flow (not errors of the request) ---
 
 class JobCancelled(Exception):

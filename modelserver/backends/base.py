@@ -64,6 +64,15 @@ class Segmenter(Backend, Protocol):
         one list per frame. Object ids are stable within the call."""
         ...
 
+    def open_session(self, prompts: list[str]) -> object:
+        """A tracking session for the prompts: `track` takes a video's frames over many calls."""
+        ...
+
+    def track(self, session: object, frames: list[np.ndarray], vision_batch_size: int = 1,
+              ) -> list[list[Instance]]:
+        """Like `segment`, for the session's next frames; ids stay stable across its calls."""
+        ...
+
 
 class Editor(Backend, Protocol):
     @property

@@ -1,8 +1,11 @@
-"""SAM3 backend: text prompt -> per-frame instance masks for one chunk of consecutive frames.
+"""SAM3 backend: text prompt -> per-frame instance masks over consecutive frames.
 
 Uses transformers' Sam3VideoModel video flow: the detector finds every instance matching the
-text on each frame and the tracker carries them across the chunk with stable object ids. Each
-call is one independent session (stateless server); ids are stitched across chunks by the caller.
+text on each frame and the tracker carries them on with stable object ids. A `TrackingSession`
+takes a video's frames over many calls (the model server keeps one per job), so tracks, their
+memories and the hotstart bookkeeping carry on from one chunk to the next instead of starting
+cold; `segment` is a session of its own for one chunk. A session's memory is bounded: frames and
+per-frame state older than what the tracker reads again are dropped as it goes (`_prune`).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +37,15 @@ logger = logging.getLogger(__name__)
 DEFAULT_HOTSTART_DELAY = 15
 # Sam3VideoConfig fields GetInfo reports.
 REPORTED_SETTINGS = ("hotstart_delay", "score_threshold_detection", "new_det_thresh", "det_nms_thresh")
+
+
+@dataclass
+class TrackingSession:
+    """One video's tracking state inside the model (transformers' Sam3VideoInferenceSession)."""
+
+    state: object
+    prompts: list[str]  # as the model reads them (cut to its text window)
+    frames_seen: int = 0  # frames tracked so far: the next call's first frame has this index
 
 
 class Sam3Segmenter:
@@ -124,39 +137,73 @@ class Sam3Segmenter:
     def _tokens(self, text: str) -> int:
         return len(self.processor.tokenizer(text)["input_ids"])
 
-    def segment(self, frames: list[np.ndarray], prompts: list[str], vision_batch_size: int = 1) -> list[list[Instance]]:
-        """Find and track every instance of each prompt over a chunk of consecutive RGB frames.
-
-        `vision_batch_size` frames go through the image backbone (most of SAM3's compute) in one
-        forward pass; detection and tracking then run frame by frame as upstream does.
-        Returns one list per input frame (empty where nothing was found).
-        """
-        if not frames:
-            return []
+    def open_session(self, prompts: list[str], video_frames: int | None = None) -> TrackingSession:
+        """A tracking session for the prompts: frames go in with `track`, in order, over any number
+        of calls, and object ids stay stable across them. Its memory is bounded (see _prune).
+        `video_frames`: the video's length when known; SAM3 scales object-pointer positions by it
+        (up to its pointer window), so results match one whole-video call only with the same length.
+        Unknown, the pointer window is used, as upstream's streaming mode does."""
         if not prompts or any(not p.strip() for p in prompts):
             raise ValueError("at least one non-empty text prompt is required")
         prompts = [self.fit_prompt(p) for p in prompts]
+        state = self.processor.init_video_session(inference_device=self.device, dtype=self.dtype)
+        window = self.model.tracker_model.config.max_object_pointers_in_encoder
+        state.processed_frames = _FrameWindow(video_frames if video_frames is not None else window)
+        self.processor.add_text_prompt(state, list(prompts))
+        return TrackingSession(state, prompts)
+
+    def segment(self, frames: list[np.ndarray], prompts: list[str], vision_batch_size: int = 1) -> list[list[Instance]]:
+        """Find and track every instance of each prompt over a chunk of consecutive RGB frames: a
+        session of its own (ids are stable within the call only). One list per frame."""
+        session = self.open_session(prompts, video_frames=len(frames))
+        return self.track(session, frames, vision_batch_size) if frames else []
+
+    def track(self, session: TrackingSession, frames: list[np.ndarray], vision_batch_size: int = 1,
+              ) -> list[list[Instance]]:
+        """The session's next frames -> instances per frame (one list per frame, maybe empty).
+
+        `vision_batch_size` frames go through the image backbone (most of SAM3's compute) in one
+        forward pass; detection and tracking then run frame by frame as upstream does. Outputs are
+        held back `hotstart_delay` frames (upstream's propagate_in_video_iterator) and flushed at
+        the end of the call, so hotstart removals known by then apply to them.
+        """
+        if not frames:
+            return []
         first = frames[0]
         for f in frames:
             if f.dtype != np.uint8 or f.ndim != 3 or f.shape[2] != 3 or f.shape != first.shape:
                 raise ValueError("frames must be same-size RGB uint8 arrays of shape (H, W, 3)")
-
-        results: list[list[Instance] | None] = [None] * len(frames)
+        state = session.state
+        height, width = first.shape[:2]
+        if state.video_height is None:
+            state.video_height, state.video_width = height, width
+        elif (state.video_height, state.video_width) != (height, width):
+            raise ValueError(f"frames are {width}x{height}, but this tracking session's are "
+                             f"{state.video_width}x{state.video_height}")
+        start = session.frames_seen
         with torch.inference_mode():
-            session = self.processor.init_video_session(
-                video=np.stack(frames), inference_device=self.device, dtype=self.dtype
-            )
-            self.processor.add_text_prompt(session, list(prompts))
-            with _batched_backbone(self.model.detector_model, session, vision_batch_size):
-                for out in self.model.propagate_in_video_iterator(inference_session=session):
-                    # Post-process as each frame is yielded: hotstart removals known by then are
-                    # applied to it (the upstream semantics of the held-back buffer).
-                    post = self.processor.postprocess_outputs(session, out)
-                    results[out.frame_idx] = self._instances(post)
-        missing = [i for i, r in enumerate(results) if r is None]
-        if missing:  # would mean the propagation API changed; never silently drop frames
-            raise RuntimeError(f"SAM3 produced no output for frames {missing}")
-        return results  # type: ignore[return-value]
+            pixels = self.processor.video_processor(videos=np.stack(frames), device=self.device,
+                                                    return_tensors="pt").pixel_values_videos[0]
+            for offset, frame in enumerate(pixels):
+                state.add_new_frame(frame, start + offset)
+            held: list = []
+            results: list[list[Instance]] = []
+            delay = self.model.hotstart_delay
+            with _batched_backbone(self.model.detector_model, state, range(start, start + len(frames)),
+                                   vision_batch_size):
+                for index in range(start, start + len(frames)):
+                    # frame_idx, not frame=: upstream's streaming mode would switch hotstart off.
+                    out = self.model(inference_session=state, frame_idx=index)
+                    state.hotstart_removed_obj_ids.update(out.removed_obj_ids)
+                    held.append(out)
+                    if len(held) >= max(delay, 1):
+                        # Post-process as each frame leaves the buffer: hotstart removals known by then
+                        # are applied to it (the upstream semantics of the held-back buffer).
+                        results.append(self._instances(self.processor.postprocess_outputs(state, held.pop(0))))
+                    session.frames_seen = index + 1
+                    _prune(state, self.model, index)
+            results += [self._instances(self.processor.postprocess_outputs(state, out)) for out in held]
+        return results
 
     @staticmethod
     def _instances(post: dict) -> list[Instance]:
@@ -179,6 +226,60 @@ class Sam3Segmenter:
         return instances
 
 
+class _FrameWindow(dict):
+    """The session's preprocessed frames, keeping only those not tracked yet.
+
+    `len()` is the video's length (at least `length`, at least every frame added): upstream reads
+    it (`num_frames`) to scale object-pointer positions and to decide how far back they reach.
+    """
+
+    def __init__(self, length: int) -> None:
+        super().__init__()
+        self.added = length
+
+    def __setitem__(self, index: int, frame) -> None:
+        super().__setitem__(index, frame)
+        self.added = max(self.added, index + 1)
+
+    def __len__(self) -> int:
+        return self.added
+
+
+def _prune(state, model, index: int) -> None:
+    """Drop what tracking frames after `index` never reads again, so a session's memory does not
+    grow with the video: the frame itself, per-object outputs older than the memory and pointer
+    windows (num_maskmem, max_object_pointers_in_encoder frames), conditioning frames beyond the
+    `max_cond_frame_num` most recent (all memory attention selects going forward), per-frame
+    scores/suppressions and hotstart frame lists beyond their thresholds (only their lengths
+    count). Results are those of one whole-video session (tested) while no track has more than
+    `max_cond_frame_num` conditioning frames older than those windows; past that, upstream would
+    also attend to every old conditioning frame's object pointer, a cost growing with the video,
+    and here only the most recent ones count."""
+    state.processed_frames.pop(index, None)
+    tracker = model.tracker_model.config
+    oldest = index - max(tracker.num_maskmem, tracker.max_object_pointers_in_encoder)
+    for outputs in state.output_dict_per_obj.values():
+        _drop_before(outputs["non_cond_frame_outputs"], oldest)
+        cond = outputs["cond_frame_outputs"]
+        for frame in sorted(cond)[:-max(tracker.max_cond_frame_num, 1)]:
+            if frame < oldest:
+                del cond[frame]
+    for per_obj in (state.frames_tracked_per_obj, state.mask_inputs_per_obj, state.point_inputs_per_obj):
+        for frames in per_obj.values():
+            _drop_before(frames, oldest)
+    _drop_before(state.obj_id_to_tracker_score_frame_wise, oldest)
+    _drop_before(state.suppressed_obj_ids, oldest)
+    for lists, keep in ((state.unmatched_frame_inds, model.hotstart_unmatch_thresh),
+                        (state.overlap_pair_to_frame_inds, model.hotstart_dup_thresh)):
+        for frames in lists.values():
+            del frames[:-max(keep, 1)]
+
+
+def _drop_before(per_frame: dict, oldest: int) -> None:
+    for frame in [f for f in per_frame if f < oldest]:
+        del per_frame[frame]
+
+
 def _mask_box(mask: np.ndarray) -> tuple[float, float, float, float] | None:
     """Tight (x0, y0, x1, y1) pixel-edge box of a bool mask, or None if the mask is empty."""
     cols = np.flatnonzero(mask.any(axis=0))
@@ -189,8 +290,8 @@ def _mask_box(mask: np.ndarray) -> tuple[float, float, float, float] | None:
 
 
 @contextmanager
-def _batched_backbone(detector, session, batch_size: int) -> Iterator[None]:
-    """Run the image backbone on `batch_size` frames at a time during one propagation.
+def _batched_backbone(detector, state, indices: range, batch_size: int) -> Iterator[None]:
+    """Run the image backbone on `batch_size` frames at a time while frames `indices` are tracked.
 
     Upstream calls `detector.get_vision_features` with one frame at a time, in processing order.
     We answer each call from features computed for that frame and the next ones in one batched
@@ -203,19 +304,18 @@ def _batched_backbone(detector, session, batch_size: int) -> Iterator[None]:
         return
     unbatched = detector.get_vision_features
     cache: dict[int, object] = {}
-    expected = 0
-    num_frames = session.num_frames
+    expected = indices.start
 
     def get_vision_features(pixel_values, **kwargs):
         nonlocal expected
         idx = expected
-        if kwargs or pixel_values.shape[0] != 1 or idx >= num_frames or not torch.equal(
-                pixel_values[0], session.get_frame(idx)):
+        if kwargs or pixel_values.shape[0] != 1 or idx not in indices or not torch.equal(
+                pixel_values[0], state.get_frame(idx)):
             return unbatched(pixel_values=pixel_values, **kwargs)
         if idx not in cache:
             cache.clear()  # bounded: at most one batch of features is held
-            stop = min(idx + batch_size, num_frames)
-            batch = unbatched(pixel_values=torch.stack([session.get_frame(i) for i in range(idx, stop)]))
+            stop = min(idx + batch_size, indices.stop)
+            batch = unbatched(pixel_values=torch.stack([state.get_frame(i) for i in range(idx, stop)]))
             cache.update({i: _select(batch, i - idx, stop - idx) for i in range(idx, stop)})
         expected = idx + 1
         return cache.pop(idx)

@@ -3,6 +3,6 @@
 Implementations: `grpc_client.ModelClient` (the model servers) and `fake.FakeModels` (tests).
 """
 
-from .base import Detection, Models, ModelsInfo, Segmentation
+from .base import Detection, Models, ModelsInfo, Segmentation, Tracker
 
-__all__ = ["Detection", "Models", "ModelsInfo", "Segmentation"]
+__all__ = ["Detection", "Models", "ModelsInfo", "Segmentation", "Tracker"]

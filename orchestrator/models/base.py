@@ -18,7 +18,7 @@ import numpy as np
 class Detection:
     """One object on one frame, in full-frame pixels."""
 
-    object_id: int  # stable within one segment() call only
+    object_id: int  # stable within one Segment call, or one persistent Tracker
     prompt: str
     score: float
     box: tuple[float, float, float, float]
@@ -42,13 +42,34 @@ class ModelsInfo:
     description: str  # one line for the job log: where the models come from, device, limits
 
 
+class Tracker(Protocol):
+    """One video's frames tracked over many calls (one SAM3 tracking session on one replica).
+
+    `persistent`: object ids stay stable across calls and tracks carry on; False when the model
+    server keeps no sessions, and then every call stands alone (the caller overlaps the chunks and
+    stitches ids). A persistent tracker raises `errors.TrackingLost` when its session is gone;
+    the caller then opens another.
+    """
+
+    persistent: bool
+
+    def segment(self, frames: Sequence[np.ndarray], first_frame: int) -> Segmentation:
+        """Detections per frame of the tracker's frames `first_frame`... (counted from its first
+        call's first frame; calls may overlap in time but must cover the frames in order)."""
+        ...
+
+    def close(self) -> None:
+        """Done with it: the model server may free the session (never raises)."""
+        ...
+
+
 class Models(Protocol):
     def info(self, wait_s: float = 0.0) -> ModelsInfo:
         """The models' info; with `wait_s`, first wait that long for them to be ready."""
         ...
 
-    def segment(self, frames: Sequence[np.ndarray], prompt: str) -> Segmentation:
-        """SAM3 over a chunk of consecutive RGB frames -> detections per frame."""
+    def track(self, prompt: str) -> Tracker:
+        """A new tracker of the objects `prompt` names (SAM3 reads it as Segmentation.prompt)."""
         ...
 
     def edit(self, crops: Sequence[np.ndarray], instruction: str, image_guidance_scale: float,

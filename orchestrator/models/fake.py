@@ -1,8 +1,9 @@
 """`FakeModels`: deterministic in-process models, so stages can be tested without a model server.
 
 Segmenting finds saturated red regions (the sample clip's car): each connected region of at least
-`min_area` pixels is one object, numbered left to right within a call, like SAM3's ids that are
-stable only within one call. Editing inverts the crop's colours, taking `edit_seconds` per
+`min_area` pixels is one object. A tracker keeps an object's id while its region overlaps the one
+on the frame before (like a SAM3 tracking session), and can be told to lose its session on given
+calls (`lose_tracking`), as when a model-server replica dies. Editing inverts the crop's colours, taking `edit_seconds` per
 crop if asked to (a slow GPU). Both are pure functions of their input, and every call is recorded
 for the test to inspect, with how many edit() calls ran at once.
 """
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from ..errors import TrackingLost
 from .base import Detection, ModelsInfo, Segmentation
 
 
@@ -43,7 +45,11 @@ class FakeModels:
     max_segment_frames: int = 64
     max_edit_batch: int = 16
     edit_seconds: float = 0.0  # per crop
-    segment_calls: list[int] = field(default_factory=list)  # frames per segment() call
+    segment_calls: list[int] = field(default_factory=list)  # frames per segment call
+    sessions: bool = True  # False: like a model server without tracking sessions (ids per call)
+    lose_tracking: set[int] = field(default_factory=set)  # tracker calls (0, 1, ... over all trackers) that fail
+    trackers: list[FakeTracker] = field(default_factory=list)  # every tracker opened, in order
+    tracker_calls: int = 0
     edit_calls: list[EditCall] = field(default_factory=list)
     most_edits_at_once: int = 0
     _running_edits: int = 0
@@ -53,12 +59,11 @@ class FakeModels:
         return ModelsInfo(tiny=True, max_edit_batch=self.max_edit_batch,
                           description="FakeModels (in-process: red regions, inverted colours)")
 
-    def segment(self, frames: Sequence[np.ndarray], prompt: str) -> Segmentation:
-        if len(frames) > self.max_segment_frames:
-            raise ValueError(f"{len(frames)} frames in one segment() call; at most {self.max_segment_frames}")
-        self.segment_calls.append(len(frames))
-        prompt = " ".join(prompt.split()[:self.prompt_words])
-        return Segmentation([self._detections(frame, prompt) for frame in frames], prompt)
+    def track(self, prompt: str) -> FakeTracker:
+        with self._lock:
+            tracker = FakeTracker(self, " ".join(prompt.split()[:self.prompt_words]), persistent=self.sessions)
+            self.trackers.append(tracker)
+        return tracker
 
     def edit(self, crops: Sequence[np.ndarray], instruction: str, image_guidance_scale: float,
              guidance_scale: float, num_inference_steps: int, seeds: Sequence[int], scheduler: str = "",
@@ -83,4 +88,62 @@ class FakeModels:
             x, y, w, h = (int(stats[label, k]) for k in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH,
                                                          cv2.CC_STAT_HEIGHT))
             detections.append(Detection(object_id, prompt, 1.0, (x, y, x + w, y + h), labels == label))
+        return detections
+
+
+@dataclass
+class FakeTracker:
+    models: FakeModels
+    prompt: str
+    persistent: bool = True
+    calls: list[tuple[int, int]] = field(default_factory=list)  # (first_frame, frames) per call
+    closed: bool = False
+    _tracked: int = 0
+    _last: dict[int, np.ndarray] = field(default_factory=dict)  # id -> mask on the last frame tracked
+    _next_id: int = 0
+    _turn: threading.Condition = field(default_factory=threading.Condition)
+
+    def segment(self, frames: Sequence[np.ndarray], first_frame: int) -> Segmentation:
+        models = self.models
+        if len(frames) > models.max_segment_frames:
+            raise ValueError(f"{len(frames)} frames in one segment call; at most {models.max_segment_frames}")
+        with models._lock:
+            call = models.tracker_calls
+            models.tracker_calls += 1
+            models.segment_calls.append(len(frames))
+        if not self.persistent:  # every call stands alone: ids numbered afresh
+            with self._turn:
+                self._last, self._next_id, self._tracked = {}, 0, first_frame
+        with self._turn:  # like the model server: a call that arrives early waits for the one before
+            while self._tracked < first_frame and not self.closed:
+                self._turn.wait()
+            if call in models.lose_tracking or self.closed:
+                self.closed = True
+                self._turn.notify_all()
+                raise TrackingLost(f"fake tracking session lost at call {call}")
+            if first_frame != self._tracked:
+                raise ValueError(f"first_frame {first_frame}, but {self._tracked} frames tracked")
+            self.calls.append((first_frame, len(frames)))
+            found = [self._identify(models._detections(frame, self.prompt)) for frame in frames]
+            self._tracked += len(frames)
+            self._turn.notify_all()
+        return Segmentation(found, self.prompt)
+
+    def close(self) -> None:
+        with self._turn:
+            self.closed = True
+            self._turn.notify_all()
+
+    def _identify(self, detections: list[Detection]) -> list[Detection]:
+        """Each region keeps the id of the region it overlaps most on the frame before."""
+        taken: set[int] = set()
+        for det in detections:
+            overlaps = {i: int((m & det.mask).sum()) for i, m in self._last.items() if i not in taken}
+            best = max(overlaps, key=overlaps.get, default=None)
+            if best is not None and overlaps[best] > 0:
+                det.object_id = best
+            else:
+                det.object_id, self._next_id = self._next_id, self._next_id + 1
+            taken.add(det.object_id)
+        self._last = {d.object_id: d.mask for d in detections}
         return detections

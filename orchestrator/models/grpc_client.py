@@ -2,17 +2,22 @@
 
 Frames are downscaled to the size SAM3 works at and sent as JPEG; masks come
 back run-length encoded and are scaled up to the frame size here. Every call
-has a deadline; UNAVAILABLE is retried by the channel's retry policy (all
-ModelService calls are stateless, so retrying is safe) and round_robin spreads
-calls over the replicas a target resolves to.
+has a deadline; UNAVAILABLE is retried by the channel's retry policy (a call
+that never reached a model is safe to retry) and round_robin spreads calls over
+the replicas a target resolves to. A tracker's Segment calls go to one replica
+instead (its tracking session lives there), over a channel of their own.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import socket
+import threading
 import time
+import uuid
+from collections import Counter
 from collections.abc import Sequence
 
 import cv2
@@ -25,8 +30,8 @@ from videoedit.v1 import model_service_pb2 as pb
 from videoedit.v1 import model_service_pb2_grpc as pb_grpc
 from videoedit.v1 import wire
 
-from ..errors import ModelServerError
-from .base import Detection, ModelsInfo, Segmentation
+from ..errors import ModelServerError, TrackingLost
+from .base import Detection, ModelsInfo, Segmentation, Tracker
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +74,29 @@ def channel_target(servers: str) -> str:
     return "ipv6:" + ",".join(f"[{ip}]:{port}" for ip, port in dict.fromkeys(v6))
 
 
-class ModelClient:
-    """Implements `Models` against the model server(s) of VIDEOEDIT_MODEL_SERVERS."""
+def replica_addresses(servers: str) -> list[str]:
+    """The model-server replicas VIDEOEDIT_MODEL_SERVERS names now, one `host:port` each: every
+    address its entries resolve to (a Kubernetes headless Service resolves to its ready pods).
+    A target that is not `host:port` (e.g. `unix:`) is one replica as it is."""
+    addresses: list[str] = []
+    for entry in (e.strip() for e in servers.split(",")):
+        host_port = entry.removeprefix("dns:///")
+        host, _, port = host_port.rpartition(":")
+        if not host or not port.isdigit() or "://" in host_port or host_port.startswith("unix:"):
+            addresses.append(entry)
+            continue
+        try:
+            found = socket.getaddrinfo(host.strip("[]"), int(port), type=socket.SOCK_STREAM)
+        except OSError:
+            addresses.append(host_port)  # let the channel say what is wrong with it
+            continue
+        for family, *_, sockaddr in found:
+            addresses.append(f"[{sockaddr[0]}]:{port}" if family == socket.AF_INET6 else f"{sockaddr[0]}:{port}")
+    return list(dict.fromkeys(a for a in addresses if a))
 
-    def __init__(self, target: str, timeout_s: float = 600.0):
-        self.target = target
-        self.timeout_s = timeout_s
-        self._channel = grpc.insecure_channel(channel_target(target), options=[
+
+def _channel(target: str) -> grpc.Channel:
+    return grpc.insecure_channel(target, options=[
             ("grpc.service_config", _SERVICE_CONFIG),
             ("grpc.enable_retries", 1),
             # A call is retried only while its request is still buffered; the default 256 KiB
@@ -89,8 +110,20 @@ class ModelClient:
             ("grpc.keepalive_time_ms", 30_000),
             ("grpc.keepalive_timeout_ms", 10_000),
         ])
+
+
+class ModelClient:
+    """Implements `Models` against the model server(s) of VIDEOEDIT_MODEL_SERVERS."""
+
+    def __init__(self, target: str, timeout_s: float = 600.0):
+        self.target = target
+        self.timeout_s = timeout_s
+        self._channel = _channel(channel_target(target))
         self._stub = pb_grpc.ModelServiceStub(self._channel)
         self._info: pb.ModelServerInfo | None = None
+        self._sessions_lock = threading.Lock()
+        self._sessions_on: Counter[str] = Counter()  # replica -> this client's open tracking sessions
+        self._turn = itertools.count()
 
     def close(self) -> None:
         self._channel.close()
@@ -127,15 +160,34 @@ class ModelClient:
         raise ModelServerError(f"model server {self.target} not SERVING after {wait_s:.0f}s (last: {state}); "
                                "is videoedit-modelserver running and VIDEOEDIT_MODEL_SERVERS right?")
 
-    def segment(self, frames: Sequence[np.ndarray], prompt: str) -> Segmentation:
-        """SAM3 over a chunk of consecutive RGB frames -> detections per frame."""
+    def track(self, prompt: str) -> Tracker:
+        """A tracker on one replica: the one holding the fewest of this client's sessions, taking
+        turns among equals (the replicas are resolved anew for every tracker)."""
+        if not self._server_info().max_tracking_sessions:
+            return _ChunkTracker(self, prompt)
+        replicas = replica_addresses(self.target)
+        with self._sessions_lock:
+            turn = next(self._turn)
+            address = min(replicas, key=lambda r: (self._sessions_on[r], (replicas.index(r) - turn) % len(replicas)))
+            self._sessions_on[address] += 1
+        return _SessionTracker(self, prompt, address)
+
+    def _session_ended(self, address: str) -> None:
+        with self._sessions_lock:
+            self._sessions_on[address] -= 1
+
+    def segment(self, frames: Sequence[np.ndarray], prompt: str, session: pb.TrackingSession | None = None,
+                stub: pb_grpc.ModelServiceStub | None = None) -> Segmentation:
+        """SAM3 over a chunk of consecutive RGB frames -> detections per frame (on `stub`'s replica
+        and carrying on `session` when given)."""
         height, width = frames[0].shape[:2]
         side = self._server_info().segment_image_size
         scale = min(1.0, side / max(height, width))
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
         images = [wire.encode_image(cv2.resize(f, size, interpolation=cv2.INTER_AREA) if scale < 1 else f,
                                     jpeg_quality=SEGMENT_JPEG_QUALITY) for f in frames]
-        response = self._call("Segment", pb.SegmentRequest(frames=images, prompts=[prompt]))
+        response = self._call("Segment", pb.SegmentRequest(frames=images, prompts=[prompt], session=session),
+                              stub=stub)
         if len(response.frames) != len(frames):
             raise ModelServerError(f"Segment returned {len(response.frames)} frames for {len(frames)}")
         return Segmentation(frames=[[self._to_detection(inst, width, height, scale) for inst in fr.instances]
@@ -167,10 +219,11 @@ class ModelClient:
         box = (b.x0 / scale, b.y0 / scale, b.x1 / scale, b.y1 / scale)
         return Detection(inst.object_id, inst.prompt, inst.score, box, mask)
 
-    def _call(self, rpc: str, request, timeout: float | None = None, wait_for_ready: bool = False):
+    def _call(self, rpc: str, request, timeout: float | None = None, wait_for_ready: bool = False,
+              stub: pb_grpc.ModelServiceStub | None = None):
         try:
-            return getattr(self._stub, rpc)(request, timeout=timeout or self.timeout_s,
-                                            wait_for_ready=wait_for_ready)
+            return getattr(stub or self._stub, rpc)(request, timeout=timeout or self.timeout_s,
+                                                    wait_for_ready=wait_for_ready)
         except grpc.RpcError as err:
             hint = ""
             if err.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
@@ -178,3 +231,55 @@ class ModelClient:
                         "slow GPUs or large batches, or lower extra edit_batch_size/chunk_size)")
             raise ModelServerError(
                 f"model server {self.target}: {rpc} failed with {err.code().name}: {err.details()}{hint}") from err
+
+
+class _ChunkTracker:
+    """A model server without tracking sessions: every call is a session of its own."""
+
+    persistent = False
+
+    def __init__(self, client: ModelClient, prompt: str):
+        self._client, self._prompt = client, prompt
+
+    def segment(self, frames: Sequence[np.ndarray], first_frame: int) -> Segmentation:
+        return self._client.segment(frames, self._prompt)
+
+    def close(self) -> None:
+        pass
+
+
+class _SessionTracker:
+    """One tracking session on one replica, over a channel to that replica alone."""
+
+    persistent = True
+
+    def __init__(self, client: ModelClient, prompt: str, address: str):
+        self._client, self._prompt, self.address = client, prompt, address
+        self.session_id = uuid.uuid4().hex
+        self._channel = _channel(address)
+        self._stub = pb_grpc.ModelServiceStub(self._channel)
+        self._closed = False
+
+    def segment(self, frames: Sequence[np.ndarray], first_frame: int) -> Segmentation:
+        session = pb.TrackingSession(id=self.session_id, first_frame=first_frame)
+        try:
+            return self._client.segment(frames, self._prompt, session, self._stub)
+        except ModelServerError as err:
+            code = err.__cause__.code() if isinstance(err.__cause__, grpc.RpcError) else None
+            if code in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.UNAVAILABLE):
+                raise TrackingLost(f"tracking session on {self.address} lost: {err}") from err
+            raise
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:  # frees the session's device memory now rather than after its idle time
+            self._stub.Segment(pb.SegmentRequest(prompts=[self._prompt], session=pb.TrackingSession(
+                id=self.session_id, close=True)), timeout=5)
+        except grpc.RpcError as err:
+            log.info("closing tracking session %s on %s: %s (it ends by itself when idle)",
+                     self.session_id, self.address, err.code().name)
+        finally:
+            self._channel.close()
+            self._client._session_ended(self.address)

@@ -13,7 +13,7 @@ from typing import Optional, Protocol
 import numpy as np
 
 from ..media.decode import VideoInfo
-from ..models import Models
+from ..models import Models, Tracker
 from ..request import EditOptions, JobStatus, VideoEditRequest
 from ..vision.stitching import IdStitcher, Objects
 
@@ -108,3 +108,5 @@ class Sighting:
     objects: list[Objects]  # per frame of the chunk
     keep: frozenset[int] | None  # ids to edit; None: every object, also ones that appear later
     stitcher: IdStitcher  # carries on numbering objects for propagating
+    tracker: Tracker  # the tracking session that found them: propagating carries it on (and closes it)
+    run_start: int  # the video index of the tracker's first frame

@@ -63,6 +63,7 @@ def run_pipeline(job: CheckedRequest, models: Models, progress: Progress, log: l
     sighting = find_objects(ctx)
 
     with ExitStack() as spools:
+        spools.callback(sighting.tracker.close)  # propagating closes it; this covers a cancel before that
         # 3. Propagating: track them through the rest of the video.
         progress.stage(JobStatus.PROPAGATING, f"tracking {req.mask_prompt!r}", total_frames=info.frame_count)
         masks = propagate(ctx, sighting)
@@ -170,6 +171,7 @@ def run_single_frame(job: CheckedRequest, models: Models, progress: Progress, lo
 
     progress.stage(JobStatus.MASKING, f"looking for {req.mask_prompt!r}", total_frames=1)
     sighting = find_objects(ctx, start=index, stop=index + 1)
+    sighting.tracker.close()
     frame, mask = sighting.frames[0], union_mask(sighting.objects[0], sighting.keep, info.height, info.width)
 
     progress.stage(JobStatus.EDITING, f"editing: {req.edit_prompt!r}", total_frames=1)

@@ -1,7 +1,8 @@
 """Object tracks across Segment chunks: id stitching, instance selection and gap filling.
 
-SAM3 object ids are only stable within one Segment call (one tracking window). Consecutive
-chunks overlap by a few frames; an object of the new chunk takes the id of the earlier object
+SAM3 object ids are stable within one tracking session: over all the chunks of a persistent
+tracker, or one Segment call otherwise. Where a new session starts, its first chunk overlaps the
+frames before by a few frames; an object of the new chunk takes the id of the earlier object
 its masks overlap most on those frames (IoU over the overlap, greedy, at least STITCH_IOU), or
 a new id. The assembled tracks are written to the mask store a few frames late, so that an object
 SAM3 misses for up to `max_gap` frames can be filled in from its last mask first.
@@ -70,12 +71,20 @@ class IdStitcher:
     def __init__(self) -> None:
         self._next_id = 0
         self._last_masks: Objects = {}  # each object of the previous chunk: its last mask there
+        self._mapping: dict[int, int] = {}  # the current session's ids -> video-wide ids
 
-    def stitch(self, chunk: Sequence[Objects], overlap_before: Sequence[Objects] = ()) -> list[Objects]:
-        """`chunk` (SAM3 ids) with video-wide ids; its first frames repeat `overlap_before`
-        (the previous chunk's last frames, already video-wide ids)."""
-        mapping = match_ids(overlap_before, chunk[: len(overlap_before)]) if overlap_before else {}
-        unclaimed = {g: m for g, m in self._last_masks.items() if g not in mapping.values()}
+    def stitch(self, chunk: Sequence[Objects], overlap_before: Sequence[Objects] = (),
+               continues: bool = False) -> list[Objects]:
+        """`chunk` (SAM3 ids) with video-wide ids. `continues`: the chunk carries on the previous
+        chunk's session (same ids); otherwise its first frames repeat `overlap_before` (the
+        previous chunk's last frames, already video-wide ids), if any."""
+        if continues:
+            mapping = dict(self._mapping)
+        else:
+            mapping = match_ids(overlap_before, chunk[: len(overlap_before)]) if overlap_before else {}
+        present = {i for frame in chunk for i in frame}
+        claimed = {mapping[i] for i in present if i in mapping}
+        unclaimed = {g: m for g, m in self._last_masks.items() if g not in claimed}
         if unclaimed:
             first_masks: Objects = {}
             for frame in chunk:
@@ -90,6 +99,7 @@ class IdStitcher:
             self._next_id = max(self._next_id, mapping[local] + 1)
         stitched = [{mapping[i]: m for i, m in frame.items()} for frame in chunk]
         self._last_masks = {g: m for frame in stitched for g, m in frame.items()}
+        self._mapping = mapping
         return stitched
 
 

@@ -23,6 +23,7 @@ class Range:
 
 # --- Request limits (checked by the orchestrator and again by the model server) ---
 MAX_PROMPT_CHARS = 2000  # mask_prompt, edit_prompt, Segment prompts, Edit instruction
+MAX_SESSION_ID_CHARS = 128  # Segment tracking session ids
 IMAGE_GUIDANCE_SCALE = Range(0.0, 30.0)
 GUIDANCE_SCALE = Range(0.0, 50.0)
 NUM_INFERENCE_STEPS = Range(1, 500)

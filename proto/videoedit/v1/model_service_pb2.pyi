@@ -35,12 +35,24 @@ class Box(_message.Message):
     def __init__(self, x0: _Optional[float] = ..., y0: _Optional[float] = ..., x1: _Optional[float] = ..., y1: _Optional[float] = ...) -> None: ...
 
 class SegmentRequest(_message.Message):
-    __slots__ = ("frames", "prompts")
+    __slots__ = ("frames", "prompts", "session")
     FRAMES_FIELD_NUMBER: _ClassVar[int]
     PROMPTS_FIELD_NUMBER: _ClassVar[int]
+    SESSION_FIELD_NUMBER: _ClassVar[int]
     frames: _containers.RepeatedCompositeFieldContainer[Image]
     prompts: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, frames: _Optional[_Iterable[_Union[Image, _Mapping]]] = ..., prompts: _Optional[_Iterable[str]] = ...) -> None: ...
+    session: TrackingSession
+    def __init__(self, frames: _Optional[_Iterable[_Union[Image, _Mapping]]] = ..., prompts: _Optional[_Iterable[str]] = ..., session: _Optional[_Union[TrackingSession, _Mapping]] = ...) -> None: ...
+
+class TrackingSession(_message.Message):
+    __slots__ = ("id", "first_frame", "close")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    FIRST_FRAME_FIELD_NUMBER: _ClassVar[int]
+    CLOSE_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    first_frame: int
+    close: bool
+    def __init__(self, id: _Optional[str] = ..., first_frame: _Optional[int] = ..., close: _Optional[bool] = ...) -> None: ...
 
 class Instance(_message.Message):
     __slots__ = ("object_id", "prompt", "score", "box", "mask")
@@ -126,7 +138,7 @@ class ModelInfo(_message.Message):
     def __init__(self, source: _Optional[str] = ..., architecture: _Optional[str] = ..., tiny: _Optional[bool] = ..., revision: _Optional[str] = ..., random_weights: _Optional[bool] = ..., settings: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ModelServerInfo(_message.Message):
-    __slots__ = ("segmenter", "editor", "device", "dtype", "segment_image_size", "max_segment_frames", "max_edit_batch", "max_message_bytes", "edit_max_batch_size", "segment_frame_batch", "max_batch_delay_ms", "max_queued_calls", "warmup_seconds", "max_prompt_tokens")
+    __slots__ = ("segmenter", "editor", "device", "dtype", "segment_image_size", "max_segment_frames", "max_edit_batch", "max_message_bytes", "edit_max_batch_size", "segment_frame_batch", "max_batch_delay_ms", "max_queued_calls", "warmup_seconds", "max_prompt_tokens", "max_tracking_sessions", "tracking_session_idle_s")
     SEGMENTER_FIELD_NUMBER: _ClassVar[int]
     EDITOR_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
@@ -141,6 +153,8 @@ class ModelServerInfo(_message.Message):
     MAX_QUEUED_CALLS_FIELD_NUMBER: _ClassVar[int]
     WARMUP_SECONDS_FIELD_NUMBER: _ClassVar[int]
     MAX_PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    MAX_TRACKING_SESSIONS_FIELD_NUMBER: _ClassVar[int]
+    TRACKING_SESSION_IDLE_S_FIELD_NUMBER: _ClassVar[int]
     segmenter: ModelInfo
     editor: ModelInfo
     device: str
@@ -155,4 +169,6 @@ class ModelServerInfo(_message.Message):
     max_queued_calls: int
     warmup_seconds: float
     max_prompt_tokens: int
-    def __init__(self, segmenter: _Optional[_Union[ModelInfo, _Mapping]] = ..., editor: _Optional[_Union[ModelInfo, _Mapping]] = ..., device: _Optional[str] = ..., dtype: _Optional[str] = ..., segment_image_size: _Optional[int] = ..., max_segment_frames: _Optional[int] = ..., max_edit_batch: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., edit_max_batch_size: _Optional[int] = ..., segment_frame_batch: _Optional[int] = ..., max_batch_delay_ms: _Optional[float] = ..., max_queued_calls: _Optional[int] = ..., warmup_seconds: _Optional[float] = ..., max_prompt_tokens: _Optional[int] = ...) -> None: ...
+    max_tracking_sessions: int
+    tracking_session_idle_s: float
+    def __init__(self, segmenter: _Optional[_Union[ModelInfo, _Mapping]] = ..., editor: _Optional[_Union[ModelInfo, _Mapping]] = ..., device: _Optional[str] = ..., dtype: _Optional[str] = ..., segment_image_size: _Optional[int] = ..., max_segment_frames: _Optional[int] = ..., max_edit_batch: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., edit_max_batch_size: _Optional[int] = ..., segment_frame_batch: _Optional[int] = ..., max_batch_delay_ms: _Optional[float] = ..., max_queued_calls: _Optional[int] = ..., warmup_seconds: _Optional[float] = ..., max_prompt_tokens: _Optional[int] = ..., max_tracking_sessions: _Optional[int] = ..., tracking_session_idle_s: _Optional[float] = ...) -> None: ...

@@ -194,6 +194,50 @@ def test_edit_rejects_bad_input(editor):
     assert editor.edit([], seeds=[], **kwargs) == []
 
 
+def _summary(result: list[list[Instance]]) -> list[list[tuple]]:
+    return [[(i.object_id, i.box, round(i.score, 5), int(i.mask.sum())) for i in frame] for frame in result]
+
+
+def test_a_session_fed_in_chunks_tracks_like_one_whole_video_call(tiny_models):
+    # hotstart_delay 0: with hold-back, a whole-video call hides later-removed objects on earlier
+    # frames that a chunked session has already returned; everything else must be equal.
+    seg = Sam3Segmenter.from_pretrained(tiny_models.sam3, hotstart_delay=0)
+    frames = moving_rectangle(40)
+    whole = seg.segment(frames, ["car"], vision_batch_size=4)
+    session = seg.open_session(["car"], video_frames=len(frames))
+    chunked = [found for start in range(0, 40, 8)
+               for found in seg.track(session, frames[start:start + 8], vision_batch_size=4)]
+    assert any(whole) and _summary(chunked) == _summary(whole)
+    assert all(np.array_equal(a.mask, b.mask) for fa, fb in zip(whole, chunked) for a, b in zip(fa, fb))
+    assert session.frames_seen == 40
+
+
+def test_a_session_holds_a_bounded_window_of_state(segmenter):
+    session = segmenter.open_session(["car"])
+    frames = moving_rectangle(48)
+    for start in range(0, 48, 16):
+        check_chunk(segmenter.track(session, frames[start:start + 16]), frames[start:start + 16], "car")
+    state = session.state
+    config = segmenter.model.tracker_model.config
+    window = max(config.num_maskmem, config.max_object_pointers_in_encoder)
+    assert dict.__len__(state.processed_frames) == 0  # no frame kept once tracked
+    assert len(state.processed_frames) == 48  # but the video's length as SAM3 reads it
+    assert state.output_dict_per_obj  # objects are being tracked ...
+    for outputs in state.output_dict_per_obj.values():  # ... over a bounded window of frames
+        assert all(f > 47 - window - 1 for f in outputs["non_cond_frame_outputs"])
+        old_cond = [f for f in outputs["cond_frame_outputs"] if f < 47 - window]
+        assert len(old_cond) <= config.max_cond_frame_num
+    assert all(f > 47 - window - 1 for f in state.obj_id_to_tracker_score_frame_wise)
+    assert all(len(v) <= segmenter.model.hotstart_unmatch_thresh for v in state.unmatched_frame_inds.values())
+
+
+def test_a_session_refuses_frames_of_another_size(segmenter):
+    session = segmenter.open_session(["car"])
+    segmenter.track(session, moving_rectangle(2))
+    with pytest.raises(ValueError, match="this tracking session's are 128x96"):
+        segmenter.track(session, moving_rectangle(2, h=64))
+
+
 LONG_PROMPT = ("the old red bicycle with a wicker basket full of flowers leaning against the brick wall next to the "
                "green door of the bakery on the corner of the street in the warm golden evening light of a late summer")
 

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from orchestrator.errors import InvalidArgument
+from orchestrator.errors import InvalidArgument, TrackingLost
 from orchestrator.jobs.validation import parse_extra
 from orchestrator.media.crop_spool import CropSpool
 from orchestrator.media.decode import probe, read_frames
@@ -19,7 +19,7 @@ from orchestrator.models.fake import FakeModels
 from orchestrator.pipeline import run_pipeline
 from orchestrator.pipeline.editing import edit_frames, frame_seed
 from orchestrator.pipeline.masking import find_objects
-from orchestrator.pipeline.propagating import propagate
+from orchestrator.pipeline.propagating import MAX_RESTARTS, propagate
 from orchestrator.request import CheckedRequest, EditOptions, JobStatus, VideoEditRequest
 from orchestrator.vision.compositing import FEATHER_PX
 from tests.helpers import RecordedProgress, decode, job_context, with_boxes, write_lossless
@@ -78,16 +78,53 @@ def test_masking_fails_naming_the_prompt_and_frames_when_nothing_matches(tmp_pat
         find_objects(ctx)
 
 
-def test_propagating_tracks_one_object_across_chunks_into_exact_masks(tmp_path):
+@pytest.mark.parametrize("sessions, calls", [
+    # One tracking session: the sighting chunk (frames 0-5), then 4 new frames per call (room is
+    # left for the 2 frames before, should a new session have to start there).
+    (True, [6, 4, 4, 4, 2]),
+    # No sessions (every call stands alone): up to 4 new frames after the 2 overlap frames each.
+    (False, [6, 6, 6, 6, 4]),
+])
+def test_propagating_tracks_one_object_across_chunks_into_exact_masks(tmp_path, sessions, calls):
     clip, truth = square_clip(tmp_path / "clip.mkv", appears=3)
-    models = FakeModels()
+    models = FakeModels(sessions=sessions)
     ctx = job_context(tmp_path, probe(clip, None), models, EditOptions(chunk_size=6, chunk_overlap=2))
     masks = propagate(ctx, find_objects(ctx))
     for i in range(N):
         assert np.array_equal(masks.get(i), truth[i]), f"frame {i}"
     assert masks.frames_with_object() == N - 3
-    # The sighting chunk (frames 0-5), then up to 4 new frames after the 2 overlap frames each.
-    assert models.segment_calls == [6, 6, 6, 6, 4]
+    assert models.segment_calls == calls
+    assert len(models.trackers) == 1 and models.trackers[0].closed
+
+
+@pytest.mark.parametrize("lost_call", [1, 2, 3])
+def test_a_lost_tracking_session_restarts_from_the_frames_before_and_keeps_the_ids(tmp_path, caplog, lost_call):
+    # Call 0 is masking's; the model server "loses" the session on a later call (a replica died).
+    # With instances=1 only the object's first id is edited: a new id after the restart would
+    # leave the rest of the video unmasked.
+    clip, truth = square_clip(tmp_path / "clip.mkv")
+    models = FakeModels(lose_tracking={lost_call})
+    ctx = job_context(tmp_path, probe(clip, None), models,
+                      EditOptions(chunk_size=6, chunk_overlap=2, instances=1))
+    with caplog.at_level(logging.WARNING, logger="tests"):
+        masks = propagate(ctx, find_objects(ctx))
+    for i in range(N):
+        assert np.array_equal(masks.get(i), truth[i]), f"frame {i}"
+    assert "tracking starts again in a new session" in caplog.text
+    first, second = models.trackers
+    assert first.closed and second.closed
+    lost_at = 6 + 4 * (lost_call - 1)
+    # The new session starts with the 2 frames before the lost chunk, then goes on from there.
+    assert second.calls[0] == (0, 2 + 4) and sum(n for _, n in second.calls) == 2 + N - lost_at
+
+
+def test_propagating_gives_up_after_repeated_lost_sessions(tmp_path):
+    clip, _ = square_clip(tmp_path / "clip.mkv")
+    models = FakeModels(lose_tracking=set(range(1, 100)))
+    ctx = job_context(tmp_path, probe(clip, None), models, EditOptions(chunk_size=6, chunk_overlap=2))
+    with pytest.raises(TrackingLost):
+        propagate(ctx, find_objects(ctx))
+    assert all(t.closed for t in models.trackers) and len(models.trackers) == 1 + MAX_RESTARTS
 
 
 def test_editing_sends_only_frames_with_the_object_and_keeps_the_background_bit_exact(tmp_path):
