@@ -30,6 +30,8 @@ from videoedit.v1 import wire
 SERVICE = "videoedit.v1.ModelService"
 BATCH_DELAY_MS = 400  # long enough that concurrent test clients always meet in one batch
 QUEUE = 4  # calls each model's queue holds
+SESSIONS = 2  # tracking sessions the server holds
+SESSION_IDLE_S = 3
 LONG_STEPS = 60  # an Edit call of a 256x256 crop that keeps the tiny model busy for seconds
 
 
@@ -73,12 +75,13 @@ class Server:
         wait_serving(self.address, SERVICE, 1, self.process, self.log_path)  # raises with the log tail
         return seen
 
-    def metric(self, sample: str, model: str) -> float:
+    def metric(self, sample: str, model: str | None = None, **labels: str) -> float:
         """One sample of the server's Prometheus metrics (0 when not there yet)."""
         text = urllib.request.urlopen(f"http://{self.metrics_address}/metrics", timeout=10).read().decode()
+        wanted = {**labels, **({"model": model} if model else {})}
         for family in text_string_to_metric_families(text):
             for s in family.samples:
-                if s.name == f"videoedit_modelserver_{sample}" and s.labels.get("model") == model:
+                if s.name == f"videoedit_modelserver_{sample}" and s.labels == wanted:
                     return s.value
         return 0.0
 
@@ -125,7 +128,8 @@ def tiny_sam3_pt(model_cache, tmp_path_factory) -> Path:
 def server(tmp_path_factory, model_cache, tiny_sam3_pt):
     running = Server(tmp_path_factory.mktemp("ms"), model_cache, "--sam3", str(tiny_sam3_pt), "--pix2pix",
                      str(model_cache / "tiny" / "tiny-instruct-pix2pix"), "--max-batch-delay-ms",
-                     str(BATCH_DELAY_MS), "--max-queued-calls", str(QUEUE), "--max-message-mb", "1")
+                     str(BATCH_DELAY_MS), "--max-queued-calls", str(QUEUE), "--max-message-mb", "1",
+                     "--max-tracking-sessions", str(SESSIONS), "--tracking-session-idle-s", str(SESSION_IDLE_S))
     yield running
     running.stop()
 
@@ -211,3 +215,67 @@ def test_sigterm_drains_running_calls_then_exits(tmp_path, model_cache):
         assert "drained" in server.log_path.read_text()
     finally:
         server.stop()
+
+
+def frames(count: int, first: int = 0) -> list[pb.Image]:
+    """A red square moving right on grey, from frame `first` on."""
+    images = []
+    for i in range(first, first + count):
+        frame = np.full((96, 128, 3), 60, np.uint8)
+        frame[30:60, 10 + 3 * i:40 + 3 * i] = (210, 30, 40)
+        images.append(wire.encode_image(frame))
+    return images
+
+
+def track(server: Server, session_id: str, first: int, count: int, close: bool = False, timeout: float = 120):
+    return server.models.Segment(pb.SegmentRequest(
+        frames=frames(count, first), prompts=["red square"],
+        session=pb.TrackingSession(id=session_id, first_frame=first, close=close)), timeout=timeout)
+
+
+def refused(call) -> str:
+    with pytest.raises(grpc.RpcError) as err:
+        call()
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION, err.value.details()
+    return err.value.details()
+
+
+def test_a_tracking_session_carries_on_over_calls_in_order_until_closed(server):
+    info = server.models.GetInfo(pb.GetInfoRequest())
+    assert info.max_tracking_sessions == SESSIONS and info.tracking_session_idle_s == SESSION_IDLE_S
+    closed_before = server.metric("tracking_sessions_ended_total", reason="closed")
+    assert len(track(server, "walk", 0, 3).frames) == 3
+    assert server.metric("tracking_sessions") == 1
+    # A call that arrives early waits for the one before it.
+    with ThreadPoolExecutor(2) as pool:
+        later = pool.submit(track, server, "walk", 5, 2)
+        time.sleep(0.5)
+        assert not later.done()
+        assert len(track(server, "walk", 3, 2).frames) == 2
+        assert [f.frame_index for f in later.result().frames] == [0, 1]
+    assert "repeats frames" in refused(lambda: track(server, "walk", 2, 2))
+    assert "open already" in refused(lambda: track(server, "walk", 0, 2))
+    with pytest.raises(grpc.RpcError) as err:  # frames 7-8 never come: it waits until its deadline
+        track(server, "walk", 9, 1, timeout=1.5)
+    assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    track(server, "walk", 7, 1, close=True)
+    assert server.metric("tracking_sessions") == 0
+    assert server.metric("tracking_sessions_ended_total", reason="closed") == closed_before + 1
+    assert "closed by the caller" in refused(lambda: track(server, "walk", 8, 1))
+    # Closing with no frames is how a client lets go early; an unknown session is fine there.
+    server.models.Segment(pb.SegmentRequest(prompts=["red square"], session=pb.TrackingSession(id="x", close=True)))
+
+
+def test_sessions_are_bounded_in_number_and_idle_time(server):
+    for name in ("first", "second", "third"):  # the third needs room: the least recently used goes
+        track(server, name, 0, 1)
+    assert server.metric("tracking_sessions") == SESSIONS
+    assert "to make room" in refused(lambda: track(server, "first", 1, 1))
+    assert server.metric("tracking_sessions_ended_total", reason="evicted") >= 1
+    time.sleep(SESSION_IDLE_S + 1.5)  # idle sessions end without any call
+    assert server.metric("tracking_sessions") == 0
+    assert f"no calls for {SESSION_IDLE_S} s" in refused(lambda: track(server, "second", 1, 1))
+    assert "never opened" in refused(lambda: track(server, "unknown", 3, 1))
+    with pytest.raises(grpc.RpcError) as err:
+        track(server, "", 0, 1)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "session.id" in err.value.details()

@@ -1,12 +1,16 @@
 """Two model-server replicas behind one orchestrator (VIDEOEDIT_MODEL_SERVERS as a list): a
-replica killed mid-job costs retries, not the job; with the last one gone the job fails
+replica killed mid-job costs retries, not the job (the one holding the job's tracking session
+too: tracking goes on in a new session on the other); with the last one gone the job fails
 clearly and promptly."""
 
 from __future__ import annotations
 
 import time
+import urllib.request
+from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from clients.client import VideoEditClient
 from clients.local_stack import LocalStack
@@ -43,6 +47,28 @@ def test_a_replica_killed_mid_job_costs_a_retry_not_the_job(stack, stage):
         final = client.wait(job_id)
         assert final.status == pb.JOB_STATUS_FINISHED, final.error
     stack.start_modelserver(0)  # back to two replicas for the next test
+
+
+def tracking_sessions(stack, replica: int) -> float:
+    text = urllib.request.urlopen(f"http://{stack.metrics_addresses[replica]}/metrics", timeout=10).read().decode()
+    return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples
+               if s.name == "videoedit_modelserver_tracking_sessions")
+
+
+def test_killing_the_replica_that_holds_the_tracking_session_restarts_tracking_on_the_other(stack):
+    clip = make_sample_clip(stack.input_roots[0] / "long.mp4", frames=120, width=160, height=120)
+    with VideoEditClient(stack.orchestrator_address) as client:
+        client.start_edit(str(clip), "car", "make it blue", job_id="session-lost",
+                          **{**JOB, "num_inference_steps": 1, "extra": {**JOB["extra"], "edit_size": "64"}})
+        wait_for_stage(client, "session-lost", pb.JOB_STATUS_PROPAGATING)
+        holder = next(r for r in (0, 1) if tracking_sessions(stack, r) == 1)
+        stack.processes[stack.modelserver_name(holder)].kill()
+        final = client.wait("session-lost")
+        assert final.status == pb.JOB_STATUS_FINISHED, final.error
+        log = Path(final.logs_path).read_text()
+        assert "tracking starts again in a new session" in log and "1 tracking restart(s)" in log
+        assert tracking_sessions(stack, 1 - holder) == 0  # closed when propagating ended
+    stack.start_modelserver(holder)
 
 
 def test_with_no_replica_left_the_job_fails_clearly_and_promptly(stack):
