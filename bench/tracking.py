@@ -1,12 +1,13 @@
 """Tracking continuity across Segment chunks (`python -m bench.tracking`).
 
-Each Segment call is a fresh SAM3 tracking session, whose hot-start heuristics hold outputs back
-and drop tracks the detector has not confirmed within `hotstart_delay` (15) frames: objects on
-the first frames of every chunk can vanish, and masks jump where one chunk hands over to the
-next. A chunk that starts with a pre-roll of at least that many frames of the previous chunk
-(`chunk_overlap`; their results only stitch ids) hands over tracks that are already vetted.
+Before: every Segment call was a fresh SAM3 tracking session, whose hot-start heuristics hold
+outputs back and drop tracks the detector has not confirmed within `hotstart_delay` (15) frames:
+objects on the first frames of every chunk can vanish, and masks jump where one chunk hands over
+to the next (a model server with `--max-tracking-sessions 0` still works that way; so do longer
+chunks with a pre-roll of the previous chunk's frames, the other remedy tried). Now: one tracking
+session per job on the model server, carried on by every chunk.
 
-One job per chunking on a 160-frame clip with a car driving and the camera panning, through a
+One job per setting on a 160-frame clip with a car driving and the camera panning, through a
 tiny-model server: the mask's temporal IoU at the first new frame of each chunk against every
 other frame, the share of frames with a mask, Segment frames sent and the masking+propagating
 seconds. Tiny random-weight SAM3 finds and loses "objects" at random, but its detector, tracker
@@ -30,9 +31,11 @@ from evaluation.metrics import mask_continuity
 from videoedit.v1 import video_edit_pb2 as pb
 
 FRAMES = 160
-# (label, extra): before: the first release's defaults; after: this release's.
-CHUNKINGS = [("16 frames, overlap 2", {"chunk_size": "16", "chunk_overlap": "2"}),
-             ("64 frames, pre-roll 16", {"chunk_size": "64", "chunk_overlap": "16"})]
+NO_SESSIONS = ("--max-tracking-sessions", "0")
+# (label, model-server flags, extra)
+SETTINGS = [("session per chunk, 16/2", NO_SESSIONS, {"chunk_size": "16", "chunk_overlap": "2"}),
+            ("session per chunk, 64/16", NO_SESSIONS, {"chunk_size": "64", "chunk_overlap": "16"}),
+            ("session per job, 16/2", (), {"chunk_size": "16", "chunk_overlap": "2"})]
 REQUEST = {"num_inference_steps": 1, "extra": {"edit_size": "64"}}
 
 
@@ -64,19 +67,22 @@ def run(stack: LocalStack, client: VideoEditClient, clip: Path, label: str, extr
 
 
 def main(results_dir: Path = Path("bench-results"), modelserver_args: tuple[str, ...] = ("--tiny",)) -> list[dict]:
+    rows = []
     with tempfile.TemporaryDirectory(prefix="videoedit-bench-tracking-") as tmp:
         workdir = Path(tmp)
         clip = make_sample_clip(workdir / "media" / "pan.mp4", frames=FRAMES, width=160, height=120, pan=2)
-        print("tracking continuity: one job per chunking...", file=sys.stderr)
-        with LocalStack(workdir, input_roots=[clip.parent], modelserver_args=modelserver_args) as stack, \
-                VideoEditClient(stack.orchestrator_address) as client:
-            rows = [run(stack, client, clip, label, extra) for label, extra in CHUNKINGS]
+        print("tracking continuity: one job per setting...", file=sys.stderr)
+        for index, (label, flags, extra) in enumerate(SETTINGS):
+            with LocalStack(workdir / str(index), input_roots=[clip.parent],
+                            modelserver_args=(*modelserver_args, *flags)) as stack, \
+                    VideoEditClient(stack.orchestrator_address) as client:
+                rows.append(run(stack, client, clip, label, extra))
     print(f"\nTracking continuity across Segment chunks ({FRAMES} frames, panning camera, model server "
           f"{' '.join(modelserver_args)}; mask temporal IoU)")
-    print(f"{'chunking':<24}{'IoU at chunk starts':>21}{'IoU elsewhere':>15}{'frames masked':>15}"
+    print(f"{'tracking':<26}{'IoU at chunk starts':>21}{'IoU elsewhere':>15}{'frames masked':>15}"
           f"{'Segment frames':>16}{'seconds':>9}")
     for r in rows:
-        print(f"{r['chunking']:<24}{r['boundary_iou']:>21.3f}{r['interior_iou']:>15.3f}{r['frames_with_mask']:>15.2f}"
+        print(f"{r['chunking']:<26}{r['boundary_iou']:>21.3f}{r['interior_iou']:>15.3f}{r['frames_with_mask']:>15.2f}"
               f"{r['segment_frames']:>16.0f}{r['seconds']:>9.2f}")
     results_dir.mkdir(parents=True, exist_ok=True)
     (results_dir / "tracking.json").write_text(json.dumps(rows, indent=1))
