@@ -21,6 +21,10 @@ from .metrics import Metrics
 
 log = logging.getLogger(__name__)
 
+# How long a call waits for the session it continues to be opened: the caller's opening call may
+# arrive just after it (two calls in flight); a session this replica never saw is refused after.
+OPEN_WAIT_S = 5.0
+
 
 class SessionError(Exception):
     """The call does not fit the session (ended, unknown, out of order, other prompts)."""
@@ -64,8 +68,12 @@ class TrackingSessions:
             self._expire()
             if first_frame == 0:
                 return self._open(session_id, prompts)
+            arrived = time.monotonic()
             while True:
                 session = self._sessions.get(session_id)
+                if session is None and session_id not in self._ended and time.monotonic() - arrived < OPEN_WAIT_S:
+                    self._changed.wait(0.05)  # its opening call may just be behind it
+                    continue
                 if session is None:
                     why = self._ended.get(session_id, "it was never opened on this replica (or the replica restarted)")
                     raise SessionError(f"tracking session {session_id!r} is not open here: {why}; "

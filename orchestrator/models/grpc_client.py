@@ -36,6 +36,7 @@ from .base import Detection, ModelsInfo, Segmentation, Tracker
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+UNREACHABLE_S = 60.0  # a replica that lost a session to UNAVAILABLE gets new ones last for this long
 SEGMENT_JPEG_QUALITY = 95
 
 _SERVICE_CONFIG = json.dumps({
@@ -123,6 +124,7 @@ class ModelClient:
         self._info: pb.ModelServerInfo | None = None
         self._sessions_lock = threading.Lock()
         self._sessions_on: Counter[str] = Counter()  # replica -> this client's open tracking sessions
+        self._unreachable: dict[str, float] = {}  # replica -> when a session there was lost to UNAVAILABLE
         self._turn = itertools.count()
 
     def close(self) -> None:
@@ -162,19 +164,26 @@ class ModelClient:
 
     def track(self, prompt: str) -> Tracker:
         """A tracker on one replica: the one holding the fewest of this client's sessions, taking
-        turns among equals (the replicas are resolved anew for every tracker)."""
+        turns among equals, and one that just went unreachable only when no other is left (the
+        replicas are resolved anew for every tracker)."""
         if not self._server_info().max_tracking_sessions:
             return _ChunkTracker(self, prompt)
         replicas = replica_addresses(self.target)
         with self._sessions_lock:
             turn = next(self._turn)
-            address = min(replicas, key=lambda r: (self._sessions_on[r], (replicas.index(r) - turn) % len(replicas)))
+            recent = time.monotonic() - UNREACHABLE_S
+            address = min(replicas, key=lambda r: (self._unreachable.get(r, -1e9) > recent, self._sessions_on[r],
+                                                   (replicas.index(r) - turn) % len(replicas)))
             self._sessions_on[address] += 1
         return _SessionTracker(self, prompt, address)
 
     def _session_ended(self, address: str) -> None:
         with self._sessions_lock:
             self._sessions_on[address] -= 1
+
+    def _unreachable_now(self, address: str) -> None:
+        with self._sessions_lock:
+            self._unreachable[address] = time.monotonic()
 
     def segment(self, frames: Sequence[np.ndarray], prompt: str, session: pb.TrackingSession | None = None,
                 stub: pb_grpc.ModelServiceStub | None = None) -> Segmentation:
@@ -266,6 +275,8 @@ class _SessionTracker:
             return self._client.segment(frames, self._prompt, session, self._stub)
         except ModelServerError as err:
             code = err.__cause__.code() if isinstance(err.__cause__, grpc.RpcError) else None
+            if code == grpc.StatusCode.UNAVAILABLE:
+                self._client._unreachable_now(self.address)
             if code in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.UNAVAILABLE):
                 raise TrackingLost(f"tracking session on {self.address} lost: {err}") from err
             raise
