@@ -193,7 +193,10 @@ class ModelClient:
         side = self._server_info().segment_image_size
         scale = min(1.0, side / max(height, width))
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        images = [wire.encode_image(cv2.resize(f, size, interpolation=cv2.INTER_AREA) if scale < 1 else f,
+        # Area averaging only where bilinear would alias (more than 2x smaller): it costs ~8x more
+        # (720p to SAM3's 1008: 5.8 vs 0.7 ms a frame).
+        interpolation = cv2.INTER_AREA if scale < 0.5 else cv2.INTER_LINEAR
+        images = [wire.encode_image(cv2.resize(f, size, interpolation=interpolation) if scale < 1 else f,
                                     jpeg_quality=SEGMENT_JPEG_QUALITY) for f in frames]
         response = self._call("Segment", pb.SegmentRequest(frames=images, prompts=[prompt], session=session),
                               stub=stub)
@@ -223,7 +226,9 @@ class ModelClient:
         if mask.shape != (height, width):
             # Linear upsampling of the 0/1 mask then a 0.5 cut gives smoother
             # edges than nearest-neighbour blocks.
-            mask = cv2.resize(mask.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR) >= 0.5
+            # (in uint8 fixed point: 0/255 then a 128 cut, a quarter of float32's bytes).
+            mask = cv2.resize(mask.view(np.uint8) * np.uint8(255), (width, height),
+                              interpolation=cv2.INTER_LINEAR) >= 128
         b = inst.box
         box = (b.x0 / scale, b.y0 / scale, b.x1 / scale, b.y1 / scale)
         return Detection(inst.object_id, inst.prompt, inst.score, box, mask)

@@ -39,7 +39,7 @@ class EditTarget:
     box: Box  # the crop
     source: np.ndarray  # RGB uint8: the frame inside the box
     crop: np.ndarray  # the box resized to the model's working size
-    weight: np.ndarray  # float32, box-sized: the paste weight
+    weight: np.ndarray  # uint8 alpha, box-sized: the paste weight
 
 
 def frame_seed(job_seed: int, index: int, mode: str) -> int:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections import deque
 
+import cv2
 import numpy as np
 
 from ..media.crop_spool import CropSpool
@@ -54,9 +55,8 @@ def smooth_frames(ctx: JobContext, masks: MaskStore, edited: CropSpool, out: Cro
         if trail is not None:
             trail.add(frame, follows_previous=bool(history))
         if history:
-            weight = req.smoothing_alpha * box_weight(lambda b: masks.region(index, b), box, info.width,
-                                                      info.height, req.erode_kernel)
-            current = blend(current, _mean_of(history, box, trail), weight)
+            weight = box_weight(lambda b: masks.region(index, b), box, info.width, info.height, req.erode_kernel)
+            current = blend(current, _mean_of(history, box, trail), weight, req.smoothing_alpha)
         region(frame, box)[:] = current  # the output frame, as the next frames' history sees it
         out.put(index, box, current)
         done.advance(index + 1)
@@ -73,8 +73,13 @@ def smooth_frames(ctx: JobContext, masks: MaskStore, edited: CropSpool, out: Cro
 
 
 def _mean_of(history: deque[np.ndarray], box, trail: FlowTrail | None) -> np.ndarray:
-    """The mean of the history frames inside `box` (float32), each followed along the flow."""
+    """The mean of the history frames inside `box` (uint8, rounded), each followed along the flow."""
     if trail is None:
-        return np.mean(np.stack([region(h, box) for h in history]), axis=0, dtype=np.float32)
-    samples = [sample(h, xs, ys) for h, (xs, ys) in zip(reversed(history), trail.positions(box))]
-    return np.mean(np.stack(samples), axis=0, dtype=np.float32)
+        samples = [region(h, box) for h in history]
+    else:
+        samples = [sample(h, xs, ys) for h, (xs, ys) in zip(reversed(history), trail.positions(box))]
+    # Accumulated by OpenCV (one SIMD pass per frame), far cheaper than numpy's mean over a stack.
+    total = np.zeros(samples[0].shape, np.float32)
+    for pixels in samples:
+        cv2.accumulate(pixels, total)
+    return cv2.convertScaleAbs(total, alpha=1 / len(samples))  # rounded to uint8

@@ -33,15 +33,16 @@ def paste_mask(mask: np.ndarray, erode_kernel: int) -> np.ndarray:
 
 
 def paste_weight(mask: np.ndarray, erode_kernel: int) -> np.ndarray:
-    """Float32 in 0..1: 0 everywhere outside the paste mask.
+    """Uint8 alpha, 0..255 (255: the edit wholly): 0 everywhere outside the paste mask.
 
     The paste mask is eroded by FEATHER_PX more and blurred with a kernel that
     reaches FEATHER_PX, so the blur never spreads past the paste mask: the
-    background stays bit-exact.
+    background stays bit-exact. Uint8 because OpenCV blurs it in fixed point, several times
+    faster than float32, and 1/255 steps are far below what a feather shows.
     """
     m = paste_mask(mask, erode_kernel)
     inner = cv2.erode(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * FEATHER_PX + 1,) * 2))
-    weight = cv2.GaussianBlur(inner.astype(np.float32), (2 * FEATHER_PX + 1,) * 2, 0)
+    weight = cv2.GaussianBlur(inner * np.uint8(255), (2 * FEATHER_PX + 1,) * 2, 0)
     weight *= m  # exact zero outside the paste mask
     return weight
 
@@ -70,16 +71,18 @@ def _in_box(compute: Callable[[np.ndarray, int], np.ndarray], mask_of: MaskOf, b
     return result[box[1] - grown[1]:box[3] - grown[1], box[0] - grown[0]:box[2] - grown[0]]
 
 
-def blend(source: np.ndarray, other: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """`source` (uint8 HxWx3) moved towards `other` (same size) by `weight` (HxW, 0..1);
-    where the weight is 0 the source bytes are kept exactly (no float round trip)."""
-    # source + w * (other - source): where w == 0 that is the source value exactly, and a convex
-    # mix of 0..255 values needs no clipping. In place, float32: this runs on every edited box.
-    mixed = other.astype(np.float32)
-    mixed -= source
-    mixed *= weight[..., None]
-    mixed += source
-    return np.rint(mixed, out=mixed).astype(np.uint8)
+def blend(source: np.ndarray, other: np.ndarray, weight: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """`source` (uint8 HxWx3) moved towards `other` (same size; uint8, or float in 0..255) by
+    `weight` (HxW uint8 alpha from paste_weight) x `scale`; where the weight is 0 the source
+    bytes are kept exactly."""
+    if other.dtype != np.uint8:
+        other = np.clip(np.rint(other), 0, 255).astype(np.uint8)
+    # One SIMD pass in OpenCV instead of numpy's six (this runs on every edited box):
+    # (source * (1 - w) + other * w) / (1 + 1e-5) rounded: where w == 0 that is the source value
+    # exactly (the 1e-5 moves 255 by 0.003, well inside the rounding).
+    w = weight.astype(np.float32)
+    w *= scale / 255
+    return cv2.blendLinear(source, other, 1 - w, w)
 
 
 def fit_crop(edited_crop: np.ndarray, box_region: np.ndarray) -> np.ndarray:
@@ -90,4 +93,4 @@ def fit_crop(edited_crop: np.ndarray, box_region: np.ndarray) -> np.ndarray:
 
 def paste_crop(source: np.ndarray, edited_crop: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """The box region `source` with the model's `edited_crop` (any size) pasted in with `weight`."""
-    return blend(source, fit_crop(edited_crop, source).astype(np.float32), weight)
+    return blend(source, fit_crop(edited_crop, source), weight)

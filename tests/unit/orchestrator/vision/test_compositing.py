@@ -14,10 +14,10 @@ def test_paste_weight_is_zero_outside_the_eroded_mask():
     mask[20:80, 30:70] = True
     weight = paste_weight(mask, erode_kernel=10)
     assert weight[~mask].max() == 0
-    assert weight[50, 50] == pytest.approx(1.0)
+    assert weight[50, 50] == 255
     assert weight[20:25, 30:70].max() == 0  # eroded away at the edge
     column = weight[20:50, 50]
-    assert ((column > 0) & (column < 1)).sum() >= 2  # feathered: a ramp, not a hard step
+    assert ((column > 0) & (column < 255)).sum() >= 2  # feathered: a ramp, not a hard step
 
 
 def test_paste_keeps_every_pixel_outside_the_weight_bit_exact():
@@ -31,7 +31,7 @@ def test_paste_keeps_every_pixel_outside_the_weight_bit_exact():
     source = region(frame, box)
     out = paste_crop(source, edited, weight)
     assert np.array_equal(out[weight == 0], source[weight == 0])
-    assert not np.array_equal(out[weight > 0.99], source[weight > 0.99])
+    assert not np.array_equal(out[weight == 255], source[weight == 255])
 
 
 @pytest.mark.parametrize("seed", range(20))
