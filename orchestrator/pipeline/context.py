@@ -15,6 +15,7 @@ import numpy as np
 from ..media.decode import VideoInfo
 from ..models import Models, Tracker
 from ..request import EditOptions, JobStatus, VideoEditRequest
+from ..vision.crop import Box
 from ..vision.stitching import IdStitcher, Objects
 
 
@@ -47,6 +48,14 @@ class Tally:
 
     def complete(self, done: int, message: Optional[str] = None) -> None:
         self.done = done
+
+
+class FrameFilter(Protocol):
+    """Work that the saving pass does on each decoded source frame, in order (smoothing)."""
+
+    def __call__(self, index: int, frame: np.ndarray, edit: Optional[tuple[Box, np.ndarray]]) -> None:
+        """Write frame `index`'s final edited box into `frame` (`edit`: the box and its edited
+        pixels; None when the frame has no edit)."""
 
 
 class Stopped(Exception):

@@ -2,8 +2,8 @@
 
 Stages are modules named after the seed's stages; they never import each other. What one
 produces, the driver hands to the next: extracting -> VideoInfo (the JobContext is built from
-it), masking -> Sighting, propagating -> MaskStore, editing/smoothing -> a CropSpool of edited
-boxes, saving -> the output files.
+it), masking -> Sighting, propagating -> MaskStore, editing -> a CropSpool of edited boxes,
+smoothing -> a Smoother that the saving pass applies, saving -> the output files.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import ExitStack
 from pathlib import Path
@@ -29,7 +29,7 @@ from .extracting import extract
 from .masking import find_objects
 from .propagating import propagate
 from .saving import OutputPaths, save_mask_video, save_stills, save_video
-from .smoothing import smooth_frames
+from .smoothing import Smoother
 
 
 # How long a stage running behind waits to be told to stop (it stops at its next frame).
@@ -72,19 +72,20 @@ def run_pipeline(job: CheckedRequest, models: Models, progress: Progress, log: l
 
         # 4. Editing: crop, edit, paste back inside the eroded, feathered mask (boxes only). With
         # keyframes, the model edits those and the edit is carried to the frames between them.
-        # Smoothing and saving (5, 6) start now and follow the edited frames as they become final,
-        # so the model server is not left idle while they run after editing.
+        # Saving (6, with smoothing, 5, inside its pass) starts now and follows the edited frames as
+        # they become final, so the model server is not left idle while it runs after editing.
         keyed = opts.uses_keyframes
         progress.stage(JobStatus.EDITING, f"editing: {req.edit_prompt!r}",
                        total_frames=info.frame_count * (2 if keyed else 1))
         edits = spools.enter_context(CropSpool(workdir / "edited.crops", info.frame_count))
-        smoothed = spools.enter_context(CropSpool(workdir / "smoothed.crops", info.frame_count))
         raw = spools.enter_context(CropSpool(workdir / "keyframes.crops", info.frame_count))
-        edited_ready, smoothed_ready = FrameWatermark(), FrameWatermark()
-        behind = _Behind(ctx, spools, edited_ready, smoothed_ready)  # after the spools: stopped before they close
-        if req.apply_smoothing:
-            smoothing = behind.start("smoothing", smooth_frames, masks, edits, smoothed, edited_ready, smoothed_ready)
-            saving = behind.start("saving", save_video, smoothed, paths, smoothed_ready)
+        edited_ready = FrameWatermark()
+        behind = _Behind(ctx, spools, edited_ready)  # after the spools: stopped before they close
+        if req.apply_smoothing:  # smoothing runs inside the saving pass (one decode of the source)
+            smoothing_tally = Tally()
+            smoother = Smoother(dataclasses.replace(ctx, progress=smoothing_tally), masks)
+            saving = behind.start("saving", save_video, edits, paths, edited_ready, smoother)
+            smoothing = (_part_of(smoother.finished, saving[0]), smoothing_tally)
         else:
             saving = behind.start("saving", save_video, edits, paths, edited_ready)
         mask_video = behind.start("mask video", save_mask_video, masks, paths)
@@ -102,7 +103,7 @@ def run_pipeline(job: CheckedRequest, models: Models, progress: Progress, log: l
             summary = f"{edits.frames()} frames edited by the model"
         edited_ready.finish()
 
-        # 5. Smoothing: temporal EMA inside the mask (what is left of it).
+        # 5. Smoothing: temporal EMA inside the mask, done by the saving pass (what is left of it).
         if req.apply_smoothing:
             progress.stage(JobStatus.SMOOTHING, f"smoothing ({opts.smoothing_mode}, window {req.smoothing_window}, "
                                                 f"alpha {req.smoothing_alpha})", total_frames=info.frame_count)
@@ -113,6 +114,21 @@ def run_pipeline(job: CheckedRequest, models: Models, progress: Progress, log: l
         progress.stage(JobStatus.SAVING, "encoding the output video", total_frames=2 * info.frame_count)
         behind.finish(saving, mask_video)
     return dataclasses.replace(paths, summary=summary)
+
+
+def _part_of(part: Future, whole: Future) -> Future:
+    """`part` of the work of `whole`, failing when `whole` fails before `part` is done."""
+
+    def fail_part(done: Future) -> None:
+        error = done.exception() if not done.cancelled() else None
+        if error is not None:
+            try:
+                part.set_exception(error)
+            except InvalidStateError:  # the part was done already
+                pass
+
+    whole.add_done_callback(fail_part)
+    return part
 
 
 class _Behind:

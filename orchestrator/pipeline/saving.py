@@ -1,10 +1,11 @@
-"""Stage 6, saving: one pass that decodes the source, pastes the edited boxes and encodes the
-H.264 mp4 (source fps and audio); then the mask video. In single-frame mode, two PNGs.
+"""Stage 6, saving: one pass that decodes the source, pastes the edited boxes (smoothing them on
+the way, see smoothing.Smoother) and encodes the H.264 mp4 (source fps and audio); then the mask
+video. In single-frame mode, two PNGs.
 
 The mask output shows where the edit was pasted (white): the eroded paste mask, not the raw
 SAM3 mask. It is computed inside each frame's mask box only.
 
-It can run behind the editing (or smoothing) stage: `ready` says how far the boxes are final.
+It can run behind the editing stage: `ready` says how far the boxes are final.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from ..media.encode import MASK_X264_OPTIONS, encode_h264
 from ..media.mask_store import MaskStore
 from ..vision.compositing import box_paste_mask, paste_mask
 from ..vision.crop import region
-from .context import FrameWatermark, JobContext
+from .context import FrameFilter, FrameWatermark, JobContext
 
 
 @dataclass(frozen=True)
@@ -32,11 +33,12 @@ class OutputPaths:
     summary: str = ""  # what the job did, for its final status (e.g. frames edited / carried)
 
 
-def save_video(ctx: JobContext, edits: CropSpool, paths: OutputPaths, ready: FrameWatermark | None = None) -> None:
-    """Encode the source with the boxes of `edits` pasted in (each once `ready` says it is final);
-    progress counts its frames."""
+def save_video(ctx: JobContext, edits: CropSpool, paths: OutputPaths, ready: FrameWatermark | None = None,
+               place: FrameFilter | None = None) -> None:
+    """Encode the source with the boxes of `edits` pasted in (each once `ready` says it is final),
+    or with what `place` makes of them (smoothing); progress counts its frames."""
     info = ctx.info
-    count = encode_h264(paths.video, _edited_frames(ctx, edits, ready), info,
+    count = encode_h264(paths.video, _edited_frames(ctx, edits, ready, place), info,
                         audio_from=info.path if info.has_audio else None, on_frame=ctx.progress.advance,
                         threads=ctx.threads)
     ctx.log.info("saving: wrote %s (%d frames at %s fps%s)", paths.video.name, count, info.fps,
@@ -51,12 +53,15 @@ def save_mask_video(ctx: JobContext, masks: MaskStore, paths: OutputPaths) -> No
     ctx.log.info("saving: wrote %s (%d frames)", paths.mask.name, count)
 
 
-def _edited_frames(ctx: JobContext, edits: CropSpool, ready: FrameWatermark | None) -> Iterator[np.ndarray]:
+def _edited_frames(ctx: JobContext, edits: CropSpool, ready: FrameWatermark | None,
+                   place: FrameFilter | None) -> Iterator[np.ndarray]:
     for index, frame in read_frames(ctx.info, threads=ctx.threads):
         if ready is not None:
             ready.wait(index)
         edit = edits.get(index)
-        if edit is not None:
+        if place is not None:
+            place(index, frame, edit)
+        elif edit is not None:
             box, pixels = edit
             region(frame, box)[:] = pixels
         yield frame

@@ -12,67 +12,65 @@ with itself rather than with where it was (no ghost trail).
 Only crop boxes are computed on: the history is the previous output frames (decoded source with
 the smoothed box written in), read inside the current box.
 
-It can run behind the editing stage (`ready`: how far the edited boxes are final; `done`: how far
-its own output is), so that little of it is left when editing ends.
+A Smoother is a filter of the saving pass, which decodes each source frame once anyway and
+hands it over in order: smoothing costs no decode pass, spool or thread of its own. `finished`
+says when the last frame is smoothed (the driver reports the stage by it).
 """
 
 from __future__ import annotations
 
 from collections import deque
+from concurrent.futures import Future
 
 import cv2
 import numpy as np
 
-from ..media.crop_spool import CropSpool
-from ..media.decode import read_frames
 from ..media.mask_store import MaskStore
 from ..vision.compositing import blend, box_weight
-from ..vision.crop import region
+from ..vision.crop import Box, region
 from ..vision.optical_flow import FlowTrail, sample
-from .context import FrameWatermark, JobContext
+from .context import JobContext
 
 
-def smooth_frames(ctx: JobContext, masks: MaskStore, edited: CropSpool, out: CropSpool,
-                  ready: FrameWatermark | None = None, done: FrameWatermark | None = None) -> None:
-    """Smooth the edited boxes of `edited` into `out` (same boxes); frame by frame as `ready`
-    says they are final, telling `done` how far `out` is."""
-    info, req, mode = ctx.info, ctx.request, ctx.options.smoothing_mode
-    depth = max(req.smoothing_window - 1, 1)
-    history: deque[np.ndarray] = deque(maxlen=depth)  # previous output frames, newest last
-    trail = FlowTrail(depth) if mode == "flow" else None
-    done = done or FrameWatermark()
+class Smoother:
+    """Writes each frame's edited box, smoothed, into the frame (saving's FrameFilter)."""
 
-    def has_edit(index: int) -> bool:
-        if ready is not None and index < info.frame_count:
-            ready.wait(index)
-        if edited.has(index):
-            return True
-        done.advance(index + 1)  # nothing to smooth: final as it is
-        return False
+    def __init__(self, ctx: JobContext, masks: MaskStore) -> None:
+        self.ctx, self.masks = ctx, masks
+        depth = max(ctx.request.smoothing_window - 1, 1)
+        self._history: deque[np.ndarray] = deque(maxlen=depth)  # previous output frames, newest last
+        self._trail = FlowTrail(depth) if ctx.options.smoothing_mode == "flow" else None
+        self._smoothed = 0
+        self.finished: Future[None] = Future()
 
-    for index, frame in read_frames(info, wanted=has_edit, threads=ctx.threads):
-        box, current = edited.get(index)  # type: ignore[misc]  # only frames with a box are read
-        if trail is not None:
-            trail.add(frame, follows_previous=bool(history))
-        if history:
-            weight = box_weight(lambda b: masks.region(index, b), box, info.width, info.height, req.erode_kernel)
-            current = blend(current, _mean_of(history, box, trail), weight, req.smoothing_alpha)
-        region(frame, box)[:] = current  # the output frame, as the next frames' history sees it
-        out.put(index, box, current)
-        done.advance(index + 1)
-        if req.smoothing_window >= 2:
-            history.append(frame)
+    def __call__(self, index: int, frame: np.ndarray, edit: tuple[Box, np.ndarray] | None) -> None:
+        """`frame`: source frame `index` (the frames come in order); `edit`: its edited box."""
+        info, req = self.ctx.info, self.ctx.request
+        history = self._history
+        if edit is None:
+            history.clear()  # the object left: its next stretch starts afresh
+        else:
+            box, current = edit
+            if self._trail is not None:
+                self._trail.add(frame, follows_previous=bool(history))
+            if history:
+                weight = box_weight(lambda b: self.masks.region(index, b), box, info.width, info.height,
+                                    req.erode_kernel)
+                current = blend(current, _mean_of(history, box, self._trail), weight, req.smoothing_alpha)
+            region(frame, box)[:] = current  # the output frame, as the next frames' history sees it
+            if req.smoothing_window >= 2:
+                history.append(frame)
+            self._smoothed += 1
         if index % 8 == 7:
-            ctx.progress.advance(index + 1)
-        if not has_edit(index + 1):
-            history.clear()  # the object leaves (or the video ends): the next stretch starts afresh
-    done.finish()
-    ctx.progress.advance(info.frame_count)
-    ctx.log.info("smoothing: %s, window %d, alpha %s, %d frames", mode, req.smoothing_window, req.smoothing_alpha,
-                 out.frames())
+            self.ctx.progress.advance(index + 1)
+        if index == info.frame_count - 1:
+            self.ctx.progress.advance(info.frame_count)
+            self.ctx.log.info("smoothing: %s, window %d, alpha %s, %d frames", self.ctx.options.smoothing_mode,
+                              req.smoothing_window, req.smoothing_alpha, self._smoothed)
+            self.finished.set_result(None)
 
 
-def _mean_of(history: deque[np.ndarray], box, trail: FlowTrail | None) -> np.ndarray:
+def _mean_of(history: deque[np.ndarray], box: Box, trail: FlowTrail | None) -> np.ndarray:
     """The mean of the history frames inside `box` (uint8, rounded), each followed along the flow."""
     if trail is None:
         samples = [region(h, box) for h in history]

@@ -1,5 +1,5 @@
-"""Smoothing on spooled frames: EMA cuts flicker inside the mask, flow smoothing follows motion,
-the background is untouched."""
+"""Smoothing as the saving pass applies it: EMA cuts flicker inside the mask, flow smoothing
+follows motion, the background is untouched."""
 
 from __future__ import annotations
 
@@ -7,14 +7,13 @@ from fractions import Fraction
 
 import numpy as np
 
-from orchestrator.media.crop_spool import CropSpool
 from orchestrator.media.decode import VideoInfo
 from orchestrator.media.mask_store import MaskStore
 from orchestrator.models.fake import FakeModels
-from orchestrator.pipeline.smoothing import smooth_frames
+from orchestrator.pipeline.smoothing import Smoother
 from orchestrator.request import EditOptions
 from orchestrator.vision.crop import grow, region
-from tests.helpers import job_context, with_boxes, write_lossless
+from tests.helpers import job_context
 
 H, W = 60, 80
 
@@ -40,22 +39,25 @@ def moving_object_clip(tmp_path, frames=12, speed=3):
 
 
 def smooth(tmp_path, sources, edited, masks, mode: str, window=4, alpha=0.6) -> list[np.ndarray]:
-    """Smooth `edited` (full frames) as the pipeline would: edited boxes in, smoothed boxes out."""
-    source = write_lossless(tmp_path / "src.mkv", sources)  # lossless, so "decoded input" is exact
+    """Smooth `edited` (full frames) as the saving pass would: source frames in order, each with its
+    edited box (larger than the mask, as a crop box is)."""
     store = MaskStore(tmp_path / "masks.npy", len(masks), H, W)
     for i, m in enumerate(masks):
         store.put(i, m)
-    info = VideoInfo(source, W, H, Fraction(24), len(sources), "ffv1", False)
-    with CropSpool(tmp_path / "edited.crops", len(masks)) as boxes, \
-            CropSpool(tmp_path / "smoothed.crops", len(masks)) as out:
-        for i, (frame, box) in enumerate(zip(edited, store.boxes())):
-            if box is not None:
-                box = grow(box, 6, W, H)  # a crop box is larger than the mask's
-                boxes.put(i, box, region(frame, box).copy())
-        ctx = job_context(tmp_path, info, FakeModels(), EditOptions(smoothing_mode=mode), smoothing_window=window,
-                          smoothing_alpha=alpha, erode_kernel=0)
-        smooth_frames(ctx, store, boxes, out)
-        return with_boxes(sources, out)
+    info = VideoInfo(tmp_path / "src.mkv", W, H, Fraction(24), len(sources), "ffv1", False)
+    ctx = job_context(tmp_path, info, FakeModels(), EditOptions(smoothing_mode=mode), smoothing_window=window,
+                      smoothing_alpha=alpha, erode_kernel=0)
+    smoother = Smoother(ctx, store)
+    out = []
+    for i, (source, frame, box) in enumerate(zip(sources, edited, store.boxes())):
+        edit = None
+        if box is not None:
+            box = grow(box, 6, W, H)
+            edit = (box, region(frame, box).copy())
+        out.append(source.copy())
+        smoother(i, out[-1], edit)
+    assert smoother.finished.done()
+    return out
 
 
 def error_inside(frames, targets, masks) -> float:
