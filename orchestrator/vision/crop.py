@@ -13,6 +13,8 @@ from typing import Optional
 import cv2
 import numpy as np
 
+from ..resample import shrink
+
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive)
 
 # Frames the crop box is averaged over (centred), against jitter.
@@ -87,4 +89,7 @@ def region(frame: np.ndarray, box: Box) -> np.ndarray:
 
 def cut_crop(frame: np.ndarray, box: Box, size: int) -> np.ndarray:
     """The crop `box` of `frame`, resized to `size` x `size` (what the model edits)."""
-    return cv2.resize(region(frame, box), (size, size), interpolation=cv2.INTER_AREA)
+    pixels = region(frame, box)
+    if min(pixels.shape[:2]) > size:
+        return shrink(pixels, (size, size))
+    return cv2.resize(pixels, (size, size), interpolation=cv2.INTER_AREA)

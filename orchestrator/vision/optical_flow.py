@@ -14,6 +14,8 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from ..resample import shrink
+
 FLOW_SIDE = 480
 
 
@@ -22,8 +24,7 @@ def flow_gray(rgb: np.ndarray) -> np.ndarray:
     height, width = rgb.shape[:2]
     scale = min(1.0, FLOW_SIDE / max(height, width))
     if scale < 1:
-        rgb = cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))),
-                         interpolation=cv2.INTER_AREA)
+        rgb = shrink(rgb, (max(1, round(width * scale)), max(1, round(height * scale))))
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
 
 
