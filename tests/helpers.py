@@ -106,18 +106,6 @@ def write_lossless(path: Path, frames: Sequence[np.ndarray], fps: int = 24) -> P
     return path
 
 
-def with_boxes(sources: Sequence[np.ndarray], spool) -> list[np.ndarray]:
-    """Full frames: `sources` with the boxes of a CropSpool written in."""
-    frames = []
-    for index, source in enumerate(sources):
-        frame, entry = source.copy(), spool.get(index)
-        if entry is not None:
-            (x0, y0, x1, y1), pixels = entry
-            frame[y0:y1, x0:x1] = pixels
-        frames.append(frame)
-    return frames
-
-
 def decode(path: Path) -> list[np.ndarray]:
     with av.open(str(path)) as container:
         return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]

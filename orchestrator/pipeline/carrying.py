@@ -6,8 +6,8 @@ keyframes to the frames between them along the source's optical flow (vision.key
 visible, plus its first and last frame; or, adaptively, a new keyframe wherever the edit carried
 from the last one is no longer trustworthy (too few of the object's pixels can be followed back
 to the keyframe's object with a consistent source), at most k frames apart. `carry_edits` fills
-the other frames' boxes into the same CropSpool the model's edits went to, so smoothing and
-saving see every frame edited.
+the other frames' boxes into the same CropSpool the model's edits went to, so the saving pass
+(and smoothing in it) sees every frame edited.
 
 Memory: per keyframe gap, the frames' flow maps (working size, float16, ~0.5 MB) and grey
 frames; the source boxes wait in a scratch spool on disk.
@@ -21,7 +21,6 @@ import numpy as np
 from ..media.crop_spool import CropSpool
 from ..media.decode import read_frames
 from ..media.mask_store import MaskStore
-from ..vision.compositing import blend, box_weight
 from ..vision.crop import Box, region, stabilised_crops
 from ..vision.keyframes import TRUST_GREY, FlowMap, Keyframe, carried, interval_keyframes, positions, stretches
 from ..vision.optical_flow import flow_gray
@@ -81,12 +80,12 @@ def _sample(image: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
     return cv2.remap(image, xs, ys, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT)
 
 
-def carry_edits(ctx: JobContext, masks: MaskStore, boxes: list[Box | None], keys: list[bool],
-                raw: CropSpool, edits: CropSpool, progress_offset: int, ready: FrameWatermark | None = None) -> int:
+def carry_edits(ctx: JobContext, boxes: list[Box | None], keys: list[bool], edits: CropSpool,
+                progress_offset: int, ready: FrameWatermark | None = None) -> int:
     """Fill the boxes of the frames between keyframes into `edits`, carrying the keyframes' whole
-    edited crops (`raw`: not pasted, so the feathering is applied once, with each frame's own
-    mask); returns how many. Progress goes on from `progress_offset`."""
-    info, erode = ctx.info, ctx.request.erode_kernel
+    edited crops (as editing left them in `edits`: not pasted, so the saving pass feathers every
+    frame once, with its own mask); returns how many. Progress goes on from `progress_offset`."""
+    info = ctx.info
     carried_count = 0
     with CropSpool(ctx.workdir / "between.crops", info.frame_count) as sources:
         start: tuple[int, Keyframe, FlowMap] | None = None  # the gap's first keyframe
@@ -100,11 +99,11 @@ def carry_edits(ctx: JobContext, masks: MaskStore, boxes: list[Box | None], keys
                 between.append((index, start[2].step(gray).astype(np.float16), gray))
                 sources.put(index, box, region(frame, box))
                 continue
-            key = _keyframe(frame, raw, index)
+            key = _keyframe(frame, edits, index)
             if between:
                 assert start is not None
-                carried_count += _fill_gap(start[0], start[1], index, key, between, boxes, sources, masks, edits,
-                                           info.width, info.height, erode)
+                carried_count += _fill_gap(start[0], start[1], index, key, between, boxes, sources, edits,
+                                           info.width, info.height)
                 ctx.progress.advance(progress_offset + index, f"carried the edit to {carried_count} frames")
             between = []
             start = (index, key, FlowMap(frame))
@@ -114,8 +113,8 @@ def carry_edits(ctx: JobContext, masks: MaskStore, boxes: list[Box | None], keys
     return carried_count
 
 
-def _keyframe(frame: np.ndarray, raw: CropSpool, index: int) -> Keyframe:
-    stored = raw.get(index)
+def _keyframe(frame: np.ndarray, edits: CropSpool, index: int) -> Keyframe:
+    stored = edits.get(index)
     assert stored is not None  # the model edited every keyframe
     box, pixels = stored
     edited = frame.copy()
@@ -125,7 +124,7 @@ def _keyframe(frame: np.ndarray, raw: CropSpool, index: int) -> Keyframe:
 
 def _fill_gap(first: int, first_key: Keyframe, last: int, last_key: Keyframe,
               between: list[tuple[int, np.ndarray, np.ndarray]], boxes: list[Box | None], sources: CropSpool,
-              masks: MaskStore, edits: CropSpool, width: int, height: int, erode: int) -> int:
+              edits: CropSpool, width: int, height: int) -> int:
     """Carry the two keyframes' edits into the frames between them (walked backwards, so the
     flow map towards `last` is composed step by step)."""
     towards_last = FlowMap(last_key.source)
@@ -138,6 +137,5 @@ def _fill_gap(first: int, first_key: Keyframe, last: int, last_key: Keyframe,
         keys = [(first_key, positions(to_first.astype(np.float32), box, (width, height)), (last - index) / span),
                 (last_key, positions(to_last, box, (width, height)), (index - first) / span)]
         pixels, _ = carried(source_box, keys)
-        weight = box_weight(lambda b, i=index: masks.region(i, b), box, width, height, erode)
-        edits.put(index, box, blend(source_box, pixels, weight))
+        edits.put(index, box, np.clip(np.rint(pixels), 0, 255).astype(np.uint8))
     return len(between)

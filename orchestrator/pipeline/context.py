@@ -50,12 +50,21 @@ class Tally:
         self.done = done
 
 
+@dataclass(frozen=True)
+class Pasted:
+    """A frame's edit as the saving pass pasted it: its box, the pixels, the paste weight."""
+
+    box: Box
+    pixels: np.ndarray  # RGB uint8, box-sized: the source with the edit pasted in
+    weight: np.ndarray  # uint8 alpha, box-sized (vision.compositing.paste_weight)
+
+
 class FrameFilter(Protocol):
     """Work that the saving pass does on each decoded source frame, in order (smoothing)."""
 
-    def __call__(self, index: int, frame: np.ndarray, edit: Optional[tuple[Box, np.ndarray]]) -> None:
-        """Write frame `index`'s final edited box into `frame` (`edit`: the box and its edited
-        pixels; None when the frame has no edit)."""
+    def __call__(self, index: int, frame: np.ndarray, pasted: Optional[Pasted]) -> None:
+        """Write frame `index`'s final box into `frame` (the decoded source), given its edit as
+        pasted (None: the frame has no edit)."""
 
 
 class Stopped(Exception):

@@ -70,7 +70,8 @@ def run_pipeline(job: CheckedRequest, models: Models, progress: Progress, log: l
         spools.callback(masks.close)
         del sighting  # a chunk of full frames and their masks: not needed past here
 
-        # 4. Editing: crop, edit, paste back inside the eroded, feathered mask (boxes only). With
+        # 4. Editing: crop, edit, resize back to the box (the saving pass pastes it through the eroded,
+        # feathered mask). With
         # keyframes, the model edits those and the edit is carried to the frames between them.
         # Saving (6, with smoothing, 5, inside its pass) starts now and follows the edited frames as
         # they become final, so the model server is not left idle while it runs after editing.
@@ -78,23 +79,22 @@ def run_pipeline(job: CheckedRequest, models: Models, progress: Progress, log: l
         progress.stage(JobStatus.EDITING, f"editing: {req.edit_prompt!r}",
                        total_frames=info.frame_count * (2 if keyed else 1))
         edits = spools.enter_context(CropSpool(workdir / "edited.crops", info.frame_count))
-        raw = spools.enter_context(CropSpool(workdir / "keyframes.crops", info.frame_count))
         edited_ready = FrameWatermark()
         behind = _Behind(ctx, spools, edited_ready)  # after the spools: stopped before they close
         if req.apply_smoothing:  # smoothing runs inside the saving pass (one decode of the source)
             smoothing_tally = Tally()
-            smoother = Smoother(dataclasses.replace(ctx, progress=smoothing_tally), masks)
-            saving = behind.start("saving", save_video, edits, paths, edited_ready, smoother)
+            smoother = Smoother(dataclasses.replace(ctx, progress=smoothing_tally))
+            saving = behind.start("saving", save_video, masks, edits, paths, edited_ready, smoother)
             smoothing = (_part_of(smoother.finished, saving[0]), smoothing_tally)
         else:
-            saving = behind.start("saving", save_video, edits, paths, edited_ready)
+            saving = behind.start("saving", save_video, masks, edits, paths, edited_ready)
         mask_video = behind.start("mask video", save_mask_video, masks, paths)
         if keyed:
             boxes = crop_boxes(ctx, masks)
             keys = plan_keyframes(ctx, masks, boxes)
-            edit_frames(ctx, masks, edits, keys, raw)
+            edit_frames(ctx, masks, edits, keys)
             edited = edits.frames()
-            carried = carry_edits(ctx, masks, boxes, keys, raw, edits, info.frame_count, edited_ready)
+            carried = carry_edits(ctx, boxes, keys, edits, info.frame_count, edited_ready)
             summary = f"{edited} frames edited by the model, {carried} carried from keyframes"
             log.info("editing: %s (%s keyframes, at most %d apart)", summary, opts.keyframes, opts.keyframe_interval)
             progress.advance(2 * info.frame_count, summary)

@@ -5,9 +5,11 @@ Only a crop around the mask goes to InstructPix2Pix, resized to the working size
 feathered inward, so nothing outside the mask changes and no seam shows (vision.crop,
 vision.compositing). Frames whose mask is empty are never sent to the model server.
 
-The output is the edited crop box of each frame (a CropSpool), never whole frames: the saving
-pass pastes the boxes into the decoded source. Up to EDITS_IN_FLIGHT Edit calls run at once, so
-the next batch is decoded and cropped, and the last one pasted, while the model server works.
+The output is each frame's edited crop, resized back to its box (a CropSpool), never whole
+frames: the saving pass, which decodes the source anyway, pastes the boxes into it through the
+mask's paste weight, so nothing here holds source pixels or weights while the model works. Up to
+EDITS_IN_FLIGHT Edit calls run at once, so the next batch is decoded and cropped, and the last
+one spooled, while the model server works.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 from ..media.crop_spool import CropSpool
 from ..media.decode import read_frames
 from ..media.mask_store import MaskStore
-from ..vision.compositing import MaskOf, box_weight, fit_crop, paste_crop
+from ..vision.compositing import box_weight, fit_crop, paste_crop
 from ..vision.crop import Box, crop_box, cut_crop, mask_bbox, region, stabilised_crops
 from .background import in_background
 from .context import FrameWatermark, JobContext
@@ -33,13 +35,11 @@ EDITS_IN_FLIGHT = 2
 
 @dataclass(frozen=True)
 class EditTarget:
-    """One frame to edit: its crop and what may change inside it."""
+    """One frame to edit: its crop box and what the model sees of it."""
 
     index: int
     box: Box  # the crop
-    source: np.ndarray  # RGB uint8: the frame inside the box
-    crop: np.ndarray  # the box resized to the model's working size
-    weight: np.ndarray  # uint8 alpha, box-sized: the paste weight
+    crop: np.ndarray  # RGB uint8: the box resized to the model's working size
 
 
 def frame_seed(job_seed: int, index: int, mode: str) -> int:
@@ -50,11 +50,9 @@ def frame_seed(job_seed: int, index: int, mode: str) -> int:
     return job_seed if mode == "shared" else (job_seed + index) % 2**63
 
 
-def edit_target(ctx: JobContext, index: int, frame: np.ndarray, box: Box, mask_of: MaskOf) -> EditTarget:
-    """Cut frame `index`'s crop `box` and its paste weight (`mask_of(box)`: the mask inside a box)."""
-    info = ctx.info
-    weight = box_weight(mask_of, box, info.width, info.height, ctx.request.erode_kernel)
-    return EditTarget(index, box, region(frame, box).copy(), cut_crop(frame, box, ctx.options.edit_size), weight)
+def edit_target(ctx: JobContext, index: int, frame: np.ndarray, box: Box) -> EditTarget:
+    """Cut frame `index`'s crop `box`."""
+    return EditTarget(index, box, cut_crop(frame, box, ctx.options.edit_size))
 
 
 def submit_edit(ctx: JobContext, targets: Sequence[EditTarget], anchor: np.ndarray | None = None,
@@ -67,11 +65,6 @@ def submit_edit(ctx: JobContext, targets: Sequence[EditTarget], anchor: np.ndarr
                            req.guidance_scale, req.num_inference_steps, seeds, opts.scheduler, anchor)
 
 
-def pasted(targets: Sequence[EditTarget], edited: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Each target's box with its edited crop pasted in."""
-    return [paste_crop(t.source, crop, t.weight) for t, crop in zip(targets, edited, strict=True)]
-
-
 def edit_frame(ctx: JobContext, index: int, frame: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Single-frame mode: `frame` with the object of `mask` edited, by the same crop -> edit ->
     paste path as a video's frames (one Edit call)."""
@@ -79,19 +72,18 @@ def edit_frame(ctx: JobContext, index: int, frame: np.ndarray, mask: np.ndarray)
     bbox = mask_bbox(mask)
     assert bbox is not None  # masking found the object on this frame
     box = crop_box(bbox, info.width, info.height, ctx.options.crop_margin)
-    target = edit_target(ctx, index, frame, box, lambda b: region(mask, b))
-    [pixels] = pasted([target], submit_edit(ctx, [target]))
+    [crop] = submit_edit(ctx, [edit_target(ctx, index, frame, box)])
+    weight = box_weight(lambda b: region(mask, b), box, info.width, info.height, ctx.request.erode_kernel)
     edited = frame.copy()
-    region(edited, box)[:] = pixels
+    region(edited, box)[:] = paste_crop(region(frame, box), crop, weight)
     return edited
 
 
 def edit_frames(ctx: JobContext, masks: MaskStore, out: CropSpool, keys: Sequence[bool] | None = None,
-                raw: CropSpool | None = None, ready: FrameWatermark | None = None) -> int:
-    """Edit every frame that has an object (or, with `keys`, only the keyframes) into `out` (its
-    crop box); returns the Edit calls made. `raw` also gets the model's whole edited crop of each
-    frame (resized to its box, not pasted), which keyframes carry to the frames between them.
-    `ready` learns how far `out` is final, for stages running behind this one."""
+                ready: FrameWatermark | None = None) -> int:
+    """Edit every frame that has an object (or, with `keys`, only the keyframes) into `out` (the
+    model's whole edited crop, resized to its box); returns the Edit calls made. `ready` learns
+    how far `out` is final, for stages running behind this one."""
     info = ctx.info
     boxes = stabilised_crops(masks.boxes(), info.width, info.height, ctx.options.crop_margin)
     batch_size = min(ctx.options.edit_batch_size, ctx.models.info().max_edit_batch)
@@ -99,12 +91,9 @@ def edit_frames(ctx: JobContext, masks: MaskStore, out: CropSpool, keys: Sequenc
 
     def collect_oldest() -> None:
         targets, edited = in_flight.popleft()
-        crops = edited.result()
-        for target, pixels in zip(targets, pasted(targets, crops)):
-            out.put(target.index, target.box, pixels)
-        if raw is not None:
-            for target, crop in zip(targets, crops):
-                raw.put(target.index, target.box, fit_crop(crop, target.source))
+        for target, crop in zip(targets, edited.result(), strict=True):
+            x0, y0, x1, y1 = target.box
+            out.put(target.index, target.box, fit_crop(crop, (x1 - x0, y1 - y0)))
         done = targets[-1].index + 1
         if ready is not None:
             ready.advance(done)
@@ -117,7 +106,7 @@ def edit_frames(ctx: JobContext, masks: MaskStore, out: CropSpool, keys: Sequenc
         if ctx.options.consistency == "cross_frame" and anchor is None:
             anchor = batch[0].crop
         if len(in_flight) == EDITS_IN_FLIGHT:
-            collect_oldest()  # the model server has the next batch already; paste this one meanwhile
+            collect_oldest()  # the model server has the next batch already; spool this one meanwhile
         in_flight.append((batch, in_background("edit", submit_edit, ctx, batch, anchor)))
 
     batch: list[EditTarget] = []
@@ -126,7 +115,7 @@ def edit_frames(ctx: JobContext, masks: MaskStore, out: CropSpool, keys: Sequenc
     for index, frame in read_frames(info, wanted=wanted.__getitem__, threads=ctx.threads):
         box = boxes[index]
         assert box is not None  # only frames with a box are converted to RGB
-        batch.append(edit_target(ctx, index, frame, box, lambda b, i=index: masks.region(i, b)))
+        batch.append(edit_target(ctx, index, frame, box))
         if len(batch) == batch_size:
             send(batch)
             calls, batch = calls + 1, []

@@ -1,6 +1,6 @@
-"""Stage 6, saving: one pass that decodes the source, pastes the edited boxes (smoothing them on
-the way, see smoothing.Smoother) and encodes the H.264 mp4 (source fps and audio); then the mask
-video. In single-frame mode, two PNGs.
+"""Stage 6, saving: one pass that decodes the source, pastes the edited boxes through the eroded,
+feathered mask (smoothing them on the way, see smoothing.Smoother) and encodes the H.264 mp4
+(source fps and audio); then the mask video. In single-frame mode, two PNGs.
 
 The mask output shows where the edit was pasted (white): the eroded paste mask, not the raw
 SAM3 mask. It is computed inside each frame's mask box only.
@@ -21,9 +21,9 @@ from ..media.crop_spool import CropSpool
 from ..media.decode import read_frames
 from ..media.encode import MASK_X264_OPTIONS, encode_h264
 from ..media.mask_store import MaskStore
-from ..vision.compositing import box_paste_mask, paste_mask
+from ..vision.compositing import blend, box_paste_mask, box_weight, paste_mask
 from ..vision.crop import region
-from .context import FrameFilter, FrameWatermark, JobContext
+from .context import FrameFilter, FrameWatermark, JobContext, Pasted
 
 
 @dataclass(frozen=True)
@@ -33,12 +33,13 @@ class OutputPaths:
     summary: str = ""  # what the job did, for its final status (e.g. frames edited / carried)
 
 
-def save_video(ctx: JobContext, edits: CropSpool, paths: OutputPaths, ready: FrameWatermark | None = None,
-               place: FrameFilter | None = None) -> None:
-    """Encode the source with the boxes of `edits` pasted in (each once `ready` says it is final),
-    or with what `place` makes of them (smoothing); progress counts its frames."""
+def save_video(ctx: JobContext, masks: MaskStore, edits: CropSpool, paths: OutputPaths,
+               ready: FrameWatermark | None = None, place: FrameFilter | None = None) -> None:
+    """Encode the source with the boxes of `edits` pasted in through their masks' paste weights
+    (each once `ready` says it is final), finished by `place` when given (smoothing); progress
+    counts its frames."""
     info = ctx.info
-    count = encode_h264(paths.video, _edited_frames(ctx, edits, ready, place), info,
+    count = encode_h264(paths.video, output_frames(ctx, masks, edits, ready, place), info,
                         audio_from=info.path if info.has_audio else None, on_frame=ctx.progress.advance,
                         threads=ctx.threads)
     ctx.log.info("saving: wrote %s (%d frames at %s fps%s)", paths.video.name, count, info.fps,
@@ -53,17 +54,22 @@ def save_mask_video(ctx: JobContext, masks: MaskStore, paths: OutputPaths) -> No
     ctx.log.info("saving: wrote %s (%d frames)", paths.mask.name, count)
 
 
-def _edited_frames(ctx: JobContext, edits: CropSpool, ready: FrameWatermark | None,
-                   place: FrameFilter | None) -> Iterator[np.ndarray]:
-    for index, frame in read_frames(ctx.info, threads=ctx.threads):
+def output_frames(ctx: JobContext, masks: MaskStore, edits: CropSpool, ready: FrameWatermark | None = None,
+                  place: FrameFilter | None = None) -> Iterator[np.ndarray]:
+    """The output video's frames, in order: each decoded source frame with its edit pasted."""
+    info, erode = ctx.info, ctx.request.erode_kernel
+    for index, frame in read_frames(info, threads=ctx.threads):
         if ready is not None:
             ready.wait(index)
-        edit = edits.get(index)
-        if place is not None:
-            place(index, frame, edit)
-        elif edit is not None:
+        pasted = None
+        if (edit := edits.get(index)) is not None:
             box, pixels = edit
-            region(frame, box)[:] = pixels
+            weight = box_weight(lambda b: masks.region(index, b), box, info.width, info.height, erode)
+            pasted = Pasted(box, blend(region(frame, box), pixels, weight), weight)
+        if place is not None:
+            place(index, frame, pasted)
+        elif pasted is not None:
+            region(frame, pasted.box)[:] = pasted.pixels
         yield frame
 
 

@@ -25,46 +25,43 @@ from concurrent.futures import Future
 import cv2
 import numpy as np
 
-from ..media.mask_store import MaskStore
-from ..vision.compositing import blend, box_weight
+from ..vision.compositing import blend
 from ..vision.crop import Box, region
 from ..vision.optical_flow import FlowTrail, sample
-from .context import JobContext
+from .context import JobContext, Pasted
 
 
 class Smoother:
-    """Writes each frame's edited box, smoothed, into the frame (saving's FrameFilter)."""
+    """Writes each frame's pasted box, smoothed, into the frame (saving's FrameFilter)."""
 
-    def __init__(self, ctx: JobContext, masks: MaskStore) -> None:
-        self.ctx, self.masks = ctx, masks
+    def __init__(self, ctx: JobContext) -> None:
+        self.ctx = ctx
         depth = max(ctx.request.smoothing_window - 1, 1)
         self._history: deque[np.ndarray] = deque(maxlen=depth)  # previous output frames, newest last
         self._trail = FlowTrail(depth) if ctx.options.smoothing_mode == "flow" else None
         self._smoothed = 0
         self.finished: Future[None] = Future()
 
-    def __call__(self, index: int, frame: np.ndarray, edit: tuple[Box, np.ndarray] | None) -> None:
-        """`frame`: source frame `index` (the frames come in order); `edit`: its edited box."""
-        info, req = self.ctx.info, self.ctx.request
-        history = self._history
-        if edit is None:
+    def __call__(self, index: int, frame: np.ndarray, pasted: Pasted | None) -> None:
+        """`frame`: source frame `index` (the frames come in order); `pasted`: its edit."""
+        req, history = self.ctx.request, self._history
+        if pasted is None:
             history.clear()  # the object left: its next stretch starts afresh
         else:
-            box, current = edit
+            current = pasted.pixels
             if self._trail is not None:
                 self._trail.add(frame, follows_previous=bool(history))
             if history:
-                weight = box_weight(lambda b: self.masks.region(index, b), box, info.width, info.height,
-                                    req.erode_kernel)
-                current = blend(current, _mean_of(history, box, self._trail), weight, req.smoothing_alpha)
-            region(frame, box)[:] = current  # the output frame, as the next frames' history sees it
+                current = blend(current, _mean_of(history, pasted.box, self._trail), pasted.weight,
+                                req.smoothing_alpha)
+            region(frame, pasted.box)[:] = current  # the output frame, as the next frames' history sees it
             if req.smoothing_window >= 2:
                 history.append(frame)
             self._smoothed += 1
         if index % 8 == 7:
             self.ctx.progress.advance(index + 1)
-        if index == info.frame_count - 1:
-            self.ctx.progress.advance(info.frame_count)
+        if index == self.ctx.info.frame_count - 1:
+            self.ctx.progress.advance(index + 1)
             self.ctx.log.info("smoothing: %s, window %d, alpha %s, %d frames", self.ctx.options.smoothing_mode,
                               req.smoothing_window, req.smoothing_alpha, self._smoothed)
             self.finished.set_result(None)

@@ -85,12 +85,11 @@ def blend(source: np.ndarray, other: np.ndarray, weight: np.ndarray, scale: floa
     return cv2.blendLinear(source, other, 1 - w, w)
 
 
-def fit_crop(edited_crop: np.ndarray, box_region: np.ndarray) -> np.ndarray:
-    """The model's `edited_crop` (any size) resized to the box of `box_region`."""
-    height, width = box_region.shape[:2]
-    return cv2.resize(edited_crop, (width, height), interpolation=cv2.INTER_CUBIC)
+def fit_crop(edited_crop: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The model's `edited_crop` (any size) resized to its box's `size` (width, height)."""
+    return cv2.resize(edited_crop, size, interpolation=cv2.INTER_CUBIC)
 
 
 def paste_crop(source: np.ndarray, edited_crop: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """The box region `source` with the model's `edited_crop` (any size) pasted in with `weight`."""
-    return blend(source, fit_crop(edited_crop, source), weight)
+    return blend(source, fit_crop(edited_crop, source.shape[1::-1]), weight)

@@ -17,10 +17,11 @@ from orchestrator.media.decode import probe
 from orchestrator.models.fake import FakeModels
 from orchestrator.pipeline.carrying import carry_edits, crop_boxes, plan_keyframes
 from orchestrator.pipeline.editing import edit_frames
+from orchestrator.pipeline.saving import output_frames
 from orchestrator.pipeline.masking import find_objects
 from orchestrator.pipeline.propagating import propagate
 from orchestrator.vision.compositing import paste_mask
-from tests.helpers import decode, job_context, with_boxes, write_lossless
+from tests.helpers import decode, job_context, write_lossless
 
 H, W, N = 96, 160, 32
 
@@ -54,13 +55,13 @@ def edit_video(tmp_path: Path, clip: Path, extra: dict[str, str]) -> tuple[list[
     masks = propagate(ctx, find_objects(ctx))
     boxes = crop_boxes(ctx, masks)
     keys = plan_keyframes(ctx, masks, boxes)
-    with CropSpool(tmp_path / "edits", N) as edits, CropSpool(tmp_path / "raw", N) as raw:
+    with CropSpool(tmp_path / "edits", N) as edits:
         if options.uses_keyframes:
-            edit_frames(ctx, masks, edits, keys, raw)
-            assert carry_edits(ctx, masks, boxes, keys, raw, edits, N) == N - sum(keys)
+            edit_frames(ctx, masks, edits, keys)
+            assert carry_edits(ctx, boxes, keys, edits, N) == N - sum(keys)
         else:
             edit_frames(ctx, masks, edits)
-        frames = with_boxes(decode(clip), edits)
+        frames = list(output_frames(ctx, masks, edits))
     full = (0, 0, W, H)
     pasted = [paste_mask(masks.region(i, full), ctx.request.erode_kernel).astype(bool) for i in range(N)]
     masks.close()

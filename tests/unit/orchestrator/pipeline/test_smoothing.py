@@ -7,13 +7,15 @@ from fractions import Fraction
 
 import numpy as np
 
+from orchestrator.media.crop_spool import CropSpool
 from orchestrator.media.decode import VideoInfo
 from orchestrator.media.mask_store import MaskStore
 from orchestrator.models.fake import FakeModels
+from orchestrator.pipeline.saving import output_frames
 from orchestrator.pipeline.smoothing import Smoother
 from orchestrator.request import EditOptions
 from orchestrator.vision.crop import grow, region
-from tests.helpers import job_context
+from tests.helpers import job_context, write_lossless
 
 H, W = 60, 80
 
@@ -38,25 +40,24 @@ def moving_object_clip(tmp_path, frames=12, speed=3):
     return sources, edited, masks, targets
 
 
-def smooth(tmp_path, sources, edited, masks, mode: str, window=4, alpha=0.6) -> list[np.ndarray]:
-    """Smooth `edited` (full frames) as the saving pass would: source frames in order, each with its
-    edited box (larger than the mask, as a crop box is)."""
+def smooth(tmp_path, sources, edited, masks, mode: str | None, window=4, alpha=0.6) -> list[np.ndarray]:
+    """Smooth `edited` (full frames) as the saving pass does: edited boxes (larger than the mask,
+    as a crop box is) pasted into the decoded source, then smoothed (`mode` None: not smoothed)."""
+    source = write_lossless(tmp_path / "src.mkv", sources)  # lossless, so "decoded input" is exact
     store = MaskStore(tmp_path / "masks.npy", len(masks), H, W)
     for i, m in enumerate(masks):
         store.put(i, m)
-    info = VideoInfo(tmp_path / "src.mkv", W, H, Fraction(24), len(sources), "ffv1", False)
-    ctx = job_context(tmp_path, info, FakeModels(), EditOptions(smoothing_mode=mode), smoothing_window=window,
-                      smoothing_alpha=alpha, erode_kernel=0)
-    smoother = Smoother(ctx, store)
-    out = []
-    for i, (source, frame, box) in enumerate(zip(sources, edited, store.boxes())):
-        edit = None
-        if box is not None:
-            box = grow(box, 6, W, H)
-            edit = (box, region(frame, box).copy())
-        out.append(source.copy())
-        smoother(i, out[-1], edit)
-    assert smoother.finished.done()
+    info = VideoInfo(source, W, H, Fraction(24), len(sources), "ffv1", False)
+    ctx = job_context(tmp_path, info, FakeModels(), EditOptions(smoothing_mode=mode or "ema"),
+                      smoothing_window=window, smoothing_alpha=alpha, erode_kernel=0)
+    smoother = Smoother(ctx) if mode else None
+    with CropSpool(tmp_path / "edited.crops", len(masks)) as boxes:
+        for i, (frame, box) in enumerate(zip(edited, store.boxes())):
+            if box is not None:
+                box = grow(box, 6, W, H)
+                boxes.put(i, box, region(frame, box).copy())
+        out = list(output_frames(ctx, store, boxes, place=smoother))
+    assert smoother is None or smoother.finished.done()
     return out
 
 
@@ -65,26 +66,34 @@ def error_inside(frames, targets, masks) -> float:
                           zip(frames[1:], targets[1:], masks[1:])]))
 
 
+def pasted_runs(tmp_path, sources, edited, masks, targets, *modes: str):
+    """The flickering edit pasted unsmoothed, the flicker-free target pasted the same way, then
+    the flickering edit smoothed in each of `modes`."""
+    runs = []
+    for name, frames, mode in [("off", edited, None), ("target", targets, None)] + [(m, edited, m) for m in modes]:
+        (tmp_path / name).mkdir()
+        runs.append(smooth(tmp_path / name, sources, frames, masks, mode))
+    return runs
+
+
 def test_smoothing_reduces_flicker_inside_the_mask_and_keeps_the_background(tmp_path):
     sources, edited, masks, targets = moving_object_clip(tmp_path, speed=0)  # still object
-    out = smooth(tmp_path, sources, edited, masks, "ema")
+    unsmoothed, wanted, out = pasted_runs(tmp_path, sources, edited, masks, targets, "ema")
 
     def change(frames):  # mean frame-to-frame change inside the mask
         return np.mean([np.abs(a.astype(int) - b.astype(int))[m].mean() for a, b, m in
                         zip(frames[1:], frames[:-1], masks[1:])])
 
-    assert change(out) < 0.8 * change(edited)
-    assert error_inside(out, targets, masks) < 0.8 * error_inside(edited, targets, masks)
-    for o, e, m in zip(out, edited, masks):
-        assert np.array_equal(o[~m], e[~m])  # outside the mask: untouched, bit for bit
+    assert change(out) < 0.8 * change(unsmoothed)
+    assert error_inside(out, wanted, masks) < 0.8 * error_inside(unsmoothed, wanted, masks)
+    for o, source, m in zip(out, sources, masks):
+        assert np.array_equal(o[~m], source[~m])  # outside the mask: untouched, bit for bit
 
 
 def test_flow_smoothing_follows_a_moving_object_instead_of_ghosting(tmp_path):
     sources, edited, masks, targets = moving_object_clip(tmp_path, speed=3)
-    (tmp_path / "ema").mkdir(), (tmp_path / "flow").mkdir()
-    ema = error_inside(smooth(tmp_path / "ema", sources, edited, masks, "ema"), targets, masks)
-    flow = error_inside(smooth(tmp_path / "flow", sources, edited, masks, "flow"), targets, masks)
-    unsmoothed = error_inside(edited, targets, masks)
+    unsmoothed, wanted, ema, flow = pasted_runs(tmp_path, sources, edited, masks, targets, "ema", "flow")
+    unsmoothed, ema, flow = (error_inside(frames, wanted, masks) for frames in (unsmoothed, ema, flow))
     # EMA blends the square with where it was (a ghost) and gains nothing on a moving object;
     # flow blends it with itself and removes as much flicker as on a still one.
     assert flow < 0.8 * unsmoothed and flow < 0.8 * ema
