@@ -15,7 +15,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .metrics import Metrics
 
@@ -35,8 +35,8 @@ class Session:
     id: str
     prompts: list[str]
     state: object  # the backend's TrackingSession
+    last_used: float  # on the registry's clock
     tracked: int = 0  # frames tracked so far
-    last_used: float = field(default_factory=time.monotonic)
     ended: str = ""  # why it ended, once it has
 
 
@@ -54,9 +54,6 @@ class TrackingSessions:
         self._changed = threading.Condition()
         self._closed = False
         threading.Thread(target=self._sweep, name="tracking-sessions", daemon=True).start()
-
-    def __len__(self) -> int:
-        return len(self._sessions)
 
     def take_turn(self, session_id: str, first_frame: int, prompts: list[str], deadline: float | None) -> Session:
         """The session this call continues (opened when `first_frame` is 0), once every frame
