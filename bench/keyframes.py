@@ -56,8 +56,8 @@ class ColourMasksModelEdits:
     def info(self, wait_s: float = 0.0):
         return self.client.info(wait_s)
 
-    def segment(self, frames, prompt):
-        return self.masks.segment(frames, prompt)
+    def track(self, prompt):
+        return self.masks.track(prompt)
 
     def edit(self, *args, **kwargs):
         return self.client.edit(*args, **kwargs)
