@@ -94,7 +94,8 @@ def edit_frames(ctx: JobContext, masks: MaskStore, out: CropSpool, keys: Sequenc
         for target, crop in zip(targets, edited.result(), strict=True):
             x0, y0, x1, y1 = target.box
             out.put(target.index, target.box, fit_crop(crop, (x1 - x0, y1 - y0)))
-        done = targets[-1].index + 1
+        # Every frame before the oldest batch still in flight is final: spooled, or without an edit.
+        done = in_flight[0][0][0].index if in_flight else targets[-1].index + 1
         if ready is not None:
             ready.advance(done)
         ctx.progress.advance(done, f"edited {done}/{info.frame_count} frames")
@@ -108,6 +109,8 @@ def edit_frames(ctx: JobContext, masks: MaskStore, out: CropSpool, keys: Sequenc
         if len(in_flight) == EDITS_IN_FLIGHT:
             collect_oldest()  # the model server has the next batch already; spool this one meanwhile
         in_flight.append((batch, in_background("edit", submit_edit, ctx, batch, anchor)))
+        if ready is not None:
+            ready.advance(in_flight[0][0][0].index)  # the frames before it have no edit to wait for
 
     batch: list[EditTarget] = []
     calls = 0

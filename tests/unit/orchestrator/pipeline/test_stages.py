@@ -17,6 +17,7 @@ from orchestrator.media.crop_spool import CropSpool
 from orchestrator.media.decode import probe, read_frames
 from orchestrator.models.fake import FakeModels
 from orchestrator.pipeline import run_pipeline
+from orchestrator.pipeline.context import FrameWatermark
 from orchestrator.pipeline.editing import edit_frames, frame_seed
 from orchestrator.pipeline.masking import find_objects
 from orchestrator.pipeline.propagating import MAX_RESTARTS, propagate
@@ -164,6 +165,38 @@ def test_editing_keeps_two_edit_calls_in_flight_in_batches_the_model_server_take
     assert len(seeds) == N  # every frame once, in order: nothing lost or doubled by the overlap
     for out, src, mask in zip(edited, sources, truth):
         assert np.array_equal(out[~mask], src[~mask]) and not np.array_equal(out[mask], src[mask])
+
+
+def test_editing_says_frames_without_an_edit_are_final_before_the_model_answers(tmp_path):
+    """The saving pass follows `ready`: frames before the oldest Edit call in flight have nothing
+    to wait for, so they are final as soon as that call is sent, not when it returns."""
+    clip, truth = square_clip(tmp_path / "clip.mkv", appears=5)
+    answered: list[int] = []
+
+    class Answering(FakeModels):
+        def edit(self, crops, *args, **kwargs):
+            edited = super().edit(crops, *args, **kwargs)
+            answered.append(len(crops))
+            return edited
+
+    class Recorded(FrameWatermark):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seen: list[tuple[int, int]] = []  # (value, Edit calls answered by then)
+
+        def advance(self, value: int) -> None:
+            self.seen.append((value, len(answered)))
+            super().advance(value)
+
+    ctx = job_context(tmp_path, probe(clip, None), Answering(edit_seconds=0.05),
+                      EditOptions(chunk_size=8, edit_size=64, edit_batch_size=4))
+    masks = propagate(ctx, find_objects(ctx))
+    ready = Recorded()
+    with CropSpool(tmp_path / "edited.crops", N) as boxes:
+        edit_frames(ctx, masks, boxes, ready=ready)
+    assert ready.seen[0] == (5, 0)  # frames 0-4 have no object: final before any answer
+    values = [value for value, _ in ready.seen]
+    assert values == sorted(values) and values[-1] == N
 
 
 def run_job(tmp_path: Path, clip: Path, mode: str, **extra: str) -> tuple[RecordedProgress, FakeModels, Path]:
