@@ -129,6 +129,9 @@ class EditOptions:
     keyframes: str = "interval"  # "adaptive": a new keyframe where the carried edit is untrustworthy
     # "cross_frame": every crop's self-attention also attends to the job's first edited crop
     consistency: str = "none"
+    # "source": the source's fine detail, lost to the model's working size, is put back through the
+    # edit's local gain (vision.detail); "model": the model's crop as it is, resized
+    detail: str = "model"
 
     @property
     def uses_keyframes(self) -> bool:

@@ -41,6 +41,7 @@ _EXTRA_CHOICES: dict[str, tuple[str, ...]] = {
     "scheduler": contract.SCHEDULERS,
     "keyframes": ("interval", "adaptive"),
     "consistency": ("none", "cross_frame"),
+    "detail": ("model", "source"),
 }
 # Adaptive keyframes without an explicit keyframe_interval: at most this many frames apart.
 ADAPTIVE_MAX_INTERVAL = 16

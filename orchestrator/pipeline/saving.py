@@ -1,5 +1,6 @@
 """Stage 6, saving: one pass that decodes the source, pastes the edited boxes through the eroded,
-feathered mask (smoothing them on the way, see smoothing.Smoother) and encodes the H.264 mp4
+feathered mask (with the source's fine detail put back when `extra.detail=source`, see
+vision.detail; smoothing them on the way, see smoothing.Smoother) and encodes the H.264 mp4
 (source fps and audio); then the mask video. In single-frame mode, two PNGs.
 
 The mask output shows where the edit was pasted (white): the eroded paste mask, not the raw
@@ -23,6 +24,7 @@ from ..media.encode import MASK_X264_OPTIONS, encode_h264
 from ..media.mask_store import MaskStore
 from ..vision.compositing import blend, box_paste_mask, box_weight, paste_mask
 from ..vision.crop import region
+from ..vision.detail import restore_detail
 from .context import FrameFilter, FrameWatermark, JobContext, Pasted
 
 
@@ -64,6 +66,8 @@ def output_frames(ctx: JobContext, masks: MaskStore, edits: CropSpool, ready: Fr
         pasted = None
         if (edit := edits.get(index)) is not None:
             box, pixels = edit
+            if ctx.options.detail == "source":
+                pixels = restore_detail(region(frame, box), pixels, ctx.options.edit_size)
             weight = box_weight(lambda b: masks.region(index, b), box, info.width, info.height, erode)
             pasted = Pasted(box, blend(region(frame, box), pixels, weight), weight)
         if place is not None:

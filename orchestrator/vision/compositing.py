@@ -89,7 +89,3 @@ def fit_crop(edited_crop: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """The model's `edited_crop` (any size) resized to its box's `size` (width, height)."""
     return cv2.resize(edited_crop, size, interpolation=cv2.INTER_CUBIC)
 
-
-def paste_crop(source: np.ndarray, edited_crop: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """The box region `source` with the model's `edited_crop` (any size) pasted in with `weight`."""
-    return blend(source, fit_crop(edited_crop, source.shape[1::-1]), weight)

@@ -33,7 +33,7 @@ def test_odd_sized_webm_with_opus_audio_becomes_an_even_h264_mp4_with_audio(clie
 def test_extra_options_select_stitch_and_flow_smooth(client, clip):
     final = run(client, clip, "extras", extra={**FAST_JOB["extra"], "chunk_size": "4", "chunk_overlap": "2",
                                                 "instances": "largest", "smoothing_mode": "flow",
-                                                "seed_mode": "per_frame", "max_gap": "1"})
+                                                "seed_mode": "per_frame", "max_gap": "1", "detail": "source"})
     assert final.status == pb.JOB_STATUS_FINISHED, final.error
     log = Path(final.logs_path).read_text()
     assert "editing the 1 largest" in log and "smoothing: flow" in log

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from orchestrator.vision.compositing import box_paste_mask, box_weight, paste_crop, paste_mask, paste_weight
+from orchestrator.vision.compositing import blend, box_paste_mask, box_weight, fit_crop, paste_mask, paste_weight
 from orchestrator.vision.crop import crop_box, grow, mask_bbox, region
 
 
@@ -29,7 +29,7 @@ def test_paste_keeps_every_pixel_outside_the_weight_bit_exact():
     edited = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
     weight = box_weight(lambda b: region(mask, b), box, 160, 120, erode_kernel=6)
     source = region(frame, box)
-    out = paste_crop(source, edited, weight)
+    out = blend(source, fit_crop(edited, source.shape[1::-1]), weight)
     assert np.array_equal(out[weight == 0], source[weight == 0])
     assert not np.array_equal(out[weight == 255], source[weight == 255])
 
