@@ -70,11 +70,11 @@ def run_pipeline(job: CheckedRequest, models: Models, progress: Progress, log: l
         spools.callback(masks.close)
         del sighting  # a chunk of full frames and their masks: not needed past here
 
-        # 4. Editing: crop, edit, resize back to the box (the saving pass pastes it through the eroded,
-        # feathered mask). With
-        # keyframes, the model edits those and the edit is carried to the frames between them.
-        # Saving (6, with smoothing, 5, inside its pass) starts now and follows the edited frames as
-        # they become final, so the model server is not left idle while it runs after editing.
+        # 4. Editing: crop, edit, resize back to the box (the saving pass pastes it through the
+        # eroded, feathered mask). With keyframes, the model edits those and the edit is carried to
+        # the frames between them. Saving (6, with smoothing, 5, inside its pass) starts now and
+        # follows the edited frames as they become final, so the model server is not left idle
+        # while it runs after editing.
         keyed = opts.uses_keyframes
         progress.stage(JobStatus.EDITING, f"editing: {req.edit_prompt!r}",
                        total_frames=info.frame_count * (2 if keyed else 1))
@@ -109,8 +109,8 @@ def run_pipeline(job: CheckedRequest, models: Models, progress: Progress, log: l
                                                 f"alpha {req.smoothing_alpha})", total_frames=info.frame_count)
             behind.finish(smoothing)
 
-        # 6. Saving: one pass over the source pasting the boxes -> H.264 mp4 with the source's fps
-        # and audio; the mask video.
+        # 6. Saving: one pass over the source pasting (and smoothing) the boxes -> H.264 mp4 with
+        # the source's fps and audio; the mask video.
         progress.stage(JobStatus.SAVING, "encoding the output video", total_frames=2 * info.frame_count)
         behind.finish(saving, mask_video)
     return dataclasses.replace(paths, summary=summary)
