@@ -7,6 +7,7 @@ processes, real gRPC, the same command lines a user would run.
 from __future__ import annotations
 
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -23,9 +24,32 @@ START_TIMEOUT_S = 600.0
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port nothing listens on, from below the kernel's ephemeral range: a port the
+    kernel hands out itself (bind to port 0) can meanwhile become the source port of an outgoing
+    connection, and the server started on it then fails with "address already in use"."""
+    low = _ephemeral_low()
+    for _ in range(1000):
+        port = random.randrange(max(1024, low - 12000), low)
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free loopback port below {low}")
+
+
+_handed_out: set[int] = set()  # ports given to servers of this process (they may not listen yet)
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):  # not Linux: IANA's dynamic range starts here
+        return 49152
 
 
 def wait_serving(address: str, service: str, timeout_s: float, process: Optional[subprocess.Popen] = None,
