@@ -74,10 +74,11 @@ def warp_error(tmp_path: Path, clip: Path, frames: list[np.ndarray], masks: list
     return evaluate(clip, write_lossless(tmp_path / f"{name}.mkv", frames), mask_video)
 
 
-def test_keyframes_every_4_frames_edit_a_quarter_and_carry_the_rest_like_the_model(tmp_path):
+@pytest.mark.parametrize("detail", ["model", "source"])
+def test_keyframes_every_4_frames_edit_a_quarter_and_carry_the_rest_like_the_model(tmp_path, detail):
     clip = moving_object_clip(tmp_path / "clip.mkv", speed=2)
-    every, _, every_models, masks = edit_video(tmp_path / "every", clip, {})
-    keyed, keys, keyed_models, _ = edit_video(tmp_path / "keyed", clip, {"keyframe_interval": "4"})
+    every, _, every_models, masks = edit_video(tmp_path / "every", clip, {"detail": detail})
+    keyed, keys, keyed_models, _ = edit_video(tmp_path / "keyed", clip, {"keyframe_interval": "4", "detail": detail})
     sent = sum(c.crops for c in keyed_models.edit_calls)
     assert sent == sum(keys) == 9 and sent <= 0.3 * sum(c.crops for c in every_models.edit_calls)
     sources = decode(clip)
