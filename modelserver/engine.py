@@ -113,11 +113,11 @@ class ModelEngine:
         try:
             found = self.segmenter.track(session.state, call.frames, vision_batch_size=batch)
         except Exception as err:  # its state may be half-updated: the session cannot go on
-            self.sessions.end(session, f"tracking failed: {type(err).__name__}: {err}")
+            self.sessions.end(session, f"tracking failed: {type(err).__name__}: {err}", reason="failed")
             raise
         self.sessions.tracked(session, len(call.frames))
         if call.session.close:
-            self.sessions.end(session, "closed by the caller")
+            self.sessions.end(session, "closed by the caller", reason="closed")
         return found
 
     def _edit_batch(self, key: Hashable, items: list[EditItem]) -> list[np.ndarray]:

@@ -110,11 +110,12 @@ class TrackingSessions:
         """The caller is done with the session (it may be gone already: nothing to do then)."""
         with self._changed:
             if (session := self._sessions.get(session_id)) is not None:
-                self._end(session, "closed by the caller")
+                self._end(session, "closed by the caller", reason="closed")
 
-    def end(self, session: Session, why: str) -> None:
+    def end(self, session: Session, why: str, reason: str) -> None:
+        """End `session`; `reason` labels the metric (closed, failed)."""
         with self._changed:
-            self._end(session, why)
+            self._end(session, why, reason)
 
     def close(self) -> None:
         """The server stops: end every session."""
@@ -149,7 +150,7 @@ class TrackingSessions:
         for session in [s for s in self._sessions.values() if now - s.last_used > self.idle_s]:
             self._end(session, f"no calls for {self.idle_s:g} s (--tracking-session-idle-s)", reason="expired")
 
-    def _end(self, session: Session, why: str, reason: str = "") -> None:
+    def _end(self, session: Session, why: str, reason: str) -> None:
         if session.ended:
             return
         session.ended = why
@@ -158,7 +159,6 @@ class TrackingSessions:
         self._ended[session.id] = why
         while len(self._ended) > 4 * self.max_sessions:
             self._ended.popitem(last=False)
-        reason = reason or ("closed" if why == "closed by the caller" else "failed")
         self._metrics.tracking_sessions.set(len(self._sessions))
         self._metrics.tracking_sessions_ended.labels(reason).inc()
         (log.info if reason == "closed" else log.warning)(

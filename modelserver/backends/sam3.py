@@ -44,7 +44,6 @@ class TrackingSession:
     """One video's tracking state inside the model (transformers' Sam3VideoInferenceSession)."""
 
     state: object
-    prompts: list[str]  # as the model reads them (cut to its text window)
     frames_seen: int = 0  # frames tracked so far: the next call's first frame has this index
 
 
@@ -150,7 +149,7 @@ class Sam3Segmenter:
         window = self.model.tracker_model.config.max_object_pointers_in_encoder
         state.processed_frames = _FrameWindow(video_frames if video_frames is not None else window)
         self.processor.add_text_prompt(state, list(prompts))
-        return TrackingSession(state, prompts)
+        return TrackingSession(state)
 
     def segment(self, frames: list[np.ndarray], prompts: list[str], vision_batch_size: int = 1) -> list[list[Instance]]:
         """Find and track every instance of each prompt over a chunk of consecutive RGB frames: a

@@ -99,19 +99,19 @@ def replica_addresses(servers: str) -> list[str]:
 
 def _channel(target: str) -> grpc.Channel:
     return grpc.insecure_channel(target, options=[
-            ("grpc.service_config", _SERVICE_CONFIG),
-            ("grpc.enable_retries", 1),
-            # A call is retried only while its request is still buffered; the default 256 KiB
-            # would rule out retrying a chunk of frames, exactly the call a dying replica drops.
-            ("grpc.per_rpc_retry_buffer_size", MAX_MESSAGE_BYTES),
-            ("grpc.retry_buffer_size", 4 * MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            # Ping during long calls so a replica that died silently is noticed in ~40 s
-            # (model servers accept pings this often; see modelserver.server.serve).
-            ("grpc.keepalive_time_ms", 30_000),
-            ("grpc.keepalive_timeout_ms", 10_000),
-        ])
+        ("grpc.service_config", _SERVICE_CONFIG),
+        ("grpc.enable_retries", 1),
+        # A call is retried only while its request is still buffered; the default 256 KiB
+        # would rule out retrying a chunk of frames, exactly the call a dying replica drops.
+        ("grpc.per_rpc_retry_buffer_size", MAX_MESSAGE_BYTES),
+        ("grpc.retry_buffer_size", 4 * MAX_MESSAGE_BYTES),
+        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        # Ping during long calls so a replica that died silently is noticed in ~40 s
+        # (model servers accept pings this often; see modelserver.server.serve).
+        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.keepalive_timeout_ms", 10_000),
+    ])
 
 
 class ModelClient:

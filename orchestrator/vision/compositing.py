@@ -72,11 +72,8 @@ def _in_box(compute: Callable[[np.ndarray, int], np.ndarray], mask_of: MaskOf, b
 
 
 def blend(source: np.ndarray, other: np.ndarray, weight: np.ndarray, scale: float = 1.0) -> np.ndarray:
-    """`source` (uint8 HxWx3) moved towards `other` (same size; uint8, or float in 0..255) by
-    `weight` (HxW uint8 alpha from paste_weight) x `scale`; where the weight is 0 the source
-    bytes are kept exactly."""
-    if other.dtype != np.uint8:
-        other = np.clip(np.rint(other), 0, 255).astype(np.uint8)
+    """`source` (uint8 HxWx3) moved towards `other` (same size and type) by `weight` (HxW uint8
+    alpha from paste_weight) x `scale`; where the weight is 0 the source bytes are kept exactly."""
     # One SIMD pass in OpenCV instead of numpy's six (this runs on every edited box):
     # (source * (1 - w) + other * w) / (1 + 1e-5) rounded: where w == 0 that is the source value
     # exactly (the 1e-5 moves 255 by 0.003, well inside the rounding).

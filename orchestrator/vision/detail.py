@@ -4,11 +4,14 @@ to frame as the crop box moves over it.
 
 `restore_detail` puts the source's own detail back, transformed the way the edit transformed
 colours there: at the model's size, each edited pixel is fitted as a local linear function of
-what the model saw (gain `a`, the guided filter's regression on luminance over a small window); the source's luminance detail
-(the source minus its round trip through the model's size) is added with that gain.
-A recolouring keeps the texture at full resolution (an inversion gets it inverted, gain -1); where
-the edit made something new that does not follow the source, the gain is ~0 and nothing of the
-source shows through.
+what the model saw (a gain: the guided filter's regression on luminance over a small window); the
+source's luminance detail (the source minus its round trip through the model's size) is added
+with that gain. A recolouring keeps the texture at full resolution (an inversion gets it
+inverted, gain -1); where the edit made something new that does not follow the source, the gain
+is ~0 and nothing of the source shows through.
+
+The model's crop is spooled resized to its box, so what the model made is shrunk back here (a
+second resample of it, cheap at the model's size).
 """
 
 from __future__ import annotations
