@@ -5,6 +5,7 @@ order for both modes."""
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 
 import cv2
@@ -172,10 +173,12 @@ def test_editing_says_frames_without_an_edit_are_final_before_the_model_answers(
     to wait for, so they are final as soon as that call is sent, not when it returns."""
     clip, truth = square_clip(tmp_path / "clip.mkv", appears=5)
     answered: list[int] = []
+    told = threading.Event()  # the model answers only once the saving pass was told something
 
     class Answering(FakeModels):
         def edit(self, crops, *args, **kwargs):
             edited = super().edit(crops, *args, **kwargs)
+            told.wait(5)
             answered.append(len(crops))
             return edited
 
@@ -186,9 +189,10 @@ def test_editing_says_frames_without_an_edit_are_final_before_the_model_answers(
 
         def advance(self, value: int) -> None:
             self.seen.append((value, len(answered)))
+            told.set()
             super().advance(value)
 
-    ctx = job_context(tmp_path, probe(clip, None), Answering(edit_seconds=0.05),
+    ctx = job_context(tmp_path, probe(clip, None), Answering(),
                       EditOptions(chunk_size=8, edit_size=64, edit_batch_size=4))
     masks = propagate(ctx, find_objects(ctx))
     ready = Recorded()
