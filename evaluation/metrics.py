@@ -32,6 +32,7 @@ import av
 import cv2
 import numpy as np
 
+from orchestrator.media.decode import rgb_of
 from orchestrator.vision.optical_flow import dense_flow, flow_gray, sample_maps
 
 PSNR_CAP_DB = 100.0
@@ -84,7 +85,7 @@ def mask_continuity(mask_video: Path, boundaries: set[int]) -> MaskContinuity:
 def frames_of(path: Path) -> Iterator[np.ndarray]:
     with av.open(str(path)) as container:
         for frame in container.decode(video=0):
-            yield frame.to_ndarray(format="rgb24")
+            yield rgb_of(frame)  # as the pipeline decodes: no conversion error of its own
 
 
 def evaluate(input_video: Path, output_video: Path, mask_video: Path, dilate_px: int = 8) -> EditQuality:

@@ -14,12 +14,16 @@ from pathlib import Path
 from typing import Callable, Iterator, Optional
 
 import av
+import cv2
 import numpy as np
 
 from ..errors import InvalidArgument
 
 MIN_SIDE = 16  # smaller frames hold no object SAM3 could find or a crop could edit
 MAX_SIDE = 8192  # 8K UHD (7680x4320) fits; larger frames would need GBs per frame in the pipeline
+
+
+FULL_RANGE = 2  # AVColorRange AVCOL_RANGE_JPEG: 0-255 samples (phones' and MJPEG's yuvj420p)
 
 
 @dataclass(frozen=True)
@@ -91,7 +95,21 @@ def read_frames(info: VideoInfo, start: int = 0, wanted: Optional[Callable[[int]
                 break
             if index >= start and (wanted is None or wanted(index)):
                 # Contiguous copy: rot90 returns a strided view that cv2 and PyAV reject.
-                yield index, np.ascontiguousarray(np.rot90(frame.to_ndarray(format="rgb24"), _quarter_turns(frame)))
+                yield index, np.ascontiguousarray(np.rot90(rgb_of(frame), _quarter_turns(frame)))
+
+
+def rgb_of(frame: av.VideoFrame) -> np.ndarray:
+    """The decoded frame as RGB uint8 HxWx3, as stored (not turned upright).
+
+    Limited-range 4:2:0 (nearly all video) is converted by OpenCV's BT.601, which is exact to
+    rounding and the inverse of media.encode's: pixels no stage touched go back to the encoder as
+    the very YUV samples they were decoded from. FFmpeg's default (swscale) conversion makes every
+    pixel about one grey level darker, the output one level darker again, and costs more. Other
+    formats (full range, 4:4:4, 10 bits, odd sizes) go through swscale.
+    """
+    if frame.format.name == "yuv420p" and frame.color_range != FULL_RANGE and not (frame.width % 2 or frame.height % 2):
+        return cv2.cvtColor(frame.to_ndarray(format="yuv420p"), cv2.COLOR_YUV2RGB_I420)
+    return frame.to_ndarray(format="rgb24")
 
 
 def _video_stream(container: av.container.InputContainer, threads: int) -> av.video.stream.VideoStream:
