@@ -1,11 +1,15 @@
 """HD throughput of the orchestrator (part of `make bench`).
 
 For 1280x720 and 1920x1080 clips made here (a textured scene, the camera panning, a car driving,
-audio), against a tiny-model model server:
+audio) and a real 1280x720 clip (bench.real_clip: Big Buck Bunny, 132 frames, audio; the clip
+issue 12 was measured on), against a tiny-model model server:
 
 - orchestrator CPU seconds (the job's process, all threads; the model server is another
-  process) over the CPU seconds of plain PyAV decode + the same H.264 encode of the clip, with
-  EMA and with flow smoothing; per-stage wall times; peak RSS;
+  process) over the CPU seconds of PyAV decode + the same H.264 encode of the clip, with EMA and
+  with flow smoothing. The baseline decodes and encodes through RGB as the pipeline does
+  (media.decode / media.encode, OpenCV's conversions); the plain-PyAV column converts with PyAV's
+  own swscale, as a notebook would (and as the issue's 5.4x was measured). Per-stage wall
+  times; peak RSS;
 - overlap: the model server made as slow as a GPU running InstructPix2Pix (EDIT_DELAY_MS per
   crop), wall time / max(model-server busy time, orchestrator CPU time): 1.0 means the slower
   side never waited for the other. For one job, for its editing stage alone, and for two jobs
@@ -22,12 +26,15 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import av
+
 from bench.modelserver import batch_histogram
 from bench.pipeline import STAGES, loop_clip, pipeline_run
+from bench.real_clip import CREDIT, big_buck_bunny
 from clients.local_stack import LocalStack
 from clients.sample_clip import make_sample_clip
 from orchestrator.media.decode import probe, read_frames
-from orchestrator.media.encode import encode_h264
+from orchestrator.media.encode import X264_OPTIONS, encode_h264
 
 SIZES = ((1280, 720), (1920, 1080))
 FRAMES = 72
@@ -35,6 +42,7 @@ PAN_PX = 4  # per frame
 # One 512x512 InstructPix2Pix edit on one H100 takes ~110-250 ms (issue 12): the middle of it.
 EDIT_DELAY_MS = 150
 REQUEST = {"num_inference_steps": 2, "extra": {"edit_size": "128"}}
+REAL = "real 720p"
 
 
 def model_server(workdir: Path, *flags: str) -> LocalStack:
@@ -50,6 +58,20 @@ def pyav_cpu_s(clip: Path, workdir: Path) -> float:
     info = probe(clip, None)
     started = time.process_time()
     encode_h264(workdir / "pyav.mp4", (frame for _, frame in read_frames(info)), info, audio_from=None)
+    return time.process_time() - started
+
+
+def plain_pyav_cpu_s(clip: Path, workdir: Path) -> float:
+    """The same, converting to and from RGB with PyAV's own swscale (the usual notebook code)."""
+    started = time.process_time()
+    with av.open(str(clip)) as source, av.open(str(workdir / "plain.mp4"), "w") as out:
+        video = source.streams.video[0]
+        stream = out.add_stream("libx264", rate=video.average_rate, options=X264_OPTIONS)
+        stream.width, stream.height, stream.pix_fmt = video.width, video.height, "yuv420p"
+        for frame in source.decode(video):
+            rgb = frame.to_ndarray(format="rgb24")
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+        out.mux(stream.encode(None))
     return time.process_time() - started
 
 
@@ -86,6 +108,7 @@ def main(results_dir: Path = Path("bench-results")) -> dict:
         clips = {f"{w}x{h}": make_sample_clip(workdir / "media" / f"{w}x{h}.mp4", frames=FRAMES, width=w, height=h,
                                               pan=PAN_PX) for w, h in SIZES}
         long_clip = loop_clip(clips["1280x720"], workdir / "media" / "1280x720_x10.mp4", 10)
+        clips[REAL] = big_buck_bunny()
         print(f"HD clips of {FRAMES} frames made; starting a tiny-model server...", file=sys.stderr)
         fast = model_server(workdir / "fast")
         try:
@@ -94,6 +117,7 @@ def main(results_dir: Path = Path("bench-results")) -> dict:
                 ema = run_with(fast, clip, workdir)
                 results["sizes"][name] = {
                     "pyav_cpu_s": pyav_cpu_s(clip, workdir),
+                    "plain_pyav_cpu_s": plain_pyav_cpu_s(clip, workdir),
                     # What encoding the edited content costs: tiny models paste noise, dearer than the source.
                     "pyav_output_cpu_s": pyav_cpu_s(Path(ema["output"]), workdir),
                     "ema": ema,
@@ -119,14 +143,16 @@ def main(results_dir: Path = Path("bench-results")) -> dict:
 
 
 def report(results: dict) -> None:
-    print(f"\nHD pipeline ({FRAMES} frames, camera panning {PAN_PX} px/frame, tiny models, 2 steps, edit_size 128): "
-          "orchestrator CPU s over PyAV decode+encode CPU s of the source (and of the edited output)")
-    print(f"{'clip':<11}{'PyAV s':>8}{'(output)':>9}{'EMA s':>8}{'ratio':>13}{'flow s':>8}{'ratio':>13}"
+    print(f"\nHD pipeline (synthetic: {FRAMES} frames, camera panning {PAN_PX} px/frame; {REAL}: {CREDIT}, 132 "
+          "frames; tiny models, 2 steps, edit_size 128): orchestrator CPU s over PyAV decode+encode CPU s of the "
+          "source (and of the edited output; plain: PyAV's swscale conversions)")
+    print(f"{'clip':<11}{'PyAV s':>8}{'(output)':>9}{'(plain)':>8}{'EMA s':>8}{'ratio':>20}{'flow s':>8}{'ratio':>13}"
           f"{'peak RSS MB':>13}")
     for name, r in results["sizes"].items():
-        base, out, ema, flow = r["pyav_cpu_s"], r["pyav_output_cpu_s"], r["ema"], r["flow"]
-        print(f"{name:<11}{base:>8.2f}{out:>9.2f}"
-              f"{ema['cpu_s']:>8.2f}{ema['cpu_s'] / base:>6.2f} ({ema['cpu_s'] / out:.2f})"
+        base, out, plain, ema, flow = (r["pyav_cpu_s"], r["pyav_output_cpu_s"], r["plain_pyav_cpu_s"], r["ema"],
+                                       r["flow"])
+        print(f"{name:<11}{base:>8.2f}{out:>9.2f}{plain:>8.2f}"
+              f"{ema['cpu_s']:>8.2f}{ema['cpu_s'] / base:>6.2f} ({ema['cpu_s'] / out:.2f}, {ema['cpu_s'] / plain:.2f})"
               f"{flow['cpu_s']:>8.2f}{flow['cpu_s'] / base:>6.2f} ({flow['cpu_s'] / out:.2f})"
               f"{ema['peak_rss_mb']:>13.0f}")
     print("\nPer stage, EMA runs: wall s / process CPU s")
