@@ -2,12 +2,14 @@
 
 What the edit changed lies inside the crop box, so stages hand on only those boxes (raw,
 lossless) instead of re-encoding whole frames; the saving pass pastes them into the decoded
-source. Memory holds one small index entry per frame, never pixels.
+source. Memory holds one small index entry per frame, never pixels. Stages on different threads
+may put into one spool (keyframe edits and the edits carried from them).
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Optional
 
@@ -21,6 +23,7 @@ class CropSpool:
         self.path, self.count = path, count
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
         self._end = 0
+        self._end_lock = threading.Lock()
         self._index: list[Optional[tuple[Box, int]]] = [None] * count  # box, byte offset
 
     def put(self, index: int, box: Box, pixels: np.ndarray) -> None:
@@ -29,9 +32,11 @@ class CropSpool:
         if pixels.shape != (y1 - y0, x1 - x0, 3) or pixels.dtype != np.uint8:
             raise ValueError(f"frame {index}: {pixels.shape} {pixels.dtype} pixels for box {box}")
         data = np.ascontiguousarray(pixels).tobytes()
-        os.pwrite(self._fd, data, self._end)
-        self._index[index] = (box, self._end)
-        self._end += len(data)
+        with self._end_lock:  # reserve the bytes; writers then write their own ranges
+            offset = self._end
+            self._end += len(data)
+        os.pwrite(self._fd, data, offset)
+        self._index[index] = (box, offset)
 
     def get(self, index: int) -> Optional[tuple[Box, np.ndarray]]:
         """(box, pixels) of frame `index` (read-only), or None when it has no region."""

@@ -81,12 +81,18 @@ def _sample(image: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
 
 
 def carry_edits(ctx: JobContext, boxes: list[Box | None], keys: list[bool], edits: CropSpool,
-                progress_offset: int, ready: FrameWatermark | None = None) -> int:
+                progress_offset: int, ready: FrameWatermark | None = None,
+                keys_ready: FrameWatermark | None = None) -> int:
     """Fill the boxes of the frames between keyframes into `edits`, carrying the keyframes' whole
     edited crops (as editing left them in `edits`: not pasted, so the saving pass feathers every
-    frame once, with its own mask); returns how many. Progress goes on from `progress_offset`."""
+    frame once, with its own mask); returns how many. Progress goes on from `progress_offset`.
+
+    With `keys_ready` (how far editing has spooled the keyframes), this runs beside the editing
+    stage: each gap is filled as soon as its closing keyframe is edited, while the model server
+    works on the next ones; `ready` tells the saving pass how far the frames are final."""
     info = ctx.info
     carried_count = 0
+    ctx.progress.advance(progress_offset)
     with CropSpool(ctx.workdir / "between.crops", info.frame_count) as sources:
         start: tuple[int, Keyframe, FlowMap] | None = None  # the gap's first keyframe
         between: list[tuple[int, np.ndarray, np.ndarray]] = []  # index, flow map to start (float16), grey
@@ -99,6 +105,8 @@ def carry_edits(ctx: JobContext, boxes: list[Box | None], keys: list[bool], edit
                 between.append((index, start[2].step(gray).astype(np.float16), gray))
                 sources.put(index, box, region(frame, box))
                 continue
+            if keys_ready is not None:
+                keys_ready.wait(index)
             key = _keyframe(frame, edits, index)
             if between:
                 assert start is not None

@@ -90,11 +90,19 @@ def run_pipeline(job: CheckedRequest, models: Models, progress: Progress, log: l
             saving = behind.start("saving", save_video, masks, edits, paths, edited_ready)
         mask_video = behind.start("mask video", save_mask_video, masks, paths)
         if keyed:
+            # The model edits the keyframes while, behind it, each gap is carried as soon as its
+            # closing keyframe is spooled (and the saving pass follows the carried frames).
             boxes = crop_boxes(ctx, masks)
             keys = plan_keyframes(ctx, masks, boxes)
-            edit_frames(ctx, masks, edits, keys)
-            edited = edits.frames()
-            carried = carry_edits(ctx, boxes, keys, edits, info.frame_count, edited_ready)
+            keys_ready = FrameWatermark()
+            behind.watch(keys_ready)
+            carrying = behind.start("carrying", carry_edits, boxes, keys, edits, info.frame_count, edited_ready,
+                                    keys_ready)
+            edit_frames(ctx, masks, edits, keys, ready=keys_ready)
+            keys_ready.finish()
+            edited = sum(keys)
+            behind.finish(carrying)
+            carried = carrying[0].result()
             summary = f"{edited} frames edited by the model, {carried} carried from keyframes"
             log.info("editing: %s (%s keyframes, at most %d apart)", summary, opts.keyframes, opts.keyframe_interval)
             progress.advance(2 * info.frame_count, summary)
@@ -142,6 +150,10 @@ class _Behind:
         self._watermarks = watermarks
         spools.callback(self._wait_all)  # runs after the stop below (an ExitStack unwinds backwards)
         spools.callback(self._stop_all)
+
+    def watch(self, watermark: FrameWatermark) -> None:
+        """Stop `watermark` too when the job ends early (work behind waits on it)."""
+        self._watermarks += (watermark,)
 
     def start(self, name: str, stage: Callable[..., None], *args) -> tuple[Future, Tally]:
         tally = Tally()

@@ -4,6 +4,7 @@ order for both modes."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 from pathlib import Path
@@ -17,7 +18,7 @@ from orchestrator.jobs.validation import parse_extra
 from orchestrator.media.crop_spool import CropSpool
 from orchestrator.media.decode import probe, read_frames
 from orchestrator.models.fake import FakeModels
-from orchestrator.pipeline import run_pipeline
+from orchestrator.pipeline import carrying, run_pipeline
 from orchestrator.pipeline.context import FrameWatermark
 from orchestrator.pipeline.editing import edit_frames, frame_seed
 from orchestrator.pipeline.masking import find_objects
@@ -237,6 +238,42 @@ def test_smoothing_and_saving_run_behind_editing(tmp_path):
     saving_start = progress.stage_starts[JobStatus.SAVING]
     assert progress.done[smoothing_start] >= N * 3 // 4, progress.done[smoothing_start:saving_start]
     assert progress.done[saving_start] >= N * 3 // 4  # of 2 x N: the output video is mostly written
+
+
+def test_with_keyframes_gaps_are_carried_while_the_model_edits_later_keyframes(tmp_path, monkeypatch):
+    """Carrying follows the keyframe edits: the first gap is filled before the last keyframe's
+    Edit call starts (that call waits up to 5 s for it; run one after the other, it never comes)."""
+    clip, _ = square_clip(tmp_path / "clip.mkv")
+    carried = threading.Event()
+    fill_gap = carrying._fill_gap
+
+    def filling(*args, **kwargs):
+        filled = fill_gap(*args, **kwargs)
+        carried.set()
+        return filled
+
+    monkeypatch.setattr(carrying, "_fill_gap", filling)
+    carried_before: list[bool] = []
+    calls = itertools.count(1)  # next() is atomic: two calls run at once
+
+    class Recorded(FakeModels):
+        def edit(self, crops, *args, **kwargs):
+            if next(calls) == 5:  # keyframes 0, 4, 8, 12 went before; this is 16 (19 comes last)
+                carried_before.append(carried.wait(5))
+            return super().edit(crops, *args, **kwargs)
+
+    request = VideoEditRequest(job_id="job", input_video_path=clip, output_dir=tmp_path / "out",
+                               mask_prompt="car", edit_prompt="make it blue", num_inference_steps=2)
+    (tmp_path / "out").mkdir()
+    progress, models = RecordedProgress(), Recorded()
+    outputs = run_pipeline(CheckedRequest(request, parse_extra({"edit_size": "64", "edit_batch_size": "1",
+                                                                "keyframe_interval": "4"})),
+                           models, progress, logging.getLogger("tests"), tmp_path)
+    assert carried_before == [True]
+    assert [c.crops for c in models.edit_calls] == [1] * 6  # keyframes 0, 4, 8, 12, 16 and the last, 19
+    assert outputs.summary == "6 frames edited by the model, 14 carried from keyframes"
+    editing = progress.done[progress.stage_starts[JobStatus.EDITING]:progress.stage_starts[JobStatus.SMOOTHING]]
+    assert editing == sorted(editing) and editing[-1] == 2 * N  # edited, then carried: never backwards
 
 
 def test_single_frame_mode_edits_one_crop_into_pngs(tmp_path):
