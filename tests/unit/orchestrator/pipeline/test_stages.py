@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from orchestrator.errors import InvalidArgument, TrackingLost
+from orchestrator.errors import InvalidArgument, ModelServerError, TrackingLost
 from orchestrator.jobs.validation import parse_extra
 from orchestrator.media.crop_spool import CropSpool
 from orchestrator.media.decode import probe, read_frames
@@ -274,6 +274,27 @@ def test_with_keyframes_gaps_are_carried_while_the_model_edits_later_keyframes(t
     assert outputs.summary == "6 frames edited by the model, 14 carried from keyframes"
     editing = progress.done[progress.stage_starts[JobStatus.EDITING]:progress.stage_starts[JobStatus.SMOOTHING]]
     assert editing == sorted(editing) and editing[-1] == 2 * N  # edited, then carried: never backwards
+
+
+def test_with_keyframes_a_failing_edit_call_fails_the_job_and_stops_carrying(tmp_path):
+    """The model server failing on a later keyframe fails the job with its error; carrying, which
+    waits behind editing for that keyframe, is stopped rather than left waiting."""
+    clip, _ = square_clip(tmp_path / "clip.mkv")
+
+    class Failing(FakeModels):
+        def edit(self, crops, *args, **kwargs):
+            if len(self.edit_calls) == 3:
+                raise ModelServerError("the model server went away")
+            return super().edit(crops, *args, **kwargs)
+
+    request = VideoEditRequest(job_id="job", input_video_path=clip, output_dir=tmp_path / "out",
+                               mask_prompt="car", edit_prompt="make it blue", num_inference_steps=2)
+    (tmp_path / "out").mkdir()
+    with pytest.raises(ModelServerError, match="went away"):
+        run_pipeline(CheckedRequest(request, parse_extra({"edit_size": "64", "edit_batch_size": "1",
+                                                          "keyframe_interval": "4"})),
+                     Failing(), RecordedProgress(), logging.getLogger("tests"), tmp_path)
+    assert not [t.name for t in threading.enumerate() if t.name in ("carrying", "saving", "mask video")]
 
 
 def test_single_frame_mode_edits_one_crop_into_pngs(tmp_path):
