@@ -24,7 +24,7 @@ from ..media.mask_store import MaskStore
 from ..vision.crop import Box, region, stabilised_crops
 from ..vision.keyframes import TRUST_GREY, FlowMap, Keyframe, carried, interval_keyframes, positions, stretches
 from ..vision.optical_flow import flow_gray
-from .context import FrameWatermark, JobContext
+from .context import FrameWatermark, JobContext, KeyframePlan
 
 # Adaptive keyframes: a new one where less than this share of the object's pixels can be carried
 # from the last keyframe (followed to its object, the source consistent along the way).
@@ -36,12 +36,16 @@ def crop_boxes(ctx: JobContext, masks: MaskStore) -> list[Box | None]:
     return stabilised_crops(masks.boxes(), ctx.info.width, ctx.info.height, ctx.options.crop_margin)
 
 
-def plan_keyframes(ctx: JobContext, masks: MaskStore, boxes: list[Box | None]) -> list[bool]:
-    """Which frames the model edits."""
+def plan_keyframes(ctx: JobContext, masks: MaskStore, boxes: list[Box | None], plan: KeyframePlan) -> None:
+    """Decide which frames the model edits into `plan`, front to back (adaptive keyframes: a
+    pass over the video, which editing and carrying follow as it goes)."""
     opts = ctx.options
     if opts.keyframes != "adaptive":
-        return interval_keyframes(boxes, opts.keyframe_interval)
-    keys = [False] * len(boxes)
+        for index, key in enumerate(interval_keyframes(boxes, opts.keyframe_interval)):
+            if key:
+                plan.mark(index)
+        plan.decided.finish()
+        return
     ends = {last for _, last in stretches(boxes)}
     reference: tuple[int, FlowMap, np.ndarray, np.ndarray] | None = None  # index, map, source, mask
     for index, frame in read_frames(ctx.info, wanted=lambda i: boxes[i] is not None, threads=ctx.threads):
@@ -55,13 +59,14 @@ def plan_keyframes(ctx: JobContext, masks: MaskStore, boxes: list[Box | None]) -
                     < ADAPTIVE_MIN_CARRIED:
                 reference = None
         if reference is None:
-            keys[index] = True
+            plan.mark(index)
             full = (0, 0, ctx.info.width, ctx.info.height)
             reference = (index, FlowMap(frame), frame, masks.region(index, full))
         if index in ends:
-            keys[index] = True
+            plan.mark(index)
             reference = None
-    return keys
+        plan.decided.advance(index + 1)
+    plan.decided.finish()
 
 
 def _carried_share(frame: np.ndarray, box: Box, mask: np.ndarray, key_source: np.ndarray, key_mask: np.ndarray,
@@ -80,7 +85,7 @@ def _sample(image: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
     return cv2.remap(image, xs, ys, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT)
 
 
-def carry_edits(ctx: JobContext, boxes: list[Box | None], keys: list[bool], edits: CropSpool,
+def carry_edits(ctx: JobContext, boxes: list[Box | None], keys: KeyframePlan, edits: CropSpool,
                 progress_offset: int, ready: FrameWatermark | None = None,
                 keys_ready: FrameWatermark | None = None) -> int:
     """Fill the boxes of the frames between keyframes into `edits`, carrying the keyframes' whole

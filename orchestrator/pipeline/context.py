@@ -105,6 +105,32 @@ class FrameWatermark:
                 raise Stopped()
 
 
+class KeyframePlan:
+    """Which frames the model edits (the keyframes), decided front to back. Adaptive keyframes are
+    found by a pass over the video that runs beside editing and carrying: reading frame i's entry
+    waits until the plan has got that far (raises Stopped when the job ends first)."""
+
+    def __init__(self, count: int) -> None:
+        self._keys = [False] * count
+        self.decided = FrameWatermark()  # frames [0, value) are decided
+
+    def mark(self, index: int) -> None:
+        """Frame `index` is a keyframe (before `decided` passes it)."""
+        self._keys[index] = True
+
+    def __getitem__(self, index: int) -> bool:
+        self.decided.wait(index)
+        return self._keys[index]
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def count(self) -> int:
+        """Keyframes in all (waits for the whole plan)."""
+        self.decided.wait(len(self._keys) - 1)
+        return sum(self._keys)
+
+
 @dataclass(frozen=True)
 class JobContext:
     request: VideoEditRequest

@@ -22,7 +22,7 @@ from ..models import Models
 from ..request import CheckedRequest, JobStatus, VideoEditRequest
 from ..vision.stitching import union_mask
 from .background import in_background
-from .context import FrameWatermark, JobContext, Progress, Tally
+from .context import FrameWatermark, JobContext, KeyframePlan, Progress, Tally
 from .carrying import carry_edits, crop_boxes, plan_keyframes
 from .editing import edit_frame, edit_frames
 from .extracting import extract
@@ -90,17 +90,20 @@ def run_pipeline(job: CheckedRequest, models: Models, progress: Progress, log: l
             saving = behind.start("saving", save_video, masks, edits, paths, edited_ready)
         mask_video = behind.start("mask video", save_mask_video, masks, paths)
         if keyed:
-            # The model edits the keyframes while, behind it, each gap is carried as soon as its
-            # closing keyframe is spooled (and the saving pass follows the carried frames).
+            # The model edits the keyframes as they are planned while, behind it, each gap is
+            # carried as soon as its closing keyframe is spooled (and the saving pass follows the
+            # carried frames).
             boxes = crop_boxes(ctx, masks)
-            keys = plan_keyframes(ctx, masks, boxes)
-            keys_ready = FrameWatermark()
+            keys, keys_ready = KeyframePlan(info.frame_count), FrameWatermark()
+            behind.watch(keys.decided)
             behind.watch(keys_ready)
+            planning = behind.start("planning", plan_keyframes, masks, boxes, keys)
             carrying = behind.start("carrying", carry_edits, boxes, keys, edits, info.frame_count, edited_ready,
                                     keys_ready)
             edit_frames(ctx, masks, edits, keys, ready=keys_ready)
             keys_ready.finish()
-            edited = sum(keys)
+            planning[0].result()  # done (editing read the whole plan): raises if planning failed
+            edited = keys.count()
             behind.finish(carrying)
             carried = carrying[0].result()
             summary = f"{edited} frames edited by the model, {carried} carried from keyframes"

@@ -28,7 +28,7 @@ from ..vision.compositing import blend, box_weight, fit_crop
 from ..vision.crop import Box, crop_box, cut_crop, mask_bbox, region, stabilised_crops
 from ..vision.detail import restore_detail
 from .background import in_background
-from .context import FrameWatermark, JobContext
+from .context import FrameWatermark, JobContext, KeyframePlan
 
 # Edit calls of one job in flight at once: one running on the GPU, one queued behind it.
 EDITS_IN_FLIGHT = 2
@@ -84,7 +84,7 @@ def edit_frame(ctx: JobContext, index: int, frame: np.ndarray, mask: np.ndarray)
     return edited
 
 
-def edit_frames(ctx: JobContext, masks: MaskStore, out: CropSpool, keys: Sequence[bool] | None = None,
+def edit_frames(ctx: JobContext, masks: MaskStore, out: CropSpool, keys: KeyframePlan | None = None,
                 ready: FrameWatermark | None = None) -> int:
     """Edit every frame that has an object (or, with `keys`, only the keyframes) into `out` (the
     model's whole edited crop, resized to its box); returns the Edit calls made. `ready` learns
@@ -119,8 +119,10 @@ def edit_frames(ctx: JobContext, masks: MaskStore, out: CropSpool, keys: Sequenc
 
     batch: list[EditTarget] = []
     calls = 0
-    wanted = [box is not None and (keys is None or keys[i]) for i, box in enumerate(boxes)]
-    for index, frame in read_frames(info, wanted=wanted.__getitem__, threads=ctx.threads):
+    def wanted(index: int) -> bool:  # asked in frame order: an adaptive plan is followed as it is made
+        return boxes[index] is not None and (keys is None or keys[index])
+
+    for index, frame in read_frames(info, wanted=wanted, threads=ctx.threads):
         box = boxes[index]
         assert box is not None  # only frames with a box are converted to RGB
         batch.append(edit_target(ctx, index, frame, box))

@@ -16,6 +16,7 @@ from orchestrator.media.crop_spool import CropSpool
 from orchestrator.media.decode import probe
 from orchestrator.models.fake import FakeModels
 from orchestrator.pipeline.carrying import carry_edits, crop_boxes, plan_keyframes
+from orchestrator.pipeline.context import KeyframePlan
 from orchestrator.pipeline.editing import edit_frames
 from orchestrator.pipeline.saving import output_frames
 from orchestrator.pipeline.masking import find_objects
@@ -44,8 +45,8 @@ def moving_object_clip(path: Path, speed: int, turns_at: int | None = None) -> P
     return write_lossless(path, frames)
 
 
-def edit_video(tmp_path: Path, clip: Path, extra: dict[str, str]) -> tuple[list[np.ndarray], list[bool], FakeModels,
-                                                                                   list[np.ndarray]]:
+def edit_video(tmp_path: Path, clip: Path, extra: dict[str, str]) -> tuple[list[np.ndarray], KeyframePlan,
+                                                                                   FakeModels, list[np.ndarray]]:
     """The editing stage (with carrying when keyframes are on) -> (frames with the edited boxes,
     keyframes, the models, paste masks)."""
     tmp_path.mkdir()
@@ -54,11 +55,12 @@ def edit_video(tmp_path: Path, clip: Path, extra: dict[str, str]) -> tuple[list[
     ctx = job_context(tmp_path, probe(clip, None), models, options)
     masks = propagate(ctx, find_objects(ctx))
     boxes = crop_boxes(ctx, masks)
-    keys = plan_keyframes(ctx, masks, boxes)
+    keys = KeyframePlan(N)
+    plan_keyframes(ctx, masks, boxes, keys)
     with CropSpool(tmp_path / "edits", N) as edits:
         if options.uses_keyframes:
             edit_frames(ctx, masks, edits, keys)
-            assert carry_edits(ctx, boxes, keys, edits, N) == N - sum(keys)
+            assert carry_edits(ctx, boxes, keys, edits, N) == N - keys.count()
         else:
             edit_frames(ctx, masks, edits)
         frames = list(output_frames(ctx, masks, edits))
@@ -80,7 +82,7 @@ def test_keyframes_every_4_frames_edit_a_quarter_and_carry_the_rest_like_the_mod
     every, _, every_models, masks = edit_video(tmp_path / "every", clip, {"detail": detail})
     keyed, keys, keyed_models, _ = edit_video(tmp_path / "keyed", clip, {"keyframe_interval": "4", "detail": detail})
     sent = sum(c.crops for c in keyed_models.edit_calls)
-    assert sent == sum(keys) == 9 and sent <= 0.3 * sum(c.crops for c in every_models.edit_calls)
+    assert sent == keys.count() == 9 and sent <= 0.3 * sum(c.crops for c in every_models.edit_calls)
     sources = decode(clip)
     for i in range(N):
         assert np.array_equal(keyed[i][~masks[i]], sources[i][~masks[i]])  # background bit-exact

@@ -276,6 +276,38 @@ def test_with_keyframes_gaps_are_carried_while_the_model_edits_later_keyframes(t
     assert editing == sorted(editing) and editing[-1] == 2 * N  # edited, then carried: never backwards
 
 
+def test_adaptive_keyframes_are_edited_while_the_rest_of_the_video_is_still_being_planned(tmp_path, monkeypatch):
+    """Planning adaptive keyframes is a pass over the video of its own: the model gets the first
+    keyframe before that pass ends (planning waits up to 5 s for it half-way through; run one after
+    the other, it never comes)."""
+    clip, _ = square_clip(tmp_path / "clip.mkv")
+    editing_began = threading.Event()
+    planned_frames = itertools.count(1)
+    carried_share = carrying._carried_share
+    began_first: list[bool] = []
+
+    def judging(*args, **kwargs):
+        if next(planned_frames) == N // 2:
+            began_first.append(editing_began.wait(5))
+        return carried_share(*args, **kwargs)
+
+    monkeypatch.setattr(carrying, "_carried_share", judging)
+
+    class Recorded(FakeModels):
+        def edit(self, crops, *args, **kwargs):
+            editing_began.set()
+            return super().edit(crops, *args, **kwargs)
+
+    request = VideoEditRequest(job_id="job", input_video_path=clip, output_dir=tmp_path / "out",
+                               mask_prompt="car", edit_prompt="make it blue", num_inference_steps=2)
+    (tmp_path / "out").mkdir()
+    outputs = run_pipeline(CheckedRequest(request, parse_extra({"edit_size": "64", "edit_batch_size": "1",
+                                                                "keyframes": "adaptive"})),
+                           Recorded(), RecordedProgress(), logging.getLogger("tests"), tmp_path)
+    assert began_first == [True]
+    assert outputs.summary == "6 frames edited by the model, 14 carried from keyframes"
+
+
 def test_with_keyframes_a_failing_edit_call_fails_the_job_and_stops_carrying(tmp_path):
     """The model server failing on a later keyframe fails the job with its error; carrying, which
     waits behind editing for that keyframe, is stopped rather than left waiting."""
