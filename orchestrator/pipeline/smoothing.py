@@ -50,7 +50,7 @@ class Smoother:
         else:
             current = pasted.pixels
             if self._trail is not None:
-                self._trail.add(frame, follows_previous=bool(history))
+                self._trail.add(frame, pasted.box, follows_previous=bool(history))
             if history:
                 current = blend(current, _mean_of(history, pasted.box, self._trail), pasted.weight,
                                 req.smoothing_alpha)
