@@ -22,8 +22,9 @@ from ..media.crop_spool import CropSpool
 from ..media.decode import read_frames
 from ..media.mask_store import MaskStore
 from ..vision.crop import Box, region, stabilised_crops
-from ..vision.keyframes import TRUST_GREY, FlowMap, Keyframe, carried, interval_keyframes, positions, stretches
-from ..vision.optical_flow import flow_gray
+from ..vision.optical_flow import FlowArea
+from ..vision.keyframes import (TRUST_GREY, FlowMap, Keyframe, carried, gap_area, interval_keyframes, positions,
+                                stretches)
 from .context import FrameWatermark, JobContext, KeyframePlan
 
 # Adaptive keyframes: a new one where less than this share of the object's pixels can be carried
@@ -53,7 +54,7 @@ def plan_keyframes(ctx: JobContext, masks: MaskStore, boxes: list[Box | None], p
         assert box is not None
         if reference is not None:
             key_index, flow_map, key_source, key_mask = reference
-            xs, ys = positions(flow_map.step(flow_gray(frame)), box, flow_map.full_size)
+            xs, ys = positions(flow_map.step(flow_map.area.gray(frame)), box, flow_map.area)
             far = index - key_index >= opts.keyframe_interval
             if far or _carried_share(frame, box, masks.region(index, box), key_source, key_mask, xs, ys) \
                     < ADAPTIVE_MIN_CARRIED:
@@ -61,7 +62,8 @@ def plan_keyframes(ctx: JobContext, masks: MaskStore, boxes: list[Box | None], p
         if reference is None:
             plan.mark(index)
             full = (0, 0, ctx.info.width, ctx.info.height)
-            reference = (index, FlowMap(frame), frame, masks.region(index, full))
+            area = gap_area(boxes, index, index + opts.keyframe_interval, ctx.info.width, ctx.info.height)
+            reference = (index, FlowMap(frame, area), frame, masks.region(index, full))
         if index in ends:
             plan.mark(index)
             reference = None
@@ -106,7 +108,7 @@ def carry_edits(ctx: JobContext, boxes: list[Box | None], keys: KeyframePlan, ed
             assert box is not None
             if not keys[index]:
                 assert start is not None  # every stretch starts with a keyframe
-                gray = flow_gray(frame)
+                gray = start[2].area.gray(frame)
                 between.append((index, start[2].step(gray).astype(np.float16), gray))
                 sources.put(index, box, region(frame, box))
                 continue
@@ -115,11 +117,12 @@ def carry_edits(ctx: JobContext, boxes: list[Box | None], keys: KeyframePlan, ed
             key = _keyframe(frame, edits, index)
             if between:
                 assert start is not None
-                carried_count += _fill_gap(start[0], start[1], index, key, between, boxes, sources, edits,
-                                           info.width, info.height)
+                carried_count += _fill_gap(start[0], start[1], index, key, start[2].area, between, boxes, sources,
+                                           edits)
                 ctx.progress.advance(progress_offset + index, f"carried the edit to {carried_count} frames")
             between = []
-            start = (index, key, FlowMap(frame))
+            following = next((i for i in range(index + 1, info.frame_count) if boxes[i] is not None and keys[i]), index)
+            start = (index, key, FlowMap(frame, gap_area(boxes, index, following, info.width, info.height)))
             if ready is not None:
                 ready.advance(index + 1)  # everything up to this keyframe is final
     ctx.progress.advance(progress_offset + info.frame_count)
@@ -135,20 +138,20 @@ def _keyframe(frame: np.ndarray, edits: CropSpool, index: int) -> Keyframe:
     return Keyframe(source=frame, edited=edited)
 
 
-def _fill_gap(first: int, first_key: Keyframe, last: int, last_key: Keyframe,
+def _fill_gap(first: int, first_key: Keyframe, last: int, last_key: Keyframe, area: FlowArea,
               between: list[tuple[int, np.ndarray, np.ndarray]], boxes: list[Box | None], sources: CropSpool,
-              edits: CropSpool, width: int, height: int) -> int:
+              edits: CropSpool) -> int:
     """Carry the two keyframes' edits into the frames between them (walked backwards, so the
-    flow map towards `last` is composed step by step)."""
-    towards_last = FlowMap(last_key.source)
+    flow map towards `last` is composed step by step, on the same `area` as the one from `first`)."""
+    towards_last = FlowMap(last_key.source, area)
     span = last - first
     for index, to_first, gray in reversed(between):
         box = boxes[index]
         assert box is not None
         _, source_box = sources.get(index)  # type: ignore[misc]
         to_last = towards_last.step(gray)
-        keys = [(first_key, positions(to_first.astype(np.float32), box, (width, height)), (last - index) / span),
-                (last_key, positions(to_last, box, (width, height)), (index - first) / span)]
+        keys = [(first_key, positions(to_first.astype(np.float32), box, area), (last - index) / span),
+                (last_key, positions(to_last, box, area), (index - first) / span)]
         pixels, _ = carried(source_box, keys)
         edits.put(index, box, np.clip(np.rint(pixels), 0, 255).astype(np.uint8))
     return len(between)

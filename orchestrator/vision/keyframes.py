@@ -15,8 +15,10 @@ at that position looks like frame t's, within TRUST_GREY): occluded and disocclu
 back to the other keyframe, or, if neither is trusted, to the source (no edit there). The
 result is pasted through frame t's own eroded, feathered mask, so the background never changes.
 
-Flows are computed at the bounded working size of optical_flow (FLOW_SIDE) and composed there:
-a map per frame of where each working-size pixel lies in the keyframe, one remap per step.
+Flows are computed on the area around the gap's boxes (optical_flow.FlowArea: at most as many
+pixels as a whole frame at FLOW_SIDE, so a small object in an HD frame keeps its resolution) and
+composed there: a map per frame of where each working-size pixel lies in the keyframe, one remap
+per step.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import cv2
 import numpy as np
 
 from .crop import Box
-from .optical_flow import flow_gray
+from .optical_flow import FlowArea
 
 # A carried pixel is trusted where the keyframe's source, at the carried position, is within this
 # many grey levels (mean over RGB) of frame t's source.
@@ -60,22 +62,23 @@ def interval_keyframes(boxes: Sequence[Box | None], interval: int) -> list[bool]
 
 
 class FlowMap:
-    """Where each working-size pixel of the newest frame lies in a reference frame (working-size
-    coordinates), composed frame by frame along DIS flow."""
+    """Where each working-size pixel of the newest frame's FlowArea lies in a reference frame's
+    (working-size coordinates), composed frame by frame along DIS flow. One area serves a whole
+    gap between keyframes (gap_area), so the maps of its frames compose."""
 
-    def __init__(self, reference_rgb: np.ndarray) -> None:
+    def __init__(self, reference_rgb: np.ndarray, area: FlowArea) -> None:
         # MEDIUM, not FAST: errors compound over the steps to a keyframe (FAST under-estimates the
         # motion of finely textured objects by a third).
         self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-        self._gray = flow_gray(reference_rgb)
-        height, width = self._gray.shape
+        self.area = area
+        self._gray = area.gray(reference_rgb)
+        width, height = area.size
         self._grid = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
         self.map = np.stack(self._grid, axis=2)  # identity: the reference frame itself
-        self.full_size = (reference_rgb.shape[1], reference_rgb.shape[0])
 
     def step(self, gray: np.ndarray) -> np.ndarray:
-        """Move on to the next frame (next in whichever direction this map runs), given as its
-        flow_gray; returns its map."""
+        """Move on to the next frame (next in whichever direction this map runs), given as
+        `area.gray(frame)`; returns its map."""
         flow = self._dis.calc(gray, self._gray, None)  # pixel x of the new frame was at x + flow(x)
         self.map = cv2.remap(self.map, self._grid[0] + flow[..., 0], self._grid[1] + flow[..., 1],
                              cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
@@ -83,16 +86,26 @@ class FlowMap:
         return self.map
 
 
-def positions(flow_map: np.ndarray, box: Box, full_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Full-resolution (x, y) in the reference frame of each pixel of `box` (box-sized float32)."""
-    width, height = full_size
-    sx, sy = flow_map.shape[1] / width, flow_map.shape[0] / height
+def gap_area(boxes: Sequence[Box | None], first: int, last: int, width: int, height: int) -> FlowArea:
+    """The FlowArea of a gap between keyframes: around the union of the boxes of frames first..last
+    (up to where the object leaves)."""
+    inside: list[Box] = []
+    for box in boxes[first:last + 1]:
+        if box is None:
+            break
+        inside.append(box)
+    union = (min(b[0] for b in inside), min(b[1] for b in inside), max(b[2] for b in inside),
+             max(b[3] for b in inside))
+    return FlowArea.around(union, width, height)
+
+
+def positions(flow_map: np.ndarray, box: Box, area: FlowArea) -> tuple[np.ndarray, np.ndarray]:
+    """Full-resolution (x, y) in the reference frame of each pixel of `box` (box-sized float32), from
+    a map of `area`."""
     x0, y0, x1, y1 = box
     xs, ys = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
-    # The box's pixels on the working-size map, as cv2.resize(INTER_LINEAR) lays pixels out.
-    found = cv2.remap(flow_map, (xs + 0.5) * sx - 0.5, (ys + 0.5) * sy - 0.5, cv2.INTER_LINEAR,
-                      borderMode=cv2.BORDER_REPLICATE)
-    return (found[..., 0] + 0.5) / sx - 0.5, (found[..., 1] + 0.5) / sy - 0.5
+    found = cv2.remap(flow_map, *area.to_working(xs, ys), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return area.from_working(found[..., 0], found[..., 1])
 
 
 @dataclass(frozen=True)

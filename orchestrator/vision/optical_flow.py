@@ -49,13 +49,56 @@ def _grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     return np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
 
 
-# FlowTrail looks this far around the box (and at least TRAIL_MARGIN_PX): where the pixels of the
-# next frames' boxes come from, as stabilised boxes and objects move.
-TRAIL_MARGIN = 0.15
-TRAIL_MARGIN_PX = 16
-# The area is shrunk to at most this many pixels: those of a 16:9 frame at FLOW_SIDE, so the flow
-# costs what whole-frame flow did, all of it spent around the object.
-TRAIL_PIXELS = FLOW_SIDE * FLOW_SIDE * 9 // 16
+# Flow around an object looks at its box grown by AREA_MARGIN (at least AREA_MARGIN_PX): where
+# its pixels can come from on nearby frames, as objects and stabilised boxes move.
+AREA_MARGIN = 0.15
+AREA_MARGIN_PX = 16
+# The area is shrunk to at most this many pixels: those of a 16:9 frame at FLOW_SIDE, so flow
+# around an object costs what whole-frame flow did, all of it spent where the edit is.
+AREA_PIXELS = FLOW_SIDE * FLOW_SIDE * 9 // 16
+
+
+@dataclass(frozen=True)
+class FlowArea:
+    """A part of the frame that flow is computed on, and the working size it is shrunk to. Around
+    an object, flow is finer than a whole frame at FLOW_SIDE would give it (a small object in an
+    HD frame gets its full resolution: whole-frame flow loses it), for no more work."""
+
+    box: Box
+    size: tuple[int, int]  # working (width, height)
+
+    @classmethod
+    def around(cls, box: Box, width: int, height: int) -> FlowArea:
+        """The area for an object in `box` of a `width` x `height` frame."""
+        reach = max(AREA_MARGIN_PX, round(AREA_MARGIN * max(box[2] - box[0], box[3] - box[1])))
+        area = grow(box, reach, width, height)
+        area_w, area_h = area[2] - area[0], area[3] - area[1]
+        scale = min(1.0, (AREA_PIXELS / (area_w * area_h)) ** 0.5)
+        return cls(area, (max(1, round(area_w * scale)), max(1, round(area_h * scale))))
+
+    @property
+    def scale(self) -> tuple[float, float]:
+        """(x, y) working-size pixels per frame pixel."""
+        x0, y0, x1, y1 = self.box
+        return self.size[0] / (x1 - x0), self.size[1] / (y1 - y0)
+
+    def gray(self, frame: np.ndarray) -> np.ndarray:
+        """The area of a frame (RGB or grey, full size), grey at the working size."""
+        x0, y0, x1, y1 = self.box
+        part = frame[y0:y1, x0:x1]
+        part = cv2.cvtColor(part, cv2.COLOR_RGB2GRAY) if part.ndim == 3 else np.ascontiguousarray(part)
+        return shrink(part, self.size) if self.size != (x1 - x0, y1 - y0) else part
+
+    def to_working(self, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Frame pixel positions on the working-size grid (as cv2.resize(INTER_LINEAR) lays it out)."""
+        (sx, sy), (ax, ay) = self.scale, self.box[:2]
+        return (xs - ax + 0.5) * sx - 0.5, (ys - ay + 0.5) * sy - 0.5
+
+    def from_working(self, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        (sx, sy), (ax, ay) = self.scale, self.box[:2]
+        return (xs + 0.5) / sx - 0.5 + ax, (ys + 0.5) / sy - 0.5 + ay
+
+
 # DIS's work goes with the pixels at the finest pyramid level it refines: DIS FAST stops at level 2
 # (a quarter of each side), which on a small area is too coarse to see an object's motion (a
 # 72 px object in 1080p: 0.5 px short per frame at level 2, 0.03 px at level 1). Areas get the
@@ -66,9 +109,8 @@ TRAIL_FINEST_PIXELS = 16_000
 
 @dataclass(frozen=True)
 class _Step:
-    """One frame's flow back to the frame before, computed on `area` of the frame at `scale`."""
-    area: Box
-    scale: tuple[float, float]  # (x, y): working-size pixels per frame pixel
+    """One frame's flow back to the frame before, computed on `area`."""
+    area: FlowArea
     flow: np.ndarray  # working size: pixel x of this frame was at x + flow(x) in the one before
 
 
@@ -76,40 +118,32 @@ class FlowTrail:
     """Backward optical flow over the last few consecutive source frames, to find where the pixels
     of a box of the current frame were on each earlier frame.
 
-    Only the edited box, grown by TRAIL_MARGIN, is looked at: each step's flow is computed on that
-    area of both frames, shrunk to at most TRAIL_PIXELS, so an object gets finer flow than a whole
-    frame at FLOW_SIDE would give it (a small one its full resolution) for no more work, and no time
-    goes to pixels far from the edit. Positions are composed through the steps (sampling each flow
-    where the previous step landed), so an earlier frame is sampled once, at the end, and only
-    inside the box.
+    Each step's flow is computed on the FlowArea around the edited box only. Positions are
+    composed through the steps (sampling each flow where the previous step landed), so an earlier
+    frame is sampled once, at the end, and only inside the box.
     """
 
     def __init__(self, length: int) -> None:
         self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
         self._steps: deque[_Step] = deque(maxlen=max(length, 1))  # newest last: frame t -> t-1
         self._gray: np.ndarray | None = None  # the frame added last, full-size grey
-        self._last: tuple[Box, tuple[int, int], np.ndarray] | None = None  # its area, size, working image
+        self._last: tuple[FlowArea, np.ndarray] | None = None  # its area and working image
 
     def add(self, rgb: np.ndarray, box: Box, follows_previous: bool) -> None:
         """The next source frame and its box; `follows_previous`: the frame before it was added and
         the trail goes on (otherwise it restarts here)."""
         # A grey copy: the caller writes the smoothed box into `rgb` afterwards.
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-        height, width = gray.shape
-        reach = max(TRAIL_MARGIN_PX, round(TRAIL_MARGIN * max(box[2] - box[0], box[3] - box[1])))
-        area = grow(box, reach, width, height)
-        area_w, area_h = area[2] - area[0], area[3] - area[1]
-        scale = min(1.0, (TRAIL_PIXELS / (area_w * area_h)) ** 0.5)
-        size = (max(1, round(area_w * scale)), max(1, round(area_h * scale)))
-        now = _working(gray, area, size)
-        if not follows_previous or self._gray is None:
+        area = FlowArea.around(box, gray.shape[1], gray.shape[0])
+        now = area.gray(gray)
+        if not follows_previous or self._gray is None or self._last is None:
             self._steps.clear()
         else:
-            last_area, last_size, last_image = self._last  # type: ignore[misc]
-            before = last_image if (last_area, last_size) == (area, size) else _working(self._gray, area, size)
-            self._dis.setFinestScale(_finest_level(size))
-            self._steps.append(_Step(area, (size[0] / area_w, size[1] / area_h), self._dis.calc(now, before, None)))
-        self._gray, self._last = gray, (area, size, now)
+            last_area, last_image = self._last
+            before = last_image if last_area == area else area.gray(self._gray)
+            self._dis.setFinestScale(_finest_level(area.size))
+            self._steps.append(_Step(area, self._dis.calc(now, before, None)))
+        self._gray, self._last = gray, (area, now)
 
     def positions(self, box: Box) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """For k = 1, 2, ...: (x, y) maps (box-sized, float32) of where each pixel of `box` in
@@ -117,10 +151,9 @@ class FlowTrail:
         x0, y0, x1, y1 = box
         xs, ys = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
         for step in reversed(self._steps):
-            (ax, ay, _, _), (sx, sy) = step.area, step.scale
-            # Where (xs, ys) lies on the step's working-size flow, as cv2.resize(INTER_LINEAR) maps
-            # pixels; beyond its area the flow at the area's edge goes on.
-            at = cv2.remap(step.flow, (xs - ax + 0.5) * sx - 0.5, (ys - ay + 0.5) * sy - 0.5, cv2.INTER_LINEAR,
+            sx, sy = step.area.scale
+            # Beyond the step's area the flow at the area's edge goes on.
+            at = cv2.remap(step.flow, *step.area.to_working(xs, ys), cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_REPLICATE)
             xs, ys = xs + at[..., 0] / sx, ys + at[..., 1] / sy
             yield xs, ys
@@ -132,13 +165,6 @@ def _finest_level(size: tuple[int, int]) -> int:
     while level < 2 and size[0] * size[1] > TRAIL_FINEST_PIXELS * 4**level:
         level += 1
     return level
-
-
-def _working(gray: np.ndarray, area: Box, size: tuple[int, int]) -> np.ndarray:
-    """`area` of a grey frame at the working `size`."""
-    x0, y0, x1, y1 = area
-    part = gray[y0:y1, x0:x1]
-    return shrink(part, size) if size != (x1 - x0, y1 - y0) else np.ascontiguousarray(part)
 
 
 def sample(image: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
