@@ -7,7 +7,9 @@ All metrics stream the three videos frame by frame (memory does not grow with le
   PSNR = 10·log10(255² / MSE) over all channels, capped at 100 dB (identical pixels). SSIM is
   the standard Wang et al. index (Gaussian window σ=1.5, on luma), averaged over those pixels.
 - Warp error (temporal consistency inside the mask): DIS optical flow of the *input* from frame
-  t to t+1 and back; pixels that fail the forward-backward check
+  t to t+1 and back, computed on the area around the masks of t and t+1 (orchestrator.vision.
+  optical_flow.FlowArea: a small object in an HD frame keeps its resolution, where whole-frame
+  flow at 480 px would not see it move); pixels that fail the forward-backward check
   |f(x) + b(x + f(x))|² > 0.01·(|f|² + |b(x+f(x))|²) + 0.5 are occluded and skipped. Error =
   mean |edited_{t+1}(x + f(x)) − edited_t(x)| over non-occluded pixels inside mask_t, in grey
   levels (0-255, all channels). The same number for the input itself is reported beside it: it is
@@ -33,7 +35,8 @@ import cv2
 import numpy as np
 
 from orchestrator.media.decode import rgb_of
-from orchestrator.vision.optical_flow import dense_flow, flow_gray, sample_maps
+from orchestrator.vision.crop import mask_bbox
+from orchestrator.vision.optical_flow import FlowArea
 
 PSNR_CAP_DB = 100.0
 
@@ -96,7 +99,7 @@ def evaluate(input_video: Path, output_video: Path, mask_video: Path, dilate_px:
     ssim_sum = 0.0
     warp, source_warp, warp_pixels = 0.0, 0.0, 0
     flicker, source_flicker, ious, coverage = [], [], [], []
-    previous = None  # (source, its flow_gray, output, mask) of frame t-1
+    previous = None  # (source, output, mask) of frame t-1
     count = 0
     for source, output, mask_rgb in zip_longest(frames_of(input_video), frames_of(output_video), frames_of(mask_video)):
         if source is None or output is None or mask_rgb is None:
@@ -112,23 +115,25 @@ def evaluate(input_video: Path, output_video: Path, mask_video: Path, dilate_px:
         bg_pixels += float(background.sum()) * 3
         ssim_sum += float(_ssim_map(_luma(source), _luma(output))[background].sum())
         coverage.append(float(mask.mean()))
-        gray = flow_gray(source)  # once per frame: it is "next" now and "previous" after
         if previous is not None:
-            p_source, p_gray, p_output, p_mask = previous
-            valid, coords = _consistent_flow(dis, p_gray, gray, w, h)
-            region = valid & p_mask
-            if region.any():
-                warped_out = cv2.remap(output, *coords, cv2.INTER_LINEAR)
-                warped_src = cv2.remap(source, *coords, cv2.INTER_LINEAR)
-                warp += float(np.abs(warped_out.astype(np.float64) - p_output)[region].sum()) / 3
-                source_warp += float(np.abs(warped_src.astype(np.float64) - p_source)[region].sum()) / 3
-                warp_pixels += int(region.sum())
+            p_source, p_output, p_mask = previous
             if p_mask.any():
+                area = FlowArea.around(mask_bbox(p_mask | mask), w, h)  # type: ignore[arg-type]
+                valid, coords = _consistent_flow(dis, area, p_source, source)
+                x0, y0, x1, y1 = area.box
+                region = valid & p_mask[y0:y1, x0:x1]
+                if region.any():
+                    warped_out = cv2.remap(output, *coords, cv2.INTER_LINEAR)
+                    warped_src = cv2.remap(source, *coords, cv2.INTER_LINEAR)
+                    before_out, before_src = p_output[y0:y1, x0:x1], p_source[y0:y1, x0:x1]
+                    warp += float(np.abs(warped_out.astype(np.float64) - before_out)[region].sum()) / 3
+                    source_warp += float(np.abs(warped_src.astype(np.float64) - before_src)[region].sum()) / 3
+                    warp_pixels += int(region.sum())
                 flicker.append(abs(_luma(output)[p_mask].mean() - _luma(p_output)[p_mask].mean()))
                 source_flicker.append(abs(_luma(source)[p_mask].mean() - _luma(p_source)[p_mask].mean()))
             union = (mask | p_mask).sum()
             ious.append(float((mask & p_mask).sum() / union) if union else 1.0)
-        previous = (source, gray, output, mask)
+        previous = (source, output, mask)
         count += 1
     if count == 0:
         raise ValueError(f"{input_video} has no frames")
@@ -164,14 +169,29 @@ def _ssim_map(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
 
 
-def _consistent_flow(dis, gray_t: np.ndarray, gray_next: np.ndarray, width: int, height: int,
-                     ) -> tuple[np.ndarray, tuple]:
-    """(pixels of frame t whose flow passes the forward-backward check, remap coords into t+1)."""
-    forward = dense_flow(dis, gray_t, gray_next, width, height)
-    backward = dense_flow(dis, gray_next, gray_t, width, height)
-    map_x, map_y = sample_maps(forward)
+def _consistent_flow(dis, area: FlowArea, source_t: np.ndarray, source_next: np.ndarray) -> tuple[np.ndarray, tuple]:
+    """(the pixels of `area` of frame t whose flow passes the forward-backward check, their remap
+    coordinates in frame t+1)."""
+    x0, y0, x1, y1 = area.box
+    width, height = x1 - x0, y1 - y0
+    gray_t, gray_next = area.gray(source_t), area.gray(source_next)
+    forward, backward = (_area_sized(dis.calc(a, b, None), area) for a, b in ((gray_t, gray_next), (gray_next, gray_t)))
+    grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    map_x, map_y = grid_x + forward[..., 0], grid_y + forward[..., 1]
     back_at_target = cv2.remap(backward, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     round_trip = forward + back_at_target
     bound = 0.01 * ((forward**2).sum(axis=2) + (back_at_target**2).sum(axis=2)) + 0.5
     inside = (map_x >= 0) & (map_x <= width - 1) & (map_y >= 0) & (map_y <= height - 1)
-    return ((round_trip**2).sum(axis=2) <= bound) & inside, (map_x, map_y)
+    return ((round_trip**2).sum(axis=2) <= bound) & inside, (map_x + x0, map_y + y0)
+
+
+def _area_sized(flow: np.ndarray, area: FlowArea) -> np.ndarray:
+    """A working-size flow of `area` at the area's full size, in full-size pixels."""
+    x0, y0, x1, y1 = area.box
+    sx, sy = area.scale
+    if (sx, sy) == (1.0, 1.0):
+        return flow
+    full = cv2.resize(flow, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+    full[..., 0] /= sx
+    full[..., 1] /= sy
+    return full

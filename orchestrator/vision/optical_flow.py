@@ -1,8 +1,9 @@
-"""Dense optical flow (OpenCV DIS) at a bounded working size, for smoothing and evaluation,
-and FlowTrail, which follows pixels of an edited box back along the flow of a frame sequence.
+"""Dense optical flow (OpenCV DIS) around an object, for smoothing, keyframes and evaluation, and
+FlowTrail, which follows pixels of an edited box back along the flow of a frame sequence.
 
-Flow is computed on grey frames at most FLOW_SIDE pixels on the long side and scaled back up:
-DIS flow is smooth anyway, and full-HD flow would cost ~10x more for the same warps.
+Flow is computed on the FlowArea around the object's box only, shrunk to at most the pixels of a
+frame FLOW_SIDE pixels wide: DIS flow is smooth anyway, and full-HD flow would cost ~10x more for
+the same warps; whole frames shrunk that far would lose small objects.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -19,34 +19,6 @@ from ..resample import shrink
 from .crop import Box, grow
 
 FLOW_SIDE = 480
-
-
-def flow_gray(rgb: np.ndarray) -> np.ndarray:
-    """The grey, downscaled frame that flow is computed on."""
-    height, width = rgb.shape[:2]
-    scale = min(1.0, FLOW_SIDE / max(height, width))
-    if scale < 1:
-        rgb = shrink(rgb, (max(1, round(width * scale)), max(1, round(height * scale))))
-    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-
-
-def dense_flow(dis, gray_from: np.ndarray, gray_to: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Flow (H, W, 2) at full size: pixel x of `from` is at x + flow(x) in `to`."""
-    flow = dis.calc(gray_from, gray_to, None)
-    if flow.shape[:2] != (height, width):
-        flow = cv2.resize(flow, (width, height), interpolation=cv2.INTER_LINEAR) * (width / gray_from.shape[1])
-    return flow
-
-
-def sample_maps(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """cv2.remap maps that read each pixel x at x + flow(x)."""
-    grid_x, grid_y = _grid(*flow.shape[:2])
-    return grid_x + flow[..., 0], grid_y + flow[..., 1]
-
-
-@lru_cache(maxsize=4)
-def _grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    return np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
 
 
 # Flow around an object looks at its box grown by AREA_MARGIN (at least AREA_MARGIN_PX): where
