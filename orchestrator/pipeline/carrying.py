@@ -39,7 +39,16 @@ def crop_boxes(ctx: JobContext, masks: MaskStore) -> list[Box | None]:
 
 def plan_keyframes(ctx: JobContext, masks: MaskStore, boxes: list[Box | None], plan: KeyframePlan) -> None:
     """Decide which frames the model edits into `plan`, front to back (adaptive keyframes: a
-    pass over the video, which editing and carrying follow as it goes)."""
+    pass over the video, which editing and carrying follow as it goes). When planning fails, the
+    plan is stopped, so that whoever waits on it stops too."""
+    try:
+        _plan(ctx, masks, boxes, plan)
+    except BaseException:
+        plan.decided.stop()
+        raise
+
+
+def _plan(ctx: JobContext, masks: MaskStore, boxes: list[Box | None], plan: KeyframePlan) -> None:
     opts = ctx.options
     if opts.keyframes != "adaptive":
         for index, key in enumerate(interval_keyframes(boxes, opts.keyframe_interval)):

@@ -81,7 +81,11 @@ class FrameWatermark:
         self._changed = threading.Condition()
 
     def advance(self, value: int) -> None:
+        """Frames [0, value) are final. Raises Stopped once the job has ended: nobody waits any more,
+        so the stage that advances stops too."""
         with self._changed:
+            if self._stopped:
+                raise Stopped()
             if value > self._value:
                 self._value = value
                 self._changed.notify_all()

@@ -22,7 +22,7 @@ from ..models import Models
 from ..request import CheckedRequest, JobStatus, VideoEditRequest
 from ..vision.stitching import union_mask
 from .background import in_background
-from .context import FrameWatermark, JobContext, KeyframePlan, Progress, Tally
+from .context import FrameWatermark, JobContext, KeyframePlan, Progress, Stopped, Tally
 from .carrying import carry_edits, crop_boxes, plan_keyframes
 from .editing import edit_frame, edit_frames
 from .extracting import extract
@@ -100,7 +100,11 @@ def run_pipeline(job: CheckedRequest, models: Models, progress: Progress, log: l
             planning = behind.start("planning", plan_keyframes, masks, boxes, keys)
             carrying = behind.start("carrying", carry_edits, boxes, keys, edits, info.frame_count, edited_ready,
                                     keys_ready)
-            edit_frames(ctx, masks, edits, keys, ready=keys_ready)
+            try:
+                edit_frames(ctx, masks, edits, keys, ready=keys_ready)
+            except Stopped:  # the plan stopped: planning failed, and its error says why
+                planning[0].result()
+                raise
             keys_ready.finish()
             planning[0].result()  # done (editing read the whole plan): raises if planning failed
             edited = keys.count()

@@ -329,6 +329,29 @@ def test_with_keyframes_a_failing_edit_call_fails_the_job_and_stops_carrying(tmp
     assert not [t.name for t in threading.enumerate() if t.name in ("carrying", "saving", "mask video")]
 
 
+@pytest.mark.timeout(60)
+def test_adaptive_keyframes_whose_planning_fails_fail_the_job_with_its_error(tmp_path, monkeypatch):
+    """Editing waits on the plan frame by frame: a failing planning pass stops the plan, so the
+    job fails with planning's error instead of waiting for frames that never get decided."""
+    clip, _ = square_clip(tmp_path / "clip.mkv")
+    judged = itertools.count(1)
+    carried_share = carrying._carried_share
+
+    def failing(*args, **kwargs):
+        if next(judged) == 5:
+            raise RuntimeError("planning broke on a frame")
+        return carried_share(*args, **kwargs)
+
+    monkeypatch.setattr(carrying, "_carried_share", failing)
+    request = VideoEditRequest(job_id="job", input_video_path=clip, output_dir=tmp_path / "out",
+                               mask_prompt="car", edit_prompt="make it blue", num_inference_steps=2)
+    (tmp_path / "out").mkdir()
+    with pytest.raises(RuntimeError, match="planning broke"):
+        run_pipeline(CheckedRequest(request, parse_extra({"edit_size": "64", "keyframes": "adaptive"})),
+                     FakeModels(), RecordedProgress(), logging.getLogger("tests"), tmp_path)
+    assert not [t.name for t in threading.enumerate() if t.name in ("planning", "carrying", "saving", "mask video")]
+
+
 def test_single_frame_mode_edits_one_crop_into_pngs(tmp_path):
     clip, truth = square_clip(tmp_path / "clip.mkv")
     progress, models, output = run_job(tmp_path, clip, "single_frame", frame_index="7", edit_size="64",
