@@ -137,6 +137,11 @@ class EditOptions:
     def uses_keyframes(self) -> bool:
         return self.keyframe_interval > 1 or self.keyframes == "adaptive"
 
+    @property
+    def detail_size(self) -> int | None:
+        """The size the source's detail is restored from (vision.compositing.paste); None: not."""
+        return self.edit_size if self.detail == "source" else None
+
 
 @dataclass(frozen=True)
 class CheckedRequest:

@@ -126,9 +126,6 @@ class KeyframePlan:
         self.decided.wait(index)
         return self._keys[index]
 
-    def __len__(self) -> int:
-        return len(self._keys)
-
     def count(self) -> int:
         """Keyframes in all (waits for the whole plan)."""
         self.decided.wait(len(self._keys) - 1)

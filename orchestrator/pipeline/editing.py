@@ -24,9 +24,8 @@ import numpy as np
 from ..media.crop_spool import CropSpool
 from ..media.decode import read_frames
 from ..media.mask_store import MaskStore
-from ..vision.compositing import blend, box_weight, fit_crop
+from ..vision.compositing import fit_crop, paste
 from ..vision.crop import Box, crop_box, cut_crop, mask_bbox, region, stabilised_crops
-from ..vision.detail import restore_detail
 from .background import in_background
 from .context import FrameWatermark, JobContext, KeyframePlan
 
@@ -74,13 +73,10 @@ def edit_frame(ctx: JobContext, index: int, frame: np.ndarray, mask: np.ndarray)
     assert bbox is not None  # masking found the object on this frame
     box = crop_box(bbox, info.width, info.height, ctx.options.crop_margin)
     [crop] = submit_edit(ctx, [edit_target(ctx, index, frame, box)])
-    weight = box_weight(lambda b: region(mask, b), box, info.width, info.height, ctx.request.erode_kernel)
-    source = region(frame, box)
-    pixels = fit_crop(crop, (box[2] - box[0], box[3] - box[1]))
-    if ctx.options.detail == "source":
-        pixels = restore_detail(source, pixels, ctx.options.edit_size)
     edited = frame.copy()
-    region(edited, box)[:] = blend(source, pixels, weight)
+    region(edited, box)[:], _ = paste(region(frame, box), fit_crop(crop, (box[2] - box[0], box[3] - box[1])),
+                                      lambda b: region(mask, b), box, info.width, info.height,
+                                      ctx.request.erode_kernel, ctx.options.detail_size)
     return edited
 
 

@@ -22,9 +22,8 @@ from ..media.crop_spool import CropSpool
 from ..media.decode import read_frames
 from ..media.encode import MASK_X264_OPTIONS, encode_h264
 from ..media.mask_store import MaskStore
-from ..vision.compositing import blend, box_paste_mask, box_weight, paste_mask
+from ..vision.compositing import box_paste_mask, paste, paste_mask
 from ..vision.crop import region
-from ..vision.detail import restore_detail
 from .context import FrameFilter, FrameWatermark, JobContext, Pasted
 
 
@@ -66,10 +65,8 @@ def output_frames(ctx: JobContext, masks: MaskStore, edits: CropSpool, ready: Fr
         pasted = None
         if (edit := edits.get(index)) is not None:
             box, pixels = edit
-            if ctx.options.detail == "source":
-                pixels = restore_detail(region(frame, box), pixels, ctx.options.edit_size)
-            weight = box_weight(lambda b: masks.region(index, b), box, info.width, info.height, erode)
-            pasted = Pasted(box, blend(region(frame, box), pixels, weight), weight)
+            pasted = Pasted(box, *paste(region(frame, box), pixels, lambda b: masks.region(index, b), box,
+                                        info.width, info.height, erode, ctx.options.detail_size))
         if place is not None:
             place(index, frame, pasted)
         elif pasted is not None:

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from .crop import Box, grow
+from .detail import restore_detail
 
 # Feathering: the paste weight ramps from 0 at the eroded mask's edge to 1
 # this many pixels inside it.
@@ -80,6 +81,17 @@ def blend(source: np.ndarray, other: np.ndarray, weight: np.ndarray, scale: floa
     w = weight.astype(np.float32)
     w *= scale / 255
     return cv2.blendLinear(source, other, 1 - w, w)
+
+
+def paste(source: np.ndarray, edit: np.ndarray, mask_of: MaskOf, box: Box, width: int, height: int,
+          erode_kernel: int, detail_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """`edit` (box-sized) pasted onto `source` (the frame inside `box`) through the box's paste
+    weight: (the pasted box, the weight). With `detail_size` (extra.detail=source: the model's
+    working size), the source's fine detail is put back into the edit first (vision.detail)."""
+    if detail_size is not None:
+        edit = restore_detail(source, edit, detail_size)
+    weight = box_weight(mask_of, box, width, height, erode_kernel)
+    return blend(source, edit, weight), weight
 
 
 def fit_crop(edited_crop: np.ndarray, size: tuple[int, int]) -> np.ndarray:
