@@ -98,8 +98,8 @@ class FlowTrail:
     def __init__(self, length: int) -> None:
         self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
         self._steps: deque[_Step] = deque(maxlen=max(length, 1))  # newest last: frame t -> t-1
-        self._gray: np.ndarray | None = None  # the frame added last, full-size grey
-        self._last: tuple[FlowArea, np.ndarray] | None = None  # its area and working image
+        # The frame added last: full-size grey, its area and that area's working image.
+        self._last: tuple[np.ndarray, FlowArea, np.ndarray] | None = None
 
     def add(self, rgb: np.ndarray, box: Box, follows_previous: bool) -> None:
         """The next source frame and its box; `follows_previous`: the frame before it was added and
@@ -108,14 +108,14 @@ class FlowTrail:
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
         area = FlowArea.around(box, gray.shape[1], gray.shape[0])
         now = area.gray(gray)
-        if not follows_previous or self._gray is None or self._last is None:
+        if not follows_previous or self._last is None:
             self._steps.clear()
         else:
-            last_area, last_image = self._last
-            before = last_image if last_area == area else area.gray(self._gray)
+            last_gray, last_area, last_image = self._last
+            before = last_image if last_area == area else area.gray(last_gray)
             self._dis.setFinestScale(_finest_level(area.size))
             self._steps.append(_Step(area, self._dis.calc(now, before, None)))
-        self._gray, self._last = gray, (area, now)
+        self._last = gray, area, now
 
     def positions(self, box: Box) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """For k = 1, 2, ...: (x, y) maps (box-sized, float32) of where each pixel of `box` in
