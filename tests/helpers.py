@@ -19,8 +19,11 @@ import av
 import numpy as np
 
 from orchestrator.media.decode import VideoInfo
+from orchestrator.media.mask_store import MaskStore
 from orchestrator.models import Models
 from orchestrator.pipeline.context import JobContext
+from orchestrator.pipeline.masking import find_objects
+from orchestrator.pipeline.propagating import mask_store, propagate
 from orchestrator.request import EditOptions, JobStatus, VideoEditRequest
 from videoedit.v1 import video_edit_pb2 as pb
 
@@ -93,6 +96,13 @@ def job_context(workdir: Path, info: VideoInfo, models: Models, options: EditOpt
 
 
 # --- videos ---
+
+def tracked_masks(ctx: JobContext) -> MaskStore:
+    """Masking then propagating, as the driver runs them: the job's masks."""
+    store = mask_store(ctx)
+    propagate(ctx, find_objects(ctx), store)
+    return store
+
 
 def write_lossless(path: Path, frames: Sequence[np.ndarray], fps: int = 24) -> Path:
     """RGB frames as an FFV1 video: decoding gives back exactly these pixels."""

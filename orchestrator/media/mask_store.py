@@ -56,3 +56,9 @@ class MaskStore:
 
     def close(self) -> None:
         self._file.close()
+
+    def __enter__(self) -> "MaskStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

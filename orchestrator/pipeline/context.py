@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Protocol
@@ -107,6 +109,62 @@ class FrameWatermark:
                 self._changed.wait()
             if self._stopped:
                 raise Stopped()
+
+
+@dataclass(frozen=True)
+class TrackedFrame:
+    """A frame whose mask is final, as propagating hands it to editing."""
+
+    index: int
+    box: Optional[Box]  # its mask's bounding box (None: no object)
+    pixels: Optional[np.ndarray]  # RGB uint8, when it has an object (editing needs no others)
+
+
+class TrackedFrames:
+    """Frames handed from propagating to editing, which runs behind it, in order as their masks
+    become final: the model server edits while it tracks, and the frames are cropped from the
+    decode tracking made (no second decode). Holds at most `capacity` frames: propagating waits
+    for editing when it is that far ahead, so memory stays flat. `stop` ends both sides (Stopped)."""
+
+    def __init__(self, capacity: int) -> None:
+        self._queue: deque[TrackedFrame] = deque()
+        self._capacity = capacity
+        self._finished = self._stopped = False
+        self._changed = threading.Condition()
+
+    def put(self, frame: TrackedFrame) -> None:
+        with self._changed:
+            while len(self._queue) >= self._capacity and not self._stopped:
+                self._changed.wait()
+            if self._stopped:
+                raise Stopped()
+            self._queue.append(frame)
+            self._changed.notify_all()
+
+    def finish(self) -> None:
+        """Every frame was put."""
+        with self._changed:
+            self._finished = True
+            self._changed.notify_all()
+
+    def stop(self) -> None:
+        """The job ends (failed, cancelled), or editing failed: both sides raise Stopped."""
+        with self._changed:
+            self._stopped = True
+            self._changed.notify_all()
+
+    def __iter__(self) -> Iterator[TrackedFrame]:
+        while True:
+            with self._changed:
+                while not self._queue and not self._finished and not self._stopped:
+                    self._changed.wait()
+                if self._stopped:
+                    raise Stopped()
+                if not self._queue:
+                    return
+                frame = self._queue.popleft()
+                self._changed.notify_all()
+            yield frame
 
 
 class KeyframePlan:

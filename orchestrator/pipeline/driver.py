@@ -4,6 +4,11 @@ Stages are modules named after the seed's stages; they never import each other. 
 produces, the driver hands to the next: extracting -> VideoInfo (the JobContext is built from
 it), masking -> Sighting, propagating -> MaskStore, editing -> a CropSpool of edited boxes,
 smoothing -> a Smoother that the saving pass applies, saving -> the output files.
+
+Later stages run behind earlier ones, each on a thread of its own, following what is final:
+editing behind propagating (TrackedFrames: each frame once its mask is final), saving behind
+editing (a FrameWatermark over the edited boxes). So the model server edits while it tracks, and
+little is left to do when it has edited the last frame.
 """
 
 from __future__ import annotations
@@ -18,22 +23,25 @@ from pathlib import Path
 
 from ..errors import InvalidArgument
 from ..media.crop_spool import CropSpool
+from ..media.mask_store import MaskStore
 from ..models import Models
 from ..request import CheckedRequest, JobStatus, VideoEditRequest
 from ..vision.stitching import union_mask
 from .background import in_background
-from .context import FrameWatermark, JobContext, KeyframePlan, Progress, Stopped, Tally
+from .context import FrameWatermark, JobContext, KeyframePlan, Progress, Stopped, Tally, TrackedFrames
 from .carrying import carry_edits, crop_boxes, plan_keyframes
-from .editing import edit_frame, edit_frames
+from .editing import edit_frame, edit_frames, edit_tracked
 from .extracting import extract
 from .masking import find_objects
-from .propagating import propagate
+from .propagating import mask_store, propagate
 from .saving import OutputPaths, save_mask_video, save_stills, save_video
 from .smoothing import Smoother
 
 
 # How long a stage running behind waits to be told to stop (it stops at its next frame).
 BEHIND_STOP_S = 60.0
+# Tracked frames propagating may be ahead of editing (their pixels held): about a Segment chunk.
+TRACKED_FRAMES_HELD = 16
 
 
 def output_paths(request: VideoEditRequest) -> OutputPaths:
@@ -64,32 +72,39 @@ def run_pipeline(job: CheckedRequest, models: Models, progress: Progress, log: l
 
     with ExitStack() as spools:
         spools.callback(sighting.tracker.close)  # propagating closes it; this covers a cancel before that
-        # 3. Propagating: track them through the rest of the video.
-        progress.stage(JobStatus.PROPAGATING, f"tracking {req.mask_prompt!r}", total_frames=info.frame_count)
-        masks = propagate(ctx, sighting)
-        spools.callback(masks.close)
-        del sighting  # a chunk of full frames and their masks: not needed past here
-
-        # 4. Editing: crop, edit, resize back to the box (the saving pass pastes it through the
-        # eroded, feathered mask). With keyframes, the model edits those and the edit is carried to
-        # the frames between them. Saving (6, with smoothing, 5, inside its pass) starts now and
-        # follows the edited frames as they become final, so the model server is not left idle
-        # while it runs after editing.
-        keyed = opts.uses_keyframes
-        progress.stage(JobStatus.EDITING, f"editing: {req.edit_prompt!r}",
-                       total_frames=info.frame_count * (2 if keyed else 1))
+        masks = spools.enter_context(mask_store(ctx))
         edits = spools.enter_context(CropSpool(workdir / "edited.crops", info.frame_count))
         edited_ready = FrameWatermark()
         behind = _Behind(ctx, spools, edited_ready)  # after the spools: stopped before they close
-        if req.apply_smoothing:  # smoothing runs inside the saving pass (one decode of the source)
-            smoothing_tally = Tally()
-            smoother = Smoother(dataclasses.replace(ctx, progress=smoothing_tally))
-            saving = behind.start("saving", save_video, masks, edits, paths, edited_ready, smoother)
-            smoothing = (_part_of(smoother.finished, saving[0]), smoothing_tally)
-        else:
-            saving = behind.start("saving", save_video, masks, edits, paths, edited_ready)
-        mask_video = behind.start("mask video", save_mask_video, masks, paths)
+        keyed = opts.uses_keyframes
+
+        # 3. Propagating: track them through the rest of the video. Without keyframes, editing (4)
+        # runs behind it: each frame is cropped from tracking's decode and sent to the model server
+        # as soon as its mask is final, and saving (6, with smoothing, 5, inside its pass) follows
+        # the edited frames, so the model server is not left idle while the rest runs.
+        progress.stage(JobStatus.PROPAGATING, f"tracking {req.mask_prompt!r}", total_frames=info.frame_count)
         if keyed:
+            propagate(ctx, sighting, masks)
+        else:
+            tracked = TrackedFrames(TRACKED_FRAMES_HELD)
+            behind.watch(tracked)
+            editing = behind.start("editing", edit_tracked, tracked, edits, edited_ready)
+            saving, smoothing = _start_saving(ctx, behind, masks, edits, paths, edited_ready)
+            try:
+                propagate(ctx, sighting, masks, tracked)
+            except Stopped:  # editing failed and stopped the handover: its error says why
+                editing[0].result()
+                raise
+        del sighting  # a chunk of full frames and their masks: not needed past here
+        mask_video = behind.start("mask video", save_mask_video, masks, paths)
+
+        # 4. Editing: crop, edit, resize back to the box (the saving pass pastes it through the
+        # eroded, feathered mask). With keyframes, the model edits those and the edit is carried to
+        # the frames between them; all masks are known first, and saving starts with editing.
+        progress.stage(JobStatus.EDITING, f"editing: {req.edit_prompt!r}",
+                       total_frames=info.frame_count * (2 if keyed else 1))
+        if keyed:
+            saving, smoothing = _start_saving(ctx, behind, masks, edits, paths, edited_ready)
             # The model edits the keyframes as they are planned while, behind it, each gap is
             # carried as soon as its closing keyframe is spooled (and the saving pass follows the
             # carried frames).
@@ -114,12 +129,12 @@ def run_pipeline(job: CheckedRequest, models: Models, progress: Progress, log: l
             log.info("editing: %s (%s keyframes, at most %d apart)", summary, opts.keyframes, opts.keyframe_interval)
             progress.advance(2 * info.frame_count, summary)
         else:
-            edit_frames(ctx, masks, edits, ready=edited_ready)
+            behind.finish(editing)
             summary = f"{edits.frames()} frames edited by the model"
         edited_ready.finish()
 
         # 5. Smoothing: temporal EMA inside the mask, done by the saving pass (what is left of it).
-        if req.apply_smoothing:
+        if smoothing is not None:
             progress.stage(JobStatus.SMOOTHING, f"smoothing ({opts.smoothing_mode}, window {req.smoothing_window}, "
                                                 f"alpha {req.smoothing_alpha})", total_frames=info.frame_count)
             behind.finish(smoothing)
@@ -129,6 +144,18 @@ def run_pipeline(job: CheckedRequest, models: Models, progress: Progress, log: l
         progress.stage(JobStatus.SAVING, "encoding the output video", total_frames=2 * info.frame_count)
         behind.finish(saving, mask_video)
     return dataclasses.replace(paths, summary=summary)
+
+
+def _start_saving(ctx: JobContext, behind: "_Behind", masks: MaskStore, edits: CropSpool, paths: OutputPaths,
+                  edited_ready: FrameWatermark) -> tuple[tuple[Future, Tally], tuple[Future, Tally] | None]:
+    """Start the saving pass behind editing, smoothing inside it when the job asks (one decode of
+    the source): (saving, smoothing or None)."""
+    if not ctx.request.apply_smoothing:
+        return behind.start("saving", save_video, masks, edits, paths, edited_ready), None
+    smoothing_tally = Tally()
+    smoother = Smoother(dataclasses.replace(ctx, progress=smoothing_tally))
+    saving = behind.start("saving", save_video, masks, edits, paths, edited_ready, smoother)
+    return saving, (_part_of(smoother.finished, saving[0]), smoothing_tally)
 
 
 def _part_of(part: Future, whole: Future) -> Future:
@@ -154,13 +181,13 @@ class _Behind:
     def __init__(self, ctx: JobContext, spools: ExitStack, *watermarks: FrameWatermark) -> None:
         self._ctx = ctx
         self._running: list[Future] = []
-        self._watermarks = watermarks
+        self._watermarks: tuple[FrameWatermark | TrackedFrames, ...] = watermarks
         spools.callback(self._wait_all)  # runs after the stop below (an ExitStack unwinds backwards)
         spools.callback(self._stop_all)
 
-    def watch(self, watermark: FrameWatermark) -> None:
-        """Stop `watermark` too when the job ends early (work behind waits on it)."""
-        self._watermarks += (watermark,)
+    def watch(self, handover: FrameWatermark | TrackedFrames) -> None:
+        """Stop `handover` too when the job ends early (work behind waits on it)."""
+        self._watermarks += (handover,)
 
     def start(self, name: str, stage: Callable[..., None], *args) -> tuple[Future, Tally]:
         tally = Tally()

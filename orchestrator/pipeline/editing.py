@@ -8,14 +8,18 @@ vision.compositing). Frames whose mask is empty are never sent to the model serv
 The output is each frame's edited crop, resized back to its box (a CropSpool), never whole
 frames: the saving pass, which decodes the source anyway, pastes the boxes into it through the
 mask's paste weight, so nothing here holds source pixels or weights while the model works. Up to
-EDITS_IN_FLIGHT Edit calls run at once, so the next batch is decoded and cropped, and the last
-one spooled, while the model server works.
+EDITS_IN_FLIGHT Edit calls run at once, so the next batch is cropped, and the last one spooled,
+while the model server works.
+
+By default editing runs behind propagating (edit_tracked): it crops the frames tracking decoded,
+as their masks become final, so the model server edits while it still tracks. With keyframes,
+which need every mask first, it runs after it and decodes the video again (edit_frames).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 
@@ -25,9 +29,9 @@ from ..media.crop_spool import CropSpool
 from ..media.decode import read_frames
 from ..media.mask_store import MaskStore
 from ..vision.compositing import fit_crop, paste
-from ..vision.crop import Box, crop_box, cut_crop, mask_bbox, region, stabilised_crops
+from ..vision.crop import Box, CropStabiliser, crop_box, cut_crop, mask_bbox, region, stabilised_crops
 from .background import in_background
-from .context import FrameWatermark, JobContext, KeyframePlan
+from .context import FrameWatermark, JobContext, KeyframePlan, TrackedFrames
 
 # Edit calls of one job in flight at once: one running on the GPU, one queued behind it.
 EDITS_IN_FLIGHT = 2
@@ -83,10 +87,47 @@ def edit_frame(ctx: JobContext, index: int, frame: np.ndarray, mask: np.ndarray)
 def edit_frames(ctx: JobContext, masks: MaskStore, out: CropSpool, keys: KeyframePlan | None = None,
                 ready: FrameWatermark | None = None) -> int:
     """Edit every frame that has an object (or, with `keys`, only the keyframes) into `out` (the
-    model's whole edited crop, resized to its box); returns the Edit calls made. `ready` learns
-    how far `out` is final, for stages running behind this one."""
+    model's whole edited crop, resized to its box), decoding the video for the crops; returns the
+    Edit calls made. `ready` learns how far `out` is final, for stages running behind this one."""
+    boxes = stabilised_crops(masks.boxes(), ctx.info.width, ctx.info.height, ctx.options.crop_margin)
+
+    def wanted(index: int) -> bool:  # asked in frame order: an adaptive plan is followed as it is made
+        return boxes[index] is not None and (keys is None or keys[index])
+
+    crops = ((index, frame, boxes[index]) for index, frame in read_frames(ctx.info, wanted=wanted, threads=ctx.threads))
+    return _edit(ctx, crops, out, ready)
+
+
+def edit_tracked(ctx: JobContext, tracked: TrackedFrames, out: CropSpool, ready: FrameWatermark | None = None) -> int:
+    """edit_frames for the frames propagating hands over as it tracks (running behind it): each
+    frame's crop box is stabilised as soon as the masks half a window past it are final. When this
+    fails, `tracked` is stopped, so propagating does not wait for it."""
+    try:
+        return _edit(ctx, _tracked_crops(ctx, tracked), out, ready)
+    except BaseException:
+        tracked.stop()
+        raise
+
+
+def _tracked_crops(ctx: JobContext, tracked: TrackedFrames) -> Iterator[tuple[int, np.ndarray | None, Box | None]]:
+    """(index, frame, crop box) of the frames with an object, in order, and (index, None, None) for
+    each frame without one: every crop before it has come out (the object's stretch ended)."""
+    stabiliser: CropStabiliser[np.ndarray | None] = CropStabiliser(ctx.info.width, ctx.info.height,
+                                                                   ctx.options.crop_margin)
+    for frame in tracked:
+        for index, box, pixels in stabiliser.add(frame.box, frame.pixels):
+            yield index, pixels, box
+        if frame.box is None:
+            yield frame.index, None, None
+    for index, box, pixels in stabiliser.finish():
+        yield index, pixels, box
+
+
+def _edit(ctx: JobContext, crops: Iterable[tuple[int, np.ndarray | None, Box | None]], out: CropSpool,
+          ready: FrameWatermark | None) -> int:
+    """Edit the frames of `crops` ((index, frame, crop box), in order; (index, None, None): a frame
+    without an edit) into `out`, EDITS_IN_FLIGHT Edit calls at a time; returns the calls made."""
     info = ctx.info
-    boxes = stabilised_crops(masks.boxes(), info.width, info.height, ctx.options.crop_margin)
     batch_size = min(ctx.options.edit_batch_size, ctx.models.info().max_edit_batch)
     in_flight: deque[tuple[list[EditTarget], Future]] = deque()
 
@@ -115,12 +156,16 @@ def edit_frames(ctx: JobContext, masks: MaskStore, out: CropSpool, keys: Keyfram
 
     batch: list[EditTarget] = []
     calls = 0
-    def wanted(index: int) -> bool:  # asked in frame order: an adaptive plan is followed as it is made
-        return boxes[index] is not None and (keys is None or keys[index])
-
-    for index, frame in read_frames(info, wanted=wanted, threads=ctx.threads):
-        box = boxes[index]
-        assert box is not None  # only frames with a box are converted to RGB
+    for index, frame, box in crops:
+        if frame is None or box is None:  # the object's stretch ended
+            if batch:  # its last crops are not held back until the next stretch
+                send(batch)
+                calls, batch = calls + 1, []
+            if not in_flight:  # every frame up to this one is final
+                if ready is not None:
+                    ready.advance(index + 1)
+                ctx.progress.advance(index + 1)
+            continue
         batch.append(edit_target(ctx, index, frame, box))
         if len(batch) == batch_size:
             send(batch)

@@ -12,6 +12,10 @@ in order). When the session is lost (its replica died or restarted, or ended it 
 tracking starts again in a new session from the frames before the lost chunk, whose objects'
 ids carry over by mask overlap (vision.stitching); so does a model server without sessions, on
 every chunk.
+
+Editing can run behind it: each frame goes on to editing (TrackedFrames) with its pixels as soon
+as its mask is final, so the model server edits while it tracks and no stage decodes the video
+again for the crops.
 """
 
 from __future__ import annotations
@@ -27,9 +31,9 @@ from ..errors import TrackingLost
 from ..media.decode import read_frames
 from ..media.mask_store import MaskStore
 from ..models import Segmentation
-from ..vision.stitching import TrackAssembler, frame_objects
+from ..vision.stitching import Objects, TrackAssembler, frame_objects
 from .background import in_background
-from .context import JobContext, Sighting
+from .context import JobContext, Sighting, TrackedFrame, TrackedFrames
 
 MAX_RESTARTS = 5  # new tracking sessions per job before the job fails with the last reason
 
@@ -44,14 +48,35 @@ class _Chunk:
     result: Future[Segmentation]
 
 
-def propagate(ctx: JobContext, sighting: Sighting) -> MaskStore:
+def mask_store(ctx: JobContext) -> MaskStore:
+    """An empty store for the job's masks (propagate fills it)."""
+    return MaskStore(ctx.workdir / "masks.bits", ctx.info.frame_count, ctx.info.height, ctx.info.width)
+
+
+def propagate(ctx: JobContext, sighting: Sighting, store: MaskStore, tracked: TrackedFrames | None = None) -> None:
+    """Write every frame's final mask into `store`, in order (a frame is written once no gap before
+    a later frame can fill it any more). `tracked`: where each frame goes, with its pixels, once
+    it is written (finished after the last one)."""
     info, opts = ctx.info, ctx.options
-    store = MaskStore(ctx.workdir / "masks.bits", info.frame_count, info.height, info.width)
     tracks = TrackAssembler(store, opts.max_gap, sighting.keep)
+    awaiting: deque[tuple[int, np.ndarray | None]] = deque()  # frames for `tracked`, their masks not final yet
+
+    def add(index: int, objects: Objects, pixels: np.ndarray | None) -> None:
+        tracks.add(index, objects)
+        if tracked is not None:
+            awaiting.append((index, pixels))
+            hand_over()
+
+    def hand_over() -> None:
+        while awaiting and awaiting[0][0] < tracks.written:
+            index, pixels = awaiting.popleft()
+            box = store.box(index)
+            tracked.put(TrackedFrame(index, box, pixels if box is not None else None))
+
     for index in range(sighting.start):
-        tracks.add(index, {})
+        add(index, {}, None)
     for offset, objects in enumerate(sighting.objects):
-        tracks.add(sighting.start + offset, objects)
+        add(sighting.start + offset, objects, sighting.frames[offset])
     done = sighting.start + len(sighting.frames)
     ctx.progress.advance(done)
 
@@ -112,15 +137,17 @@ def propagate(ctx: JobContext, sighting: Sighting) -> MaskStore:
                                                overlap_before=tail_objects[len(tail_objects) - lead_count:]
                                                if lead_count else (), continues=not chunk.opens)
             for offset, on_frame in enumerate(objects[lead_count:]):
-                tracks.add(chunk.start + offset, on_frame)
+                add(chunk.start + offset, on_frame, chunk.frames[offset])
             done = chunk.start + len(chunk.frames)
             tail_objects = (tail_objects + objects[lead_count:])[-overlap:] if overlap else []
             ctx.progress.advance(done, f"tracked {done}/{info.frame_count} frames")
     finally:
         tracker.close()
     tracks.finish()
+    if tracked is not None:
+        hand_over()
+        tracked.finish()
     ctx.log.info("propagating: objects on %d of %d frames (%d object-frames filled in gaps%s)",
                  store.frames_with_object(), info.frame_count, tracks.filled,
                  f", {restarts} tracking restart(s)" if restarts else "")
-    return store
 

@@ -7,8 +7,9 @@ over a few frames so the model does not see a shaking image.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
-from typing import Optional
+from typing import Generic, Optional, TypeVar
 
 import cv2
 import numpy as np
@@ -16,6 +17,7 @@ import numpy as np
 from ..resample import shrink
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive)
+T = TypeVar("T")
 
 # Frames the crop box is averaged over (centred), against jitter.
 CROP_WINDOW = 9
@@ -52,28 +54,77 @@ def crop_box(box: Box, width: int, height: int, margin: float,
 def stabilised_crops(boxes: Sequence[Optional[Box]], width: int, height: int, margin: float,
                      window: int = CROP_WINDOW) -> list[Optional[Box]]:
     """Crop boxes for every frame (from its mask's bounding box, None: no object), smoothed over
-    time so the crop does not jitter.
-
-    SAM3's mask edges wobble from frame to frame; a crop that follows them
-    exactly makes InstructPix2Pix see a shaking image and flicker. Centre and
-    size are averaged over `window` frames of the same visible stretch of the
-    object (a moving average, centred: all masks are known before editing)."""
-    centers = np.array([((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) if b else (np.nan, np.nan) for b in boxes])
-    sides = np.array([max(b[2] - b[0], b[3] - b[1], 16) * (1 + 2 * margin) if b else np.nan for b in boxes])
-    half = window // 2
-    crops: list[Optional[Box]] = []
-    for i, box in enumerate(boxes):
-        if box is None:
-            crops.append(None)
-            continue
-        lo, hi = i, i  # the stretch of consecutive frames with the object, within the window
-        while lo > max(0, i - half) and boxes[lo - 1] is not None:
-            lo -= 1
-        while hi < min(len(boxes) - 1, i + half) and boxes[hi + 1] is not None:
-            hi += 1
-        center = tuple(centers[lo:hi + 1].mean(axis=0))
-        crops.append(crop_box(box, width, height, margin, center=center, side=float(sides[lo:hi + 1].max())))
+    time so the crop does not jitter (CropStabiliser, all boxes known)."""
+    stabiliser: CropStabiliser[None] = CropStabiliser(width, height, margin, window)
+    crops: list[Optional[Box]] = [None] * len(boxes)
+    for box in boxes:
+        for index, crop, _ in stabiliser.add(box, None):
+            crops[index] = crop
+    for index, crop, _ in stabiliser.finish():
+        crops[index] = crop
     return crops
+
+
+class CropStabiliser(Generic[T]):
+    """Crop boxes smoothed over time, for boxes that arrive frame by frame (as tracking makes them
+    final).
+
+    SAM3's mask edges wobble from frame to frame; a crop that follows them exactly makes
+    InstructPix2Pix see a shaking image and flicker. Centre and size are averaged over `window`
+    frames of the same visible stretch of the object, centred: a frame's crop is final once the
+    boxes `window // 2` frames past it are known, or its stretch ended before. What a frame
+    carries along (its pixels) comes out with its crop; nothing older than half a window is kept.
+    """
+
+    def __init__(self, width: int, height: int, margin: float, window: int = CROP_WINDOW) -> None:
+        self._width, self._height, self._margin, self._half = width, height, margin, window // 2
+        self._boxes: deque[Optional[Box]] = deque()  # boxes of frames [self._first, self._first + len)
+        self._first = 0
+        self._waiting: deque[tuple[int, T]] = deque()  # frames with a box whose crop is not final yet
+
+    def add(self, box: Optional[Box], item: T) -> list[tuple[int, Box, T]]:
+        """The next frame's mask box (None: no object) and what it carries; returns (index, crop,
+        item) of the frames whose crop is now final, in order."""
+        index = self._first + len(self._boxes)
+        self._boxes.append(box)
+        if box is not None:
+            self._waiting.append((index, item))
+        return self._release(ended=False)
+
+    def finish(self) -> list[tuple[int, Box, T]]:
+        """The video ended: the crops still waiting."""
+        return self._release(ended=True)
+
+    def _box(self, index: int) -> Optional[Box]:
+        return self._boxes[index - self._first]
+
+    def _release(self, ended: bool) -> list[tuple[int, Box, T]]:
+        released = []
+        known = self._first + len(self._boxes)  # frames [0, known) have their box
+        while self._waiting:
+            index, item = self._waiting[0]
+            lo, hi = index, index  # the stretch of consecutive frames with the object, within the window
+            while lo > max(0, index - self._half) and self._box(lo - 1) is not None:
+                lo -= 1
+            while hi < min(known - 1, index + self._half) and self._box(hi + 1) is not None:
+                hi += 1
+            if not ended and hi == known - 1 and hi < index + self._half:
+                break  # the stretch may go on in frames not known yet
+            released.append((index, self._crop(index, lo, hi), item))
+            self._waiting.popleft()
+        keep_from = (self._waiting[0][0] if self._waiting else known) - self._half
+        while self._first < keep_from:
+            self._boxes.popleft()
+            self._first += 1
+        return released
+
+    def _crop(self, index: int, lo: int, hi: int) -> Box:
+        stretch = [self._box(i) for i in range(lo, hi + 1)]
+        center = tuple(np.array([((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) for b in stretch]).mean(axis=0))
+        side = max(max(b[2] - b[0], b[3] - b[1], 16) * (1 + 2 * self._margin) for b in stretch)
+        box = self._box(index)
+        assert box is not None
+        return crop_box(box, self._width, self._height, self._margin, center=center, side=float(side))
 
 
 def grow(box: Box, by: int, width: int, height: int) -> Box:

@@ -142,6 +142,7 @@ class TrackAssembler:
     def __init__(self, store: MaskSink, max_gap: int, keep: frozenset[int] | None = None):
         self.store, self.max_gap, self.keep = store, max_gap, keep
         self.filled = 0  # frames x objects filled in
+        self.written = 0  # frames [0, written) are in the store: final
         self._held: deque[tuple[int, Objects]] = deque()
         self._last_seen: dict[int, int] = {}
 
@@ -165,3 +166,4 @@ class TrackAssembler:
 
     def _write(self, index: int, objects: Objects) -> None:
         self.store.put(index, union_mask(objects, None, self.store.height, self.store.width))
+        self.written = index + 1

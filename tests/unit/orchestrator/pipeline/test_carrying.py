@@ -19,10 +19,8 @@ from orchestrator.pipeline.carrying import carry_edits, crop_boxes, plan_keyfram
 from orchestrator.pipeline.context import KeyframePlan
 from orchestrator.pipeline.editing import edit_frames
 from orchestrator.pipeline.saving import output_frames
-from orchestrator.pipeline.masking import find_objects
-from orchestrator.pipeline.propagating import propagate
 from orchestrator.vision.compositing import paste_mask
-from tests.helpers import decode, job_context, write_lossless
+from tests.helpers import decode, job_context, tracked_masks, write_lossless
 
 H, W, N = 96, 160, 32
 
@@ -53,7 +51,7 @@ def edit_video(tmp_path: Path, clip: Path, extra: dict[str, str]) -> tuple[list[
     options = parse_extra({"edit_size": "128", **extra})
     models = FakeModels()
     ctx = job_context(tmp_path, probe(clip, None), models, options)
-    masks = propagate(ctx, find_objects(ctx))
+    masks = tracked_masks(ctx)
     boxes = crop_boxes(ctx, masks)
     keys = KeyframePlan(N)
     plan_keyframes(ctx, masks, boxes, keys)

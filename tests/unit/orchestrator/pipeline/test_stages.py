@@ -19,14 +19,15 @@ from orchestrator.media.crop_spool import CropSpool
 from orchestrator.media.decode import probe, read_frames
 from orchestrator.models.fake import FakeModels
 from orchestrator.pipeline import carrying, run_pipeline
-from orchestrator.pipeline.context import FrameWatermark
-from orchestrator.pipeline.editing import edit_frames, frame_seed
+from orchestrator.pipeline.background import in_background
+from orchestrator.pipeline.context import FrameWatermark, TrackedFrames
+from orchestrator.pipeline.editing import edit_frames, edit_tracked, frame_seed
 from orchestrator.pipeline.masking import find_objects
-from orchestrator.pipeline.propagating import MAX_RESTARTS, propagate
+from orchestrator.pipeline.propagating import MAX_RESTARTS, mask_store, propagate
 from orchestrator.pipeline.saving import output_frames
 from orchestrator.request import CheckedRequest, EditOptions, JobStatus, VideoEditRequest
 from orchestrator.vision.compositing import FEATHER_PX
-from tests.helpers import RecordedProgress, decode, job_context, write_lossless
+from tests.helpers import RecordedProgress, decode, job_context, tracked_masks, write_lossless
 from videoedit.v1 import contract
 
 H, W, N = 64, 96, 20
@@ -93,7 +94,7 @@ def test_propagating_tracks_one_object_across_chunks_into_exact_masks(tmp_path, 
     clip, truth = square_clip(tmp_path / "clip.mkv", appears=3)
     models = FakeModels(sessions=sessions)
     ctx = job_context(tmp_path, probe(clip, None), models, EditOptions(chunk_size=6, chunk_overlap=2))
-    masks = propagate(ctx, find_objects(ctx))
+    masks = tracked_masks(ctx)
     for i in range(N):
         assert np.array_equal(masks.get(i), truth[i]), f"frame {i}"
     assert masks.frames_with_object() == N - 3
@@ -111,7 +112,7 @@ def test_a_lost_tracking_session_restarts_from_the_frames_before_and_keeps_the_i
     ctx = job_context(tmp_path, probe(clip, None), models,
                       EditOptions(chunk_size=6, chunk_overlap=2, instances=1))
     with caplog.at_level(logging.WARNING, logger="tests"):
-        masks = propagate(ctx, find_objects(ctx))
+        masks = tracked_masks(ctx)
     for i in range(N):
         assert np.array_equal(masks.get(i), truth[i]), f"frame {i}"
     assert "tracking starts again in a new session" in caplog.text
@@ -127,7 +128,7 @@ def test_propagating_gives_up_after_repeated_lost_sessions(tmp_path):
     models = FakeModels(lose_tracking=set(range(1, 100)))
     ctx = job_context(tmp_path, probe(clip, None), models, EditOptions(chunk_size=6, chunk_overlap=2))
     with pytest.raises(TrackingLost):
-        propagate(ctx, find_objects(ctx))
+        tracked_masks(ctx)
     assert all(t.closed for t in models.trackers) and len(models.trackers) == 1 + MAX_RESTARTS
 
 
@@ -136,7 +137,7 @@ def test_editing_sends_only_frames_with_the_object_and_keeps_the_background_bit_
     models = FakeModels()
     options = EditOptions(chunk_size=8, edit_size=64, edit_batch_size=4)
     ctx = job_context(tmp_path, probe(clip, None), models, options, erode_kernel=0)
-    masks = propagate(ctx, find_objects(ctx))
+    masks = tracked_masks(ctx)
     sources = [frame for _, frame in read_frames(ctx.info)]
     with CropSpool(tmp_path / "edited.crops", N) as boxes:
         assert edit_frames(ctx, masks, boxes) == 4
@@ -156,7 +157,7 @@ def test_editing_keeps_two_edit_calls_in_flight_in_batches_the_model_server_take
     clip, truth = square_clip(tmp_path / "clip.mkv")
     models = FakeModels(max_edit_batch=3, edit_seconds=0.15)  # a slow model server taking 3 crops a call
     ctx = job_context(tmp_path, probe(clip, None), models, EditOptions(chunk_size=8, edit_size=64, edit_batch_size=8))
-    masks = propagate(ctx, find_objects(ctx))
+    masks = tracked_masks(ctx)
     sources = [frame for _, frame in read_frames(ctx.info)]
     with CropSpool(tmp_path / "edited.crops", N) as boxes:
         edit_frames(ctx, masks, boxes)
@@ -195,13 +196,111 @@ def test_editing_says_frames_without_an_edit_are_final_before_the_model_answers(
 
     ctx = job_context(tmp_path, probe(clip, None), Answering(),
                       EditOptions(chunk_size=8, edit_size=64, edit_batch_size=4))
-    masks = propagate(ctx, find_objects(ctx))
+    masks = tracked_masks(ctx)
     ready = Recorded()
     with CropSpool(tmp_path / "edited.crops", N) as boxes:
         edit_frames(ctx, masks, boxes, ready=ready)
     assert ready.seen[0] == (5, 0)  # frames 0-4 have no object: final before any answer
     values = [value for value, _ in ready.seen]
     assert values == sorted(values) and values[-1] == N
+
+
+def test_editing_behind_tracking_edits_what_editing_after_it_does(tmp_path):
+    """Edited as propagating hands the frames over (crops from tracking's decode, boxes stabilised
+    as their masks become final) or after it from a decode of its own: the same crops, boxes and
+    seeds. The object leaves for longer than max_gap and comes back."""
+    rng = np.random.default_rng(2)
+    background = rng.integers(60, 110, (H, W, 3), dtype=np.uint8)
+    frames = []
+    for i in range(N):
+        frame = background.copy()
+        if not 9 <= i < 14:
+            x, y = square_at(i)
+            frame[y:y + SIDE, x:x + SIDE] = (210, 30, 40)
+        frames.append(frame)
+    clip = write_lossless(tmp_path / "clip.mkv", frames)
+    options = EditOptions(chunk_size=6, chunk_overlap=2, edit_size=64, edit_batch_size=4)
+    after, behind = FakeModels(), FakeModels()
+    ctx = job_context(tmp_path, probe(clip, None), after, options)
+    masks = tracked_masks(ctx)
+    ctx_behind = job_context(tmp_path, ctx.info, behind, options)
+    tracked = TrackedFrames(capacity=2)
+    with CropSpool(tmp_path / "after.crops", N) as spooled_after, \
+            CropSpool(tmp_path / "behind.crops", N) as spooled_behind, mask_store(ctx_behind) as masks_behind:
+        edit_frames(ctx, masks, spooled_after)
+        editing = in_background("editing", edit_tracked, ctx_behind, tracked, spooled_behind)
+        propagate(ctx_behind, find_objects(ctx_behind), masks_behind, tracked)
+        editing.result(timeout=10)
+        for i in range(N):
+            assert np.array_equal(masks_behind.get(i), masks.get(i))
+            a, b = spooled_after.get(i), spooled_behind.get(i)
+            assert (a is None) == (b is None) == (9 <= i < 14), f"frame {i}"
+            if a is not None:
+                assert a[0] == b[0] and np.array_equal(a[1], b[1]), f"frame {i}"
+    assert sorted(s for c in behind.edit_calls for s in c.seeds) == sorted(s for c in after.edit_calls for s in c.seeds)
+    # Behind tracking, the stretch before the gap goes when the object leaves, not with the next one.
+    assert [c.crops for c in behind.edit_calls] == [4, 4, 1, 4, 2]
+
+
+def test_the_model_edits_while_the_video_is_still_being_tracked(tmp_path):
+    """The first Edit call comes before the last chunk is tracked (its Segment call waits up to
+    5 s for it; run one after the other, it never comes)."""
+    clip, _ = square_clip(tmp_path / "clip.mkv")
+    edited = threading.Event()
+    edited_first: list[bool] = []
+
+    class Watching(FakeModels):
+        def track(self, prompt):
+            tracker = super().track(prompt)
+            segment = tracker.segment
+
+            def last_waits(frames, first_frame):
+                if first_frame + len(frames) == N:
+                    edited_first.append(edited.wait(5))
+                return segment(frames, first_frame)
+
+            tracker.segment = last_waits
+            return tracker
+
+        def edit(self, crops, *args, **kwargs):
+            edited.set()
+            return super().edit(crops, *args, **kwargs)
+
+    request = VideoEditRequest(job_id="job", input_video_path=clip, output_dir=tmp_path / "out",
+                               mask_prompt="car", edit_prompt="make it blue", num_inference_steps=2)
+    (tmp_path / "out").mkdir()
+    progress = RecordedProgress()
+    outputs = run_pipeline(CheckedRequest(request, parse_extra({"edit_size": "64", "edit_batch_size": "2",
+                                                                "chunk_size": "6"})),
+                           Watching(), progress, logging.getLogger("tests"), tmp_path)
+    assert edited_first == [True]
+    assert outputs.summary == f"{N} frames edited by the model"
+    assert [s.value for s in progress.stages] == list(contract.STAGE_NAMES)
+
+
+@pytest.mark.parametrize("failing", ["edit", "tracking"])
+def test_a_failure_behind_or_in_tracking_fails_the_job_with_its_error_and_stops_the_other(tmp_path, failing):
+    """Editing runs behind propagating: an Edit call failing mid-video fails the job with the model
+    server's error (tracking, waiting to hand frames over, is stopped); tracking failing stops
+    editing. No thread of the job is left running."""
+    clip, _ = square_clip(tmp_path / "clip.mkv")
+
+    class Failing(FakeModels):
+        def edit(self, crops, *args, **kwargs):
+            if failing == "edit" and len(self.edit_calls) == 1:
+                raise ModelServerError("the model server went away")
+            return super().edit(crops, *args, **kwargs)
+
+    models = Failing(lose_tracking=set(range(2, 100)) if failing == "tracking" else set())
+    request = VideoEditRequest(job_id="job", input_video_path=clip, output_dir=tmp_path / "out",
+                               mask_prompt="car", edit_prompt="make it blue", num_inference_steps=2)
+    (tmp_path / "out").mkdir()
+    error = ModelServerError if failing == "edit" else TrackingLost
+    with pytest.raises(error):
+        run_pipeline(CheckedRequest(request, parse_extra({"edit_size": "64", "edit_batch_size": "1",
+                                                          "chunk_size": "4"})),
+                     models, RecordedProgress(), logging.getLogger("tests"), tmp_path)
+    assert not [t.name for t in threading.enumerate() if t.name in ("editing", "saving", "mask video")]
 
 
 def run_job(tmp_path: Path, clip: Path, mode: str, **extra: str) -> tuple[RecordedProgress, FakeModels, Path]:
