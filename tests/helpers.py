@@ -18,7 +18,7 @@ from typing import Callable, Optional, Sequence, TypeVar
 import av
 import numpy as np
 
-from orchestrator.media.decode import VideoInfo
+from orchestrator.media.decode import VideoInfo, upright_rgb
 from orchestrator.media.mask_store import MaskStore
 from orchestrator.models import Models
 from orchestrator.pipeline.context import JobContext
@@ -102,6 +102,11 @@ def tracked_masks(ctx: JobContext) -> MaskStore:
     store = mask_store(ctx)
     propagate(ctx, find_objects(ctx), store)
     return store
+
+
+def as_rgb(frames: Sequence[np.ndarray | av.VideoFrame]) -> list[np.ndarray]:
+    """Output frames (saving.output_frames) as RGB: those without an edit come as decoded."""
+    return [upright_rgb(f) if isinstance(f, av.VideoFrame) else f for f in frames]
 
 
 def write_lossless(path: Path, frames: Sequence[np.ndarray], fps: int = 24) -> Path:

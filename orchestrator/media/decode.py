@@ -88,14 +88,31 @@ def read_frames(info: VideoInfo, start: int = 0, wanted: Optional[Callable[[int]
                 threads: int = 0) -> Iterator[tuple[int, np.ndarray]]:
     """Yield (index, RGB uint8 HxWx3) for frames start..frame_count-1, or only those `wanted`
     (the others are decoded, as the codec needs, but never converted to RGB)."""
+    for index, frame in decoded_frames(info, threads):
+        if index >= start and (wanted is None or wanted(index)):
+            yield index, upright_rgb(frame)
+
+
+def decoded_frames(info: VideoInfo, threads: int = 0) -> Iterator[tuple[int, av.VideoFrame]]:
+    """Yield (index, frame as decoded) for frames 0..frame_count-1."""
     with av.open(str(info.path)) as container:
         stream = _video_stream(container, threads)
         for index, frame in enumerate(container.decode(stream)):
             if index >= info.frame_count:
                 break
-            if index >= start and (wanted is None or wanted(index)):
-                # Contiguous copy: rot90 returns a strided view that cv2 and PyAV reject.
-                yield index, np.ascontiguousarray(np.rot90(rgb_of(frame), _quarter_turns(frame)))
+            yield index, frame
+
+
+def upright_rgb(frame: av.VideoFrame) -> np.ndarray:
+    """The decoded frame as RGB uint8 HxWx3, turned upright."""
+    # Contiguous copy: rot90 returns a strided view that cv2 and PyAV reject.
+    return np.ascontiguousarray(np.rot90(rgb_of(frame), _quarter_turns(frame)))
+
+
+def encodes_as_decoded(frame: av.VideoFrame) -> bool:
+    """The frame can go to media.encode as it was decoded: upright, and in the 4:2:0 that rgb_of
+    converts exactly (converting it to RGB and back would give the same samples, at a cost)."""
+    return _exact_420(frame) and _quarter_turns(frame) == 0
 
 
 def rgb_of(frame: av.VideoFrame) -> np.ndarray:
@@ -107,9 +124,13 @@ def rgb_of(frame: av.VideoFrame) -> np.ndarray:
     pixel about one grey level darker, the output one level darker again, and costs more. Other
     formats (full range, 4:4:4, 10 bits, odd sizes) go through swscale.
     """
-    if frame.format.name == "yuv420p" and frame.color_range != FULL_RANGE and not (frame.width % 2 or frame.height % 2):
+    if _exact_420(frame):
         return cv2.cvtColor(frame.to_ndarray(format="yuv420p"), cv2.COLOR_YUV2RGB_I420)
     return frame.to_ndarray(format="rgb24")
+
+
+def _exact_420(frame: av.VideoFrame) -> bool:
+    return frame.format.name == "yuv420p" and frame.color_range != FULL_RANGE and not (frame.width % 2 or frame.height % 2)
 
 
 def _video_stream(container: av.container.InputContainer, threads: int) -> av.video.stream.VideoStream:

@@ -16,6 +16,7 @@ from typing import Callable, Iterable, Optional
 import av
 import cv2
 import numpy as np
+from av.video.frame import PictureType
 
 from .decode import VideoInfo
 
@@ -28,10 +29,11 @@ X264_OPTIONS = {"crf": "17", "preset": "medium"}
 MASK_X264_OPTIONS = {"crf": "17", "preset": "ultrafast"}
 
 
-def encode_h264(path: Path, frames: Iterable[np.ndarray], info: VideoInfo, audio_from: Path | None,
+def encode_h264(path: Path, frames: Iterable[np.ndarray | av.VideoFrame], info: VideoInfo, audio_from: Path | None,
                 on_frame: Optional[Callable[[int], None]] = None, options: dict[str, str] = X264_OPTIONS,
                 threads: int = 0) -> int:
-    """Encode frames (RGB HxWx3, or grey HxW) at the source fps; mux the audio of `audio_from`.
+    """Encode frames (RGB HxWx3, grey HxW, or source frames as decoded that
+    media.decode.encodes_as_decoded passes) at the source fps; mux the audio of `audio_from`.
     `threads`: x264 threads (0: x264 picks, 1.5 per core). Returns the frame count."""
     even_w, even_h = info.width + info.width % 2, info.height + info.height % 2
     count = 0
@@ -42,10 +44,15 @@ def encode_h264(path: Path, frames: Iterable[np.ndarray], info: VideoInfo, audio
         # Every stream must exist before the first packet is muxed.
         audio = _AudioTrack(out, src.streams.audio[0]) if src is not None else None
         for image in frames:
-            if image.shape[:2] != (even_h, even_w):
-                pad = ((0, even_h - image.shape[0]), (0, even_w - image.shape[1]))
-                image = np.pad(image, pad + ((0, 0),) * (image.ndim - 2), mode="edge")
-            frame = yuv420_frame(image)
+            if isinstance(image, av.VideoFrame):  # a source frame nothing changed: no conversion
+                frame = image
+                frame.pict_type = PictureType.NONE  # else x264 would keep the source's frame types
+                frame.time_base = 1 / Fraction(info.fps)  # its pts (below) counts frames, as the others do
+            else:
+                if image.shape[:2] != (even_h, even_w):
+                    pad = ((0, even_h - image.shape[0]), (0, even_w - image.shape[1]))
+                    image = np.pad(image, pad + ((0, 0),) * (image.ndim - 2), mode="edge")
+                frame = yuv420_frame(image)
             frame.pts = count
             out.mux(video.encode(frame))
             count += 1

@@ -64,9 +64,9 @@ class Pasted:
 class FrameFilter(Protocol):
     """Work that the saving pass does on each decoded source frame, in order (smoothing)."""
 
-    def __call__(self, index: int, frame: np.ndarray, pasted: Optional[Pasted]) -> None:
-        """Write frame `index`'s final box into `frame` (the decoded source), given its edit as
-        pasted (None: the frame has no edit)."""
+    def __call__(self, index: int, frame: Optional[np.ndarray], pasted: Optional[Pasted]) -> None:
+        """Write frame `index`'s final box into `frame` (the decoded source, RGB), given its edit as
+        pasted (None: the frame has no edit, and `frame` may be None: not converted to RGB)."""
 
 
 class Stopped(Exception):

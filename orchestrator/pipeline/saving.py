@@ -15,11 +15,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 
 from ..media.crop_spool import CropSpool
-from ..media.decode import read_frames
+from ..media.decode import decoded_frames, encodes_as_decoded, upright_rgb
 from ..media.encode import MASK_X264_OPTIONS, encode_h264
 from ..media.mask_store import MaskStore
 from ..vision.compositing import box_paste_mask, paste, paste_mask
@@ -56,14 +57,21 @@ def save_mask_video(ctx: JobContext, masks: MaskStore, paths: OutputPaths) -> No
 
 
 def output_frames(ctx: JobContext, masks: MaskStore, edits: CropSpool, ready: FrameWatermark | None = None,
-                  place: FrameFilter | None = None) -> Iterator[np.ndarray]:
-    """The output video's frames, in order: each decoded source frame with its edit pasted."""
+                  place: FrameFilter | None = None) -> Iterator[np.ndarray | av.VideoFrame]:
+    """The output video's frames, in order: each decoded source frame with its edit pasted (RGB),
+    or as decoded when it has no edit and encodes as it is (media.decode.encodes_as_decoded)."""
     info, erode = ctx.info, ctx.request.erode_kernel
-    for index, frame in read_frames(info, threads=ctx.threads):
+    for index, decoded in decoded_frames(info, threads=ctx.threads):
         if ready is not None:
             ready.wait(index)
-        pasted = None
-        if (edit := edits.get(index)) is not None:
+        edit = edits.get(index)
+        if edit is None and encodes_as_decoded(decoded):
+            if place is not None:
+                place(index, None, None)
+            yield decoded
+            continue
+        frame, pasted = upright_rgb(decoded), None
+        if edit is not None:
             box, pixels = edit
             pasted = Pasted(box, *paste(region(frame, box), pixels, lambda b: masks.region(index, b), box,
                                         info.width, info.height, erode, ctx.options.detail_size))

@@ -42,12 +42,14 @@ class Smoother:
         self._smoothed = 0
         self.finished: Future[None] = Future()
 
-    def __call__(self, index: int, frame: np.ndarray, pasted: Pasted | None) -> None:
-        """`frame`: source frame `index` (the frames come in order); `pasted`: its edit."""
+    def __call__(self, index: int, frame: np.ndarray | None, pasted: Pasted | None) -> None:
+        """`frame`: source frame `index` (the frames come in order; None when it has no edit);
+        `pasted`: its edit."""
         req, history = self.ctx.request, self._history
         if pasted is None:
             history.clear()  # the object left: its next stretch starts afresh
         else:
+            assert frame is not None
             current = pasted.pixels
             if self._trail is not None:
                 self._trail.add(frame, pasted.box, follows_previous=bool(history))

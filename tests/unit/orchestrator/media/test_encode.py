@@ -7,7 +7,7 @@ import av
 import numpy as np
 
 from clients.sample_clip import make_sample_clip
-from orchestrator.media.decode import probe, read_frames
+from orchestrator.media.decode import decoded_frames, encodes_as_decoded, probe, read_frames
 from orchestrator.media.encode import encode_h264
 
 LOSSLESS = {"qp": "0", "preset": "ultrafast"}  # x264 lossless: what comes out is what went in
@@ -38,3 +38,24 @@ def test_grey_mask_frames_decode_to_the_levels_encoded(tmp_path):
     encode_h264(out, [mask, mask], info, audio_from=None, options=LOSSLESS)
     for _, frame in read_frames(probe(out, None)):
         assert (frame == mask[..., None]).all()
+
+
+def test_frames_passed_as_decoded_keep_every_sample_and_not_the_sources_frame_types(tmp_path):
+    """Frames without an edit go to the encoder as decoded (no RGB round trip): every sample is
+    kept, and x264 picks its own frame types rather than copying the source's (here a keyframe
+    every 4 frames)."""
+    clip = tmp_path / "keyframes.mp4"
+    info = probe(make_sample_clip(tmp_path / "clip.mp4", frames=12, width=160, height=120), None)
+    encode_h264(clip, (frame for _, frame in read_frames(info)), info, audio_from=None,
+                options={**LOSSLESS, "g": "4"})
+    info = probe(clip, None)
+    assert all(encodes_as_decoded(frame) for _, frame in decoded_frames(info))
+    out = tmp_path / "out.mp4"
+    encode_h264(out, (frame for _, frame in decoded_frames(info)), info, audio_from=None, options=LOSSLESS)
+    assert np.array_equal(np.stack(yuv_planes(out)), np.stack(yuv_planes(clip)))
+
+    def keyframes(path):
+        with av.open(str(path)) as container:
+            return sum(packet.is_keyframe for packet in container.demux(video=0) if packet.size)
+
+    assert keyframes(clip) == 3 and keyframes(out) == 1

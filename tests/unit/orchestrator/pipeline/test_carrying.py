@@ -20,7 +20,7 @@ from orchestrator.pipeline.context import KeyframePlan
 from orchestrator.pipeline.editing import edit_frames
 from orchestrator.pipeline.saving import output_frames
 from orchestrator.vision.compositing import paste_mask
-from tests.helpers import decode, job_context, tracked_masks, write_lossless
+from tests.helpers import as_rgb, decode, job_context, tracked_masks, write_lossless
 
 H, W, N = 96, 160, 32
 
@@ -61,7 +61,7 @@ def edit_video(tmp_path: Path, clip: Path, extra: dict[str, str]) -> tuple[list[
             assert carry_edits(ctx, boxes, keys, edits, N) == N - keys.count()
         else:
             edit_frames(ctx, masks, edits)
-        frames = list(output_frames(ctx, masks, edits))
+        frames = as_rgb(list(output_frames(ctx, masks, edits)))
     full = (0, 0, W, H)
     pasted = [paste_mask(masks.region(i, full), ctx.request.erode_kernel).astype(bool) for i in range(N)]
     masks.close()

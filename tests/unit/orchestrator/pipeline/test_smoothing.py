@@ -15,7 +15,7 @@ from orchestrator.pipeline.saving import output_frames
 from orchestrator.pipeline.smoothing import Smoother
 from orchestrator.request import EditOptions
 from orchestrator.vision.crop import grow, region
-from tests.helpers import job_context, write_lossless
+from tests.helpers import as_rgb, job_context, write_lossless
 
 H, W = 60, 80
 
@@ -56,7 +56,7 @@ def smooth(tmp_path, sources, edited, masks, mode: str | None, window=4, alpha=0
             if box is not None:
                 box = grow(box, 6, W, H)
                 boxes.put(i, box, region(frame, box).copy())
-        out = list(output_frames(ctx, store, boxes, place=smoother))
+        out = as_rgb(list(output_frames(ctx, store, boxes, place=smoother)))
     assert smoother is None or smoother.finished.done()
     return out
 

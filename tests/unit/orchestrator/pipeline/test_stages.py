@@ -27,7 +27,7 @@ from orchestrator.pipeline.propagating import MAX_RESTARTS, mask_store, propagat
 from orchestrator.pipeline.saving import output_frames
 from orchestrator.request import CheckedRequest, EditOptions, JobStatus, VideoEditRequest
 from orchestrator.vision.compositing import FEATHER_PX
-from tests.helpers import RecordedProgress, decode, job_context, tracked_masks, write_lossless
+from tests.helpers import as_rgb, RecordedProgress, decode, job_context, tracked_masks, write_lossless
 from videoedit.v1 import contract
 
 H, W, N = 64, 96, 20
@@ -141,7 +141,7 @@ def test_editing_sends_only_frames_with_the_object_and_keeps_the_background_bit_
     sources = [frame for _, frame in read_frames(ctx.info)]
     with CropSpool(tmp_path / "edited.crops", N) as boxes:
         assert edit_frames(ctx, masks, boxes) == 4
-        edited = list(output_frames(ctx, masks, boxes))
+        edited = as_rgb(list(output_frames(ctx, masks, boxes)))
         assert [boxes.has(i) for i in range(N)] == [m.any() for m in truth]
     assert [c.crops for c in models.edit_calls] == [4, 4, 4, 3]  # 15 frames with the object, batches of 4
     assert all(c.instruction == "make it blue" and set(c.seeds) == {0} and c.scheduler == ""
@@ -161,7 +161,7 @@ def test_editing_keeps_two_edit_calls_in_flight_in_batches_the_model_server_take
     sources = [frame for _, frame in read_frames(ctx.info)]
     with CropSpool(tmp_path / "edited.crops", N) as boxes:
         edit_frames(ctx, masks, boxes)
-        edited = list(output_frames(ctx, masks, boxes))
+        edited = as_rgb(list(output_frames(ctx, masks, boxes)))
     assert [c.crops for c in models.edit_calls] == [3] * 6 + [2]  # edit_batch_size 8 lowered to the server's 3
     assert models.most_edits_at_once == 2
     seeds = [s for c in models.edit_calls for s in c.seeds]
