@@ -23,7 +23,6 @@ from pathlib import Path
 
 from ..errors import InvalidArgument
 from ..media.crop_spool import CropSpool
-from ..media.mask_store import MaskStore
 from ..models import Models
 from ..request import CheckedRequest, JobStatus, VideoEditRequest
 from ..vision.stitching import union_mask
@@ -40,8 +39,9 @@ from .smoothing import Smoother
 
 # How long a stage running behind waits to be told to stop (it stops at its next frame).
 BEHIND_STOP_S = 60.0
-# Tracked frames propagating may be ahead of editing (their pixels held): about a Segment chunk.
-TRACKED_FRAMES_HELD = 16
+# Tracked frames propagating may be ahead of editing (their pixels held): a few. When the model
+# server's edits are the bottleneck, tracking slows to their pace rather than holding frames.
+TRACKED_FRAMES_HELD = 4
 
 
 def output_paths(request: VideoEditRequest) -> OutputPaths:
@@ -80,8 +80,7 @@ def run_pipeline(job: CheckedRequest, models: Models, progress: Progress, log: l
 
         # 3. Propagating: track them through the rest of the video. Without keyframes, editing (4)
         # runs behind it: each frame is cropped from tracking's decode and sent to the model server
-        # as soon as its mask is final, and saving (6, with smoothing, 5, inside its pass) follows
-        # the edited frames, so the model server is not left idle while the rest runs.
+        # as soon as its mask is final, so the model server edits while it tracks.
         progress.stage(JobStatus.PROPAGATING, f"tracking {req.mask_prompt!r}", total_frames=info.frame_count)
         if keyed:
             propagate(ctx, sighting, masks)
@@ -89,7 +88,6 @@ def run_pipeline(job: CheckedRequest, models: Models, progress: Progress, log: l
             tracked = TrackedFrames(TRACKED_FRAMES_HELD)
             behind.watch(tracked)
             editing = behind.start("editing", edit_tracked, tracked, edits, edited_ready)
-            saving, smoothing = _start_saving(ctx, behind, masks, edits, paths, edited_ready)
             try:
                 propagate(ctx, sighting, masks, tracked)
             except Stopped:  # editing failed and stopped the handover: its error says why
@@ -100,11 +98,20 @@ def run_pipeline(job: CheckedRequest, models: Models, progress: Progress, log: l
 
         # 4. Editing: crop, edit, resize back to the box (the saving pass pastes it through the
         # eroded, feathered mask). With keyframes, the model edits those and the edit is carried to
-        # the frames between them; all masks are known first, and saving starts with editing.
+        # the frames between them (all masks are known first). Saving (6, with smoothing, 5, inside
+        # its pass) starts now and follows the edited frames as they become final, so the model
+        # server is not left idle while it runs after editing. (Not beside tracking: the encoder's
+        # buffers would add to tracking's frames, a higher peak that only long videos reach.)
         progress.stage(JobStatus.EDITING, f"editing: {req.edit_prompt!r}",
                        total_frames=info.frame_count * (2 if keyed else 1))
+        if req.apply_smoothing:  # smoothing runs inside the saving pass (one decode of the source)
+            smoothing_tally = Tally()
+            smoother = Smoother(dataclasses.replace(ctx, progress=smoothing_tally))
+            saving = behind.start("saving", save_video, masks, edits, paths, edited_ready, smoother)
+            smoothing = (_part_of(smoother.finished, saving[0]), smoothing_tally)
+        else:
+            saving = behind.start("saving", save_video, masks, edits, paths, edited_ready)
         if keyed:
-            saving, smoothing = _start_saving(ctx, behind, masks, edits, paths, edited_ready)
             # The model edits the keyframes as they are planned while, behind it, each gap is
             # carried as soon as its closing keyframe is spooled (and the saving pass follows the
             # carried frames).
@@ -134,7 +141,7 @@ def run_pipeline(job: CheckedRequest, models: Models, progress: Progress, log: l
         edited_ready.finish()
 
         # 5. Smoothing: temporal EMA inside the mask, done by the saving pass (what is left of it).
-        if smoothing is not None:
+        if req.apply_smoothing:
             progress.stage(JobStatus.SMOOTHING, f"smoothing ({opts.smoothing_mode}, window {req.smoothing_window}, "
                                                 f"alpha {req.smoothing_alpha})", total_frames=info.frame_count)
             behind.finish(smoothing)
@@ -144,18 +151,6 @@ def run_pipeline(job: CheckedRequest, models: Models, progress: Progress, log: l
         progress.stage(JobStatus.SAVING, "encoding the output video", total_frames=2 * info.frame_count)
         behind.finish(saving, mask_video)
     return dataclasses.replace(paths, summary=summary)
-
-
-def _start_saving(ctx: JobContext, behind: "_Behind", masks: MaskStore, edits: CropSpool, paths: OutputPaths,
-                  edited_ready: FrameWatermark) -> tuple[tuple[Future, Tally], tuple[Future, Tally] | None]:
-    """Start the saving pass behind editing, smoothing inside it when the job asks (one decode of
-    the source): (saving, smoothing or None)."""
-    if not ctx.request.apply_smoothing:
-        return behind.start("saving", save_video, masks, edits, paths, edited_ready), None
-    smoothing_tally = Tally()
-    smoother = Smoother(dataclasses.replace(ctx, progress=smoothing_tally))
-    saving = behind.start("saving", save_video, masks, edits, paths, edited_ready, smoother)
-    return saving, (_part_of(smoother.finished, saving[0]), smoothing_tally)
 
 
 def _part_of(part: Future, whole: Future) -> Future:

@@ -9,6 +9,7 @@ import logging
 import threading
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from orchestrator.errors import InvalidArgument, ModelServerError, TrackingLost
 from orchestrator.jobs.validation import parse_extra
 from orchestrator.media.crop_spool import CropSpool
 from orchestrator.media.decode import probe, read_frames
+from orchestrator.media.encode import encode_h264
 from orchestrator.models.fake import FakeModels
 from orchestrator.pipeline import carrying, run_pipeline
 from orchestrator.pipeline.background import in_background
@@ -151,6 +153,21 @@ def test_editing_sends_only_frames_with_the_object_and_keeps_the_background_bit_
         if mask.any():  # the square's core, past the feathered edge, shows the fake edit (inverted colours)
             core = cv2.erode(mask.astype(np.uint8), np.ones((2 * FEATHER_PX + 9,) * 2, np.uint8)).astype(bool)
             assert np.abs(out[core].astype(int) - (255 - src[core].astype(int))).mean() < 10
+
+
+def test_frames_without_an_edit_reach_the_encoder_as_decoded(tmp_path):
+    """In 4:2:0 video (nearly all), a frame without an edit is never converted to RGB and back."""
+    lossless, truth = square_clip(tmp_path / "clip.mkv", appears=5)
+    source = probe(lossless, None)
+    clip = tmp_path / "clip.mp4"
+    encode_h264(clip, (frame for _, frame in read_frames(source)), source, audio_from=None,
+                options={"qp": "0", "preset": "ultrafast"})
+    ctx = job_context(tmp_path, probe(clip, None), FakeModels(), EditOptions(chunk_size=8, edit_size=64))
+    masks = tracked_masks(ctx)
+    with CropSpool(tmp_path / "edited.crops", N) as boxes:
+        edit_frames(ctx, masks, boxes)
+        output = list(output_frames(ctx, masks, boxes))
+    assert [isinstance(frame, av.VideoFrame) for frame in output] == [not m.any() for m in truth]
 
 
 def test_editing_keeps_two_edit_calls_in_flight_in_batches_the_model_server_takes(tmp_path):
