@@ -222,10 +222,12 @@ def test_editing_says_frames_without_an_edit_are_final_before_the_model_answers(
     assert values == sorted(values) and values[-1] == N
 
 
-def test_editing_behind_tracking_edits_what_editing_after_it_does(tmp_path):
+@pytest.mark.parametrize("lose_tracking", [set(), {2}])
+def test_editing_behind_tracking_edits_what_editing_after_it_does(tmp_path, lose_tracking):
     """Edited as propagating hands the frames over (crops from tracking's decode, boxes stabilised
     as their masks become final) or after it from a decode of its own: the same crops, boxes and
-    seeds. The object leaves for longer than max_gap and comes back."""
+    seeds. The object leaves for longer than max_gap and comes back; tracking may have to start
+    again in a new session (the chunks in flight are sent again), and no frame is handed over twice."""
     rng = np.random.default_rng(2)
     background = rng.integers(60, 110, (H, W, 3), dtype=np.uint8)
     frames = []
@@ -237,10 +239,11 @@ def test_editing_behind_tracking_edits_what_editing_after_it_does(tmp_path):
         frames.append(frame)
     clip = write_lossless(tmp_path / "clip.mkv", frames)
     options = EditOptions(chunk_size=6, chunk_overlap=2, edit_size=64, edit_batch_size=4)
-    after, behind = FakeModels(), FakeModels()
+    after, behind = FakeModels(), FakeModels(lose_tracking=lose_tracking)
     ctx = job_context(tmp_path, probe(clip, None), after, options)
     masks = tracked_masks(ctx)
-    ctx_behind = job_context(tmp_path, ctx.info, behind, options)
+    (tmp_path / "behind").mkdir()
+    ctx_behind = job_context(tmp_path / "behind", ctx.info, behind, options)
     tracked = TrackedFrames(capacity=2)
     with CropSpool(tmp_path / "after.crops", N) as spooled_after, \
             CropSpool(tmp_path / "behind.crops", N) as spooled_behind, mask_store(ctx_behind) as masks_behind:
