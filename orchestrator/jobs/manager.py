@@ -28,6 +28,7 @@ from typing import Callable, Iterator, Optional
 from ..config import Settings
 from ..errors import AlreadyExists, InvalidArgument, NotFound, ResourceExhausted, Unavailable, VideoEditError
 from ..models import Models
+from ..pipeline.background import wait_for_calls
 from ..request import CheckedRequest, JobStatus, VideoEditRequest, VideoEditStatus
 from .metrics import JobMetrics
 from .reporter import JobReporter
@@ -41,6 +42,8 @@ log = logging.getLogger(__name__)
 # How often an orchestrator looks for claimable jobs when nothing woke it, and how long a watcher
 # of a job running on another orchestrator may lag behind it.
 POLL_S = 0.5
+# How long a shutdown waits for the model calls of stopped jobs, once they are cancelled.
+CALLS_STOP_S = 10.0
 
 
 def orchestrator_id() -> str:
@@ -192,13 +195,17 @@ class JobManager:
 
     def shutdown(self) -> None:
         """Refuse new jobs and claim none; running ones stop at their next checkpoint and go back
-        to the queue, for another orchestrator (or this one's next start)."""
+        to the queue, for another orchestrator (or this one's next start). Then close the models:
+        the calls the stopped jobs left in flight are cancelled, and waited for."""
         self._stopping.set()
         self._wake.set()
         self._executor.shutdown(wait=True)  # the claim loop keeps their leases meanwhile
         self._drained.set()
         self._claimer.join()
         self.store.close()
+        self.models.close()
+        if left := wait_for_calls(CALLS_STOP_S):
+            log.warning("%d model call(s) still running at shutdown", left)
 
     # --- claiming and running ---
 

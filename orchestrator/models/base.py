@@ -79,3 +79,7 @@ class Models(Protocol):
         of videoedit.v1.contract.SCHEDULERS, "" for the checkpoint's own. `anchor`: a crop of the
         same size every crop's self-attention also attends to (cross-frame consistency)."""
         ...
+
+    def close(self) -> None:
+        """Done with the models: connections closed, calls still in flight cancelled."""
+        ...

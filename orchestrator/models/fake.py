@@ -79,6 +79,9 @@ class FakeModels:
             self._running_edits -= 1
         return [255 - crop for crop in crops]
 
+    def close(self) -> None:
+        pass
+
     def _detections(self, frame: np.ndarray, prompt: str) -> list[Detection]:
         count, labels, stats, _ = cv2.connectedComponentsWithStats(self.find(frame).astype(np.uint8), connectivity=8)
         regions = sorted((stats[i, cv2.CC_STAT_LEFT], i) for i in range(1, count)
