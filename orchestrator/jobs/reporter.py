@@ -96,6 +96,10 @@ class JobReporter:
         # The last frame of a stage is always published, so watchers see it complete.
         self._update(changes, force=bool(total) and done >= total)
 
+    def checkpoint(self) -> None:
+        """Raises JobCancelled if asked to stop; reports nothing."""
+        self.check_cancelled()
+
     def complete(self, done: int, message: Optional[str] = None) -> None:
         """The current stage ended after `done` frames, earlier than its planned total (masking
         stops at the chunk where the object is found): progress bars end full, not part-way."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Protocol
@@ -34,6 +34,9 @@ class Progress(Protocol):
     def complete(self, done: int, message: Optional[str] = None) -> None:
         """The current stage ended after `done` frames, earlier than planned."""
 
+    def checkpoint(self) -> None:
+        """Only the cancellation checkpoint: for a stage that waits on another, reporting nothing."""
+
 
 class Tally:
     """The Progress of work that runs behind the current stage: it only counts; the driver reports
@@ -51,6 +54,9 @@ class Tally:
     def complete(self, done: int, message: Optional[str] = None) -> None:
         self.done = done
 
+    def checkpoint(self) -> None:
+        pass
+
 
 @dataclass(frozen=True)
 class Pasted:
@@ -67,6 +73,10 @@ class FrameFilter(Protocol):
     def __call__(self, index: int, frame: Optional[np.ndarray], pasted: Optional[Pasted]) -> None:
         """Write frame `index`'s final box into `frame` (the decoded source, RGB), given its edit as
         pasted (None: the frame has no edit, and `frame` may be None: not converted to RGB)."""
+
+
+# How often a stage waiting on another (or on the model server) checks whether the job ended.
+WAIT_CHECK_S = 0.25
 
 
 class Stopped(Exception):
@@ -132,14 +142,24 @@ class TrackedFrames:
         self._finished = self._stopped = False
         self._changed = threading.Condition()
 
-    def put(self, frame: TrackedFrame) -> None:
-        with self._changed:
-            while len(self._queue) >= self._capacity and not self._stopped:
-                self._changed.wait()
-            if self._stopped:
-                raise Stopped()
-            self._queue.append(frame)
-            self._changed.notify_all()
+    def put(self, frame: TrackedFrame, waiting: Callable[[], None] = lambda: None) -> None:
+        """Hand `frame` over; while the hand-over is full, call `waiting` every WAIT_CHECK_S (a
+        cancellation checkpoint: the job may end while editing waits on the model server)."""
+        while True:
+            with self._changed:
+                if self._stopped:
+                    raise Stopped()
+                if len(self._queue) < self._capacity:
+                    self._queue.append(frame)
+                    self._changed.notify_all()
+                    return
+                self._changed.wait(WAIT_CHECK_S)
+            waiting()
+
+    def check(self) -> None:
+        """Raise Stopped when the hand-over was stopped."""
+        if self._stopped:
+            raise Stopped()
 
     def finish(self) -> None:
         """Every frame was put."""

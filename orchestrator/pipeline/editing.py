@@ -19,8 +19,9 @@ which need every mask first, it runs after it and decodes the video again (edit_
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,7 +32,7 @@ from ..media.mask_store import MaskStore
 from ..vision.compositing import fit_crop, paste
 from ..vision.crop import Box, CropStabiliser, crop_box, cut_crop, mask_bbox, region, stabilised_crops
 from .background import in_background
-from .context import FrameWatermark, JobContext, KeyframePlan, TrackedFrames
+from .context import WAIT_CHECK_S, FrameWatermark, JobContext, KeyframePlan, TrackedFrames
 
 # Edit calls of one job in flight at once: one running on the GPU, one queued behind it.
 EDITS_IN_FLIGHT = 2
@@ -103,7 +104,7 @@ def edit_tracked(ctx: JobContext, tracked: TrackedFrames, out: CropSpool, ready:
     frame's crop box is stabilised as soon as the masks half a window past it are final. When this
     fails, `tracked` is stopped, so propagating does not wait for it."""
     try:
-        return _edit(ctx, _tracked_crops(ctx, tracked), out, ready)
+        return _edit(ctx, _tracked_crops(ctx, tracked), out, ready, waiting=tracked.check)
     except BaseException:
         tracked.stop()
         raise
@@ -124,16 +125,25 @@ def _tracked_crops(ctx: JobContext, tracked: TrackedFrames) -> Iterator[tuple[in
 
 
 def _edit(ctx: JobContext, crops: Iterable[tuple[int, np.ndarray | None, Box | None]], out: CropSpool,
-          ready: FrameWatermark | None) -> int:
+          ready: FrameWatermark | None, waiting: Callable[[], None] | None = None) -> int:
     """Edit the frames of `crops` ((index, frame, crop box), in order; (index, None, None): a frame
-    without an edit) into `out`, EDITS_IN_FLIGHT Edit calls at a time; returns the calls made."""
+    without an edit) into `out`, EDITS_IN_FLIGHT Edit calls at a time; returns the calls made.
+    While it waits on the model server, `waiting` (default: the progress's checkpoint) is called
+    every WAIT_CHECK_S, so a job that ends does not wait for an Edit call to finish."""
     info = ctx.info
     batch_size = min(ctx.options.edit_batch_size, ctx.models.info().max_edit_batch)
     in_flight: deque[tuple[list[EditTarget], Future]] = deque()
+    waiting = waiting or ctx.progress.checkpoint
 
     def collect_oldest() -> None:
         targets, edited = in_flight.popleft()
-        for target, crop in zip(targets, edited.result(), strict=True):
+        while True:
+            try:
+                answer = edited.result(timeout=WAIT_CHECK_S)
+                break
+            except FutureTimeout:
+                waiting()
+        for target, crop in zip(targets, answer, strict=True):
             x0, y0, x1, y1 = target.box
             out.put(target.index, target.box, fit_crop(crop, (x1 - x0, y1 - y0)))
         # Every frame before the oldest batch still in flight is final: spooled, or without an edit.

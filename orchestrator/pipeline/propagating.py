@@ -71,7 +71,7 @@ def propagate(ctx: JobContext, sighting: Sighting, store: MaskStore, tracked: Tr
         while awaiting and awaiting[0][0] < tracks.written:
             index, pixels = awaiting.popleft()
             box = store.box(index)
-            tracked.put(TrackedFrame(index, box, pixels if box is not None else None))
+            tracked.put(TrackedFrame(index, box, pixels if box is not None else None), waiting=ctx.progress.checkpoint)
 
     for index in range(sighting.start):
         add(index, {}, None)

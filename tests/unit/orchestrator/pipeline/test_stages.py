@@ -14,14 +14,14 @@ import cv2
 import numpy as np
 import pytest
 
-from orchestrator.errors import InvalidArgument, ModelServerError, TrackingLost
+from orchestrator.errors import InvalidArgument, JobCancelled, ModelServerError, TrackingLost
 from orchestrator.jobs.validation import parse_extra
 from orchestrator.media.crop_spool import CropSpool
 from orchestrator.media.decode import probe, read_frames
 from orchestrator.media.encode import encode_h264
 from orchestrator.models.fake import FakeModels
 from orchestrator.pipeline import carrying, run_pipeline
-from orchestrator.pipeline.background import in_background
+from orchestrator.pipeline.background import in_background, wait_for_calls
 from orchestrator.pipeline.context import FrameWatermark, TrackedFrames
 from orchestrator.pipeline.editing import edit_frames, edit_tracked, frame_seed
 from orchestrator.pipeline.masking import find_objects
@@ -296,6 +296,42 @@ def test_the_model_edits_while_the_video_is_still_being_tracked(tmp_path):
     assert edited_first == [True]
     assert outputs.summary == f"{N} frames edited by the model"
     assert [s.value for s in progress.stages] == list(contract.STAGE_NAMES)
+
+
+def test_a_cancel_lands_while_tracking_waits_for_editing_and_editing_for_the_model(tmp_path):
+    """Tracking waits for editing when the hand-over is full, and editing waits on the model server:
+    a cancel still lands at once, not when the Edit call in flight finishes (the fake model answers
+    only after the job has ended, or after 10 s)."""
+    clip, _ = square_clip(tmp_path / "clip.mkv")
+    editing_began, job_ended = threading.Event(), threading.Event()
+    answered_before_the_end: list[bool] = []
+
+    class Slow(FakeModels):
+        def edit(self, crops, *args, **kwargs):
+            editing_began.set()
+            job_ended.wait(10)
+            answered_before_the_end.append(not job_ended.is_set())
+            return super().edit(crops, *args, **kwargs)
+
+    class Cancelled(RecordedProgress):
+        def checkpoint(self) -> None:
+            if editing_began.is_set():
+                raise JobCancelled()
+
+        def advance(self, done: int, message: str | None = None) -> None:
+            self.checkpoint()
+            super().advance(done, message)
+
+    request = VideoEditRequest(job_id="job", input_video_path=clip, output_dir=tmp_path / "out",
+                               mask_prompt="car", edit_prompt="make it blue", num_inference_steps=2)
+    (tmp_path / "out").mkdir()
+    with pytest.raises(JobCancelled):
+        run_pipeline(CheckedRequest(request, parse_extra({"edit_size": "64", "edit_batch_size": "1",
+                                                          "chunk_size": "4"})),
+                     Slow(), Cancelled(), logging.getLogger("tests"), tmp_path)
+    job_ended.set()
+    assert not [t.name for t in threading.enumerate() if t.name in ("editing", "saving", "mask video")]
+    assert wait_for_calls(5) == 0 and not any(answered_before_the_end)
 
 
 @pytest.mark.parametrize("failing", ["edit", "tracking"])
