@@ -26,7 +26,7 @@ from orchestrator.pipeline.context import FrameWatermark, TrackedFrames
 from orchestrator.pipeline.editing import edit_frames, edit_tracked, frame_seed
 from orchestrator.pipeline.masking import find_objects
 from orchestrator.pipeline.propagating import MAX_RESTARTS, mask_store, propagate
-from orchestrator.pipeline.saving import output_frames
+from orchestrator.pipeline.saving import OutputPaths, output_frames
 from orchestrator.request import CheckedRequest, EditOptions, JobStatus, VideoEditRequest
 from orchestrator.vision.compositing import FEATHER_PX
 from tests.helpers import as_rgb, RecordedProgress, decode, job_context, tracked_masks, write_lossless
@@ -286,13 +286,8 @@ def test_the_model_edits_while_the_video_is_still_being_tracked(tmp_path):
             edited.set()
             return super().edit(crops, *args, **kwargs)
 
-    request = VideoEditRequest(job_id="job", input_video_path=clip, output_dir=tmp_path / "out",
-                               mask_prompt="car", edit_prompt="make it blue", num_inference_steps=2)
-    (tmp_path / "out").mkdir()
     progress = RecordedProgress()
-    outputs = run_pipeline(CheckedRequest(request, parse_extra({"edit_size": "64", "edit_batch_size": "2",
-                                                                "chunk_size": "6"})),
-                           Watching(), progress, logging.getLogger("tests"), tmp_path)
+    outputs = run_video(tmp_path, clip, Watching(), progress, edit_size="64", edit_batch_size="2", chunk_size="6")
     assert edited_first == [True]
     assert outputs.summary == f"{N} frames edited by the model"
     assert [s.value for s in progress.stages] == list(contract.STAGE_NAMES)
@@ -322,13 +317,8 @@ def test_a_cancel_lands_while_tracking_waits_for_editing_and_editing_for_the_mod
             self.checkpoint()
             super().advance(done, message)
 
-    request = VideoEditRequest(job_id="job", input_video_path=clip, output_dir=tmp_path / "out",
-                               mask_prompt="car", edit_prompt="make it blue", num_inference_steps=2)
-    (tmp_path / "out").mkdir()
     with pytest.raises(JobCancelled):
-        run_pipeline(CheckedRequest(request, parse_extra({"edit_size": "64", "edit_batch_size": "1",
-                                                          "chunk_size": "4"})),
-                     Slow(), Cancelled(), logging.getLogger("tests"), tmp_path)
+        run_video(tmp_path, clip, Slow(), Cancelled(), edit_size="64", edit_batch_size="1", chunk_size="4")
     job_ended.set()
     assert not [t.name for t in threading.enumerate() if t.name in ("editing", "saving", "mask video")]
     assert wait_for_calls(5) == 0 and not any(answered_before_the_end)
@@ -348,25 +338,24 @@ def test_a_failure_behind_or_in_tracking_fails_the_job_with_its_error_and_stops_
             return super().edit(crops, *args, **kwargs)
 
     models = Failing(lose_tracking=set(range(2, 100)) if failing == "tracking" else set())
-    request = VideoEditRequest(job_id="job", input_video_path=clip, output_dir=tmp_path / "out",
-                               mask_prompt="car", edit_prompt="make it blue", num_inference_steps=2)
-    (tmp_path / "out").mkdir()
-    error = ModelServerError if failing == "edit" else TrackingLost
-    with pytest.raises(error):
-        run_pipeline(CheckedRequest(request, parse_extra({"edit_size": "64", "edit_batch_size": "1",
-                                                          "chunk_size": "4"})),
-                     models, RecordedProgress(), logging.getLogger("tests"), tmp_path)
+    with pytest.raises(ModelServerError if failing == "edit" else TrackingLost):
+        run_video(tmp_path, clip, models, edit_size="64", edit_batch_size="1", chunk_size="4")
     assert not [t.name for t in threading.enumerate() if t.name in ("editing", "saving", "mask video")]
 
 
-def run_job(tmp_path: Path, clip: Path, mode: str, **extra: str) -> tuple[RecordedProgress, FakeModels, Path]:
+def run_video(tmp_path: Path, clip: Path, models: FakeModels, progress: RecordedProgress | None = None,
+              mode: str = "video", **extra: str) -> OutputPaths:
+    """The whole pipeline on `clip` (prompts "car" / "make it blue", 2 steps, `extra` fields)."""
     request = VideoEditRequest(job_id="job", input_video_path=clip, output_dir=tmp_path / "out", mode=mode,
                                mask_prompt="car", edit_prompt="make it blue", num_inference_steps=2)
     (tmp_path / "out").mkdir()
+    return run_pipeline(CheckedRequest(request, parse_extra(extra)), models, progress or RecordedProgress(),
+                        logging.getLogger("tests"), tmp_path)
+
+
+def run_job(tmp_path: Path, clip: Path, mode: str, **extra: str) -> tuple[RecordedProgress, FakeModels, Path]:
     progress, models = RecordedProgress(), FakeModels()
-    outputs = run_pipeline(CheckedRequest(request, parse_extra(extra)), models, progress,
-                           logging.getLogger("tests"), tmp_path)
-    return progress, models, outputs.video
+    return progress, models, run_video(tmp_path, clip, models, progress, mode, **extra).video
 
 
 def test_the_driver_runs_every_stage_in_the_shared_order(tmp_path):
@@ -383,12 +372,8 @@ def test_smoothing_and_saving_run_behind_editing(tmp_path):
     when their own stages begin, most of their work is done (the model server is not left idle
     while they run alone at the end)."""
     clip, _ = square_clip(tmp_path / "clip.mkv")
-    request = VideoEditRequest(job_id="job", input_video_path=clip, output_dir=tmp_path / "out",
-                               mask_prompt="car", edit_prompt="make it blue", num_inference_steps=2)
-    (tmp_path / "out").mkdir()
-    progress, models = RecordedProgress(), FakeModels(edit_seconds=0.05)
-    run_pipeline(CheckedRequest(request, parse_extra({"edit_size": "64", "edit_batch_size": "2"})), models,
-                 progress, logging.getLogger("tests"), tmp_path)
+    progress = RecordedProgress()
+    run_video(tmp_path, clip, FakeModels(edit_seconds=0.05), progress, edit_size="64", edit_batch_size="2")
     smoothing_start = progress.stage_starts[JobStatus.SMOOTHING]
     saving_start = progress.stage_starts[JobStatus.SAVING]
     assert progress.done[smoothing_start] >= N * 3 // 4, progress.done[smoothing_start:saving_start]
@@ -417,13 +402,8 @@ def test_with_keyframes_gaps_are_carried_while_the_model_edits_later_keyframes(t
                 carried_before.append(carried.wait(5))
             return super().edit(crops, *args, **kwargs)
 
-    request = VideoEditRequest(job_id="job", input_video_path=clip, output_dir=tmp_path / "out",
-                               mask_prompt="car", edit_prompt="make it blue", num_inference_steps=2)
-    (tmp_path / "out").mkdir()
     progress, models = RecordedProgress(), Recorded()
-    outputs = run_pipeline(CheckedRequest(request, parse_extra({"edit_size": "64", "edit_batch_size": "1",
-                                                                "keyframe_interval": "4"})),
-                           models, progress, logging.getLogger("tests"), tmp_path)
+    outputs = run_video(tmp_path, clip, models, progress, edit_size="64", edit_batch_size="1", keyframe_interval="4")
     assert carried_before == [True]
     assert [c.crops for c in models.edit_calls] == [1] * 6  # keyframes 0, 4, 8, 12, 16 and the last, 19
     assert outputs.summary == "6 frames edited by the model, 14 carried from keyframes"
@@ -453,12 +433,7 @@ def test_adaptive_keyframes_are_edited_while_the_rest_of_the_video_is_still_bein
             editing_began.set()
             return super().edit(crops, *args, **kwargs)
 
-    request = VideoEditRequest(job_id="job", input_video_path=clip, output_dir=tmp_path / "out",
-                               mask_prompt="car", edit_prompt="make it blue", num_inference_steps=2)
-    (tmp_path / "out").mkdir()
-    outputs = run_pipeline(CheckedRequest(request, parse_extra({"edit_size": "64", "edit_batch_size": "1",
-                                                                "keyframes": "adaptive"})),
-                           Recorded(), RecordedProgress(), logging.getLogger("tests"), tmp_path)
+    outputs = run_video(tmp_path, clip, Recorded(), edit_size="64", edit_batch_size="1", keyframes="adaptive")
     assert began_first == [True]
     assert outputs.summary == "6 frames edited by the model, 14 carried from keyframes"
 
@@ -474,13 +449,8 @@ def test_with_keyframes_a_failing_edit_call_fails_the_job_and_stops_carrying(tmp
                 raise ModelServerError("the model server went away")
             return super().edit(crops, *args, **kwargs)
 
-    request = VideoEditRequest(job_id="job", input_video_path=clip, output_dir=tmp_path / "out",
-                               mask_prompt="car", edit_prompt="make it blue", num_inference_steps=2)
-    (tmp_path / "out").mkdir()
     with pytest.raises(ModelServerError, match="went away"):
-        run_pipeline(CheckedRequest(request, parse_extra({"edit_size": "64", "edit_batch_size": "1",
-                                                          "keyframe_interval": "4"})),
-                     Failing(), RecordedProgress(), logging.getLogger("tests"), tmp_path)
+        run_video(tmp_path, clip, Failing(), edit_size="64", edit_batch_size="1", keyframe_interval="4")
     assert not [t.name for t in threading.enumerate() if t.name in ("carrying", "saving", "mask video")]
 
 
@@ -498,12 +468,8 @@ def test_adaptive_keyframes_whose_planning_fails_fail_the_job_with_its_error(tmp
         return carried_share(*args, **kwargs)
 
     monkeypatch.setattr(carrying, "_carried_share", failing)
-    request = VideoEditRequest(job_id="job", input_video_path=clip, output_dir=tmp_path / "out",
-                               mask_prompt="car", edit_prompt="make it blue", num_inference_steps=2)
-    (tmp_path / "out").mkdir()
     with pytest.raises(RuntimeError, match="planning broke"):
-        run_pipeline(CheckedRequest(request, parse_extra({"edit_size": "64", "keyframes": "adaptive"})),
-                     FakeModels(), RecordedProgress(), logging.getLogger("tests"), tmp_path)
+        run_video(tmp_path, clip, FakeModels(), edit_size="64", keyframes="adaptive")
     assert not [t.name for t in threading.enumerate() if t.name in ("planning", "carrying", "saving", "mask video")]
 
 
