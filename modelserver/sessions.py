@@ -17,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .batching import DeadlinePassed
 from .metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,9 @@ class TrackingSessions:
 
     def take_turn(self, session_id: str, first_frame: int, prompts: list[str], deadline: float | None) -> Session:
         """The session this call continues (opened when `first_frame` is 0), once every frame
-        before `first_frame` is tracked; raises SessionError when the call cannot continue it."""
+        before `first_frame` is tracked; raises SessionError when the call cannot continue it, and
+        DeadlinePassed when the frames before it do not come in time (the code the caller's own
+        deadline gives, whichever side notices first)."""
         with self._changed:
             if not self.max_sessions:
                 raise SessionError("this replica keeps no tracking sessions (--max-tracking-sessions 0); "
@@ -86,8 +89,8 @@ class TrackingSessions:
                     return session
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
-                    raise SessionError(f"tracking session {session_id!r}: frames {session.tracked}-"
-                                       f"{first_frame - 1} never arrived before this call's deadline")
+                    raise DeadlinePassed(f"tracking session {session_id!r}: frames {session.tracked}-"
+                                         f"{first_frame - 1} never arrived before this call's deadline")
                 self._changed.wait(remaining if remaining is not None else 1.0)
 
     def check_turn(self, session: Session, first_frame: int) -> None:
