@@ -85,9 +85,6 @@ class RecordedProgress:
     def complete(self, done: int, message: Optional[str] = None) -> None:
         self.done.append(done)
 
-    def checkpoint(self) -> None:
-        pass
-
 
 def job_context(workdir: Path, info: VideoInfo, models: Models, options: EditOptions = EditOptions(),
                 **request_fields) -> JobContext:

@@ -104,8 +104,8 @@ def main(argv: list[str] | None = None) -> None:
     # handler only when the main thread next runs bytecode (an untimed wait could sleep through it).
     while not stop.wait(1.0):
         pass
-    log.info("shutting down: refusing new jobs; running jobs stop at their next checkpoint and re-run at the "
-             "next start")
+    log.info("shutting down: refusing new jobs; running jobs stop and re-run on the next "
+             "orchestrator to claim them")
     for name in ("", SERVICE_NAME):
         health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
     jobs.shutdown()  # watchers see the jobs' last status before their streams close

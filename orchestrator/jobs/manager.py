@@ -4,8 +4,8 @@ watched, cancelled; shared with any other orchestrator on the same store.
 The store (jobs/store/) is the one source of truth; this process keeps only the jobs it is
 running. A claim loop takes queued jobs while a worker is free, renews the leases of the
 running ones (and picks up cancel requests made on any orchestrator), and stops a job whose
-lease another orchestrator took over. Shutdown interrupts running jobs at their next checkpoint
-(between batches) and hands them back to the queue. An orchestrator that died without that
+lease another orchestrator took over. Shutdown stops running jobs at once (their StopSignal ends
+every wait of the pipeline) and hands them back to the queue. An orchestrator that died without that
 (crash, SIGKILL) leaves leases that expire; its jobs then run again from the start on whichever
 orchestrator claims them, or at once on its own restart on the same machine.
 """
@@ -28,7 +28,7 @@ from typing import Callable, Iterator, Optional
 from ..config import Settings
 from ..errors import AlreadyExists, InvalidArgument, NotFound, ResourceExhausted, Unavailable, VideoEditError
 from ..models import Models
-from ..pipeline.background import wait_for_calls
+from ..pipeline.concurrency import StopReason, StopSignal
 from ..request import CheckedRequest, JobStatus, VideoEditRequest, VideoEditStatus
 from .metrics import JobMetrics
 from .reporter import JobReporter
@@ -42,8 +42,6 @@ log = logging.getLogger(__name__)
 # How often an orchestrator looks for claimable jobs when nothing woke it, and how long a watcher
 # of a job running on another orchestrator may lag behind it.
 POLL_S = 0.5
-# How long a shutdown waits for the model calls of stopped jobs, once they are cancelled.
-CALLS_STOP_S = 10.0
 
 
 def orchestrator_id() -> str:
@@ -60,11 +58,14 @@ class RunningJob:
     attempt: int
     reporter: Optional[JobReporter] = None
     stage_entered_at: float = field(default_factory=time.time)  # unix seconds, for the stage metrics
-    cancel: threading.Event = field(default_factory=threading.Event)
-    lost: threading.Event = field(default_factory=threading.Event)  # another orchestrator took it over
+    stop: StopSignal = field(default_factory=StopSignal)  # cancel, shutdown, lease lost: the pipeline stops
 
 
 class JobManager:
+    """What the RPCs call for jobs (start, get, watch, cancel, list) and what runs them: a claim
+    loop that takes queued jobs from the shared store while a worker is free and keeps their
+    leases, and the workers that run them. One per orchestrator process."""
+
     def __init__(self, settings: Settings, models: Models, store: JobStore, max_concurrent_jobs: int = 1,
                  max_queued_jobs: int = 100, metrics: Optional[JobMetrics] = None, name: Optional[str] = None):
         self.settings = settings
@@ -79,7 +80,7 @@ class JobManager:
         self._changed = threading.Condition()  # notified on every status this process writes
         self._wake = threading.Event()  # a job was added or a worker freed: claim now
         self._free_workers = threading.Semaphore(max_concurrent_jobs)
-        self._stopping = threading.Event()  # shutdown: running jobs stop at a checkpoint, go back to the queue
+        self._stopping = threading.Event()  # shutdown: no new jobs; running ones stop and go back to the queue
         self._drained = threading.Event()  # shutdown: no job runs here any more
         # max_concurrent_jobs 0: an API-only orchestrator, which never claims a job.
         self._executor = ThreadPoolExecutor(max_workers=max(1, max_concurrent_jobs), thread_name_prefix="job")
@@ -172,12 +173,12 @@ class JobManager:
                 self.metrics.ended.labels(JobStatus.CANCELLED.value).inc()
                 self._notify()
                 return cancelled
-        # Claimed: its owner (this or another orchestrator) stops it at the next checkpoint.
+        # Claimed: its owner (this or another orchestrator) stops it at once (its StopSignal).
         self.store.request_cancel(job_id)
         with self._lock:
             running = self._running.get(job_id)
         if running is not None:
-            running.cancel.set()
+            running.stop.stop(StopReason.CANCELLED)
         return self.get(job_id)
 
     def list(self, status: Optional[JobStatus], page_size: int, page_token: str) -> tuple[list[VideoEditStatus], str]:
@@ -194,18 +195,19 @@ class JobManager:
         return page[:size], str(offset + size) if len(page) > size else ""
 
     def shutdown(self) -> None:
-        """Refuse new jobs and claim none; running ones stop at their next checkpoint and go back
-        to the queue, for another orchestrator (or this one's next start). Then close the models:
-        the calls the stopped jobs left in flight are cancelled, and waited for."""
-        self._stopping.set()
+        """Refuse new jobs and claim none; running ones stop at once and go back to the queue, for
+        another orchestrator (or this one's next start). Then close the models: the calls the
+        stopped jobs left in flight are cancelled, and waited for."""
+        with self._lock:
+            self._stopping.set()
+            for running in self._running.values():
+                running.stop.stop(StopReason.SHUTDOWN)
         self._wake.set()
         self._executor.shutdown(wait=True)  # the claim loop keeps their leases meanwhile
         self._drained.set()
         self._claimer.join()
         self.store.close()
         self.models.close()
-        if left := wait_for_calls(CALLS_STOP_S):
-            log.warning("%d model call(s) still running at shutdown", left)
 
     # --- claiming and running ---
 
@@ -247,11 +249,11 @@ class JobManager:
                 if not (running.latest.status is JobStatus.QUEUED or running.latest.status.terminal):
                     self._lose(running, "its lease went to another orchestrator")  # not just handed back
             elif lease.cancel_requested:
-                running.cancel.set()
+                running.stop.stop(StopReason.CANCELLED)
 
     def _lose(self, running: RunningJob, why: str) -> None:
-        if not running.lost.is_set():
-            running.lost.set()
+        if not running.stop.stopped_for(StopReason.LEASE_LOST):
+            running.stop.stop(StopReason.LEASE_LOST)
             self.metrics.leases_lost.inc()
             log.warning("job %s: stopping it here: %s", running.checked.request.job_id, why)
 
@@ -292,10 +294,12 @@ class JobManager:
             self.store.update(status, self.name, new_stage=True)  # watchers see it start over
         write_status(checked.output_dir, status)
         running = RunningJob(checked=checked, latest=status, attempt=claim.attempt)
-        running.reporter = JobReporter(status, checked.output_dir, cancel=running.cancel, interrupt=self._stopping,
-                                       lost=running.lost, listener=lambda s, r=running: self._on_status(r, s))
+        running.reporter = JobReporter(status, checked.output_dir, stop=running.stop,
+                                       listener=lambda s, r=running: self._on_status(r, s))
         with self._lock:
             self._running[job_id] = running
+            if self._stopping.is_set():  # claimed as the shutdown began: it stops at once, queued again
+                running.stop.stop(StopReason.SHUTDOWN)
         log.info("job %s claimed (attempt %d)", job_id, claim.attempt)
         self._executor.submit(self._run, running)
         return True
@@ -325,7 +329,7 @@ class JobManager:
         except Exception as err:  # keep running; the next write (or lease check) decides
             log.warning("job %s: could not write its status to the job store: %s", status.job_id, err)
             held = True
-        if not held and not running.lost.is_set():
+        if not held and not running.stop.stopped_for(StopReason.LEASE_LOST):
             self._lose(running, "another orchestrator holds it now")
         if new_stage:
             self.metrics.moved(running.latest, running.stage_entered_at, status)

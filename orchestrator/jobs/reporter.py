@@ -16,7 +16,7 @@ from typing import Callable, Optional
 
 from videoedit.v1 import contract
 
-from ..errors import JobCancelled, JobInterrupted, JobLost
+from ..pipeline.concurrency import StopSignal
 from ..request import JobStatus, VideoEditStatus
 from .status_file import write_status
 
@@ -31,15 +31,15 @@ Listener = Callable[[VideoEditStatus], None]
 
 
 class JobReporter:
-    def __init__(self, status: VideoEditStatus, output_dir: Path,
-                 listener: Optional[Listener] = None, cancel: Optional[threading.Event] = None,
-                 interrupt: Optional[threading.Event] = None, lost: Optional[threading.Event] = None):
+    """The Progress of one running job: its status as the pipeline reports it, written to
+    status.json and told to `listener`; every report first checks the job's `stop` signal."""
+
+    def __init__(self, status: VideoEditStatus, output_dir: Path, listener: Optional[Listener] = None,
+                 stop: Optional[StopSignal] = None):
         self._status = status
         self._output_dir = output_dir
         self._listener = listener
-        self._cancel = cancel or threading.Event()
-        self._interrupt = interrupt or threading.Event()  # server shutdown: stop, to be re-run
-        self._lost = lost or threading.Event()  # the job's lease went to another orchestrator
+        self.stop = stop or StopSignal()  # cancel, shutdown, lease lost, a stage failed
         self._last_write = 0.0
         self._lock = threading.Lock()
         self._stage_started = time.monotonic()
@@ -53,15 +53,10 @@ class JobReporter:
         with self._lock:
             return dataclasses.replace(self._status)
 
-    def check_cancelled(self, shutdown: bool = True) -> None:
-        """Raise if the job must stop: lost to another orchestrator, cancelled, or (with
-        `shutdown`) interrupted by a server shutdown."""
-        if self._lost.is_set():
-            raise JobLost()
-        if shutdown and self._interrupt.is_set():
-            raise JobInterrupted()
-        if self._cancel.is_set():
-            raise JobCancelled()
+    def check_cancelled(self, finishing: bool = False) -> None:
+        """Raise if the job must stop (StopSignal.raise_if_stopped). `finishing`: its outputs are
+        written; a server shutdown no longer throws them away."""
+        self.stop.raise_if_stopped(finishing)
 
     def publish(self, **changes) -> None:
         """Set fields and write/notify at once."""
@@ -84,7 +79,7 @@ class JobReporter:
         self._stage_started, self._stage_cpu_started = now, cpu_now
 
     def advance(self, done: int, message: Optional[str] = None) -> None:
-        """`done` frames of the current stage are finished; raises JobCancelled if asked to stop."""
+        """`done` frames of the current stage are finished; raises if the job must stop."""
         self.check_cancelled()
         with self._lock:
             stage, total = self._status.status, self._status.total_frames
@@ -95,10 +90,6 @@ class JobReporter:
             changes["message"] = message
         # The last frame of a stage is always published, so watchers see it complete.
         self._update(changes, force=bool(total) and done >= total)
-
-    def checkpoint(self) -> None:
-        """Raises JobCancelled if asked to stop; reports nothing."""
-        self.check_cancelled()
 
     def complete(self, done: int, message: Optional[str] = None) -> None:
         """The current stage ended after `done` frames, earlier than its planned total (masking

@@ -49,34 +49,15 @@ def run_job(checked: CheckedRequest, models: Models, reporter: JobReporter, thre
         log.info("model server %s", info.description)
         if info.tiny:
             log.warning("the model server runs TINY RANDOM-WEIGHT models: outputs are not meaningful")
-        outputs = run_pipeline(checked, models, reporter, log, workdir, threads)
+        outputs = run_pipeline(checked, models, reporter, log, workdir, reporter.stop, threads)
         # A cancel that came while the last frames were written still wins; a shutdown does not
         # throw away a job that is done.
-        reporter.check_cancelled(shutdown=False)
-        final = dict(status=JobStatus.FINISHED, progress=1.0, current_frame=None,
-                     message=f"finished: {outputs.summary}" if outputs.summary else "finished",
-                     total_frames=None, output_video_path=outputs.video, mask_preview_path=outputs.mask)
-    except JobLost:  # the new owner runs the job and owns its files and status now
-        log.warning("job stopped: another orchestrator took it over (this one's lease expired); its files are "
-                    "left to the new run")
-        final = None
-    except JobInterrupted:
-        removed = _remove_partial_outputs(req)
-        log.info("job interrupted by a server shutdown%s; queued again, it runs from the start on the next "
-                 "orchestrator to claim it", f"; removed partial {', '.join(removed)}" if removed else "")
-        final = dict(status=JobStatus.QUEUED, progress=0.0, current_frame=None, total_frames=None,
-                     message="interrupted by a server shutdown; queued again for the next orchestrator to claim it")
-    except JobCancelled:
-        removed = _remove_partial_outputs(req)
-        log.info("job cancelled%s", f"; removed partial {', '.join(removed)}" if removed else "")
-        final = dict(status=JobStatus.CANCELLED, message="cancelled")
-    except Exception as err:  # every failure ends the job FAILED with the reason
-        error = str(err) if isinstance(err, VideoEditError) else f"{type(err).__name__}: {err}"
-        stage = reporter.status.status.value
-        removed = _remove_partial_outputs(req)  # saving runs behind editing: it may have begun
-        log.error("job failed while %s: %s%s\n%s", stage, error,
-                  f"; removed partial {', '.join(removed)}" if removed else "", traceback.format_exc())
-        final = dict(status=JobStatus.FAILED, error=f"{stage}: {error}", message=f"failed while {stage}")
+        reporter.check_cancelled(finishing=True)
+        final: dict | None = dict(status=JobStatus.FINISHED, progress=1.0, current_frame=None,
+                                  message=f"finished: {outputs.summary}" if outputs.summary else "finished",
+                                  total_frames=None, output_video_path=outputs.video, mask_preview_path=outputs.mask)
+    except Exception as err:  # every way a job ends early: stopped (why says how) or FAILED with the reason
+        final = _ended_early(err, req, reporter.status.status.value, log)
     finally:
         reporter.end_stage()
         shutil.rmtree(workdir, ignore_errors=True)
@@ -90,6 +71,28 @@ def run_job(checked: CheckedRequest, models: Models, reporter: JobReporter, thre
     if final is not None:
         reporter.publish(**final)
     return reporter.status
+
+
+def _ended_early(err: Exception, req: VideoEditRequest, stage: str, log: logging.Logger) -> dict | None:
+    """The final status fields of a job that stopped or failed while in `stage` (None: another
+    orchestrator runs it now and owns its status); partial outputs are removed."""
+    if isinstance(err, JobLost):  # the new owner runs the job and owns its files and status now
+        log.warning("job stopped: another orchestrator took it over (this one's lease expired); its files are "
+                    "left to the new run")
+        return None
+    removed = _remove_partial_outputs(req)  # saving runs behind editing: it may have begun
+    removed_text = f"; removed partial {', '.join(removed)}" if removed else ""
+    if isinstance(err, JobInterrupted):
+        log.info("job interrupted by a server shutdown%s; queued again, it runs from the start on the next "
+                 "orchestrator to claim it", removed_text)
+        return dict(status=JobStatus.QUEUED, progress=0.0, current_frame=None, total_frames=None,
+                    message="interrupted by a server shutdown; queued again for the next orchestrator to claim it")
+    if isinstance(err, JobCancelled):
+        log.info("job cancelled%s", removed_text)
+        return dict(status=JobStatus.CANCELLED, message="cancelled")
+    error = str(err) if isinstance(err, VideoEditError) else f"{type(err).__name__}: {err}"
+    log.error("job failed while %s: %s%s\n%s", stage, error, removed_text, traceback.format_exc())
+    return dict(status=JobStatus.FAILED, error=f"{stage}: {error}", message=f"failed while {stage}")
 
 
 def _job_logger(job_id: str, path: Path, orchestrator: str) -> tuple[logging.Logger, logging.Handler]:

@@ -13,6 +13,8 @@ from typing import Protocol
 
 import numpy as np
 
+from .calls import ModelCalls
+
 
 @dataclass
 class Detection:
@@ -64,6 +66,12 @@ class Tracker(Protocol):
 
 
 class Models(Protocol):
+    """The models a job runs on: SAM3 tracking and InstructPix2Pix editing, on the model servers
+    (grpc_client.ModelClient) or in-process for tests (fake.FakeModels). Calls that run while a
+    stage goes on are submitted to `calls`, so that `close` can end and wait for them."""
+
+    calls: ModelCalls
+
     def info(self, wait_s: float = 0.0) -> ModelsInfo:
         """The models' info; with `wait_s`, first wait that long for them to be ready."""
         ...
@@ -81,5 +89,6 @@ class Models(Protocol):
         ...
 
     def close(self) -> None:
-        """Done with the models: connections closed, calls still in flight cancelled."""
+        """Done with the models: connections closed, so the calls still in flight end at once,
+        and waited for (a few seconds at most)."""
         ...

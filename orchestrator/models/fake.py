@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import TrackingLost
 from .base import Detection, ModelsInfo, Segmentation
+from .calls import ModelCalls
 
 
 def red_regions(rgb: np.ndarray) -> np.ndarray:
@@ -52,6 +53,7 @@ class FakeModels:
     tracker_calls: int = 0
     edit_calls: list[EditCall] = field(default_factory=list)
     most_edits_at_once: int = 0
+    calls: ModelCalls = field(default_factory=ModelCalls)
     _running_edits: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -80,7 +82,7 @@ class FakeModels:
         return [255 - crop for crop in crops]
 
     def close(self) -> None:
-        pass
+        self.calls.wait(5.0)
 
     def _detections(self, frame: np.ndarray, prompt: str) -> list[Detection]:
         count, labels, stats, _ = cv2.connectedComponentsWithStats(self.find(frame).astype(np.uint8), connectivity=8)

@@ -33,10 +33,13 @@ from videoedit.v1 import wire
 from ..errors import ModelServerError, TrackingLost
 from ..resample import shrink
 from .base import Detection, ModelsInfo, Segmentation, Tracker
+from .calls import ModelCalls
 
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+# How long closing the client waits for the calls in flight, once their channels are closed.
+CALLS_STOP_S = 10.0
 UNREACHABLE_S = 60.0  # a replica that lost a session to UNAVAILABLE gets new ones last for this long
 SEGMENT_JPEG_QUALITY = 95
 
@@ -127,9 +130,13 @@ class ModelClient:
         self._sessions_on: Counter[str] = Counter()  # replica -> this client's open tracking sessions
         self._unreachable: dict[str, float] = {}  # replica -> when a session there was lost to UNAVAILABLE
         self._turn = itertools.count()
+        self.calls = ModelCalls()
 
     def close(self) -> None:
+        """Close the channel (the calls in flight on it end with CANCELLED) and wait for the calls."""
         self._channel.close()
+        if left := self.calls.wait(CALLS_STOP_S):
+            log.warning("%d model call(s) still running after closing the connection to %s", left, self.target)
 
     def info(self, wait_s: float = 0.0) -> ModelsInfo:
         """Server info (GetInfo, cached). With `wait_s`, first waits that long for a server to be

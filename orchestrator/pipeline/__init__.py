@@ -1,4 +1,5 @@
-"""The seed's stages (extracting ... saving), one module each, run in order by `driver`."""
+"""The original worker's stages (extracting ... saving), one module each, run in order by `driver`;
+what runs at the same time is in `concurrency`."""
 
 from .driver import output_paths, run_pipeline
 from .saving import OutputPaths

@@ -25,7 +25,8 @@ from ..vision.crop import Box, region, stabilised_crops
 from ..vision.optical_flow import FlowArea
 from ..vision.keyframes import (TRUST_GREY, FlowMap, Keyframe, carried, gap_area, interval_keyframes, positions,
                                 stretches)
-from .context import FrameWatermark, JobContext, KeyframePlan
+from .concurrency import FrameWatermark, KeyframePlan
+from .context import JobContext
 
 # Adaptive keyframes: a new one where less than this share of the object's pixels can be carried
 # from the last keyframe (followed to its object, the source consistent along the way).
@@ -39,16 +40,7 @@ def crop_boxes(ctx: JobContext, masks: MaskStore) -> list[Box | None]:
 
 def plan_keyframes(ctx: JobContext, masks: MaskStore, boxes: list[Box | None], plan: KeyframePlan) -> None:
     """Decide which frames the model edits into `plan`, front to back (adaptive keyframes: a
-    pass over the video, which editing and carrying follow as it goes). When planning fails, the
-    plan is stopped, so that whoever waits on it stops too."""
-    try:
-        _plan(ctx, masks, boxes, plan)
-    except BaseException:
-        plan.decided.stop()
-        raise
-
-
-def _plan(ctx: JobContext, masks: MaskStore, boxes: list[Box | None], plan: KeyframePlan) -> None:
+    pass over the video, which editing and carrying follow as it goes)."""
     opts = ctx.options
     if opts.keyframes != "adaptive":
         for index, key in enumerate(interval_keyframes(boxes, opts.keyframe_interval)):

@@ -19,9 +19,8 @@ which need every mask first, it runs after it and decodes the video again (edit_
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,8 +30,8 @@ from ..media.decode import read_frames
 from ..media.mask_store import MaskStore
 from ..vision.compositing import fit_crop, paste
 from ..vision.crop import Box, CropStabiliser, crop_box, cut_crop, mask_bbox, region, stabilised_crops
-from .background import in_background
-from .context import WAIT_CHECK_S, FrameWatermark, JobContext, KeyframePlan, TrackedFrames
+from .concurrency import FrameWatermark, KeyframePlan, TrackedFrames
+from .context import JobContext
 
 # Edit calls of one job in flight at once: one running on the GPU, one queued behind it.
 EDITS_IN_FLIGHT = 2
@@ -101,13 +100,8 @@ def edit_frames(ctx: JobContext, masks: MaskStore, out: CropSpool, keys: Keyfram
 
 def edit_tracked(ctx: JobContext, tracked: TrackedFrames, out: CropSpool, ready: FrameWatermark | None = None) -> int:
     """edit_frames for the frames propagating hands over as it tracks (running behind it): each
-    frame's crop box is stabilised as soon as the masks half a window past it are final. When this
-    fails, `tracked` is stopped, so propagating does not wait for it."""
-    try:
-        return _edit(ctx, _tracked_crops(ctx, tracked), out, ready, waiting=tracked.check)
-    except BaseException:
-        tracked.stop()
-        raise
+    frame's crop box is stabilised as soon as the masks half a window past it are final."""
+    return _edit(ctx, _tracked_crops(ctx, tracked), out, ready)
 
 
 def _tracked_crops(ctx: JobContext, tracked: TrackedFrames) -> Iterator[tuple[int, np.ndarray | None, Box | None]]:
@@ -125,67 +119,90 @@ def _tracked_crops(ctx: JobContext, tracked: TrackedFrames) -> Iterator[tuple[in
 
 
 def _edit(ctx: JobContext, crops: Iterable[tuple[int, np.ndarray | None, Box | None]], out: CropSpool,
-          ready: FrameWatermark | None, waiting: Callable[[], None] | None = None) -> int:
+          ready: FrameWatermark | None) -> int:
     """Edit the frames of `crops` ((index, frame, crop box), in order; (index, None, None): a frame
-    without an edit) into `out`, EDITS_IN_FLIGHT Edit calls at a time; returns the calls made.
-    While it waits on the model server, `waiting` (default: the progress's checkpoint) is called
-    every WAIT_CHECK_S, so a job that ends does not wait for an Edit call to finish."""
-    info = ctx.info
-    batch_size = min(ctx.options.edit_batch_size, ctx.models.info().max_edit_batch)
-    in_flight: deque[tuple[list[EditTarget], Future]] = deque()
-    waiting = waiting or ctx.progress.checkpoint
-
-    def collect_oldest() -> None:
-        targets, edited = in_flight.popleft()
-        while True:
-            try:
-                answer = edited.result(timeout=WAIT_CHECK_S)
-                break
-            except FutureTimeout:
-                waiting()
-        for target, crop in zip(targets, answer, strict=True):
-            x0, y0, x1, y1 = target.box
-            out.put(target.index, target.box, fit_crop(crop, (x1 - x0, y1 - y0)))
-        # Every frame before the oldest batch still in flight is final: spooled, or without an edit.
-        done = in_flight[0][0][0].index if in_flight else targets[-1].index + 1
-        if ready is not None:
-            ready.advance(done)
-        ctx.progress.advance(done, f"edited {done}/{info.frame_count} frames")
-
-    anchor: np.ndarray | None = None  # cross-frame consistency: the job's first crop, in every call
-
-    def send(batch: list[EditTarget]) -> None:
-        nonlocal anchor
-        if ctx.options.consistency == "cross_frame" and anchor is None:
-            anchor = batch[0].crop
-        if len(in_flight) == EDITS_IN_FLIGHT:
-            collect_oldest()  # the model server has the next batch already; spool this one meanwhile
-        in_flight.append((batch, in_background("edit", submit_edit, ctx, batch, anchor)))
-        if ready is not None:
-            ready.advance(in_flight[0][0][0].index)  # the frames before it have no edit to wait for
-
+    without an edit) into `out`, in batches of up to edit_batch_size crops; returns the Edit calls
+    made."""
+    calls = _EditCalls(ctx, out, ready)
     batch: list[EditTarget] = []
-    calls = 0
     for index, frame, box in crops:
         if frame is None or box is None:  # the object's stretch ended
             if batch:  # its last crops are not held back until the next stretch
-                send(batch)
-                calls, batch = calls + 1, []
-            if not in_flight:  # every frame up to this one is final
-                if ready is not None:
-                    ready.advance(index + 1)
-                ctx.progress.advance(index + 1)
+                calls.send(batch)
+                batch = []
+            calls.without_edit(index)
             continue
         batch.append(edit_target(ctx, index, frame, box))
-        if len(batch) == batch_size:
-            send(batch)
-            calls, batch = calls + 1, []
+        if len(batch) == calls.batch_size:
+            calls.send(batch)
+            batch = []
     if batch:
-        send(batch)
-        calls += 1
-    while in_flight:
-        collect_oldest()
-    ctx.progress.advance(info.frame_count)
+        calls.send(batch)
+    calls.collect_all()
+    ctx.progress.advance(ctx.info.frame_count)
     ctx.log.info("editing: %d frames edited by the model of %d, in %d Edit calls of up to %d crops (%d in flight)",
-                 out.frames(), info.frame_count, calls, batch_size, EDITS_IN_FLIGHT)
-    return calls
+                 out.frames(), ctx.info.frame_count, calls.sent, calls.batch_size, EDITS_IN_FLIGHT)
+    return calls.sent
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """One Edit call in flight: its frames and the answer to come."""
+
+    targets: list[EditTarget]
+    edited: Future[list[np.ndarray]]
+
+    @property
+    def first(self) -> int:
+        return self.targets[0].index
+
+    @property
+    def end(self) -> int:
+        return self.targets[-1].index + 1
+
+
+class _EditCalls:
+    """The job's Edit calls, EDITS_IN_FLIGHT at a time, collected oldest first into `out`: how far
+    `out` is final goes to `ready` and to the progress as the answers come."""
+
+    def __init__(self, ctx: JobContext, out: CropSpool, ready: FrameWatermark | None) -> None:
+        self.batch_size = min(ctx.options.edit_batch_size, ctx.models.info().max_edit_batch)
+        self.sent = 0
+        self._ctx, self._out, self._ready = ctx, out, ready
+        self._in_flight: deque[_Batch] = deque()
+        self._anchor: np.ndarray | None = None  # cross-frame consistency: the job's first crop, in every call
+
+    def send(self, targets: list[EditTarget]) -> None:
+        if self._ctx.options.consistency == "cross_frame" and self._anchor is None:
+            self._anchor = targets[0].crop
+        if len(self._in_flight) == EDITS_IN_FLIGHT:
+            self._collect_oldest()  # the model server has the next batch already; spool this one meanwhile
+        edited = self._ctx.models.calls.submit("edit", submit_edit, self._ctx, targets, self._anchor)
+        self._in_flight.append(_Batch(targets, edited))
+        self.sent += 1
+        self._final_up_to(self._in_flight[0].first, report=False)  # the frames before it have no edit to wait for
+
+    def without_edit(self, index: int) -> None:
+        """Frame `index` has no edit: with nothing in flight, every frame up to it is final."""
+        if not self._in_flight:
+            self._final_up_to(index + 1)
+
+    def collect_all(self) -> None:
+        while self._in_flight:
+            self._collect_oldest()
+
+    def _collect_oldest(self) -> None:
+        batch = self._in_flight.popleft()
+        answer = self._ctx.stop.result(batch.edited)  # raises at once when the job stops meanwhile
+        for target, crop in zip(batch.targets, answer, strict=True):
+            x0, y0, x1, y1 = target.box
+            self._out.put(target.index, target.box, fit_crop(crop, (x1 - x0, y1 - y0)))
+        # Every frame before the oldest batch still in flight is final: spooled, or without an edit.
+        done = self._in_flight[0].first if self._in_flight else batch.end
+        self._final_up_to(done, f"edited {done}/{self._ctx.info.frame_count} frames")
+
+    def _final_up_to(self, end: int, message: str | None = None, report: bool = True) -> None:
+        if self._ready is not None:
+            self._ready.advance(end)
+        if report:
+            self._ctx.progress.advance(end, message)

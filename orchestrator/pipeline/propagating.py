@@ -13,14 +13,19 @@ tracking starts again in a new session from the frames before the lost chunk, wh
 ids carry over by mask overlap (vision.stitching); so does a model server without sessions, on
 every chunk.
 
-Editing can run behind it: each frame goes on to editing (TrackedFrames) with its pixels as soon
-as its mask is final, so the model server edits while it tracks and no stage decodes the video
-again for the crops.
+Editing can run behind it: each frame goes on to editing (concurrency.TrackedFrames) with its
+pixels as soon as its mask is final, so the model server edits while it tracks and no stage
+decodes the video again for the crops.
+
+Its state lives in two small objects: a `_TrackingRun` (the tracker, the chunks in flight,
+`restart()` in a new session) and a `_FinalMasks` (tracks assembled into the store, each frame
+handed on once its mask is final).
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from itertools import islice
@@ -32,10 +37,11 @@ from ..media.decode import read_frames
 from ..media.mask_store import MaskStore
 from ..models import Segmentation
 from ..vision.stitching import Objects, TrackAssembler, frame_objects
-from .background import in_background
-from .context import JobContext, Sighting, TrackedFrame, TrackedFrames
+from .concurrency import TrackedFrame, TrackedFrames
+from .context import JobContext, Sighting
 
 MAX_RESTARTS = 5  # new tracking sessions per job before the job fails with the last reason
+CHUNKS_IN_FLIGHT = 2  # the second one is decoded and sent while the server tracks the first
 
 
 @dataclass
@@ -47,6 +53,10 @@ class _Chunk:
     lead: list[np.ndarray]  # `before` when it opens one (sent ahead of the new frames), else []
     result: Future[Segmentation]
 
+    @property
+    def end(self) -> int:
+        return self.start + len(self.frames)
+
 
 def mask_store(ctx: JobContext) -> MaskStore:
     """An empty store for the job's masks (propagate fills it)."""
@@ -57,97 +67,132 @@ def propagate(ctx: JobContext, sighting: Sighting, store: MaskStore, tracked: Tr
     """Write every frame's final mask into `store`, in order (a frame is written once no gap before
     a later frame can fill it any more). `tracked`: where each frame goes, with its pixels, once
     it is written (finished after the last one)."""
-    info, opts = ctx.info, ctx.options
-    tracks = TrackAssembler(store, opts.max_gap, sighting.keep)
-    awaiting: deque[tuple[int, np.ndarray | None]] = deque()  # frames for `tracked`, their masks not final yet
-
-    def add(index: int, objects: Objects, pixels: np.ndarray | None) -> None:
-        tracks.add(index, objects)
-        if tracked is not None:
-            awaiting.append((index, pixels))
-            hand_over()
-
-    def hand_over() -> None:
-        while awaiting and awaiting[0][0] < tracks.written:
-            index, pixels = awaiting.popleft()
-            box = store.box(index)
-            tracked.put(TrackedFrame(index, box, pixels if box is not None else None), waiting=ctx.progress.checkpoint)
-
+    masks = _FinalMasks(ctx, sighting, store, tracked)
     for index in range(sighting.start):
-        add(index, {}, None)
+        masks.add(index, {}, None)
     for offset, objects in enumerate(sighting.objects):
-        add(sighting.start + offset, objects, sighting.frames[offset])
-    done = sighting.start + len(sighting.frames)
-    ctx.progress.advance(done)
+        masks.add(sighting.start + offset, objects, sighting.frames[offset])
+    ctx.progress.advance(sighting.start + len(sighting.frames))
 
-    overlap = min(opts.chunk_overlap, len(sighting.frames))
-    decoded = read_frames(info, start=done, threads=ctx.threads)
-    tracker, run_start = sighting.tracker, sighting.run_start
-    recent = deque(sighting.frames[len(sighting.frames) - overlap:], maxlen=overlap)  # the last frames sent
-    tail_objects = sighting.objects[len(sighting.objects) - overlap:]  # the last frames' objects
-    sent = done  # frames handed to the tracker so far
-    restarts = 0
+    run = _TrackingRun(ctx, sighting)
+    try:
+        for chunk, objects in run.results():
+            for offset, on_frame in enumerate(objects):
+                masks.add(chunk.start + offset, on_frame, chunk.frames[offset])
+            ctx.progress.advance(chunk.end, f"tracked {chunk.end}/{ctx.info.frame_count} frames")
+    finally:
+        run.close()
+    masks.finish()
+    ctx.log.info("propagating: objects on %d of %d frames (%d object-frames filled in gaps%s)",
+                 store.frames_with_object(), ctx.info.frame_count, masks.tracks.filled,
+                 f", {run.restarts} tracking restart(s)" if run.restarts else "")
 
-    def send(start: int, frames: list[np.ndarray], before: list[np.ndarray], opens: bool) -> _Chunk:
-        opens = opens or not tracker.persistent  # without sessions, every call is one
-        lead = before if opens else []
-        return _Chunk(start, frames, before, opens, lead, in_background(
-            "segment", tracker.segment, lead + frames, start - len(lead) - run_start))
 
-    def send_next() -> _Chunk | None:
+class _FinalMasks:
+    """Each frame's objects, assembled into tracks (short gaps filled) and written to the store;
+    frames whose masks are final go on to editing (`tracked`), in order."""
+
+    def __init__(self, ctx: JobContext, sighting: Sighting, store: MaskStore, tracked: TrackedFrames | None) -> None:
+        self.tracks = TrackAssembler(store, ctx.options.max_gap, sighting.keep)
+        self._store = store
+        self._tracked = tracked
+        self._awaiting: deque[tuple[int, np.ndarray | None]] = deque()  # for `tracked`, masks not final yet
+
+    def add(self, index: int, objects: Objects, pixels: np.ndarray | None) -> None:
+        self.tracks.add(index, objects)
+        if self._tracked is not None:
+            self._awaiting.append((index, pixels))
+            self._hand_over()
+
+    def finish(self) -> None:
+        self.tracks.finish()
+        if self._tracked is not None:
+            self._hand_over()
+            self._tracked.finish()
+
+    def _hand_over(self) -> None:
+        assert self._tracked is not None
+        while self._awaiting and self._awaiting[0][0] < self.tracks.written:
+            index, pixels = self._awaiting.popleft()
+            box = self._store.box(index)
+            self._tracked.put(TrackedFrame(index, box, pixels if box is not None else None))
+
+
+class _TrackingRun:
+    """The tracker that found the objects, carrying on over the rest of the video chunk by chunk,
+    CHUNKS_IN_FLIGHT Segment calls at a time; when its session is lost, `restart` opens another."""
+
+    def __init__(self, ctx: JobContext, sighting: Sighting) -> None:
+        self.ctx, self.sighting = ctx, sighting
+        self.overlap = min(ctx.options.chunk_overlap, len(sighting.frames))
+        self.tracker, self.run_start = sighting.tracker, sighting.run_start  # run_start: the tracker's first frame
+        self.recent = deque(sighting.frames[len(sighting.frames) - self.overlap:], maxlen=self.overlap)  # last sent
+        self.tail_objects = sighting.objects[len(sighting.objects) - self.overlap:]  # the objects on them
+        self.sent = sighting.start + len(sighting.frames)  # frames handed to the tracker so far
+        self.in_flight: deque[_Chunk] = deque()
+        self.restarts = 0
+        self._decoded = read_frames(ctx.info, start=self.sent, threads=ctx.threads)
+
+    def results(self) -> Iterator[tuple[_Chunk, list[Objects]]]:
+        """Each chunk with its objects (video-wide ids), in order, until the end of the video."""
+        while True:
+            while len(self.in_flight) < CHUNKS_IN_FLIGHT and (chunk := self._send_next()) is not None:
+                self.in_flight.append(chunk)
+            if not self.in_flight:
+                return
+            chunk = self.in_flight[0]
+            try:
+                segmentation = self.ctx.stop.result(chunk.result)
+            except TrackingLost as err:
+                self.restart(chunk, err)
+                continue
+            self.in_flight.popleft()
+            yield chunk, self._stitch(chunk, segmentation)
+
+    def restart(self, lost: _Chunk, why: TrackingLost) -> None:
+        """Track again in a new session from the frames before `lost` (the oldest chunk in flight):
+        the chunks in flight are sent again, the first with the frames before it, whose objects
+        the new session's ids are matched to."""
+        self.restarts += 1
+        if self.restarts > MAX_RESTARTS:
+            raise why
+        self.run_start = lost.start - len(lost.before)
+        self.ctx.log.warning("propagating: %s; tracking starts again in a new session at frame %d (restart %d of "
+                             "at most %d)", why, self.run_start, self.restarts, MAX_RESTARTS)
+        self.tracker.close()
+        self.tracker = self.ctx.models.track(self.ctx.request.mask_prompt)
+        self.in_flight = deque(self._send(c.start, c.frames, c.before, opens=i == 0)
+                               for i, c in enumerate(self.in_flight))
+
+    def close(self) -> None:
+        self.tracker.close()
+
+    def _send_next(self) -> _Chunk | None:
         """Decode and send the next chunk; None at the end of the video."""
-        nonlocal sent
         # chunk_size - overlap new frames: a chunk that has to open a session, with the frames
         # before it, still fits in chunk_size.
-        frames = [frame for _, frame in islice(decoded, opts.chunk_size - overlap)]
+        frames = [frame for _, frame in islice(self._decoded, self.ctx.options.chunk_size - self.overlap)]
         if not frames:
             return None
-        chunk = send(sent, frames, list(recent), opens=False)
-        sent += len(frames)
-        recent.extend(frames)
+        chunk = self._send(self.sent, frames, list(self.recent), opens=False)
+        self.sent += len(frames)
+        self.recent.extend(frames)
         return chunk
 
-    in_flight: deque[_Chunk] = deque()
-    try:
-        while True:
-            while len(in_flight) < 2 and (chunk := send_next()) is not None:
-                in_flight.append(chunk)  # the second one is decoded while the server tracks the first
-            if not in_flight:
-                break
-            chunk = in_flight[0]
-            try:
-                segmentation = chunk.result.result()
-            except TrackingLost as err:
-                restarts += 1
-                if restarts > MAX_RESTARTS:
-                    raise
-                ctx.log.warning("propagating: %s; tracking starts again in a new session at frame %d "
-                                "(restart %d of at most %d)", err, chunk.start - len(chunk.before), restarts,
-                                MAX_RESTARTS)
-                tracker.close()
-                tracker = ctx.models.track(ctx.request.mask_prompt)
-                # Send the chunks in flight again, the first with the frames before it: the new
-                # session's ids are matched to the objects there.
-                run_start = chunk.start - len(chunk.before)
-                in_flight = deque(send(c.start, c.frames, c.before, opens=i == 0) for i, c in enumerate(in_flight))
-                continue
-            in_flight.popleft()
-            lead_count = len(chunk.lead)
-            objects = sighting.stitcher.stitch([frame_objects(d) for d in segmentation.frames],
-                                               overlap_before=tail_objects[len(tail_objects) - lead_count:]
-                                               if lead_count else (), continues=not chunk.opens)
-            for offset, on_frame in enumerate(objects[lead_count:]):
-                add(chunk.start + offset, on_frame, chunk.frames[offset])
-            done = chunk.start + len(chunk.frames)
-            tail_objects = (tail_objects + objects[lead_count:])[-overlap:] if overlap else []
-            ctx.progress.advance(done, f"tracked {done}/{info.frame_count} frames")
-    finally:
-        tracker.close()
-    tracks.finish()
-    if tracked is not None:
-        hand_over()
-        tracked.finish()
-    ctx.log.info("propagating: objects on %d of %d frames (%d object-frames filled in gaps%s)",
-                 store.frames_with_object(), info.frame_count, tracks.filled,
-                 f", {restarts} tracking restart(s)" if restarts else "")
+    def _send(self, start: int, frames: list[np.ndarray], before: list[np.ndarray], opens: bool) -> _Chunk:
+        opens = opens or not self.tracker.persistent  # without sessions, every call is one
+        lead = before if opens else []
+        call = self.ctx.models.calls.submit("segment", self.tracker.segment, lead + frames,
+                                            start - len(lead) - self.run_start)
+        return _Chunk(start, frames, before, opens, lead, call)
 
+    def _stitch(self, chunk: _Chunk, segmentation: Segmentation) -> list[Objects]:
+        """The chunk's new frames' objects, with video-wide ids (matched on the lead when it opened
+        a session, carried on otherwise)."""
+        lead = len(chunk.lead)
+        objects = self.sighting.stitcher.stitch([frame_objects(d) for d in segmentation.frames],
+                                                overlap_before=self.tail_objects[len(self.tail_objects) - lead:]
+                                                if lead else (), continues=not chunk.opens)
+        new = objects[lead:]
+        self.tail_objects = (self.tail_objects + new)[-self.overlap:] if self.overlap else []
+        return new

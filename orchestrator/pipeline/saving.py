@@ -25,7 +25,8 @@ from ..media.encode import MASK_X264_OPTIONS, encode_h264
 from ..media.mask_store import MaskStore
 from ..vision.compositing import box_paste_mask, paste, paste_mask
 from ..vision.crop import region
-from .context import FrameFilter, FrameWatermark, JobContext, Pasted
+from .concurrency import FrameWatermark
+from .context import FrameFilter, JobContext, Pasted
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,10 @@ PACKAGES = ("orchestrator", "modelserver", "clients", "evaluation", "bench", "ga
 RANK = {"(entry)": 0, "api": 1, "seed_api": 1, "jobs": 2, "pipeline": 3, "media": 4, "vision": 5, "models": 6,
         "(root)": 7}
 STAGES = ("extracting", "masking", "propagating", "editing", "smoothing", "saving")
+# Where the pipeline's stages running at the same time meet: the only module of it with threads.
+CONCURRENCY = "orchestrator.pipeline.concurrency"
+THREAD_MODULES = ("threading", "multiprocessing", "asyncio", "_thread")
+THREAD_NAMES = ("Thread", "Event", "Condition", "ThreadPoolExecutor", "ProcessPoolExecutor", "sleep")
 
 
 def module_name(path: Path) -> str:
@@ -112,3 +116,42 @@ def test_the_readmes_layout_names_every_module():
     missing = [str(path.relative_to(REPO_ROOT)) for path in FILES.values()
                if path.name != "__init__.py" and path.name not in layout]
     assert not missing, f"README's Layout does not mention: {missing}"
+
+
+def concurrency_problems(tree: ast.AST) -> list[str]:
+    """Threads, events, locks and polling loops in `tree`: imports of the thread modules, executors,
+    sleeps, and loops that wait with a timeout."""
+    problems = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            problems += [f"imports {a.name}" for a in node.names if a.name.split(".")[0] in THREAD_MODULES]
+        elif isinstance(node, ast.ImportFrom):
+            if (node.module or "").split(".")[0] in THREAD_MODULES:
+                problems.append(f"imports from {node.module}")
+            problems += [f"imports {a.name}" for a in node.names if a.name in THREAD_NAMES]
+        elif isinstance(node, ast.Name | ast.Attribute):
+            name = node.id if isinstance(node, ast.Name) else node.attr
+            if name in THREAD_NAMES:
+                problems.append(f"uses {name} (line {node.lineno})")
+        elif isinstance(node, ast.While):
+            waits = [call for call in ast.walk(node) if isinstance(call, ast.Call)
+                     and any(k.arg == "timeout" for k in call.keywords)]
+            problems += [f"polls with a timeout in a loop (line {call.lineno})" for call in waits]
+    return problems
+
+
+@pytest.mark.parametrize("module", sorted(m for m in GRAPH if m.startswith("orchestrator.pipeline.") and m != CONCURRENCY))
+def test_pipeline_stages_leave_threads_and_waiting_to_the_concurrency_module(module):
+    problems = concurrency_problems(ast.parse(FILES[module].read_text()))
+    assert not problems, f"{module}: {problems}; use {CONCURRENCY} (StopSignal, StagesBehind, the hand-overs)"
+
+
+def test_the_concurrency_check_finds_threads_events_and_polling_loops():
+    source = """
+import threading
+from time import sleep
+done = threading.Event()
+while not future.done():
+    future.result(timeout=0.25)
+"""
+    assert len(concurrency_problems(ast.parse(source))) == 4

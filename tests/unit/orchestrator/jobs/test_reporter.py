@@ -4,19 +4,19 @@ changes, cancellation at every checkpoint."""
 from __future__ import annotations
 
 import json
-import threading
 
 import pytest
 
-from orchestrator.errors import JobCancelled, JobInterrupted
+from orchestrator.errors import JobCancelled, JobInterrupted, JobLost
 from orchestrator.jobs.reporter import JobReporter
+from orchestrator.pipeline.concurrency import StopReason, StopSignal
 from orchestrator.request import JobStatus, VideoEditStatus
 from videoedit.v1 import contract
 
 
-def reporter(tmp_path, **events) -> tuple[JobReporter, list[VideoEditStatus]]:
+def reporter(tmp_path) -> tuple[JobReporter, list[VideoEditStatus]]:
     seen: list[VideoEditStatus] = []
-    return JobReporter(VideoEditStatus(job_id="j"), tmp_path, listener=seen.append, **events), seen
+    return JobReporter(VideoEditStatus(job_id="j"), tmp_path, listener=seen.append), seen
 
 
 def test_progress_follows_the_shared_stage_bands_and_never_goes_back(tmp_path):
@@ -40,27 +40,26 @@ def test_a_stage_that_ends_early_completes_its_band(tmp_path):
     assert status.progress == pytest.approx(contract.STAGES[1].progress_end)
 
 
-@pytest.mark.parametrize("event, error", [("cancel", JobCancelled), ("interrupt", JobInterrupted)])
-def test_every_checkpoint_raises_once_the_job_is_asked_to_stop(tmp_path, event, error):
-    flag = threading.Event()
-    rep, _ = reporter(tmp_path, **{event: flag})
+@pytest.mark.parametrize("reason, error", [(StopReason.CANCELLED, JobCancelled), (StopReason.SHUTDOWN, JobInterrupted),
+                                           (StopReason.LEASE_LOST, JobLost)])
+def test_every_report_raises_once_the_job_is_asked_to_stop(tmp_path, reason, error):
+    rep, _ = reporter(tmp_path)
     rep.stage(JobStatus.EDITING, "editing", total_frames=4)
     rep.advance(1)
-    flag.set()
+    rep.stop.stop(reason)
     for checkpoint in (lambda: rep.advance(2), lambda: rep.complete(2), lambda: rep.stage(JobStatus.SAVING, "")):
         with pytest.raises(error):
             checkpoint()
 
 
-def test_the_final_checkpoint_ignores_a_shutdown_but_not_a_cancel(tmp_path):
+def test_the_final_check_ignores_a_shutdown_but_not_a_cancel(tmp_path):
     """A job whose outputs are written keeps them when the server starts shutting down then."""
-    cancel, interrupt = threading.Event(), threading.Event()
-    reporter = JobReporter(VideoEditStatus(job_id="j", output_dir=tmp_path), tmp_path, cancel=cancel,
-                           interrupt=interrupt)
-    interrupt.set()
-    reporter.check_cancelled(shutdown=False)
+    stop = StopSignal()
+    reporter = JobReporter(VideoEditStatus(job_id="j", output_dir=tmp_path), tmp_path, stop=stop)
+    stop.stop(StopReason.SHUTDOWN)
+    reporter.check_cancelled(finishing=True)
     with pytest.raises(JobInterrupted):
         reporter.check_cancelled()
-    cancel.set()
+    stop.stop(StopReason.CANCELLED)
     with pytest.raises(JobCancelled):
-        reporter.check_cancelled(shutdown=False)
+        reporter.check_cancelled(finishing=True)

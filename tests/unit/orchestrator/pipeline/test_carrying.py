@@ -16,7 +16,7 @@ from orchestrator.media.crop_spool import CropSpool
 from orchestrator.media.decode import probe
 from orchestrator.models.fake import FakeModels
 from orchestrator.pipeline.carrying import carry_edits, crop_boxes, plan_keyframes
-from orchestrator.pipeline.context import KeyframePlan
+from orchestrator.pipeline.concurrency import KeyframePlan
 from orchestrator.pipeline.editing import edit_frames
 from orchestrator.pipeline.saving import output_frames
 from orchestrator.vision.compositing import paste_mask
@@ -53,7 +53,7 @@ def edit_video(tmp_path: Path, clip: Path, extra: dict[str, str]) -> tuple[list[
     ctx = job_context(tmp_path, probe(clip, None), models, options)
     masks = tracked_masks(ctx)
     boxes = crop_boxes(ctx, masks)
-    keys = KeyframePlan(N)
+    keys = KeyframePlan(N, ctx.stop)
     plan_keyframes(ctx, masks, boxes, keys)
     with CropSpool(tmp_path / "edits", N) as edits:
         if options.uses_keyframes:

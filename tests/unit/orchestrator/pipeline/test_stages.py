@@ -21,8 +21,7 @@ from orchestrator.media.decode import probe, read_frames
 from orchestrator.media.encode import encode_h264
 from orchestrator.models.fake import FakeModels
 from orchestrator.pipeline import carrying, run_pipeline
-from orchestrator.pipeline.background import in_background, wait_for_calls
-from orchestrator.pipeline.context import FrameWatermark, TrackedFrames
+from orchestrator.pipeline.concurrency import FrameWatermark, StagesBehind, StopReason, StopSignal, TrackedFrames
 from orchestrator.pipeline.editing import edit_frames, edit_tracked, frame_seed
 from orchestrator.pipeline.masking import find_objects
 from orchestrator.pipeline.propagating import MAX_RESTARTS, mask_store, propagate
@@ -203,7 +202,7 @@ def test_editing_says_frames_without_an_edit_are_final_before_the_model_answers(
 
     class Recorded(FrameWatermark):
         def __init__(self) -> None:
-            super().__init__()
+            super().__init__(StopSignal())
             self.seen: list[tuple[int, int]] = []  # (value, Edit calls answered by then)
 
         def advance(self, value: int) -> None:
@@ -244,13 +243,14 @@ def test_editing_behind_tracking_edits_what_editing_after_it_does(tmp_path, lose
     masks = tracked_masks(ctx)
     (tmp_path / "behind").mkdir()
     ctx_behind = job_context(tmp_path / "behind", ctx.info, behind, options)
-    tracked = TrackedFrames(capacity=2)
+    tracked = TrackedFrames(capacity=2, stop=ctx_behind.stop)
     with CropSpool(tmp_path / "after.crops", N) as spooled_after, \
             CropSpool(tmp_path / "behind.crops", N) as spooled_behind, mask_store(ctx_behind) as masks_behind:
         edit_frames(ctx, masks, spooled_after)
-        editing = in_background("editing", edit_tracked, ctx_behind, tracked, spooled_behind)
-        propagate(ctx_behind, find_objects(ctx_behind), masks_behind, tracked)
-        editing.result(timeout=10)
+        with StagesBehind(ctx_behind) as stages:
+            editing = stages.start("editing", edit_tracked, tracked, spooled_behind)
+            propagate(ctx_behind, find_objects(ctx_behind), masks_behind, tracked)
+            stages.finish(editing)
         for i in range(N):
             assert np.array_equal(masks_behind.get(i), masks.get(i))
             a, b = spooled_after.get(i), spooled_behind.get(i)
@@ -298,30 +298,22 @@ def test_a_cancel_lands_while_tracking_waits_for_editing_and_editing_for_the_mod
     a cancel still lands at once, not when the Edit call in flight finishes (the fake model answers
     only after the job has ended, or after 10 s)."""
     clip, _ = square_clip(tmp_path / "clip.mkv")
-    editing_began, job_ended = threading.Event(), threading.Event()
+    stop, job_ended = StopSignal(), threading.Event()
     answered_before_the_end: list[bool] = []
 
     class Slow(FakeModels):
         def edit(self, crops, *args, **kwargs):
-            editing_began.set()
+            stop.stop(StopReason.CANCELLED)  # while this call is in flight
             job_ended.wait(10)
             answered_before_the_end.append(not job_ended.is_set())
             return super().edit(crops, *args, **kwargs)
 
-    class Cancelled(RecordedProgress):
-        def checkpoint(self) -> None:
-            if editing_began.is_set():
-                raise JobCancelled()
-
-        def advance(self, done: int, message: str | None = None) -> None:
-            self.checkpoint()
-            super().advance(done, message)
-
+    models = Slow()
     with pytest.raises(JobCancelled):
-        run_video(tmp_path, clip, Slow(), Cancelled(), edit_size="64", edit_batch_size="1", chunk_size="4")
+        run_video(tmp_path, clip, models, stop=stop, edit_size="64", edit_batch_size="1", chunk_size="4")
     job_ended.set()
     assert not [t.name for t in threading.enumerate() if t.name in ("editing", "saving", "mask video")]
-    assert wait_for_calls(5) == 0 and not any(answered_before_the_end)
+    assert models.calls.wait(5) == 0 and not any(answered_before_the_end)
 
 
 @pytest.mark.parametrize("failing", ["edit", "tracking"])
@@ -344,13 +336,13 @@ def test_a_failure_behind_or_in_tracking_fails_the_job_with_its_error_and_stops_
 
 
 def run_video(tmp_path: Path, clip: Path, models: FakeModels, progress: RecordedProgress | None = None,
-              mode: str = "video", **extra: str) -> OutputPaths:
+              mode: str = "video", stop: StopSignal | None = None, **extra: str) -> OutputPaths:
     """The whole pipeline on `clip` (prompts "car" / "make it blue", 2 steps, `extra` fields)."""
     request = VideoEditRequest(job_id="job", input_video_path=clip, output_dir=tmp_path / "out", mode=mode,
                                mask_prompt="car", edit_prompt="make it blue", num_inference_steps=2)
     (tmp_path / "out").mkdir()
     return run_pipeline(CheckedRequest(request, parse_extra(extra)), models, progress or RecordedProgress(),
-                        logging.getLogger("tests"), tmp_path)
+                        logging.getLogger("tests"), tmp_path, stop or StopSignal())
 
 
 def run_job(tmp_path: Path, clip: Path, mode: str, **extra: str) -> tuple[RecordedProgress, FakeModels, Path]:
