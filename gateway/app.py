@@ -18,40 +18,32 @@ passed on to the orchestrator, which checks it too.
 
 from __future__ import annotations
 
-import hmac
 import json
 import mimetypes
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import grpc
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
 
 from videoedit.v1 import video_edit_pb2 as pb
 from videoedit.v1 import video_edit_pb2_grpc as pb_grpc
 
 from .convert import BadRequest, request_from_json, status_to_dict
+from .deps import GatewaySettings, Orchestrator, OrchestratorDep, SettingsDep, Unauthenticated, require_token
 from .errors import error_response, from_rpc_error
 
 STATIC = Path(__file__).parent / "static"
 UPLOAD_CHUNK = 1 << 20
 ARTIFACTS = {"output": pb.ARTIFACT_OUTPUT_VIDEO, "mask": pb.ARTIFACT_MASK_VIDEO, "log": pb.ARTIFACT_LOG,
              "input": pb.ARTIFACT_INPUT_VIDEO}
-CALL_TIMEOUT_S = 30.0
-
-
-@dataclass(frozen=True)
-class GatewaySettings:
-    orchestrator: str = "localhost:50051"  # VIDEOEDIT_SERVER
-    token: str = ""  # VIDEOEDIT_AUTH_TOKEN: required from HTTP clients and passed on
-    tls_ca: str = ""  # VIDEOEDIT_TLS_CA: the orchestrator's CA ("system": the system's)
-    max_upload_bytes: int = 2 << 30  # VIDEOEDIT_MAX_UPLOAD_MB
 
 
 def create_app(settings: GatewaySettings) -> FastAPI:
@@ -67,17 +59,14 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         yield
         await channel.close()
 
-    app = FastAPI(title="videoedit", summary="Text-prompted video object editing over HTTP", lifespan=lifespan)
+    app = FastAPI(title="videoedit", summary="Text-prompted video object editing over HTTP", lifespan=lifespan,
+                  exception_handlers={404: not_routed, 405: not_routed})
+    app.state.settings = settings
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
-    @app.middleware("http")
-    async def require_token(request: Request, call_next):
-        if request.url.path.startswith("/api/") and settings.token:
-            given = request.headers.get("authorization", "") or f"Bearer {request.query_params.get('access_token', '')}"
-            if not hmac.compare_digest(given.encode(), f"Bearer {settings.token}".encode()):
-                return error_response(401, "UNAUTHENTICATED", "missing or wrong token: send 'Authorization: Bearer "
-                                      "<VIDEOEDIT_AUTH_TOKEN>' or ?access_token=")
-        return await call_next(request)
+    @app.exception_handler(Unauthenticated)
+    async def unauthenticated(_request: Request, err: Unauthenticated) -> Response:
+        return error_response(401, "UNAUTHENTICATED", str(err))
 
     @app.exception_handler(grpc.RpcError)
     async def rpc_failed(_request: Request, err: grpc.RpcError) -> Response:
@@ -87,38 +76,27 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     async def bad_request(_request: Request, err: BadRequest) -> Response:
         return error_response(400, "INVALID_ARGUMENT", str(err))
 
-    def stub(request: Request) -> pb_grpc.VideoEditServiceStub:
-        return request.app.state.stub
-
-    def metadata(request: Request) -> tuple[tuple[str, str], ...]:
-        if settings.token:
-            return (("authorization", f"Bearer {settings.token}"),)
-        given = request.headers.get("authorization")
-        return (("authorization", given),) if given else ()
-
-    async def call(request: Request, rpc: str, message):
-        """One unary VideoEditService call, with the caller's token."""
-        return await getattr(stub(request), rpc)(message, timeout=CALL_TIMEOUT_S, metadata=metadata(request))
-
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
         return FileResponse(STATIC / "index.html")
 
-    @app.post("/api/video/edit", summary="Start an edit job (the seed's REST example)")
-    async def start_edit(request: Request) -> dict[str, Any]:
+    api = APIRouter(dependencies=[Depends(require_token)])
+
+    @api.post("/api/video/edit", summary="Start an edit job (the seed's REST example)")
+    async def start_edit(request: Request, orchestrator: OrchestratorDep) -> dict[str, Any]:
         try:
             body = await request.json()
         except json.JSONDecodeError as err:
             raise BadRequest(f"the body is not JSON: {err}") from None
-        return status_to_dict(await call(request, "StartEdit", request_from_json(body)))
+        return status_to_dict(await orchestrator.call("StartEdit", request_from_json(body)))
 
-    @app.get("/api/video/status/{job_id}", summary="A job's status (the seed's status.to_dict())")
-    async def get_status(job_id: str, request: Request) -> dict[str, Any]:
-        return status_to_dict(await call(request, "GetStatus", pb.GetStatusRequest(job_id=job_id)))
+    @api.get("/api/video/status/{job_id}", summary="A job's status (the seed's status.to_dict())")
+    async def get_status(job_id: str, orchestrator: OrchestratorDep) -> dict[str, Any]:
+        return status_to_dict(await orchestrator.call("GetStatus", pb.GetStatusRequest(job_id=job_id)))
 
-    @app.get("/api/video/events/{job_id}", summary="Server-Sent Events: each status change until the job ends")
-    async def events(job_id: str, request: Request) -> Response:
-        watch = stub(request).WatchStatus(pb.WatchStatusRequest(job_id=job_id), metadata=metadata(request))
+    @api.get("/api/video/events/{job_id}", summary="Server-Sent Events: each status change until the job ends")
+    async def events(job_id: str, orchestrator: OrchestratorDep) -> Response:
+        watch = orchestrator.stream("WatchStatus", pb.WatchStatusRequest(job_id=job_id))
         first = await watch.read()  # an unknown job fails here, as a plain HTTP error
         if first is grpc.aio.EOF:
             return error_response(404, "NOT_FOUND", f"no job {job_id!r}")
@@ -136,24 +114,26 @@ def create_app(settings: GatewaySettings) -> FastAPI:
 
         return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
-    @app.post("/api/video/cancel/{job_id}", summary="Cancel a job")
-    async def cancel(job_id: str, request: Request) -> dict[str, Any]:
-        return status_to_dict(await call(request, "CancelEdit", pb.CancelEditRequest(job_id=job_id)))
+    @api.post("/api/video/cancel/{job_id}", summary="Cancel a job")
+    async def cancel(job_id: str, orchestrator: OrchestratorDep) -> dict[str, Any]:
+        return status_to_dict(await orchestrator.call("CancelEdit", pb.CancelEditRequest(job_id=job_id)))
 
-    @app.get("/api/video/jobs", summary="Jobs, newest first")
-    async def jobs(request: Request, status: str = "", page_size: int = 0, page_token: str = "") -> dict[str, Any]:
+    @api.get("/api/video/jobs", summary="Jobs, newest first")
+    async def jobs(orchestrator: OrchestratorDep, status: str = "", page_size: int = 0,
+                   page_token: str = "") -> dict[str, Any]:
         wanted = pb.JOB_STATUS_UNSPECIFIED
         if status:
             name = f"JOB_STATUS_{status.upper()}"
             if name not in pb.JobStatus.keys():
                 raise BadRequest(f"status: {status!r} is not a job status")
             wanted = pb.JobStatus.Value(name)
-        reply = await call(request, "ListJobs", pb.ListJobsRequest(status=wanted, page_size=page_size,
-                                                                   page_token=page_token))
+        reply = await orchestrator.call("ListJobs", pb.ListJobsRequest(status=wanted, page_size=page_size,
+                                                                       page_token=page_token))
         return {"jobs": [status_to_dict(s) for s in reply.jobs], "next_page_token": reply.next_page_token}
 
-    @app.post("/api/video/upload", summary="Upload a video (the request body); returns the path jobs can use")
-    async def upload(request: Request, filename: str, sha256: str = "") -> Response:
+    @api.post("/api/video/upload", summary="Upload a video (the request body); returns the path jobs can use")
+    async def upload(request: Request, filename: str, orchestrator: OrchestratorDep, settings: SettingsDep,
+                     sha256: str = "") -> Response:
         size = request.headers.get("content-length")
         if size is None or not size.isdigit():
             return error_response(411, "LENGTH_REQUIRED", "send the video as the body, with its Content-Length")
@@ -168,12 +148,12 @@ def create_app(settings: GatewaySettings) -> FastAPI:
                 for start in range(0, len(chunk), UPLOAD_CHUNK):
                     yield pb.UploadVideoRequest(chunk=chunk[start:start + UPLOAD_CHUNK])
 
-        reply = await stub(request).UploadVideo(messages(), metadata=metadata(request))
+        reply = await orchestrator.stream("UploadVideo", messages())
         return JSONResponse({"input_video_path": reply.input_video_path, "size_bytes": reply.size_bytes,
                              "sha256": reply.sha256})
 
-    @app.get("/api/video/artifact/{job_id}/{kind}", summary="A job's file: output, mask, log or input (Range)")
-    async def artifact(job_id: str, kind: str, request: Request) -> Response:
+    @api.get("/api/video/artifact/{job_id}/{kind}", summary="A job's file: output, mask, log or input (Range)")
+    async def artifact(job_id: str, kind: str, request: Request, orchestrator: OrchestratorDep) -> Response:
         if kind not in ARTIFACTS:
             raise BadRequest(f"kind: {kind!r} is not one of {', '.join(ARTIFACTS)}")
         ask = pb.DownloadArtifactRequest(job_id=job_id, artifact=ARTIFACTS[kind])
@@ -181,10 +161,10 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         if wanted is not None:
             start, end = wanted
             if start is None:  # "bytes=-N": the last N bytes; the size comes with a 1-byte answer
-                size = await _size(stub(request), ask, metadata(request))
+                size = await _size(orchestrator, ask)
                 start, end = max(0, size - end), None
             ask.offset, ask.length = start, 0 if end is None else end - start + 1
-        download = stub(request).DownloadArtifact(ask, metadata=metadata(request))
+        download = orchestrator.stream("DownloadArtifact", ask)
         try:
             first = await download.read()
         except grpc.RpcError as err:
@@ -210,7 +190,19 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         media_type = mimetypes.guess_type(first.filename)[0] or "application/octet-stream"
         return StreamingResponse(body(), status_code=status_code, media_type=media_type, headers=headers)
 
+    app.include_router(api)
     return app
+
+
+async def not_routed(request: Request, err: HTTPException) -> Response:
+    """No route for this path or method: under /api/, a caller without the token learns only that
+    (401), not which routes exist; otherwise FastAPI's own 404 or 405."""
+    if request.url.path.startswith("/api/"):
+        try:
+            await require_token(request, request.app.state.settings)
+        except Unauthenticated as unauthenticated:
+            return error_response(401, "UNAUTHENTICATED", str(unauthenticated))
+    return await http_exception_handler(request, err)
 
 
 def _event(status: pb.VideoEditStatus) -> str:
@@ -230,8 +222,8 @@ def _byte_range(header: str | None) -> tuple[int | None, int | None] | None:
     return start, end
 
 
-async def _size(stub: pb_grpc.VideoEditServiceStub, ask: pb.DownloadArtifactRequest, metadata) -> int:
+async def _size(orchestrator: Orchestrator, ask: pb.DownloadArtifactRequest) -> int:
     probe = pb.DownloadArtifactRequest(job_id=ask.job_id, artifact=ask.artifact, length=1)
-    async for reply in stub.DownloadArtifact(probe, metadata=metadata):
+    async for reply in orchestrator.stream("DownloadArtifact", probe):
         return reply.size_bytes
     return 0
