@@ -18,13 +18,11 @@ passed on to the orchestrator, which checks it too.
 
 from __future__ import annotations
 
-import json
 import mimetypes
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import grpc
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -36,7 +34,8 @@ from starlette.exceptions import HTTPException
 from videoedit.v1 import video_edit_pb2 as pb
 from videoedit.v1 import video_edit_pb2_grpc as pb_grpc
 
-from .convert import BadRequest, request_from_json, status_to_dict
+from . import jobs
+from .convert import BadRequest
 from .deps import GatewaySettings, Orchestrator, OrchestratorDep, SettingsDep, Unauthenticated, require_token
 from .errors import error_response, from_rpc_error
 
@@ -81,55 +80,6 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         return FileResponse(STATIC / "index.html")
 
     api = APIRouter(dependencies=[Depends(require_token)])
-
-    @api.post("/api/video/edit", summary="Start an edit job (the seed's REST example)")
-    async def start_edit(request: Request, orchestrator: OrchestratorDep) -> dict[str, Any]:
-        try:
-            body = await request.json()
-        except json.JSONDecodeError as err:
-            raise BadRequest(f"the body is not JSON: {err}") from None
-        return status_to_dict(await orchestrator.call("StartEdit", request_from_json(body)))
-
-    @api.get("/api/video/status/{job_id}", summary="A job's status (the seed's status.to_dict())")
-    async def get_status(job_id: str, orchestrator: OrchestratorDep) -> dict[str, Any]:
-        return status_to_dict(await orchestrator.call("GetStatus", pb.GetStatusRequest(job_id=job_id)))
-
-    @api.get("/api/video/events/{job_id}", summary="Server-Sent Events: each status change until the job ends")
-    async def events(job_id: str, orchestrator: OrchestratorDep) -> Response:
-        watch = orchestrator.stream("WatchStatus", pb.WatchStatusRequest(job_id=job_id))
-        first = await watch.read()  # an unknown job fails here, as a plain HTTP error
-        if first is grpc.aio.EOF:
-            return error_response(404, "NOT_FOUND", f"no job {job_id!r}")
-
-        async def stream() -> AsyncIterator[str]:
-            status = first
-            try:
-                while status is not grpc.aio.EOF:  # read(), not `async for`: grpc.aio does not mix the two
-                    yield _event(status)
-                    status = await watch.read()
-            except grpc.RpcError as err:
-                yield f"event: error\ndata: {json.dumps({'code': err.code().name, 'message': err.details()})}\n\n"
-            finally:
-                watch.cancel()
-
-        return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
-
-    @api.post("/api/video/cancel/{job_id}", summary="Cancel a job")
-    async def cancel(job_id: str, orchestrator: OrchestratorDep) -> dict[str, Any]:
-        return status_to_dict(await orchestrator.call("CancelEdit", pb.CancelEditRequest(job_id=job_id)))
-
-    @api.get("/api/video/jobs", summary="Jobs, newest first")
-    async def jobs(orchestrator: OrchestratorDep, status: str = "", page_size: int = 0,
-                   page_token: str = "") -> dict[str, Any]:
-        wanted = pb.JOB_STATUS_UNSPECIFIED
-        if status:
-            name = f"JOB_STATUS_{status.upper()}"
-            if name not in pb.JobStatus.keys():
-                raise BadRequest(f"status: {status!r} is not a job status")
-            wanted = pb.JobStatus.Value(name)
-        reply = await orchestrator.call("ListJobs", pb.ListJobsRequest(status=wanted, page_size=page_size,
-                                                                       page_token=page_token))
-        return {"jobs": [status_to_dict(s) for s in reply.jobs], "next_page_token": reply.next_page_token}
 
     @api.post("/api/video/upload", summary="Upload a video (the request body); returns the path jobs can use")
     async def upload(request: Request, filename: str, orchestrator: OrchestratorDep, settings: SettingsDep,
@@ -190,6 +140,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         media_type = mimetypes.guess_type(first.filename)[0] or "application/octet-stream"
         return StreamingResponse(body(), status_code=status_code, media_type=media_type, headers=headers)
 
+    app.include_router(jobs.router)
     app.include_router(api)
     return app
 
@@ -203,10 +154,6 @@ async def not_routed(request: Request, err: HTTPException) -> Response:
         except Unauthenticated as unauthenticated:
             return error_response(401, "UNAUTHENTICATED", str(unauthenticated))
     return await http_exception_handler(request, err)
-
-
-def _event(status: pb.VideoEditStatus) -> str:
-    return f"data: {json.dumps(status_to_dict(status))}\n\n"
 
 
 def _byte_range(header: str | None) -> tuple[int | None, int | None] | None:
