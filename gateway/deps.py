@@ -10,7 +10,7 @@ import hmac
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import APIRouter, Depends, Request
 
 from videoedit.v1 import video_edit_pb2_grpc as pb_grpc
 
@@ -83,3 +83,8 @@ async def get_orchestrator(request: Request, settings: SettingsDep) -> Orchestra
 
 
 OrchestratorDep = Annotated[Orchestrator, Depends(get_orchestrator)]
+
+
+def api_router() -> APIRouter:
+    """A router for routes under /api/video: each of them requires the token."""
+    return APIRouter(prefix="/api/video", dependencies=[Depends(require_token)])

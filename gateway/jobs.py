@@ -8,16 +8,16 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
-from fastapi import APIRouter, Depends, Request
+from fastapi import Request
 from fastapi.responses import Response, StreamingResponse
 
 from videoedit.v1 import video_edit_pb2 as pb
 
 from .convert import BadRequest, job_status_from_word, request_from_json, status_to_dict
-from .deps import OrchestratorDep, require_token
+from .deps import OrchestratorDep, api_router
 from .errors import error_response
 
-router = APIRouter(prefix="/api/video", dependencies=[Depends(require_token)])
+router = api_router()
 
 
 @router.post("/edit", summary="Start an edit job (the seed's REST example)")
