@@ -1,6 +1,8 @@
-"""The HTTP API and the web page, over the orchestrator's gRPC API (no job state here).
+"""The HTTP API and the web page, over the orchestrator's gRPC API (no job state here): the
+FastAPI app, which opens the channel to the orchestrator and maps errors to HTTP statuses.
 
-Routes (JSON unless said otherwise; OpenAPI at /openapi.json, docs at /docs):
+Routes (JSON unless said otherwise; OpenAPI at /openapi.json, docs at /docs), from the routers in
+jobs.py, uploads.py, artifacts.py and page.py:
 
     POST /api/video/edit                      start a job (the seed's REST example)
     GET  /api/video/status/{job_id}           its status: the seed's status.to_dict()
@@ -18,220 +20,78 @@ passed on to the orchestrator, which checks it too.
 
 from __future__ import annotations
 
-import hmac
-import json
-import mimetypes
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import grpc
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
 
-from videoedit.v1 import video_edit_pb2 as pb
 from videoedit.v1 import video_edit_pb2_grpc as pb_grpc
 
-from .convert import BadRequest, request_from_json, status_to_dict
+from . import artifacts, jobs, page, uploads
+from .convert import BadRequest
+from .deps import GatewaySettings, Unauthenticated, require_token
 from .errors import error_response, from_rpc_error
 
-STATIC = Path(__file__).parent / "static"
-UPLOAD_CHUNK = 1 << 20
-ARTIFACTS = {"output": pb.ARTIFACT_OUTPUT_VIDEO, "mask": pb.ARTIFACT_MASK_VIDEO, "log": pb.ARTIFACT_LOG,
-             "input": pb.ARTIFACT_INPUT_VIDEO}
-CALL_TIMEOUT_S = 30.0
-
-
-@dataclass(frozen=True)
-class GatewaySettings:
-    orchestrator: str = "localhost:50051"  # VIDEOEDIT_SERVER
-    token: str = ""  # VIDEOEDIT_AUTH_TOKEN: required from HTTP clients and passed on
-    tls_ca: str = ""  # VIDEOEDIT_TLS_CA: the orchestrator's CA ("system": the system's)
-    max_upload_bytes: int = 2 << 30  # VIDEOEDIT_MAX_UPLOAD_MB
+__all__ = ["GatewaySettings", "create_app"]
 
 
 def create_app(settings: GatewaySettings) -> FastAPI:
-    @asynccontextmanager
-    async def lifespan(app: FastAPI):
-        options = [("grpc.keepalive_time_ms", 30_000), ("grpc.max_receive_message_length", 8 << 20)]
-        if settings.tls_ca:
-            roots = None if settings.tls_ca == "system" else Path(settings.tls_ca).read_bytes()
-            channel = grpc.aio.secure_channel(settings.orchestrator, grpc.ssl_channel_credentials(roots), options)
-        else:
-            channel = grpc.aio.insecure_channel(settings.orchestrator, options)
-        app.state.stub = pb_grpc.VideoEditServiceStub(channel)
-        yield
-        await channel.close()
-
-    app = FastAPI(title="videoedit", summary="Text-prompted video object editing over HTTP", lifespan=lifespan)
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
-
-    @app.middleware("http")
-    async def require_token(request: Request, call_next):
-        if request.url.path.startswith("/api/") and settings.token:
-            given = request.headers.get("authorization", "") or f"Bearer {request.query_params.get('access_token', '')}"
-            if not hmac.compare_digest(given.encode(), f"Bearer {settings.token}".encode()):
-                return error_response(401, "UNAUTHENTICATED", "missing or wrong token: send 'Authorization: Bearer "
-                                      "<VIDEOEDIT_AUTH_TOKEN>' or ?access_token=")
-        return await call_next(request)
-
-    @app.exception_handler(grpc.RpcError)
-    async def rpc_failed(_request: Request, err: grpc.RpcError) -> Response:
-        return from_rpc_error(err)
-
-    @app.exception_handler(BadRequest)
-    async def bad_request(_request: Request, err: BadRequest) -> Response:
-        return error_response(400, "INVALID_ARGUMENT", str(err))
-
-    def stub(request: Request) -> pb_grpc.VideoEditServiceStub:
-        return request.app.state.stub
-
-    def metadata(request: Request) -> tuple[tuple[str, str], ...]:
-        if settings.token:
-            return (("authorization", f"Bearer {settings.token}"),)
-        given = request.headers.get("authorization")
-        return (("authorization", given),) if given else ()
-
-    async def call(request: Request, rpc: str, message):
-        """One unary VideoEditService call, with the caller's token."""
-        return await getattr(stub(request), rpc)(message, timeout=CALL_TIMEOUT_S, metadata=metadata(request))
-
-    @app.get("/", include_in_schema=False)
-    async def page() -> FileResponse:
-        return FileResponse(STATIC / "index.html")
-
-    @app.post("/api/video/edit", summary="Start an edit job (the seed's REST example)")
-    async def start_edit(request: Request) -> dict[str, Any]:
-        try:
-            body = await request.json()
-        except json.JSONDecodeError as err:
-            raise BadRequest(f"the body is not JSON: {err}") from None
-        return status_to_dict(await call(request, "StartEdit", request_from_json(body)))
-
-    @app.get("/api/video/status/{job_id}", summary="A job's status (the seed's status.to_dict())")
-    async def get_status(job_id: str, request: Request) -> dict[str, Any]:
-        return status_to_dict(await call(request, "GetStatus", pb.GetStatusRequest(job_id=job_id)))
-
-    @app.get("/api/video/events/{job_id}", summary="Server-Sent Events: each status change until the job ends")
-    async def events(job_id: str, request: Request) -> Response:
-        watch = stub(request).WatchStatus(pb.WatchStatusRequest(job_id=job_id), metadata=metadata(request))
-        first = await watch.read()  # an unknown job fails here, as a plain HTTP error
-        if first is grpc.aio.EOF:
-            return error_response(404, "NOT_FOUND", f"no job {job_id!r}")
-
-        async def stream() -> AsyncIterator[str]:
-            status = first
-            try:
-                while status is not grpc.aio.EOF:  # read(), not `async for`: grpc.aio does not mix the two
-                    yield _event(status)
-                    status = await watch.read()
-            except grpc.RpcError as err:
-                yield f"event: error\ndata: {json.dumps({'code': err.code().name, 'message': err.details()})}\n\n"
-            finally:
-                watch.cancel()
-
-        return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
-
-    @app.post("/api/video/cancel/{job_id}", summary="Cancel a job")
-    async def cancel(job_id: str, request: Request) -> dict[str, Any]:
-        return status_to_dict(await call(request, "CancelEdit", pb.CancelEditRequest(job_id=job_id)))
-
-    @app.get("/api/video/jobs", summary="Jobs, newest first")
-    async def jobs(request: Request, status: str = "", page_size: int = 0, page_token: str = "") -> dict[str, Any]:
-        wanted = pb.JOB_STATUS_UNSPECIFIED
-        if status:
-            name = f"JOB_STATUS_{status.upper()}"
-            if name not in pb.JobStatus.keys():
-                raise BadRequest(f"status: {status!r} is not a job status")
-            wanted = pb.JobStatus.Value(name)
-        reply = await call(request, "ListJobs", pb.ListJobsRequest(status=wanted, page_size=page_size,
-                                                                   page_token=page_token))
-        return {"jobs": [status_to_dict(s) for s in reply.jobs], "next_page_token": reply.next_page_token}
-
-    @app.post("/api/video/upload", summary="Upload a video (the request body); returns the path jobs can use")
-    async def upload(request: Request, filename: str, sha256: str = "") -> Response:
-        size = request.headers.get("content-length")
-        if size is None or not size.isdigit():
-            return error_response(411, "LENGTH_REQUIRED", "send the video as the body, with its Content-Length")
-        if int(size) > settings.max_upload_bytes:
-            return error_response(413, "RESOURCE_EXHAUSTED", f"upload of {size} bytes is over the limit of "
-                                  f"{settings.max_upload_bytes} bytes (VIDEOEDIT_MAX_UPLOAD_MB)")
-
-        async def messages() -> AsyncIterator[pb.UploadVideoRequest]:
-            yield pb.UploadVideoRequest(metadata=pb.UploadMetadata(filename=filename, size_bytes=int(size),
-                                                                   sha256=sha256))
-            async for chunk in request.stream():
-                for start in range(0, len(chunk), UPLOAD_CHUNK):
-                    yield pb.UploadVideoRequest(chunk=chunk[start:start + UPLOAD_CHUNK])
-
-        reply = await stub(request).UploadVideo(messages(), metadata=metadata(request))
-        return JSONResponse({"input_video_path": reply.input_video_path, "size_bytes": reply.size_bytes,
-                             "sha256": reply.sha256})
-
-    @app.get("/api/video/artifact/{job_id}/{kind}", summary="A job's file: output, mask, log or input (Range)")
-    async def artifact(job_id: str, kind: str, request: Request) -> Response:
-        if kind not in ARTIFACTS:
-            raise BadRequest(f"kind: {kind!r} is not one of {', '.join(ARTIFACTS)}")
-        ask = pb.DownloadArtifactRequest(job_id=job_id, artifact=ARTIFACTS[kind])
-        wanted = _byte_range(request.headers.get("range"))
-        if wanted is not None:
-            start, end = wanted
-            if start is None:  # "bytes=-N": the last N bytes; the size comes with a 1-byte answer
-                size = await _size(stub(request), ask, metadata(request))
-                start, end = max(0, size - end), None
-            ask.offset, ask.length = start, 0 if end is None else end - start + 1
-        download = stub(request).DownloadArtifact(ask, metadata=metadata(request))
-        try:
-            first = await download.read()
-        except grpc.RpcError as err:
-            if wanted is not None and err.code() == grpc.StatusCode.INVALID_ARGUMENT:
-                return error_response(416, "OUT_OF_RANGE", err.details() or "")
-            raise
-        if first is grpc.aio.EOF:
-            return error_response(502, "DATA_LOSS", "the orchestrator sent no file")
-        headers = {"Accept-Ranges": "bytes", "Content-Disposition": f'inline; filename="{first.filename}"'}
-        length = first.size_bytes - ask.offset if not ask.length else min(ask.length, first.size_bytes - ask.offset)
-        headers["Content-Length"] = str(length)
-        status_code = 200
-        if wanted is not None:
-            status_code = 206
-            headers["Content-Range"] = f"bytes {ask.offset}-{ask.offset + length - 1}/{first.size_bytes}"
-
-        async def body() -> AsyncIterator[bytes]:
-            reply = first
-            while reply is not grpc.aio.EOF:
-                yield reply.chunk
-                reply = await download.read()
-
-        media_type = mimetypes.guess_type(first.filename)[0] or "application/octet-stream"
-        return StreamingResponse(body(), status_code=status_code, media_type=media_type, headers=headers)
-
+    """The gateway: the channel to the orchestrator opens when the app starts and closes when it stops."""
+    app = FastAPI(title="videoedit", summary="Text-prompted video object editing over HTTP", lifespan=lifespan,
+                  exception_handlers=EXCEPTION_HANDLERS)
+    app.state.settings = settings
+    app.mount("/static", StaticFiles(directory=page.STATIC), name="static")
+    for routes in (page, jobs, uploads, artifacts):
+        app.include_router(routes.router)
     return app
 
 
-def _event(status: pb.VideoEditStatus) -> str:
-    return f"data: {json.dumps(status_to_dict(status))}\n\n"
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """The orchestrator's stub on `app.state` (deps.get_orchestrator hands it out) while the app serves."""
+    channel = open_channel(app.state.settings)
+    app.state.stub = pb_grpc.VideoEditServiceStub(channel)
+    yield
+    await channel.close()
 
 
-def _byte_range(header: str | None) -> tuple[int | None, int | None] | None:
-    """(start, end inclusive) of a one-range `bytes=` header; (None, N) for the last N bytes."""
-    if not header:
-        return None
-    match = re.fullmatch(r"bytes=(\d*)-(\d*)", header.strip())
-    if not match or match.groups() == ("", ""):
-        raise BadRequest(f"Range: {header!r} is not one 'bytes=start-end' range")
-    start, end = (int(v) if v else None for v in match.groups())
-    if start is not None and end is not None and end < start:
-        raise BadRequest(f"Range: {header!r} ends before it starts")
-    return start, end
+def open_channel(settings: GatewaySettings) -> grpc.aio.Channel:
+    """The channel to the orchestrator: TLS when a CA is set ("system": the system's roots)."""
+    options = [("grpc.keepalive_time_ms", 30_000), ("grpc.max_receive_message_length", 8 << 20)]
+    if settings.tls_ca:
+        roots = None if settings.tls_ca == "system" else Path(settings.tls_ca).read_bytes()
+        return grpc.aio.secure_channel(settings.orchestrator, grpc.ssl_channel_credentials(roots), options)
+    return grpc.aio.insecure_channel(settings.orchestrator, options)
 
 
-async def _size(stub: pb_grpc.VideoEditServiceStub, ask: pb.DownloadArtifactRequest, metadata) -> int:
-    probe = pb.DownloadArtifactRequest(job_id=ask.job_id, artifact=ask.artifact, length=1)
-    async for reply in stub.DownloadArtifact(probe, metadata=metadata):
-        return reply.size_bytes
-    return 0
+async def unauthenticated(_request: Request, err: Unauthenticated) -> Response:
+    return error_response(401, "UNAUTHENTICATED", str(err))
+
+
+async def rpc_failed(_request: Request, err: grpc.RpcError) -> Response:
+    return from_rpc_error(err)
+
+
+async def bad_request(_request: Request, err: BadRequest) -> Response:
+    return error_response(400, "INVALID_ARGUMENT", str(err))
+
+
+async def not_routed(request: Request, err: HTTPException) -> Response:
+    """No route for this path or method: under /api/, a caller without the token learns only that
+    (401), not which routes exist; otherwise FastAPI's own 404 or 405."""
+    if request.url.path.startswith("/api/"):
+        try:
+            await require_token(request, request.app.state.settings)
+        except Unauthenticated as missing:
+            return await unauthenticated(request, missing)
+    return await http_exception_handler(request, err)
+
+
+EXCEPTION_HANDLERS = {Unauthenticated: unauthenticated, grpc.RpcError: rpc_failed, BadRequest: bad_request,
+                      404: not_routed, 405: not_routed}

@@ -66,6 +66,14 @@ def _typed(key: str, value: Any, kind: type) -> Any:
     return kind(value)
 
 
+def job_status_from_word(word: str) -> int:
+    """A job status as the API writes it (`running`, `completed`, ...; any case) -> JobStatus."""
+    name = f"JOB_STATUS_{word.upper()}"
+    if name not in pb.JobStatus.keys():
+        raise BadRequest(f"status: {word!r} is not a job status")
+    return pb.JobStatus.Value(name)
+
+
 def status_to_dict(status: pb.VideoEditStatus) -> dict[str, Any]:
     """The seed's VideoEditStatus.to_dict()."""
     def optional(field: str) -> Any:
