@@ -5,11 +5,15 @@ its warm-up, and the GetInfo answer that describes what was loaded.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from videoedit.v1 import model_service_pb2 as pb
 
+from .backends.base import Editor, Segmenter
 from .engine import BatchingConfig, ModelEngine
 from .metrics import Metrics
 from .validation import Limits
@@ -51,8 +55,48 @@ def sam3_settings(args) -> dict:
     return settings
 
 
+@dataclass(frozen=True)
+class LoadedModels:
+    """Both backends as loaded, with where they came from and their dtypes (for GetInfo)."""
+
+    segmenter: Segmenter
+    editor: Editor
+    device: str
+    sam3: ModelSource
+    pix2pix: ModelSource
+    sam3_dtype: Any
+    pix2pix_dtype: Any
+
+
 def load_models(args: argparse.Namespace, limits: Limits, metrics: Metrics) -> tuple[ModelEngine, pb.ModelServerInfo]:
     """Load both models as the command line (cli.parse_args) says, warm them up, describe them."""
+    # 1. The backends, on the device and in the dtypes asked for.
+    loaded = _load_backends(args)
+    editor = loaded.editor
+    # 2. Edit batches come padded to powers of two up to the batcher's largest, so compiled graphs
+    # are reused; every one is warmed up at a real crop size before SERVING.
+    edit_batches: tuple[int, ...] = (1,)
+    if args.compile:
+        edit_batches = tuple(2 ** i for i in range(args.edit_max_batch_size.bit_length()))
+        log.info("compiling InstructPix2Pix's UNet for batches of %s", "/".join(map(str, edit_batches)))
+        editor.compile(edit_batches)
+    if args.simulate_edit_delay_ms:
+        from .backends.simulated import DelayedEditor
+
+        log.warning("simulating a slow GPU: every Edit item takes at least %g ms", args.simulate_edit_delay_ms)
+        editor = DelayedEditor(editor, args.simulate_edit_delay_ms / 1000)
+    # 3. The engine that batches calls for them, warmed up.
+    batching = BatchingConfig(args.edit_max_batch_size, args.segment_frame_batch, args.max_batch_delay_ms,
+                              args.max_queued_calls, args.max_tracking_sessions, args.tracking_session_idle_s)
+    engine = ModelEngine(loaded.segmenter, editor, batching, metrics)
+    warmup_side = args.warmup_side or (64 if loaded.pix2pix.tiny else 512)
+    warmup_seconds = engine.warm_up(warmup_side, edit_batches)
+    log.info("warm-up batch ran in %.2f s", warmup_seconds)
+    # 4. What GetInfo says of them.
+    return engine, _server_info(dataclasses.replace(loaded, editor=editor), args, limits, batching, warmup_seconds)
+
+
+def _load_backends(args: argparse.Namespace) -> LoadedModels:
     # Imported here: they import torch, which the server's port must not wait for.
     from .backends.instruct_pix2pix import InstructPix2PixEditor
     from .backends.sam3 import Sam3Segmenter
@@ -79,33 +123,22 @@ def load_models(args: argparse.Namespace, limits: Limits, metrics: Metrics) -> t
                                                   **overrides)
         editor = InstructPix2PixEditor.from_pretrained(pix2pix_src.path_or_id, device=device, dtype=pix2pix_dtype,
                                                        device_map=args.pix2pix_device_map)
-    # Edit batches come padded to powers of two up to the batcher's largest, so compiled graphs
-    # are reused; every one is warmed up at a real crop size before SERVING.
-    edit_batches: tuple[int, ...] = (1,)
-    if args.compile:
-        edit_batches = tuple(2 ** i for i in range(args.edit_max_batch_size.bit_length()))
-        log.info("compiling InstructPix2Pix's UNet for batches of %s", "/".join(map(str, edit_batches)))
-        editor.compile(edit_batches)
-    if args.simulate_edit_delay_ms:
-        from .backends.simulated import DelayedEditor
+    return LoadedModels(segmenter, editor, device, sam3_src, pix2pix_src, sam3_dtype, pix2pix_dtype)
 
-        log.warning("simulating a slow GPU: every Edit item takes at least %g ms", args.simulate_edit_delay_ms)
-        editor = DelayedEditor(editor, args.simulate_edit_delay_ms / 1000)
-    batching = BatchingConfig(args.edit_max_batch_size, args.segment_frame_batch, args.max_batch_delay_ms,
-                              args.max_queued_calls, args.max_tracking_sessions, args.tracking_session_idle_s)
-    engine = ModelEngine(segmenter, editor, batching, metrics)
-    warmup_side = args.warmup_side or (64 if pix2pix_src.tiny else 512)
-    warmup_seconds = engine.warm_up(warmup_side, edit_batches)
-    log.info("warm-up batch ran in %.2f s", warmup_seconds)
+
+def _server_info(loaded: LoadedModels, args: argparse.Namespace, limits: Limits, batching: BatchingConfig,
+                 warmup_seconds: float) -> pb.ModelServerInfo:
+    segmenter, editor, sam3_src, pix2pix_src = loaded.segmenter, loaded.editor, loaded.sam3, loaded.pix2pix
+    sam3_dtype, pix2pix_dtype = loaded.sam3_dtype, loaded.pix2pix_dtype
     random = args.random_weights is not None or sam3_src.tiny
-    info = pb.ModelServerInfo(
+    return pb.ModelServerInfo(
         segmenter=pb.ModelInfo(source=sam3_src.path_or_id, architecture=segmenter.architecture, tiny=sam3_src.tiny,
                                revision=sam3_src.revision, random_weights=random,
                                settings={**segmenter.settings, "dtype": _name(sam3_dtype)}),
         editor=pb.ModelInfo(source=pix2pix_src.path_or_id, architecture=editor.architecture,
                             tiny=pix2pix_src.tiny, revision=pix2pix_src.revision, random_weights=random,
                             settings={**editor.settings, "dtype": _name(pix2pix_dtype)}),
-        device=device, dtype=_name(pix2pix_dtype) if sam3_dtype == pix2pix_dtype else
+        device=loaded.device, dtype=_name(pix2pix_dtype) if sam3_dtype == pix2pix_dtype else
         f"sam3 {_name(sam3_dtype)}, pix2pix {_name(pix2pix_dtype)}", segment_image_size=segmenter.image_size,
         max_segment_frames=limits.max_segment_frames, max_edit_batch=limits.max_edit_batch,
         max_message_bytes=args.max_message_mb * 1024 * 1024,
@@ -114,7 +147,6 @@ def load_models(args: argparse.Namespace, limits: Limits, metrics: Metrics) -> t
         warmup_seconds=warmup_seconds, max_prompt_tokens=segmenter.max_prompt_tokens,
         max_tracking_sessions=batching.max_tracking_sessions,
         tracking_session_idle_s=batching.tracking_session_idle_s)
-    return engine, info
 
 
 def _name(dtype) -> str:
