@@ -1,8 +1,10 @@
-"""What the services and clients agree on beyond the .proto: value limits and the job stages.
+"""What the services and clients agree on beyond the .proto: value limits, the edit parameters
+(EditParams) and the job stages.
 
 Defined once here; the orchestrator validates requests against the same limits the model
-server enforces (so a job is refused up front, not failed halfway), and the orchestrator's
-progress, the CLI's bars and the benchmarks walk the same stage list.
+server enforces (so a job is refused up front, not failed halfway), both sides pass an Edit's
+settings as one EditParams, and the orchestrator's progress, the CLI's bars and the benchmarks
+walk the same stage list.
 """
 
 from __future__ import annotations
