@@ -78,7 +78,8 @@ def edit_rows(editor, work: Workload) -> list[Row]:
     for steps in work.steps:
         for b in BATCHES:
             batch = crops(b, work.crop_side)
-            runs = timed(lambda: editor.edit(batch, "make it red", 1.5, 9.0, steps, list(range(b))), work.repeats)
+            params = contract.EditParams(1.5, 9.0, steps)
+            runs = timed(lambda: editor.edit(batch, "make it red", params, seeds=list(range(b))), work.repeats)
             per_call = statistics.median(runs)
             rows.append(Row("Edit", f"{work.crop_side}px, {steps} steps, batch {b}", b / per_call, per_call / b))
     return rows

@@ -33,6 +33,7 @@ from clients.local_stack import LocalStack
 from videoedit.v1 import model_service_pb2 as pb
 from videoedit.v1 import model_service_pb2_grpc as pb_grpc
 from videoedit.v1 import wire
+from videoedit.v1.contract import EditParams
 
 BATCHES = (1, 4, 8)
 CLIENTS = 4
@@ -115,7 +116,8 @@ def measure_backends(segmenter, editor, work: Workload) -> list[Row]:
     rows = []
     for b in BATCHES:
         batch = crops(b, work.crop_side)
-        runs = timed(lambda: editor.edit(batch, "make it red", 1.5, 7.5, work.steps, list(range(b))), work.repeats)
+        params = EditParams(1.5, 7.5, work.steps)
+        runs = timed(lambda: editor.edit(batch, "make it red", params, seeds=list(range(b))), work.repeats)
         rows.append(Row("Edit", "in-process", str(b), b / statistics.median(runs), statistics.median(runs)))
     chunk = frames(work.chunk, work.frame_size)
     found = segmenter.segment(chunk, ["red square"])

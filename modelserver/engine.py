@@ -1,8 +1,9 @@
 """The models behind the RPCs: one dynamic batcher per model, warm-up and drain.
 
 Edit: crops from concurrent calls are merged into one pipeline call when they share the
-image size, guidance scales and step count (what one diffusers call can take); each crop keeps
-its own instruction and seed, so a merged batch gives every call what it would get alone.
+image size and EditParams (guidance scales, steps, scheduler: what one diffusers call can take);
+each crop keeps its own instruction and seed, so a merged batch gives every call what it would
+get alone.
 
 Segment: calls run one at a time, each on its own chunk or carrying on a tracking session
 (sessions.py: the call waits for its turn first, and the worker checks it again right before
@@ -19,6 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from videoedit.v1.contract import EditParams
 
 from .backends import Editor, Segmenter
 from .batching import DynamicBatcher
@@ -37,6 +40,14 @@ class BatchingConfig:
     max_queued_calls: int = 64  # per model; more -> RESOURCE_EXHAUSTED
     max_tracking_sessions: int = 8  # SAM3 tracking sessions held at once (0: none)
     tracking_session_idle_s: float = 300.0  # a session without calls for this long ends
+
+
+@dataclass(frozen=True)
+class EditBatchKey:
+    """What Edit calls must share to be merged into one batch: the crops' shape and EditParams."""
+
+    shape: tuple[int, ...]
+    params: EditParams
 
 
 @dataclass(frozen=True)
@@ -76,8 +87,7 @@ class ModelEngine:
 
     def edit(self, call: EditCall, deadline: float | None = None,
              on_cancel: Callable[[Callable[[], None]], Any] | None = None) -> list[np.ndarray]:
-        key = (call.images[0].shape, call.image_guidance_scale, call.guidance_scale, call.num_inference_steps,
-               call.scheduler)
+        key = EditBatchKey(call.images[0].shape, call.params)
         # A call's anchor goes with each of its items (a batch may hold part of a call): it is
         # denoised once per batch it is in, with the call's first seed, and never returned.
         anchor = EditItem(call.anchor, call.instruction, call.seeds[0]) if call.anchor is not None else None
@@ -93,7 +103,7 @@ class ModelEngine:
         self.segment(SegmentCall([frame, frame], ["object"]))
         crop = np.full((edit_side, edit_side, 3), 127, np.uint8)
         for size in edit_batches:
-            self.edit(EditCall([crop] * size, "warm up", 1.5, 7.5, 1, list(range(size))))
+            self.edit(EditCall([crop] * size, "warm up", EditParams(1.5, 7.5, 1), list(range(size))))
         return time.monotonic() - started
 
     def close(self, timeout: float | None = None) -> bool:
@@ -120,8 +130,7 @@ class ModelEngine:
             self.sessions.end(session, "closed by the caller", reason="closed")
         return found
 
-    def _edit_batch(self, key: Hashable, items: list[EditItem]) -> list[np.ndarray]:
-        _, image_guidance_scale, guidance_scale, steps, scheduler = key
+    def _edit_batch(self, key: EditBatchKey, items: list[EditItem]) -> list[np.ndarray]:
         batch = list(items)
         place: dict[int, int] = {}  # id(anchor) -> its index in the batch (after the items)
         for item in items:
@@ -129,6 +138,6 @@ class ModelEngine:
                 place[id(item.anchor)] = len(batch)
                 batch.append(item.anchor)
         anchors = [place[id(i.anchor)] if i.anchor is not None else None for i in batch] if place else None
-        edited = self.editor.edit([i.image for i in batch], [i.instruction for i in batch], image_guidance_scale,
-                                  guidance_scale, steps, [i.seed for i in batch], scheduler, anchors)
+        edited = self.editor.edit([i.image for i in batch], [i.instruction for i in batch], key.params,
+                                  seeds=[i.seed for i in batch], anchors=anchors)
         return edited[:len(items)]

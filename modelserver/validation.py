@@ -6,7 +6,6 @@ field and the bad value (-> INVALID_ARGUMENT).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,11 +45,8 @@ class SegmentCall:
 class EditCall:
     images: list[np.ndarray]
     instruction: str
-    image_guidance_scale: float
-    guidance_scale: float
-    num_inference_steps: int
-    seeds: list[int]
-    scheduler: str = ""  # "" = the checkpoint's own
+    params: contract.EditParams  # what the engine batches by (with the images' size)
+    seeds: list[int]  # one per image
     anchor: np.ndarray | None = None  # cross-frame consistency: every crop also attends to this one
 
 
@@ -75,28 +71,25 @@ def decode_segment(request: pb.SegmentRequest, limits: Limits) -> SegmentCall:
 
 def decode_edit(request: pb.EditRequest, limits: Limits, size_multiple: int) -> EditCall:
     _check_text("instruction", request.instruction)
-    _check_range("image_guidance_scale", request.image_guidance_scale, contract.IMAGE_GUIDANCE_SCALE)
-    _check_range("guidance_scale", request.guidance_scale, contract.GUIDANCE_SCALE)
-    _check_range("num_inference_steps", request.num_inference_steps, contract.NUM_INFERENCE_STEPS)
     images = _decode_images("images", request.images, limits.max_edit_batch, contract.MAX_CROP_SIDE)
     height, width = images[0].shape[:2]
     if height % size_multiple or width % size_multiple:
         raise InvalidInput("images", f"{width}x{height} is not a multiple of {size_multiple} on both sides")
     if len(request.seeds) != len(images):
         raise InvalidInput("seeds", f"{len(request.seeds)} seeds for {len(images)} images; send one per image")
-    if problem := contract.guidance_problem(request.guidance_scale, request.image_guidance_scale):
-        raise InvalidInput("image_guidance_scale", problem)
-    if request.scheduler and request.scheduler not in contract.SCHEDULERS:
-        raise InvalidInput("scheduler", f"{request.scheduler!r} is not one of {', '.join(contract.SCHEDULERS)} "
-                                        "(or empty for the checkpoint's own)")
+    params = contract.EditParams(request.image_guidance_scale, request.guidance_scale, request.num_inference_steps,
+                        request.scheduler)
+    try:
+        params.check()
+    except contract.InvalidParam as err:
+        raise InvalidInput(err.field, err.message) from None
     anchor = None
     if request.HasField("anchor"):
         anchor = _decode_images("anchor", [request.anchor], 1, contract.MAX_CROP_SIDE)[0]
         if anchor.shape != images[0].shape:
             raise InvalidInput("anchor", f"{anchor.shape[1]}x{anchor.shape[0]} differs from the images' "
                                          f"{width}x{height}; send the anchor crop at the same size")
-    return EditCall(images, request.instruction, request.image_guidance_scale, request.guidance_scale,
-                    request.num_inference_steps, list(request.seeds), request.scheduler, anchor)
+    return EditCall(images, request.instruction, params, list(request.seeds), anchor)
 
 
 def _decode_images(field: str, images, max_count: int, max_side: int) -> list[np.ndarray]:
@@ -122,8 +115,3 @@ def _check_text(field: str, value: str) -> None:
         raise InvalidInput(field, "must not be blank")
     if len(value) > contract.MAX_PROMPT_CHARS:
         raise InvalidInput(field, f"is {len(value)} characters; at most {contract.MAX_PROMPT_CHARS}")
-
-
-def _check_range(field: str, value: float, accepted: contract.Range) -> None:
-    if not math.isfinite(value) or value not in accepted:
-        raise InvalidInput(field, f"{value} is out of range [{accepted.low}, {accepted.high}]")

@@ -36,6 +36,48 @@ class JobStatus(str, Enum):
         return self in (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
+class Word(str, Enum):
+    """A word of the API (`mode`, the `extra` choices). A str: it equals, hashes and serialises
+    (JSON, protobuf) as its word, and prints as it (str and repr), so comparisons with the plain
+    strings, status files and the job log read as they did before the enums."""
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __repr__(self) -> str:
+        return repr(self.value)
+
+
+class Mode(Word):
+    VIDEO = "video"
+    SINGLE_FRAME = "single_frame"  # one frame (extra.frame_index) into a png, for tuning prompts
+
+
+class SeedMode(Word):
+    SHARED = "shared"  # the job seed on every frame
+    PER_FRAME = "per_frame"  # seed + frame index
+
+
+class SmoothingMode(Word):
+    EMA = "ema"  # the seed's EMA
+    FLOW = "flow"  # EMA along DIS optical flow
+
+
+class Keyframes(Word):
+    INTERVAL = "interval"  # every keyframe_interval-th frame
+    ADAPTIVE = "adaptive"  # a new keyframe where the carried edit is untrustworthy
+
+
+class Consistency(Word):
+    NONE = "none"
+    CROSS_FRAME = "cross_frame"  # every crop's self-attention also attends to the job's first edited crop
+
+
+class Detail(Word):
+    MODEL = "model"  # the model's crop as it is, resized
+    SOURCE = "source"  # the source's fine detail, lost to the model's working size, put back (vision.detail)
+
+
 @dataclass(kw_only=True)
 class VideoEditRequest:
     """One edit job. Keyword-only, so the seed's calls work unchanged."""
@@ -45,7 +87,7 @@ class VideoEditRequest:
     output_dir: Optional[Path] = None  # None: <UR_EDIT_OUTPUT_DIR>/<job_id>
     mask_prompt: str
     edit_prompt: str
-    mode: str = "video"  # "video" | "single_frame"
+    mode: Mode | str = Mode.VIDEO  # the seed's strings work too; check_request makes it a Mode
     max_frames: Optional[int] = None  # None: every frame
     image_guidance_scale: float = 1.5
     guidance_scale: float = 9.0
@@ -119,28 +161,25 @@ class EditOptions:
     max_gap: int = 2  # an object missing for at most this many frames is filled from its last mask
     instances: int | None = None  # edit only the N largest objects found (None: all, also later ones)
     edit_batch_size: int = 8  # crops per Edit call (at most what the model server takes, GetInfo)
-    seed_mode: str = "shared"  # "shared": the job seed on every frame; "per_frame": seed + frame index
-    smoothing_mode: str = "ema"  # "ema": the seed's EMA; "flow": EMA along DIS optical flow
+    seed_mode: SeedMode = SeedMode.SHARED
+    smoothing_mode: SmoothingMode = SmoothingMode.EMA
     scheduler: str = ""  # diffusion scheduler (videoedit.v1.contract.SCHEDULERS); "": the checkpoint's
     frame_index: int = 0  # single_frame mode: which frame to edit
     # The model edits every k-th frame of each stretch where the object is visible (and its first
     # and last); the others carry the edit along the source's optical flow. 1: every frame.
     keyframe_interval: int = 1
-    keyframes: str = "interval"  # "adaptive": a new keyframe where the carried edit is untrustworthy
-    # "cross_frame": every crop's self-attention also attends to the job's first edited crop
-    consistency: str = "none"
-    # "source": the source's fine detail, lost to the model's working size, is put back through the
-    # edit's local gain (vision.detail); "model": the model's crop as it is, resized
-    detail: str = "model"
+    keyframes: Keyframes = Keyframes.INTERVAL
+    consistency: Consistency = Consistency.NONE
+    detail: Detail = Detail.MODEL
 
     @property
     def uses_keyframes(self) -> bool:
-        return self.keyframe_interval > 1 or self.keyframes == "adaptive"
+        return self.keyframe_interval > 1 or self.keyframes == Keyframes.ADAPTIVE
 
     @property
     def detail_size(self) -> int | None:
         """The size the source's detail is restored from (vision.compositing.paste); None: not."""
-        return self.edit_size if self.detail == "source" else None
+        return self.edit_size if self.detail == Detail.SOURCE else None
 
 
 @dataclass(frozen=True)

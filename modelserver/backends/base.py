@@ -13,6 +13,8 @@ from typing import Protocol
 
 import numpy as np
 
+from videoedit.v1.contract import EditParams
+
 
 @dataclass
 class Instance:
@@ -80,11 +82,9 @@ class Editor(Backend, Protocol):
         """Image sides must be multiples of this."""
         ...
 
-    def edit(self, images: list[np.ndarray], instructions: str | Sequence[str], image_guidance_scale: float,
-             guidance_scale: float, num_inference_steps: int, seeds: list[int], scheduler: str = "",
-             anchors: Sequence[int | None] | None = None) -> list[np.ndarray]:
-        """Edit same-size RGB uint8 images (one instruction, or one per image) in one batch with
-        `scheduler` (videoedit.v1.contract.SCHEDULERS; "" the checkpoint's own); item i depends
-        only on its image, instruction and seeds[i], and on image anchors[i] when that is set
-        (cross-frame attention to that item of the batch)."""
+    def edit(self, images: list[np.ndarray], instructions: str | Sequence[str], params: EditParams, *,
+             seeds: Sequence[int], anchors: Sequence[int | None] | None = None) -> list[np.ndarray]:
+        """Edit same-size RGB uint8 images (one instruction, or one per image) in one batch, all
+        with `params`; item i depends only on its image, instruction and seeds[i], and on image
+        anchors[i] when that is set (cross-frame attention to that item of the batch)."""
         ...

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from videoedit.v1.contract import EditParams
+
 from . import cross_frame
 
 logger = logging.getLogger(__name__)
@@ -75,17 +77,8 @@ class InstructPix2PixEditor:
     def settings(self) -> dict[str, str]:
         return {"device_map": self.device_map or ""}
 
-    def edit(
-        self,
-        images: list[np.ndarray],
-        instructions: str | Sequence[str],
-        image_guidance_scale: float,
-        guidance_scale: float,
-        num_inference_steps: int,
-        seeds: list[int],
-        scheduler: str = "",
-        anchors: Sequence[int | None] | None = None,
-    ) -> list[np.ndarray]:
+    def edit(self, images: list[np.ndarray], instructions: str | Sequence[str], params: EditParams, *,
+             seeds: Sequence[int], anchors: Sequence[int | None] | None = None) -> list[np.ndarray]:
         """Edit same-size RGB uint8 (H, W, 3) images in one pipeline call; returns the same shapes.
 
         `anchors`: for each image, the index of another image of the batch whose denoising its
@@ -94,55 +87,68 @@ class InstructPix2PixEditor:
         `instructions` is one for all images or one per image (batches merged from several calls).
         One torch.Generator per item, so item i is identical to a single-image call with seeds[i]
         (batching never changes a result, and any replica on the same kind of device reproduces
-        any item). `scheduler`: "" (the checkpoint's), "euler_ancestral", "dpmpp_2m" or "unipc".
+        any item). `params.scheduler`: "" (the checkpoint's), or one of contract.SCHEDULERS.
         """
         if not images:
             return []
-        if isinstance(instructions, str):
-            instructions = [instructions] * len(images)
-        if len(instructions) != len(images):
-            raise ValueError(f"need one instruction per image: {len(instructions)} for {len(images)} images")
-        if len(seeds) != len(images):
-            raise ValueError(f"need one seed per image: {len(seeds)} seeds for {len(images)} images")
-        h, w = images[0].shape[:2]
-        m = self.size_multiple
-        for img in images:
-            if img.dtype != np.uint8 or img.shape != (h, w, 3):
-                raise ValueError("images must be same-size RGB uint8 arrays of shape (H, W, 3)")
-        if h % m or w % m:
-            # The pipeline would silently floor the size; callers must resize crops instead.
-            raise ValueError(f"image size {w}x{h} must be a multiple of {m}")
-
         count = len(images)
+        # 0. Defaults: one instruction per image; no anchor map when no image has an anchor
+        if isinstance(instructions, str):
+            instructions = [instructions] * count
         anchors = list(anchors) if anchors is not None and any(a is not None for a in anchors) else None
-        if anchors is not None and (len(anchors) != count or any(a is not None and not 0 <= a < count
-                                                                 for a in anchors)):
-            raise ValueError(f"need one anchor index (0..{count - 1}) or None per image: {anchors}")
+        # 1. Check inputs
+        self.check_inputs(images, instructions, params, seeds, anchors)
+        # 2. Pad to a compiled batch size: repeat the last item (with its own generator, the others don't change)
         padding = padded_size(count, self._batch_sizes) - count
-        if padding:  # repeat the last item; each item has its own generator, so the others don't change
-            images, instructions, seeds = (list(v) + [v[-1]] * padding for v in (images, instructions, seeds))
-            if anchors is not None:
-                anchors += [anchors[-1]] * padding
-        # (B, 3, H, W) float in [0, 1]: the pipeline's image processor maps it to [-1, 1].
+        images, instructions, seeds = (list(v) + [v[-1]] * padding for v in (images, instructions, seeds))
+        if anchors is not None:
+            anchors += [anchors[-1]] * padding
+        # 3. Prepare the images: (B, 3, H, W) float in [0, 1], the pipeline's image processor maps it to [-1, 1]
         batch = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float().div_(255.0)
-        # Generators on the UNet's device: Euler Ancestral draws fresh noise at every step, and CPU
-        # generators would make each of those a host-to-device copy. Seeds reproduce on the same
-        # kind of device (CUDA and CPU random streams differ).
+        # 4. Prepare one generator per item, on the UNet's device: Euler Ancestral draws fresh noise at every step,
+        # and CPU generators would make each of those a host-to-device copy. Seeds reproduce on the same kind of
+        # device (CUDA and CPU random streams differ).
         generators = [torch.Generator(self.pipe.unet.device).manual_seed(int(s)) for s in seeds]
-        self.pipe.scheduler = self._scheduler(scheduler)
+        # 5. Set the scheduler
+        self.pipe.scheduler = self._scheduler(params.scheduler)
+        # 6. Denoise (attending to the anchors) and decode the latents
         with torch.inference_mode(), self._cross_frame(anchors):
             latents = self.pipe(
                 prompt=list(instructions),  # one prompt per image, or the batch collapses
                 image=batch,
-                num_inference_steps=num_inference_steps,
-                guidance_scale=guidance_scale,
-                image_guidance_scale=image_guidance_scale,
+                num_inference_steps=params.num_inference_steps,
+                guidance_scale=params.guidance_scale,
+                image_guidance_scale=params.image_guidance_scale,
                 generator=generators,
                 output_type="latent",
             ).images
             pixels = self._decode(latents)
+        # 7. Postprocess to uint8, without the padding
         out = self.pipe.image_processor.postprocess(pixels, output_type="np", do_denormalize=[True] * len(pixels))
         return [np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8) for img in out[:count]]
+
+    def check_inputs(self, images: list[np.ndarray], instructions: Sequence[str], params: EditParams,
+                     seeds: Sequence[int], anchors: list[int | None] | None) -> None:
+        """Raise ValueError naming the argument and its bad value, before any inference (diffusers'
+        `check_inputs`): the pipeline itself would silently floor a size or broadcast a list."""
+        count = len(images)
+        for name, values in (("instructions", instructions), ("seeds", seeds)):
+            if len(values) != count:
+                raise ValueError(f"{name}: {len(values)} for {count} images; need one per image")
+        height, width = images[0].shape[:2]
+        for i, image in enumerate(images):
+            if image.dtype != np.uint8 or image.shape != (height, width, 3):
+                raise ValueError(f"images[{i}]: {image.dtype} of shape {image.shape}; images must be same-size RGB "
+                                 f"uint8 arrays of shape (H, W, 3), as images[0] ({height}, {width}, 3)")
+        if height % self.size_multiple or width % self.size_multiple:
+            raise ValueError(f"images: size {width}x{height} must be a multiple of {self.size_multiple}")
+        params.check()  # an unknown scheduler, scales and steps outside the contract's limits
+        if anchors is not None and (len(anchors) != count or any(a is not None and not 0 <= a < count
+                                                                 for a in anchors)):
+            raise ValueError(f"anchors: {anchors}; need one anchor index (0..{count - 1}) or None per image")
+        if anchors is not None and self._batch_sizes:
+            raise ValueError("anchors: cross-frame consistency is not available on a model server started with "
+                             "--compile (its attention is fused and compiled); start one without --compile")
 
     @contextmanager
     def _cross_frame(self, anchors: list[int | None] | None) -> Iterator[None]:
@@ -150,9 +156,6 @@ class InstructPix2PixEditor:
         if anchors is None:
             yield
             return
-        if self._batch_sizes:
-            raise ValueError("cross-frame consistency is not available on a model server started with --compile "
-                             "(its attention is fused and compiled); start one without --compile")
         wrappers = cross_frame.install(self.pipe.unet)
         for wrapper in wrappers:
             wrapper.anchors = [j if a is None else a for j, a in enumerate(anchors)]
@@ -174,8 +177,6 @@ class InstructPix2PixEditor:
                                                                             solver_order=2),
                 "unipc": lambda: UniPCMultistepScheduler.from_config(config),
             }
-            if name not in makers:
-                raise ValueError(f"unknown scheduler {name!r}; known: {', '.join(makers)}")
             self._schedulers[name] = makers[name]()
         return self._schedulers[name]
 

@@ -17,10 +17,11 @@ from videoedit.v1 import contract
 
 from ..config import Settings
 from ..errors import InvalidArgument, NotFound, PermissionDenied
-from ..request import CheckedRequest, EditOptions, VideoEditRequest
+from ..request import (CheckedRequest, Consistency, Detail, EditOptions, Keyframes, Mode, SeedMode, SmoothingMode,
+                       VideoEditRequest)
 
 JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,128}")
-MODES = ("video", "single_frame")
+MODES = tuple(Mode)
 
 
 # key -> (parser, lowest, highest)
@@ -34,14 +35,14 @@ _EXTRA_RANGES: dict[str, tuple[type, float, float]] = {
     "frame_index": (int, 0, 10_000_000),
     "keyframe_interval": (int, 1, 1000),
 }
-# key -> accepted words
+# key -> accepted words: an enum's members, or the contract's scheduler names
 _EXTRA_CHOICES: dict[str, tuple[str, ...]] = {
-    "seed_mode": ("shared", "per_frame"),
-    "smoothing_mode": ("ema", "flow"),
+    "seed_mode": tuple(SeedMode),
+    "smoothing_mode": tuple(SmoothingMode),
     "scheduler": contract.SCHEDULERS,
-    "keyframes": ("interval", "adaptive"),
-    "consistency": ("none", "cross_frame"),
-    "detail": ("model", "source"),
+    "keyframes": tuple(Keyframes),
+    "consistency": tuple(Consistency),
+    "detail": tuple(Detail),
 }
 # Adaptive keyframes without an explicit keyframe_interval: at most this many frames apart.
 ADAPTIVE_MAX_INTERVAL = 16
@@ -74,7 +75,7 @@ def check_request(request: VideoEditRequest, settings: Settings) -> CheckedReque
     input_path = _resolve_input(request.input_video_path, settings)
     output_dir = _resolve_output_dir(request.output_dir, job_id, settings)
     checked = dataclasses.replace(
-        request, job_id=job_id, input_video_path=input_path, output_dir=output_dir,
+        request, job_id=job_id, mode=Mode(request.mode), input_video_path=input_path, output_dir=output_dir,
         extra=dict(request.extra),
     )
     return CheckedRequest(request=checked, options=options)
@@ -95,9 +96,10 @@ def parse_extra(extra: dict[str, str]) -> EditOptions:
                 field, "models are chosen by the model server; set INSTRUCT_PIX2PIX_MODEL_PATH / "
                 "SAM3_MODEL_PATH (or --pix2pix / --sam3) where videoedit-modelserver runs")
         if key in _EXTRA_CHOICES:
-            if raw not in _EXTRA_CHOICES[key]:
-                raise InvalidArgument(field, f"{raw!r} is not one of {', '.join(_EXTRA_CHOICES[key])}")
-            values[key] = raw
+            choices = _EXTRA_CHOICES[key]
+            if raw not in choices:
+                raise InvalidArgument(field, f"{raw!r} is not one of {', '.join(choices)}")
+            values[key] = choices[choices.index(raw)]  # the member `raw` names
         elif key == "instances":
             values[key] = _parse_instances(raw)
         elif key in _EXTRA_RANGES:
@@ -106,7 +108,7 @@ def parse_extra(extra: dict[str, str]) -> EditOptions:
             raise InvalidArgument(field, f"unknown option; known: {', '.join(known)}")
     if "chunk_overlap" not in values:  # the default shrinks with small chunks instead of failing
         values["chunk_overlap"] = min(EditOptions.chunk_overlap, int(values.get("chunk_size", EditOptions.chunk_size)) - 1)
-    if values.get("keyframes") == "adaptive" and "keyframe_interval" not in values:
+    if values.get("keyframes") == Keyframes.ADAPTIVE and "keyframe_interval" not in values:
         values["keyframe_interval"] = ADAPTIVE_MAX_INTERVAL
     options = EditOptions(**values)  # type: ignore[arg-type]
     if options.edit_size % 8:

@@ -13,6 +13,8 @@ from typing import Protocol
 
 import numpy as np
 
+from videoedit.v1.contract import EditParams
+
 from .calls import ModelCalls
 
 
@@ -80,12 +82,11 @@ class Models(Protocol):
         """A new tracker of the objects `prompt` names (SAM3 reads it as Segmentation.prompt)."""
         ...
 
-    def edit(self, crops: Sequence[np.ndarray], instruction: str, image_guidance_scale: float,
-             guidance_scale: float, num_inference_steps: int, seeds: Sequence[int], scheduler: str = "",
+    def edit(self, crops: Sequence[np.ndarray], instruction: str, params: EditParams, *, seeds: Sequence[int],
              anchor: np.ndarray | None = None) -> list[np.ndarray]:
-        """InstructPix2Pix over same-size RGB crops -> edited crops, same order. `scheduler`: one
-        of videoedit.v1.contract.SCHEDULERS, "" for the checkpoint's own. `anchor`: a crop of the
-        same size every crop's self-attention also attends to (cross-frame consistency)."""
+        """InstructPix2Pix over same-size RGB crops with `params` -> edited crops, same order; one
+        seed per crop. `anchor`: a crop of the same size every crop's self-attention also attends
+        to (cross-frame consistency)."""
         ...
 
     def close(self) -> None:

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from videoedit.v1.contract import EditParams
+
 from ..errors import TrackingLost
 from .base import Detection, ModelsInfo, Segmentation
 from .calls import ModelCalls
@@ -33,8 +35,8 @@ def red_regions(rgb: np.ndarray) -> np.ndarray:
 class EditCall:
     crops: int
     instruction: str
+    params: EditParams
     seeds: list[int]
-    scheduler: str = ""
     anchor: np.ndarray | None = None
 
 
@@ -67,13 +69,12 @@ class FakeModels:
             self.trackers.append(tracker)
         return tracker
 
-    def edit(self, crops: Sequence[np.ndarray], instruction: str, image_guidance_scale: float,
-             guidance_scale: float, num_inference_steps: int, seeds: Sequence[int], scheduler: str = "",
+    def edit(self, crops: Sequence[np.ndarray], instruction: str, params: EditParams, *, seeds: Sequence[int],
              anchor: np.ndarray | None = None) -> list[np.ndarray]:
         if len(crops) > self.max_edit_batch or len(seeds) != len(crops):
             raise ValueError(f"edit() got {len(crops)} crops and {len(seeds)} seeds; at most {self.max_edit_batch}")
         with self._lock:
-            self.edit_calls.append(EditCall(len(crops), instruction, list(seeds), scheduler, anchor))
+            self.edit_calls.append(EditCall(len(crops), instruction, params, list(seeds), anchor))
             self._running_edits += 1
             self.most_edits_at_once = max(self.most_edits_at_once, self._running_edits)
         time.sleep(self.edit_seconds * len(crops))

@@ -10,6 +10,7 @@ instead (its tracking session lives there), over a channel of their own.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import logging
@@ -29,6 +30,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from videoedit.v1 import model_service_pb2 as pb
 from videoedit.v1 import model_service_pb2_grpc as pb_grpc
 from videoedit.v1 import wire
+from videoedit.v1.contract import EditParams
 
 from ..errors import ModelServerError, TrackingLost
 from ..resample import shrink
@@ -211,15 +213,12 @@ class ModelClient:
                                     for fr in response.frames],
                             prompt=response.prompts_used[0] if response.prompts_used else prompt)
 
-    def edit(self, crops: Sequence[np.ndarray], instruction: str, image_guidance_scale: float,
-             guidance_scale: float, num_inference_steps: int, seeds: Sequence[int], scheduler: str = "",
+    def edit(self, crops: Sequence[np.ndarray], instruction: str, params: EditParams, *, seeds: Sequence[int],
              anchor: np.ndarray | None = None) -> list[np.ndarray]:
         """InstructPix2Pix over same-size RGB crops -> edited crops, same order."""
-        request = pb.EditRequest(
-            images=[wire.encode_image(c) for c in crops], instruction=instruction,
-            image_guidance_scale=image_guidance_scale, guidance_scale=guidance_scale,
-            num_inference_steps=num_inference_steps, seeds=list(seeds), scheduler=scheduler,
-            anchor=wire.encode_image(anchor) if anchor is not None else None)
+        request = pb.EditRequest(  # EditParams' fields are EditRequest's
+            images=[wire.encode_image(c) for c in crops], instruction=instruction, seeds=list(seeds),
+            anchor=wire.encode_image(anchor) if anchor is not None else None, **dataclasses.asdict(params))
         response = self._call("Edit", request)
         if len(response.images) != len(crops):
             raise ModelServerError(f"Edit returned {len(response.images)} images for {len(crops)}")

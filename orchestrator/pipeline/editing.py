@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from videoedit.v1.contract import EditParams
+
 from ..media.crop_spool import CropSpool
 from ..media.decode import read_frames
 from ..media.mask_store import MaskStore
@@ -64,9 +66,9 @@ def submit_edit(ctx: JobContext, targets: Sequence[EditTarget], anchor: np.ndarr
     """One Edit call for `targets`: the edited crops, in order. `anchor`: the crop they attend to
     (cross-frame consistency)."""
     req, opts = ctx.request, ctx.options
+    params = EditParams(req.image_guidance_scale, req.guidance_scale, req.num_inference_steps, opts.scheduler)
     seeds = [frame_seed(req.seed, t.index, opts.seed_mode) for t in targets]
-    return ctx.models.edit([t.crop for t in targets], req.edit_prompt, req.image_guidance_scale,
-                           req.guidance_scale, req.num_inference_steps, seeds, opts.scheduler, anchor)
+    return ctx.models.edit([t.crop for t in targets], req.edit_prompt, params, seeds=seeds, anchor=anchor)
 
 
 def edit_frame(ctx: JobContext, index: int, frame: np.ndarray, mask: np.ndarray) -> np.ndarray:

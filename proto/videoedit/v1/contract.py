@@ -1,12 +1,15 @@
-"""What the services and clients agree on beyond the .proto: value limits and the job stages.
+"""What the services and clients agree on beyond the .proto: value limits, the edit parameters
+(EditParams) and the job stages.
 
 Defined once here; the orchestrator validates requests against the same limits the model
-server enforces (so a job is refused up front, not failed halfway), and the orchestrator's
-progress, the CLI's bars and the benchmarks walk the same stage list.
+server enforces (so a job is refused up front, not failed halfway), both sides pass an Edit's
+settings as one EditParams, and the orchestrator's progress, the CLI's bars and the benchmarks
+walk the same stage list.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -29,7 +32,6 @@ GUIDANCE_SCALE = Range(0.0, 50.0)
 NUM_INFERENCE_STEPS = Range(1, 500)
 
 
-
 def guidance_problem(guidance_scale: float, image_guidance_scale: float) -> str | None:
     """Why InstructPix2Pix would not apply these guidance scales as asked, or None.
 
@@ -49,6 +51,44 @@ def guidance_problem(guidance_scale: float, image_guidance_scale: float) -> str 
 # Diffusion schedulers an Edit may ask for ("" = the checkpoint's own: Euler Ancestral for
 # timbrooks/instruct-pix2pix). DPM-Solver++ 2M and UniPC reach a comparable result in ~20 steps.
 SCHEDULERS = ("euler_ancestral", "dpmpp_2m", "unipc")
+
+
+class InvalidParam(ValueError):
+    """An edit parameter outside what the contract accepts: `field` names it, `message` says why."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field, self.message = field, message
+
+
+@dataclass(frozen=True)
+class EditParams:
+    """How an Edit denoises: the settings every crop of one InstructPix2Pix call must share.
+
+    Frozen, so hashable: equal EditParams (and equal crop sizes) is exactly what lets the model
+    server merge crops of concurrent calls into one diffusers call, so it is (part of) its batch
+    key. What differs per call or per crop (the instruction, the seeds, the anchor crop) is left
+    out on purpose, or no two calls could share a batch; every `edit` takes those beside it, the
+    seeds and anchor by keyword. Field names are EditRequest's.
+    """
+
+    image_guidance_scale: float
+    guidance_scale: float
+    num_inference_steps: int
+    scheduler: str = ""  # one of SCHEDULERS; "": the checkpoint's own
+
+    def check(self) -> None:
+        """Raise InvalidParam naming the first field outside the limits, and its value."""
+        for field, accepted in (("image_guidance_scale", IMAGE_GUIDANCE_SCALE), ("guidance_scale", GUIDANCE_SCALE),
+                                ("num_inference_steps", NUM_INFERENCE_STEPS)):
+            value = getattr(self, field)
+            if not math.isfinite(value) or value not in accepted:
+                raise InvalidParam(field, f"{value} is out of range [{accepted.low}, {accepted.high}]")
+        if problem := guidance_problem(self.guidance_scale, self.image_guidance_scale):
+            raise InvalidParam("image_guidance_scale", problem)
+        if self.scheduler and self.scheduler not in SCHEDULERS:
+            raise InvalidParam("scheduler", f"{self.scheduler!r} is not one of {', '.join(SCHEDULERS)} "
+                                            "(or empty for the checkpoint's own)")
 
 
 # --- Batch limits ---

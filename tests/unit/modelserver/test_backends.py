@@ -23,6 +23,9 @@ from modelserver.backends.instruct_pix2pix import InstructPix2PixEditor  # noqa:
 from modelserver.backends.sam3 import Sam3Segmenter  # noqa: E402
 from modelserver.backends.sam3_kernels import CvUtilsKernel  # noqa: E402
 from modelserver.backends.tiny import TinyModelPaths, build_clip_tokenizer, ensure_tiny_models  # noqa: E402
+from videoedit.v1.contract import EditParams  # noqa: E402
+
+ONE_STEP = EditParams(image_guidance_scale=1.5, guidance_scale=7.5, num_inference_steps=1)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -171,27 +174,42 @@ def test_kernel_connected_components_counts_areas():
 def test_edit_shapes_and_per_seed_determinism(editor, no_network):
     rng = np.random.default_rng(0)
     crops = [rng.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(2)]
-    kwargs = dict(instructions="make it red", image_guidance_scale=1.5, guidance_scale=7.5, num_inference_steps=2)
-    batch = editor.edit(crops, seeds=[1, 2], **kwargs)
+    params = EditParams(image_guidance_scale=1.5, guidance_scale=7.5, num_inference_steps=2)
+    batch = editor.edit(crops, "make it red", params, seeds=[1, 2])
     assert len(batch) == 2
     for out in batch:
         assert out.shape == (64, 64, 3) and out.dtype == np.uint8
     for i, seed in enumerate([1, 2]):
-        single = editor.edit([crops[i]], seeds=[seed], **kwargs)[0]
+        single = editor.edit([crops[i]], "make it red", params, seeds=[seed])[0]
         # Equal up to float rounding across batch sizes: a few pixels may differ by one level.
         diff = np.abs(batch[i].astype(int) - single.astype(int))
         assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
-    other_seed = editor.edit([crops[0]], seeds=[3], **kwargs)[0]
+    other_seed = editor.edit([crops[0]], "make it red", params, seeds=[3])[0]
     assert np.abs(other_seed.astype(int) - batch[0].astype(int)).mean() > 1.0
 
 
-def test_edit_rejects_bad_input(editor):
-    kwargs = dict(instructions="x", image_guidance_scale=1.5, guidance_scale=7.5, num_inference_steps=1)
-    with pytest.raises(ValueError):
-        editor.edit([np.zeros((60, 64, 3), np.uint8)], seeds=[0], **kwargs)  # not a multiple of 8
-    with pytest.raises(ValueError):
-        editor.edit([np.zeros((64, 64, 3), np.uint8)] * 2, seeds=[0], **kwargs)
-    assert editor.edit([], seeds=[], **kwargs) == []
+CROP = np.zeros((64, 64, 3), np.uint8)
+
+
+@pytest.mark.parametrize("images, instructions, params, seeds, anchors, words", [
+    ([CROP] * 2, "x", ONE_STEP, [0], None, "seeds: 1 for 2 images"),
+    ([CROP] * 2, ["x"] * 3, ONE_STEP, [0, 1], None, "instructions: 3 for 2 images"),
+    ([CROP, CROP[:, :56]], "x", ONE_STEP, [0, 1], None, r"images\[1\]: uint8 of shape \(64, 56, 3\)"),
+    ([CROP.astype(np.float32)], "x", ONE_STEP, [0], None, r"images\[0\]: float32"),
+    ([CROP[:60]], "x", ONE_STEP, [0], None, "images: size 64x60 must be a multiple of 8"),
+    ([CROP], "x", EditParams(1.5, 7.5, 1, "ddim"), [0], None, "scheduler: 'ddim' is not one of"),
+    ([CROP], "x", EditParams(1.5, 7.5, 0), [0], None, r"num_inference_steps: 0 is out of range"),
+    ([CROP] * 2, "x", ONE_STEP, [0, 1], [5, None], r"anchors: \[5, None\]; need one anchor index \(0..1\)"),
+    ([CROP] * 2, "x", ONE_STEP, [0, 1], [1], r"anchors: \[1\]"),
+])
+def test_edit_checks_its_inputs_first_naming_the_argument_and_value(editor, images, instructions, params, seeds,
+                                                                    anchors, words):
+    with pytest.raises(ValueError, match=words):
+        editor.edit(images, instructions, params, seeds=seeds, anchors=anchors)
+
+
+def test_edit_of_no_images_is_no_images(editor):
+    assert editor.edit([], "x", ONE_STEP, seeds=[]) == []
 
 
 def _summary(result: list[list[Instance]]) -> list[list[tuple]]:
@@ -264,17 +282,16 @@ def test_a_vae_decode_that_overflows_is_redone_in_float32_and_never_returned(edi
         return output
 
     crop = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
-    kwargs = dict(instructions="x", image_guidance_scale=1.5, guidance_scale=7.5, num_inference_steps=1)
-    [clean] = editor.edit([crop], seeds=[5], **kwargs)
+    [clean] = editor.edit([crop], "x", ONE_STEP, seeds=[5])
     hook = editor.pipe.vae.decoder.register_forward_hook(overflow)
     try:
         with caplog.at_level(logging.WARNING):
-            [retried] = editor.edit([crop], seeds=[5], **kwargs)
+            [retried] = editor.edit([crop], "x", ONE_STEP, seeds=[5])
         assert "decoding again in float32" in caplog.text
         assert np.abs(retried.astype(int) - clean.astype(int)).max() <= 1
         overflows["left"] = 2  # overflows in float32 too
         with pytest.raises(FloatingPointError, match="non-finite"):
-            editor.edit([crop], seeds=[5], **kwargs)
+            editor.edit([crop], "x", ONE_STEP, seeds=[5])
     finally:
         hook.remove()
     assert editor.pipe.vae.dtype == torch.float32
@@ -294,9 +311,8 @@ def test_each_model_gets_its_own_dtype(asked, device, gpu_default, expected):
 @pytest.mark.parametrize("scheduler", ["", "euler_ancestral", "dpmpp_2m", "unipc"])
 def test_every_scheduler_edits_reproducibly_per_seed(editor, scheduler):
     crop = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)
-    kwargs = dict(instructions="x", image_guidance_scale=1.5, guidance_scale=7.5, num_inference_steps=3,
-                  scheduler=scheduler)
-    first, second = editor.edit([crop], seeds=[9], **kwargs), editor.edit([crop], seeds=[9], **kwargs)
+    params = EditParams(image_guidance_scale=1.5, guidance_scale=7.5, num_inference_steps=3, scheduler=scheduler)
+    first, second = editor.edit([crop], "x", params, seeds=[9]), editor.edit([crop], "x", params, seeds=[9])
     assert first[0].shape == (64, 64, 3) and np.array_equal(first[0], second[0])
     name = type(editor.pipe.scheduler).__name__
     assert name == {"": "EulerAncestralDiscreteScheduler", "euler_ancestral": "EulerAncestralDiscreteScheduler",
@@ -312,11 +328,10 @@ def test_batches_pad_to_the_compiled_sizes_and_results_do_not_change(editor):
     assert [padded_size(n, (1, 2, 4, 8)) for n in (1, 2, 3, 5, 8, 9)] == [1, 2, 4, 8, 8, 9]
     assert padded_size(3, ()) == 3
     crops = [np.random.default_rng(s).integers(0, 256, (64, 64, 3), dtype=np.uint8) for s in range(3)]
-    kwargs = dict(instructions="x", image_guidance_scale=1.5, guidance_scale=7.5, num_inference_steps=1)
-    plain = editor.edit(crops, seeds=[1, 2, 3], **kwargs)
+    plain = editor.edit(crops, "x", ONE_STEP, seeds=[1, 2, 3])
     editor._batch_sizes = (4,)  # as compile() leaves it, without the slow compile
     try:
-        padded = editor.edit(crops, seeds=[1, 2, 3], **kwargs)
+        padded = editor.edit(crops, "x", ONE_STEP, seeds=[1, 2, 3])
     finally:
         editor._batch_sizes = ()
     assert len(padded) == 3
@@ -329,6 +344,6 @@ def test_compile_runs_the_tiny_unet_compiled(tiny_models):
     editor = InstructPix2PixEditor.from_pretrained(tiny_models.instruct_pix2pix)
     editor.compile((1,))
     crop = np.full((64, 64, 3), 100, np.uint8)
-    [out] = editor.edit([crop], "x", 1.5, 7.5, 1, [0])
+    [out] = editor.edit([crop], "x", ONE_STEP, seeds=[0])
     assert out.shape == (64, 64, 3) and editor.batch_sizes == (1,)
     assert type(editor.pipe.unet).__name__ == "OptimizedModule"

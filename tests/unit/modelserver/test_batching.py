@@ -1,4 +1,5 @@
-"""The dynamic batcher on its own: merging, splitting, backpressure, deadlines, cancel, drain.
+"""The dynamic batcher on its own: merging, splitting, backpressure, deadlines, cancel, drain;
+and the engine's Edit batch key (crop shape and EditParams) on top of it.
 
 The backend here is a plain function that records the batches it is given (the batcher is
 generic; tests of the real models batched over gRPC are in test_modelserver.py).
@@ -9,11 +10,15 @@ from __future__ import annotations
 import threading
 import time
 
+import numpy as np
 import pytest
 
 from modelserver.batching import ClientCancelled, DeadlinePassed, DynamicBatcher, QueueFull, ShuttingDown
+from modelserver.engine import BatchingConfig, ModelEngine
 from modelserver.metrics import Metrics
+from modelserver.validation import EditCall
 from tests.helpers import EVENT_TIMEOUT_S, wait_for
+from videoedit.v1.contract import EditParams
 
 
 class Backend:
@@ -160,3 +165,52 @@ def test_metrics_count_batches_items_and_queue(backend):
     assert value("videoedit_modelserver_batch_size_count", {"model": "test"}) == 1
     assert value("videoedit_modelserver_queued_calls", {"model": "test"}) == 0
     queue.close()
+
+
+class Editor:
+    """Records the EditParams and seeds of each batch; an image comes back as its seed's colour."""
+
+    size_multiple = 8
+
+    def __init__(self):
+        self.batches: list[tuple[EditParams, list[int]]] = []
+
+    def edit(self, images, instructions, params, *, seeds, anchors=None):
+        self.batches.append((params, list(seeds)))
+        return [np.full_like(image, seed) for image, seed in zip(images, seeds, strict=True)]
+
+
+def edit_calls(engine: ModelEngine, calls: list[tuple[int, EditParams, int]]) -> list[list[int]]:
+    """Each (crop side, params, seed) sent as its own Edit call at once; the seed each call got back."""
+    def send(side: int, params: EditParams, seed: int) -> list[int]:
+        crop = np.zeros((side, side, 3), np.uint8)
+        return [int(image[0, 0, 0]) for image in engine.edit(EditCall([crop], "x", params, [seed]))]
+
+    return in_threads([lambda c=c: send(*c) for c in calls])
+
+
+def edit_engine(editor: Editor, **batching) -> ModelEngine:
+    return ModelEngine(None, editor, BatchingConfig(**batching), Metrics())  # type: ignore[arg-type]
+
+
+def test_edit_calls_with_equal_edit_params_run_as_one_batch():
+    editor = Editor()
+    # A batch of two runs as soon as two crops of one key wait, however long the delay allowed.
+    engine = edit_engine(editor, edit_max_batch_size=2, max_delay_ms=EVENT_TIMEOUT_S * 1000)
+    try:  # equal values in other objects
+        assert edit_calls(engine, [(64, EditParams(1.5, 7.5, 2), 1), (64, EditParams(1.5, 7.5, 2), 2)]) == [[1], [2]]
+    finally:
+        engine.close()
+    [(params, seeds)] = editor.batches
+    assert params == EditParams(1.5, 7.5, 2) and sorted(seeds) == [1, 2]
+
+
+def test_edit_calls_with_other_edit_params_or_crop_sizes_never_merge():
+    editor = Editor()
+    engine = edit_engine(editor, max_delay_ms=200)
+    fast, other = EditParams(1.5, 7.5, 2), EditParams(1.5, 7.5, 2, "dpmpp_2m")
+    try:
+        assert edit_calls(engine, [(64, fast, 3), (64, other, 4), (32, fast, 5)]) == [[3], [4], [5]]
+    finally:
+        engine.close()
+    assert sorted(editor.batches, key=lambda b: b[1]) == [(fast, [3]), (other, [4]), (fast, [5])]

@@ -3,6 +3,7 @@ errors or comes out normalised and safe), and the limits shared with the model s
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 from orchestrator.config import Settings
 from orchestrator.errors import InvalidArgument, VideoEditError
 from orchestrator.jobs.validation import JOB_ID_PATTERN, check_request
-from orchestrator.request import VideoEditRequest
+from orchestrator.request import Keyframes, Mode, SeedMode, VideoEditRequest
 from videoedit.v1 import contract
 
 
@@ -78,3 +79,16 @@ def test_guidance_scales_diffusers_would_ignore_are_refused(fuzz_settings, guida
     else:
         with pytest.raises(InvalidArgument, match="image_guidance_scale: .*drops all guidance"):
             check_request(request, fuzz_settings)
+
+
+def test_modes_and_choices_become_enum_members_that_read_and_serialise_as_their_words(fuzz_settings):
+    request = VideoEditRequest(input_video_path=fuzz_settings.input_roots[0] / "clip.mp4", mask_prompt="car",
+                               edit_prompt="red", mode="single_frame",
+                               extra={"seed_mode": "per_frame", "keyframes": "adaptive", "scheduler": "unipc"})
+    checked = check_request(request, fuzz_settings)
+    req, options = checked.request, checked.options
+    assert req.mode is Mode.SINGLE_FRAME and options.seed_mode is SeedMode.PER_FRAME
+    assert options.keyframes is Keyframes.ADAPTIVE and options.scheduler == "unipc"
+    assert req.mode == "single_frame" and f"{options.seed_mode}" == "per_frame"  # as the plain strings were
+    assert json.loads(json.dumps(req.to_dict()))["mode"] == "single_frame"
+    assert "seed_mode='per_frame'" in repr(options)  # the job log's options line

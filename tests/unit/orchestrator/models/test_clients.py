@@ -8,6 +8,7 @@ import pytest
 from orchestrator.errors import TrackingLost
 from orchestrator.models.fake import FakeModels
 from orchestrator.models.grpc_client import channel_target, replica_addresses
+from videoedit.v1.contract import EditParams
 
 
 def test_one_target_passes_as_is_and_a_list_becomes_one_round_robin_target():
@@ -44,7 +45,7 @@ def test_fake_tracker_keeps_ids_across_calls_and_fakes_edits():
     # Both move; the left one now lies right of where the other was: ids follow the regions.
     [moved] = tracker.segment([_frame((8, 44), (22, 9))], 1).frames
     assert sorted((d.object_id, d.box[0]) for d in moved) == [(0, 9), (1, 44)]
-    [edited] = models.edit([first[0].mask[..., None] * np.uint8(1)], "x", 1.5, 7.5, 2, [3])
+    [edited] = models.edit([first[0].mask[..., None] * np.uint8(1)], "x", EditParams(1.5, 7.5, 2), seeds=[3])
     assert edited.max() == 255 and models.edit_calls[0].seeds == [3]
 
 

@@ -145,7 +145,9 @@ def test_editing_sends_only_frames_with_the_object_and_keeps_the_background_bit_
         edited = as_rgb(list(output_frames(ctx, masks, boxes)))
         assert [boxes.has(i) for i in range(N)] == [m.any() for m in truth]
     assert [c.crops for c in models.edit_calls] == [4, 4, 4, 3]  # 15 frames with the object, batches of 4
-    assert all(c.instruction == "make it blue" and set(c.seeds) == {0} and c.scheduler == ""
+    req = ctx.request
+    params = contract.EditParams(req.image_guidance_scale, req.guidance_scale, req.num_inference_steps)
+    assert all(c.instruction == "make it blue" and set(c.seeds) == {0} and c.params == params
                for c in models.edit_calls)
     for i, (out, src, mask) in enumerate(zip(edited, sources, truth)):
         assert np.array_equal(out[~mask], src[~mask]), f"background changed on frame {i}"
@@ -470,7 +472,7 @@ def test_single_frame_mode_edits_one_crop_into_pngs(tmp_path):
     progress, models, output = run_job(tmp_path, clip, "single_frame", frame_index="7", edit_size="64",
                                        scheduler="dpmpp_2m")
     assert progress.stages == [JobStatus.EXTRACTING, JobStatus.MASKING, JobStatus.EDITING, JobStatus.SAVING]
-    assert [(c.crops, c.seeds, c.scheduler) for c in models.edit_calls] == [(1, [0], "dpmpp_2m")]
+    assert [(c.crops, c.seeds, c.params.scheduler) for c in models.edit_calls] == [(1, [0], "dpmpp_2m")]
     png = cv2.cvtColor(cv2.imread(str(output)), cv2.COLOR_BGR2RGB)
     source = dict(read_frames(probe(clip, None)))[7]
     assert np.array_equal(png[~truth[7]], source[~truth[7]]) and not np.array_equal(png, source)
