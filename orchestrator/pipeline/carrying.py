@@ -21,6 +21,7 @@ import numpy as np
 from ..media.crop_spool import CropSpool
 from ..media.decode import read_frames
 from ..media.mask_store import MaskStore
+from ..request import Keyframes
 from ..vision.crop import Box, region, stabilised_crops
 from ..vision.optical_flow import FlowArea
 from ..vision.keyframes import (TRUST_GREY, FlowMap, Keyframe, carried, gap_area, interval_keyframes, positions,
@@ -42,7 +43,7 @@ def plan_keyframes(ctx: JobContext, masks: MaskStore, boxes: list[Box | None], p
     """Decide which frames the model edits into `plan`, front to back (adaptive keyframes: a
     pass over the video, which editing and carrying follow as it goes)."""
     opts = ctx.options
-    if opts.keyframes != "adaptive":
+    if opts.keyframes != Keyframes.ADAPTIVE:
         for index, key in enumerate(interval_keyframes(boxes, opts.keyframe_interval)):
             if key:
                 plan.mark(index)

@@ -23,7 +23,7 @@ from ..errors import InvalidArgument
 from ..media.crop_spool import CropSpool
 from ..media.mask_store import MaskStore
 from ..models import Models
-from ..request import CheckedRequest, JobStatus, VideoEditRequest
+from ..request import CheckedRequest, JobStatus, Mode, VideoEditRequest
 from ..vision.stitching import union_mask
 from .carrying import carry_edits, crop_boxes, plan_keyframes
 from .concurrency import BehindStage, FrameWatermark, KeyframePlan, StagesBehind, Stopped, StopSignal, TrackedFrames
@@ -43,7 +43,7 @@ TRACKED_FRAMES_HELD = 4
 def output_paths(request: VideoEditRequest) -> OutputPaths:
     """Where the job's outputs go: mp4 for videos, png for single frames."""
     assert request.output_dir is not None  # validation always sets it
-    ext = "png" if request.mode == "single_frame" else "mp4"
+    ext = "png" if request.mode == Mode.SINGLE_FRAME else "mp4"
     return OutputPaths(video=request.output_dir / f"{request.job_id}_output.{ext}",
                        mask=request.output_dir / f"{request.job_id}_mask.{ext}")
 
@@ -52,7 +52,7 @@ def run_pipeline(job: CheckedRequest, models: Models, progress: Progress, log: l
                  workdir: Path, stop: StopSignal, threads: int = 0) -> OutputPaths:
     """Run every stage of the job; returns its outputs. Raises on failure or when `stop` says
     so. `threads`: decoder/encoder threads this job may use (0: one or more per core)."""
-    if job.request.mode == "single_frame":
+    if job.request.mode == Mode.SINGLE_FRAME:
         return run_single_frame(job, models, progress, log, workdir, stop)
     try:
         return run_video(job, models, progress, log, workdir, stop, threads)

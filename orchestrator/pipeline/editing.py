@@ -30,6 +30,7 @@ from videoedit.v1.contract import EditParams
 from ..media.crop_spool import CropSpool
 from ..media.decode import read_frames
 from ..media.mask_store import MaskStore
+from ..request import Consistency, SeedMode
 from ..vision.compositing import fit_crop, paste
 from ..vision.crop import Box, CropStabiliser, crop_box, cut_crop, mask_bbox, region, stabilised_crops
 from .concurrency import FrameWatermark, KeyframePlan, TrackedFrames
@@ -48,12 +49,12 @@ class EditTarget:
     crop: np.ndarray  # RGB uint8: the box resized to the model's working size
 
 
-def frame_seed(job_seed: int, index: int, mode: str) -> int:
+def frame_seed(job_seed: int, index: int, mode: SeedMode) -> int:
     """The diffusion seed of frame `index`. "shared" (default): the job seed on every frame, so
     every frame starts from the same noise and the edit's texture does not flicker; "per_frame":
     job seed + frame index, independent noise per frame. Either way a frame's result depends only
     on the job seed and its index, never on how frames were batched."""
-    return job_seed if mode == "shared" else (job_seed + index) % 2**63
+    return job_seed if mode == SeedMode.SHARED else (job_seed + index) % 2**63
 
 
 def edit_target(ctx: JobContext, index: int, frame: np.ndarray, box: Box) -> EditTarget:
@@ -175,7 +176,7 @@ class _EditCalls:
         self._anchor: np.ndarray | None = None  # cross-frame consistency: the job's first crop, in every call
 
     def send(self, targets: list[EditTarget]) -> None:
-        if self._ctx.options.consistency == "cross_frame" and self._anchor is None:
+        if self._ctx.options.consistency == Consistency.CROSS_FRAME and self._anchor is None:
             self._anchor = targets[0].crop
         if len(self._in_flight) == EDITS_IN_FLIGHT:
             self._collect_oldest()  # the model server has the next batch already; spool this one meanwhile

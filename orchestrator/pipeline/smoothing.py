@@ -25,6 +25,7 @@ from concurrent.futures import Future
 import cv2
 import numpy as np
 
+from ..request import SmoothingMode
 from ..vision.compositing import blend
 from ..vision.crop import Box, region
 from ..vision.optical_flow import FlowTrail, sample
@@ -38,7 +39,7 @@ class Smoother:
         self.ctx = ctx
         depth = max(ctx.request.smoothing_window - 1, 1)
         self._history: deque[np.ndarray] = deque(maxlen=depth)  # previous output frames, newest last
-        self._trail = FlowTrail(depth) if ctx.options.smoothing_mode == "flow" else None
+        self._trail = FlowTrail(depth) if ctx.options.smoothing_mode == SmoothingMode.FLOW else None
         self._smoothed = 0
         self.finished: Future[None] = Future()
 
