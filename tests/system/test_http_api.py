@@ -1,5 +1,5 @@
-"""The HTTP gateway (videoedit-web) over the live orchestrator: every route, the seed's REST
-example verbatim, Server-Sent Events to the end, Range requests, and gRPC codes as HTTP statuses."""
+"""The HTTP gateway (videoedit-web) over the live orchestrator: every route, the original
+worker's REST example verbatim, Server-Sent Events to the end, Range requests, and gRPC codes as HTTP statuses."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def events(http: httpx.Client, job_id: str) -> list[dict]:
     return seen
 
 
-def test_the_seeds_rest_example_verbatim(http, clip, stack):
+def test_the_legacy_rest_example_verbatim(http, clip, stack):
     """Example 3's JSON: job_id, input_video_path, output_dir, mask_prompt, edit_prompt, params."""
     data = {"job_id": "rest_001", "input_video_path": str(clip), "output_dir": str(stack.output_root / "rest_001"),
             "mask_prompt": "hair", "edit_prompt": "make the hair red",
@@ -44,7 +44,7 @@ def test_the_seeds_rest_example_verbatim(http, clip, stack):
     assert seen[-1]["status"] == "finished"
     assert {"editing", "saving"} <= {s["status"] for s in seen}  # watchers see each stage, however short
     status = http.get("/api/video/status/rest_001", params={"output_dir": data["output_dir"]}).json()
-    # The seed's status.to_dict(): the same keys, paths as strings.
+    # The original worker's status.to_dict(): the same keys, paths as strings.
     assert set(status) == {"job_id", "status", "progress", "current_frame", "total_frames", "message", "error",
                            "output_video_path", "mask_preview_path", "logs_path", "output_dir", "created_at",
                            "updated_at"}
