@@ -19,7 +19,7 @@ def _paths(value: str) -> tuple[Path, ...]:
 class Settings:
     # Directories input videos must lie in (symlinks resolved first).
     input_roots: tuple[Path, ...] = field(default_factory=lambda: (Path.cwd().resolve(),))
-    # Root of every job's output_dir (the seed's UR_EDIT_OUTPUT_DIR).
+    # Root of every job's output_dir (the original worker's UR_EDIT_OUTPUT_DIR).
     output_root: Path = field(default_factory=lambda: Path("outputs").resolve())
     # gRPC target of the model server(s).
     model_servers: str = "localhost:50052"

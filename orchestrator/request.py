@@ -1,5 +1,5 @@
-"""What a job is, in plain Python (no protobuf): the seed's request and status types, and the
-typed `extra` options that validation derives from a request.
+"""What a job is, in plain Python (no protobuf): the original worker's request and status types,
+and the typed `extra` options that validation derives from a request.
 
 Field names, order and defaults of VideoEditRequest/VideoEditStatus are the original worker
 API's; `seed` is ours.
@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 
 class JobStatus(str, Enum):
-    """Job stages in the order a successful job passes them (the seed's strings)."""
+    """Job stages in the order a successful job passes them (the original worker's strings)."""
 
     QUEUED = "queued"
     EXTRACTING = "extracting"
@@ -28,7 +28,7 @@ class JobStatus(str, Enum):
     FAILED = "failed"
     CANCELLED = "cancelled"
 
-    def __str__(self) -> str:  # so f"{status}" prints "editing", as the seed's strings did
+    def __str__(self) -> str:  # so f"{status}" prints "editing", as the original worker's strings did
         return self.value
 
     @property
@@ -38,7 +38,7 @@ class JobStatus(str, Enum):
 
 @dataclass(kw_only=True)
 class VideoEditRequest:
-    """One edit job. Keyword-only, so the seed's calls work unchanged."""
+    """One edit job. Keyword-only, so the original worker's calls work unchanged."""
 
     job_id: str = ""  # empty: one is made up
     input_video_path: Path
@@ -120,7 +120,7 @@ class EditOptions:
     instances: int | None = None  # edit only the N largest objects found (None: all, also later ones)
     edit_batch_size: int = 8  # crops per Edit call (at most what the model server takes, GetInfo)
     seed_mode: str = "shared"  # "shared": the job seed on every frame; "per_frame": seed + frame index
-    smoothing_mode: str = "ema"  # "ema": the seed's EMA; "flow": EMA along DIS optical flow
+    smoothing_mode: str = "ema"  # "ema": the original worker's EMA; "flow": EMA along DIS optical flow
     scheduler: str = ""  # diffusion scheduler (videoedit.v1.contract.SCHEDULERS); "": the checkpoint's
     frame_index: int = 0  # single_frame mode: which frame to edit
     # The model edits every k-th frame of each stretch where the object is visible (and its first

@@ -27,7 +27,7 @@ _OPTIONAL_FIELDS = ("image_guidance_scale", "guidance_scale", "erode_kernel", "n
 
 
 def request_from_proto(msg: pb.VideoEditRequest) -> VideoEditRequest:
-    """Unset optional fields get the seed's defaults."""
+    """Unset optional fields get the original worker's defaults."""
     values = {name: getattr(msg, name) if msg.HasField(name) else getattr(_DEFAULTS, name)
               for name in _OPTIONAL_FIELDS}
     return VideoEditRequest(
