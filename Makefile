@@ -1,6 +1,7 @@
 # Every target sets itself up when needed and is quick when it already is.
 #   make demo   - run an edit job on a sample clip through both gRPC services
 #   make test   - run the test suite (fast tests; `make test-slow` for all)
+#   make lint   - buf lint (proto/), ruff check and ruff format --check (Python)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -14,6 +15,8 @@ NODE_STAMP := clients/node/node_modules/.package-lock.json
 K8S_STAMP := deploy/kubernetes/node_modules/.package-lock.json
 NPM := $(shell command -v npm 2>/dev/null)
 PROTOS := $(wildcard proto/videoedit/v1/*.proto)
+# The Python tree that `make lint` checks (generated stubs: extend-exclude in pyproject.toml).
+PY_TREE := orchestrator modelserver gateway clients evaluation bench tests proto/videoedit
 ORCHESTRATOR_PORT ?= 50051
 MODELSERVER_PORT ?= 50052
 HTTP_PORT ?= $(or $(VIDEOEDIT_HTTP_PORT),8000)
@@ -78,9 +81,11 @@ bench: $(STAMP)
 loadtest: $(STAMP)
 	$(PY) -m bench.load
 
+# buf lint for proto/; ruff (rules and formatting: [tool.ruff] in pyproject.toml) for the Python tree.
 lint: $(STAMP)
 	$(VENV)/bin/buf lint
-	$(PY) -m compileall -q orchestrator modelserver clients gateway tests
+	$(VENV)/bin/ruff check $(PY_TREE)
+	$(VENV)/bin/ruff format --check $(PY_TREE)
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache

@@ -4,8 +4,8 @@ FastAPI app, which opens the channel to the orchestrator and maps errors to HTTP
 Routes (JSON unless said otherwise; OpenAPI at /openapi.json, docs at /docs), from the routers in
 jobs.py, uploads.py, artifacts.py and page.py:
 
-    POST /api/video/edit                      start a job (the seed's REST example)
-    GET  /api/video/status/{job_id}           its status: the seed's status.to_dict()
+    POST /api/video/edit                      start a job (the original worker's REST example)
+    GET  /api/video/status/{job_id}           its status: the original worker's status.to_dict()
     GET  /api/video/events/{job_id}           Server-Sent Events: every status change to the end
     POST /api/video/cancel/{job_id}           cancel it
     GET  /api/video/jobs                      jobs, newest first (?status=&page_size=&page_token=)

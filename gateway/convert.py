@@ -1,7 +1,7 @@
-"""JSON <-> protobuf for the HTTP API, in the seed's shapes.
+"""JSON <-> protobuf for the HTTP API, in the original worker's shapes.
 
-A job's status is `VideoEditStatus.to_dict()` of the seed (status as a lowercase word, paths as
-strings, times as unix seconds). A request is the seed's REST example: `job_id`,
+A job's status is the original worker's `VideoEditStatus.to_dict()` (status as a lowercase word, paths as
+strings, times as unix seconds). A request is the original worker's REST example: `job_id`,
 `input_video_path`, `output_dir`, `mask_prompt`, `edit_prompt` and `params`, whose keys are
 further request fields (`num_inference_steps`, `seed`, ...) or, for anything else, `extra`
 options (`edit_size`, `smoothing_mode`, ...).
@@ -75,7 +75,7 @@ def job_status_from_word(word: str) -> int:
 
 
 def status_to_dict(status: pb.VideoEditStatus) -> dict[str, Any]:
-    """The seed's VideoEditStatus.to_dict()."""
+    """The original worker's VideoEditStatus.to_dict()."""
     def optional(field: str) -> Any:
         return getattr(status, field) if status.HasField(field) else None
 

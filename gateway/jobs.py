@@ -1,4 +1,4 @@
-"""The job routes: start a job (the seed's REST example), its status, its status changes as
+"""The job routes: start a job (the original worker's REST example), its status, its status changes as
 Server-Sent Events, cancel it, and the list of jobs. Each is one VideoEditService call."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from .errors import error_response
 router = api_router()
 
 
-@router.post("/edit", summary="Start an edit job (the seed's REST example)")
+@router.post("/edit", summary="Start an edit job (the original worker's REST example)")
 async def start_edit(request: Request, orchestrator: OrchestratorDep) -> dict[str, Any]:
     try:
         body = await request.json()
@@ -29,7 +29,7 @@ async def start_edit(request: Request, orchestrator: OrchestratorDep) -> dict[st
     return status_to_dict(await orchestrator.call("StartEdit", request_from_json(body)))
 
 
-@router.get("/status/{job_id}", summary="A job's status (the seed's status.to_dict())")
+@router.get("/status/{job_id}", summary="A job's status (the original worker's status.to_dict())")
 async def get_status(job_id: str, orchestrator: OrchestratorDep) -> dict[str, Any]:
     return status_to_dict(await orchestrator.call("GetStatus", pb.GetStatusRequest(job_id=job_id)))
 

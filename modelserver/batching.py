@@ -39,15 +39,18 @@ class CallDropped(Exception):
 
 
 class DeadlinePassed(CallDropped):
-    pass
+    """The call's deadline passed before its results were ready (-> DEADLINE_EXCEEDED)."""
 
 
 class ClientCancelled(CallDropped):
-    pass
+    """The client cancelled the call or went away (-> CANCELLED)."""
 
 
 @dataclass(eq=False)
 class Call:
+    """One RPC's items waiting in a DynamicBatcher's queue: the items may be spread over several
+    batches; the call is done when all their results are in, or it failed or was dropped."""
+
     key: Hashable
     items: Sequence[Any]
     deadline: float | None  # time.monotonic() seconds; None = no deadline

@@ -66,7 +66,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     device.add_argument("--warmup-side", type=int, default=0,
                         help="Edit warm-up crop size (0: 512, or 64 for tiny models)")
     device.add_argument("--pix2pix-device-map", choices=["balanced"],
-                        help="spread InstructPix2Pix over all visible GPUs (the seed's device_map)")
+                        help="spread InstructPix2Pix over all visible GPUs (the original worker's device_map)")
     sam3 = parser.add_argument_group("SAM3")
     sam3.add_argument("--sam3-hotstart-delay", type=int, default=15,
                       help="frames SAM3 holds outputs back to drop spurious/duplicate tracks (0: off)")

@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class BatchingConfig:
+    """How the engine batches and bounds work (the model server's command-line flags)."""
+
     edit_max_batch_size: int = 8  # crops per InstructPix2Pix call
     segment_frame_batch: int = 8  # frames per SAM3 backbone pass
     max_delay_ms: float = 10.0  # how long the first call of a batch waits for company
@@ -52,6 +54,8 @@ class EditBatchKey:
 
 @dataclass(frozen=True)
 class EditItem:
+    """One crop of an Edit call in the queue, with its instruction, seed and the call's anchor."""
+
     image: np.ndarray
     instruction: str
     seed: int
@@ -59,6 +63,13 @@ class EditItem:
 
 
 class ModelEngine:
+    """The models of one model server behind their queues. Segment and Edit calls from the
+    servicer's RPC threads go through one DynamicBatcher per model (deadlines, cancellation,
+    backpressure); Edit crops of concurrent calls that one diffusers call can take together (same
+    EditBatchKey) are merged into one batch, and Segment calls that carry on a tracking session
+    wait for their turn in TrackingSessions. It warms the models up before the server reports
+    SERVING, and drains both queues on shutdown."""
+
     def __init__(self, segmenter: Segmenter, editor: Editor, batching: BatchingConfig, metrics: Metrics):
         self.segmenter = segmenter
         self.editor = editor

@@ -26,10 +26,16 @@ log = logging.getLogger(__name__)
 
 
 class NotLoaded(Exception):
-    pass
+    """A call came before the models were loaded (-> UNAVAILABLE: retry once health is SERVING)."""
 
 
 class ModelServicer(pb_grpc.ModelServiceServicer):
+    """The model server's gRPC API (videoedit.v1.ModelService): decodes and checks each Segment
+    and Edit request against the Limits, hands it to the ModelEngine with the client's deadline
+    and cancellation, and encodes the result. It serves before the models are loaded (calls get
+    UNAVAILABLE until `load()`), and maps every error to its status code in one place, counting
+    each RPC by code."""
+
     def __init__(self, limits: Limits, metrics: Metrics):
         self.limits = limits
         self.metrics = metrics

@@ -33,6 +33,10 @@ class SessionError(Exception):
 
 @dataclass(eq=False)
 class Session:
+    """One open tracking session: the orchestrator's id for it, its prompts, the backend's
+    tracking state, and how many frames it has tracked (the `first_frame` its next call must
+    give)."""
+
     id: str
     prompts: list[str]
     state: object  # the backend's TrackingSession

@@ -1,6 +1,6 @@
 """Where the model weights come from: a directory, a hub id, or tiny models.
 
-Order: command-line flag, then the seed's env vars (SAM3_MODEL_PATH,
+Order: command-line flag, then the original worker's env vars (SAM3_MODEL_PATH,
 INSTRUCT_PIX2PIX_MODEL_PATH). With neither, the default hub ids are used when
 they are already in the local Hugging Face cache; otherwise (or with --tiny /
 VIDEOEDIT_MODELS=tiny) tiny random-weight models are built and used, loudly.
@@ -93,9 +93,9 @@ def _check_source(value: str, env_name: str, marker: str) -> str:
 def _beside_checkpoint(checkpoint: Path, env_name: str, marker: str) -> Path:
     """The transformers/diffusers model saved next to a raw checkpoint, or a WeightsError.
 
-    The seed points SAM3_MODEL_PATH at the official `sam3.pt`. The facebook/sam3 Hub repo ships
-    that file beside the transformers-format model (config.json, model.safetensors, processor
-    files), so a `sam3.pt` from a download of that repo loads from its directory. A lone
+    The original worker points SAM3_MODEL_PATH at the official `sam3.pt`. The facebook/sam3 Hub
+    repo ships that file beside the transformers-format model (config.json, model.safetensors,
+    processor files), so a `sam3.pt` from a download of that repo loads from its directory. A lone
     checkpoint is refused: transformers' own converter (convert_sam3_to_hf.py, not in the wheel)
     converts only the image detector (Sam3Model), not the video tracker this server needs, so no
     honest conversion exists for it.

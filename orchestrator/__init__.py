@@ -1,11 +1,11 @@
 """The orchestrator: jobs, frames, tracking, crop-edit-paste, smoothing, encoding.
 
-The seed's in-process API is importable from here:
+The original worker API (see README.md) is importable from here:
 
     from orchestrator import VideoEditRequest, run_video_edit, get_video_edit_status
 """
 
+from .legacy_api import get_video_edit_status, run_video_edit
 from .request import JobStatus, VideoEditRequest, VideoEditStatus
-from .seed_api import get_video_edit_status, run_video_edit
 
 __all__ = ["JobStatus", "VideoEditRequest", "VideoEditStatus", "get_video_edit_status", "run_video_edit"]

@@ -17,9 +17,15 @@ def _paths(value: str) -> tuple[Path, ...]:
 
 @dataclass(frozen=True)
 class Settings:
+    """Everything an orchestrator process is configured with, read once from the environment
+    (`from_env`, variable names in the README) and checked as a whole on construction: where
+    inputs may come from and outputs go, the model servers and their deadline, the job store and
+    its lease, and the API's security and upload limits. Immutable; the in-process API
+    (legacy_api) reads it again for every call."""
+
     # Directories input videos must lie in (symlinks resolved first).
     input_roots: tuple[Path, ...] = field(default_factory=lambda: (Path.cwd().resolve(),))
-    # Root of every job's output_dir (the seed's UR_EDIT_OUTPUT_DIR).
+    # Root of every job's output_dir (the original worker's UR_EDIT_OUTPUT_DIR).
     output_root: Path = field(default_factory=lambda: Path("outputs").resolve())
     # gRPC target of the model server(s).
     model_servers: str = "localhost:50052"

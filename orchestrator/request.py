@@ -1,5 +1,5 @@
-"""What a job is, in plain Python (no protobuf): the seed's request and status types, and the
-typed `extra` options that validation derives from a request.
+"""What a job is, in plain Python (no protobuf): the original worker's request and status types,
+and the typed `extra` options that validation derives from a request.
 
 Field names, order and defaults of VideoEditRequest/VideoEditStatus are the original worker
 API's; `seed` is ours.
@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 
 class JobStatus(str, Enum):
-    """Job stages in the order a successful job passes them (the seed's strings)."""
+    """Job stages in the order a successful job passes them (the original worker's strings)."""
 
     QUEUED = "queued"
     EXTRACTING = "extracting"
@@ -28,7 +28,7 @@ class JobStatus(str, Enum):
     FAILED = "failed"
     CANCELLED = "cancelled"
 
-    def __str__(self) -> str:  # so f"{status}" prints "editing", as the seed's strings did
+    def __str__(self) -> str:  # so f"{status}" prints "editing", as the original worker's strings did
         return self.value
 
     @property
@@ -59,7 +59,7 @@ class SeedMode(Word):
 
 
 class SmoothingMode(Word):
-    EMA = "ema"  # the seed's EMA
+    EMA = "ema"  # the original worker's EMA
     FLOW = "flow"  # EMA along DIS optical flow
 
 
@@ -80,14 +80,14 @@ class Detail(Word):
 
 @dataclass(kw_only=True)
 class VideoEditRequest:
-    """One edit job. Keyword-only, so the seed's calls work unchanged."""
+    """One edit job. Keyword-only, so the original worker's calls work unchanged."""
 
     job_id: str = ""  # empty: one is made up
     input_video_path: Path
     output_dir: Optional[Path] = None  # None: <UR_EDIT_OUTPUT_DIR>/<job_id>
     mask_prompt: str
     edit_prompt: str
-    mode: Mode | str = Mode.VIDEO  # the seed's strings work too; check_request makes it a Mode
+    mode: Mode | str = Mode.VIDEO  # the original worker's strings work too; check_request makes it a Mode
     max_frames: Optional[int] = None  # None: every frame
     image_guidance_scale: float = 1.5
     guidance_scale: float = 9.0

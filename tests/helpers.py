@@ -88,7 +88,7 @@ class RecordedProgress:
 
 def job_context(workdir: Path, info: VideoInfo, models: Models, options: EditOptions = EditOptions(),
                 **request_fields) -> JobContext:
-    """A stage's context for the video `info` (request fields: the seed's defaults unless given)."""
+    """A stage's context for the video `info` (request fields: the original worker's defaults unless given)."""
     fields = {**dict(job_id="unit", input_video_path=info.path, output_dir=workdir, mask_prompt="car",
                      edit_prompt="make it blue"), **request_fields}
     return JobContext(VideoEditRequest(**fields), options, info, models, RecordedProgress(),

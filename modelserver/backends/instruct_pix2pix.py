@@ -48,7 +48,7 @@ class InstructPix2PixEditor:
     ) -> InstructPix2PixEditor:
         """Load a diffusers-format pipeline (local dir or hub id, e.g. timbrooks/instruct-pix2pix).
 
-        `device_map="balanced"` (the seed's multi-GPU setting) spreads the pipeline's models over
+        `device_map="balanced"` (the original worker's multi-GPU setting) spreads the pipeline's models over
         all visible GPUs instead of moving it to `device`.
         """
         from diffusers import StableDiffusionInstructPix2PixPipeline

@@ -17,6 +17,10 @@ OPEN_SERVICES = frozenset({"grpc.health.v1.Health"})
 
 
 class BearerTokenInterceptor(grpc.ServerInterceptor):
+    """Checks every call's `authorization: Bearer <token>` metadata against VIDEOEDIT_AUTH_TOKEN
+    (in constant time) before the call reaches its handler; a call without the right token is
+    answered UNAUTHENTICATED, except calls to OPEN_SERVICES (health), which probes must reach."""
+
     def __init__(self, token: str):
         if not token.strip():
             raise ValueError("the auth token must not be blank")

@@ -27,7 +27,7 @@ _OPTIONAL_FIELDS = ("image_guidance_scale", "guidance_scale", "erode_kernel", "n
 
 
 def request_from_proto(msg: pb.VideoEditRequest) -> VideoEditRequest:
-    """Unset optional fields get the seed's defaults."""
+    """Unset optional fields get the original worker's defaults."""
     values = {name: getattr(msg, name) if msg.HasField(name) else getattr(_DEFAULTS, name)
               for name in _OPTIONAL_FIELDS}
     return VideoEditRequest(
@@ -67,6 +67,11 @@ def _translate_errors(method):
 
 
 class VideoEditServicer(pb_grpc.VideoEditServiceServicer):
+    """The public gRPC API (videoedit.v1.VideoEditService) of one orchestrator: a thin edge that
+    turns protobuf into the plain request and status types, hands each RPC to the JobManager
+    (jobs) or to the file transfers (UploadVideo, DownloadArtifact), and turns a VideoEditError
+    into the gRPC status code it names. It holds no job state of its own."""
+
     def __init__(self, jobs: JobManager):
         self.jobs = jobs
         self.settings = jobs.settings

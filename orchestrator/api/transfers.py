@@ -26,6 +26,8 @@ ARTIFACTS = ("output", "mask", "log", "input")
 
 @dataclass(frozen=True)
 class Upload:
+    """A stored upload: where it lies (the `input_video_path` for a job), its size and SHA-256."""
+
     path: Path
     size_bytes: int
     sha256: str

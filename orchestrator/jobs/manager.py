@@ -106,7 +106,7 @@ class JobManager:
             if queued >= self.max_queued_jobs:
                 raise ResourceExhausted(f"{queued} jobs are queued (the limit); retry later")
             status = new_status(checked)
-            write_status(req.output_dir, status)  # the seed's status.json exists once StartEdit returns
+            write_status(req.output_dir, status)  # the original worker's status.json exists once StartEdit returns
             try:
                 existing = self.store.add(req, status)
             except BaseException:
@@ -125,7 +125,7 @@ class JobManager:
         stored = self.store.get(job_id)
         if stored is not None:
             return stored.status
-        status = read_status(self.settings.output_root / job_id)  # a job of another store, e.g. the seed API
+        status = read_status(self.settings.output_root / job_id)  # a job of another store, e.g. one of legacy_api
         if status is None:
             raise NotFound(f"no job {job_id!r}")
         return status

@@ -1,4 +1,4 @@
-"""`status.json`, the seed's status file: written atomically, read by anyone."""
+"""`status.json`, the original worker's status file: written atomically, read by anyone."""
 
 from __future__ import annotations
 

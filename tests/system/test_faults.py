@@ -6,13 +6,10 @@ from __future__ import annotations
 import errno
 import json
 import os
-import subprocess
-import sys
 import threading
 import time
 
 from clients.client import VideoEditClient
-from clients.local_stack import free_port, wait_serving
 from orchestrator.config import Settings
 from orchestrator.jobs.manager import JobManager
 from orchestrator.jobs.store import SqliteJobStore
@@ -23,18 +20,10 @@ from tests.helpers import FAST_JOB, wait_for
 from videoedit.v1 import video_edit_pb2 as pb
 
 
-def test_a_slow_model_server_fails_the_job_with_a_clear_deadline_error(stack, clip, tmp_path):
+def test_a_slow_model_server_fails_the_job_with_a_clear_deadline_error(stack, make_stack, clip):
     """An orchestrator whose model-call deadline (1 s) is shorter than one Edit batch takes."""
-    address = f"127.0.0.1:{free_port()}"
-    env = {**os.environ, "VIDEOEDIT_MODEL_SERVERS": stack.modelserver_address, "VIDEOEDIT_MODEL_TIMEOUT_S": "1",
-           "VIDEOEDIT_INPUT_ROOTS": str(clip.parent), "UR_EDIT_OUTPUT_DIR": str(tmp_path / "outputs")}
-    log_path = tmp_path / "orchestrator.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "orchestrator", "--host", "127.0.0.1", "--port",
-                                    address.rsplit(":", 1)[1]], env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_serving(address, "videoedit.v1.VideoEditService", 60, process, log_path)
-        with VideoEditClient(address) as client:
+    with make_stack.beside(stack, "slow-models", env={"VIDEOEDIT_MODEL_TIMEOUT_S": "1"}) as slow:
+        with VideoEditClient(slow.orchestrator_address) as client:
             client.start_edit(str(clip), "car", "make it red", job_id="slow", num_inference_steps=40,
                               extra={"edit_size": "256", "edit_batch_size": "4"})
             started = time.monotonic()
@@ -42,9 +31,6 @@ def test_a_slow_model_server_fails_the_job_with_a_clear_deadline_error(stack, cl
         assert final.status == pb.JOB_STATUS_FAILED
         assert "DEADLINE_EXCEEDED" in final.error and "VIDEOEDIT_MODEL_TIMEOUT_S=1s" in final.error
         assert time.monotonic() - started < 60
-    finally:
-        process.terminate()
-        process.wait(30)
 
 
 def test_a_full_disk_fails_that_job_only(stack, clip, tmp_path, monkeypatch):

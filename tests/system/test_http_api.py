@@ -1,5 +1,5 @@
-"""The HTTP gateway (videoedit-web) over the live orchestrator: every route, the seed's REST
-example verbatim, Server-Sent Events to the end, Range requests, and gRPC codes as HTTP statuses."""
+"""The HTTP gateway (videoedit-web) over the live orchestrator: every route, the original
+worker's REST example verbatim, Server-Sent Events to the end, Range requests, and gRPC codes as HTTP statuses."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from clients.local_stack import LocalStack, free_port
 from clients.sample_clip import make_sample_clip
 from tests.helpers import EVENT_TIMEOUT_S, FAST_JOB, decode
 
@@ -32,7 +31,7 @@ def events(http: httpx.Client, job_id: str) -> list[dict]:
     return seen
 
 
-def test_the_seeds_rest_example_verbatim(http, clip, stack):
+def test_the_legacy_rest_example_verbatim(http, clip, stack):
     """Example 3's JSON: job_id, input_video_path, output_dir, mask_prompt, edit_prompt, params."""
     data = {"job_id": "rest_001", "input_video_path": str(clip), "output_dir": str(stack.output_root / "rest_001"),
             "mask_prompt": "hair", "edit_prompt": "make the hair red",
@@ -44,7 +43,7 @@ def test_the_seeds_rest_example_verbatim(http, clip, stack):
     assert seen[-1]["status"] == "finished"
     assert {"editing", "saving"} <= {s["status"] for s in seen}  # watchers see each stage, however short
     status = http.get("/api/video/status/rest_001", params={"output_dir": data["output_dir"]}).json()
-    # The seed's status.to_dict(): the same keys, paths as strings.
+    # The original worker's status.to_dict(): the same keys, paths as strings.
     assert set(status) == {"job_id", "status", "progress", "current_frame", "total_frames", "message", "error",
                            "output_video_path", "mask_preview_path", "logs_path", "output_dir", "created_at",
                            "updated_at"}
@@ -120,24 +119,18 @@ def test_conflicts_unknown_jobs_bad_ranges_and_cancel(http, clip):
     assert http.get("/api/video/jobs", params={"status": "nonsense"}).status_code == 400
 
 
-def test_uploads_need_a_length_and_respect_the_limit(stack, tmp_path):
+def test_uploads_need_a_length_and_respect_the_limit(stack, make_stack):
     # A second gateway with a 1 MB limit, in front of the same orchestrator.
-    small = LocalStack(tmp_path)
-    small.orchestrator_address, small.env = stack.orchestrator_address, stack.env
-    small.start_gateway(env={"VIDEOEDIT_MAX_UPLOAD_MB": "1"})
-    try:
+    with make_stack.gateway("small-uploads", stack.orchestrator_address, env={"VIDEOEDIT_MAX_UPLOAD_MB": "1"}) as small:
         with httpx.Client(base_url=small.gateway_url, timeout=EVENT_TIMEOUT_S) as http:
             big = http.post("/api/video/upload", params={"filename": "big.mp4"}, content=b"x" * (2 << 20))
             assert big.status_code == 413 and "VIDEOEDIT_MAX_UPLOAD_MB" in big.json()["error"]["message"]
             streamed = http.post("/api/video/upload", params={"filename": "s.mp4"}, content=iter([b"abc"]))
             assert streamed.status_code == 411
-    finally:
-        small.stop()
 
 
-def test_the_token_is_required_and_passed_on(tmp_path, model_cache):
-    env = {"VIDEOEDIT_CACHE_DIR": str(model_cache), "VIDEOEDIT_AUTH_TOKEN": "s3cret"}
-    with LocalStack(tmp_path, modelserver_args=("--tiny",), env=env) as secured:
+def test_the_token_is_required_and_passed_on(make_stack):
+    with make_stack("secured", env={"VIDEOEDIT_AUTH_TOKEN": "s3cret"}) as secured:
         secured.start_gateway()
         with httpx.Client(base_url=secured.gateway_url, timeout=EVENT_TIMEOUT_S) as http:
             assert http.get("/api/video/jobs").status_code == 401
@@ -147,31 +140,20 @@ def test_the_token_is_required_and_passed_on(tmp_path, model_cache):
             assert http.get("/").status_code == 200  # the page itself is public; its API calls carry the token
 
 
-def test_an_unreachable_orchestrator_is_503(tmp_path):
-    nowhere = LocalStack(tmp_path)
-    nowhere.orchestrator_address = f"127.0.0.1:{free_port()}"
-    nowhere.start_gateway()
-    try:
+def test_an_unreachable_orchestrator_is_503(make_stack):
+    with make_stack.gateway("nowhere") as nowhere:  # in front of a port nothing listens on
         with httpx.Client(base_url=nowhere.gateway_url, timeout=EVENT_TIMEOUT_S) as http:
             reply = http.get("/api/video/status/anything")
             assert reply.status_code == 503 and reply.json()["error"]["code"] == "UNAVAILABLE"
             assert reply.headers["retry-after"] == "5"
             assert http.get("/openapi.json").json()["paths"]["/api/video/edit"]
-    finally:
-        nowhere.stop()
 
 
-def test_a_full_queue_is_429_with_retry_after(stack, tmp_path, clip):
+def test_a_full_queue_is_429_with_retry_after(stack, make_stack, clip):
     """An orchestrator that queues nothing (--max-queued-jobs 0) behind its own gateway."""
-    full = LocalStack(tmp_path, input_roots=stack.input_roots, orchestrator_args=("--max-queued-jobs", "0"))
-    full.modelserver_addresses, full.env = stack.modelserver_addresses, stack.env
-    full.start_orchestrator()
-    full.start_gateway()
-    try:
+    with make_stack.beside(stack, "full-queue", orchestrator_args=("--max-queued-jobs", "0"), gateway=True) as full:
         with httpx.Client(base_url=full.gateway_url, timeout=EVENT_TIMEOUT_S) as http:
             reply = http.post("/api/video/edit", json={"input_video_path": str(clip), "mask_prompt": "car",
                                                        "edit_prompt": "make it red"})
             assert reply.status_code == 429 and reply.json()["error"]["code"] == "RESOURCE_EXHAUSTED"
             assert "retry later" in reply.json()["error"]["message"] and reply.headers["retry-after"] == "5"
-    finally:
-        full.stop()

@@ -45,7 +45,7 @@ def test_status_stream_passes_every_stage_in_order(finished_job):
     assert seen[-1].error == ""
 
 
-def test_outputs_are_the_seeds_files(finished_job):
+def test_outputs_are_the_legacy_api_files(finished_job):
     final = finished_job[1][-1]
     out = Path(final.output_dir)
     assert Path(final.output_video_path) == out / "e2e_output.mp4"

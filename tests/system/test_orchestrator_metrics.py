@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 from clients.client import VideoEditClient
-from clients.local_stack import LocalStack, free_port
+from clients.local_stack import free_port
 from tests.helpers import FAST_JOB, samples
 from videoedit.v1 import video_edit_pb2 as pb
 
 
-def test_jobs_stages_frames_and_endings_are_counted(stack, tmp_path, clip):
+def test_jobs_stages_frames_and_endings_are_counted(stack, make_stack, clip):
     port = free_port()
-    own = LocalStack(tmp_path, input_roots=stack.input_roots, orchestrator_args=("--metrics-port", str(port)))
-    own.modelserver_addresses, own.env = stack.modelserver_addresses, stack.env
-    own.start_orchestrator()
-    try:
+    with make_stack.beside(stack, "metered", orchestrator_args=("--metrics-port", str(port))) as own:
         with VideoEditClient(own.orchestrator_address) as client:
             client.start_edit(str(clip), "car", "make it blue", job_id="metered", **FAST_JOB)
             assert client.wait("metered").status == pb.JOB_STATUS_FINISHED
@@ -28,5 +25,3 @@ def test_jobs_stages_frames_and_endings_are_counted(stack, tmp_path, clip):
         for stage in ("extracting", "masking", "propagating", "editing", "smoothing", "saving"):
             assert found[("videoedit_orchestrator_stage_seconds_count", (("stage", stage),))] >= 1, stage
         assert found[("videoedit_orchestrator_frames_total", (("stage", "editing"),))] == 12 + 1
-    finally:
-        own.stop()

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from clients.client import VideoEditClient
-from clients.local_stack import LocalStack
 from clients.sample_clip import make_sample_clip
 from tests.helpers import FAST_JOB, decode, streams
 from videoedit.v1 import video_edit_pb2 as pb
@@ -41,13 +40,10 @@ def test_extra_options_select_stitch_and_flow_smooth(client, clip):
 
 
 @pytest.fixture(scope="module")
-def no_match_stack(tmp_path_factory, model_cache):
+def no_match_stack(make_stack):
     """A stack whose SAM3 can match nothing: no score reaches a threshold above 1."""
-    work = tmp_path_factory.mktemp("nomatch")
-    (work / "media").mkdir()
-    with LocalStack(work, input_roots=[work / "media"], output_root=work / "outputs",
-                    modelserver_args=("--tiny", "--sam3-score-threshold", "1.01", "--sam3-new-det-threshold", "1.01"),
-                    env={"VIDEOEDIT_CACHE_DIR": str(model_cache)}) as running:
+    with make_stack("nomatch", modelserver_args=("--sam3-score-threshold", "1.01",
+                                                 "--sam3-new-det-threshold", "1.01")) as running:
         yield running
 
 

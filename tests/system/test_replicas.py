@@ -13,7 +13,6 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from clients.client import VideoEditClient
-from clients.local_stack import LocalStack
 from clients.sample_clip import make_sample_clip
 from tests.helpers import wait_for_stage
 from videoedit.v1 import video_edit_pb2 as pb
@@ -22,11 +21,8 @@ JOB = dict(num_inference_steps=15, extra={"edit_size": "128", "chunk_size": "4",
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory, model_cache):
-    work = tmp_path_factory.mktemp("replicas")
-    (work / "media").mkdir()
-    with LocalStack(work, input_roots=[work / "media"], output_root=work / "outputs", modelserver_args=("--tiny",),
-                    env={"VIDEOEDIT_CACHE_DIR": str(model_cache)}, replicas=2) as running:
+def stack(make_stack):
+    with make_stack("replicas", replicas=2) as running:
         yield running
 
 

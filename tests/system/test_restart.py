@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from clients.client import VideoEditClient
-from clients.local_stack import LocalStack
 from clients.sample_clip import make_sample_clip
 from tests.helpers import FAST_JOB, wait_for_stage
 from videoedit.v1 import video_edit_pb2 as pb
@@ -20,11 +19,8 @@ SLOW_JOB = dict(num_inference_steps=40, extra={"edit_size": "128", "chunk_size":
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory, model_cache):
-    work = tmp_path_factory.mktemp("restart")
-    (work / "media").mkdir()
-    with LocalStack(work, input_roots=[work / "media"], output_root=work / "outputs", modelserver_args=("--tiny",),
-                    env={"VIDEOEDIT_CACHE_DIR": str(model_cache)}) as running:
+def stack(make_stack):
+    with make_stack("restart") as running:
         yield running
 
 

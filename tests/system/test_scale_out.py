@@ -19,7 +19,7 @@ import psycopg
 import pytest
 
 from clients.client import VideoEditClient
-from clients.local_stack import LocalStack, free_port, wait_serving
+from clients.local_stack import free_port, wait_serving
 from clients.sample_clip import make_sample_clip
 from tests.helpers import FAST_JOB, decode, samples, wait_for
 from videoedit.v1 import video_edit_pb2 as pb
@@ -31,13 +31,10 @@ A, B, C = 0, 1, 2
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory, model_cache, postgres):
-    work = tmp_path_factory.mktemp("scale-out")
-    (work / "media").mkdir()
+def cluster(make_stack, postgres):
     url = postgres.database("scale_out")
-    stack = LocalStack(work, input_roots=[work / "media"], output_root=work / "outputs", modelserver_args=("--tiny",),
-                       orchestrators=0, env={"VIDEOEDIT_CACHE_DIR": str(model_cache), "VIDEOEDIT_JOB_DB": url,
-                                             "VIDEOEDIT_JOB_LEASE_S": str(LEASE_S)})
+    stack = make_stack("scale-out", orchestrators=0,
+                       env={"VIDEOEDIT_JOB_DB": url, "VIDEOEDIT_JOB_LEASE_S": str(LEASE_S)})
     stack.db_url = url
     stack.metrics_ports = [free_port(), free_port()]  # A's and B's Prometheus endpoints
     stack.args = [("--metrics-port", str(stack.metrics_ports[A])), ("--metrics-port", str(stack.metrics_ports[B])),

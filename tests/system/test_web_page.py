@@ -8,7 +8,6 @@ import shutil
 
 import pytest
 
-from clients.local_stack import LocalStack, free_port
 from tests.helpers import EVENT_TIMEOUT_S, REPO_ROOT
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -100,7 +99,7 @@ def test_a_one_frame_preview_shows_two_pictures(page, web, clip):
     page.wait_for_function("document.querySelector('#still-mask').naturalWidth > 0")
 
 
-def test_a_bad_path_and_a_server_that_is_down_say_so(page, web, tmp_path, clip):
+def test_a_bad_path_and_a_server_that_is_down_say_so(page, web, make_stack, clip):
     page.goto(web)
     page.fill("#path", "/nowhere/clip.mp4")
     page.fill("#mask-prompt", "car")
@@ -108,10 +107,7 @@ def test_a_bad_path_and_a_server_that_is_down_say_so(page, web, tmp_path, clip):
     page.click("#start")
     page.wait_for_function("document.querySelector('#form-error').textContent.includes('PERMISSION_DENIED')")
 
-    down = LocalStack(tmp_path)
-    down.orchestrator_address = f"127.0.0.1:{free_port()}"  # nothing listens there
-    down.start_gateway()
-    try:
+    with make_stack.gateway("down") as down:  # in front of a port nothing listens on
         page.goto(down.gateway_url)
         page.fill("#path", str(clip))
         page.fill("#mask-prompt", "car")
@@ -119,5 +115,3 @@ def test_a_bad_path_and_a_server_that_is_down_say_so(page, web, tmp_path, clip):
         page.click("#start")
         page.wait_for_function("document.querySelector('#form-error').textContent.includes('did not answer')")
         assert "UNAVAILABLE" in page.inner_text("#form-error")
-    finally:
-        down.stop()

@@ -19,7 +19,7 @@ PACKAGES = ("orchestrator", "modelserver", "clients", "evaluation", "bench", "ga
 # Orchestrator layers, top (called first) to bottom; a module may import its own layer or lower.
 # "(entry)": the package itself and `python -m orchestrator`; "(root)": request, config, errors,
 # resample (leaves that every layer may use).
-RANK = {"(entry)": 0, "api": 1, "seed_api": 1, "jobs": 2, "pipeline": 3, "media": 4, "vision": 5, "models": 6,
+RANK = {"(entry)": 0, "api": 1, "legacy_api": 1, "jobs": 2, "pipeline": 3, "media": 4, "vision": 5, "models": 6,
         "(root)": 7}
 STAGES = ("extracting", "masking", "propagating", "editing", "smoothing", "saving")
 # Where the pipeline's stages running at the same time meet: the only module of it with threads.

@@ -23,6 +23,8 @@ class JobStoreError(RuntimeError):
 
 @dataclass(frozen=True)
 class StoredJob:
+    """One job as the store holds it: its request, its latest status and who runs it."""
+
     request: VideoEditRequest
     status: VideoEditStatus
     version: int  # +1 on every status write: watchers compare it to see a change
@@ -31,6 +33,8 @@ class StoredJob:
 
 @dataclass(frozen=True)
 class Claim:
+    """A queued (or abandoned) job this orchestrator has just taken, with a fresh lease on it."""
+
     job: StoredJob
     attempt: int  # 1 for the first run of the job
     previous_owner: Optional[str]  # set when the job is taken over from an orchestrator whose lease expired

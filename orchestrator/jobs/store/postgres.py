@@ -40,6 +40,11 @@ def describe(url: str) -> str:
 
 
 class PostgresJobStore(SqlJobStore):
+    """The JobStore in a PostgreSQL database that any number of orchestrators share: a pool of
+    connections for the RPC and job threads, the schema migrated on start (one orchestrator at a
+    time), and claims that skip rows another orchestrator is claiming. Refuses to start
+    (JobStoreError) when the database cannot be used."""
+
     now_sql = "extract(epoch from clock_timestamp())::double precision"
     json_state_sql = "(status::json ->> 'status')"
     claim_lock_sql = " FOR UPDATE SKIP LOCKED"

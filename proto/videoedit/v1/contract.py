@@ -109,12 +109,12 @@ MAX_CROP_SIDE = 2048  # Edit crops
 class Stage:
     """One stage of a job, with the share of overall progress it covers."""
 
-    name: str  # the seed's status string
+    name: str  # the original worker's status string
     progress_start: float
     progress_end: float
 
 
-# The seed's stages in the order a video job passes them.
+# The original worker's stages in the order a video job passes them.
 STAGES: tuple[Stage, ...] = (
     Stage("extracting", 0.00, 0.05),
     Stage("masking", 0.05, 0.10),

@@ -1,4 +1,4 @@
-"""The servicer's translation: unset optional fields get the seed's defaults; a status maps to
+"""The servicer's translation: unset optional fields get the original worker's defaults; a status maps to
 protobuf field by field."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from orchestrator.request import JobStatus, VideoEditRequest, VideoEditStatus
 from videoedit.v1 import video_edit_pb2 as pb
 
 
-def test_unset_optional_fields_get_the_seeds_defaults():
+def test_unset_optional_fields_get_the_legacy_defaults():
     request = request_from_proto(pb.VideoEditRequest(input_video_path="/in/a.mp4", mask_prompt="hair",
                                                       edit_prompt="make it red", guidance_scale=0.0))
     defaults = VideoEditRequest(input_video_path=Path("/in/a.mp4"), mask_prompt="hair", edit_prompt="make it red")

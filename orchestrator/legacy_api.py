@@ -1,13 +1,14 @@
-"""The seed's in-process API: run_video_edit and get_video_edit_status.
+"""The original worker API, in process: run_video_edit and get_video_edit_status.
 
 `run_video_edit` runs the same pipeline as the gRPC service, synchronously,
 against the model servers of VIDEOEDIT_MODEL_SERVERS. Status goes to
 `<output_dir>/status.json`, so another thread or process can poll it.
 
-The seed's UI flow polls right after starting the job's thread, often before the thread has
-written status.json, or even called run_video_edit. So a job this process has started reads as
-`queued` until its file exists (or `failed`, if its request was refused), and a status asked for
-before anything exists waits up to START_GRACE_S for the job to appear before it is NotFound.
+The original worker's UI flow polls right after starting the job's thread, often before the
+thread has written status.json, or even called run_video_edit. So a job this process has started
+reads as `queued` until its file exists (or `failed`, if its request was refused), and a status
+asked for before anything exists waits up to START_GRACE_S for the job to appear before it is
+NotFound.
 """
 
 from __future__ import annotations

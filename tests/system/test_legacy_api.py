@@ -1,4 +1,5 @@
-"""The seed's in-process API behaves as the seed's examples 1 and 2 show."""
+"""The original worker API (run_video_edit, get_video_edit_status) behaves as the original
+worker's examples 1 and 2 show."""
 
 from __future__ import annotations
 
@@ -13,32 +14,32 @@ from tests.helpers import EVENT_TIMEOUT_S, FAST_JOB
 
 
 @pytest.fixture
-def seed_env(monkeypatch, stack, media_dir, tmp_path):
+def legacy_env(monkeypatch, stack, media_dir, tmp_path):
     monkeypatch.setenv("VIDEOEDIT_MODEL_SERVERS", stack.modelserver_address)
     monkeypatch.setenv("VIDEOEDIT_INPUT_ROOTS", str(media_dir))
     monkeypatch.setenv("UR_EDIT_OUTPUT_DIR", str(tmp_path / "outputs"))
     return tmp_path / "outputs"
 
 
-def test_example_1_synchronous_run_then_status(seed_env, clip):
+def test_example_1_synchronous_run_then_status(legacy_env, clip):
     job_id = "test_001"
-    request = VideoEditRequest(job_id=job_id, input_video_path=clip, output_dir=seed_env / job_id,
+    request = VideoEditRequest(job_id=job_id, input_video_path=clip, output_dir=legacy_env / job_id,
                                mask_prompt="hair", edit_prompt="make the hair red", max_frames=6, **FAST_JOB)
     run_video_edit(request)
     status = get_video_edit_status(job_id, request.output_dir)
     assert status.status == "finished" and status.progress == 1.0
-    assert status.output_video_path == seed_env / job_id / f"{job_id}_output.mp4"
+    assert status.output_video_path == legacy_env / job_id / f"{job_id}_output.mp4"
     assert status.output_video_path.is_file() and status.mask_preview_path.is_file() and status.logs_path.is_file()
     assert status.to_dict()["status"] == "finished"
     # Without output_dir the default is <UR_EDIT_OUTPUT_DIR>/<job_id>.
     assert get_video_edit_status(job_id).job_id == job_id
 
 
-def test_example_2_polling_from_another_thread(seed_env, clip):
-    """The seed's example 2 as written: poll at once after thread.start(), no wait for
+def test_example_2_polling_from_another_thread(legacy_env, clip):
+    """The original worker's example 2 as written: poll at once after thread.start(), no wait for
     status.json (its 2 s sleep shortened to keep the test quick)."""
     job_id = "test_002"
-    request = VideoEditRequest(job_id=job_id, input_video_path=clip, output_dir=seed_env / job_id,
+    request = VideoEditRequest(job_id=job_id, input_video_path=clip, output_dir=legacy_env / job_id,
                                mask_prompt="person", edit_prompt="make the person wear a red shirt", **FAST_JOB)
     errors = []
     thread = threading.Thread(target=_run, args=(request, errors))
@@ -58,37 +59,37 @@ def test_example_2_polling_from_another_thread(seed_env, clip):
     assert [p for _, p in seen] == sorted(p for _, p in seen)
 
 
-def test_a_started_job_reads_queued_before_its_status_file_exists(seed_env, clip, monkeypatch):
-    import orchestrator.seed_api as seed_api
+def test_a_started_job_reads_queued_before_its_status_file_exists(legacy_env, clip, monkeypatch):
+    import orchestrator.legacy_api as legacy_api
 
     validating, release = threading.Event(), threading.Event()
-    real_check = seed_api.check_request
+    real_check = legacy_api.check_request
 
     def slow_check(request, settings):  # holds the job before it writes status.json
         validating.set()
         assert release.wait(EVENT_TIMEOUT_S)
         return real_check(request, settings)
 
-    monkeypatch.setattr(seed_api, "check_request", slow_check)
-    request = VideoEditRequest(job_id="held", input_video_path=clip, output_dir=seed_env / "held",
+    monkeypatch.setattr(legacy_api, "check_request", slow_check)
+    request = VideoEditRequest(job_id="held", input_video_path=clip, output_dir=legacy_env / "held",
                                mask_prompt="car", edit_prompt="red", **FAST_JOB)
     errors = []
     thread = threading.Thread(target=_run, args=(request, errors))
     thread.start()
     assert validating.wait(EVENT_TIMEOUT_S)
-    assert not (seed_env / "held" / "status.json").exists()
+    assert not (legacy_env / "held" / "status.json").exists()
     assert get_video_edit_status("held", request.output_dir).status == "queued"
     release.set()
     thread.join()
     assert not errors and get_video_edit_status("held", request.output_dir).status == "finished"
 
 
-def test_a_never_started_job_is_not_found_and_a_refused_one_reads_failed(seed_env, clip):
+def test_a_never_started_job_is_not_found_and_a_refused_one_reads_failed(legacy_env, clip):
     from orchestrator.errors import InvalidArgument, NotFound
 
     with pytest.raises(NotFound, match="no job 'never-started'"):
         get_video_edit_status("never-started")
-    refused = VideoEditRequest(job_id="refused", input_video_path=clip, output_dir=seed_env / "refused",
+    refused = VideoEditRequest(job_id="refused", input_video_path=clip, output_dir=legacy_env / "refused",
                                mask_prompt="car", edit_prompt="red", num_inference_steps=0)
     with pytest.raises(InvalidArgument, match="num_inference_steps"):
         run_video_edit(refused)
@@ -96,10 +97,10 @@ def test_a_never_started_job_is_not_found_and_a_refused_one_reads_failed(seed_en
     assert status.status == "failed" and "num_inference_steps" in status.error
 
 
-def test_failure_raises_and_is_recorded(seed_env, media_dir):
+def test_failure_raises_and_is_recorded(legacy_env, media_dir):
     broken = media_dir / "broken.mp4"
     broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 100)
-    request = VideoEditRequest(job_id="test_003", input_video_path=broken, output_dir=seed_env / "test_003",
+    request = VideoEditRequest(job_id="test_003", input_video_path=broken, output_dir=legacy_env / "test_003",
                                mask_prompt="car", edit_prompt="make it red")
     with pytest.raises(JobFailed, match="not a readable video"):
         run_video_edit(request)
@@ -110,5 +111,5 @@ def test_failure_raises_and_is_recorded(seed_env, media_dir):
 def _run(request, errors):
     try:
         run_video_edit(request)
-    except Exception as err:  # the seed's example prints it; the test collects it
+    except Exception as err:  # the original worker's example prints it; the test collects it
         errors.append(err)
