@@ -1,6 +1,7 @@
 """`make bench`: every benchmark, one table each (model server, then pipeline, smoothing, the
 naive baseline and jobs/min, then HD throughput and overlap, keyframes against per-frame
-editing, tracking continuity across Segment chunks, orchestrators sharing PostgreSQL), with JSON and a PNG plot in bench-results/."""
+editing, tracking continuity across Segment chunks, orchestrators sharing PostgreSQL), with JSON
+and a PNG plot in bench-results/."""
 
 from __future__ import annotations
 

@@ -53,10 +53,24 @@ class Workload:
     @classmethod
     def for_weights(cls, random_weights: str) -> Workload:
         if random_weights == "full":
-            return cls(crop_side=512, steps=(20, 50), frame_size=(1008, 567), chunks=(16, 64),
-                       clip=(1280, 720, 48), job_steps=20, repeats=3)
-        return cls(crop_side=64, steps=(2, 3), frame_size=(160, 120), chunks=(4, 8), clip=(160, 120, 12),
-                   job_steps=2, repeats=1)
+            return cls(
+                crop_side=512,
+                steps=(20, 50),
+                frame_size=(1008, 567),
+                chunks=(16, 64),
+                clip=(1280, 720, 48),
+                job_steps=20,
+                repeats=3,
+            )
+        return cls(
+            crop_side=64,
+            steps=(2, 3),
+            frame_size=(160, 120),
+            chunks=(4, 8),
+            clip=(160, 120, 12),
+            job_steps=2,
+            repeats=1,
+        )
 
 
 @dataclass
@@ -92,9 +106,17 @@ def stock_row(editor, work: Workload) -> Row:
     image = torch.from_numpy(crops(1, work.crop_side)[0]).permute(2, 0, 1)[None].float() / 255.0
     editor.pipe.scheduler = editor._scheduler("")  # the checkpoint's own, as a fresh pipeline has
     steps = work.steps[0]
-    runs = timed(lambda: editor.pipe("make it red", image=image, num_inference_steps=steps, guidance_scale=9.0,
-                                     image_guidance_scale=1.5, generator=torch.Generator().manual_seed(0)),
-                 work.repeats)
+    runs = timed(
+        lambda: editor.pipe(
+            "make it red",
+            image=image,
+            num_inference_steps=steps,
+            guidance_scale=9.0,
+            image_guidance_scale=1.5,
+            generator=torch.Generator().manual_seed(0),
+        ),
+        work.repeats,
+    )
     per_call = statistics.median(runs)
     return Row("Edit", f"{work.crop_side}px, {steps} steps, stock diffusers per crop", 1 / per_call, per_call)
 
@@ -105,11 +127,19 @@ def segment_rows(segmenter, work: Workload, vision_batch_size: int) -> list[Row]
         chunk = frames(n, work.frame_size)
         found = segmenter.segment(chunk, ["red square"], vision_batch_size=vision_batch_size)
         objects = statistics.mean(len(f) for f in found)
-        runs = timed(lambda: segmenter.segment(chunk, ["red square"], vision_batch_size=vision_batch_size),
-                     work.repeats)
+        runs = timed(
+            lambda: segmenter.segment(chunk, ["red square"], vision_batch_size=vision_batch_size), work.repeats
+        )
         per_call = statistics.median(runs)
-        rows.append(Row("Segment", f"{work.frame_size[0]}x{work.frame_size[1]}, {n}-frame chunk", n / per_call,
-                        per_call / n, f"{objects:.1f} objects/frame"))
+        rows.append(
+            Row(
+                "Segment",
+                f"{work.frame_size[0]}x{work.frame_size[1]}, {n}-frame chunk",
+                n / per_call,
+                per_call / n,
+                f"{objects:.1f} objects/frame",
+            )
+        )
     return rows
 
 
@@ -144,21 +174,24 @@ def job_row(args, work: Workload, workdir: Path) -> tuple[Row, dict]:
     width, height, count = work.clip
     clip = make_sample_clip(workdir / "media" / "clip.mp4", frames=count, width=width, height=height, pan=4)
     extra = {"edit_size": str(work.crop_side), "edit_batch_size": "8", "scheduler": "dpmpp_2m"}
-    with LocalStack(workdir, input_roots=[clip.parent], modelserver_args=tuple(server_flags(args))) as stack, \
-            VideoEditClient(stack.orchestrator_address) as client:
+    with (
+        LocalStack(workdir, input_roots=[clip.parent], modelserver_args=tuple(server_flags(args))) as stack,
+        VideoEditClient(stack.orchestrator_address) as client,
+    ):
         started = time.monotonic()
-        job = client.start_edit(str(clip), "car", "make the car red", num_inference_steps=work.job_steps,
-                                extra=extra)
+        job = client.start_edit(str(clip), "car", "make the car red", num_inference_steps=work.job_steps, extra=extra)
         final = client.wait(job.job_id)
         wall = time.monotonic() - started
         if final.status != pb.JOB_STATUS_FINISHED:
             raise RuntimeError(f"the benchmark job failed: {final.error}")
         log_text = Path(final.logs_path).read_text()
-    stages = {name: float(s) for name, s in re.findall(r"(\w+) ([\d.]+)s \(CPU", log_text)
-              if name in contract.STAGE_NAMES}
+    stages = {
+        name: float(s) for name, s in re.findall(r"(\w+) ([\d.]+)s \(CPU", log_text) if name in contract.STAGE_NAMES
+    }
     note = ", ".join(f"{k} {v:.1f}s" for k, v in stages.items())
-    return Row("Job", f"{width}x{height}, {count} frames, {work.job_steps} steps", count / wall, wall / count,
-               note), stages
+    return Row(
+        "Job", f"{width}x{height}, {count} frames, {work.job_steps} steps", count / wall, wall / count, note
+    ), stages
 
 
 def report(rows: list[Row], memory: dict, work: Workload) -> str:
@@ -168,35 +201,47 @@ def report(rows: list[Row], memory: dict, work: Workload) -> str:
     steps = work.steps[0]
     batch8 = edit[f"{work.crop_side}px, {steps} steps, batch 8"]
     stock = edit[f"{work.crop_side}px, {steps} steps, stock diffusers per crop"]
-    lines.append(f"Edit {work.crop_side}px {steps} steps, batch 8: {batch8.items_per_s:.2f} items/s (target >= "
-                 f"{TARGET_ITEMS_PER_S:g} for 512px, 20 steps on an H100-class GPU), "
-                 f"{batch8.items_per_s / stock.items_per_s:.2f}x the stock pipeline per crop (target >= "
-                 f"{TARGET_VS_STOCK:g}x)")
+    lines.append(
+        f"Edit {work.crop_side}px {steps} steps, batch 8: {batch8.items_per_s:.2f} items/s (target >= "
+        f"{TARGET_ITEMS_PER_S:g} for 512px, 20 steps on an H100-class GPU), "
+        f"{batch8.items_per_s / stock.items_per_s:.2f}x the stock pipeline per crop (target >= "
+        f"{TARGET_VS_STOCK:g}x)"
+    )
     if memory:
         lines.append(f"peak GPU memory in-process: {memory['peak_gpu_gib']:.1f} GiB on {memory['gpu']}")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m bench.gpu", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.gpu", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--random-weights", choices=["full", "tiny"], default="full")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--compile", action="store_true", help="the model server's --compile (slower start)")
     parser.add_argument("--json", type=Path, help="also write the rows here")
     args = parser.parse_args(argv)
     work = Workload.for_weights(args.random_weights)
-    print(f"GPU benchmark: {args.random_weights} random weights, device {args.device}, compile {args.compile}; "
-          f"{work}", file=sys.stderr)
+    print(
+        f"GPU benchmark: {args.random_weights} random weights, device {args.device}, compile {args.compile}; {work}",
+        file=sys.stderr,
+    )
     rows, memory = in_process(args, work)
     with tempfile.TemporaryDirectory(prefix="videoedit-bench-gpu-") as tmp:
         job, stages = job_row(args, work, Path(tmp))
     rows.append(job)
     text = report(rows, memory, work)
-    print(f"\nModel server and a job, {args.random_weights} random weights, device {args.device}"
-          f"{', --compile' if args.compile else ''}\n{text}")
-    results = {"workload": asdict(work), "args": {k: str(v) for k, v in vars(args).items()},
-               "rows": [asdict(r) for r in rows], "job_stages_s": stages, **memory}
+    print(
+        f"\nModel server and a job, {args.random_weights} random weights, device {args.device}"
+        f"{', --compile' if args.compile else ''}\n{text}"
+    )
+    results = {
+        "workload": asdict(work),
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "rows": [asdict(r) for r in rows],
+        "job_stages_s": stages,
+        **memory,
+    }
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     return results

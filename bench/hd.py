@@ -98,16 +98,24 @@ def side_by_side(stack: LocalStack, clip: Path, workdir: Path, jobs: int = 2) ->
     started = time.monotonic()
     with ThreadPoolExecutor(jobs) as pool:
         runs = list(pool.map(lambda _: pipeline_run(clip, workdir, stack.modelserver_address), range(jobs)))
-    return {"jobs": jobs, "total_s": time.monotonic() - started, "model_busy_s": busy_s(stack) - before,
-            "cpu_s": sum(r["cpu_s"] for r in runs)}
+    return {
+        "jobs": jobs,
+        "total_s": time.monotonic() - started,
+        "model_busy_s": busy_s(stack) - before,
+        "cpu_s": sum(r["cpu_s"] for r in runs),
+    }
 
 
 def main(results_dir: Path = Path("bench-results")) -> dict:
     results: dict = {"sizes": {}}
     with tempfile.TemporaryDirectory(prefix="videoedit-bench-hd-") as tmp:
         workdir = Path(tmp)
-        clips = {f"{w}x{h}": make_sample_clip(workdir / "media" / f"{w}x{h}.mp4", frames=FRAMES, width=w, height=h,
-                                              pan=PAN_PX) for w, h in SIZES}
+        clips = {
+            f"{w}x{h}": make_sample_clip(
+                workdir / "media" / f"{w}x{h}.mp4", frames=FRAMES, width=w, height=h, pan=PAN_PX
+            )
+            for w, h in SIZES
+        }
         long_clip = loop_clip(clips["1280x720"], workdir / "media" / "1280x720_x10.mp4", 10)
         clips[REAL] = big_buck_bunny()
         print(f"HD clips of {FRAMES} frames made; starting a tiny-model server...", file=sys.stderr)
@@ -144,35 +152,54 @@ def main(results_dir: Path = Path("bench-results")) -> dict:
 
 
 def report(results: dict) -> None:
-    print(f"\nHD pipeline (synthetic: {FRAMES} frames, camera panning {PAN_PX} px/frame; {REAL}: {CREDIT}, 132 "
-          "frames; tiny models, 2 steps, edit_size 128): orchestrator CPU s over PyAV decode+encode CPU s of the "
-          "source (and of the edited output; plain: PyAV's swscale conversions)")
-    print(f"{'clip':<11}{'PyAV s':>8}{'(output)':>9}{'(plain)':>8}{'EMA s':>8}{'ratio':>20}{'flow s':>8}{'ratio':>13}"
-          f"{'peak RSS MB':>13}")
+    print(
+        f"\nHD pipeline (synthetic: {FRAMES} frames, camera panning {PAN_PX} px/frame; {REAL}: {CREDIT}, 132 "
+        "frames; tiny models, 2 steps, edit_size 128): orchestrator CPU s over PyAV decode+encode CPU s of the "
+        "source (and of the edited output; plain: PyAV's swscale conversions)"
+    )
+    print(
+        f"{'clip':<11}{'PyAV s':>8}{'(output)':>9}{'(plain)':>8}{'EMA s':>8}{'ratio':>20}{'flow s':>8}{'ratio':>13}"
+        f"{'peak RSS MB':>13}"
+    )
     for name, r in results["sizes"].items():
-        base, out, plain, ema, flow = (r["pyav_cpu_s"], r["pyav_output_cpu_s"], r["plain_pyav_cpu_s"], r["ema"],
-                                       r["flow"])
-        print(f"{name:<11}{base:>8.2f}{out:>9.2f}{plain:>8.2f}"
-              f"{ema['cpu_s']:>8.2f}{ema['cpu_s'] / base:>6.2f} ({ema['cpu_s'] / out:.2f}, {ema['cpu_s'] / plain:.2f})"
-              f"{flow['cpu_s']:>8.2f}{flow['cpu_s'] / base:>6.2f} ({flow['cpu_s'] / out:.2f})"
-              f"{ema['peak_rss_mb']:>13.0f}")
+        base, out, plain, ema, flow = (
+            r["pyav_cpu_s"],
+            r["pyav_output_cpu_s"],
+            r["plain_pyav_cpu_s"],
+            r["ema"],
+            r["flow"],
+        )
+        print(
+            f"{name:<11}{base:>8.2f}{out:>9.2f}{plain:>8.2f}"
+            f"{ema['cpu_s']:>8.2f}{ema['cpu_s'] / base:>6.2f} ({ema['cpu_s'] / out:.2f}, {ema['cpu_s'] / plain:.2f})"
+            f"{flow['cpu_s']:>8.2f}{flow['cpu_s'] / base:>6.2f} ({flow['cpu_s'] / out:.2f})"
+            f"{ema['peak_rss_mb']:>13.0f}"
+        )
     print("\nPer stage, EMA runs: wall s / process CPU s")
     print(f"{'clip':<11}" + "".join(f"{s:>16}" for s in STAGES))
     for name, r in results["sizes"].items():
         stages, cpu = r["ema"]["stages"], r["ema"]["stage_cpu_s"]
         print(f"{name:<11}" + "".join(f"{stages.get(s, 0.0):>9.2f} /{cpu.get(s, 0.0):>5.2f}" for s in STAGES))
     short, long = results["sizes"]["1280x720"]["ema"], results["long_720p"]
-    print(f"peak RSS, 720p x10 frames / x1: {long['peak_rss_mb'] / short['peak_rss_mb']:.2f} "
-          f"({long['peak_rss_mb']:.0f} / {short['peak_rss_mb']:.0f} MB)")
-    print(f"\nOverlap with a model server taking {EDIT_DELAY_MS} ms per Edit crop (a GPU's pace): "
-          "wall / max(model-server busy, orchestrator CPU)")
+    print(
+        f"peak RSS, 720p x10 frames / x1: {long['peak_rss_mb'] / short['peak_rss_mb']:.2f} "
+        f"({long['peak_rss_mb']:.0f} / {short['peak_rss_mb']:.0f} MB)"
+    )
+    print(
+        f"\nOverlap with a model server taking {EDIT_DELAY_MS} ms per Edit crop (a GPU's pace): "
+        "wall / max(model-server busy, orchestrator CPU)"
+    )
     print(f"{'run':<24}{'wall s':>8}{'busy s':>8}{'orch CPU s':>12}{'overlap':>9}")
     for name, r in results["overlap"].items():
-        print(f"{name + ', whole job':<24}{r['total_s']:>8.2f}{r['model_busy_s']:>8.2f}{r['cpu_s']:>12.2f}"
-              f"{r['total_s'] / max(r['model_busy_s'], r['cpu_s']):>9.2f}")
+        print(
+            f"{name + ', whole job':<24}{r['total_s']:>8.2f}{r['model_busy_s']:>8.2f}{r['cpu_s']:>12.2f}"
+            f"{r['total_s'] / max(r['model_busy_s'], r['cpu_s']):>9.2f}"
+        )
     r = results["side_by_side"]
-    print(f"{'1280x720, 2 jobs at once':<24}{r['total_s']:>8.2f}{r['model_busy_s']:>8.2f}{r['cpu_s']:>12.2f}"
-          f"{r['total_s'] / max(r['model_busy_s'], r['cpu_s']):>9.2f}")
+    print(
+        f"{'1280x720, 2 jobs at once':<24}{r['total_s']:>8.2f}{r['model_busy_s']:>8.2f}{r['cpu_s']:>12.2f}"
+        f"{r['total_s'] / max(r['model_busy_s'], r['cpu_s']):>9.2f}"
+    )
 
 
 if __name__ == "__main__":

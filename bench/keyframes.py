@@ -46,10 +46,15 @@ from orchestrator.request import VideoEditRequest
 
 SYNTHETIC_FRAMES = 96
 REAL_WIDTH = 640
-SETTINGS = [("per frame", {}), ("keyframes k=2", {"keyframe_interval": "2"}),
-            ("keyframes k=4", {"keyframe_interval": "4"}), ("keyframes k=8", {"keyframe_interval": "8"}),
-            ("adaptive", {"keyframes": "adaptive"}), ("cross-frame", {"consistency": "cross_frame"}),
-            ("cross-frame k=4", {"consistency": "cross_frame", "keyframe_interval": "4"})]
+SETTINGS = [
+    ("per frame", {}),
+    ("keyframes k=2", {"keyframe_interval": "2"}),
+    ("keyframes k=4", {"keyframe_interval": "4"}),
+    ("keyframes k=8", {"keyframe_interval": "8"}),
+    ("adaptive", {"keyframes": "adaptive"}),
+    ("cross-frame", {"consistency": "cross_frame"}),
+    ("cross-frame k=4", {"consistency": "cross_frame", "keyframe_interval": "4"}),
+]
 
 
 EDIT_DELAY_MS = 150  # one 512x512 InstructPix2Pix edit on an H100 takes ~110-250 ms (see bench/hd.py)
@@ -59,6 +64,7 @@ REQUEST = {"num_inference_steps": 2, "extra": {"edit_size": "128"}}
 @dataclass
 class ColourMasksModelEdits:
     """Masks from the object's colour (in-process), edits from the model server."""
+
     client: ModelClient
     masks: FakeModels = field(default_factory=FakeModels)
 
@@ -82,9 +88,16 @@ class Clip:
 
 def run(clip: Path, workdir: Path, models: ColourMasksModelEdits, extra: dict) -> tuple[float, dict]:
     settings = Settings(input_roots=(clip.parent,), output_root=workdir / "outputs")
-    checked = check_request(VideoEditRequest(input_video_path=clip, mask_prompt="object", edit_prompt="make it blue",
-                                             num_inference_steps=REQUEST["num_inference_steps"],
-                                             extra={**REQUEST["extra"], **extra}), settings)
+    checked = check_request(
+        VideoEditRequest(
+            input_video_path=clip,
+            mask_prompt="object",
+            edit_prompt="make it blue",
+            num_inference_steps=REQUEST["num_inference_steps"],
+            extra={**REQUEST["extra"], **extra},
+        ),
+        settings,
+    )
     started = time.monotonic()
     final = run_job(checked, models, JobReporter(new_status(checked), checked.request.output_dir))
     seconds = time.monotonic() - started  # the job's, not the evaluation's
@@ -108,9 +121,15 @@ def rows(workdir: Path, clips: list[Clip]) -> list[dict]:
                 print(f"keyframes, {clip.name}: {label}...", file=sys.stderr)
                 items_before = batch_histogram(stack.metrics_address, "edit")[0]
                 seconds, quality = run(clip.path, workdir, models, extra)
-                results.append({"clip": clip.name, "setting": label, "frames_per_s": clip.frames / seconds,
-                                "edit_items": batch_histogram(stack.metrics_address, "edit")[0] - items_before,
-                                **quality})
+                results.append(
+                    {
+                        "clip": clip.name,
+                        "setting": label,
+                        "frames_per_s": clip.frames / seconds,
+                        "edit_items": batch_histogram(stack.metrics_address, "edit")[0] - items_before,
+                        **quality,
+                    }
+                )
     finally:
         client.close()
         stack.stop()
@@ -122,20 +141,32 @@ def main(results_dir: Path = Path("bench-results")) -> list[dict]:
         workdir = Path(tmp)
         synthetic = make_sample_clip(workdir / "media" / "pan.mp4", frames=SYNTHETIC_FRAMES, pan=2)
         real = scaled(big_buck_bunny(), workdir / "media" / "bunny.mp4", REAL_WIDTH)
-        results = rows(workdir, [Clip("synthetic", synthetic, SYNTHETIC_FRAMES, red_regions),
-                                 Clip("real", real, probe(real, None).frame_count, lit_fur)])
-    print(f"\nKeyframes vs per-frame editing: tiny-model edits (noise), {EDIT_DELAY_MS} ms per crop; warp error and "
-          "flicker inside the mask, grey levels.\n"
-          f"synthetic: {SYNTHETIC_FRAMES} frames 320x240, panning camera, masks from the car's colour; "
-          f"real: {CREDIT}, 132 frames scaled to {REAL_WIDTH}x360, masks from the rabbit's lit fur")
-    print(f"{'clip':<10}{'setting':<16}{'frames/s':>9}{'x':>6}{'Edit items':>11}{'warp err':>10}{'x':>6}{'source':>8}"
-          f"{'flicker':>9}{'source':>8}{'bg PSNR dB':>12}")
+        results = rows(
+            workdir,
+            [
+                Clip("synthetic", synthetic, SYNTHETIC_FRAMES, red_regions),
+                Clip("real", real, probe(real, None).frame_count, lit_fur),
+            ],
+        )
+    print(
+        f"\nKeyframes vs per-frame editing: tiny-model edits (noise), {EDIT_DELAY_MS} ms per crop; warp error and "
+        "flicker inside the mask, grey levels.\n"
+        f"synthetic: {SYNTHETIC_FRAMES} frames 320x240, panning camera, masks from the car's colour; "
+        f"real: {CREDIT}, 132 frames scaled to {REAL_WIDTH}x360, masks from the rabbit's lit fur"
+    )
+    print(
+        f"{'clip':<10}{'setting':<16}{'frames/s':>9}{'x':>6}{'Edit items':>11}{'warp err':>10}{'x':>6}{'source':>8}"
+        f"{'flicker':>9}{'source':>8}{'bg PSNR dB':>12}"
+    )
     for r in results:
         base = next(b for b in results if b["clip"] == r["clip"])  # per frame, the first setting
-        print(f"{r['clip']:<10}{r['setting']:<16}{r['frames_per_s']:>9.1f}{r['frames_per_s'] / base['frames_per_s']:>6.2f}"
-              f"{r['edit_items']:>11.0f}{r['warp_error']:>10.2f}{r['warp_error'] / base['warp_error']:>6.2f}"
-              f"{r['source_warp_error']:>8.2f}{r['flicker']:>9.2f}{r['source_flicker']:>8.2f}"
-              f"{r['background_psnr_db']:>12.2f}")
+        print(
+            f"{r['clip']:<10}{r['setting']:<16}{r['frames_per_s']:>9.1f}"
+            f"{r['frames_per_s'] / base['frames_per_s']:>6.2f}"
+            f"{r['edit_items']:>11.0f}{r['warp_error']:>10.2f}{r['warp_error'] / base['warp_error']:>6.2f}"
+            f"{r['source_warp_error']:>8.2f}{r['flicker']:>9.2f}{r['source_flicker']:>8.2f}"
+            f"{r['background_psnr_db']:>12.2f}"
+        )
     results_dir.mkdir(parents=True, exist_ok=True)
     (results_dir / "keyframes.json").write_text(json.dumps(results, indent=1))
     return results

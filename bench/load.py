@@ -53,12 +53,22 @@ def process_stats(pid: int) -> tuple[int, int, float]:
     return int(status["Threads"]), fds, int(status["VmRSS"].split()[0]) / 1024
 
 
-def run_load(workdir: Path, env: dict[str, str] | None = None, submits: int = 50, watchers: int = 200,
-             max_queued: int = 12, concurrent_jobs: int = 2) -> LoadResult:
+def run_load(
+    workdir: Path,
+    env: dict[str, str] | None = None,
+    submits: int = 50,
+    watchers: int = 200,
+    max_queued: int = 12,
+    concurrent_jobs: int = 2,
+) -> LoadResult:
     clip = make_sample_clip(workdir / "media" / "clip.mp4", frames=6, width=96, height=64, audio=False)
-    stack = LocalStack(workdir, input_roots=[clip.parent], modelserver_args=("--tiny",), env=env,
-                       orchestrator_args=("--max-queued-jobs", str(max_queued),
-                                          "--max-concurrent-jobs", str(concurrent_jobs)))
+    stack = LocalStack(
+        workdir,
+        input_roots=[clip.parent],
+        modelserver_args=("--tiny",),
+        env=env,
+        orchestrator_args=("--max-queued-jobs", str(max_queued), "--max-concurrent-jobs", str(concurrent_jobs)),
+    )
     with stack, VideoEditClient(stack.orchestrator_address, timeout_s=60) as client:
         pid = stack.processes["orchestrator"].pid
         threads_before, fds_before, rss_before = process_stats(pid)
@@ -102,12 +112,23 @@ def run_load(workdir: Path, env: dict[str, str] | None = None, submits: int = 50
         time.sleep(1.5)  # let finished watch streams release their threads
         threads_after, fds_after, rss_after = process_stats(pid)
     return LoadResult(
-        submitted=submits, accepted=len(accepted), refused_resource_exhausted=len(exhausted), refused_other=other,
-        finished=sum(f == pb.JOB_STATUS_FINISHED for f in finals), watchers=watchers,
-        watcher_errors=sum(e != pb.JOB_STATUS_FINISHED for e in ends), seconds=seconds,
-        threads_before=threads_before, threads_peak=peak[0], threads_after=threads_after,
-        fds_before=fds_before, fds_peak=peak[1], fds_after=fds_after, rss_mb_before=rss_before,
-        rss_mb_after=rss_after)
+        submitted=submits,
+        accepted=len(accepted),
+        refused_resource_exhausted=len(exhausted),
+        refused_other=other,
+        finished=sum(f == pb.JOB_STATUS_FINISHED for f in finals),
+        watchers=watchers,
+        watcher_errors=sum(e != pb.JOB_STATUS_FINISHED for e in ends),
+        seconds=seconds,
+        threads_before=threads_before,
+        threads_peak=peak[0],
+        threads_after=threads_after,
+        fds_before=fds_before,
+        fds_peak=peak[1],
+        fds_after=fds_after,
+        rss_mb_before=rss_before,
+        rss_mb_after=rss_after,
+    )
 
 
 def main() -> None:

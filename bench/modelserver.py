@@ -106,8 +106,11 @@ def in_process(args, work: Workload) -> list[Row]:
     del engine
     gc.collect()
     if torch.cuda.is_available():
-        print(f"peak GPU memory in-process (both models, largest batches): "
-              f"{torch.cuda.max_memory_allocated() / 2**30:.1f} GiB", file=sys.stderr)
+        print(
+            f"peak GPU memory in-process (both models, largest batches): "
+            f"{torch.cuda.max_memory_allocated() / 2**30:.1f} GiB",
+            file=sys.stderr,
+        )
         torch.cuda.empty_cache()
     return rows
 
@@ -124,20 +127,40 @@ def measure_backends(segmenter, editor, work: Workload) -> list[Row]:
     print(f"in-process Segment found {[len(f) for f in found]} instances per frame", file=sys.stderr)
     for b in BATCHES:
         runs = timed(lambda: segmenter.segment(chunk, ["red square"], vision_batch_size=b), work.repeats)
-        rows.append(Row("Segment", "in-process", f"{work.chunk} frames, backbone {b}",
-                        work.chunk / statistics.median(runs), statistics.median(runs)))
+        rows.append(
+            Row(
+                "Segment",
+                "in-process",
+                f"{work.chunk} frames, backbone {b}",
+                work.chunk / statistics.median(runs),
+                statistics.median(runs),
+            )
+        )
     return rows
 
 
 def server_flags(args) -> list[str]:
-    return ["--random-weights", args.random_weights, "--device", args.device, "--dtype", args.dtype,
-            "--max-batch-delay-ms", str(args.max_batch_delay_ms)]
+    return [
+        "--random-weights",
+        args.random_weights,
+        "--device",
+        args.device,
+        "--dtype",
+        args.dtype,
+        "--max-batch-delay-ms",
+        str(args.max_batch_delay_ms),
+    ]
 
 
 def edit_request(images: list[np.ndarray], steps: int, seed0: int = 0) -> pb.EditRequest:
-    return pb.EditRequest(images=[wire.encode_image(i) for i in images], instruction="make it red",
-                          image_guidance_scale=1.5, guidance_scale=7.5, num_inference_steps=steps,
-                          seeds=list(range(seed0, seed0 + len(images))))
+    return pb.EditRequest(
+        images=[wire.encode_image(i) for i in images],
+        instruction="make it red",
+        image_guidance_scale=1.5,
+        guidance_scale=7.5,
+        num_inference_steps=steps,
+        seeds=list(range(seed0, seed0 + len(images))),
+    )
 
 
 def segment_request(chunk: list[np.ndarray]) -> pb.SegmentRequest:
@@ -183,30 +206,62 @@ def over_grpc(args, work: Workload, workdir: Path) -> list[Row]:
     stack.start_modelserver()
     rows = []
     try:
-        channel = grpc.insecure_channel(stack.modelserver_address, options=[
-            ("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)])
+        channel = grpc.insecure_channel(
+            stack.modelserver_address,
+            options=[("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)],
+        )
         stub = pb_grpc.ModelServiceStub(channel)
         for b in BATCHES:
             request = edit_request(crops(b, work.crop_side), work.steps)
             before = batch_histogram(stack.metrics_address, "edit")
             runs = timed(lambda: stub.Edit(request, timeout=600), work.repeats)
-            rows.append(Row("Edit", "gRPC", str(b), b / statistics.median(runs), statistics.median(runs),
-                            _mean_batch(before, batch_histogram(stack.metrics_address, "edit"))))
+            rows.append(
+                Row(
+                    "Edit",
+                    "gRPC",
+                    str(b),
+                    b / statistics.median(runs),
+                    statistics.median(runs),
+                    _mean_batch(before, batch_histogram(stack.metrics_address, "edit")),
+                )
+            )
         n = CLIENTS * work.repeats * 2
         requests = [edit_request(crops(1, work.crop_side, seed=i), work.steps, seed0=i) for i in range(n)]
         concurrent(stub.Edit, requests[:CLIENTS], CLIENTS)  # warm-up
         before = batch_histogram(stack.metrics_address, "edit")
         wall, latencies = concurrent(stub.Edit, requests, CLIENTS)
-        rows.append(Row("Edit", "gRPC", f"{CLIENTS} clients x 1", n / wall, statistics.median(latencies),
-                        _mean_batch(before, batch_histogram(stack.metrics_address, "edit"))))
+        rows.append(
+            Row(
+                "Edit",
+                "gRPC",
+                f"{CLIENTS} clients x 1",
+                n / wall,
+                statistics.median(latencies),
+                _mean_batch(before, batch_histogram(stack.metrics_address, "edit")),
+            )
+        )
 
         request = segment_request(frames(work.chunk, work.frame_size))
         runs = timed(lambda: stub.Segment(request, timeout=600), work.repeats)
-        rows.append(Row("Segment", "gRPC", f"{work.chunk} frames, backbone 8",
-                        work.chunk / statistics.median(runs), statistics.median(runs)))
+        rows.append(
+            Row(
+                "Segment",
+                "gRPC",
+                f"{work.chunk} frames, backbone 8",
+                work.chunk / statistics.median(runs),
+                statistics.median(runs),
+            )
+        )
         wall, latencies = concurrent(stub.Segment, [request] * (CLIENTS * 2), CLIENTS)
-        rows.append(Row("Segment", "gRPC", f"{CLIENTS} clients x {work.chunk} frames",
-                        CLIENTS * 2 * work.chunk / wall, statistics.median(latencies)))
+        rows.append(
+            Row(
+                "Segment",
+                "gRPC",
+                f"{CLIENTS} clients x {work.chunk} frames",
+                CLIENTS * 2 * work.chunk / wall,
+                statistics.median(latencies),
+            )
+        )
         channel.close()
     finally:
         stack.stop()
@@ -241,8 +296,9 @@ def print_table(rows: list[Row], title: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> list[Row]:
-    parser = argparse.ArgumentParser(prog="python -m bench.modelserver", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.modelserver", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--random-weights", choices=["tiny", "full"], default="tiny")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtype", default="auto")
@@ -251,8 +307,11 @@ def main(argv: list[str] | None = None) -> list[Row]:
     parser.add_argument("--workdir", type=Path, help="keep the model server's log here (default: a temp dir)")
     args = parser.parse_args(argv)
     work = Workload.for_weights(args.random_weights)
-    print(f"model-server benchmark: {args.random_weights} random weights, device {args.device}, dtype {args.dtype}, "
-          f"{work}", file=sys.stderr)
+    print(
+        f"model-server benchmark: {args.random_weights} random weights, device {args.device}, dtype {args.dtype}, "
+        f"{work}",
+        file=sys.stderr,
+    )
     rows = in_process(args, work)
     if args.workdir:
         rows += over_grpc(args, work, args.workdir)
@@ -260,12 +319,23 @@ def main(argv: list[str] | None = None) -> list[Row]:
         with tempfile.TemporaryDirectory(prefix="videoedit-bench-ms-") as tmp:
             rows += over_grpc(args, work, Path(tmp))
     add_ratios(rows)
-    print_table(rows, f"Model server, {args.random_weights} random-weight models, device {args.device}, "
-                      f"dtype {args.dtype}: Edit {work.crop_side}x{work.crop_side} crops, {work.steps} steps; "
-                      f"Segment {work.frame_size[0]}x{work.frame_size[1]} frames")
+    print_table(
+        rows,
+        f"Model server, {args.random_weights} random-weight models, device {args.device}, "
+        f"dtype {args.dtype}: Edit {work.crop_side}x{work.crop_side} crops, {work.steps} steps; "
+        f"Segment {work.frame_size[0]}x{work.frame_size[1]} frames",
+    )
     if args.json:
-        args.json.write_text(json.dumps({"workload": asdict(work), "args": {k: str(v) for k, v in vars(args).items()},
-                                         "rows": [asdict(r) for r in rows]}, indent=1))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "workload": asdict(work),
+                    "args": {k: str(v) for k, v in vars(args).items()},
+                    "rows": [asdict(r) for r in rows],
+                },
+                indent=1,
+            )
+        )
     return rows
 
 

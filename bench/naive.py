@@ -18,8 +18,9 @@ def naive_edit(clip: Path, pix2pix_dir: Path, out: Path, prompt: str, steps: int
     import torch
     from diffusers import StableDiffusionInstructPix2PixPipeline
 
-    pipe = StableDiffusionInstructPix2PixPipeline.from_pretrained(pix2pix_dir, safety_checker=None,
-                                                                   requires_safety_checker=False)
+    pipe = StableDiffusionInstructPix2PixPipeline.from_pretrained(
+        pix2pix_dir, safety_checker=None, requires_safety_checker=False
+    )
     pipe.set_progress_bar_config(disable=True)
     info = probe(clip, None)
     started = time.monotonic()
@@ -27,8 +28,15 @@ def naive_edit(clip: Path, pix2pix_dir: Path, out: Path, prompt: str, steps: int
     def edited():
         for _, frame in read_frames(info):
             image = torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255.0
-            result = pipe(prompt, image=image, num_inference_steps=steps, guidance_scale=9.0,
-                          image_guidance_scale=1.5, generator=torch.Generator().manual_seed(0), output_type="np")
+            result = pipe(
+                prompt,
+                image=image,
+                num_inference_steps=steps,
+                guidance_scale=9.0,
+                image_guidance_scale=1.5,
+                generator=torch.Generator().manual_seed(0),
+                output_type="np",
+            )
             yield np.clip(np.rint(result.images[0] * 255), 0, 255).astype(np.uint8)
 
     encode_h264(out, edited(), info, audio_from=None)

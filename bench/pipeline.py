@@ -56,8 +56,12 @@ def pyav_baseline(clip: Path, workdir: Path) -> float:
 
 def pipeline_run(clip: Path, workdir: Path, target: str, changes: dict | None = None) -> dict:
     request = {**REQUEST, **(changes or {}), "extra": {**REQUEST["extra"], **(changes or {}).get("extra", {})}}
-    result = subprocess.run([sys.executable, "-m", "bench.pipeline_run", str(clip), str(workdir / "outputs"),
-                             target, json.dumps(request)], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.pipeline_run", str(clip), str(workdir / "outputs"), target, json.dumps(request)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     run = json.loads(result.stdout.strip().splitlines()[-1])
     if run["status"] != "finished":
         raise RuntimeError(f"benchmark job failed: {run['error']}")
@@ -69,12 +73,16 @@ def median_run(runs: list[dict]) -> dict:
 
 
 def pipeline_table(short_run: dict, long_run: dict, baseline_s: float) -> None:
-    print("\nPipeline, tiny models on CPU, 320x240 clip, "
-          f"{REQUEST['num_inference_steps']} steps, edit_size {REQUEST['extra']['edit_size']}")
+    print(
+        "\nPipeline, tiny models on CPU, 320x240 clip, "
+        f"{REQUEST['num_inference_steps']} steps, edit_size {REQUEST['extra']['edit_size']}"
+    )
     print(f"{'clip':<18}{'frames':>7}{'total s':>9}{'frames/s':>10}{'orchestr. CPU s':>17}{'peak RSS MB':>13}")
     for name, run, n in (("48 frames (median)", short_run, 48), ("480 frames (10x)", long_run, 480)):
-        print(f"{name:<18}{n:>7}{run['total_s']:>9.2f}{n / run['total_s']:>10.1f}{run['cpu_s']:>17.2f}"
-              f"{run['peak_rss_mb']:>13.0f}")
+        print(
+            f"{name:<18}{n:>7}{run['total_s']:>9.2f}{n / run['total_s']:>10.1f}{run['cpu_s']:>17.2f}"
+            f"{run['peak_rss_mb']:>13.0f}"
+        )
     print("\nPer stage, seconds (48 frames, median run)")
     print("".join(f"{s:>13}" for s in STAGES))
     print("".join(f"{short_run['stages'].get(s, 0.0):>13.2f}" for s in STAGES))
@@ -85,16 +93,26 @@ def pipeline_table(short_run: dict, long_run: dict, baseline_s: float) -> None:
 
 def smoothing_rows(clip: Path, workdir: Path, target: str, default_run: dict) -> list[dict]:
     """Smoothing off / EMA (the default run) / flow, scored by `videoedit eval`."""
+
     def median_of(changes: dict) -> dict:
         return median_run([pipeline_run(clip, workdir, target, changes) for _ in range(REPEATS)])
 
-    runs = {"off": median_of({"apply_smoothing": False}), "ema": default_run,
-            "flow": median_of({"extra": {"smoothing_mode": "flow"}})}
+    runs = {
+        "off": median_of({"apply_smoothing": False}),
+        "ema": default_run,
+        "flow": median_of({"extra": {"smoothing_mode": "flow"}}),
+    }
     rows = []
     for mode, run in runs.items():
         q = evaluate(clip, Path(run["output"]), Path(run["mask"]))
-        rows.append({"smoothing": mode, "total_s": run["total_s"], "smoothing_s": run["stages"].get("smoothing", 0.0),
-                     **q.to_dict()})
+        rows.append(
+            {
+                "smoothing": mode,
+                "total_s": run["total_s"],
+                "smoothing_s": run["stages"].get("smoothing", 0.0),
+                **q.to_dict(),
+            }
+        )
     return rows
 
 
@@ -103,17 +121,28 @@ def naive_row(clip: Path, workdir: Path, ours: dict, cache_dir: Path) -> dict:
 
     paths = ensure_tiny_models(cache_dir / "tiny")
     out = workdir / "naive.mp4"
-    seconds = statistics.median(naive_edit(clip, paths.instruct_pix2pix, out, "make the car blue",
-                                           REQUEST["num_inference_steps"]) for _ in range(REPEATS))
+    seconds = statistics.median(
+        naive_edit(clip, paths.instruct_pix2pix, out, "make the car blue", REQUEST["num_inference_steps"])
+        for _ in range(REPEATS)
+    )
     naive_q, ours_q = evaluate(clip, out, Path(ours["mask"])), evaluate(clip, Path(ours["output"]), Path(ours["mask"]))
-    return {"naive_s": seconds, "ours_s": ours["total_s"], "naive_psnr_db": naive_q.background_psnr_db,
-            "ours_psnr_db": ours_q.background_psnr_db}
+    return {
+        "naive_s": seconds,
+        "ours_s": ours["total_s"],
+        "naive_psnr_db": naive_q.background_psnr_db,
+        "ours_psnr_db": ours_q.background_psnr_db,
+    }
 
 
 def jobs_per_minute(workdir: Path, clip: Path, replicas: int, jobs: int = 4) -> float:
     """`jobs` jobs submitted at once to an orchestrator running them all concurrently (median of rounds)."""
-    stack = LocalStack(workdir / f"replicas{replicas}", input_roots=[clip.parent], replicas=replicas,
-                       modelserver_args=("--tiny",), orchestrator_args=("--max-concurrent-jobs", str(jobs)))
+    stack = LocalStack(
+        workdir / f"replicas{replicas}",
+        input_roots=[clip.parent],
+        replicas=replicas,
+        modelserver_args=("--tiny",),
+        orchestrator_args=("--max-concurrent-jobs", str(jobs)),
+    )
     with stack:
         return measure_jobs_per_minute(stack, clip, jobs)
 
@@ -184,25 +213,42 @@ def main(results_dir: Path = Path("bench-results")) -> dict:
         throughput = {replicas: jobs_per_minute(workdir, short, replicas) for replicas in (1, 2)}
 
     pipeline_table(short_run, long_run, baseline_s)
-    print("\nSmoothing's effect (48 frames, median runs; `videoedit eval`; warp error and flicker inside the mask, "
-          "grey levels)")
-    print(f"{'smoothing':<11}{'job s':>7}{'stage s':>9}{'warp err':>10}{'input':>8}{'flicker':>9}{'input':>8}"
-          f"{'bg PSNR dB':>12}")
+    print(
+        "\nSmoothing's effect (48 frames, median runs; `videoedit eval`; warp error and flicker inside the mask, "
+        "grey levels)"
+    )
+    print(
+        f"{'smoothing':<11}{'job s':>7}{'stage s':>9}{'warp err':>10}{'input':>8}{'flicker':>9}{'input':>8}"
+        f"{'bg PSNR dB':>12}"
+    )
     for r in smoothing:
-        print(f"{r['smoothing']:<11}{r['total_s']:>7.2f}{r['smoothing_s']:>9.2f}{r['warp_error']:>10.2f}"
-              f"{r['source_warp_error']:>8.2f}{r['flicker']:>9.2f}{r['source_flicker']:>8.2f}"
-              f"{r['background_psnr_db']:>12.2f}")
+        print(
+            f"{r['smoothing']:<11}{r['total_s']:>7.2f}{r['smoothing_s']:>9.2f}{r['warp_error']:>10.2f}"
+            f"{r['source_warp_error']:>8.2f}{r['flicker']:>9.2f}{r['source_flicker']:>8.2f}"
+            f"{r['background_psnr_db']:>12.2f}"
+        )
     print("\nAgainst the naive baseline (stock diffusers on every full frame, one at a time, in-process; medians)")
-    print(f"speed: ours {48 / naive['ours_s']:.1f} frames/s vs naive {48 / naive['naive_s']:.1f} frames/s "
-          f"({naive['naive_s'] / naive['ours_s']:.2f}x)")
-    print(f"background PSNR outside the mask: ours {naive['ours_psnr_db']:.1f} dB vs naive {naive['naive_psnr_db']:.1f} dB")
-    print("\nThroughput, 4 jobs of 48 frames submitted at once (--max-concurrent-jobs 4; median of 3 rounds), "
-          "tiny models, 2 CPU cores")
+    print(
+        f"speed: ours {48 / naive['ours_s']:.1f} frames/s vs naive {48 / naive['naive_s']:.1f} frames/s "
+        f"({naive['naive_s'] / naive['ours_s']:.2f}x)"
+    )
+    print(
+        f"background PSNR outside the mask: ours {naive['ours_psnr_db']:.1f} dB "
+        f"vs naive {naive['naive_psnr_db']:.1f} dB"
+    )
+    print(
+        "\nThroughput, 4 jobs of 48 frames submitted at once (--max-concurrent-jobs 4; median of 3 rounds), "
+        "tiny models, 2 CPU cores"
+    )
     for replicas, per_min in throughput.items():
         print(f"{replicas} model-server replica(s): {per_min:.1f} jobs/min")
 
-    results = {"pipeline": {"short": short_run, "long": long_run, "pyav_baseline_s": baseline_s},
-               "smoothing": smoothing, "naive": naive, "jobs_per_min": throughput}
+    results = {
+        "pipeline": {"short": short_run, "long": long_run, "pyav_baseline_s": baseline_s},
+        "smoothing": smoothing,
+        "naive": naive,
+        "jobs_per_min": throughput,
+    }
     results_dir.mkdir(parents=True, exist_ok=True)
     (results_dir / "pipeline.json").write_text(json.dumps(results, indent=1, default=str))
     plot(short_run, long_run, results_dir / "pipeline.png")

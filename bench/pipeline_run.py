@@ -37,8 +37,9 @@ def main() -> None:
     clip, output_root, target = Path(sys.argv[1]).resolve(), Path(sys.argv[2]).resolve(), sys.argv[3]
     fields = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}
     settings = Settings(input_roots=(clip.parent,), output_root=output_root, model_servers=target)
-    checked = check_request(VideoEditRequest(input_video_path=clip, mask_prompt="car",
-                                             edit_prompt="make the car blue", **fields), settings)
+    checked = check_request(
+        VideoEditRequest(input_video_path=clip, mask_prompt="car", edit_prompt="make the car blue", **fields), settings
+    )
     models = ModelClient(target)
     models.info(wait_s=300)
     status = new_status(checked)
@@ -47,11 +48,21 @@ def main() -> None:
     # Codec threads as the orchestrator gives its one job (cores / --max-concurrent-jobs 1).
     final = run_job(checked, models, reporter, threads=os.cpu_count() or 1)
     total, cpu = time.monotonic() - started, time.process_time() - cpu_started
-    print(json.dumps({
-        "status": final.status.value, "error": final.error, "total_s": total, "cpu_s": cpu,
-        "stages": reporter.stage_seconds, "stage_cpu_s": reporter.stage_cpu_seconds,
-        "peak_rss_mb": peak_rss_mb(),
-        "output": str(final.output_video_path), "mask": str(final.mask_preview_path)}))
+    print(
+        json.dumps(
+            {
+                "status": final.status.value,
+                "error": final.error,
+                "total_s": total,
+                "cpu_s": cpu,
+                "stages": reporter.stage_seconds,
+                "stage_cpu_s": reporter.stage_cpu_seconds,
+                "peak_rss_mb": peak_rss_mb(),
+                "output": str(final.output_video_path),
+                "mask": str(final.mask_preview_path),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

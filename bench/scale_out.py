@@ -29,9 +29,15 @@ def rows(workdir: Path, clip: Path, postgres: LocalPostgres) -> list[dict]:
     for store, orchestrators, db in setups:
         env = {"VIDEOEDIT_JOB_DB": postgres.database("bench")} if db else {}
         print(f"jobs/min: {orchestrators} orchestrator(s) on {store}...", file=sys.stderr)
-        stack = LocalStack(workdir / f"{store}-{orchestrators}", input_roots=[clip.parent], replicas=REPLICAS,
-                           orchestrators=orchestrators, modelserver_args=("--tiny",), env=env,
-                           orchestrator_args=("--max-concurrent-jobs", str(CONCURRENT // orchestrators)))
+        stack = LocalStack(
+            workdir / f"{store}-{orchestrators}",
+            input_roots=[clip.parent],
+            replicas=REPLICAS,
+            orchestrators=orchestrators,
+            modelserver_args=("--tiny",),
+            env=env,
+            orchestrator_args=("--max-concurrent-jobs", str(CONCURRENT // orchestrators)),
+        )
         with stack:
             per_min = measure_jobs_per_minute(stack, clip, JOBS)
         results.append({"store": store, "orchestrators": orchestrators, "jobs_per_min": per_min})
@@ -44,8 +50,10 @@ def main(results_dir: Path = Path("bench-results")) -> list[dict]:
         clip = make_sample_clip(workdir / "media" / "clip.mp4", frames=48)
         with LocalPostgres(workdir / "pg") as postgres:
             results = rows(workdir, clip, postgres)
-    print(f"\nScale-out: {JOBS} jobs of 48 frames at once, {CONCURRENT} running at a time in all, {REPLICAS} "
-          "tiny-model server replicas, 2 CPU cores (median of 3 rounds)")
+    print(
+        f"\nScale-out: {JOBS} jobs of 48 frames at once, {CONCURRENT} running at a time in all, {REPLICAS} "
+        "tiny-model server replicas, 2 CPU cores (median of 3 rounds)"
+    )
     print(f"{'job store':<12}{'orchestrators':>14}{'jobs/min':>10}")
     for r in results:
         print(f"{r['store']:<12}{r['orchestrators']:>14}{r['jobs_per_min']:>10.1f}")

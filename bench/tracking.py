@@ -33,9 +33,11 @@ from videoedit.v1 import video_edit_pb2 as pb
 FRAMES = 160
 NO_SESSIONS = ("--max-tracking-sessions", "0")
 # (label, model-server flags, extra)
-SETTINGS = [("session per chunk, 16/2", NO_SESSIONS, {"chunk_size": "16", "chunk_overlap": "2"}),
-            ("session per chunk, 64/16", NO_SESSIONS, {"chunk_size": "64", "chunk_overlap": "16"}),
-            ("session per job, 16/2", (), {"chunk_size": "16", "chunk_overlap": "2"})]
+SETTINGS = [
+    ("session per chunk, 16/2", NO_SESSIONS, {"chunk_size": "16", "chunk_overlap": "2"}),
+    ("session per chunk, 64/16", NO_SESSIONS, {"chunk_size": "64", "chunk_overlap": "16"}),
+    ("session per job, 16/2", (), {"chunk_size": "16", "chunk_overlap": "2"}),
+]
 REQUEST = {"num_inference_steps": 1, "extra": {"edit_size": "64"}}
 
 
@@ -61,9 +63,12 @@ def run(stack: LocalStack, client: VideoEditClient, clip: Path, label: str, extr
     log_text = Path(final.logs_path).read_text()
     chunk, overlap = int(extra["chunk_size"]), int(extra["chunk_overlap"])
     continuity = mask_continuity(Path(final.mask_preview_path), boundaries(log_text, chunk, overlap, FRAMES))
-    return {"chunking": label, **continuity.to_dict(),
-            "segment_frames": batch_histogram(stack.metrics_address, "segment")[0] - segment_before,
-            "seconds": stage_seconds(log_text, "masking") + stage_seconds(log_text, "propagating")}
+    return {
+        "chunking": label,
+        **continuity.to_dict(),
+        "segment_frames": batch_histogram(stack.metrics_address, "segment")[0] - segment_before,
+        "seconds": stage_seconds(log_text, "masking") + stage_seconds(log_text, "propagating"),
+    }
 
 
 def main(results_dir: Path = Path("bench-results"), modelserver_args: tuple[str, ...] = ("--tiny",)) -> list[dict]:
@@ -73,17 +78,26 @@ def main(results_dir: Path = Path("bench-results"), modelserver_args: tuple[str,
         clip = make_sample_clip(workdir / "media" / "pan.mp4", frames=FRAMES, width=160, height=120, pan=2)
         print("tracking continuity: one job per setting...", file=sys.stderr)
         for index, (label, flags, extra) in enumerate(SETTINGS):
-            with LocalStack(workdir / str(index), input_roots=[clip.parent],
-                            modelserver_args=(*modelserver_args, *flags)) as stack, \
-                    VideoEditClient(stack.orchestrator_address) as client:
+            with (
+                LocalStack(
+                    workdir / str(index), input_roots=[clip.parent], modelserver_args=(*modelserver_args, *flags)
+                ) as stack,
+                VideoEditClient(stack.orchestrator_address) as client,
+            ):
                 rows.append(run(stack, client, clip, label, extra))
-    print(f"\nTracking continuity across Segment chunks ({FRAMES} frames, panning camera, model server "
-          f"{' '.join(modelserver_args)}; mask temporal IoU)")
-    print(f"{'tracking':<26}{'IoU at chunk starts':>21}{'IoU elsewhere':>15}{'frames masked':>15}"
-          f"{'Segment frames':>16}{'seconds':>9}")
+    print(
+        f"\nTracking continuity across Segment chunks ({FRAMES} frames, panning camera, model server "
+        f"{' '.join(modelserver_args)}; mask temporal IoU)"
+    )
+    print(
+        f"{'tracking':<26}{'IoU at chunk starts':>21}{'IoU elsewhere':>15}{'frames masked':>15}"
+        f"{'Segment frames':>16}{'seconds':>9}"
+    )
     for r in rows:
-        print(f"{r['chunking']:<26}{r['boundary_iou']:>21.3f}{r['interior_iou']:>15.3f}{r['frames_with_mask']:>15.2f}"
-              f"{r['segment_frames']:>16.0f}{r['seconds']:>9.2f}")
+        print(
+            f"{r['chunking']:<26}{r['boundary_iou']:>21.3f}{r['interior_iou']:>15.3f}{r['frames_with_mask']:>15.2f}"
+            f"{r['segment_frames']:>16.0f}{r['seconds']:>9.2f}"
+        )
     results_dir.mkdir(parents=True, exist_ok=True)
     (results_dir / "tracking.json").write_text(json.dumps(rows, indent=1))
     return rows

@@ -20,14 +20,27 @@ from videoedit.v1 import video_edit_pb2 as pb
 from .client import VideoEditClient
 from .follow import EXIT_BAD_REQUEST, EXIT_FINISHED, EXIT_UNAVAILABLE, describe, exit_code, follow, status_name
 
-_UNAVAILABLE_CODES = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
-                      grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}
+_UNAVAILABLE_CODES = {
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.INTERNAL,
+    grpc.StatusCode.UNKNOWN,
+}
 
 
 def cmd_edit(client: VideoEditClient, args) -> int:
     fields = dict(job_id=args.job_id or "", mode=args.mode, extra=dict(kv.split("=", 1) for kv in args.extra))
-    for name in ("max_frames", "num_inference_steps", "seed", "guidance_scale", "image_guidance_scale",
-                 "erode_kernel", "smoothing_window", "smoothing_alpha"):
+    for name in (
+        "max_frames",
+        "num_inference_steps",
+        "seed",
+        "guidance_scale",
+        "image_guidance_scale",
+        "erode_kernel",
+        "smoothing_window",
+        "smoothing_alpha",
+    ):
         if getattr(args, name) is not None:
             fields[name] = getattr(args, name)
     if args.no_smoothing:
@@ -47,8 +60,9 @@ def cmd_edit(client: VideoEditClient, args) -> int:
     final = follow(client, status.job_id)
     print(describe(final))
     if args.download:
-        artifacts = [pb.ARTIFACT_LOG] + ([pb.ARTIFACT_OUTPUT_VIDEO, pb.ARTIFACT_MASK_VIDEO]
-                                         if final.status == pb.JOB_STATUS_FINISHED else [])
+        artifacts = [pb.ARTIFACT_LOG] + (
+            [pb.ARTIFACT_OUTPUT_VIDEO, pb.ARTIFACT_MASK_VIDEO] if final.status == pb.JOB_STATUS_FINISHED else []
+        )
         for artifact in artifacts:
             print(f"  saved:  {client.download(final.job_id, artifact, args.download)}")
     return exit_code(final)
@@ -104,13 +118,20 @@ def cmd_demo(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="videoedit", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--server", default=os.environ.get("VIDEOEDIT_SERVER", "localhost:50051"),
-                        help="orchestrator address (env VIDEOEDIT_SERVER)")
-    parser.add_argument("--tls-ca", default=None,
-                        help="PEM file of the CA that signed the server's TLS certificate, or 'system' "
-                             "(env VIDEOEDIT_TLS_CA; unset: plaintext). The token comes from VIDEOEDIT_AUTH_TOKEN")
+    parser = argparse.ArgumentParser(
+        prog="videoedit", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--server",
+        default=os.environ.get("VIDEOEDIT_SERVER", "localhost:50051"),
+        help="orchestrator address (env VIDEOEDIT_SERVER)",
+    )
+    parser.add_argument(
+        "--tls-ca",
+        default=None,
+        help="PEM file of the CA that signed the server's TLS certificate, or 'system' "
+        "(env VIDEOEDIT_TLS_CA; unset: plaintext). The token comes from VIDEOEDIT_AUTH_TOKEN",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     edit = sub.add_parser("edit", help="start an edit job and follow it")
@@ -135,9 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
     edit.add_argument("--no-wait", action="store_true", help="print the job id and return")
     edit.set_defaults(run=cmd_edit)
 
-    for name, func, help_text in (("status", cmd_status, "print a job's status"),
-                                  ("watch", cmd_watch, "follow a job to its end"),
-                                  ("cancel", cmd_cancel, "cancel a job")):
+    for name, func, help_text in (
+        ("status", cmd_status, "print a job's status"),
+        ("watch", cmd_watch, "follow a job to its end"),
+        ("cancel", cmd_cancel, "cancel a job"),
+    ):
         p = sub.add_parser(name, help=help_text)
         p.add_argument("job_id")
         p.set_defaults(run=func)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator, Optional
 
 import grpc
 
@@ -24,8 +24,13 @@ class VideoEditClient:
     certificate, switches the channel to TLS ("system" uses the system's CAs).
     """
 
-    def __init__(self, target: str = "localhost:50051", timeout_s: float = 30.0, token: Optional[str] = None,
-                 tls_ca: Optional[str] = None):
+    def __init__(
+        self,
+        target: str = "localhost:50051",
+        timeout_s: float = 30.0,
+        token: str | None = None,
+        tls_ca: str | None = None,
+    ):
         self.target = target
         self.timeout_s = timeout_s
         token = token if token is not None else os.environ.get("VIDEOEDIT_AUTH_TOKEN", "")
@@ -42,7 +47,7 @@ class VideoEditClient:
     def close(self) -> None:
         self._channel.close()
 
-    def __enter__(self) -> "VideoEditClient":
+    def __enter__(self) -> VideoEditClient:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -50,15 +55,16 @@ class VideoEditClient:
 
     def start_edit(self, input_video_path: str, mask_prompt: str, edit_prompt: str, **fields) -> pb.VideoEditStatus:
         """Start a job. `fields` are other VideoEditRequest fields (job_id, max_frames, seed, extra, ...)."""
-        request = pb.VideoEditRequest(input_video_path=str(input_video_path), mask_prompt=mask_prompt,
-                                      edit_prompt=edit_prompt, **fields)
+        request = pb.VideoEditRequest(
+            input_video_path=str(input_video_path), mask_prompt=mask_prompt, edit_prompt=edit_prompt, **fields
+        )
         return self._stub.StartEdit(request, timeout=self.timeout_s, metadata=self._metadata)
 
     def watch(self, job_id: str) -> Iterator[pb.VideoEditStatus]:
         """Every status change until the job ends (no deadline: jobs can run long)."""
         yield from self._stub.WatchStatus(pb.WatchStatusRequest(job_id=job_id), metadata=self._metadata)
 
-    def wait(self, job_id: str, on_status: Optional[Callable[[pb.VideoEditStatus], None]] = None) -> pb.VideoEditStatus:
+    def wait(self, job_id: str, on_status: Callable[[pb.VideoEditStatus], None] | None = None) -> pb.VideoEditStatus:
         """Follow the job to its end; returns the final status."""
         last = None
         for status in self.watch(job_id):
@@ -68,17 +74,21 @@ class VideoEditClient:
         return last if last is not None else self.get_status(job_id)
 
     def get_status(self, job_id: str) -> pb.VideoEditStatus:
-        return self._stub.GetStatus(pb.GetStatusRequest(job_id=job_id), timeout=self.timeout_s,
-                                    metadata=self._metadata)
+        return self._stub.GetStatus(pb.GetStatusRequest(job_id=job_id), timeout=self.timeout_s, metadata=self._metadata)
 
     def cancel(self, job_id: str) -> pb.VideoEditStatus:
-        return self._stub.CancelEdit(pb.CancelEditRequest(job_id=job_id), timeout=self.timeout_s,
-                                     metadata=self._metadata)
+        return self._stub.CancelEdit(
+            pb.CancelEditRequest(job_id=job_id), timeout=self.timeout_s, metadata=self._metadata
+        )
 
-    def list_jobs(self, status: int = pb.JOB_STATUS_UNSPECIFIED, page_size: int = 0,
-                  page_token: str = "") -> pb.ListJobsResponse:
-        return self._stub.ListJobs(pb.ListJobsRequest(status=status, page_size=page_size, page_token=page_token),
-                                   timeout=self.timeout_s, metadata=self._metadata)
+    def list_jobs(
+        self, status: int = pb.JOB_STATUS_UNSPECIFIED, page_size: int = 0, page_token: str = ""
+    ) -> pb.ListJobsResponse:
+        return self._stub.ListJobs(
+            pb.ListJobsRequest(status=status, page_size=page_size, page_token=page_token),
+            timeout=self.timeout_s,
+            metadata=self._metadata,
+        )
 
     def upload(self, path: str | Path) -> pb.UploadVideoResponse:
         """Send a local video to the server; the reply's input_video_path is for start_edit."""
@@ -89,8 +99,11 @@ class VideoEditClient:
                 digest.update(chunk)
 
         def messages() -> Iterator[pb.UploadVideoRequest]:
-            yield pb.UploadVideoRequest(metadata=pb.UploadMetadata(
-                filename=path.name, size_bytes=path.stat().st_size, sha256=digest.hexdigest()))
+            yield pb.UploadVideoRequest(
+                metadata=pb.UploadMetadata(
+                    filename=path.name, size_bytes=path.stat().st_size, sha256=digest.hexdigest()
+                )
+            )
             with open(path, "rb") as f:
                 while chunk := f.read(CHUNK_BYTES):
                     yield pb.UploadVideoRequest(chunk=chunk)
@@ -99,8 +112,9 @@ class VideoEditClient:
 
     def download(self, job_id: str, artifact: int, directory: str | Path) -> Path:
         """Save one result file of a job (pb.ARTIFACT_OUTPUT_VIDEO, _MASK_VIDEO, _LOG) into `directory`."""
-        replies = self._stub.DownloadArtifact(pb.DownloadArtifactRequest(job_id=job_id, artifact=artifact),
-                                              metadata=self._metadata)
+        replies = self._stub.DownloadArtifact(
+            pb.DownloadArtifactRequest(job_id=job_id, artifact=artifact), metadata=self._metadata
+        )
         first = next(replies)
         target = Path(directory) / Path(first.filename).name
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -110,6 +124,6 @@ class VideoEditClient:
             for reply in replies:
                 out.write(reply.chunk)
         if partial.stat().st_size != first.size_bytes:
-            raise IOError(f"{first.filename}: got {partial.stat().st_size} of {first.size_bytes} bytes")
+            raise OSError(f"{first.filename}: got {partial.stat().st_size} of {first.size_bytes} bytes")
         partial.replace(target)
         return target

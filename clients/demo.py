@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Optional
 
 import grpc
 
@@ -25,7 +24,7 @@ from .sample_clip import make_sample_clip
 MASK_PROMPT, EDIT_PROMPT = "car", "make the car blue"
 
 
-def run_demo(workdir: Path, frames: int = 48, steps: Optional[int] = None) -> int:
+def run_demo(workdir: Path, frames: int = 48, steps: int | None = None) -> int:
     workdir = workdir.resolve()
     clip = make_sample_clip(workdir / "media" / "sample.mp4", frames=frames)
     print(f"sample clip: {clip} ({frames} frames, 320x240, 24 fps, with audio)")
@@ -35,12 +34,16 @@ def run_demo(workdir: Path, frames: int = 48, steps: Optional[int] = None) -> in
         with grpc.insecure_channel(stack.modelserver_address) as channel:
             info = model_service_pb2_grpc.ModelServiceStub(channel).GetInfo(model_service_pb2.GetInfoRequest())
         tiny = info.segmenter.tiny or info.editor.tiny
-        print(f"model server {stack.modelserver_address}: SAM3 {info.segmenter.source}, InstructPix2Pix "
-              f"{info.editor.source} on {info.device} ({info.dtype})")
+        print(
+            f"model server {stack.modelserver_address}: SAM3 {info.segmenter.source}, InstructPix2Pix "
+            f"{info.editor.source} on {info.device} ({info.dtype})"
+        )
         if tiny:
-            print("NOTE: no model weights are configured, so the model server runs TINY RANDOM-WEIGHT models.\n"
-                  "      The job runs every real step, but the edited pixels are NOT meaningful.\n"
-                  "      Set SAM3_MODEL_PATH and INSTRUCT_PIX2PIX_MODEL_PATH for real edits.")
+            print(
+                "NOTE: no model weights are configured, so the model server runs TINY RANDOM-WEIGHT models.\n"
+                "      The job runs every real step, but the edited pixels are NOT meaningful.\n"
+                "      Set SAM3_MODEL_PATH and INSTRUCT_PIX2PIX_MODEL_PATH for real edits."
+            )
         steps = steps or (4 if tiny else 50)
         with VideoEditClient(stack.orchestrator_address) as client:
             status = client.start_edit(str(clip), MASK_PROMPT, EDIT_PROMPT, num_inference_steps=steps)

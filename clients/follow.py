@@ -22,7 +22,7 @@ def status_name(value: int) -> str:
 
 
 def stage_label(value: int) -> str:
-    """"editing 4/6": the stage and where it stands in the job's stage list."""
+    """ "editing 4/6": the stage and where it stands in the job's stage list."""
     name = status_name(value)
     if name not in contract.STAGE_NAMES:
         return f"{name:<15}"
@@ -42,8 +42,11 @@ def describe(status: pb.VideoEditStatus) -> str:
 
 
 def exit_code(status: pb.VideoEditStatus) -> int:
-    return {pb.JOB_STATUS_FINISHED: EXIT_FINISHED, pb.JOB_STATUS_FAILED: EXIT_FAILED,
-            pb.JOB_STATUS_CANCELLED: EXIT_CANCELLED}.get(status.status, EXIT_FINISHED)
+    return {
+        pb.JOB_STATUS_FINISHED: EXIT_FINISHED,
+        pb.JOB_STATUS_FAILED: EXIT_FAILED,
+        pb.JOB_STATUS_CANCELLED: EXIT_CANCELLED,
+    }.get(status.status, EXIT_FINISHED)
 
 
 def follow(client: VideoEditClient, job_id: str, quiet: bool = False) -> pb.VideoEditStatus:

@@ -14,7 +14,6 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Optional
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -52,8 +51,14 @@ def _ephemeral_low() -> int:
         return 49152
 
 
-def wait_serving(address: str, service: str, timeout_s: float, process: Optional[subprocess.Popen] = None,
-                 log_path: Optional[Path] = None, credentials: Optional[grpc.ChannelCredentials] = None) -> None:
+def wait_serving(
+    address: str,
+    service: str,
+    timeout_s: float,
+    process: subprocess.Popen | None = None,
+    log_path: Path | None = None,
+    credentials: grpc.ChannelCredentials | None = None,
+) -> None:
     """Block until `service` at `address` reports SERVING; fail early if the process dies.
     `credentials`: for a TLS server."""
     deadline = time.monotonic() + timeout_s
@@ -93,9 +98,17 @@ def wait_http(url: str, timeout_s: float, process: subprocess.Popen, log_path: P
 class LocalStack:
     """`with LocalStack(workdir) as stack:` -> stack.orchestrator_address is ready to use."""
 
-    def __init__(self, workdir: Path, input_roots: Optional[list[Path]] = None, output_root: Optional[Path] = None,
-                 modelserver_args: tuple[str, ...] = (), orchestrator_args: tuple[str, ...] = (),
-                 env: Optional[dict[str, str]] = None, replicas: int = 1, orchestrators: int = 1):
+    def __init__(
+        self,
+        workdir: Path,
+        input_roots: list[Path] | None = None,
+        output_root: Path | None = None,
+        modelserver_args: tuple[str, ...] = (),
+        orchestrator_args: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+        replicas: int = 1,
+        orchestrators: int = 1,
+    ):
         self.workdir = Path(workdir).resolve()
         self.input_roots = input_roots or [self.workdir]
         self.output_root = output_root or self.workdir / "outputs"
@@ -144,8 +157,21 @@ class LocalStack:
         name = self.modelserver_name(replica)
         port = self.modelserver_addresses[replica].rsplit(":", 1)[1]
         metrics_port = self.metrics_addresses[replica].rsplit(":", 1)[1]
-        self._spawn(name, ["-m", "modelserver", "--host", "127.0.0.1", "--port", port,
-                           "--metrics-port", metrics_port, *self.modelserver_args], self.env)
+        self._spawn(
+            name,
+            [
+                "-m",
+                "modelserver",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                port,
+                "--metrics-port",
+                metrics_port,
+                *self.modelserver_args,
+            ],
+            self.env,
+        )
         self._wait(name, self.modelserver_addresses[replica], "videoedit.v1.ModelService")
 
     @staticmethod
@@ -155,24 +181,43 @@ class LocalStack:
     def start_orchestrator(self, index: int = 0, args: tuple[str, ...] = ()) -> None:
         """Orchestrator `index` with the stack's orchestrator_args plus `args`."""
         name, address = self.orchestrator_name(index), self.orchestrator_addresses[index]
-        env = {**self.env, "VIDEOEDIT_MODEL_SERVERS": ",".join(self.modelserver_addresses),
-               "UR_EDIT_OUTPUT_DIR": str(self.output_root),
-               "VIDEOEDIT_INPUT_ROOTS": os.pathsep.join(str(p) for p in self.input_roots)}
-        self._spawn(name, ["-m", "orchestrator", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
-                           *self.orchestrator_args, *args], env)
+        env = {
+            **self.env,
+            "VIDEOEDIT_MODEL_SERVERS": ",".join(self.modelserver_addresses),
+            "UR_EDIT_OUTPUT_DIR": str(self.output_root),
+            "VIDEOEDIT_INPUT_ROOTS": os.pathsep.join(str(p) for p in self.input_roots),
+        }
+        self._spawn(
+            name,
+            [
+                "-m",
+                "orchestrator",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                address.rsplit(":", 1)[1],
+                *self.orchestrator_args,
+                *args,
+            ],
+            env,
+        )
         self._wait(name, address, "videoedit.v1.VideoEditService")
 
     @staticmethod
     def orchestrator_name(index: int) -> str:
         return "orchestrator" if index == 0 else f"orchestrator{index}"
 
-    def start_gateway(self, env: Optional[dict[str, str]] = None) -> None:
+    def start_gateway(self, env: dict[str, str] | None = None) -> None:
         """The HTTP API and web page (videoedit-web) in front of the orchestrator, at gateway_url."""
         port = self.gateway_url.rsplit(":", 1)[1]
-        self._spawn("gateway", ["-m", "gateway", "--host", "127.0.0.1", "--port", port,
-                                "--server", self.orchestrator_address], {**self.env, **(env or {})})
-        wait_http(f"{self.gateway_url}/openapi.json", START_TIMEOUT_S, self.processes["gateway"],
-                  self.log_path("gateway"))
+        self._spawn(
+            "gateway",
+            ["-m", "gateway", "--host", "127.0.0.1", "--port", port, "--server", self.orchestrator_address],
+            {**self.env, **(env or {})},
+        )
+        wait_http(
+            f"{self.gateway_url}/openapi.json", START_TIMEOUT_S, self.processes["gateway"], self.log_path("gateway")
+        )
 
     def log_path(self, name: str) -> Path:
         return self.workdir / f"{name}.log"
@@ -191,8 +236,9 @@ class LocalStack:
 
     def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
         with open(self.log_path(name), "ab") as log:
-            self.processes[name] = subprocess.Popen([sys.executable, *args], stdout=log, stderr=subprocess.STDOUT,
-                                                    env=env, cwd=self.workdir)
+            self.processes[name] = subprocess.Popen(
+                [sys.executable, *args], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.workdir
+            )
 
     def _wait(self, name: str, address: str, service: str) -> None:
         wait_serving(address, service, START_TIMEOUT_S, self.processes[name], self.log_path(name))

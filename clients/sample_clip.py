@@ -20,8 +20,16 @@ CONTAINERS = {
 }
 
 
-def make_sample_clip(path: Path, frames: int = 48, width: int = 320, height: int = 240,
-                     fps: Fraction | int = 24, audio: bool = True, rotation: int = 0, pan: int = 0) -> Path:
+def make_sample_clip(
+    path: Path,
+    frames: int = 48,
+    width: int = 320,
+    height: int = 240,
+    fps: Fraction | int = 24,
+    audio: bool = True,
+    rotation: int = 0,
+    pan: int = 0,
+) -> Path:
     """Write a clip to `path` (container and codecs from its suffix, see CONTAINERS; H.264 + AAC
     in mp4 by default) and return it. `rotation` (degrees counterclockwise) goes into the display
     matrix, as phones write it. `pan`: the camera pans this many pixels per frame, so the whole
@@ -54,7 +62,7 @@ def make_sample_clip(path: Path, frames: int = 48, width: int = 320, height: int
 def _background(width: int, height: int) -> np.ndarray:
     rng = np.random.default_rng(7)
     y = np.linspace(0, 1, height)[:, None, None]
-    sky = (np.array([110, 160, 220]) * (1 - y) + np.array([90, 90, 95]) * y)
+    sky = np.array([110, 160, 220]) * (1 - y) + np.array([90, 90, 95]) * y
     noise = rng.normal(0, 6, (height, width, 1))
     img = np.clip(np.broadcast_to(sky, (height, width, 3)) + noise, 0, 255).astype(np.uint8)
     cv2.rectangle(img, (0, int(height * 0.65)), (width, height), (70, 70, 75), -1)  # road
@@ -81,10 +89,14 @@ def _write_tone(out: av.container.OutputContainer, stream, seconds: float) -> No
     t = np.arange(total) / rate
     wave = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
     # The resampler hands each encoder its own sample format and frame size (AAC 1024, Opus 960).
-    resampler = av.AudioResampler(format=stream.codec_context.format.name, layout="stereo", rate=rate,
-                                  frame_size=stream.codec_context.frame_size or None)
+    resampler = av.AudioResampler(
+        format=stream.codec_context.format.name,
+        layout="stereo",
+        rate=rate,
+        frame_size=stream.codec_context.frame_size or None,
+    )
     for start in range(0, total, 1024):
-        chunk = wave[start:start + 1024]
+        chunk = wave[start : start + 1024]
         frame = av.AudioFrame.from_ndarray(np.stack([chunk, chunk]), format="fltp", layout="stereo")
         frame.sample_rate = rate
         frame.pts = start

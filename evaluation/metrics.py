@@ -80,9 +80,11 @@ def mask_continuity(mask_video: Path, boundaries: set[int]) -> MaskContinuity:
             (at_boundary if index in boundaries else inside).append(iou)
         previous = mask
     frames = index + 1 if previous is not None else 0
-    return MaskContinuity(boundary_iou=float(np.mean(at_boundary)) if at_boundary else math.nan,
-                          interior_iou=float(np.mean(inside)) if inside else math.nan,
-                          frames_with_mask=with_mask / frames if frames else 0.0)
+    return MaskContinuity(
+        boundary_iou=float(np.mean(at_boundary)) if at_boundary else math.nan,
+        interior_iou=float(np.mean(inside)) if inside else math.nan,
+        frames_with_mask=with_mask / frames if frames else 0.0,
+    )
 
 
 def frames_of(path: Path) -> Iterator[np.ndarray]:

@@ -43,8 +43,12 @@ __all__ = ["GatewaySettings", "create_app"]
 
 def create_app(settings: GatewaySettings) -> FastAPI:
     """The gateway: the channel to the orchestrator opens when the app starts and closes when it stops."""
-    app = FastAPI(title="videoedit", summary="Text-prompted video object editing over HTTP", lifespan=lifespan,
-                  exception_handlers=EXCEPTION_HANDLERS)
+    app = FastAPI(
+        title="videoedit",
+        summary="Text-prompted video object editing over HTTP",
+        lifespan=lifespan,
+        exception_handlers=EXCEPTION_HANDLERS,
+    )
     app.state.settings = settings
     app.mount("/static", StaticFiles(directory=page.STATIC), name="static")
     for routes in (page, jobs, uploads, artifacts):
@@ -93,5 +97,10 @@ async def not_routed(request: Request, err: HTTPException) -> Response:
     return await http_exception_handler(request, err)
 
 
-EXCEPTION_HANDLERS = {Unauthenticated: unauthenticated, grpc.RpcError: rpc_failed, BadRequest: bad_request,
-                      404: not_routed, 405: not_routed}
+EXCEPTION_HANDLERS = {
+    Unauthenticated: unauthenticated,
+    grpc.RpcError: rpc_failed,
+    BadRequest: bad_request,
+    404: not_routed,
+    405: not_routed,
+}

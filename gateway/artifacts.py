@@ -18,8 +18,12 @@ from .convert import BadRequest
 from .deps import Orchestrator, OrchestratorDep, api_router
 from .errors import error_response
 
-ARTIFACTS = {"output": pb.ARTIFACT_OUTPUT_VIDEO, "mask": pb.ARTIFACT_MASK_VIDEO, "log": pb.ARTIFACT_LOG,
-             "input": pb.ARTIFACT_INPUT_VIDEO}
+ARTIFACTS = {
+    "output": pb.ARTIFACT_OUTPUT_VIDEO,
+    "mask": pb.ARTIFACT_MASK_VIDEO,
+    "log": pb.ARTIFACT_LOG,
+    "input": pb.ARTIFACT_INPUT_VIDEO,
+}
 
 router = api_router()
 
@@ -43,8 +47,7 @@ async def artifact(job_id: str, kind: str, request: Request, orchestrator: Orche
         return error_response(502, "DATA_LOSS", "the orchestrator sent no file")
     status_code, headers = _answer(ask, first, ranged=wanted is not None)
     media_type = mimetypes.guess_type(first.filename)[0] or "application/octet-stream"
-    return StreamingResponse(_chunks(download, first), status_code=status_code, media_type=media_type,
-                             headers=headers)
+    return StreamingResponse(_chunks(download, first), status_code=status_code, media_type=media_type, headers=headers)
 
 
 def _byte_range(header: str | None) -> tuple[int | None, int | None] | None:
@@ -60,8 +63,9 @@ def _byte_range(header: str | None) -> tuple[int | None, int | None] | None:
     return start, end
 
 
-async def _ask_for_range(orchestrator: Orchestrator, ask: pb.DownloadArtifactRequest,
-                         wanted: tuple[int | None, int | None]) -> None:
+async def _ask_for_range(
+    orchestrator: Orchestrator, ask: pb.DownloadArtifactRequest, wanted: tuple[int | None, int | None]
+) -> None:
     """Sets `ask`'s offset and length to the range; for "bytes=-N" (the last N bytes) it first asks
     for the file's size."""
     start, end = wanted
@@ -79,8 +83,9 @@ async def _size(orchestrator: Orchestrator, ask: pb.DownloadArtifactRequest) -> 
     return 0
 
 
-def _answer(ask: pb.DownloadArtifactRequest, first: pb.DownloadArtifactResponse,
-            ranged: bool) -> tuple[int, dict[str, str]]:
+def _answer(
+    ask: pb.DownloadArtifactRequest, first: pb.DownloadArtifactResponse, ranged: bool
+) -> tuple[int, dict[str, str]]:
     """The HTTP status and headers for the file (its first reply) or the range of it that `ask` names."""
     headers = {"Accept-Ranges": "bytes", "Content-Disposition": f'inline; filename="{first.filename}"'}
     length = first.size_bytes - ask.offset if not ask.length else min(ask.length, first.size_bytes - ask.offset)

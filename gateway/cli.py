@@ -17,17 +17,27 @@ from .app import GatewaySettings, create_app
 
 def main(argv: list[str] | None = None) -> None:
     env = os.environ
-    parser = argparse.ArgumentParser(prog="videoedit-web", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="videoedit-web", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--host", default=env.get("VIDEOEDIT_HTTP_HOST", "0.0.0.0"))
     parser.add_argument("--port", type=int, default=int(env.get("VIDEOEDIT_HTTP_PORT", 8000)))
-    parser.add_argument("--server", default=env.get("VIDEOEDIT_SERVER", "localhost:50051"),
-                        help="the orchestrator's gRPC address")
+    parser.add_argument(
+        "--server", default=env.get("VIDEOEDIT_SERVER", "localhost:50051"), help="the orchestrator's gRPC address"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    settings = GatewaySettings(orchestrator=args.server, token=env.get("VIDEOEDIT_AUTH_TOKEN", ""),
-                               tls_ca=env.get("VIDEOEDIT_TLS_CA", ""),
-                               max_upload_bytes=int(float(env.get("VIDEOEDIT_MAX_UPLOAD_MB", 2048)) * 2**20))
-    logging.getLogger("videoedit.web").info("HTTP on %s:%d -> orchestrator %s%s", args.host, args.port, args.server,
-                                            " (token required)" if settings.token else "")
+    settings = GatewaySettings(
+        orchestrator=args.server,
+        token=env.get("VIDEOEDIT_AUTH_TOKEN", ""),
+        tls_ca=env.get("VIDEOEDIT_TLS_CA", ""),
+        max_upload_bytes=int(float(env.get("VIDEOEDIT_MAX_UPLOAD_MB", 2048)) * 2**20),
+    )
+    logging.getLogger("videoedit.web").info(
+        "HTTP on %s:%d -> orchestrator %s%s",
+        args.host,
+        args.port,
+        args.server,
+        " (token required)" if settings.token else "",
+    )
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")

@@ -16,8 +16,15 @@ from videoedit.v1 import video_edit_pb2 as pb
 
 # Request fields `params` may set (the rest of `params` goes to `extra`).
 FIELDS: dict[str, type] = {
-    "mode": str, "max_frames": int, "image_guidance_scale": float, "guidance_scale": float, "erode_kernel": int,
-    "num_inference_steps": int, "apply_smoothing": bool, "smoothing_window": int, "smoothing_alpha": float,
+    "mode": str,
+    "max_frames": int,
+    "image_guidance_scale": float,
+    "guidance_scale": float,
+    "erode_kernel": int,
+    "num_inference_steps": int,
+    "apply_smoothing": bool,
+    "smoothing_window": int,
+    "smoothing_alpha": float,
     "seed": int,
 }
 
@@ -45,9 +52,14 @@ def request_from_json(data: Any) -> pb.VideoEditRequest:
         else:
             extra[key] = str(value).lower() if isinstance(value, bool) else str(value)
     return pb.VideoEditRequest(
-        job_id=str(data.get("job_id") or ""), input_video_path=data["input_video_path"],
-        output_dir=str(data.get("output_dir") or ""), mask_prompt=data["mask_prompt"],
-        edit_prompt=data["edit_prompt"], extra=extra, **fields)
+        job_id=str(data.get("job_id") or ""),
+        input_video_path=data["input_video_path"],
+        output_dir=str(data.get("output_dir") or ""),
+        mask_prompt=data["mask_prompt"],
+        edit_prompt=data["edit_prompt"],
+        extra=extra,
+        **fields,
+    )
 
 
 def _typed(key: str, value: Any, kind: type) -> Any:
@@ -76,6 +88,7 @@ def job_status_from_word(word: str) -> int:
 
 def status_to_dict(status: pb.VideoEditStatus) -> dict[str, Any]:
     """The original worker's VideoEditStatus.to_dict()."""
+
     def optional(field: str) -> Any:
         return getattr(status, field) if status.HasField(field) else None
 
@@ -83,10 +96,17 @@ def status_to_dict(status: pb.VideoEditStatus) -> dict[str, Any]:
         return getattr(status, field).ToNanoseconds() / 1e9 if status.HasField(field) else None
 
     return {
-        "job_id": status.job_id, "status": status_name(status.status), "progress": status.progress,
-        "current_frame": optional("current_frame"), "total_frames": optional("total_frames"),
-        "message": status.message or None, "error": status.error or None,
-        "output_video_path": status.output_video_path or None, "mask_preview_path": status.mask_preview_path or None,
-        "logs_path": status.logs_path or None, "output_dir": status.output_dir or None,
-        "created_at": seconds("create_time"), "updated_at": seconds("update_time"),
+        "job_id": status.job_id,
+        "status": status_name(status.status),
+        "progress": status.progress,
+        "current_frame": optional("current_frame"),
+        "total_frames": optional("total_frames"),
+        "message": status.message or None,
+        "error": status.error or None,
+        "output_video_path": status.output_video_path or None,
+        "mask_preview_path": status.mask_preview_path or None,
+        "logs_path": status.logs_path or None,
+        "output_dir": status.output_dir or None,
+        "created_at": seconds("create_time"),
+        "updated_at": seconds("update_time"),
     }

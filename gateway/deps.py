@@ -34,8 +34,9 @@ class Unauthenticated(Exception):
     """An /api call without the gateway's token (-> 401)."""
 
     def __init__(self) -> None:
-        super().__init__("missing or wrong token: send 'Authorization: Bearer <VIDEOEDIT_AUTH_TOKEN>' or "
-                         "?access_token=")
+        super().__init__(
+            "missing or wrong token: send 'Authorization: Bearer <VIDEOEDIT_AUTH_TOKEN>' or ?access_token="
+        )
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """gRPC status codes as HTTP statuses, with the server's message, as JSON:
 
-    {"error": {"code": "NOT_FOUND", "message": "no job 'x'"}}
+{"error": {"code": "NOT_FOUND", "message": "no job 'x'"}}
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ def from_rpc_error(err: grpc.RpcError) -> JSONResponse:
     message = err.details() or code.name
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
         message = f"the orchestrator did not answer ({message}); retry shortly"
-    headers = {"Retry-After": "5"} if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED) \
-        else None
+    headers = (
+        {"Retry-After": "5"} if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED) else None
+    )
     return error_response(HTTP_STATUS.get(code, 502), code.name, message, headers)

@@ -40,8 +40,9 @@ async def events(job_id: str, orchestrator: OrchestratorDep) -> Response:
     first = await watch.read()  # an unknown job fails here, as a plain HTTP error
     if first is grpc.aio.EOF:
         return error_response(404, "NOT_FOUND", f"no job {job_id!r}")
-    return StreamingResponse(_event_stream(watch, first), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache"})
+    return StreamingResponse(
+        _event_stream(watch, first), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+    )
 
 
 @router.post("/cancel/{job_id}", summary="Cancel a job")
@@ -50,11 +51,13 @@ async def cancel(job_id: str, orchestrator: OrchestratorDep) -> dict[str, Any]:
 
 
 @router.get("/jobs", summary="Jobs, newest first")
-async def jobs(orchestrator: OrchestratorDep, status: str = "", page_size: int = 0,
-               page_token: str = "") -> dict[str, Any]:
+async def jobs(
+    orchestrator: OrchestratorDep, status: str = "", page_size: int = 0, page_token: str = ""
+) -> dict[str, Any]:
     wanted = job_status_from_word(status) if status else pb.JOB_STATUS_UNSPECIFIED
-    reply = await orchestrator.call("ListJobs", pb.ListJobsRequest(status=wanted, page_size=page_size,
-                                                                   page_token=page_token))
+    reply = await orchestrator.call(
+        "ListJobs", pb.ListJobsRequest(status=wanted, page_size=page_size, page_token=page_token)
+    )
     return {"jobs": [status_to_dict(s) for s in reply.jobs], "next_page_token": reply.next_page_token}
 
 

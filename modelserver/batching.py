@@ -82,9 +82,17 @@ class Call:
 class DynamicBatcher:
     """One model's queue. `run_batch(key, items) -> results` runs on the worker thread only."""
 
-    def __init__(self, name: str, run_batch: Callable[[Hashable, list[Any]], list[Any]], *,
-                 max_batch_size: int, max_delay_s: float, max_queued_calls: int, metrics: Metrics,
-                 item_weight: Callable[[Any], int] = lambda _: 1):
+    def __init__(
+        self,
+        name: str,
+        run_batch: Callable[[Hashable, list[Any]], list[Any]],
+        *,
+        max_batch_size: int,
+        max_delay_s: float,
+        max_queued_calls: int,
+        metrics: Metrics,
+        item_weight: Callable[[Any], int] = lambda _: 1,
+    ):
         if max_batch_size < 1 or max_queued_calls < 1 or max_delay_s < 0:
             raise ValueError(f"{name}: max_batch_size and max_queued_calls must be >= 1 and max_delay_s >= 0")
         self.name = name
@@ -108,8 +116,10 @@ class DynamicBatcher:
             if self._stopping:
                 raise ShuttingDown(f"the {self.name} queue is closed: the server is shutting down")
             if len(self._queue) >= self.max_queued_calls:
-                raise QueueFull(f"the {self.name} queue is full ({self.max_queued_calls} calls waiting); "
-                                "retry later or add model-server replicas")
+                raise QueueFull(
+                    f"the {self.name} queue is full ({self.max_queued_calls} calls waiting); "
+                    "retry later or add model-server replicas"
+                )
             self._queue.append(call)
             self._metrics.queued_calls.labels(self.name).set(len(self._queue))
             self._cond.notify_all()
@@ -124,8 +134,13 @@ class DynamicBatcher:
             raise call.error
         return call.results
 
-    def __call__(self, key: Hashable, items: Sequence[Any], deadline: float | None = None,
-                 on_cancel: Callable[[Callable[[], None]], Any] | None = None) -> list[Any]:
+    def __call__(
+        self,
+        key: Hashable,
+        items: Sequence[Any],
+        deadline: float | None = None,
+        on_cancel: Callable[[Callable[[], None]], Any] | None = None,
+    ) -> list[Any]:
         """Submit and wait. `on_cancel(fn)` registers fn to run when the client goes away
         (grpc's `context.add_callback`), so a cancelled call leaves the queue at once."""
         call = self.submit(key, items, deadline)

@@ -74,17 +74,28 @@ class ModelEngine:
         self.segmenter = segmenter
         self.editor = editor
         self.batching = batching
-        common = dict(max_delay_s=batching.max_delay_ms / 1000, max_queued_calls=batching.max_queued_calls,
-                      metrics=metrics)
-        self.segment_queue = DynamicBatcher("segment", self._segment_batch, max_batch_size=1,
-                                            item_weight=lambda item: len(item[0].frames), **common)
-        self.edit_queue = DynamicBatcher("edit", self._edit_batch, max_batch_size=batching.edit_max_batch_size,
-                                         **common)
-        self.sessions = TrackingSessions(segmenter.open_session if segmenter is not None else None,
-                                         batching.max_tracking_sessions, batching.tracking_session_idle_s, metrics)
+        common = dict(
+            max_delay_s=batching.max_delay_ms / 1000, max_queued_calls=batching.max_queued_calls, metrics=metrics
+        )
+        self.segment_queue = DynamicBatcher(
+            "segment", self._segment_batch, max_batch_size=1, item_weight=lambda item: len(item[0].frames), **common
+        )
+        self.edit_queue = DynamicBatcher(
+            "edit", self._edit_batch, max_batch_size=batching.edit_max_batch_size, **common
+        )
+        self.sessions = TrackingSessions(
+            segmenter.open_session if segmenter is not None else None,
+            batching.max_tracking_sessions,
+            batching.tracking_session_idle_s,
+            metrics,
+        )
 
-    def segment(self, call: SegmentCall, deadline: float | None = None,
-                on_cancel: Callable[[Callable[[], None]], Any] | None = None) -> list[list]:
+    def segment(
+        self,
+        call: SegmentCall,
+        deadline: float | None = None,
+        on_cancel: Callable[[Callable[[], None]], Any] | None = None,
+    ) -> list[list]:
         """Per-frame instances of one chunk. `on_cancel(fn)` registers fn to run if the client leaves."""
         session = None
         if call.session is not None:
@@ -96,14 +107,19 @@ class ModelEngine:
         # A fresh object as key: a chunk is never merged with another call's chunk.
         return self.segment_queue(object(), [(call, session)], deadline, on_cancel)[0]
 
-    def edit(self, call: EditCall, deadline: float | None = None,
-             on_cancel: Callable[[Callable[[], None]], Any] | None = None) -> list[np.ndarray]:
+    def edit(
+        self,
+        call: EditCall,
+        deadline: float | None = None,
+        on_cancel: Callable[[Callable[[], None]], Any] | None = None,
+    ) -> list[np.ndarray]:
         key = EditBatchKey(call.images[0].shape, call.params)
         # A call's anchor goes with each of its items (a batch may hold part of a call): it is
         # denoised once per batch it is in, with the call's first seed, and never returned.
         anchor = EditItem(call.anchor, call.instruction, call.seeds[0]) if call.anchor is not None else None
-        items = [EditItem(image, call.instruction, seed, anchor)
-                 for image, seed in zip(call.images, call.seeds, strict=True)]
+        items = [
+            EditItem(image, call.instruction, seed, anchor) for image, seed in zip(call.images, call.seeds, strict=True)
+        ]
         return self.edit_queue(key, items, deadline, on_cancel)
 
     def warm_up(self, edit_side: int = 64, edit_batches: Sequence[int] = (1,)) -> float:
@@ -149,6 +165,11 @@ class ModelEngine:
                 place[id(item.anchor)] = len(batch)
                 batch.append(item.anchor)
         anchors = [place[id(i.anchor)] if i.anchor is not None else None for i in batch] if place else None
-        edited = self.editor.edit([i.image for i in batch], [i.instruction for i in batch], key.params,
-                                  seeds=[i.seed for i in batch], anchors=anchors)
-        return edited[:len(items)]
+        edited = self.editor.edit(
+            [i.image for i in batch],
+            [i.instruction for i in batch],
+            key.params,
+            seeds=[i.seed for i in batch],
+            anchors=anchors,
+        )
+        return edited[: len(items)]

@@ -77,7 +77,7 @@ def load_models(args: argparse.Namespace, limits: Limits, metrics: Metrics) -> t
     # are reused; every one is warmed up at a real crop size before SERVING.
     edit_batches: tuple[int, ...] = (1,)
     if args.compile:
-        edit_batches = tuple(2 ** i for i in range(args.edit_max_batch_size.bit_length()))
+        edit_batches = tuple(2**i for i in range(args.edit_max_batch_size.bit_length()))
         log.info("compiling InstructPix2Pix's UNet for batches of %s", "/".join(map(str, edit_batches)))
         editor.compile(edit_batches)
     if args.simulate_edit_delay_ms:
@@ -86,8 +86,14 @@ def load_models(args: argparse.Namespace, limits: Limits, metrics: Metrics) -> t
         log.warning("simulating a slow GPU: every Edit item takes at least %g ms", args.simulate_edit_delay_ms)
         editor = DelayedEditor(editor, args.simulate_edit_delay_ms / 1000)
     # 3. The engine that batches calls for them, warmed up.
-    batching = BatchingConfig(args.edit_max_batch_size, args.segment_frame_batch, args.max_batch_delay_ms,
-                              args.max_queued_calls, args.max_tracking_sessions, args.tracking_session_idle_s)
+    batching = BatchingConfig(
+        args.edit_max_batch_size,
+        args.segment_frame_batch,
+        args.max_batch_delay_ms,
+        args.max_queued_calls,
+        args.max_tracking_sessions,
+        args.tracking_session_idle_s,
+    )
     engine = ModelEngine(loaded.segmenter, editor, batching, metrics)
     warmup_side = args.warmup_side or (64 if loaded.pix2pix.tiny else 512)
     warmup_seconds = engine.warm_up(warmup_side, edit_batches)
@@ -115,41 +121,65 @@ def _load_backends(args: argparse.Namespace) -> LoadedModels:
         editor = full_size_instruct_pix2pix(device, pix2pix_dtype)
         sam3_src = pix2pix_src = ModelSource("random-weights-full")
     else:
-        sam3_src, pix2pix_src = resolve_sources(args.sam3, args.pix2pix, args.random_weights == "tiny",
-                                                Path(args.cache_dir))
-        log.info("loading SAM3 from %s (%s) and InstructPix2Pix from %s (%s) on %s", sam3_src.path_or_id,
-                 sam3_dtype, pix2pix_src.path_or_id, pix2pix_dtype, device)
-        segmenter = Sam3Segmenter.from_pretrained(sam3_src.path_or_id, device=device, dtype=sam3_dtype,
-                                                  **overrides)
-        editor = InstructPix2PixEditor.from_pretrained(pix2pix_src.path_or_id, device=device, dtype=pix2pix_dtype,
-                                                       device_map=args.pix2pix_device_map)
+        sam3_src, pix2pix_src = resolve_sources(
+            args.sam3, args.pix2pix, args.random_weights == "tiny", Path(args.cache_dir)
+        )
+        log.info(
+            "loading SAM3 from %s (%s) and InstructPix2Pix from %s (%s) on %s",
+            sam3_src.path_or_id,
+            sam3_dtype,
+            pix2pix_src.path_or_id,
+            pix2pix_dtype,
+            device,
+        )
+        segmenter = Sam3Segmenter.from_pretrained(sam3_src.path_or_id, device=device, dtype=sam3_dtype, **overrides)
+        editor = InstructPix2PixEditor.from_pretrained(
+            pix2pix_src.path_or_id, device=device, dtype=pix2pix_dtype, device_map=args.pix2pix_device_map
+        )
     return LoadedModels(segmenter, editor, device, sam3_src, pix2pix_src, sam3_dtype, pix2pix_dtype)
 
 
-def _server_info(loaded: LoadedModels, args: argparse.Namespace, limits: Limits, batching: BatchingConfig,
-                 warmup_seconds: float) -> pb.ModelServerInfo:
+def _server_info(
+    loaded: LoadedModels, args: argparse.Namespace, limits: Limits, batching: BatchingConfig, warmup_seconds: float
+) -> pb.ModelServerInfo:
     segmenter, editor, sam3_src, pix2pix_src = loaded.segmenter, loaded.editor, loaded.sam3, loaded.pix2pix
     sam3_dtype, pix2pix_dtype = loaded.sam3_dtype, loaded.pix2pix_dtype
     random = args.random_weights is not None or sam3_src.tiny
     return pb.ModelServerInfo(
-        segmenter=pb.ModelInfo(source=sam3_src.path_or_id, architecture=segmenter.architecture, tiny=sam3_src.tiny,
-                               revision=sam3_src.revision, random_weights=random,
-                               settings={**segmenter.settings, "dtype": _name(sam3_dtype)}),
-        editor=pb.ModelInfo(source=pix2pix_src.path_or_id, architecture=editor.architecture,
-                            tiny=pix2pix_src.tiny, revision=pix2pix_src.revision, random_weights=random,
-                            settings={**editor.settings, "dtype": _name(pix2pix_dtype)}),
-        device=loaded.device, dtype=_name(pix2pix_dtype) if sam3_dtype == pix2pix_dtype else
-        f"sam3 {_name(sam3_dtype)}, pix2pix {_name(pix2pix_dtype)}", segment_image_size=segmenter.image_size,
-        max_segment_frames=limits.max_segment_frames, max_edit_batch=limits.max_edit_batch,
+        segmenter=pb.ModelInfo(
+            source=sam3_src.path_or_id,
+            architecture=segmenter.architecture,
+            tiny=sam3_src.tiny,
+            revision=sam3_src.revision,
+            random_weights=random,
+            settings={**segmenter.settings, "dtype": _name(sam3_dtype)},
+        ),
+        editor=pb.ModelInfo(
+            source=pix2pix_src.path_or_id,
+            architecture=editor.architecture,
+            tiny=pix2pix_src.tiny,
+            revision=pix2pix_src.revision,
+            random_weights=random,
+            settings={**editor.settings, "dtype": _name(pix2pix_dtype)},
+        ),
+        device=loaded.device,
+        dtype=_name(pix2pix_dtype)
+        if sam3_dtype == pix2pix_dtype
+        else f"sam3 {_name(sam3_dtype)}, pix2pix {_name(pix2pix_dtype)}",
+        segment_image_size=segmenter.image_size,
+        max_segment_frames=limits.max_segment_frames,
+        max_edit_batch=limits.max_edit_batch,
         max_message_bytes=args.max_message_mb * 1024 * 1024,
-        edit_max_batch_size=batching.edit_max_batch_size, segment_frame_batch=batching.segment_frame_batch,
-        max_batch_delay_ms=batching.max_delay_ms, max_queued_calls=batching.max_queued_calls,
-        warmup_seconds=warmup_seconds, max_prompt_tokens=segmenter.max_prompt_tokens,
+        edit_max_batch_size=batching.edit_max_batch_size,
+        segment_frame_batch=batching.segment_frame_batch,
+        max_batch_delay_ms=batching.max_delay_ms,
+        max_queued_calls=batching.max_queued_calls,
+        warmup_seconds=warmup_seconds,
+        max_prompt_tokens=segmenter.max_prompt_tokens,
         max_tracking_sessions=batching.max_tracking_sessions,
-        tracking_session_idle_s=batching.tracking_session_idle_s)
+        tracking_session_idle_s=batching.tracking_session_idle_s,
+    )
 
 
 def _name(dtype) -> str:
     return str(dtype).removeprefix("torch.")
-
-

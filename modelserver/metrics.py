@@ -21,25 +21,47 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.requests = Counter("videoedit_modelserver_requests", "RPCs handled, by method and status code",
-                                ["rpc", "code"], registry=r)
-        self.batch_size = Histogram("videoedit_modelserver_batch_size",
-                                    "Items per model batch (Edit: crops; Segment: frames)", ["model"],
-                                    buckets=_BATCH_BUCKETS, registry=r)
-        self.queue_wait = Histogram("videoedit_modelserver_queue_wait_seconds",
-                                    "Time a call waited in its model's queue", ["model"],
-                                    buckets=_SECONDS_BUCKETS, registry=r)
-        self.compute_seconds = Histogram("videoedit_modelserver_compute_seconds", "Time to run one batch",
-                                         ["model"], buckets=_SECONDS_BUCKETS, registry=r)
-        self.items = Counter("videoedit_modelserver_items", "Items processed (Edit: crops; Segment: frames)",
-                             ["model"], registry=r)
-        self.queued_calls = Gauge("videoedit_modelserver_queued_calls", "Calls waiting in a model's queue",
-                                  ["model"], registry=r)
-        self.tracking_sessions = Gauge("videoedit_modelserver_tracking_sessions",
-                                       "SAM3 tracking sessions held (their state stays on the device)", registry=r)
+        self.requests = Counter(
+            "videoedit_modelserver_requests", "RPCs handled, by method and status code", ["rpc", "code"], registry=r
+        )
+        self.batch_size = Histogram(
+            "videoedit_modelserver_batch_size",
+            "Items per model batch (Edit: crops; Segment: frames)",
+            ["model"],
+            buckets=_BATCH_BUCKETS,
+            registry=r,
+        )
+        self.queue_wait = Histogram(
+            "videoedit_modelserver_queue_wait_seconds",
+            "Time a call waited in its model's queue",
+            ["model"],
+            buckets=_SECONDS_BUCKETS,
+            registry=r,
+        )
+        self.compute_seconds = Histogram(
+            "videoedit_modelserver_compute_seconds",
+            "Time to run one batch",
+            ["model"],
+            buckets=_SECONDS_BUCKETS,
+            registry=r,
+        )
+        self.items = Counter(
+            "videoedit_modelserver_items", "Items processed (Edit: crops; Segment: frames)", ["model"], registry=r
+        )
+        self.queued_calls = Gauge(
+            "videoedit_modelserver_queued_calls", "Calls waiting in a model's queue", ["model"], registry=r
+        )
+        self.tracking_sessions = Gauge(
+            "videoedit_modelserver_tracking_sessions",
+            "SAM3 tracking sessions held (their state stays on the device)",
+            registry=r,
+        )
         self.tracking_sessions_ended = Counter(
-            "videoedit_modelserver_tracking_sessions_ended", "Tracking sessions ended, by reason "
-            "(closed by the caller, expired idle, evicted for room, failed)", ["reason"], registry=r)
+            "videoedit_modelserver_tracking_sessions_ended",
+            "Tracking sessions ended, by reason (closed by the caller, expired idle, evicted for room, failed)",
+            ["reason"],
+            registry=r,
+        )
 
     def serve(self, port: int, host: str = "") -> int:
         """Expose /metrics over HTTP; returns the bound port (port 0 picks a free one)."""

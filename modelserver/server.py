@@ -22,17 +22,28 @@ log = logging.getLogger("videoedit.modelserver")
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ModelService"].full_name
 
 
-def serve(address: str, limits: Limits, metrics: Metrics, max_message_mb: int, max_queued_calls: int,
-          ) -> tuple[grpc.Server, ModelServicer, health.HealthServicer, int]:
+def serve(
+    address: str,
+    limits: Limits,
+    metrics: Metrics,
+    max_message_mb: int,
+    max_queued_calls: int,
+) -> tuple[grpc.Server, ModelServicer, health.HealthServicer, int]:
     """Open the port with health NOT_SERVING; `servicer.load()` and `set_health()` follow."""
     limit = max_message_mb * 1024 * 1024
     # Enough RPC threads for every queued call to wait in its queue (the queues bound the work).
     workers = 2 * max_queued_calls + 8
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rpc"), options=[
-        ("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit),
-        # Clients ping every 30 s during long calls to detect dead replicas; gRPC's default
-        # policy would count those pings as abuse and close the connection mid-call.
-        ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000), ("grpc.http2.max_ping_strikes", 0)])
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rpc"),
+        options=[
+            ("grpc.max_receive_message_length", limit),
+            ("grpc.max_send_message_length", limit),
+            # Clients ping every 30 s during long calls to detect dead replicas; gRPC's default
+            # policy would count those pings as abuse and close the connection mid-call.
+            ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+            ("grpc.http2.max_ping_strikes", 0),
+        ],
+    )
     servicer = ModelServicer(limits, metrics)
     pb_grpc.add_ModelServiceServicer_to_server(servicer, server)
     health_servicer = health.HealthServicer()
@@ -49,5 +60,3 @@ def set_health(health_servicer: health.HealthServicer, serving: bool) -> None:
     status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
     for name in ("", SERVICE_NAME):
         health_servicer.set(name, status)
-
-

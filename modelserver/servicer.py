@@ -51,13 +51,25 @@ class ModelServicer(pb_grpc.ModelServiceServicer):
             call = decode_segment(request, self.limits)
             call.prompts = [self._fit(engine, prompt) for prompt in call.prompts]
             results = engine.segment(call, _deadline(context), context.add_callback)
-            return pb.SegmentResponse(frames=[
-                pb.FrameSegmentation(frame_index=i, instances=[
-                    pb.Instance(object_id=inst.object_id, prompt=inst.prompt, score=inst.score,
+            return pb.SegmentResponse(
+                frames=[
+                    pb.FrameSegmentation(
+                        frame_index=i,
+                        instances=[
+                            pb.Instance(
+                                object_id=inst.object_id,
+                                prompt=inst.prompt,
+                                score=inst.score,
                                 box=pb.Box(x0=inst.box[0], y0=inst.box[1], x1=inst.box[2], y1=inst.box[3]),
-                                mask=wire.encode_mask(inst.mask))
-                    for inst in instances])
-                for i, instances in enumerate(results)], prompts_used=call.prompts)
+                                mask=wire.encode_mask(inst.mask),
+                            )
+                            for inst in instances
+                        ],
+                    )
+                    for i, instances in enumerate(results)
+                ],
+                prompts_used=call.prompts,
+            )
 
     def Edit(self, request: pb.EditRequest, context) -> pb.EditResponse:
         with self._rpc("Edit", context):
@@ -75,8 +87,12 @@ class ModelServicer(pb_grpc.ModelServiceServicer):
     def _fit(engine: ModelEngine, prompt: str) -> str:
         used = engine.segmenter.fit_prompt(prompt)
         if used != prompt:
-            log.warning("Segment prompt %r is longer than SAM3's %d-token text window; using %r",
-                        prompt[:200], engine.segmenter.max_prompt_tokens, used)
+            log.warning(
+                "Segment prompt %r is longer than SAM3's %d-token text window; using %r",
+                prompt[:200],
+                engine.segmenter.max_prompt_tokens,
+                used,
+            )
         return used
 
     def _engine(self) -> ModelEngine:

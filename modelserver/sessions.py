@@ -48,8 +48,14 @@ class Session:
 class TrackingSessions:
     """The sessions of one replica. `open_state(prompts)` makes a backend session."""
 
-    def __init__(self, open_state: Callable[[list[str]], object], max_sessions: int, idle_s: float,
-                 metrics: Metrics, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        open_state: Callable[[list[str]], object],
+        max_sessions: int,
+        idle_s: float,
+        metrics: Metrics,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.max_sessions, self.idle_s = max_sessions, idle_s
         self._open_state = open_state
         self._metrics = metrics
@@ -67,8 +73,9 @@ class TrackingSessions:
         deadline gives, whichever side notices first)."""
         with self._changed:
             if not self.max_sessions:
-                raise SessionError("this replica keeps no tracking sessions (--max-tracking-sessions 0); "
-                                   "send chunks without a session")
+                raise SessionError(
+                    "this replica keeps no tracking sessions (--max-tracking-sessions 0); send chunks without a session"
+                )
             self._expire()
             if first_frame == 0:
                 return self._open(session_id, prompts)
@@ -80,21 +87,26 @@ class TrackingSessions:
                     continue
                 if session is None:
                     why = self._ended.get(session_id, "it was never opened on this replica (or the replica restarted)")
-                    raise SessionError(f"tracking session {session_id!r} is not open here: {why}; "
-                                       "start a new session (first_frame 0)")
+                    raise SessionError(
+                        f"tracking session {session_id!r} is not open here: {why}; start a new session (first_frame 0)"
+                    )
                 if session.prompts != prompts:
                     raise SessionError(f"tracking session {session_id!r} tracks {session.prompts}, not {prompts}")
                 if first_frame < session.tracked:
-                    raise SessionError(f"tracking session {session_id!r} has tracked {session.tracked} frames "
-                                       f"already; first_frame {first_frame} repeats frames (a retried call?)")
+                    raise SessionError(
+                        f"tracking session {session_id!r} has tracked {session.tracked} frames "
+                        f"already; first_frame {first_frame} repeats frames (a retried call?)"
+                    )
                 if first_frame == session.tracked:
                     session.last_used = self._clock()
                     self._sessions.move_to_end(session_id)
                     return session
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
-                    raise DeadlinePassed(f"tracking session {session_id!r}: frames {session.tracked}-"
-                                         f"{first_frame - 1} never arrived before this call's deadline")
+                    raise DeadlinePassed(
+                        f"tracking session {session_id!r}: frames {session.tracked}-"
+                        f"{first_frame - 1} never arrived before this call's deadline"
+                    )
                 self._changed.wait(remaining if remaining is not None else 1.0)
 
     def check_turn(self, session: Session, first_frame: int) -> None:
@@ -103,8 +115,10 @@ class TrackingSessions:
             if session.ended:
                 raise SessionError(f"tracking session {session.id!r} ended: {session.ended}")
             if first_frame != session.tracked:
-                raise SessionError(f"tracking session {session.id!r} is at frame {session.tracked}, "
-                                   f"not {first_frame} (a duplicate call?)")
+                raise SessionError(
+                    f"tracking session {session.id!r} is at frame {session.tracked}, "
+                    f"not {first_frame} (a duplicate call?)"
+                )
 
     def tracked(self, session: Session, frames: int) -> None:
         """The worker tracked `frames` more frames of the session."""
@@ -145,8 +159,12 @@ class TrackingSessions:
             raise SessionError(f"tracking session {session_id!r} is open already; choose a new id per video run")
         while len(self._sessions) >= self.max_sessions:
             oldest = next(iter(self._sessions.values()))
-            self._end(oldest, f"ended to make room for another (this replica holds at most {self.max_sessions}; "
-                              "raise --max-tracking-sessions)", reason="evicted")
+            self._end(
+                oldest,
+                f"ended to make room for another (this replica holds at most {self.max_sessions}; "
+                "raise --max-tracking-sessions)",
+                reason="evicted",
+            )
         session = Session(session_id, list(prompts), self._open_state(list(prompts)), last_used=self._clock())
         self._sessions[session_id] = session
         self._metrics.tracking_sessions.set(len(self._sessions))
@@ -169,5 +187,6 @@ class TrackingSessions:
         self._metrics.tracking_sessions.set(len(self._sessions))
         self._metrics.tracking_sessions_ended.labels(reason).inc()
         (log.info if reason == "closed" else log.warning)(
-            "tracking session %s ended after %d frames: %s", session.id, session.tracked, why)
+            "tracking session %s ended after %d frames: %s", session.id, session.tracked, why
+        )
         self._changed.notify_all()

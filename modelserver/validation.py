@@ -77,8 +77,9 @@ def decode_edit(request: pb.EditRequest, limits: Limits, size_multiple: int) -> 
         raise InvalidInput("images", f"{width}x{height} is not a multiple of {size_multiple} on both sides")
     if len(request.seeds) != len(images):
         raise InvalidInput("seeds", f"{len(request.seeds)} seeds for {len(images)} images; send one per image")
-    params = contract.EditParams(request.image_guidance_scale, request.guidance_scale, request.num_inference_steps,
-                        request.scheduler)
+    params = contract.EditParams(
+        request.image_guidance_scale, request.guidance_scale, request.num_inference_steps, request.scheduler
+    )
     try:
         params.check()
     except contract.InvalidParam as err:
@@ -87,8 +88,11 @@ def decode_edit(request: pb.EditRequest, limits: Limits, size_multiple: int) -> 
     if request.HasField("anchor"):
         anchor = _decode_images("anchor", [request.anchor], 1, contract.MAX_CROP_SIDE)[0]
         if anchor.shape != images[0].shape:
-            raise InvalidInput("anchor", f"{anchor.shape[1]}x{anchor.shape[0]} differs from the images' "
-                                         f"{width}x{height}; send the anchor crop at the same size")
+            raise InvalidInput(
+                "anchor",
+                f"{anchor.shape[1]}x{anchor.shape[0]} differs from the images' "
+                f"{width}x{height}; send the anchor crop at the same size",
+            )
     return EditCall(images, request.instruction, params, list(request.seeds), anchor)
 
 
@@ -104,8 +108,11 @@ def _decode_images(field: str, images, max_count: int, max_side: int) -> list[np
         except ValueError as err:
             raise InvalidInput(f"{field}[{i}]", str(err)) from None
         if rgb.shape[:2] != (decoded[0].shape[:2] if decoded else rgb.shape[:2]):
-            raise InvalidInput(f"{field}[{i}]", f"is {rgb.shape[1]}x{rgb.shape[0]}, but {field}[0] is "
-                                                f"{decoded[0].shape[1]}x{decoded[0].shape[0]}; all must be the same size")
+            raise InvalidInput(
+                f"{field}[{i}]",
+                f"is {rgb.shape[1]}x{rgb.shape[0]}, but {field}[0] is "
+                f"{decoded[0].shape[1]}x{decoded[0].shape[0]}; all must be the same size",
+            )
         decoded.append(rgb)
     return decoded
 

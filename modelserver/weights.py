@@ -12,7 +12,6 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +40,14 @@ class ModelSource:
         from huggingface_hub import try_to_load_from_cache
 
         cached = try_to_load_from_cache(self.path_or_id, "config.json") or try_to_load_from_cache(
-            self.path_or_id, "model_index.json")
+            self.path_or_id, "model_index.json"
+        )
         return Path(cached).parent.name if isinstance(cached, str) else ""
 
 
-def resolve_sources(sam3: Optional[str] = None, pix2pix: Optional[str] = None, tiny: bool = False,
-                    cache_dir: Path = DEFAULT_CACHE_DIR) -> tuple[ModelSource, ModelSource]:
+def resolve_sources(
+    sam3: str | None = None, pix2pix: str | None = None, tiny: bool = False, cache_dir: Path = DEFAULT_CACHE_DIR
+) -> tuple[ModelSource, ModelSource]:
     """(SAM3 source, InstructPix2Pix source)."""
     mode = os.environ.get("VIDEOEDIT_MODELS", "auto")
     sam3 = sam3 or os.environ.get("SAM3_MODEL_PATH") or None
@@ -55,10 +56,15 @@ def resolve_sources(sam3: Optional[str] = None, pix2pix: Optional[str] = None, t
         return _tiny(cache_dir, "--tiny / VIDEOEDIT_MODELS=tiny")
     if sam3 is None and pix2pix is None and mode != "hub":
         if not (_in_hf_cache(DEFAULT_SAM3, "config.json") and _in_hf_cache(DEFAULT_PIX2PIX, "model_index.json")):
-            return _tiny(cache_dir, "no weights configured (SAM3_MODEL_PATH / INSTRUCT_PIX2PIX_MODEL_PATH unset "
-                                    f"and {DEFAULT_SAM3}, {DEFAULT_PIX2PIX} not in the Hugging Face cache)")
-    return (ModelSource(_check_source(sam3 or DEFAULT_SAM3, "SAM3_MODEL_PATH", "config.json")),
-            ModelSource(_check_source(pix2pix or DEFAULT_PIX2PIX, "INSTRUCT_PIX2PIX_MODEL_PATH", "model_index.json")))
+            return _tiny(
+                cache_dir,
+                "no weights configured (SAM3_MODEL_PATH / INSTRUCT_PIX2PIX_MODEL_PATH unset "
+                f"and {DEFAULT_SAM3}, {DEFAULT_PIX2PIX} not in the Hugging Face cache)",
+            )
+    return (
+        ModelSource(_check_source(sam3 or DEFAULT_SAM3, "SAM3_MODEL_PATH", "config.json")),
+        ModelSource(_check_source(pix2pix or DEFAULT_PIX2PIX, "INSTRUCT_PIX2PIX_MODEL_PATH", "model_index.json")),
+    )
 
 
 def _tiny(cache_dir: Path, why: str) -> tuple[ModelSource, ModelSource]:
@@ -85,8 +91,10 @@ def _check_source(value: str, env_name: str, marker: str) -> str:
     if path.is_file() and path.suffix in (".pt", ".pth", ".ckpt"):
         path = _beside_checkpoint(path, env_name, marker)
     if not (path / marker).is_file():
-        raise WeightsError(f"{env_name}={value}: {marker} is missing, so this is not a saved "
-                           f"{'transformers' if marker == 'config.json' else 'diffusers'} model directory")
+        raise WeightsError(
+            f"{env_name}={value}: {marker} is missing, so this is not a saved "
+            f"{'transformers' if marker == 'config.json' else 'diffusers'} model directory"
+        )
     return str(path.resolve())
 
 
@@ -101,15 +109,20 @@ def _beside_checkpoint(checkpoint: Path, env_name: str, marker: str) -> Path:
     honest conversion exists for it.
     """
     if (checkpoint.parent / marker).is_file():
-        log.info("%s=%s: loading the Hugging Face format model saved beside it in %s", env_name, checkpoint,
-                 checkpoint.parent)
+        log.info(
+            "%s=%s: loading the Hugging Face format model saved beside it in %s",
+            env_name,
+            checkpoint,
+            checkpoint.parent,
+        )
         return checkpoint.parent
     hub_id = DEFAULT_SAM3 if "SAM3" in env_name else DEFAULT_PIX2PIX
     raise WeightsError(
         f"{env_name}={checkpoint} is a raw PyTorch checkpoint with no {marker} beside it; this server loads "
         f"the Hugging Face format. Download the whole {hub_id} repo (`hf download {hub_id} --local-dir DIR`; "
         f"it contains {checkpoint.name if 'SAM3' in env_name else 'the weights'} and the converted model) and "
-        f"set {env_name}=DIR or DIR/{checkpoint.name}, or set it to the hub id {hub_id}")
+        f"set {env_name}=DIR or DIR/{checkpoint.name}, or set it to the hub id {hub_id}"
+    )
 
 
 def _in_hf_cache(repo_id: str, filename: str) -> bool:

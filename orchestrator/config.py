@@ -54,13 +54,17 @@ class Settings:
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("TLS needs both VIDEOEDIT_TLS_CERT and VIDEOEDIT_TLS_KEY")
         if self.job_db and "://" in self.job_db and not self.job_db_url:
-            raise ValueError(f"VIDEOEDIT_JOB_DB {self.job_db.split('://')[0]}://... is not supported: give a "
-                             "postgresql:// URL or the path of a SQLite file")
+            raise ValueError(
+                f"VIDEOEDIT_JOB_DB {self.job_db.split('://')[0]}://... is not supported: give a "
+                "postgresql:// URL or the path of a SQLite file"
+            )
         if not self.job_lease_s >= 2:
             raise ValueError(f"VIDEOEDIT_JOB_LEASE_S {self.job_lease_s} is too short (at least 2 seconds)")
         if not any(self.upload_path == r or r in self.upload_path.parents for r in self.input_roots):
-            raise ValueError(f"VIDEOEDIT_UPLOAD_DIR {self.upload_path} must lie inside an input root "
-                             "(VIDEOEDIT_INPUT_ROOTS), or jobs could not read what was uploaded")
+            raise ValueError(
+                f"VIDEOEDIT_UPLOAD_DIR {self.upload_path} must lie inside an input root "
+                "(VIDEOEDIT_INPUT_ROOTS), or jobs could not read what was uploaded"
+            )
 
     @property
     def upload_path(self) -> Path:
@@ -79,11 +83,13 @@ class Settings:
         return _path(self.job_db) or self.output_root / ".videoedit-jobs.sqlite3"
 
     @classmethod
-    def from_env(cls) -> "Settings":
+    def from_env(cls) -> Settings:
         env = os.environ
         defaults = cls()
         return cls(
-            input_roots=_paths(env["VIDEOEDIT_INPUT_ROOTS"]) if env.get("VIDEOEDIT_INPUT_ROOTS") else defaults.input_roots,
+            input_roots=_paths(env["VIDEOEDIT_INPUT_ROOTS"])
+            if env.get("VIDEOEDIT_INPUT_ROOTS")
+            else defaults.input_roots,
             output_root=Path(env.get("UR_EDIT_OUTPUT_DIR", "outputs")).expanduser().resolve(),
             model_servers=env.get("VIDEOEDIT_MODEL_SERVERS", defaults.model_servers),
             model_timeout_s=float(env.get("VIDEOEDIT_MODEL_TIMEOUT_S", defaults.model_timeout_s)),

@@ -22,6 +22,7 @@ class InvalidArgument(VideoEditError):
 
 # --- the request cannot be served as it is ---
 
+
 class NotFound(VideoEditError):
     code = "NOT_FOUND"  # no such job, input file or artifact
 
@@ -44,6 +45,7 @@ class DataLoss(VideoEditError):
 
 # --- the service cannot take it now ---
 
+
 class ResourceExhausted(VideoEditError):
     code = "RESOURCE_EXHAUSTED"  # queue full, upload too large
 
@@ -62,6 +64,7 @@ class TrackingLost(ModelServerError):
 
 
 # --- job control flow (not errors of the request) ---
+
 
 class JobCancelled(Exception):
     """Raised inside the pipeline when the job's cancel flag is seen."""

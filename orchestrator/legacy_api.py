@@ -18,7 +18,6 @@ import threading
 import time
 from collections import OrderedDict
 from pathlib import Path
-from typing import Optional
 
 from .config import Settings
 from .errors import JobFailed, NotFound, VideoEditError
@@ -40,15 +39,28 @@ _starting_lock = threading.Lock()
 
 def run_video_edit(request: VideoEditRequest) -> None:
     """Run the job to the end. Raises the validation error, or JobFailed when the job fails."""
-    _remember(VideoEditStatus(job_id=request.job_id, status=JobStatus.QUEUED, message="starting",
-                              created_at=time.time(), updated_at=time.time()))
+    _remember(
+        VideoEditStatus(
+            job_id=request.job_id,
+            status=JobStatus.QUEUED,
+            message="starting",
+            created_at=time.time(),
+            updated_at=time.time(),
+        )
+    )
     settings = Settings.from_env()
     try:
         checked = check_request(request, settings)
     except VideoEditError as err:
-        _remember(dataclasses.replace(_starting.get(request.job_id) or VideoEditStatus(job_id=request.job_id),
-                                      status=JobStatus.FAILED, error=str(err), message="refused",
-                                      updated_at=time.time()))
+        _remember(
+            dataclasses.replace(
+                _starting.get(request.job_id) or VideoEditStatus(job_id=request.job_id),
+                status=JobStatus.FAILED,
+                error=str(err),
+                message="refused",
+                updated_at=time.time(),
+            )
+        )
         raise
     status = new_status(checked)
     write_status(checked.output_dir, status)
@@ -63,7 +75,7 @@ def run_video_edit(request: VideoEditRequest) -> None:
         raise JobFailed(final.error or final.status.value)
 
 
-def get_video_edit_status(job_id: str, output_dir: Optional[Path] = None) -> VideoEditStatus:
+def get_video_edit_status(job_id: str, output_dir: Path | None = None) -> VideoEditStatus:
     """The job's status from its status.json (default dir: <UR_EDIT_OUTPUT_DIR>/<job_id>)."""
     check_job_id(job_id)
     directory = Path(output_dir) if output_dir else Settings.from_env().output_root / job_id

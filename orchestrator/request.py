@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 
 class JobStatus(str, Enum):
@@ -84,11 +84,11 @@ class VideoEditRequest:
 
     job_id: str = ""  # empty: one is made up
     input_video_path: Path
-    output_dir: Optional[Path] = None  # None: <UR_EDIT_OUTPUT_DIR>/<job_id>
+    output_dir: Path | None = None  # None: <UR_EDIT_OUTPUT_DIR>/<job_id>
     mask_prompt: str
     edit_prompt: str
     mode: Mode | str = Mode.VIDEO  # the original worker's strings work too; check_request makes it a Mode
-    max_frames: Optional[int] = None  # None: every frame
+    max_frames: int | None = None  # None: every frame
     image_guidance_scale: float = 1.5
     guidance_scale: float = 9.0
     erode_kernel: int = 10
@@ -103,7 +103,7 @@ class VideoEditRequest:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "VideoEditRequest":
+    def from_dict(cls, data: dict[str, Any]) -> VideoEditRequest:
         values = dict(data)
         values["input_video_path"] = Path(values["input_video_path"])
         if values.get("output_dir") is not None:
@@ -118,16 +118,16 @@ class VideoEditStatus:
     job_id: str
     status: JobStatus = JobStatus.QUEUED
     progress: float = 0.0
-    current_frame: Optional[int] = None
-    total_frames: Optional[int] = None
-    message: Optional[str] = None
-    error: Optional[str] = None
-    output_video_path: Optional[Path] = None
-    mask_preview_path: Optional[Path] = None
-    logs_path: Optional[Path] = None
-    output_dir: Optional[Path] = None
-    created_at: Optional[float] = None  # unix seconds
-    updated_at: Optional[float] = None
+    current_frame: int | None = None
+    total_frames: int | None = None
+    message: str | None = None
+    error: str | None = None
+    output_video_path: Path | None = None
+    mask_preview_path: Path | None = None
+    logs_path: Path | None = None
+    output_dir: Path | None = None
+    created_at: float | None = None  # unix seconds
+    updated_at: float | None = None
 
     _PATHS = ("output_video_path", "mask_preview_path", "logs_path", "output_dir")
 
@@ -140,7 +140,7 @@ class VideoEditStatus:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "VideoEditStatus":
+    def from_dict(cls, data: dict[str, Any]) -> VideoEditStatus:
         known = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
         values["status"] = JobStatus(values.get("status", "queued"))

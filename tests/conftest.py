@@ -43,20 +43,33 @@ class StackFactory:
         self.env = {"VIDEOEDIT_CACHE_DIR": str(model_cache)}
         self.made: list[LocalStack] = []
 
-    def __call__(self, name: str, *, modelserver_args: tuple[str, ...] = (), env: dict[str, str] | None = None,
-                 **overrides) -> LocalStack:
+    def __call__(
+        self, name: str, *, modelserver_args: tuple[str, ...] = (), env: dict[str, str] | None = None, **overrides
+    ) -> LocalStack:
         work = self._tmp.mktemp(name)
         if "input_roots" not in overrides:
             (work / "media").mkdir()
             overrides["input_roots"] = [work / "media"]
-        made = LocalStack(work, output_root=work / "outputs", modelserver_args=("--tiny", *modelserver_args),
-                          env={**self.env, **(env or {})}, **overrides)
+        made = LocalStack(
+            work,
+            output_root=work / "outputs",
+            modelserver_args=("--tiny", *modelserver_args),
+            env={**self.env, **(env or {})},
+            **overrides,
+        )
         self.made.append(made)
         return made
 
     @contextmanager
-    def beside(self, stack: LocalStack, name: str, *, env: dict[str, str] | None = None, gateway: bool = False,
-               orchestrator_args: tuple[str, ...] = ()) -> Iterator[LocalStack]:
+    def beside(
+        self,
+        stack: LocalStack,
+        name: str,
+        *,
+        env: dict[str, str] | None = None,
+        gateway: bool = False,
+        orchestrator_args: tuple[str, ...] = (),
+    ) -> Iterator[LocalStack]:
         """A started orchestrator with `orchestrator_args`, on `stack`'s model servers, input roots and
         environment (plus `env`), with outputs of its own; with `gateway`, an HTTP gateway in front."""
         own = self(name, input_roots=stack.input_roots, orchestrator_args=orchestrator_args)
@@ -70,8 +83,9 @@ class StackFactory:
             own.stop()
 
     @contextmanager
-    def gateway(self, name: str, orchestrator_address: str | None = None,
-                env: dict[str, str] | None = None) -> Iterator[LocalStack]:
+    def gateway(
+        self, name: str, orchestrator_address: str | None = None, env: dict[str, str] | None = None
+    ) -> Iterator[LocalStack]:
         """A started HTTP gateway (`.gateway_url`) with `env`, in front of `orchestrator_address`
         (None: a loopback port nothing listens on)."""
         own = self(name)
@@ -109,8 +123,9 @@ def media_dir(stack) -> Path:
 
 @pytest.fixture(scope="session")
 def clip(media_dir) -> Path:
-    return make_sample_clip(media_dir / "clip.mp4", frames=CLIP_FRAMES, width=CLIP_WIDTH, height=CLIP_HEIGHT,
-                            fps=CLIP_FPS)
+    return make_sample_clip(
+        media_dir / "clip.mp4", frames=CLIP_FRAMES, width=CLIP_WIDTH, height=CLIP_HEIGHT, fps=CLIP_FPS
+    )
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Optional, Sequence, TypeVar
+from typing import TypeVar
 
 import av
 import numpy as np
@@ -65,37 +66,45 @@ def wait_for_stage(client, job_id: str, *stages: int):
 
 # --- running stages in-process ---
 
+
 class RecordedProgress:
     """A pipeline Progress that remembers what it was told."""
 
     def __init__(self) -> None:
         self.stages: list[JobStatus] = []
-        self.totals: list[Optional[int]] = []
+        self.totals: list[int | None] = []
         self.done: list[int] = []
         self.stage_starts: dict[JobStatus, int] = {}  # stage -> index in `done` of its first report
 
-    def stage(self, stage: JobStatus, message: str, total_frames: Optional[int] = None) -> None:
+    def stage(self, stage: JobStatus, message: str, total_frames: int | None = None) -> None:
         self.stages.append(stage)
         self.totals.append(total_frames)
         self.stage_starts[stage] = len(self.done)
 
-    def advance(self, done: int, message: Optional[str] = None) -> None:
+    def advance(self, done: int, message: str | None = None) -> None:
         self.done.append(done)
 
-    def complete(self, done: int, message: Optional[str] = None) -> None:
+    def complete(self, done: int, message: str | None = None) -> None:
         self.done.append(done)
 
 
-def job_context(workdir: Path, info: VideoInfo, models: Models, options: EditOptions = EditOptions(),
-                **request_fields) -> JobContext:
+def job_context(
+    workdir: Path, info: VideoInfo, models: Models, options: EditOptions = EditOptions(), **request_fields
+) -> JobContext:
     """A stage's context for the video `info` (request fields: the original worker's defaults unless given)."""
-    fields = {**dict(job_id="unit", input_video_path=info.path, output_dir=workdir, mask_prompt="car",
-                     edit_prompt="make it blue"), **request_fields}
-    return JobContext(VideoEditRequest(**fields), options, info, models, RecordedProgress(),
-                      logging.getLogger("tests"), workdir)
+    fields = {
+        **dict(
+            job_id="unit", input_video_path=info.path, output_dir=workdir, mask_prompt="car", edit_prompt="make it blue"
+        ),
+        **request_fields,
+    }
+    return JobContext(
+        VideoEditRequest(**fields), options, info, models, RecordedProgress(), logging.getLogger("tests"), workdir
+    )
 
 
 # --- videos ---
+
 
 def tracked_masks(ctx: JobContext) -> MaskStore:
     """Masking then propagating, as the driver runs them: the job's masks."""
@@ -152,5 +161,8 @@ def samples(url: str) -> dict[tuple[str, tuple], float]:
     from prometheus_client.parser import text_string_to_metric_families
 
     text = urllib.request.urlopen(url, timeout=30).read().decode()
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }

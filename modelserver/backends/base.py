@@ -60,8 +60,12 @@ class Segmenter(Backend, Protocol):
         """`prompt` as the model reads it: cut to the whole words that fit its text window."""
         ...
 
-    def segment(self, frames: list[np.ndarray], prompts: list[str], vision_batch_size: int = 1,
-                ) -> list[list[Instance]]:
+    def segment(
+        self,
+        frames: list[np.ndarray],
+        prompts: list[str],
+        vision_batch_size: int = 1,
+    ) -> list[list[Instance]]:
         """Find and track every instance of the prompts over consecutive same-size RGB frames;
         one list per frame. Object ids are stable within the call."""
         ...
@@ -70,8 +74,12 @@ class Segmenter(Backend, Protocol):
         """A tracking session for the prompts: `track` takes a video's frames over many calls."""
         ...
 
-    def track(self, session: object, frames: list[np.ndarray], vision_batch_size: int = 1,
-              ) -> list[list[Instance]]:
+    def track(
+        self,
+        session: object,
+        frames: list[np.ndarray],
+        vision_batch_size: int = 1,
+    ) -> list[list[Instance]]:
         """Like `segment`, for the session's next frames; ids stay stable across its calls."""
         ...
 
@@ -82,8 +90,15 @@ class Editor(Backend, Protocol):
         """Image sides must be multiples of this."""
         ...
 
-    def edit(self, images: list[np.ndarray], instructions: str | Sequence[str], params: EditParams, *,
-             seeds: Sequence[int], anchors: Sequence[int | None] | None = None) -> list[np.ndarray]:
+    def edit(
+        self,
+        images: list[np.ndarray],
+        instructions: str | Sequence[str],
+        params: EditParams,
+        *,
+        seeds: Sequence[int],
+        anchors: Sequence[int | None] | None = None,
+    ) -> list[np.ndarray]:
         """Edit same-size RGB uint8 images (one instruction, or one per image) in one batch, all
         with `params`; item i depends only on its image, instruction and seeds[i], and on image
         anchors[i] when that is set (cross-frame attention to that item of the batch)."""

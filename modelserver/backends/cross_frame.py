@@ -23,8 +23,9 @@ class CrossFrameAttention:
         self.inner = inner
         self.anchors: list[int] | None = None  # per batch item (before classifier-free guidance copies)
 
-    def __call__(self, attn, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor | None = None,
-                 *args, **kwargs):
+    def __call__(
+        self, attn, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor | None = None, *args, **kwargs
+    ):
         if self.anchors is not None and encoder_hidden_states is None and hidden_states.ndim == 3:
             index = _expanded(self.anchors, hidden_states.shape[0], hidden_states.device)
             encoder_hidden_states = torch.cat([hidden_states, hidden_states[index]], dim=1)
@@ -44,6 +45,7 @@ def install(unet) -> list[CrossFrameAttention]:
     """Wrap every self-attention processor of `unet` (once); returns the wrappers."""
     processors = unet.attn_processors
     if not any(isinstance(p, CrossFrameAttention) for p in processors.values()):
-        unet.set_attn_processor({name: CrossFrameAttention(p) if name.endswith("attn1.processor") else p
-                                 for name, p in processors.items()})
+        unet.set_attn_processor(
+            {name: CrossFrameAttention(p) if name.endswith("attn1.processor") else p for name, p in processors.items()}
+        )
     return [p for p in unet.attn_processors.values() if isinstance(p, CrossFrameAttention)]

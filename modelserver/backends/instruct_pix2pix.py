@@ -43,7 +43,10 @@ class InstructPix2PixEditor:
 
     @classmethod
     def from_pretrained(
-        cls, path_or_id: str | Path, device: str = "cpu", dtype: torch.dtype = torch.float32,
+        cls,
+        path_or_id: str | Path,
+        device: str = "cpu",
+        dtype: torch.dtype = torch.float32,
         device_map: str | None = None,
     ) -> InstructPix2PixEditor:
         """Load a diffusers-format pipeline (local dir or hub id, e.g. timbrooks/instruct-pix2pix).
@@ -77,8 +80,15 @@ class InstructPix2PixEditor:
     def settings(self) -> dict[str, str]:
         return {"device_map": self.device_map or ""}
 
-    def edit(self, images: list[np.ndarray], instructions: str | Sequence[str], params: EditParams, *,
-             seeds: Sequence[int], anchors: Sequence[int | None] | None = None) -> list[np.ndarray]:
+    def edit(
+        self,
+        images: list[np.ndarray],
+        instructions: str | Sequence[str],
+        params: EditParams,
+        *,
+        seeds: Sequence[int],
+        anchors: Sequence[int | None] | None = None,
+    ) -> list[np.ndarray]:
         """Edit same-size RGB uint8 (H, W, 3) images in one pipeline call; returns the same shapes.
 
         `anchors`: for each image, the index of another image of the batch whose denoising its
@@ -127,8 +137,14 @@ class InstructPix2PixEditor:
         out = self.pipe.image_processor.postprocess(pixels, output_type="np", do_denormalize=[True] * len(pixels))
         return [np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8) for img in out[:count]]
 
-    def check_inputs(self, images: list[np.ndarray], instructions: Sequence[str], params: EditParams,
-                     seeds: Sequence[int], anchors: list[int | None] | None) -> None:
+    def check_inputs(
+        self,
+        images: list[np.ndarray],
+        instructions: Sequence[str],
+        params: EditParams,
+        seeds: Sequence[int],
+        anchors: list[int | None] | None,
+    ) -> None:
         """Raise ValueError naming the argument and its bad value, before any inference (diffusers'
         `check_inputs`): the pipeline itself would silently floor a size or broadcast a list."""
         count = len(images)
@@ -138,17 +154,22 @@ class InstructPix2PixEditor:
         height, width = images[0].shape[:2]
         for i, image in enumerate(images):
             if image.dtype != np.uint8 or image.shape != (height, width, 3):
-                raise ValueError(f"images[{i}]: {image.dtype} of shape {image.shape}; images must be same-size RGB "
-                                 f"uint8 arrays of shape (H, W, 3), as images[0] ({height}, {width}, 3)")
+                raise ValueError(
+                    f"images[{i}]: {image.dtype} of shape {image.shape}; images must be same-size RGB "
+                    f"uint8 arrays of shape (H, W, 3), as images[0] ({height}, {width}, 3)"
+                )
         if height % self.size_multiple or width % self.size_multiple:
             raise ValueError(f"images: size {width}x{height} must be a multiple of {self.size_multiple}")
         params.check()  # an unknown scheduler, scales and steps outside the contract's limits
-        if anchors is not None and (len(anchors) != count or any(a is not None and not 0 <= a < count
-                                                                 for a in anchors)):
+        if anchors is not None and (
+            len(anchors) != count or any(a is not None and not 0 <= a < count for a in anchors)
+        ):
             raise ValueError(f"anchors: {anchors}; need one anchor index (0..{count - 1}) or None per image")
         if anchors is not None and self._batch_sizes:
-            raise ValueError("anchors: cross-frame consistency is not available on a model server started with "
-                             "--compile (its attention is fused and compiled); start one without --compile")
+            raise ValueError(
+                "anchors: cross-frame consistency is not available on a model server started with "
+                "--compile (its attention is fused and compiled); start one without --compile"
+            )
 
     @contextmanager
     def _cross_frame(self, anchors: list[int | None] | None) -> Iterator[None]:
@@ -173,8 +194,9 @@ class InstructPix2PixEditor:
             config = self._schedulers[""].config
             makers = {
                 "euler_ancestral": lambda: EulerAncestralDiscreteScheduler.from_config(config),
-                "dpmpp_2m": lambda: DPMSolverMultistepScheduler.from_config(config, algorithm_type="dpmsolver++",
-                                                                            solver_order=2),
+                "dpmpp_2m": lambda: DPMSolverMultistepScheduler.from_config(
+                    config, algorithm_type="dpmsolver++", solver_order=2
+                ),
                 "unipc": lambda: UniPCMultistepScheduler.from_config(config),
             }
             self._schedulers[name] = makers[name]()

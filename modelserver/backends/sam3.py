@@ -130,7 +130,7 @@ class Sam3Segmenter:
                 high = middle - 1
         if low:
             return " ".join(words[:low])
-        ids = self.processor.tokenizer(prompt, add_special_tokens=False)["input_ids"][:limit - 2]
+        ids = self.processor.tokenizer(prompt, add_special_tokens=False)["input_ids"][: limit - 2]
         return self.processor.tokenizer.decode(ids).strip()
 
     def _tokens(self, text: str) -> int:
@@ -157,8 +157,12 @@ class Sam3Segmenter:
         session = self.open_session(prompts, video_frames=len(frames))
         return self.track(session, frames, vision_batch_size) if frames else []
 
-    def track(self, session: TrackingSession, frames: list[np.ndarray], vision_batch_size: int = 1,
-              ) -> list[list[Instance]]:
+    def track(
+        self,
+        session: TrackingSession,
+        frames: list[np.ndarray],
+        vision_batch_size: int = 1,
+    ) -> list[list[Instance]]:
         """The session's next frames -> instances per frame (one list per frame, maybe empty).
 
         `vision_batch_size` frames go through the image backbone (most of SAM3's compute) in one
@@ -177,19 +181,22 @@ class Sam3Segmenter:
         if state.video_height is None:
             state.video_height, state.video_width = height, width
         elif (state.video_height, state.video_width) != (height, width):
-            raise ValueError(f"frames are {width}x{height}, but this tracking session's are "
-                             f"{state.video_width}x{state.video_height}")
+            raise ValueError(
+                f"frames are {width}x{height}, but this tracking session's are {state.video_width}x{state.video_height}"
+            )
         start = session.frames_seen
         with torch.inference_mode():
-            pixels = self.processor.video_processor(videos=np.stack(frames), device=self.device,
-                                                    return_tensors="pt").pixel_values_videos[0]
+            pixels = self.processor.video_processor(
+                videos=np.stack(frames), device=self.device, return_tensors="pt"
+            ).pixel_values_videos[0]
             for offset, frame in enumerate(pixels):
                 state.add_new_frame(frame, start + offset)
             held: list = []
             results: list[list[Instance]] = []
             delay = self.model.hotstart_delay
-            with _batched_backbone(self.model.detector_model, state, range(start, start + len(frames)),
-                                   vision_batch_size):
+            with _batched_backbone(
+                self.model.detector_model, state, range(start, start + len(frames)), vision_batch_size
+            ):
                 for index in range(start, start + len(frames)):
                     # frame_idx, not frame=: upstream's streaming mode would switch hotstart off.
                     out = self.model(inference_session=state, frame_idx=index)
@@ -218,8 +225,11 @@ class Sam3Segmenter:
                 continue
             instances.append(
                 Instance(
-                    object_id=int(obj_id), prompt=obj_to_prompt[int(obj_id)], score=float(scores[i]),
-                    box=box, mask=masks[i],
+                    object_id=int(obj_id),
+                    prompt=obj_to_prompt[int(obj_id)],
+                    score=float(scores[i]),
+                    box=box,
+                    mask=masks[i],
                 )
             )
         return instances
@@ -260,7 +270,7 @@ def _prune(state, model, index: int) -> None:
     for outputs in state.output_dict_per_obj.values():
         _drop_before(outputs["non_cond_frame_outputs"], oldest)
         cond = outputs["cond_frame_outputs"]
-        for frame in sorted(cond)[:-max(tracker.max_cond_frame_num, 1)]:
+        for frame in sorted(cond)[: -max(tracker.max_cond_frame_num, 1)]:
             if frame < oldest:
                 del cond[frame]
     for per_obj in (state.frames_tracked_per_obj, state.mask_inputs_per_obj, state.point_inputs_per_obj):
@@ -268,10 +278,12 @@ def _prune(state, model, index: int) -> None:
             _drop_before(frames, oldest)
     _drop_before(state.obj_id_to_tracker_score_frame_wise, oldest)
     _drop_before(state.suppressed_obj_ids, oldest)
-    for lists, keep in ((state.unmatched_frame_inds, model.hotstart_unmatch_thresh),
-                        (state.overlap_pair_to_frame_inds, model.hotstart_dup_thresh)):
+    for lists, keep in (
+        (state.unmatched_frame_inds, model.hotstart_unmatch_thresh),
+        (state.overlap_pair_to_frame_inds, model.hotstart_dup_thresh),
+    ):
         for frames in lists.values():
-            del frames[:-max(keep, 1)]
+            del frames[: -max(keep, 1)]
 
 
 def _drop_before(per_frame: dict, oldest: int) -> None:
@@ -308,8 +320,12 @@ def _batched_backbone(detector, state, indices: range, batch_size: int) -> Itera
     def get_vision_features(pixel_values, **kwargs):
         nonlocal expected
         idx = expected
-        if kwargs or pixel_values.shape[0] != 1 or idx not in indices or not torch.equal(
-                pixel_values[0], state.get_frame(idx)):
+        if (
+            kwargs
+            or pixel_values.shape[0] != 1
+            or idx not in indices
+            or not torch.equal(pixel_values[0], state.get_frame(idx))
+        ):
             return unbatched(pixel_values=pixel_values, **kwargs)
         if idx not in cache:
             cache.clear()  # bounded: at most one batch of features is held
@@ -328,6 +344,7 @@ def _batched_backbone(detector, state, indices: range, batch_size: int) -> Itera
 
 def _select(output, index: int, size: int):
     """Item `index` of a model output batched over `size` frames, keeping a batch dimension of 1."""
+
     def pick(value):
         if isinstance(value, torch.Tensor):
             return value[index : index + 1] if value.ndim and value.shape[0] == size else value

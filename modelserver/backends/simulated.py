@@ -31,8 +31,15 @@ class DelayedEditor:
     def settings(self) -> dict[str, str]:
         return {**self.editor.settings, "simulated_delay_ms_per_item": f"{self.seconds_per_item * 1000:g}"}
 
-    def edit(self, images: list[np.ndarray], instructions: str | Sequence[str], params: EditParams, *,
-             seeds: Sequence[int], anchors: Sequence[int | None] | None = None) -> list[np.ndarray]:
+    def edit(
+        self,
+        images: list[np.ndarray],
+        instructions: str | Sequence[str],
+        params: EditParams,
+        *,
+        seeds: Sequence[int],
+        anchors: Sequence[int | None] | None = None,
+    ) -> list[np.ndarray]:
         started = time.monotonic()
         edited = self.editor.edit(images, instructions, params, seeds=seeds, anchors=anchors)
         time.sleep(max(0.0, self.seconds_per_item * len(images) - (time.monotonic() - started)))

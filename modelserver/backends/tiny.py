@@ -106,71 +106,124 @@ def _bytes_to_unicode() -> dict[int, str]:
     return dict(zip(bs, map(chr, cs), strict=True))
 
 
+# The tiny SAM3's sizes: hidden sizes must be multiples of 64 and > 64.
+TINY_SAM3_HIDDEN, TINY_SAM3_PATCH = 128, 14
+
+
 def _build_tiny_sam3(out_dir: Path) -> None:
     import torch
-    from transformers import (
-        CLIPTextConfig,
-        Sam3Config,
-        Sam3TrackerVideoConfig,
-        Sam3VideoConfig,
-        Sam3VideoModel,
-        Sam3VisionConfig,
-        Sam3ViTConfig,
-    )
+    from transformers import Sam3VideoConfig, Sam3VideoModel
 
-    size, hidden, patch = TINY_SAM3_IMAGE_SIZE, 128, 14  # hidden sizes must be multiples of 64 and > 64
-    grid = size // patch
+    grid = TINY_SAM3_IMAGE_SIZE // TINY_SAM3_PATCH
     mask_side = 4 * grid  # the highest FPN level; 288 for the real 1008-pixel model
-
-    def vision() -> Sam3VisionConfig:  # a fresh object per user: configs are mutated by their parents
-        vit = Sam3ViTConfig(
-            hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=2, num_attention_heads=2,
-            image_size=size, patch_size=patch, pretrain_image_size=size, window_size=grid // 2,
-            global_attn_indexes=[1],
-        )
-        return Sam3VisionConfig(
-            backbone_config=vit, fpn_hidden_size=hidden,
-            backbone_feature_sizes=[[4 * grid] * 2, [2 * grid] * 2, [grid] * 2],
-        )
-
-    small = dict(hidden_size=hidden, num_attention_heads=2, intermediate_size=2 * hidden)
-    detector = Sam3Config(
-        vision_config=vision(),
-        # The real CLIP vocab size so the real tokenizer's ids are valid; everything else minimal.
-        text_config=CLIPTextConfig(
-            vocab_size=CLIP_VOCAB_SIZE, hidden_size=64, intermediate_size=128, projection_dim=64,
-            num_hidden_layers=1, num_attention_heads=2, max_position_embeddings=32, hidden_act="gelu",
-        ),
-        geometry_encoder_config=dict(num_layers=1, **small),
-        detr_encoder_config=dict(num_layers=1, **small),
-        detr_decoder_config=dict(num_layers=1, num_queries=16, **small),
-        mask_decoder_config=dict(hidden_size=hidden, num_attention_heads=2),
-    )
-    tracker = Sam3TrackerVideoConfig(
-        vision_config=vision(),
-        prompt_encoder_config=dict(hidden_size=hidden),
-        mask_decoder_config=dict(
-            hidden_size=hidden, mlp_dim=2 * hidden, num_attention_heads=2, iou_head_hidden_dim=hidden
-        ),
-        memory_attention_hidden_size=hidden, memory_attention_num_layers=1,
-        memory_attention_feed_forward_hidden_size=2 * hidden, memory_attention_rope_feat_sizes=[grid, grid],
-        memory_encoder_hidden_size=hidden, memory_encoder_output_channels=64,  # 64 is hard-wired upstream
-        mask_downsampler_embed_dim=hidden, memory_fuser_embed_dim=hidden,
-        memory_fuser_intermediate_dim=2 * hidden, memory_fuser_num_layers=1,
-        image_size=size,  # keyword only: __post_init__ pops it and otherwise resets to 1008
-    )
     config = Sam3VideoConfig(
-        detector_config=detector, tracker_config=tracker, low_res_mask_size=mask_side,
+        detector_config=_tiny_sam3_detector(),
+        tracker_config=_tiny_sam3_tracker(),
+        low_res_mask_size=mask_side,
         # Random weights score everything near 0.5; zero thresholds make the tiny model find
         # (and keep) objects so the whole detect -> track -> postprocess path is exercised.
-        score_threshold_detection=0.0, new_det_thresh=0.0,
+        score_threshold_detection=0.0,
+        new_det_thresh=0.0,
     )
     torch.manual_seed(TINY_SEED)
     model = Sam3VideoModel(config).eval()
     keep_tracks_alive(model)
     model.save_pretrained(out_dir)
 
-    sam3_processor(size, mask_side).save_pretrained(out_dir)
+    sam3_processor(TINY_SAM3_IMAGE_SIZE, mask_side).save_pretrained(out_dir)
+
+
+def _tiny_sam3_vision():
+    """The vision backbone's config: a fresh object per user, as configs are mutated by their parents."""
+    from transformers import Sam3VisionConfig, Sam3ViTConfig
+
+    size, hidden, patch = TINY_SAM3_IMAGE_SIZE, TINY_SAM3_HIDDEN, TINY_SAM3_PATCH
+    grid = size // patch
+    vit = Sam3ViTConfig(
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        image_size=size,
+        patch_size=patch,
+        pretrain_image_size=size,
+        window_size=grid // 2,
+        global_attn_indexes=[1],
+    )
+    return Sam3VisionConfig(
+        backbone_config=vit,
+        fpn_hidden_size=hidden,
+        backbone_feature_sizes=[[4 * grid] * 2, [2 * grid] * 2, [grid] * 2],
+    )
+
+
+def _tiny_sam3_detector():
+    from transformers import CLIPTextConfig, Sam3Config
+
+    hidden = TINY_SAM3_HIDDEN
+    small = dict(hidden_size=hidden, num_attention_heads=2, intermediate_size=2 * hidden)
+    return Sam3Config(
+        vision_config=_tiny_sam3_vision(),
+        # The real CLIP vocab size so the real tokenizer's ids are valid; everything else minimal.
+        text_config=CLIPTextConfig(
+            vocab_size=CLIP_VOCAB_SIZE,
+            hidden_size=64,
+            intermediate_size=128,
+            projection_dim=64,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            max_position_embeddings=32,
+            hidden_act="gelu",
+        ),
+        geometry_encoder_config=dict(num_layers=1, **small),
+        detr_encoder_config=dict(num_layers=1, **small),
+        detr_decoder_config=dict(num_layers=1, num_queries=16, **small),
+        mask_decoder_config=dict(hidden_size=hidden, num_attention_heads=2),
+    )
+
+
+def _tiny_sam3_tracker():
+    from transformers import Sam3TrackerVideoConfig
+
+    hidden, grid = TINY_SAM3_HIDDEN, TINY_SAM3_IMAGE_SIZE // TINY_SAM3_PATCH
+    return Sam3TrackerVideoConfig(
+        vision_config=_tiny_sam3_vision(),
+        prompt_encoder_config=dict(hidden_size=hidden),
+        mask_decoder_config=dict(
+            hidden_size=hidden, mlp_dim=2 * hidden, num_attention_heads=2, iou_head_hidden_dim=hidden
+        ),
+        memory_attention_hidden_size=hidden,
+        memory_attention_num_layers=1,
+        memory_attention_feed_forward_hidden_size=2 * hidden,
+        memory_attention_rope_feat_sizes=[grid, grid],
+        memory_encoder_hidden_size=hidden,
+        memory_encoder_output_channels=64,  # 64 is hard-wired upstream
+        mask_downsampler_embed_dim=hidden,
+        memory_fuser_embed_dim=hidden,
+        memory_fuser_intermediate_dim=2 * hidden,
+        memory_fuser_num_layers=1,
+        image_size=TINY_SAM3_IMAGE_SIZE,  # keyword only: __post_init__ pops it and otherwise resets to 1008
+    )
+
+
+def instruct_pix2pix_pipeline(vae, text_encoder, unet):
+    """An InstructPix2Pix pipeline of these models, with the real CLIP tokenizer and the
+    checkpoint's scheduler (Euler Ancestral, SD 1.5's betas)."""
+    from diffusers import EulerAncestralDiscreteScheduler, StableDiffusionInstructPix2PixPipeline
+
+    scheduler = EulerAncestralDiscreteScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", num_train_timesteps=1000
+    )
+    return StableDiffusionInstructPix2PixPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=build_clip_tokenizer(),
+        unet=unet,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
 
 
 def keep_tracks_alive(model) -> None:
@@ -204,8 +257,6 @@ def _build_tiny_instruct_pix2pix(out_dir: Path) -> None:
     import torch
     from diffusers import (
         AutoencoderKL,
-        EulerAncestralDiscreteScheduler,
-        StableDiffusionInstructPix2PixPipeline,
         UNet2DConditionModel,
     )
     from transformers import CLIPTextConfig, CLIPTextModel
@@ -241,15 +292,12 @@ def _build_tiny_instruct_pix2pix(out_dir: Path) -> None:
     )
     text_encoder = CLIPTextModel(
         CLIPTextConfig(
-            vocab_size=CLIP_VOCAB_SIZE, hidden_size=text_dim, intermediate_size=2 * text_dim,
-            num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=77,
+            vocab_size=CLIP_VOCAB_SIZE,
+            hidden_size=text_dim,
+            intermediate_size=2 * text_dim,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            max_position_embeddings=77,
         )
     )
-    scheduler = EulerAncestralDiscreteScheduler(
-        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", num_train_timesteps=1000
-    )
-    pipe = StableDiffusionInstructPix2PixPipeline(
-        vae=vae, text_encoder=text_encoder, tokenizer=build_clip_tokenizer(), unet=unet, scheduler=scheduler,
-        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
-    )
-    pipe.save_pretrained(out_dir)
+    instruct_pix2pix_pipeline(vae, text_encoder, unet).save_pretrained(out_dir)

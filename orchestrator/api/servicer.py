@@ -7,8 +7,8 @@ gRPC status codes with the same actionable message.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -22,28 +22,46 @@ from ..request import JobStatus, VideoEditRequest, VideoEditStatus
 from .transfers import artifact_path, file_chunks, receive_upload
 
 _DEFAULTS = VideoEditRequest(input_video_path=Path(), mask_prompt="", edit_prompt="")
-_OPTIONAL_FIELDS = ("image_guidance_scale", "guidance_scale", "erode_kernel", "num_inference_steps",
-                    "apply_smoothing", "smoothing_window", "smoothing_alpha", "seed")
+_OPTIONAL_FIELDS = (
+    "image_guidance_scale",
+    "guidance_scale",
+    "erode_kernel",
+    "num_inference_steps",
+    "apply_smoothing",
+    "smoothing_window",
+    "smoothing_alpha",
+    "seed",
+)
 
 
 def request_from_proto(msg: pb.VideoEditRequest) -> VideoEditRequest:
     """Unset optional fields get the original worker's defaults."""
-    values = {name: getattr(msg, name) if msg.HasField(name) else getattr(_DEFAULTS, name)
-              for name in _OPTIONAL_FIELDS}
+    values = {name: getattr(msg, name) if msg.HasField(name) else getattr(_DEFAULTS, name) for name in _OPTIONAL_FIELDS}
     return VideoEditRequest(
-        job_id=msg.job_id, input_video_path=Path(msg.input_video_path),
+        job_id=msg.job_id,
+        input_video_path=Path(msg.input_video_path),
         output_dir=Path(msg.output_dir) if msg.output_dir else None,
-        mask_prompt=msg.mask_prompt, edit_prompt=msg.edit_prompt, mode=msg.mode or "video",
+        mask_prompt=msg.mask_prompt,
+        edit_prompt=msg.edit_prompt,
+        mode=msg.mode or "video",
         max_frames=msg.max_frames if msg.HasField("max_frames") and msg.max_frames else None,
-        extra=dict(msg.extra), **values)
+        extra=dict(msg.extra),
+        **values,
+    )
 
 
 def status_to_proto(status: VideoEditStatus) -> pb.VideoEditStatus:
     msg = pb.VideoEditStatus(
-        job_id=status.job_id, status=pb.JobStatus.Value(f"JOB_STATUS_{status.status.name}"),
-        progress=status.progress, message=status.message or "", error=status.error or "",
-        output_video_path=str(status.output_video_path or ""), mask_preview_path=str(status.mask_preview_path or ""),
-        logs_path=str(status.logs_path or ""), output_dir=str(status.output_dir or ""))
+        job_id=status.job_id,
+        status=pb.JobStatus.Value(f"JOB_STATUS_{status.status.name}"),
+        progress=status.progress,
+        message=status.message or "",
+        error=status.error or "",
+        output_video_path=str(status.output_video_path or ""),
+        mask_preview_path=str(status.mask_preview_path or ""),
+        logs_path=str(status.logs_path or ""),
+        output_dir=str(status.output_dir or ""),
+    )
     if status.current_frame is not None:
         msg.current_frame = status.current_frame
     if status.total_frames is not None:
@@ -63,6 +81,7 @@ def _translate_errors(method):
             return method(self, request, context)
         except VideoEditError as err:
             context.abort(grpc.StatusCode[err.code], str(err))
+
     return wrapper
 
 
@@ -97,8 +116,11 @@ class VideoEditServicer(pb_grpc.VideoEditServiceServicer):
 
     @_translate_errors
     def ListJobs(self, request, context):
-        status = None if request.status == pb.JOB_STATUS_UNSPECIFIED else \
-            JobStatus[pb.JobStatus.Name(request.status).removeprefix("JOB_STATUS_")]
+        status = (
+            None
+            if request.status == pb.JOB_STATUS_UNSPECIFIED
+            else JobStatus[pb.JobStatus.Name(request.status).removeprefix("JOB_STATUS_")]
+        )
         jobs, token = self.jobs.list(status, request.page_size, request.page_token)
         return pb.ListJobsResponse(jobs=[status_to_proto(s) for s in jobs], next_page_token=token)
 
@@ -109,17 +131,21 @@ class VideoEditServicer(pb_grpc.VideoEditServiceServicer):
             raise InvalidArgument("metadata", "the first UploadVideoRequest must carry the metadata")
         meta = first.metadata
         upload = receive_upload(meta.filename, meta.size_bytes, meta.sha256, _chunks(request_iterator), self.settings)
-        return pb.UploadVideoResponse(input_video_path=str(upload.path), size_bytes=upload.size_bytes,
-                                      sha256=upload.sha256)
+        return pb.UploadVideoResponse(
+            input_video_path=str(upload.path), size_bytes=upload.size_bytes, sha256=upload.sha256
+        )
 
     def DownloadArtifact(self, request, context) -> Iterator[pb.DownloadArtifactResponse]:
         try:
             if request.artifact not in _ARTIFACTS:
-                raise InvalidArgument("artifact", "choose ARTIFACT_OUTPUT_VIDEO, ARTIFACT_MASK_VIDEO, ARTIFACT_LOG "
-                                                  "or ARTIFACT_INPUT_VIDEO")
+                raise InvalidArgument(
+                    "artifact",
+                    "choose ARTIFACT_OUTPUT_VIDEO, ARTIFACT_MASK_VIDEO, ARTIFACT_LOG or ARTIFACT_INPUT_VIDEO",
+                )
             artifact = _ARTIFACTS[request.artifact]
-            path = artifact_path(self.jobs.get(request.job_id), artifact, self.settings,
-                                 self.jobs.input_path(request.job_id))
+            path = artifact_path(
+                self.jobs.get(request.job_id), artifact, self.settings, self.jobs.input_path(request.job_id)
+            )
             chunks = file_chunks(path, request.offset, request.length)
             first = next(chunks, b"")  # checks the range before anything is sent
         except VideoEditError as err:
@@ -129,8 +155,12 @@ class VideoEditServicer(pb_grpc.VideoEditServiceServicer):
             yield pb.DownloadArtifactResponse(chunk=chunk)
 
 
-_ARTIFACTS = {pb.ARTIFACT_OUTPUT_VIDEO: "output", pb.ARTIFACT_MASK_VIDEO: "mask", pb.ARTIFACT_LOG: "log",
-              pb.ARTIFACT_INPUT_VIDEO: "input"}
+_ARTIFACTS = {
+    pb.ARTIFACT_OUTPUT_VIDEO: "output",
+    pb.ARTIFACT_MASK_VIDEO: "mask",
+    pb.ARTIFACT_LOG: "log",
+    pb.ARTIFACT_INPUT_VIDEO: "input",
+}
 
 
 def _chunks(messages) -> Iterator[bytes]:

@@ -33,8 +33,7 @@ class Upload:
     sha256: str
 
 
-def receive_upload(filename: str, size_bytes: int, sha256: str, chunks: Iterable[bytes],
-                   settings: Settings) -> Upload:
+def receive_upload(filename: str, size_bytes: int, sha256: str, chunks: Iterable[bytes], settings: Settings) -> Upload:
     """Store an uploaded file; raise InvalidArgument/ResourceExhausted/DataLoss on bad uploads."""
     name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(filename).name)[-100:].lstrip(".")
     if not name:
@@ -42,8 +41,10 @@ def receive_upload(filename: str, size_bytes: int, sha256: str, chunks: Iterable
     if size_bytes <= 0:
         raise InvalidArgument("metadata.size_bytes", f"{size_bytes} must be the file's size in bytes (> 0)")
     if size_bytes > settings.max_upload_bytes:
-        raise ResourceExhausted(f"upload of {size_bytes} bytes is over the limit of {settings.max_upload_bytes} "
-                                "bytes (VIDEOEDIT_MAX_UPLOAD_MB on the server)")
+        raise ResourceExhausted(
+            f"upload of {size_bytes} bytes is over the limit of {settings.max_upload_bytes} "
+            "bytes (VIDEOEDIT_MAX_UPLOAD_MB on the server)"
+        )
     if sha256 and not re.fullmatch(r"[0-9a-fA-F]{64}", sha256):
         raise InvalidArgument("metadata.sha256", f"{sha256!r} is not a hex SHA-256")
     folder = settings.upload_path
@@ -71,8 +72,12 @@ def receive_upload(filename: str, size_bytes: int, sha256: str, chunks: Iterable
     return Upload(final, received, actual)
 
 
-def artifact_path(status: VideoEditStatus, artifact: str, settings: Settings, input_path: Path | None = None,
-                  ) -> Path:
+def artifact_path(
+    status: VideoEditStatus,
+    artifact: str,
+    settings: Settings,
+    input_path: Path | None = None,
+) -> Path:
     """The file of `artifact` for a job, if it exists and lies in the output root (the input: in
     an input root). `input_path`: the job's input video, when this server knows the job."""
     if artifact == "input":
@@ -80,8 +85,9 @@ def artifact_path(status: VideoEditStatus, artifact: str, settings: Settings, in
     if artifact == "log":
         path = status.logs_path
     elif status.status is not JobStatus.FINISHED:
-        raise FailedPrecondition(f"job {status.job_id!r} is {status.status.value}; its {artifact} exists once "
-                                 "it is finished")
+        raise FailedPrecondition(
+            f"job {status.job_id!r} is {status.status.value}; its {artifact} exists once it is finished"
+        )
     else:
         path = status.output_video_path if artifact == "output" else status.mask_preview_path
     if path is None or not Path(path).is_file():

@@ -20,10 +20,10 @@ import shutil
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Optional
 
 from ..config import Settings
 from ..errors import AlreadyExists, InvalidArgument, NotFound, ResourceExhausted, Unavailable, VideoEditError
@@ -53,10 +53,11 @@ def orchestrator_id() -> str:
 @dataclass
 class RunningJob:
     """A job this orchestrator has claimed."""
+
     checked: CheckedRequest
     latest: VideoEditStatus
     attempt: int
-    reporter: Optional[JobReporter] = None
+    reporter: JobReporter | None = None
     stage_entered_at: float = field(default_factory=time.time)  # unix seconds, for the stage metrics
     stop: StopSignal = field(default_factory=StopSignal)  # cancel, shutdown, lease lost: the pipeline stops
 
@@ -66,8 +67,16 @@ class JobManager:
     loop that takes queued jobs from the shared store while a worker is free and keeps their
     leases, and the workers that run them. One per orchestrator process."""
 
-    def __init__(self, settings: Settings, models: Models, store: JobStore, max_concurrent_jobs: int = 1,
-                 max_queued_jobs: int = 100, metrics: Optional[JobMetrics] = None, name: Optional[str] = None):
+    def __init__(
+        self,
+        settings: Settings,
+        models: Models,
+        store: JobStore,
+        max_concurrent_jobs: int = 1,
+        max_queued_jobs: int = 100,
+        metrics: JobMetrics | None = None,
+        name: str | None = None,
+    ):
         self.settings = settings
         self.models = models
         self.store = store
@@ -100,8 +109,9 @@ class JobManager:
         existing = self.store.get(req.job_id)
         if existing is None:
             if read_status(req.output_dir) is not None:
-                raise AlreadyExists(f"job {req.job_id!r} already ran into {req.output_dir}; "
-                                    "pick another job_id or output_dir")
+                raise AlreadyExists(
+                    f"job {req.job_id!r} already ran into {req.output_dir}; pick another job_id or output_dir"
+                )
             queued = self.store.counts()[JobStatus.QUEUED]
             if queued >= self.max_queued_jobs:
                 raise ResourceExhausted(f"{queued} jobs are queued (the limit); retry later")
@@ -130,7 +140,7 @@ class JobManager:
             raise NotFound(f"no job {job_id!r}")
         return status
 
-    def input_path(self, job_id: str) -> Optional[Path]:
+    def input_path(self, job_id: str) -> Path | None:
         """The input video of a job in the store (None: a job only known by its status.json)."""
         check_job_id(job_id)
         stored = self.store.get(job_id)
@@ -155,8 +165,7 @@ class JobManager:
             stored = self.store.get(job_id)
             if stored is None or stored.version == version:
                 continue
-            for status in self.store.transitions(job_id, after_version=version, up_to_version=stored.version - 1):
-                yield status
+            yield from self.store.transitions(job_id, after_version=version, up_to_version=stored.version - 1)
             latest, version = stored.status, stored.version
             yield latest
 
@@ -166,8 +175,9 @@ class JobManager:
         if stored is None or stored.status.status.terminal:
             return self.get(job_id)  # finished jobs stay finished; jobs of other stores are not ours
         if stored.status.status is JobStatus.QUEUED:
-            cancelled = dataclasses.replace(stored.status, status=JobStatus.CANCELLED, updated_at=time.time(),
-                                            message="cancelled before it started")
+            cancelled = dataclasses.replace(
+                stored.status, status=JobStatus.CANCELLED, updated_at=time.time(), message="cancelled before it started"
+            )
             if self.store.cancel_queued(cancelled):
                 write_status(cancelled.output_dir, cancelled)
                 self.metrics.ended.labels(JobStatus.CANCELLED.value).inc()
@@ -181,7 +191,7 @@ class JobManager:
             running.stop.stop(StopReason.CANCELLED)
         return self.get(job_id)
 
-    def list(self, status: Optional[JobStatus], page_size: int, page_token: str) -> tuple[list[VideoEditStatus], str]:
+    def list(self, status: JobStatus | None, page_size: int, page_token: str) -> tuple[list[VideoEditStatus], str]:
         if page_size < 0 or page_size > 1000:
             raise InvalidArgument("page_size", f"{page_size} is out of range [0, 1000]")
         try:
@@ -284,18 +294,30 @@ class JobManager:
         status = was
         if claim.previous_owner is not None:
             self.metrics.lease_expiries.inc()
-            log.warning("job %s: taken over from orchestrator %s, whose lease expired while the job was %s; "
-                        "it runs again from the start", job_id, claim.previous_owner, was.status.value)
+            log.warning(
+                "job %s: taken over from orchestrator %s, whose lease expired while the job was %s; "
+                "it runs again from the start",
+                job_id,
+                claim.previous_owner,
+                was.status.value,
+            )
             status = dataclasses.replace(
-                was, status=JobStatus.QUEUED, progress=0.0, current_frame=None, total_frames=None,
-                updated_at=time.time(), message=f"queued again: orchestrator {claim.previous_owner} stopped while "
-                                                f"{was.status.value} (attempt {claim.attempt})")
+                was,
+                status=JobStatus.QUEUED,
+                progress=0.0,
+                current_frame=None,
+                total_frames=None,
+                updated_at=time.time(),
+                message=f"queued again: orchestrator {claim.previous_owner} stopped while "
+                f"{was.status.value} (attempt {claim.attempt})",
+            )
         if status is not was:
             self.store.update(status, self.name, new_stage=True)  # watchers see it start over
         write_status(checked.output_dir, status)
         running = RunningJob(checked=checked, latest=status, attempt=claim.attempt)
-        running.reporter = JobReporter(status, checked.output_dir, stop=running.stop,
-                                       listener=lambda s, r=running: self._on_status(r, s))
+        running.reporter = JobReporter(
+            status, checked.output_dir, stop=running.stop, listener=lambda s, r=running: self._on_status(r, s)
+        )
         with self._lock:
             self._running[job_id] = running
             if self._stopping.is_set():  # claimed as the shutdown began: it stops at once, queued again
@@ -308,8 +330,14 @@ class JobManager:
         job_id = running.checked.request.job_id
         assert running.reporter is not None
         try:
-            final = run_job(running.checked, self.models, running.reporter, self.codec_threads,
-                            orchestrator=self.name, attempt=running.attempt)
+            final = run_job(
+                running.checked,
+                self.models,
+                running.reporter,
+                self.codec_threads,
+                orchestrator=self.name,
+                attempt=running.attempt,
+            )
             log.info("job %s %s%s", job_id, final.status.value, f": {final.error}" if final.error else "")
         except Exception:
             log.exception("job %s: could not be run", job_id)
@@ -364,8 +392,13 @@ class JobManager:
                 continue  # another orchestrator on this machine, still running
             jobs = self.store.expire(owner)
             if jobs:
-                log.info("re-queued %d job(s) left unfinished by %s, an earlier orchestrator on this machine "
-                         "that stopped: %s", len(jobs), owner, ", ".join(jobs))
+                log.info(
+                    "re-queued %d job(s) left unfinished by %s, an earlier orchestrator on this machine "
+                    "that stopped: %s",
+                    len(jobs),
+                    owner,
+                    ", ".join(jobs),
+                )
 
 
 def _alive(pid: int) -> bool:

@@ -1,21 +1,21 @@
 """Prometheus metrics of an orchestrator's jobs (`--metrics-port`; scrape `/metrics`).
 
-    videoedit_orchestrator_jobs{state}                 jobs in the job store by state, read from the store
-                                                       on each scrape (shared by every orchestrator on one
-                                                       database: queue depth is state="queued")
-    videoedit_orchestrator_queue_wait_seconds           claim latency: queued -> claimed by an orchestrator
-    videoedit_orchestrator_stage_seconds{stage}        wall time of each stage of each job run here
-    videoedit_orchestrator_frames_total{stage}         frames each stage finished (frames/s = its rate)
-    videoedit_orchestrator_jobs_ended_total{status}    finished, failed, cancelled (by this orchestrator)
-    videoedit_orchestrator_lease_renewals_total        leases on running jobs renewed
-    videoedit_orchestrator_lease_expiries_total        jobs taken over from an orchestrator whose lease expired
-    videoedit_orchestrator_leases_lost_total           jobs this orchestrator stopped because its lease was lost
+videoedit_orchestrator_jobs{state}                 jobs in the job store by state, read from the store
+                                                   on each scrape (shared by every orchestrator on one
+                                                   database: queue depth is state="queued")
+videoedit_orchestrator_queue_wait_seconds           claim latency: queued -> claimed by an orchestrator
+videoedit_orchestrator_stage_seconds{stage}        wall time of each stage of each job run here
+videoedit_orchestrator_frames_total{stage}         frames each stage finished (frames/s = its rate)
+videoedit_orchestrator_jobs_ended_total{status}    finished, failed, cancelled (by this orchestrator)
+videoedit_orchestrator_lease_renewals_total        leases on running jobs renewed
+videoedit_orchestrator_lease_expiries_total        jobs taken over from an orchestrator whose lease expired
+videoedit_orchestrator_leases_lost_total           jobs this orchestrator stopped because its lease was lost
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -35,8 +35,7 @@ class _JobsByState(Collector):
         self._counts = counts
 
     def collect(self) -> Iterator[Metric]:
-        family = GaugeMetricFamily("videoedit_orchestrator_jobs", "Jobs in the job store, by state",
-                                   labels=["state"])
+        family = GaugeMetricFamily("videoedit_orchestrator_jobs", "Jobs in the job store, by state", labels=["state"])
         try:
             counts = self._counts()
         except Exception as err:  # a scrape must not fail because the database blinked
@@ -53,18 +52,32 @@ class JobMetrics:
     def __init__(self, counts: Callable[[], dict[JobStatus, int]]) -> None:
         self.registry = r = CollectorRegistry()
         r.register(_JobsByState(counts))
-        self.queue_wait = Histogram("videoedit_orchestrator_queue_wait_seconds",
-                                    "Claim latency: time a job waited, queued, to be claimed",
-                                    buckets=_SECONDS_BUCKETS, registry=r)
-        self.stage_seconds = Histogram("videoedit_orchestrator_stage_seconds", "Wall time of one job stage",
-                                       ["stage"], buckets=_SECONDS_BUCKETS, registry=r)
+        self.queue_wait = Histogram(
+            "videoedit_orchestrator_queue_wait_seconds",
+            "Claim latency: time a job waited, queued, to be claimed",
+            buckets=_SECONDS_BUCKETS,
+            registry=r,
+        )
+        self.stage_seconds = Histogram(
+            "videoedit_orchestrator_stage_seconds",
+            "Wall time of one job stage",
+            ["stage"],
+            buckets=_SECONDS_BUCKETS,
+            registry=r,
+        )
         self.frames = Counter("videoedit_orchestrator_frames", "Frames a stage finished", ["stage"], registry=r)
         self.ended = Counter("videoedit_orchestrator_jobs_ended", "Jobs that ended, by how", ["status"], registry=r)
         self.lease_renewals = Counter("videoedit_orchestrator_lease_renewals", "Job leases renewed", registry=r)
-        self.lease_expiries = Counter("videoedit_orchestrator_lease_expiries",
-                                      "Jobs taken over from an orchestrator whose lease expired", registry=r)
-        self.leases_lost = Counter("videoedit_orchestrator_leases_lost",
-                                   "Jobs stopped here because another orchestrator took them over", registry=r)
+        self.lease_expiries = Counter(
+            "videoedit_orchestrator_lease_expiries",
+            "Jobs taken over from an orchestrator whose lease expired",
+            registry=r,
+        )
+        self.leases_lost = Counter(
+            "videoedit_orchestrator_leases_lost",
+            "Jobs stopped here because another orchestrator took them over",
+            registry=r,
+        )
 
     def moved(self, before: VideoEditStatus, entered_at: float, after: VideoEditStatus) -> None:
         """A job run here went from `before` (its stage entered at `entered_at`, unix s) to `after`."""

@@ -11,8 +11,8 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
 
 from videoedit.v1 import contract
 
@@ -34,8 +34,13 @@ class JobReporter:
     """The Progress of one running job: its status as the pipeline reports it, written to
     status.json and told to `listener`; every report first checks the job's `stop` signal."""
 
-    def __init__(self, status: VideoEditStatus, output_dir: Path, listener: Optional[Listener] = None,
-                 stop: Optional[StopSignal] = None):
+    def __init__(
+        self,
+        status: VideoEditStatus,
+        output_dir: Path,
+        listener: Listener | None = None,
+        stop: StopSignal | None = None,
+    ):
         self._status = status
         self._output_dir = output_dir
         self._listener = listener
@@ -62,12 +67,20 @@ class JobReporter:
         """Set fields and write/notify at once."""
         self._update(changes, force=True)
 
-    def stage(self, stage: JobStatus, message: str, total_frames: Optional[int] = None) -> None:
+    def stage(self, stage: JobStatus, message: str, total_frames: int | None = None) -> None:
         self.check_cancelled()
         self.end_stage()
         start, _ = STAGE_BANDS[stage]
-        self._update(dict(status=stage, message=message, total_frames=total_frames,
-                          current_frame=0 if total_frames else None, progress=start), force=True)
+        self._update(
+            dict(
+                status=stage,
+                message=message,
+                total_frames=total_frames,
+                current_frame=0 if total_frames else None,
+                progress=start,
+            ),
+            force=True,
+        )
 
     def end_stage(self) -> None:
         """Close the timing of the current stage (a stage entered twice adds up)."""
@@ -78,7 +91,7 @@ class JobReporter:
             self.stage_cpu_seconds[name] = self.stage_cpu_seconds.get(name, 0.0) + cpu_now - self._stage_cpu_started
         self._stage_started, self._stage_cpu_started = now, cpu_now
 
-    def advance(self, done: int, message: Optional[str] = None) -> None:
+    def advance(self, done: int, message: str | None = None) -> None:
         """`done` frames of the current stage are finished; raises if the job must stop."""
         self.check_cancelled()
         with self._lock:
@@ -91,7 +104,7 @@ class JobReporter:
         # The last frame of a stage is always published, so watchers see it complete.
         self._update(changes, force=bool(total) and done >= total)
 
-    def complete(self, done: int, message: Optional[str] = None) -> None:
+    def complete(self, done: int, message: str | None = None) -> None:
         """The current stage ended after `done` frames, earlier than its planned total (masking
         stops at the chunk where the object is found): progress bars end full, not part-way."""
         self.check_cancelled()

@@ -24,13 +24,25 @@ MODEL_SERVER_WAIT_S = 120.0
 def new_status(checked: CheckedRequest) -> VideoEditStatus:
     req, output_dir = checked.request, checked.output_dir
     now = time.time()
-    return VideoEditStatus(job_id=req.job_id, status=JobStatus.QUEUED, message="queued",
-                           logs_path=output_dir / f"{req.job_id}_log.txt", output_dir=output_dir,
-                           created_at=now, updated_at=now)
+    return VideoEditStatus(
+        job_id=req.job_id,
+        status=JobStatus.QUEUED,
+        message="queued",
+        logs_path=output_dir / f"{req.job_id}_log.txt",
+        output_dir=output_dir,
+        created_at=now,
+        updated_at=now,
+    )
 
 
-def run_job(checked: CheckedRequest, models: Models, reporter: JobReporter, threads: int = 0,
-            orchestrator: str = "", attempt: int = 1) -> VideoEditStatus:
+def run_job(
+    checked: CheckedRequest,
+    models: Models,
+    reporter: JobReporter,
+    threads: int = 0,
+    orchestrator: str = "",
+    attempt: int = 1,
+) -> VideoEditStatus:
     """Run the job to its end and publish its final status. `threads`: decoder/encoder threads
     the job may use (0: one or more per core). `orchestrator` names who runs it in each line of
     the job's log (a job taken over by another orchestrator appends to the same log)."""
@@ -42,9 +54,13 @@ def run_job(checked: CheckedRequest, models: Models, reporter: JobReporter, thre
     # The terminal status is published last, after scratch files are gone and the log is
     # closed: a client that sees the job end finds its output dir in its final state.
     try:
-        log.info("job %s started%s\nrequest: %s\noptions: %s", req.job_id,
-                 f" (attempt {attempt}: earlier runs did not finish)" if attempt > 1 else "",
-                 json.dumps(req.to_dict(), ensure_ascii=False), checked.options)
+        log.info(
+            "job %s started%s\nrequest: %s\noptions: %s",
+            req.job_id,
+            f" (attempt {attempt}: earlier runs did not finish)" if attempt > 1 else "",
+            json.dumps(req.to_dict(), ensure_ascii=False),
+            checked.options,
+        )
         info = models.info(wait_s=MODEL_SERVER_WAIT_S)
         log.info("model server %s", info.description)
         if info.tiny:
@@ -53,19 +69,27 @@ def run_job(checked: CheckedRequest, models: Models, reporter: JobReporter, thre
         # A cancel that came while the last frames were written still wins; a shutdown does not
         # throw away a job that is done.
         reporter.check_cancelled(finishing=True)
-        final: dict | None = dict(status=JobStatus.FINISHED, progress=1.0, current_frame=None,
-                                  message=f"finished: {outputs.summary}" if outputs.summary else "finished",
-                                  total_frames=None, output_video_path=outputs.video, mask_preview_path=outputs.mask)
+        final: dict | None = dict(
+            status=JobStatus.FINISHED,
+            progress=1.0,
+            current_frame=None,
+            message=f"finished: {outputs.summary}" if outputs.summary else "finished",
+            total_frames=None,
+            output_video_path=outputs.video,
+            mask_preview_path=outputs.mask,
+        )
     except Exception as err:  # every way a job ends early: stopped (why says how) or FAILED with the reason
         final = _ended_early(err, req, reporter.status.status.value, log)
     finally:
         reporter.end_stage()
         shutil.rmtree(workdir, ignore_errors=True)
-    timings = ", ".join(f"{k} {v:.2f}s (CPU {reporter.stage_cpu_seconds[k]:.2f}s)"
-                        for k, v in reporter.stage_seconds.items())
+    timings = ", ".join(
+        f"{k} {v:.2f}s (CPU {reporter.stage_cpu_seconds[k]:.2f}s)" for k, v in reporter.stage_seconds.items()
+    )
     if final is not None:
-        log.info("job %s ended %s after %.2fs (%s)", req.job_id, final["status"].value, time.monotonic() - started,
-                 timings)
+        log.info(
+            "job %s ended %s after %.2fs (%s)", req.job_id, final["status"].value, time.monotonic() - started, timings
+        )
     log.removeHandler(handler)
     handler.close()
     if final is not None:
@@ -77,16 +101,26 @@ def _ended_early(err: Exception, req: VideoEditRequest, stage: str, log: logging
     """The final status fields of a job that stopped or failed while in `stage` (None: another
     orchestrator runs it now and owns its status); partial outputs are removed."""
     if isinstance(err, JobLost):  # the new owner runs the job and owns its files and status now
-        log.warning("job stopped: another orchestrator took it over (this one's lease expired); its files are "
-                    "left to the new run")
+        log.warning(
+            "job stopped: another orchestrator took it over (this one's lease expired); its files are "
+            "left to the new run"
+        )
         return None
     removed = _remove_partial_outputs(req)  # saving runs behind editing: it may have begun
     removed_text = f"; removed partial {', '.join(removed)}" if removed else ""
     if isinstance(err, JobInterrupted):
-        log.info("job interrupted by a server shutdown%s; queued again, it runs from the start on the next "
-                 "orchestrator to claim it", removed_text)
-        return dict(status=JobStatus.QUEUED, progress=0.0, current_frame=None, total_frames=None,
-                    message="interrupted by a server shutdown; queued again for the next orchestrator to claim it")
+        log.info(
+            "job interrupted by a server shutdown%s; queued again, it runs from the start on the next "
+            "orchestrator to claim it",
+            removed_text,
+        )
+        return dict(
+            status=JobStatus.QUEUED,
+            progress=0.0,
+            current_frame=None,
+            total_frames=None,
+            message="interrupted by a server shutdown; queued again for the next orchestrator to claim it",
+        )
     if isinstance(err, JobCancelled):
         log.info("job cancelled%s", removed_text)
         return dict(status=JobStatus.CANCELLED, message="cancelled")

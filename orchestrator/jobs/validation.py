@@ -17,8 +17,17 @@ from videoedit.v1 import contract
 
 from ..config import Settings
 from ..errors import InvalidArgument, NotFound, PermissionDenied
-from ..request import (CheckedRequest, Consistency, Detail, EditOptions, Keyframes, Mode, SeedMode, SmoothingMode,
-                       VideoEditRequest)
+from ..request import (
+    CheckedRequest,
+    Consistency,
+    Detail,
+    EditOptions,
+    Keyframes,
+    Mode,
+    SeedMode,
+    SmoothingMode,
+    VideoEditRequest,
+)
 
 JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,128}")
 MODES = tuple(Mode)
@@ -65,8 +74,9 @@ def check_request(request: VideoEditRequest, settings: Settings) -> CheckedReque
     if problem := contract.guidance_problem(request.guidance_scale, request.image_guidance_scale):
         raise InvalidArgument("image_guidance_scale", problem)
     _check_range("erode_kernel", request.erode_kernel, 0, 255, integer=True)
-    _check_range("num_inference_steps", request.num_inference_steps, *_bounds(contract.NUM_INFERENCE_STEPS),
-                 integer=True)
+    _check_range(
+        "num_inference_steps", request.num_inference_steps, *_bounds(contract.NUM_INFERENCE_STEPS), integer=True
+    )
     _check_range("smoothing_window", request.smoothing_window, 1, 120, integer=True)
     _check_range("smoothing_alpha", request.smoothing_alpha, 0.0, 1.0)
     _check_range("seed", request.seed, 0, 2**63 - 1, integer=True)
@@ -75,7 +85,11 @@ def check_request(request: VideoEditRequest, settings: Settings) -> CheckedReque
     input_path = _resolve_input(request.input_video_path, settings)
     output_dir = _resolve_output_dir(request.output_dir, job_id, settings)
     checked = dataclasses.replace(
-        request, job_id=job_id, mode=Mode(request.mode), input_video_path=input_path, output_dir=output_dir,
+        request,
+        job_id=job_id,
+        mode=Mode(request.mode),
+        input_video_path=input_path,
+        output_dir=output_dir,
         extra=dict(request.extra),
     )
     return CheckedRequest(request=checked, options=options)
@@ -83,7 +97,9 @@ def check_request(request: VideoEditRequest, settings: Settings) -> CheckedReque
 
 def check_job_id(job_id: str) -> None:
     if not JOB_ID_PATTERN.fullmatch(job_id) or set(job_id) == {"."}:
-        raise InvalidArgument("job_id", f"{job_id[:140]!r} must be 1-128 characters of A-Z a-z 0-9 . _ - (not only dots)")
+        raise InvalidArgument(
+            "job_id", f"{job_id[:140]!r} must be 1-128 characters of A-Z a-z 0-9 . _ - (not only dots)"
+        )
 
 
 def parse_extra(extra: dict[str, str]) -> EditOptions:
@@ -93,8 +109,10 @@ def parse_extra(extra: dict[str, str]) -> EditOptions:
         field = f"extra[{key}]"
         if key in ("model_path", "sam_path"):
             raise InvalidArgument(
-                field, "models are chosen by the model server; set INSTRUCT_PIX2PIX_MODEL_PATH / "
-                "SAM3_MODEL_PATH (or --pix2pix / --sam3) where videoedit-modelserver runs")
+                field,
+                "models are chosen by the model server; set INSTRUCT_PIX2PIX_MODEL_PATH / "
+                "SAM3_MODEL_PATH (or --pix2pix / --sam3) where videoedit-modelserver runs",
+            )
         if key in _EXTRA_CHOICES:
             choices = _EXTRA_CHOICES[key]
             if raw not in choices:
@@ -107,15 +125,18 @@ def parse_extra(extra: dict[str, str]) -> EditOptions:
         else:
             raise InvalidArgument(field, f"unknown option; known: {', '.join(known)}")
     if "chunk_overlap" not in values:  # the default shrinks with small chunks instead of failing
-        values["chunk_overlap"] = min(EditOptions.chunk_overlap, int(values.get("chunk_size", EditOptions.chunk_size)) - 1)
+        values["chunk_overlap"] = min(
+            EditOptions.chunk_overlap, int(values.get("chunk_size", EditOptions.chunk_size)) - 1
+        )
     if values.get("keyframes") == Keyframes.ADAPTIVE and "keyframe_interval" not in values:
         values["keyframe_interval"] = ADAPTIVE_MAX_INTERVAL
     options = EditOptions(**values)  # type: ignore[arg-type]
     if options.edit_size % 8:
         raise InvalidArgument("extra[edit_size]", f"{options.edit_size} must be a multiple of 8")
     if options.chunk_overlap >= options.chunk_size:
-        raise InvalidArgument("extra[chunk_overlap]", f"{options.chunk_overlap} must be smaller than chunk_size "
-                                                      f"({options.chunk_size})")
+        raise InvalidArgument(
+            "extra[chunk_overlap]", f"{options.chunk_overlap} must be smaller than chunk_size ({options.chunk_size})"
+        )
     return options
 
 
@@ -129,7 +150,7 @@ def _parse_number(field: str, raw: str, kind: type, low: float, high: float) -> 
 
 
 def _parse_instances(raw: str) -> int | None:
-    """"all" -> None, "largest" -> 1, "N" -> N (the N largest)."""
+    """ "all" -> None, "largest" -> 1, "N" -> N (the N largest)."""
     if raw == "all":
         return None
     if raw == "largest":
@@ -174,8 +195,10 @@ def _resolve_input(path: Path | str, settings: Settings) -> Path:
     resolved = Path(path).expanduser().resolve()
     if not any(_is_under(resolved, root) for root in settings.input_roots):
         roots = ", ".join(str(r) for r in settings.input_roots)
-        raise PermissionDenied(f"input_video_path {str(path)!r} is outside the allowed input roots ({roots}); "
-                               "set VIDEOEDIT_INPUT_ROOTS on the server")
+        raise PermissionDenied(
+            f"input_video_path {str(path)!r} is outside the allowed input roots ({roots}); "
+            "set VIDEOEDIT_INPUT_ROOTS on the server"
+        )
     if not resolved.exists():
         raise NotFound(f"input_video_path {str(path)!r} does not exist on the server")
     if not resolved.is_file():
@@ -189,6 +212,8 @@ def _resolve_output_dir(output_dir: Path | str | None, job_id: str, settings: Se
         return root / job_id
     resolved = Path(output_dir).expanduser().resolve()
     if not _is_under(resolved, root) or resolved == root:
-        raise PermissionDenied(f"output_dir {str(output_dir)!r} must be a directory inside the output root {root} "
-                               "(UR_EDIT_OUTPUT_DIR on the server)")
+        raise PermissionDenied(
+            f"output_dir {str(output_dir)!r} must be a directory inside the output root {root} "
+            "(UR_EDIT_OUTPUT_DIR on the server)"
+        )
     return resolved

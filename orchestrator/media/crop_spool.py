@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
@@ -24,7 +23,7 @@ class CropSpool:
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
         self._end = 0
         self._end_lock = threading.Lock()
-        self._index: list[Optional[tuple[Box, int]]] = [None] * count  # box, byte offset
+        self._index: list[tuple[Box, int] | None] = [None] * count  # box, byte offset
 
     def put(self, index: int, box: Box, pixels: np.ndarray) -> None:
         """Store the region `box` of frame `index` (uint8, box-sized, 3 channels)."""
@@ -38,7 +37,7 @@ class CropSpool:
         os.pwrite(self._fd, data, offset)
         self._index[index] = (box, offset)
 
-    def get(self, index: int) -> Optional[tuple[Box, np.ndarray]]:
+    def get(self, index: int) -> tuple[Box, np.ndarray] | None:
         """(box, pixels) of frame `index` (read-only), or None when it has no region."""
         entry = self._index[index]
         if entry is None:
@@ -60,7 +59,7 @@ class CropSpool:
             os.close(self._fd)
             self._fd = -1
 
-    def __enter__(self) -> "CropSpool":
+    def __enter__(self) -> CropSpool:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -8,10 +8,10 @@ with the length of the video.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterator, Optional
 
 import av
 import cv2
@@ -38,8 +38,9 @@ class VideoInfo:
     rotation: int = 0  # display rotation, degrees counterclockwise; frames are served upright
 
 
-def probe(path: Path, max_frames: Optional[int], on_frame: Optional[Callable[[int], None]] = None,
-          threads: int = 0) -> VideoInfo:
+def probe(
+    path: Path, max_frames: int | None, on_frame: Callable[[int], None] | None = None, threads: int = 0
+) -> VideoInfo:
     """Open the video and decode it once to count (and check) its frames.
 
     Container frame counts are missing or wrong for many files, so we count by
@@ -64,8 +65,11 @@ def probe(path: Path, max_frames: Optional[int], on_frame: Optional[Callable[[in
                     width, height, rotation = frame.width, frame.height, _quarter_turns(frame) * 90
                     _check_size(path, width, height)
                 elif (frame.width, frame.height) != (width, height):
-                    raise InvalidArgument("input_video_path", f"{path.name} changes size mid-stream: frame {count} "
-                                          f"is {frame.width}x{frame.height}, the first was {width}x{height}")
+                    raise InvalidArgument(
+                        "input_video_path",
+                        f"{path.name} changes size mid-stream: frame {count} "
+                        f"is {frame.width}x{frame.height}, the first was {width}x{height}",
+                    )
                 count += 1
                 if on_frame and count % 25 == 0:
                     on_frame(count)
@@ -77,18 +81,29 @@ def probe(path: Path, max_frames: Optional[int], on_frame: Optional[Callable[[in
         raise InvalidArgument("input_video_path", f"{path.name} contains no decodable video frames")
     if rotation % 180:  # phone videos: stored landscape, shown portrait
         width, height = height, width
-    return VideoInfo(path=path, width=width, height=height, fps=Fraction(fps), frame_count=count,
-                     codec=codec, has_audio=has_audio, rotation=rotation)
+    return VideoInfo(
+        path=path,
+        width=width,
+        height=height,
+        fps=Fraction(fps),
+        frame_count=count,
+        codec=codec,
+        has_audio=has_audio,
+        rotation=rotation,
+    )
 
 
 def _check_size(path: Path, width: int, height: int) -> None:
     if min(width, height) < MIN_SIDE or max(width, height) > MAX_SIDE:
-        raise InvalidArgument("input_video_path", f"{path.name} has {width}x{height} frames; sides from {MIN_SIDE} "
-                              f"to {MAX_SIDE} pixels are supported")
+        raise InvalidArgument(
+            "input_video_path",
+            f"{path.name} has {width}x{height} frames; sides from {MIN_SIDE} to {MAX_SIDE} pixels are supported",
+        )
 
 
-def read_frames(info: VideoInfo, start: int = 0, wanted: Optional[Callable[[int], bool]] = None,
-                threads: int = 0) -> Iterator[tuple[int, np.ndarray]]:
+def read_frames(
+    info: VideoInfo, start: int = 0, wanted: Callable[[int], bool] | None = None, threads: int = 0
+) -> Iterator[tuple[int, np.ndarray]]:
     """Yield (index, RGB uint8 HxWx3) for frames start..frame_count-1, or only those `wanted`
     (the others are decoded, as the codec needs, but never converted to RGB)."""
     for index, frame in decoded_frames(info, threads):
@@ -133,7 +148,9 @@ def rgb_of(frame: av.VideoFrame) -> np.ndarray:
 
 
 def _exact_420(frame: av.VideoFrame) -> bool:
-    return frame.format.name == "yuv420p" and frame.color_range != FULL_RANGE and not (frame.width % 2 or frame.height % 2)
+    return (
+        frame.format.name == "yuv420p" and frame.color_range != FULL_RANGE and not (frame.width % 2 or frame.height % 2)
+    )
 
 
 def _video_stream(container: av.container.InputContainer, threads: int) -> av.video.stream.VideoStream:

@@ -8,10 +8,10 @@ yuv420p needs even sizes: odd frames are padded by one edge pixel.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterable, Optional
 
 import av
 import cv2
@@ -29,16 +29,24 @@ X264_OPTIONS = {"crf": "17", "preset": "medium"}
 MASK_X264_OPTIONS = {"crf": "17", "preset": "ultrafast"}
 
 
-def encode_h264(path: Path, frames: Iterable[np.ndarray | av.VideoFrame], info: VideoInfo, audio_from: Path | None,
-                on_frame: Optional[Callable[[int], None]] = None, options: dict[str, str] = X264_OPTIONS,
-                threads: int = 0) -> int:
+def encode_h264(
+    path: Path,
+    frames: Iterable[np.ndarray | av.VideoFrame],
+    info: VideoInfo,
+    audio_from: Path | None,
+    on_frame: Callable[[int], None] | None = None,
+    options: dict[str, str] = X264_OPTIONS,
+    threads: int = 0,
+) -> int:
     """Encode frames (RGB HxWx3, grey HxW, or source frames as decoded that
     media.decode.encodes_as_decoded passes) at the source fps; mux the audio of `audio_from`.
     `threads`: x264 threads (0: x264 picks, 1.5 per core). Returns the frame count."""
     even_w, even_h = info.width + info.width % 2, info.height + info.height % 2
     count = 0
-    with av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"}) as out, \
-            (av.open(str(audio_from)) if audio_from else nullcontext()) as src:
+    with (
+        av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"}) as out,
+        av.open(str(audio_from)) if audio_from else nullcontext() as src,
+    ):
         video = out.add_stream("libx264", rate=info.fps, options={**options, "threads": str(threads)})
         video.width, video.height, video.pix_fmt = even_w, even_h, "yuv420p"
         # Every stream must exist before the first packet is muxed.

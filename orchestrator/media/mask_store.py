@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
@@ -23,7 +22,7 @@ class MaskStore:
         self._row_bytes = (width + 7) // 8
         self._file = open(path, "w+b")  # closed by close(), or when the store is dropped
         self._file.truncate(count * height * self._row_bytes)  # sparse: unwritten frames read as empty
-        self._boxes: list[Optional[Box]] = [None] * count
+        self._boxes: list[Box | None] = [None] * count
 
     def put(self, index: int, mask: np.ndarray) -> None:
         os.pwrite(self._file.fileno(), np.packbits(mask, axis=1).tobytes(), self._offset(index, 0))
@@ -37,17 +36,17 @@ class MaskStore:
         x0, y0, x1, y1 = box
         data = os.pread(self._file.fileno(), (y1 - y0) * self._row_bytes, self._offset(index, y0))
         packed = np.frombuffer(data, np.uint8).reshape(y1 - y0, self._row_bytes)
-        rows = np.unpackbits(packed[:, x0 // 8:(x1 + 7) // 8], axis=1)
-        return rows[:, x0 % 8:x0 % 8 + x1 - x0].astype(bool)
+        rows = np.unpackbits(packed[:, x0 // 8 : (x1 + 7) // 8], axis=1)
+        return rows[:, x0 % 8 : x0 % 8 + x1 - x0].astype(bool)
 
     def _offset(self, index: int, row: int) -> int:
         return (index * self.height + row) * self._row_bytes
 
-    def boxes(self) -> list[Optional[Box]]:
+    def boxes(self) -> list[Box | None]:
         """Bounding box of every frame's mask (None: empty)."""
         return list(self._boxes)
 
-    def box(self, index: int) -> Optional[Box]:
+    def box(self, index: int) -> Box | None:
         """Bounding box of the frame's mask, None when the mask is empty."""
         return self._boxes[index]
 
@@ -57,7 +56,7 @@ class MaskStore:
     def close(self) -> None:
         self._file.close()
 
-    def __enter__(self) -> "MaskStore":
+    def __enter__(self) -> MaskStore:
         return self
 
     def __exit__(self, *exc) -> None:

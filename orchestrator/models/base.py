@@ -82,8 +82,15 @@ class Models(Protocol):
         """A new tracker of the objects `prompt` names (SAM3 reads it as Segmentation.prompt)."""
         ...
 
-    def edit(self, crops: Sequence[np.ndarray], instruction: str, params: EditParams, *, seeds: Sequence[int],
-             anchor: np.ndarray | None = None) -> list[np.ndarray]:
+    def edit(
+        self,
+        crops: Sequence[np.ndarray],
+        instruction: str,
+        params: EditParams,
+        *,
+        seeds: Sequence[int],
+        anchor: np.ndarray | None = None,
+    ) -> list[np.ndarray]:
         """InstructPix2Pix over same-size RGB crops with `params` -> edited crops, same order; one
         seed per crop. `anchor`: a crop of the same size every crop's self-attention also attends
         to (cross-frame consistency)."""

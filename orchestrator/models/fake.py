@@ -3,9 +3,9 @@
 Segmenting finds saturated red regions (the sample clip's car): each connected region of at least
 `min_area` pixels is one object. A tracker keeps an object's id while its region overlaps the one
 on the frame before (like a SAM3 tracking session), and can be told to lose its session on given
-calls (`lose_tracking`), as when a model-server replica dies. Editing inverts the crop's colours, taking `edit_seconds` per
-crop if asked to (a slow GPU). Both are pure functions of their input, and every call is recorded
-for the test to inspect, with how many edit() calls ran at once.
+calls (`lose_tracking`), as when a model-server replica dies. Editing inverts the crop's colours,
+taking `edit_seconds` per crop if asked to (a slow GPU). Both are pure functions of their input,
+and every call is recorded for the test to inspect, with how many edit() calls ran at once.
 """
 
 from __future__ import annotations
@@ -60,17 +60,27 @@ class FakeModels:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def info(self, wait_s: float = 0.0) -> ModelsInfo:
-        return ModelsInfo(tiny=True, max_edit_batch=self.max_edit_batch,
-                          description="FakeModels (in-process: red regions, inverted colours)")
+        return ModelsInfo(
+            tiny=True,
+            max_edit_batch=self.max_edit_batch,
+            description="FakeModels (in-process: red regions, inverted colours)",
+        )
 
     def track(self, prompt: str) -> FakeTracker:
         with self._lock:
-            tracker = FakeTracker(self, " ".join(prompt.split()[:self.prompt_words]), persistent=self.sessions)
+            tracker = FakeTracker(self, " ".join(prompt.split()[: self.prompt_words]), persistent=self.sessions)
             self.trackers.append(tracker)
         return tracker
 
-    def edit(self, crops: Sequence[np.ndarray], instruction: str, params: EditParams, *, seeds: Sequence[int],
-             anchor: np.ndarray | None = None) -> list[np.ndarray]:
+    def edit(
+        self,
+        crops: Sequence[np.ndarray],
+        instruction: str,
+        params: EditParams,
+        *,
+        seeds: Sequence[int],
+        anchor: np.ndarray | None = None,
+    ) -> list[np.ndarray]:
         if len(crops) > self.max_edit_batch or len(seeds) != len(crops):
             raise ValueError(f"edit() got {len(crops)} crops and {len(seeds)} seeds; at most {self.max_edit_batch}")
         with self._lock:
@@ -87,12 +97,14 @@ class FakeModels:
 
     def _detections(self, frame: np.ndarray, prompt: str) -> list[Detection]:
         count, labels, stats, _ = cv2.connectedComponentsWithStats(self.find(frame).astype(np.uint8), connectivity=8)
-        regions = sorted((stats[i, cv2.CC_STAT_LEFT], i) for i in range(1, count)
-                         if stats[i, cv2.CC_STAT_AREA] >= self.min_area)
+        regions = sorted(
+            (stats[i, cv2.CC_STAT_LEFT], i) for i in range(1, count) if stats[i, cv2.CC_STAT_AREA] >= self.min_area
+        )
         detections = []
         for object_id, (_, label) in enumerate(regions):
-            x, y, w, h = (int(stats[label, k]) for k in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH,
-                                                         cv2.CC_STAT_HEIGHT))
+            x, y, w, h = (
+                int(stats[label, k]) for k in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT)
+            )
             detections.append(Detection(object_id, prompt, 1.0, (x, y, x + w, y + h), labels == label))
         return detections
 

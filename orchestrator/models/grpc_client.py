@@ -45,21 +45,25 @@ CALLS_STOP_S = 10.0
 UNREACHABLE_S = 60.0  # a replica that lost a session to UNAVAILABLE gets new ones last for this long
 SEGMENT_JPEG_QUALITY = 95
 
-_SERVICE_CONFIG = json.dumps({
-    "loadBalancingConfig": [{"round_robin": {}}],
-    "methodConfig": [{
-        "name": [{"service": "videoedit.v1.ModelService"}],
-        "retryPolicy": {
-            "maxAttempts": 5,
-            "initialBackoff": "0.2s",
-            "maxBackoff": "5s",
-            "backoffMultiplier": 2,
-            # UNAVAILABLE: a replica is down or draining. RESOURCE_EXHAUSTED: its queue is
-            # full; backing off (up to ~10 s over the attempts) lets it catch up.
-            "retryableStatusCodes": ["UNAVAILABLE", "RESOURCE_EXHAUSTED"],
-        },
-    }],
-})
+_SERVICE_CONFIG = json.dumps(
+    {
+        "loadBalancingConfig": [{"round_robin": {}}],
+        "methodConfig": [
+            {
+                "name": [{"service": "videoedit.v1.ModelService"}],
+                "retryPolicy": {
+                    "maxAttempts": 5,
+                    "initialBackoff": "0.2s",
+                    "maxBackoff": "5s",
+                    "backoffMultiplier": 2,
+                    # UNAVAILABLE: a replica is down or draining. RESOURCE_EXHAUSTED: its queue is
+                    # full; backing off (up to ~10 s over the attempts) lets it catch up.
+                    "retryableStatusCodes": ["UNAVAILABLE", "RESOURCE_EXHAUSTED"],
+                },
+            }
+        ],
+    }
+)
 
 
 def channel_target(servers: str) -> str:
@@ -103,20 +107,23 @@ def replica_addresses(servers: str) -> list[str]:
 
 
 def _channel(target: str) -> grpc.Channel:
-    return grpc.insecure_channel(target, options=[
-        ("grpc.service_config", _SERVICE_CONFIG),
-        ("grpc.enable_retries", 1),
-        # A call is retried only while its request is still buffered; the default 256 KiB
-        # would rule out retrying a chunk of frames, exactly the call a dying replica drops.
-        ("grpc.per_rpc_retry_buffer_size", MAX_MESSAGE_BYTES),
-        ("grpc.retry_buffer_size", 4 * MAX_MESSAGE_BYTES),
-        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-        # Ping during long calls so a replica that died silently is noticed in ~40 s
-        # (model servers accept pings this often; see modelserver.server.serve).
-        ("grpc.keepalive_time_ms", 30_000),
-        ("grpc.keepalive_timeout_ms", 10_000),
-    ])
+    return grpc.insecure_channel(
+        target,
+        options=[
+            ("grpc.service_config", _SERVICE_CONFIG),
+            ("grpc.enable_retries", 1),
+            # A call is retried only while its request is still buffered; the default 256 KiB
+            # would rule out retrying a chunk of frames, exactly the call a dying replica drops.
+            ("grpc.per_rpc_retry_buffer_size", MAX_MESSAGE_BYTES),
+            ("grpc.retry_buffer_size", 4 * MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            # Ping during long calls so a replica that died silently is noticed in ~40 s
+            # (model servers accept pings this often; see modelserver.server.serve).
+            ("grpc.keepalive_time_ms", 30_000),
+            ("grpc.keepalive_timeout_ms", 10_000),
+        ],
+    )
 
 
 class ModelClient:
@@ -144,8 +151,11 @@ class ModelClient:
         """Server info (GetInfo, cached). With `wait_s`, first waits that long for a server to be
         SERVING (model servers open their port before their models are loaded)."""
         info = self._server_info(wait_s)
-        return ModelsInfo(tiny=info.segmenter.tiny or info.editor.tiny, max_edit_batch=info.max_edit_batch,
-                          description=f"{self.target}: {json_format.MessageToJson(info, indent=None)}")
+        return ModelsInfo(
+            tiny=info.segmenter.tiny or info.editor.tiny,
+            max_edit_batch=info.max_edit_batch,
+            description=f"{self.target}: {json_format.MessageToJson(info, indent=None)}",
+        )
 
     def _server_info(self, wait_s: float = 0.0) -> pb.ModelServerInfo:
         if self._info is None:
@@ -161,16 +171,19 @@ class ModelClient:
         state = "unreachable"
         while time.monotonic() < deadline:
             try:
-                response = health.Check(request, timeout=max(0.1, min(5.0, deadline - time.monotonic())),
-                                        wait_for_ready=True)
+                response = health.Check(
+                    request, timeout=max(0.1, min(5.0, deadline - time.monotonic())), wait_for_ready=True
+                )
                 if response.status == health_pb2.HealthCheckResponse.SERVING:
                     return
                 state = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
             except grpc.RpcError as err:
                 state = err.code().name
             time.sleep(0.5)
-        raise ModelServerError(f"model server {self.target} not SERVING after {wait_s:.0f}s (last: {state}); "
-                               "is videoedit-modelserver running and VIDEOEDIT_MODEL_SERVERS right?")
+        raise ModelServerError(
+            f"model server {self.target} not SERVING after {wait_s:.0f}s (last: {state}); "
+            "is videoedit-modelserver running and VIDEOEDIT_MODEL_SERVERS right?"
+        )
 
     def track(self, prompt: str) -> Tracker:
         """A tracker on one replica: the one holding the fewest of this client's sessions, taking
@@ -182,8 +195,14 @@ class ModelClient:
         with self._sessions_lock:
             turn = next(self._turn)
             recent = time.monotonic() - UNREACHABLE_S
-            address = min(replicas, key=lambda r: (self._unreachable.get(r, -1e9) > recent, self._sessions_on[r],
-                                                   (replicas.index(r) - turn) % len(replicas)))
+            address = min(
+                replicas,
+                key=lambda r: (
+                    self._unreachable.get(r, -1e9) > recent,
+                    self._sessions_on[r],
+                    (replicas.index(r) - turn) % len(replicas),
+                ),
+            )
             self._sessions_on[address] += 1
         return _SessionTracker(self, prompt, address)
 
@@ -195,30 +214,49 @@ class ModelClient:
         with self._sessions_lock:
             self._unreachable[address] = time.monotonic()
 
-    def segment(self, frames: Sequence[np.ndarray], prompt: str, session: pb.TrackingSession | None = None,
-                stub: pb_grpc.ModelServiceStub | None = None) -> Segmentation:
+    def segment(
+        self,
+        frames: Sequence[np.ndarray],
+        prompt: str,
+        session: pb.TrackingSession | None = None,
+        stub: pb_grpc.ModelServiceStub | None = None,
+    ) -> Segmentation:
         """SAM3 over a chunk of consecutive RGB frames -> detections per frame (on `stub`'s replica
         and carrying on `session` when given)."""
         height, width = frames[0].shape[:2]
         side = self._server_info().segment_image_size
         scale = min(1.0, side / max(height, width))
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        images = [wire.encode_image(shrink(f, size) if scale < 1 else f, jpeg_quality=SEGMENT_JPEG_QUALITY)
-                  for f in frames]
-        response = self._call("Segment", pb.SegmentRequest(frames=images, prompts=[prompt], session=session),
-                              stub=stub)
+        images = [
+            wire.encode_image(shrink(f, size) if scale < 1 else f, jpeg_quality=SEGMENT_JPEG_QUALITY) for f in frames
+        ]
+        response = self._call("Segment", pb.SegmentRequest(frames=images, prompts=[prompt], session=session), stub=stub)
         if len(response.frames) != len(frames):
             raise ModelServerError(f"Segment returned {len(response.frames)} frames for {len(frames)}")
-        return Segmentation(frames=[[self._to_detection(inst, width, height, scale) for inst in fr.instances]
-                                    for fr in response.frames],
-                            prompt=response.prompts_used[0] if response.prompts_used else prompt)
+        return Segmentation(
+            frames=[
+                [self._to_detection(inst, width, height, scale) for inst in fr.instances] for fr in response.frames
+            ],
+            prompt=response.prompts_used[0] if response.prompts_used else prompt,
+        )
 
-    def edit(self, crops: Sequence[np.ndarray], instruction: str, params: EditParams, *, seeds: Sequence[int],
-             anchor: np.ndarray | None = None) -> list[np.ndarray]:
+    def edit(
+        self,
+        crops: Sequence[np.ndarray],
+        instruction: str,
+        params: EditParams,
+        *,
+        seeds: Sequence[int],
+        anchor: np.ndarray | None = None,
+    ) -> list[np.ndarray]:
         """InstructPix2Pix over same-size RGB crops -> edited crops, same order."""
         request = pb.EditRequest(  # EditParams' fields are EditRequest's
-            images=[wire.encode_image(c) for c in crops], instruction=instruction, seeds=list(seeds),
-            anchor=wire.encode_image(anchor) if anchor is not None else None, **dataclasses.asdict(params))
+            images=[wire.encode_image(c) for c in crops],
+            instruction=instruction,
+            seeds=list(seeds),
+            anchor=wire.encode_image(anchor) if anchor is not None else None,
+            **dataclasses.asdict(params),
+        )
         response = self._call("Edit", request)
         if len(response.images) != len(crops):
             raise ModelServerError(f"Edit returned {len(response.images)} images for {len(crops)}")
@@ -231,24 +269,35 @@ class ModelClient:
             # Linear upsampling of the 0/1 mask then a 0.5 cut gives smoother
             # edges than nearest-neighbour blocks.
             # (in uint8 fixed point: 0/255 then a 128 cut, a quarter of float32's bytes).
-            mask = cv2.resize(mask.view(np.uint8) * np.uint8(255), (width, height),
-                              interpolation=cv2.INTER_LINEAR) >= 128
+            mask = (
+                cv2.resize(mask.view(np.uint8) * np.uint8(255), (width, height), interpolation=cv2.INTER_LINEAR) >= 128
+            )
         b = inst.box
         box = (b.x0 / scale, b.y0 / scale, b.x1 / scale, b.y1 / scale)
         return Detection(inst.object_id, inst.prompt, inst.score, box, mask)
 
-    def _call(self, rpc: str, request, timeout: float | None = None, wait_for_ready: bool = False,
-              stub: pb_grpc.ModelServiceStub | None = None):
+    def _call(
+        self,
+        rpc: str,
+        request,
+        timeout: float | None = None,
+        wait_for_ready: bool = False,
+        stub: pb_grpc.ModelServiceStub | None = None,
+    ):
         try:
-            return getattr(stub or self._stub, rpc)(request, timeout=timeout or self.timeout_s,
-                                                    wait_for_ready=wait_for_ready)
+            return getattr(stub or self._stub, rpc)(
+                request, timeout=timeout or self.timeout_s, wait_for_ready=wait_for_ready
+            )
         except grpc.RpcError as err:
             hint = ""
             if err.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
-                hint = (f" (no answer within VIDEOEDIT_MODEL_TIMEOUT_S={timeout or self.timeout_s:g}s; raise it for "
-                        "slow GPUs or large batches, or lower extra edit_batch_size/chunk_size)")
+                hint = (
+                    f" (no answer within VIDEOEDIT_MODEL_TIMEOUT_S={timeout or self.timeout_s:g}s; raise it for "
+                    "slow GPUs or large batches, or lower extra edit_batch_size/chunk_size)"
+                )
             raise ModelServerError(
-                f"model server {self.target}: {rpc} failed with {err.code().name}: {err.details()}{hint}") from err
+                f"model server {self.target}: {rpc} failed with {err.code().name}: {err.details()}{hint}"
+            ) from err
 
 
 class _ChunkTracker:
@@ -295,11 +344,17 @@ class _SessionTracker:
             return
         self._closed = True
         try:  # frees the session's device memory now rather than after its idle time
-            self._stub.Segment(pb.SegmentRequest(prompts=[self._prompt], session=pb.TrackingSession(
-                id=self.session_id, close=True)), timeout=5)
+            self._stub.Segment(
+                pb.SegmentRequest(prompts=[self._prompt], session=pb.TrackingSession(id=self.session_id, close=True)),
+                timeout=5,
+            )
         except grpc.RpcError as err:
-            log.info("closing tracking session %s on %s: %s (it ends by itself when idle)",
-                     self.session_id, self.address, err.code().name)
+            log.info(
+                "closing tracking session %s on %s: %s (it ends by itself when idle)",
+                self.session_id,
+                self.address,
+                err.code().name,
+            )
         finally:
             self._channel.close()
             self._client._session_ended(self.address)

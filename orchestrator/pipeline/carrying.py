@@ -23,9 +23,17 @@ from ..media.decode import read_frames
 from ..media.mask_store import MaskStore
 from ..request import Keyframes
 from ..vision.crop import Box, region, stabilised_crops
+from ..vision.keyframes import (
+    TRUST_GREY,
+    FlowMap,
+    Keyframe,
+    carried,
+    gap_area,
+    interval_keyframes,
+    positions,
+    stretches,
+)
 from ..vision.optical_flow import FlowArea
-from ..vision.keyframes import (TRUST_GREY, FlowMap, Keyframe, carried, gap_area, interval_keyframes, positions,
-                                stretches)
 from .concurrency import FrameWatermark, KeyframePlan
 from .context import JobContext
 
@@ -58,8 +66,11 @@ def plan_keyframes(ctx: JobContext, masks: MaskStore, boxes: list[Box | None], p
             key_index, flow_map, key_source, key_mask = reference
             xs, ys = positions(flow_map.step(flow_map.area.gray(frame)), box, flow_map.area)
             far = index - key_index >= opts.keyframe_interval
-            if far or _carried_share(frame, box, masks.region(index, box), key_source, key_mask, xs, ys) \
-                    < ADAPTIVE_MIN_CARRIED:
+            if (
+                far
+                or _carried_share(frame, box, masks.region(index, box), key_source, key_mask, xs, ys)
+                < ADAPTIVE_MIN_CARRIED
+            ):
                 reference = None
         if reference is None:
             plan.mark(index)
@@ -73,8 +84,15 @@ def plan_keyframes(ctx: JobContext, masks: MaskStore, boxes: list[Box | None], p
     plan.decided.finish()
 
 
-def _carried_share(frame: np.ndarray, box: Box, mask: np.ndarray, key_source: np.ndarray, key_mask: np.ndarray,
-                   xs: np.ndarray, ys: np.ndarray) -> float:
+def _carried_share(
+    frame: np.ndarray,
+    box: Box,
+    mask: np.ndarray,
+    key_source: np.ndarray,
+    key_mask: np.ndarray,
+    xs: np.ndarray,
+    ys: np.ndarray,
+) -> float:
     """Share of the mask's pixels whose position in the keyframe lands on its object with a
     consistent source."""
     if not mask.any():
@@ -89,9 +107,15 @@ def _sample(image: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
     return cv2.remap(image, xs, ys, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT)
 
 
-def carry_edits(ctx: JobContext, boxes: list[Box | None], keys: KeyframePlan, edits: CropSpool,
-                progress_offset: int, ready: FrameWatermark | None = None,
-                keys_ready: FrameWatermark | None = None) -> int:
+def carry_edits(
+    ctx: JobContext,
+    boxes: list[Box | None],
+    keys: KeyframePlan,
+    edits: CropSpool,
+    progress_offset: int,
+    ready: FrameWatermark | None = None,
+    keys_ready: FrameWatermark | None = None,
+) -> int:
     """Fill the boxes of the frames between keyframes into `edits`, carrying the keyframes' whole
     edited crops (as editing left them in `edits`: not pasted, so the saving pass feathers every
     frame once, with its own mask); returns how many. Progress goes on from `progress_offset`.
@@ -119,8 +143,9 @@ def carry_edits(ctx: JobContext, boxes: list[Box | None], keys: KeyframePlan, ed
             key = _keyframe(frame, edits, index)
             if between:
                 assert start is not None
-                carried_count += _fill_gap(start[0], start[1], index, key, start[2].area, between, boxes, sources,
-                                           edits)
+                carried_count += _fill_gap(
+                    start[0], start[1], index, key, start[2].area, between, boxes, sources, edits
+                )
                 ctx.progress.advance(progress_offset + index, f"carried the edit to {carried_count} frames")
             between = []
             following = next((i for i in range(index + 1, info.frame_count) if boxes[i] is not None and keys[i]), index)
@@ -140,9 +165,17 @@ def _keyframe(frame: np.ndarray, edits: CropSpool, index: int) -> Keyframe:
     return Keyframe(source=frame, edited=edited)
 
 
-def _fill_gap(first: int, first_key: Keyframe, last: int, last_key: Keyframe, area: FlowArea,
-              between: list[tuple[int, np.ndarray, np.ndarray]], boxes: list[Box | None], sources: CropSpool,
-              edits: CropSpool) -> int:
+def _fill_gap(
+    first: int,
+    first_key: Keyframe,
+    last: int,
+    last_key: Keyframe,
+    area: FlowArea,
+    between: list[tuple[int, np.ndarray, np.ndarray]],
+    boxes: list[Box | None],
+    sources: CropSpool,
+    edits: CropSpool,
+) -> int:
     """Carry the two keyframes' edits into the frames between them (walked backwards, so the
     flow map towards `last` is composed step by step, on the same `area` as the one from `first`)."""
     towards_last = FlowMap(last_key.source, area)
@@ -152,8 +185,10 @@ def _fill_gap(first: int, first_key: Keyframe, last: int, last_key: Keyframe, ar
         assert box is not None
         _, source_box = sources.get(index)  # type: ignore[misc]
         to_last = towards_last.step(gray)
-        keys = [(first_key, positions(to_first.astype(np.float32), box, area), (last - index) / span),
-                (last_key, positions(to_last, box, area), (index - first) / span)]
+        keys = [
+            (first_key, positions(to_first.astype(np.float32), box, area), (last - index) / span),
+            (last_key, positions(to_last, box, area), (index - first) / span),
+        ]
         pixels, _ = carried(source_box, keys)
         edits.put(index, box, np.clip(np.rint(pixels), 0, 255).astype(np.uint8))
     return len(between)

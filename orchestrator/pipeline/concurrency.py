@@ -28,7 +28,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, InvalidStateError, wait
 from dataclasses import dataclass
-from typing import Any, Generic, Optional, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
@@ -60,8 +60,12 @@ class Stopped(Exception):
     """Raised in a stage when another stage of its job failed (the driver raises that error)."""
 
 
-_RAISES: dict[StopReason, type[Exception]] = {StopReason.LEASE_LOST: JobLost, StopReason.SHUTDOWN: JobInterrupted,
-                                              StopReason.CANCELLED: JobCancelled, StopReason.FAILED: Stopped}
+_RAISES: dict[StopReason, type[Exception]] = {
+    StopReason.LEASE_LOST: JobLost,
+    StopReason.SHUTDOWN: JobInterrupted,
+    StopReason.CANCELLED: JobCancelled,
+    StopReason.FAILED: Stopped,
+}
 
 
 class StopSignal:
@@ -74,7 +78,7 @@ class StopSignal:
         self._reasons: set[StopReason] = set()
         self._stopped: Future[None] = Future()  # done at the first stop: future waits wait on it too
         self._conditions: list[threading.Condition] = []  # what the hand-overs wait on: woken at a stop
-        self.failure: Optional[BaseException] = None  # the first stage failure (StopReason.FAILED)
+        self.failure: BaseException | None = None  # the first stage failure (StopReason.FAILED)
 
     def stop(self, reason: StopReason) -> None:
         with self._lock:
@@ -98,7 +102,7 @@ class StopSignal:
                 self.failure = error
         self.stop(StopReason.FAILED)
 
-    def reason(self, finishing: bool = False) -> Optional[StopReason]:
+    def reason(self, finishing: bool = False) -> StopReason | None:
         """The reason that wins (None: not stopped). `finishing`: the job's outputs are written and
         only its final status is left; a shutdown no longer stops it, a cancel still does."""
         with self._lock:
@@ -132,12 +136,13 @@ class StopSignal:
                 return
             condition.wait()
 
-    def result(self, future: Future[T], tick: Optional[Callable[[], None]] = None) -> T:
+    def result(self, future: Future[T], tick: Callable[[], None] | None = None) -> T:
         """`future`'s result, raising as soon as the job stops first. `tick` is called every
         PROGRESS_TICK_S meanwhile (to report the progress of what the wait is for)."""
         while True:
-            done, _ = wait((future, self._stopped), timeout=PROGRESS_TICK_S if tick else None,
-                           return_when=FIRST_COMPLETED)
+            done, _ = wait(
+                (future, self._stopped), timeout=PROGRESS_TICK_S if tick else None, return_when=FIRST_COMPLETED
+            )
             if future in done:
                 return future.result()
             self.raise_if_stopped()
@@ -153,14 +158,14 @@ class Tally:
         self.done = 0
         self._stop = stop
 
-    def stage(self, stage: JobStatus, message: str, total_frames: Optional[int] = None) -> None:
+    def stage(self, stage: JobStatus, message: str, total_frames: int | None = None) -> None:
         self._stop.raise_if_stopped()
 
-    def advance(self, done: int, message: Optional[str] = None) -> None:
+    def advance(self, done: int, message: str | None = None) -> None:
         self._stop.raise_if_stopped()
         self.done = max(self.done, done)
 
-    def complete(self, done: int, message: Optional[str] = None) -> None:
+    def complete(self, done: int, message: str | None = None) -> None:
         self._stop.raise_if_stopped()
         self.done = done
 
@@ -199,8 +204,8 @@ class TrackedFrame:
     """A frame whose mask is final, as propagating hands it to editing."""
 
     index: int
-    box: Optional[Box]  # its mask's bounding box (None: no object)
-    pixels: Optional[np.ndarray]  # RGB uint8, when it has an object (editing needs no others)
+    box: Box | None  # its mask's bounding box (None: no object)
+    pixels: np.ndarray | None  # RGB uint8, when it has an object (editing needs no others)
 
 
 class TrackedFrames:
@@ -299,22 +304,25 @@ class StagesBehind:
     def __enter__(self) -> StagesBehind:
         return self
 
-    def __exit__(self, kind: Any, error: Optional[BaseException], traceback: Any) -> None:
+    def __exit__(self, kind: Any, error: BaseException | None, traceback: Any) -> None:
         if error is not None:
             self._ctx.stop.fail(error)  # no-op when the job was stopped (cancelled, or a stage failed)
         for stage in self._running:
             done, _ = wait([stage.future], timeout=BEHIND_STOP_S)
             if not done:
-                self._ctx.log.warning("the %s stage running behind did not stop within %ss", stage.name,
-                                      BEHIND_STOP_S)
+                self._ctx.log.warning("the %s stage running behind did not stop within %ss", stage.name, BEHIND_STOP_S)
 
     def start(self, name: str, run: Callable[..., T], *args: Any) -> BehindStage[T]:
         """Run `run(ctx, *args)` on a thread named `name`, `ctx` reporting to a Tally of its own."""
         tally = self.tally()
         future: Future[T] = Future()
         stage = BehindStage(name, future, tally)
-        threading.Thread(target=self._run, args=(future, run, dataclasses.replace(self._ctx, progress=tally), args),
-                         name=name, daemon=True).start()
+        threading.Thread(
+            target=self._run,
+            args=(future, run, dataclasses.replace(self._ctx, progress=tally), args),
+            name=name,
+            daemon=True,
+        ).start()
         self._running.append(stage)
         return stage
 
@@ -324,6 +332,7 @@ class StagesBehind:
 
     def finish(self, *stages: BehindStage[Any]) -> None:
         """Wait for `stages`, reporting their progress (summed) as the current stage's."""
+
         def report() -> None:
             self._ctx.progress.advance(sum(stage.tally.done for stage in stages))
 

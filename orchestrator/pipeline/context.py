@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -25,13 +25,13 @@ class Progress(Protocol):
     for a stage running behind). Every call is also a checkpoint: it raises when the job's
     StopSignal says stop (JobCancelled and its kin, or concurrency.Stopped)."""
 
-    def stage(self, stage: JobStatus, message: str, total_frames: Optional[int] = None) -> None:
+    def stage(self, stage: JobStatus, message: str, total_frames: int | None = None) -> None:
         """A new stage starts (called by the driver only)."""
 
-    def advance(self, done: int, message: Optional[str] = None) -> None:
+    def advance(self, done: int, message: str | None = None) -> None:
         """`done` frames of the current stage are finished."""
 
-    def complete(self, done: int, message: Optional[str] = None) -> None:
+    def complete(self, done: int, message: str | None = None) -> None:
         """The current stage ended after `done` frames, earlier than planned."""
 
 
@@ -47,7 +47,7 @@ class Pasted:
 class FrameFilter(Protocol):
     """Work that the saving pass does on each decoded source frame, in order (smoothing)."""
 
-    def __call__(self, index: int, frame: Optional[np.ndarray], pasted: Optional[Pasted]) -> None:
+    def __call__(self, index: int, frame: np.ndarray | None, pasted: Pasted | None) -> None:
         """Write frame `index`'s final box into `frame` (the decoded source, RGB), given its edit as
         pasted (None: the frame has no edit, and `frame` may be None: not converted to RGB)."""
 

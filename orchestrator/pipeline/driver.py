@@ -44,12 +44,21 @@ def output_paths(request: VideoEditRequest) -> OutputPaths:
     """Where the job's outputs go: mp4 for videos, png for single frames."""
     assert request.output_dir is not None  # validation always sets it
     ext = "png" if request.mode == Mode.SINGLE_FRAME else "mp4"
-    return OutputPaths(video=request.output_dir / f"{request.job_id}_output.{ext}",
-                       mask=request.output_dir / f"{request.job_id}_mask.{ext}")
+    return OutputPaths(
+        video=request.output_dir / f"{request.job_id}_output.{ext}",
+        mask=request.output_dir / f"{request.job_id}_mask.{ext}",
+    )
 
 
-def run_pipeline(job: CheckedRequest, models: Models, progress: Progress, log: logging.Logger,
-                 workdir: Path, stop: StopSignal, threads: int = 0) -> OutputPaths:
+def run_pipeline(
+    job: CheckedRequest,
+    models: Models,
+    progress: Progress,
+    log: logging.Logger,
+    workdir: Path,
+    stop: StopSignal,
+    threads: int = 0,
+) -> OutputPaths:
     """Run every stage of the job; returns its outputs. Raises on failure or when `stop` says
     so. `threads`: decoder/encoder threads this job may use (0: one or more per core)."""
     if job.request.mode == Mode.SINGLE_FRAME:
@@ -61,8 +70,15 @@ def run_pipeline(job: CheckedRequest, models: Models, progress: Progress, log: l
         raise stop.failure from None
 
 
-def run_video(job: CheckedRequest, models: Models, progress: Progress, log: logging.Logger, workdir: Path,
-              stop: StopSignal, threads: int) -> OutputPaths:
+def run_video(
+    job: CheckedRequest,
+    models: Models,
+    progress: Progress,
+    log: logging.Logger,
+    workdir: Path,
+    stop: StopSignal,
+    threads: int,
+) -> OutputPaths:
     """The video pipeline, stage by stage."""
     req, opts = job.request, job.options
     paths = output_paths(req)
@@ -100,8 +116,11 @@ def run_video(job: CheckedRequest, models: Models, progress: Progress, log: logg
         # follows the edited frames as they become final, so the model server is not left idle
         # while it runs after editing. (Not beside tracking: the encoder's buffers would add to
         # tracking's frames, a higher peak that only long videos reach.)
-        progress.stage(JobStatus.EDITING, f"editing: {req.edit_prompt!r}",
-                       total_frames=info.frame_count * (2 if editing is None else 1))
+        progress.stage(
+            JobStatus.EDITING,
+            f"editing: {req.edit_prompt!r}",
+            total_frames=info.frame_count * (2 if editing is None else 1),
+        )
         saving, smoothing = _start_saving(ctx, behind, masks, edits, paths, edited_ready)
         if editing is None:
             summary = _edit_keyframes(ctx, behind, masks, edits, edited_ready)
@@ -110,21 +129,43 @@ def run_video(job: CheckedRequest, models: Models, progress: Progress, log: logg
             summary = f"{edits.frames()} frames edited by the model"
         edited_ready.finish()
 
-        # 5. Smoothing: temporal EMA inside the mask, done by the saving pass (what is left of it).
-        if smoothing is not None:
-            progress.stage(JobStatus.SMOOTHING, f"smoothing ({opts.smoothing_mode}, window {req.smoothing_window}, "
-                                                f"alpha {req.smoothing_alpha})", total_frames=info.frame_count)
-            behind.finish(smoothing)
-
-        # 6. Saving: one pass over the source pasting (and smoothing) the boxes -> H.264 mp4 with
-        # the source's fps and audio; the mask video.
-        progress.stage(JobStatus.SAVING, "encoding the output video", total_frames=2 * info.frame_count)
-        behind.finish(saving, mask_video)
+        # 5. Smoothing and 6. saving: what is left of the saving pass (and smoothing in it).
+        _finish_saving(ctx, behind, saving, smoothing, mask_video)
     return dataclasses.replace(paths, summary=summary)
 
 
-def _propagate_with_editing_behind(ctx: JobContext, behind: StagesBehind, sighting: Sighting, masks: MaskStore,
-                                   edits: CropSpool, edited_ready: FrameWatermark) -> BehindStage[int]:
+def _finish_saving(
+    ctx: JobContext,
+    behind: StagesBehind,
+    saving: BehindStage[None],
+    smoothing: BehindStage[None] | None,
+    mask_video: BehindStage[None],
+) -> None:
+    """Steps 5 and 6: the saving pass, running since editing began, is followed to its end, its
+    smoothing reported as a stage of its own."""
+    req, frames = ctx.request, ctx.info.frame_count
+    # 5. Smoothing: temporal EMA inside the mask, done by the saving pass (what is left of it).
+    if smoothing is not None:
+        ctx.progress.stage(
+            JobStatus.SMOOTHING,
+            f"smoothing ({ctx.options.smoothing_mode}, window {req.smoothing_window}, alpha {req.smoothing_alpha})",
+            total_frames=frames,
+        )
+        behind.finish(smoothing)
+    # 6. Saving: one pass over the source pasting (and smoothing) the boxes -> H.264 mp4 with the
+    # source's fps and audio; the mask video.
+    ctx.progress.stage(JobStatus.SAVING, "encoding the output video", total_frames=2 * frames)
+    behind.finish(saving, mask_video)
+
+
+def _propagate_with_editing_behind(
+    ctx: JobContext,
+    behind: StagesBehind,
+    sighting: Sighting,
+    masks: MaskStore,
+    edits: CropSpool,
+    edited_ready: FrameWatermark,
+) -> BehindStage[int]:
     """Propagating, handing each frame over to editing, which runs behind it, once its mask is
     final; returns the editing stage (still running)."""
     tracked = TrackedFrames(TRACKED_FRAMES_HELD, ctx.stop)
@@ -133,8 +174,14 @@ def _propagate_with_editing_behind(ctx: JobContext, behind: StagesBehind, sighti
     return editing
 
 
-def _start_saving(ctx: JobContext, behind: StagesBehind, masks: MaskStore, edits: CropSpool, paths: OutputPaths,
-                  edited_ready: FrameWatermark) -> tuple[BehindStage[None], BehindStage[None] | None]:
+def _start_saving(
+    ctx: JobContext,
+    behind: StagesBehind,
+    masks: MaskStore,
+    edits: CropSpool,
+    paths: OutputPaths,
+    edited_ready: FrameWatermark,
+) -> tuple[BehindStage[None], BehindStage[None] | None]:
     """Start the saving pass behind editing; returns it and smoothing, the part of it that is a
     stage of its own (None without smoothing)."""
     if not ctx.request.apply_smoothing:
@@ -145,8 +192,9 @@ def _start_saving(ctx: JobContext, behind: StagesBehind, masks: MaskStore, edits
     return saving, BehindStage("smoothing", smoother.finished, tally)
 
 
-def _edit_keyframes(ctx: JobContext, behind: StagesBehind, masks: MaskStore, edits: CropSpool,
-                    edited_ready: FrameWatermark) -> str:
+def _edit_keyframes(
+    ctx: JobContext, behind: StagesBehind, masks: MaskStore, edits: CropSpool, edited_ready: FrameWatermark
+) -> str:
     """The model edits the keyframes as they are planned while, behind it, each gap is carried as
     soon as its closing keyframe is spooled (and the saving pass follows the carried frames);
     returns what was done, for the final status."""
@@ -166,8 +214,9 @@ def _edit_keyframes(ctx: JobContext, behind: StagesBehind, masks: MaskStore, edi
     return summary
 
 
-def run_single_frame(job: CheckedRequest, models: Models, progress: Progress, log: logging.Logger,
-                     workdir: Path, stop: StopSignal) -> OutputPaths:
+def run_single_frame(
+    job: CheckedRequest, models: Models, progress: Progress, log: logging.Logger, workdir: Path, stop: StopSignal
+) -> OutputPaths:
     """Edit one frame (extra frame_index) into PNGs, for fast prompt tuning."""
     req, opts = job.request, job.options
     paths = output_paths(req)

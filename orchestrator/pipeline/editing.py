@@ -62,8 +62,11 @@ def edit_target(ctx: JobContext, index: int, frame: np.ndarray, box: Box) -> Edi
     return EditTarget(index, box, cut_crop(frame, box, ctx.options.edit_size))
 
 
-def submit_edit(ctx: JobContext, targets: Sequence[EditTarget], anchor: np.ndarray | None = None,
-                ) -> list[np.ndarray]:
+def submit_edit(
+    ctx: JobContext,
+    targets: Sequence[EditTarget],
+    anchor: np.ndarray | None = None,
+) -> list[np.ndarray]:
     """One Edit call for `targets`: the edited crops, in order. `anchor`: the crop they attend to
     (cross-frame consistency)."""
     req, opts = ctx.request, ctx.options
@@ -81,14 +84,26 @@ def edit_frame(ctx: JobContext, index: int, frame: np.ndarray, mask: np.ndarray)
     box = crop_box(bbox, info.width, info.height, ctx.options.crop_margin)
     [crop] = submit_edit(ctx, [edit_target(ctx, index, frame, box)])
     edited = frame.copy()
-    region(edited, box)[:], _ = paste(region(frame, box), fit_crop(crop, (box[2] - box[0], box[3] - box[1])),
-                                      lambda b: region(mask, b), box, info.width, info.height,
-                                      ctx.request.erode_kernel, ctx.options.detail_size)
+    region(edited, box)[:], _ = paste(
+        region(frame, box),
+        fit_crop(crop, (box[2] - box[0], box[3] - box[1])),
+        lambda b: region(mask, b),
+        box,
+        info.width,
+        info.height,
+        ctx.request.erode_kernel,
+        ctx.options.detail_size,
+    )
     return edited
 
 
-def edit_frames(ctx: JobContext, masks: MaskStore, out: CropSpool, keys: KeyframePlan | None = None,
-                ready: FrameWatermark | None = None) -> int:
+def edit_frames(
+    ctx: JobContext,
+    masks: MaskStore,
+    out: CropSpool,
+    keys: KeyframePlan | None = None,
+    ready: FrameWatermark | None = None,
+) -> int:
     """Edit every frame that has an object (or, with `keys`, only the keyframes) into `out` (the
     model's whole edited crop, resized to its box), decoding the video for the crops; returns the
     Edit calls made. `ready` learns how far `out` is final, for stages running behind this one."""
@@ -110,8 +125,9 @@ def edit_tracked(ctx: JobContext, tracked: TrackedFrames, out: CropSpool, ready:
 def _tracked_crops(ctx: JobContext, tracked: TrackedFrames) -> Iterator[tuple[int, np.ndarray | None, Box | None]]:
     """(index, frame, crop box) of the frames with an object, in order, and (index, None, None) for
     each frame without one: every crop before it has come out (the object's stretch ended)."""
-    stabiliser: CropStabiliser[np.ndarray | None] = CropStabiliser(ctx.info.width, ctx.info.height,
-                                                                   ctx.options.crop_margin)
+    stabiliser: CropStabiliser[np.ndarray | None] = CropStabiliser(
+        ctx.info.width, ctx.info.height, ctx.options.crop_margin
+    )
     for frame in tracked:
         for index, box, pixels in stabiliser.add(frame.box, frame.pixels):
             yield index, pixels, box
@@ -121,8 +137,12 @@ def _tracked_crops(ctx: JobContext, tracked: TrackedFrames) -> Iterator[tuple[in
         yield index, pixels, box
 
 
-def _edit(ctx: JobContext, crops: Iterable[tuple[int, np.ndarray | None, Box | None]], out: CropSpool,
-          ready: FrameWatermark | None) -> int:
+def _edit(
+    ctx: JobContext,
+    crops: Iterable[tuple[int, np.ndarray | None, Box | None]],
+    out: CropSpool,
+    ready: FrameWatermark | None,
+) -> int:
     """Edit the frames of `crops` ((index, frame, crop box), in order; (index, None, None): a frame
     without an edit) into `out`, in batches of up to edit_batch_size crops; returns the Edit calls
     made."""
@@ -143,8 +163,14 @@ def _edit(ctx: JobContext, crops: Iterable[tuple[int, np.ndarray | None, Box | N
         calls.send(batch)
     calls.collect_all()
     ctx.progress.advance(ctx.info.frame_count)
-    ctx.log.info("editing: %d frames edited by the model of %d, in %d Edit calls of up to %d crops (%d in flight)",
-                 out.frames(), ctx.info.frame_count, calls.sent, calls.batch_size, EDITS_IN_FLIGHT)
+    ctx.log.info(
+        "editing: %d frames edited by the model of %d, in %d Edit calls of up to %d crops (%d in flight)",
+        out.frames(),
+        ctx.info.frame_count,
+        calls.sent,
+        calls.batch_size,
+        EDITS_IN_FLIGHT,
+    )
     return calls.sent
 
 

@@ -7,15 +7,21 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Optional
 
 from ..media.decode import VideoInfo, probe
 from .context import Progress
 
 
-def extract(path: Path, max_frames: Optional[int], progress: Progress, log: logging.Logger,
-            threads: int = 0) -> VideoInfo:
+def extract(path: Path, max_frames: int | None, progress: Progress, log: logging.Logger, threads: int = 0) -> VideoInfo:
     info = probe(path, max_frames, on_frame=progress.advance, threads=threads)
-    log.info("extracting: %s %dx%d, %s fps, %d frames, codec %s, audio %s", path, info.width, info.height,
-             info.fps, info.frame_count, info.codec, info.has_audio)
+    log.info(
+        "extracting: %s %dx%d, %s fps, %d frames, codec %s, audio %s",
+        path,
+        info.width,
+        info.height,
+        info.fps,
+        info.frame_count,
+        info.codec,
+        info.has_audio,
+    )
     return info

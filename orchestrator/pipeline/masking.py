@@ -37,17 +37,27 @@ def find_objects(ctx: JobContext, start: int = 0, stop: int | None = None) -> Si
                 tracker, run_start = ctx.models.track(prompt), chunk_start
                 segmentation = tracker.segment(frames, 0)
             if chunk_start == start and segmentation.prompt != prompt:
-                ctx.log.warning("masking: mask_prompt is longer than SAM3 reads (its text window); it read only "
-                                "%r. Shorten the prompt to say what matters first.", segmentation.prompt)
-            objects = stitcher.stitch([frame_objects(dets) for dets in segmentation.frames],
-                                      continues=tracker.persistent and chunk_start > run_start)
+                ctx.log.warning(
+                    "masking: mask_prompt is longer than SAM3 reads (its text window); it read only "
+                    "%r. Shorten the prompt to say what matters first.",
+                    segmentation.prompt,
+                )
+            objects = stitcher.stitch(
+                [frame_objects(dets) for dets in segmentation.frames],
+                continues=tracker.persistent and chunk_start > run_start,
+            )
             ctx.progress.advance(chunk_start + len(frames) - start)
             if any(objects):
                 keep = None if opts.instances is None else largest(objects, opts.instances)
                 found = sorted({g for frame in objects for g in frame})
-                ctx.log.info("masking: %r found %d object(s) in frames %d-%d%s", prompt, len(found), chunk_start,
-                             chunk_start + len(frames) - 1,
-                             "" if keep is None else f"; editing the {len(keep)} largest (ids {sorted(keep)})")
+                ctx.log.info(
+                    "masking: %r found %d object(s) in frames %d-%d%s",
+                    prompt,
+                    len(found),
+                    chunk_start,
+                    chunk_start + len(frames) - 1,
+                    "" if keep is None else f"; editing the {len(keep)} largest (ids {sorted(keep)})",
+                )
                 ctx.progress.complete(chunk_start + len(frames) - start, f"found {len(found)} object(s)")
                 return Sighting(chunk_start, frames, objects, keep, stitcher, tracker, run_start)
             chunk_start += len(frames)
@@ -56,5 +66,7 @@ def find_objects(ctx: JobContext, start: int = 0, stop: int | None = None) -> Si
         raise
     tracker.close()
     raise InvalidArgument(
-        "mask_prompt", f"{prompt!r} matched nothing in frames {start}-{stop - 1}; "
-        "try a simpler noun phrase (e.g. 'hair', 'car') or check the input video")
+        "mask_prompt",
+        f"{prompt!r} matched nothing in frames {start}-{stop - 1}; "
+        "try a simpler noun phrase (e.g. 'hair', 'car') or check the input video",
+    )

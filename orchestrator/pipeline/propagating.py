@@ -83,9 +83,13 @@ def propagate(ctx: JobContext, sighting: Sighting, store: MaskStore, tracked: Tr
     finally:
         run.close()
     masks.finish()
-    ctx.log.info("propagating: objects on %d of %d frames (%d object-frames filled in gaps%s)",
-                 store.frames_with_object(), ctx.info.frame_count, masks.tracks.filled,
-                 f", {run.restarts} tracking restart(s)" if run.restarts else "")
+    ctx.log.info(
+        "propagating: objects on %d of %d frames (%d object-frames filled in gaps%s)",
+        store.frames_with_object(),
+        ctx.info.frame_count,
+        masks.tracks.filled,
+        f", {run.restarts} tracking restart(s)" if run.restarts else "",
+    )
 
 
 class _FinalMasks:
@@ -126,8 +130,8 @@ class _TrackingRun:
         self.ctx, self.sighting = ctx, sighting
         self.overlap = min(ctx.options.chunk_overlap, len(sighting.frames))
         self.tracker, self.run_start = sighting.tracker, sighting.run_start  # run_start: the tracker's first frame
-        self.recent = deque(sighting.frames[len(sighting.frames) - self.overlap:], maxlen=self.overlap)  # last sent
-        self.tail_objects = sighting.objects[len(sighting.objects) - self.overlap:]  # the objects on them
+        self.recent = deque(sighting.frames[len(sighting.frames) - self.overlap :], maxlen=self.overlap)  # last sent
+        self.tail_objects = sighting.objects[len(sighting.objects) - self.overlap :]  # the objects on them
         self.sent = sighting.start + len(sighting.frames)  # frames handed to the tracker so far
         self.in_flight: deque[_Chunk] = deque()
         self.restarts = 0
@@ -157,12 +161,18 @@ class _TrackingRun:
         if self.restarts > MAX_RESTARTS:
             raise why
         self.run_start = lost.start - len(lost.before)
-        self.ctx.log.warning("propagating: %s; tracking starts again in a new session at frame %d (restart %d of "
-                             "at most %d)", why, self.run_start, self.restarts, MAX_RESTARTS)
+        self.ctx.log.warning(
+            "propagating: %s; tracking starts again in a new session at frame %d (restart %d of at most %d)",
+            why,
+            self.run_start,
+            self.restarts,
+            MAX_RESTARTS,
+        )
         self.tracker.close()
         self.tracker = self.ctx.models.track(self.ctx.request.mask_prompt)
-        self.in_flight = deque(self._send(c.start, c.frames, c.before, opens=i == 0)
-                               for i, c in enumerate(self.in_flight))
+        self.in_flight = deque(
+            self._send(c.start, c.frames, c.before, opens=i == 0) for i, c in enumerate(self.in_flight)
+        )
 
     def close(self) -> None:
         self.tracker.close()
@@ -182,17 +192,20 @@ class _TrackingRun:
     def _send(self, start: int, frames: list[np.ndarray], before: list[np.ndarray], opens: bool) -> _Chunk:
         opens = opens or not self.tracker.persistent  # without sessions, every call is one
         lead = before if opens else []
-        call = self.ctx.models.calls.submit("segment", self.tracker.segment, lead + frames,
-                                            start - len(lead) - self.run_start)
+        call = self.ctx.models.calls.submit(
+            "segment", self.tracker.segment, lead + frames, start - len(lead) - self.run_start
+        )
         return _Chunk(start, frames, before, opens, lead, call)
 
     def _stitch(self, chunk: _Chunk, segmentation: Segmentation) -> list[Objects]:
         """The chunk's new frames' objects, with video-wide ids (matched on the lead when it opened
         a session, carried on otherwise)."""
         lead = len(chunk.lead)
-        objects = self.sighting.stitcher.stitch([frame_objects(d) for d in segmentation.frames],
-                                                overlap_before=self.tail_objects[len(self.tail_objects) - lead:]
-                                                if lead else (), continues=not chunk.opens)
+        objects = self.sighting.stitcher.stitch(
+            [frame_objects(d) for d in segmentation.frames],
+            overlap_before=self.tail_objects[len(self.tail_objects) - lead :] if lead else (),
+            continues=not chunk.opens,
+        )
         new = objects[lead:]
-        self.tail_objects = (self.tail_objects + new)[-self.overlap:] if self.overlap else []
+        self.tail_objects = (self.tail_objects + new)[-self.overlap :] if self.overlap else []
         return new

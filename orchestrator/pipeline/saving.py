@@ -36,29 +36,57 @@ class OutputPaths:
     summary: str = ""  # what the job did, for its final status (e.g. frames edited / carried)
 
 
-def save_video(ctx: JobContext, masks: MaskStore, edits: CropSpool, paths: OutputPaths,
-               ready: FrameWatermark | None = None, place: FrameFilter | None = None) -> None:
+def save_video(
+    ctx: JobContext,
+    masks: MaskStore,
+    edits: CropSpool,
+    paths: OutputPaths,
+    ready: FrameWatermark | None = None,
+    place: FrameFilter | None = None,
+) -> None:
     """Encode the source with the boxes of `edits` pasted in through their masks' paste weights
     (each once `ready` says it is final), finished by `place` when given (smoothing); progress
     counts its frames."""
     info = ctx.info
-    count = encode_h264(paths.video, output_frames(ctx, masks, edits, ready, place), info,
-                        audio_from=info.path if info.has_audio else None, on_frame=ctx.progress.advance,
-                        threads=ctx.threads)
-    ctx.log.info("saving: wrote %s (%d frames at %s fps%s)", paths.video.name, count, info.fps,
-                 ", audio" if info.has_audio else "")
+    count = encode_h264(
+        paths.video,
+        output_frames(ctx, masks, edits, ready, place),
+        info,
+        audio_from=info.path if info.has_audio else None,
+        on_frame=ctx.progress.advance,
+        threads=ctx.threads,
+    )
+    ctx.log.info(
+        "saving: wrote %s (%d frames at %s fps%s)",
+        paths.video.name,
+        count,
+        info.fps,
+        ", audio" if info.has_audio else "",
+    )
 
 
 def save_mask_video(ctx: JobContext, masks: MaskStore, paths: OutputPaths) -> None:
     """Encode the paste masks (they are final once propagating ends, so this can run any time
     after it); progress counts its frames."""
-    count = encode_h264(paths.mask, _mattes(ctx, masks), ctx.info, audio_from=None, on_frame=ctx.progress.advance,
-                        options=MASK_X264_OPTIONS, threads=ctx.threads)
+    count = encode_h264(
+        paths.mask,
+        _mattes(ctx, masks),
+        ctx.info,
+        audio_from=None,
+        on_frame=ctx.progress.advance,
+        options=MASK_X264_OPTIONS,
+        threads=ctx.threads,
+    )
     ctx.log.info("saving: wrote %s (%d frames)", paths.mask.name, count)
 
 
-def output_frames(ctx: JobContext, masks: MaskStore, edits: CropSpool, ready: FrameWatermark | None = None,
-                  place: FrameFilter | None = None) -> Iterator[np.ndarray | av.VideoFrame]:
+def output_frames(
+    ctx: JobContext,
+    masks: MaskStore,
+    edits: CropSpool,
+    ready: FrameWatermark | None = None,
+    place: FrameFilter | None = None,
+) -> Iterator[np.ndarray | av.VideoFrame]:
     """The output video's frames, in order: each decoded source frame with its edit pasted (RGB),
     or as decoded when it has no edit and encodes as it is (media.decode.encodes_as_decoded)."""
     info, erode = ctx.info, ctx.request.erode_kernel
@@ -74,8 +102,19 @@ def output_frames(ctx: JobContext, masks: MaskStore, edits: CropSpool, ready: Fr
         frame, pasted = upright_rgb(decoded), None
         if edit is not None:
             box, pixels = edit
-            pasted = Pasted(box, *paste(region(frame, box), pixels, lambda b: masks.region(index, b), box,
-                                        info.width, info.height, erode, ctx.options.detail_size))
+            pasted = Pasted(
+                box,
+                *paste(
+                    region(frame, box),
+                    pixels,
+                    lambda b: masks.region(index, b),
+                    box,
+                    info.width,
+                    info.height,
+                    erode,
+                    ctx.options.detail_size,
+                ),
+            )
         if place is not None:
             place(index, frame, pasted)
         elif pasted is not None:
@@ -90,8 +129,9 @@ def _mattes(ctx: JobContext, masks: MaskStore) -> Iterator[np.ndarray]:
     for index in range(info.frame_count):
         box = masks.box(index)
         if box is not None:
-            region(matte, box)[:] = box_paste_mask(lambda b: masks.region(index, b), box, info.width,
-                                                   info.height, erode) * 255
+            region(matte, box)[:] = (
+                box_paste_mask(lambda b: masks.region(index, b), box, info.width, info.height, erode) * 255
+            )
         yield matte
         if box is not None:
             region(matte, box)[:] = 0

@@ -55,8 +55,7 @@ class Smoother:
             if self._trail is not None:
                 self._trail.add(frame, pasted.box, follows_previous=bool(history))
             if history:
-                current = blend(current, _mean_of(history, pasted.box, self._trail), pasted.weight,
-                                req.smoothing_alpha)
+                current = blend(current, _mean_of(history, pasted.box, self._trail), pasted.weight, req.smoothing_alpha)
             region(frame, pasted.box)[:] = current  # the output frame, as the next frames' history sees it
             if req.smoothing_window >= 2:
                 history.append(frame)
@@ -65,8 +64,13 @@ class Smoother:
             self.ctx.progress.advance(index + 1)
         if index == self.ctx.info.frame_count - 1:
             self.ctx.progress.advance(index + 1)
-            self.ctx.log.info("smoothing: %s, window %d, alpha %s, %d frames", self.ctx.options.smoothing_mode,
-                              req.smoothing_window, req.smoothing_alpha, self._smoothed)
+            self.ctx.log.info(
+                "smoothing: %s, window %d, alpha %s, %d frames",
+                self.ctx.options.smoothing_mode,
+                req.smoothing_window,
+                req.smoothing_alpha,
+                self._smoothed,
+            )
             self.finished.set_result(None)
 
 

@@ -63,13 +63,19 @@ def box_paste_mask(mask_of: MaskOf, box: Box, width: int, height: int, erode_ker
     return _in_box(paste_mask, mask_of, box, width, height, erode_kernel)
 
 
-def _in_box(compute: Callable[[np.ndarray, int], np.ndarray], mask_of: MaskOf, box: Box, width: int, height: int,
-            erode_kernel: int) -> np.ndarray:
+def _in_box(
+    compute: Callable[[np.ndarray, int], np.ndarray],
+    mask_of: MaskOf,
+    box: Box,
+    width: int,
+    height: int,
+    erode_kernel: int,
+) -> np.ndarray:
     # Erosion and blur see only pixels within `reach` of the box, and at the frame's edge the
     # grown box stops where the frame does, so both borders behave as in the full frame.
     grown = grow(box, reach(erode_kernel), width, height)
     result = compute(mask_of(grown), erode_kernel)
-    return result[box[1] - grown[1]:box[3] - grown[1], box[0] - grown[0]:box[2] - grown[0]]
+    return result[box[1] - grown[1] : box[3] - grown[1], box[0] - grown[0] : box[2] - grown[0]]
 
 
 def blend(source: np.ndarray, other: np.ndarray, weight: np.ndarray, scale: float = 1.0) -> np.ndarray:
@@ -83,8 +89,16 @@ def blend(source: np.ndarray, other: np.ndarray, weight: np.ndarray, scale: floa
     return cv2.blendLinear(source, other, 1 - w, w)
 
 
-def paste(source: np.ndarray, edit: np.ndarray, mask_of: MaskOf, box: Box, width: int, height: int,
-          erode_kernel: int, detail_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def paste(
+    source: np.ndarray,
+    edit: np.ndarray,
+    mask_of: MaskOf,
+    box: Box,
+    width: int,
+    height: int,
+    erode_kernel: int,
+    detail_size: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """`edit` (box-sized) pasted onto `source` (the frame inside `box`) through the box's paste
     weight: (the pasted box, the weight). With `detail_size` (extra.detail=source: the model's
     working size), the source's fine detail is put back into the edit first (vision.detail)."""
@@ -97,4 +111,3 @@ def paste(source: np.ndarray, edit: np.ndarray, mask_of: MaskOf, box: Box, width
 def fit_crop(edited_crop: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """The model's `edited_crop` (any size) resized to its box's `size` (width, height)."""
     return cv2.resize(edited_crop, size, interpolation=cv2.INTER_CUBIC)
-

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
-from typing import Generic, Optional, TypeVar
+from typing import Generic, TypeVar
 
 import cv2
 import numpy as np
@@ -23,14 +23,20 @@ T = TypeVar("T")
 CROP_WINDOW = 9
 
 
-def mask_bbox(mask: np.ndarray) -> Optional[Box]:
+def mask_bbox(mask: np.ndarray) -> Box | None:
     """Bounding box of a bool mask, None when it is empty."""
     ys, xs = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
     return (int(xs[0]), int(ys[0]), int(xs[-1]) + 1, int(ys[-1]) + 1) if len(ys) else None
 
 
-def crop_box(box: Box, width: int, height: int, margin: float,
-             center: tuple[float, float] | None = None, side: float | None = None) -> Box:
+def crop_box(
+    box: Box,
+    width: int,
+    height: int,
+    margin: float,
+    center: tuple[float, float] | None = None,
+    side: float | None = None,
+) -> Box:
     """A square crop around `box` grown by `margin` per side, kept inside the frame.
 
     `center`/`side` (from `stabilised_crops`) override the box's own, but the
@@ -51,12 +57,13 @@ def crop_box(box: Box, width: int, height: int, margin: float,
     return left, top, left + crop_w, top + crop_h
 
 
-def stabilised_crops(boxes: Sequence[Optional[Box]], width: int, height: int, margin: float,
-                     window: int = CROP_WINDOW) -> list[Optional[Box]]:
+def stabilised_crops(
+    boxes: Sequence[Box | None], width: int, height: int, margin: float, window: int = CROP_WINDOW
+) -> list[Box | None]:
     """Crop boxes for every frame (from its mask's bounding box, None: no object), smoothed over
     time so the crop does not jitter (CropStabiliser, all boxes known)."""
     stabiliser: CropStabiliser[None] = CropStabiliser(width, height, margin, window)
-    crops: list[Optional[Box]] = [None] * len(boxes)
+    crops: list[Box | None] = [None] * len(boxes)
     for box in boxes:
         for index, crop, _ in stabiliser.add(box, None):
             crops[index] = crop
@@ -78,11 +85,11 @@ class CropStabiliser(Generic[T]):
 
     def __init__(self, width: int, height: int, margin: float, window: int = CROP_WINDOW) -> None:
         self._width, self._height, self._margin, self._half = width, height, margin, window // 2
-        self._boxes: deque[Optional[Box]] = deque()  # boxes of frames [self._first, self._first + len)
+        self._boxes: deque[Box | None] = deque()  # boxes of frames [self._first, self._first + len)
         self._first = 0
         self._waiting: deque[tuple[int, T]] = deque()  # frames with a box whose crop is not final yet
 
-    def add(self, box: Optional[Box], item: T) -> list[tuple[int, Box, T]]:
+    def add(self, box: Box | None, item: T) -> list[tuple[int, Box, T]]:
         """The next frame's mask box (None: no object) and what it carries; returns (index, crop,
         item) of the frames whose crop is now final, in order."""
         index = self._first + len(self._boxes)
@@ -95,7 +102,7 @@ class CropStabiliser(Generic[T]):
         """The video ended: the crops still waiting."""
         return self._release(ended=True)
 
-    def _box(self, index: int) -> Optional[Box]:
+    def _box(self, index: int) -> Box | None:
         return self._boxes[index - self._first]
 
     def _release(self, ended: bool) -> list[tuple[int, Box, T]]:
@@ -135,7 +142,7 @@ def grow(box: Box, by: int, width: int, height: int) -> Box:
 
 def region(frame: np.ndarray, box: Box) -> np.ndarray:
     """The pixels of `frame` inside `box` (a view)."""
-    return frame[box[1]:box[3], box[0]:box[2]]
+    return frame[box[1] : box[3], box[0] : box[2]]
 
 
 def cut_crop(frame: np.ndarray, box: Box, size: int) -> np.ndarray:

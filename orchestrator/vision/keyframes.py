@@ -80,8 +80,13 @@ class FlowMap:
         """Move on to the next frame (next in whichever direction this map runs), given as
         `area.gray(frame)`; returns its map."""
         flow = self._dis.calc(gray, self._gray, None)  # pixel x of the new frame was at x + flow(x)
-        self.map = cv2.remap(self.map, self._grid[0] + flow[..., 0], self._grid[1] + flow[..., 1],
-                             cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        self.map = cv2.remap(
+            self.map,
+            self._grid[0] + flow[..., 0],
+            self._grid[1] + flow[..., 1],
+            cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
         self._gray = gray
         return self.map
 
@@ -90,12 +95,11 @@ def gap_area(boxes: Sequence[Box | None], first: int, last: int, width: int, hei
     """The FlowArea of a gap between keyframes: around the union of the boxes of frames first..last
     (up to where the object leaves)."""
     inside: list[Box] = []
-    for box in boxes[first:last + 1]:
+    for box in boxes[first : last + 1]:
         if box is None:
             break
         inside.append(box)
-    union = (min(b[0] for b in inside), min(b[1] for b in inside), max(b[2] for b in inside),
-             max(b[3] for b in inside))
+    union = (min(b[0] for b in inside), min(b[1] for b in inside), max(b[2] for b in inside), max(b[3] for b in inside))
     return FlowArea.around(union, width, height)
 
 
@@ -111,12 +115,15 @@ def positions(flow_map: np.ndarray, box: Box, area: FlowArea) -> tuple[np.ndarra
 @dataclass(frozen=True)
 class Keyframe:
     """A keyframe's source frame and its edited frame (the edit pasted in), full size."""
+
     source: np.ndarray
     edited: np.ndarray
 
 
-def carried(source_box: np.ndarray, keys: Sequence[tuple[Keyframe, tuple[np.ndarray, np.ndarray], float]],
-            ) -> tuple[np.ndarray, np.ndarray]:
+def carried(
+    source_box: np.ndarray,
+    keys: Sequence[tuple[Keyframe, tuple[np.ndarray, np.ndarray], float]],
+) -> tuple[np.ndarray, np.ndarray]:
     """The edit carried into a box of frame t from keyframes: each (keyframe, positions of the box's
     pixels in it, distance weight). Returns (pixels, trusted) - float32 box pixels (the source
     where no keyframe is trusted) and the bool map of pixels some keyframe covered."""

@@ -82,6 +82,7 @@ TRAIL_FINEST_PIXELS = 16_000
 @dataclass(frozen=True)
 class _Step:
     """One frame's flow back to the frame before, computed on `area`."""
+
     area: FlowArea
     flow: np.ndarray  # working size: pixel x of this frame was at x + flow(x) in the one before
 
@@ -125,8 +126,7 @@ class FlowTrail:
         for step in reversed(self._steps):
             sx, sy = step.area.scale
             # Beyond the step's area the flow at the area's edge goes on.
-            at = cv2.remap(step.flow, *step.area.to_working(xs, ys), cv2.INTER_LINEAR,
-                           borderMode=cv2.BORDER_REPLICATE)
+            at = cv2.remap(step.flow, *step.area.to_working(xs, ys), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             xs, ys = xs + at[..., 0] / sx, ys + at[..., 1] / sy
             yield xs, ys
 

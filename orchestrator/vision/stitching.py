@@ -73,8 +73,9 @@ class IdStitcher:
         self._last_masks: Objects = {}  # each object of the previous chunk: its last mask there
         self._mapping: dict[int, int] = {}  # the current session's ids -> video-wide ids
 
-    def stitch(self, chunk: Sequence[Objects], overlap_before: Sequence[Objects] = (),
-               continues: bool = False) -> list[Objects]:
+    def stitch(
+        self, chunk: Sequence[Objects], overlap_before: Sequence[Objects] = (), continues: bool = False
+    ) -> list[Objects]:
         """`chunk` (SAM3 ids) with video-wide ids. `continues`: the chunk carries on the previous
         chunk's session (same ids); otherwise its first frames repeat `overlap_before` (the
         previous chunk's last frames, already video-wide ids), if any."""

@@ -46,8 +46,14 @@ def long_clip(media_dir):
 @pytest.mark.parametrize("stage", ["MASKING", "PROPAGATING", "EDITING", "SMOOTHING", "SAVING"])
 def test_cancel_lands_in_every_stage(client, long_clip, stage):
     job_id = f"cancel-in-{stage.lower()}"
-    client.start_edit(str(long_clip), "car", "make it red", job_id=job_id, num_inference_steps=1,
-                      extra={"edit_size": "64", "chunk_size": "8"})
+    client.start_edit(
+        str(long_clip),
+        "car",
+        "make it red",
+        job_id=job_id,
+        num_inference_steps=1,
+        extra={"edit_size": "64", "chunk_size": "8"},
+    )
     target = pb.JobStatus.Value(f"JOB_STATUS_{stage}")
     for status in client.watch(job_id):
         if status.status == target:
@@ -72,8 +78,9 @@ def test_cancelling_a_finished_job_leaves_it_finished(client, clip):
 
 @pytest.mark.parametrize("rotation", [90, -90])
 def test_rotated_video_is_edited_upright(client, media_dir, rotation):
-    clip = make_sample_clip(media_dir / f"rotated{rotation}.mp4", frames=6, width=160, height=96, rotation=rotation,
-                            audio=False)
+    clip = make_sample_clip(
+        media_dir / f"rotated{rotation}.mp4", frames=6, width=160, height=96, rotation=rotation, audio=False
+    )
     job_id = f"rotated{rotation % 360}"
     client.start_edit(str(clip), "car", "make it red", job_id=job_id, **FAST_JOB)
     final = list(client.watch(job_id))[-1]

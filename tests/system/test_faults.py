@@ -24,8 +24,14 @@ def test_a_slow_model_server_fails_the_job_with_a_clear_deadline_error(stack, ma
     """An orchestrator whose model-call deadline (1 s) is shorter than one Edit batch takes."""
     with make_stack.beside(stack, "slow-models", env={"VIDEOEDIT_MODEL_TIMEOUT_S": "1"}) as slow:
         with VideoEditClient(slow.orchestrator_address) as client:
-            client.start_edit(str(clip), "car", "make it red", job_id="slow", num_inference_steps=40,
-                              extra={"edit_size": "256", "edit_batch_size": "4"})
+            client.start_edit(
+                str(clip),
+                "car",
+                "make it red",
+                job_id="slow",
+                num_inference_steps=40,
+                extra={"edit_size": "256", "edit_batch_size": "4"},
+            )
             started = time.monotonic()
             final = client.wait("slow")
         assert final.status == pb.JOB_STATUS_FAILED
@@ -43,13 +49,23 @@ def test_a_full_disk_fails_that_job_only(stack, clip, tmp_path, monkeypatch):
         return real_put(self, index, box, pixels)
 
     monkeypatch.setattr(crop_spool.CropSpool, "put", put)
-    settings = Settings(input_roots=(clip.parent,), output_root=tmp_path / "out", model_servers=stack.modelserver_address)
+    settings = Settings(
+        input_roots=(clip.parent,), output_root=tmp_path / "out", model_servers=stack.modelserver_address
+    )
     models = ModelClient(settings.model_servers)
     jobs = JobManager(settings, models, SqliteJobStore(settings.job_db_path), max_concurrent_jobs=2)
     try:
         for job_id in ("full", "fine"):
-            jobs.start(VideoEditRequest(input_video_path=clip, mask_prompt="car", edit_prompt="make it red",
-                                        job_id=job_id, num_inference_steps=2, extra=FAST_JOB["extra"]))
+            jobs.start(
+                VideoEditRequest(
+                    input_video_path=clip,
+                    mask_prompt="car",
+                    edit_prompt="make it red",
+                    job_id=job_id,
+                    num_inference_steps=2,
+                    extra=FAST_JOB["extra"],
+                )
+            )
         finals = {job_id: list(jobs.watch(job_id))[-1] for job_id in ("full", "fine")}
     finally:
         jobs.shutdown()

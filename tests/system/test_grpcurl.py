@@ -22,14 +22,21 @@ def test_reflection_lists_the_services(stack):
 
 
 def test_start_edit_then_watch_status_ends_finished(stack, clip):
-    request = {"job_id": "grpcurl", "input_video_path": str(clip), "mask_prompt": "car",
-               "edit_prompt": "make it red", "num_inference_steps": FAST_JOB["num_inference_steps"],
-               "extra": FAST_JOB["extra"]}
-    started = json.loads(grpcurl("-d", json.dumps(request), stack.orchestrator_address,
-                                 "videoedit.v1.VideoEditService/StartEdit"))
+    request = {
+        "job_id": "grpcurl",
+        "input_video_path": str(clip),
+        "mask_prompt": "car",
+        "edit_prompt": "make it red",
+        "num_inference_steps": FAST_JOB["num_inference_steps"],
+        "extra": FAST_JOB["extra"],
+    }
+    started = json.loads(
+        grpcurl("-d", json.dumps(request), stack.orchestrator_address, "videoedit.v1.VideoEditService/StartEdit")
+    )
     assert started["status"] == "JOB_STATUS_QUEUED"
-    watched = grpcurl("-d", '{"job_id": "grpcurl"}', stack.orchestrator_address,
-                      "videoedit.v1.VideoEditService/WatchStatus")
+    watched = grpcurl(
+        "-d", '{"job_id": "grpcurl"}', stack.orchestrator_address, "videoedit.v1.VideoEditService/WatchStatus"
+    )
     # grpcurl prints one JSON object per streamed message.
     messages = [json.loads(m) for m in watched.replace("}\n{", "}\x00{").split("\x00")]
     final = messages[-1]
@@ -38,6 +45,12 @@ def test_start_edit_then_watch_status_ends_finished(stack, clip):
 
 
 def test_health_check(stack):
-    reply = json.loads(grpcurl("-d", '{"service": "videoedit.v1.VideoEditService"}', stack.orchestrator_address,
-                               "grpc.health.v1.Health/Check"))
+    reply = json.loads(
+        grpcurl(
+            "-d",
+            '{"service": "videoedit.v1.VideoEditService"}',
+            stack.orchestrator_address,
+            "grpc.health.v1.Health/Check",
+        )
+    )
     assert reply["status"] == "SERVING"

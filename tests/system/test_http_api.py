@@ -27,15 +27,20 @@ def events(http: httpx.Client, job_id: str) -> list[dict]:
         assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
         for line in response.iter_lines():
             if line.startswith("data: "):
-                seen.append(json.loads(line[len("data: "):]))
+                seen.append(json.loads(line[len("data: ") :]))
     return seen
 
 
 def test_the_legacy_rest_example_verbatim(http, clip, stack):
     """Example 3's JSON: job_id, input_video_path, output_dir, mask_prompt, edit_prompt, params."""
-    data = {"job_id": "rest_001", "input_video_path": str(clip), "output_dir": str(stack.output_root / "rest_001"),
-            "mask_prompt": "hair", "edit_prompt": "make the hair red",
-            "params": {"num_inference_steps": 2, "edit_size": 64, "chunk_size": 6, "apply_smoothing": True}}
+    data = {
+        "job_id": "rest_001",
+        "input_video_path": str(clip),
+        "output_dir": str(stack.output_root / "rest_001"),
+        "mask_prompt": "hair",
+        "edit_prompt": "make the hair red",
+        "params": {"num_inference_steps": 2, "edit_size": 64, "chunk_size": 6, "apply_smoothing": True},
+    }
     started = http.post("/api/video/edit", json=data)
     assert started.status_code == 200, started.text
     assert started.json()["job_id"] == "rest_001" and started.json()["status"] == "queued"
@@ -44,9 +49,21 @@ def test_the_legacy_rest_example_verbatim(http, clip, stack):
     assert {"editing", "saving"} <= {s["status"] for s in seen}  # watchers see each stage, however short
     status = http.get("/api/video/status/rest_001", params={"output_dir": data["output_dir"]}).json()
     # The original worker's status.to_dict(): the same keys, paths as strings.
-    assert set(status) == {"job_id", "status", "progress", "current_frame", "total_frames", "message", "error",
-                           "output_video_path", "mask_preview_path", "logs_path", "output_dir", "created_at",
-                           "updated_at"}
+    assert set(status) == {
+        "job_id",
+        "status",
+        "progress",
+        "current_frame",
+        "total_frames",
+        "message",
+        "error",
+        "output_video_path",
+        "mask_preview_path",
+        "logs_path",
+        "output_dir",
+        "created_at",
+        "updated_at",
+    }
     assert status["status"] == "finished" and status["progress"] == 1.0
     assert status["output_video_path"] == str(stack.output_root / "rest_001" / "rest_001_output.mp4")
     listed = http.get("/api/video/jobs", params={"status": "finished"}).json()
@@ -56,14 +73,22 @@ def test_the_legacy_rest_example_verbatim(http, clip, stack):
 def test_upload_then_edit_then_download_with_ranges(http, tmp_path):
     clip = make_sample_clip(tmp_path / "mine.mp4", frames=8, width=160, height=120)
     data = clip.read_bytes()
-    uploaded = http.post("/api/video/upload", params={"filename": "mine.mp4",
-                                                      "sha256": hashlib.sha256(data).hexdigest()}, content=data)
+    uploaded = http.post(
+        "/api/video/upload", params={"filename": "mine.mp4", "sha256": hashlib.sha256(data).hexdigest()}, content=data
+    )
     assert uploaded.status_code == 200, uploaded.text
     path = uploaded.json()["input_video_path"]
     assert uploaded.json()["size_bytes"] == len(data) and Path(path).read_bytes() == data
-    http.post("/api/video/edit", json={"job_id": "rest_upload", "input_video_path": path, "mask_prompt": "car",
-                                       "edit_prompt": "make it blue", "params": {"num_inference_steps": 2,
-                                                                                 **FAST_JOB["extra"]}})
+    http.post(
+        "/api/video/edit",
+        json={
+            "job_id": "rest_upload",
+            "input_video_path": path,
+            "mask_prompt": "car",
+            "edit_prompt": "make it blue",
+            "params": {"num_inference_steps": 2, **FAST_JOB["extra"]},
+        },
+    )
     assert events(http, "rest_upload")[-1]["status"] == "finished"
 
     whole = http.get("/api/video/artifact/rest_upload/output")
@@ -72,11 +97,15 @@ def test_upload_then_edit_then_download_with_ranges(http, tmp_path):
     (tmp_path / "out.mp4").write_bytes(whole.content)
     assert len(decode(tmp_path / "out.mp4")) == 8
     size = len(whole.content)
-    for header, start, end in (("bytes=0-99", 0, 99), ("bytes=100-", 100, size - 1), ("bytes=-50", size - 50, size - 1)):
+    for header, start, end in (
+        ("bytes=0-99", 0, 99),
+        ("bytes=100-", 100, size - 1),
+        ("bytes=-50", size - 50, size - 1),
+    ):
         part = http.get("/api/video/artifact/rest_upload/output", headers={"Range": header})
         assert part.status_code == 206, (header, part.text)
         assert part.headers["content-range"] == f"bytes {start}-{end}/{size}"
-        assert part.content == whole.content[start:end + 1]
+        assert part.content == whole.content[start : end + 1]
     beyond = http.get("/api/video/artifact/rest_upload/output", headers={"Range": f"bytes={size + 10}-"})
     assert beyond.status_code == 416
     assert http.get("/api/video/artifact/rest_upload/input").content == data
@@ -84,14 +113,20 @@ def test_upload_then_edit_then_download_with_ranges(http, tmp_path):
     assert "ended finished" in http.get("/api/video/artifact/rest_upload/log").text
 
 
-@pytest.mark.parametrize("request_body, status, code", [
-    ({"input_video_path": "x", "mask_prompt": "car"}, 400, "INVALID_ARGUMENT"),  # no edit_prompt
-    ({"input_video_path": "{clip}", "mask_prompt": " ", "edit_prompt": "red"}, 400, "INVALID_ARGUMENT"),
-    ({"input_video_path": "{clip}", "mask_prompt": "car", "edit_prompt": "red", "params": {"seed": "x"}}, 400,
-     "INVALID_ARGUMENT"),
-    ({"input_video_path": "/etc/passwd", "mask_prompt": "car", "edit_prompt": "red"}, 403, "PERMISSION_DENIED"),
-    ({"input_video_path": "{dir}/missing.mp4", "mask_prompt": "car", "edit_prompt": "red"}, 404, "NOT_FOUND"),
-])
+@pytest.mark.parametrize(
+    "request_body, status, code",
+    [
+        ({"input_video_path": "x", "mask_prompt": "car"}, 400, "INVALID_ARGUMENT"),  # no edit_prompt
+        ({"input_video_path": "{clip}", "mask_prompt": " ", "edit_prompt": "red"}, 400, "INVALID_ARGUMENT"),
+        (
+            {"input_video_path": "{clip}", "mask_prompt": "car", "edit_prompt": "red", "params": {"seed": "x"}},
+            400,
+            "INVALID_ARGUMENT",
+        ),
+        ({"input_video_path": "/etc/passwd", "mask_prompt": "car", "edit_prompt": "red"}, 403, "PERMISSION_DENIED"),
+        ({"input_video_path": "{dir}/missing.mp4", "mask_prompt": "car", "edit_prompt": "red"}, 404, "NOT_FOUND"),
+    ],
+)
 def test_bad_requests_get_the_right_http_status_and_the_servers_message(http, clip, request_body, status, code):
     body = json.loads(json.dumps(request_body).replace("{clip}", str(clip)).replace("{dir}", str(clip.parent)))
     reply = http.post("/api/video/edit", json=body)
@@ -101,8 +136,13 @@ def test_bad_requests_get_the_right_http_status_and_the_servers_message(http, cl
 
 
 def test_conflicts_unknown_jobs_bad_ranges_and_cancel(http, clip):
-    body = {"job_id": "rest_conflict", "input_video_path": str(clip), "mask_prompt": "car", "edit_prompt": "red",
-            "params": {"num_inference_steps": 2, **FAST_JOB["extra"]}}
+    body = {
+        "job_id": "rest_conflict",
+        "input_video_path": str(clip),
+        "mask_prompt": "car",
+        "edit_prompt": "red",
+        "params": {"num_inference_steps": 2, **FAST_JOB["extra"]},
+    }
     assert http.post("/api/video/edit", json=body).status_code == 200
     other = http.post("/api/video/edit", json={**body, "edit_prompt": "blue"})
     assert other.status_code == 409 and other.json()["error"]["code"] == "ALREADY_EXISTS"
@@ -153,7 +193,9 @@ def test_a_full_queue_is_429_with_retry_after(stack, make_stack, clip):
     """An orchestrator that queues nothing (--max-queued-jobs 0) behind its own gateway."""
     with make_stack.beside(stack, "full-queue", orchestrator_args=("--max-queued-jobs", "0"), gateway=True) as full:
         with httpx.Client(base_url=full.gateway_url, timeout=EVENT_TIMEOUT_S) as http:
-            reply = http.post("/api/video/edit", json={"input_video_path": str(clip), "mask_prompt": "car",
-                                                       "edit_prompt": "make it red"})
+            reply = http.post(
+                "/api/video/edit",
+                json={"input_video_path": str(clip), "mask_prompt": "car", "edit_prompt": "make it red"},
+            )
             assert reply.status_code == 429 and reply.json()["error"]["code"] == "RESOURCE_EXHAUSTED"
             assert "retry later" in reply.json()["error"]["message"] and reply.headers["retry-after"] == "5"

@@ -16,8 +16,16 @@ from orchestrator.media.encode import encode_h264
 from tests.helpers import CLIP_FPS, CLIP_FRAMES, FAST_JOB, decode, fps, streams
 from videoedit.v1 import video_edit_pb2 as pb
 
-STAGES = [pb.JOB_STATUS_QUEUED, pb.JOB_STATUS_EXTRACTING, pb.JOB_STATUS_MASKING, pb.JOB_STATUS_PROPAGATING,
-          pb.JOB_STATUS_EDITING, pb.JOB_STATUS_SMOOTHING, pb.JOB_STATUS_SAVING, pb.JOB_STATUS_FINISHED]
+STAGES = [
+    pb.JOB_STATUS_QUEUED,
+    pb.JOB_STATUS_EXTRACTING,
+    pb.JOB_STATUS_MASKING,
+    pb.JOB_STATUS_PROPAGATING,
+    pb.JOB_STATUS_EDITING,
+    pb.JOB_STATUS_SMOOTHING,
+    pb.JOB_STATUS_SAVING,
+    pb.JOB_STATUS_FINISHED,
+]
 
 
 def dedup(values):
@@ -39,7 +47,7 @@ def test_status_stream_passes_every_stage_in_order(finished_job):
     started, seen = finished_job
     assert started.status == pb.JOB_STATUS_QUEUED and started.job_id == "e2e"
     stages = dedup([s.status for s in seen])
-    assert stages == STAGES[STAGES.index(stages[0]):], [pb.JobStatus.Name(s) for s in stages]
+    assert stages == STAGES[STAGES.index(stages[0]) :], [pb.JobStatus.Name(s) for s in stages]
     progress = [s.progress for s in seen]
     assert progress == sorted(progress) and progress[-1] == pytest.approx(1.0)
     assert seen[-1].error == ""
@@ -110,8 +118,15 @@ def test_list_jobs_filters_by_status(client, finished_job):
 
 
 def test_single_frame_mode_writes_pngs(client, clip):
-    client.start_edit(str(clip), "car", "make the car blue", job_id="single", mode="single_frame",
-                      num_inference_steps=2, extra={"edit_size": "64", "frame_index": "5"})
+    client.start_edit(
+        str(clip),
+        "car",
+        "make the car blue",
+        job_id="single",
+        mode="single_frame",
+        num_inference_steps=2,
+        extra={"edit_size": "64", "frame_index": "5"},
+    )
     final = list(client.watch("single"))[-1]
     assert final.status == pb.JOB_STATUS_FINISHED, final.error
     output, mask = cv2.imread(final.output_video_path), cv2.imread(final.mask_preview_path)
@@ -129,21 +144,25 @@ def test_a_text_file_named_mp4_fails_the_job_clearly(client, media_dir):
     assert "Traceback" in Path(final.logs_path).read_text()  # the details stay in the log
 
 
-@pytest.mark.parametrize("fields, code, words", [
-    (dict(mask_prompt=""), grpc.StatusCode.INVALID_ARGUMENT, "mask_prompt"),
-    (dict(edit_prompt="   "), grpc.StatusCode.INVALID_ARGUMENT, "edit_prompt"),
-    (dict(num_inference_steps=0), grpc.StatusCode.INVALID_ARGUMENT, "num_inference_steps"),
-    (dict(smoothing_alpha=float("nan")), grpc.StatusCode.INVALID_ARGUMENT, "smoothing_alpha"),
-    (dict(mode="fast"), grpc.StatusCode.INVALID_ARGUMENT, "mode"),
-    (dict(job_id="../../etc"), grpc.StatusCode.INVALID_ARGUMENT, "job_id"),
-    (dict(extra={"colour": "red"}), grpc.StatusCode.INVALID_ARGUMENT, "extra[colour]"),
-    (dict(input_video_path="/etc/passwd"), grpc.StatusCode.PERMISSION_DENIED, "VIDEOEDIT_INPUT_ROOTS"),
-    (dict(input_video_path="{media}/../outputs/x.mp4"), grpc.StatusCode.PERMISSION_DENIED, "outside"),
-    (dict(input_video_path="{media}/missing.mp4"), grpc.StatusCode.NOT_FOUND, "does not exist"),
-    (dict(output_dir="/tmp/elsewhere"), grpc.StatusCode.PERMISSION_DENIED, "output root"),
-])
-def test_bad_requests_get_the_right_code_and_the_server_keeps_serving(stack, client, clip, media_dir, fields,
-                                                                       code, words):
+@pytest.mark.parametrize(
+    "fields, code, words",
+    [
+        (dict(mask_prompt=""), grpc.StatusCode.INVALID_ARGUMENT, "mask_prompt"),
+        (dict(edit_prompt="   "), grpc.StatusCode.INVALID_ARGUMENT, "edit_prompt"),
+        (dict(num_inference_steps=0), grpc.StatusCode.INVALID_ARGUMENT, "num_inference_steps"),
+        (dict(smoothing_alpha=float("nan")), grpc.StatusCode.INVALID_ARGUMENT, "smoothing_alpha"),
+        (dict(mode="fast"), grpc.StatusCode.INVALID_ARGUMENT, "mode"),
+        (dict(job_id="../../etc"), grpc.StatusCode.INVALID_ARGUMENT, "job_id"),
+        (dict(extra={"colour": "red"}), grpc.StatusCode.INVALID_ARGUMENT, "extra[colour]"),
+        (dict(input_video_path="/etc/passwd"), grpc.StatusCode.PERMISSION_DENIED, "VIDEOEDIT_INPUT_ROOTS"),
+        (dict(input_video_path="{media}/../outputs/x.mp4"), grpc.StatusCode.PERMISSION_DENIED, "outside"),
+        (dict(input_video_path="{media}/missing.mp4"), grpc.StatusCode.NOT_FOUND, "does not exist"),
+        (dict(output_dir="/tmp/elsewhere"), grpc.StatusCode.PERMISSION_DENIED, "output root"),
+    ],
+)
+def test_bad_requests_get_the_right_code_and_the_server_keeps_serving(
+    stack, client, clip, media_dir, fields, code, words
+):
     request = dict(input_video_path=str(clip), mask_prompt="car", edit_prompt="make it red")
     request.update({k: v.format(media=media_dir) if isinstance(v, str) else v for k, v in fields.items()})
     with pytest.raises(grpc.RpcError) as err:

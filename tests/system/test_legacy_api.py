@@ -23,8 +23,15 @@ def legacy_env(monkeypatch, stack, media_dir, tmp_path):
 
 def test_example_1_synchronous_run_then_status(legacy_env, clip):
     job_id = "test_001"
-    request = VideoEditRequest(job_id=job_id, input_video_path=clip, output_dir=legacy_env / job_id,
-                               mask_prompt="hair", edit_prompt="make the hair red", max_frames=6, **FAST_JOB)
+    request = VideoEditRequest(
+        job_id=job_id,
+        input_video_path=clip,
+        output_dir=legacy_env / job_id,
+        mask_prompt="hair",
+        edit_prompt="make the hair red",
+        max_frames=6,
+        **FAST_JOB,
+    )
     run_video_edit(request)
     status = get_video_edit_status(job_id, request.output_dir)
     assert status.status == "finished" and status.progress == 1.0
@@ -39,8 +46,14 @@ def test_example_2_polling_from_another_thread(legacy_env, clip):
     """The original worker's example 2 as written: poll at once after thread.start(), no wait for
     status.json (its 2 s sleep shortened to keep the test quick)."""
     job_id = "test_002"
-    request = VideoEditRequest(job_id=job_id, input_video_path=clip, output_dir=legacy_env / job_id,
-                               mask_prompt="person", edit_prompt="make the person wear a red shirt", **FAST_JOB)
+    request = VideoEditRequest(
+        job_id=job_id,
+        input_video_path=clip,
+        output_dir=legacy_env / job_id,
+        mask_prompt="person",
+        edit_prompt="make the person wear a red shirt",
+        **FAST_JOB,
+    )
     errors = []
     thread = threading.Thread(target=_run, args=(request, errors))
     thread.start()
@@ -71,8 +84,14 @@ def test_a_started_job_reads_queued_before_its_status_file_exists(legacy_env, cl
         return real_check(request, settings)
 
     monkeypatch.setattr(legacy_api, "check_request", slow_check)
-    request = VideoEditRequest(job_id="held", input_video_path=clip, output_dir=legacy_env / "held",
-                               mask_prompt="car", edit_prompt="red", **FAST_JOB)
+    request = VideoEditRequest(
+        job_id="held",
+        input_video_path=clip,
+        output_dir=legacy_env / "held",
+        mask_prompt="car",
+        edit_prompt="red",
+        **FAST_JOB,
+    )
     errors = []
     thread = threading.Thread(target=_run, args=(request, errors))
     thread.start()
@@ -89,8 +108,14 @@ def test_a_never_started_job_is_not_found_and_a_refused_one_reads_failed(legacy_
 
     with pytest.raises(NotFound, match="no job 'never-started'"):
         get_video_edit_status("never-started")
-    refused = VideoEditRequest(job_id="refused", input_video_path=clip, output_dir=legacy_env / "refused",
-                               mask_prompt="car", edit_prompt="red", num_inference_steps=0)
+    refused = VideoEditRequest(
+        job_id="refused",
+        input_video_path=clip,
+        output_dir=legacy_env / "refused",
+        mask_prompt="car",
+        edit_prompt="red",
+        num_inference_steps=0,
+    )
     with pytest.raises(InvalidArgument, match="num_inference_steps"):
         run_video_edit(refused)
     status = get_video_edit_status("refused", refused.output_dir)
@@ -100,8 +125,13 @@ def test_a_never_started_job_is_not_found_and_a_refused_one_reads_failed(legacy_
 def test_failure_raises_and_is_recorded(legacy_env, media_dir):
     broken = media_dir / "broken.mp4"
     broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 100)
-    request = VideoEditRequest(job_id="test_003", input_video_path=broken, output_dir=legacy_env / "test_003",
-                               mask_prompt="car", edit_prompt="make it red")
+    request = VideoEditRequest(
+        job_id="test_003",
+        input_video_path=broken,
+        output_dir=legacy_env / "test_003",
+        mask_prompt="car",
+        edit_prompt="make it red",
+    )
     with pytest.raises(JobFailed, match="not a readable video"):
         run_video_edit(request)
     status = get_video_edit_status("test_003", request.output_dir)

@@ -46,8 +46,14 @@ def test_segment_returns_one_entry_per_frame_with_masks_at_frame_size(models):
 
 
 def test_edit_is_deterministic_per_seed(models):
-    request = pb.EditRequest(images=[image(), image(seed=1)], instruction="make it red", image_guidance_scale=1.5,
-                             guidance_scale=7.5, num_inference_steps=2, seeds=[3, 4])
+    request = pb.EditRequest(
+        images=[image(), image(seed=1)],
+        instruction="make it red",
+        image_guidance_scale=1.5,
+        guidance_scale=7.5,
+        num_inference_steps=2,
+        seeds=[3, 4],
+    )
     first, second = models.Edit(request), models.Edit(request)
     assert [i.data for i in first.images] == [i.data for i in second.images]
     assert wire.decode_image(first.images[0]).shape == (64, 64, 3)
@@ -57,38 +63,108 @@ def gray_image():
     return pb.Image(data=cv2.imencode(".png", np.zeros((16, 16), np.uint8))[1].tobytes())
 
 
-@pytest.mark.parametrize("rpc, message, words", [
-    ("Segment", pb.SegmentRequest(frames=[], prompts=["car"]), "frames"),
-    ("Segment", pb.SegmentRequest(frames=[image()], prompts=[]), "prompts"),
-    ("Segment", pb.SegmentRequest(frames=[image()], prompts=[" "]), "prompts[0]"),
-    ("Segment", pb.SegmentRequest(frames=[pb.Image(data=b"junk")], prompts=["car"]), "frames[0]"),
-    ("Segment", pb.SegmentRequest(frames=[image(), image(32, 32)], prompts=["car"]), "same size"),
-    ("Edit", pb.EditRequest(images=[image(), image(32, 32)], instruction="x", num_inference_steps=2, seeds=[1, 2]),
-     "same size"),
-    ("Edit", pb.EditRequest(images=[image(60, 60)], instruction="x", num_inference_steps=2, seeds=[1]), "multiple of"),
-    ("Edit", pb.EditRequest(images=[image()], instruction="x", num_inference_steps=0, seeds=[1]),
-     "num_inference_steps"),
-    ("Edit", pb.EditRequest(images=[image()], instruction="x", num_inference_steps=2, guidance_scale=-1, seeds=[1]),
-     "guidance_scale"),
-    ("Edit", pb.EditRequest(images=[image()], instruction="x", num_inference_steps=2, seeds=[]), "seeds"),
-    ("Edit", pb.EditRequest(images=[image()], instruction="", num_inference_steps=2, seeds=[1]), "instruction"),
-    ("Edit", pb.EditRequest(images=[image()], instruction="x", num_inference_steps=10_000, seeds=[1]),
-     "num_inference_steps"),
-    ("Edit", pb.EditRequest(images=[image()], instruction="x", num_inference_steps=2, image_guidance_scale=float("nan"),
-                            seeds=[1]), "image_guidance_scale"),
-    ("Edit", pb.EditRequest(images=[image(4096, 8)], instruction="x", num_inference_steps=2, seeds=[1]),
-     "larger than 2048"),
-    ("Edit", pb.EditRequest(images=[image()], instruction="x", num_inference_steps=2, guidance_scale=7.5,
-                            image_guidance_scale=0.5, seeds=[1]), "drops all guidance"),
-    ("Edit", pb.EditRequest(images=[image()], instruction="x", num_inference_steps=2, guidance_scale=7.5,
-                            image_guidance_scale=1.5, seeds=[1], scheduler="ddim"), "scheduler"),
-    ("Edit", pb.EditRequest(images=[image()], instruction="x", num_inference_steps=2, guidance_scale=7.5,
-                            image_guidance_scale=1.5, seeds=[1], anchor=image(32, 32)), "anchor: 32x32 differs"),
-    ("Edit", pb.EditRequest(images=[image()], instruction="x", num_inference_steps=2, guidance_scale=7.5,
-                            image_guidance_scale=1.5, seeds=[1], anchor=pb.Image(data=b"junk")), "anchor[0]"),
-    ("Segment", pb.SegmentRequest(frames=[gray_image()], prompts=["car"]), "3-channel"),
-    ("Segment", pb.SegmentRequest(frames=[image()] * 65, prompts=["car"]), "at most 64"),
-])
+@pytest.mark.parametrize(
+    "rpc, message, words",
+    [
+        ("Segment", pb.SegmentRequest(frames=[], prompts=["car"]), "frames"),
+        ("Segment", pb.SegmentRequest(frames=[image()], prompts=[]), "prompts"),
+        ("Segment", pb.SegmentRequest(frames=[image()], prompts=[" "]), "prompts[0]"),
+        ("Segment", pb.SegmentRequest(frames=[pb.Image(data=b"junk")], prompts=["car"]), "frames[0]"),
+        ("Segment", pb.SegmentRequest(frames=[image(), image(32, 32)], prompts=["car"]), "same size"),
+        (
+            "Edit",
+            pb.EditRequest(images=[image(), image(32, 32)], instruction="x", num_inference_steps=2, seeds=[1, 2]),
+            "same size",
+        ),
+        (
+            "Edit",
+            pb.EditRequest(images=[image(60, 60)], instruction="x", num_inference_steps=2, seeds=[1]),
+            "multiple of",
+        ),
+        (
+            "Edit",
+            pb.EditRequest(images=[image()], instruction="x", num_inference_steps=0, seeds=[1]),
+            "num_inference_steps",
+        ),
+        (
+            "Edit",
+            pb.EditRequest(images=[image()], instruction="x", num_inference_steps=2, guidance_scale=-1, seeds=[1]),
+            "guidance_scale",
+        ),
+        ("Edit", pb.EditRequest(images=[image()], instruction="x", num_inference_steps=2, seeds=[]), "seeds"),
+        ("Edit", pb.EditRequest(images=[image()], instruction="", num_inference_steps=2, seeds=[1]), "instruction"),
+        (
+            "Edit",
+            pb.EditRequest(images=[image()], instruction="x", num_inference_steps=10_000, seeds=[1]),
+            "num_inference_steps",
+        ),
+        (
+            "Edit",
+            pb.EditRequest(
+                images=[image()], instruction="x", num_inference_steps=2, image_guidance_scale=float("nan"), seeds=[1]
+            ),
+            "image_guidance_scale",
+        ),
+        (
+            "Edit",
+            pb.EditRequest(images=[image(4096, 8)], instruction="x", num_inference_steps=2, seeds=[1]),
+            "larger than 2048",
+        ),
+        (
+            "Edit",
+            pb.EditRequest(
+                images=[image()],
+                instruction="x",
+                num_inference_steps=2,
+                guidance_scale=7.5,
+                image_guidance_scale=0.5,
+                seeds=[1],
+            ),
+            "drops all guidance",
+        ),
+        (
+            "Edit",
+            pb.EditRequest(
+                images=[image()],
+                instruction="x",
+                num_inference_steps=2,
+                guidance_scale=7.5,
+                image_guidance_scale=1.5,
+                seeds=[1],
+                scheduler="ddim",
+            ),
+            "scheduler",
+        ),
+        (
+            "Edit",
+            pb.EditRequest(
+                images=[image()],
+                instruction="x",
+                num_inference_steps=2,
+                guidance_scale=7.5,
+                image_guidance_scale=1.5,
+                seeds=[1],
+                anchor=image(32, 32),
+            ),
+            "anchor: 32x32 differs",
+        ),
+        (
+            "Edit",
+            pb.EditRequest(
+                images=[image()],
+                instruction="x",
+                num_inference_steps=2,
+                guidance_scale=7.5,
+                image_guidance_scale=1.5,
+                seeds=[1],
+                anchor=pb.Image(data=b"junk"),
+            ),
+            "anchor[0]",
+        ),
+        ("Segment", pb.SegmentRequest(frames=[gray_image()], prompts=["car"]), "3-channel"),
+        ("Segment", pb.SegmentRequest(frames=[image()] * 65, prompts=["car"]), "at most 64"),
+    ],
+)
 def test_bad_input_is_invalid_argument_naming_the_field(models, rpc, message, words):
     with pytest.raises(grpc.RpcError) as err:
         getattr(models, rpc)(message)
@@ -98,9 +174,17 @@ def test_bad_input_is_invalid_argument_naming_the_field(models, rpc, message, wo
 
 
 def test_an_anchored_edit_returns_only_the_images(models):
-    reply = models.Edit(pb.EditRequest(images=[image(), image(seed=1)], instruction="make it red",
-                                       num_inference_steps=2, image_guidance_scale=1.5, guidance_scale=7.5,
-                                       seeds=[1, 2], anchor=image(seed=2)))
+    reply = models.Edit(
+        pb.EditRequest(
+            images=[image(), image(seed=1)],
+            instruction="make it red",
+            num_inference_steps=2,
+            image_guidance_scale=1.5,
+            guidance_scale=7.5,
+            seeds=[1, 2],
+            anchor=image(seed=2),
+        )
+    )
     assert len(reply.images) == 2
 
 
@@ -114,15 +198,19 @@ def test_a_long_segment_prompt_is_cut_to_the_text_window_and_said_so(models):
     assert models.Segment(pb.SegmentRequest(frames=[image()], prompts=["car"])).prompts_used == ["car"]
 
 
-@pytest.mark.parametrize("args, words", [
-    (["--sam3", "/nonexistent/sam3"], "no such file"),
-    (["--pix2pix", "{tmp}"], "model_index.json is missing"),
-    (["--sam3", "{tmp}/sam3.pt"], "raw PyTorch checkpoint"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--sam3", "/nonexistent/sam3"], "no such file"),
+        (["--pix2pix", "{tmp}"], "model_index.json is missing"),
+        (["--sam3", "{tmp}/sam3.pt"], "raw PyTorch checkpoint"),
+    ],
+)
 def test_unusable_weights_stop_the_server_with_a_clear_message(tmp_path, args, words):
     (tmp_path / "sam3.pt").write_bytes(b"not really a checkpoint")
     args = [a.format(tmp=tmp_path) for a in args]
-    result = subprocess.run([sys.executable, "-m", "modelserver", "--port", "0", *args],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "modelserver", "--port", "0", *args], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 2
     assert words in result.stderr

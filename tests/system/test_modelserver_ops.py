@@ -44,11 +44,27 @@ class Server:
         self.log_path = workdir / f"modelserver-{self.address.rsplit(':', 1)[1]}.log"
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "modelserver", "--host", "127.0.0.1", "--port",
-                 self.address.rsplit(":", 1)[1], "--metrics-port", self.metrics_address.rsplit(":", 1)[1],
-                 "--cache-dir", str(model_cache), *flags], stdout=log, stderr=subprocess.STDOUT)
-        self.channel = grpc.insecure_channel(self.address, options=[("grpc.max_receive_message_length", 8 << 20),
-                                                                    ("grpc.max_send_message_length", 8 << 20)])
+                [
+                    sys.executable,
+                    "-m",
+                    "modelserver",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    self.address.rsplit(":", 1)[1],
+                    "--metrics-port",
+                    self.metrics_address.rsplit(":", 1)[1],
+                    "--cache-dir",
+                    str(model_cache),
+                    *flags,
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        self.channel = grpc.insecure_channel(
+            self.address,
+            options=[("grpc.max_receive_message_length", 8 << 20), ("grpc.max_send_message_length", 8 << 20)],
+        )
         self.models = pb_grpc.ModelServiceStub(self.channel)
         self.health = health_pb2_grpc.HealthStub(self.channel)
         self.health_seen = self._watch_startup()
@@ -59,7 +75,8 @@ class Server:
         while time.monotonic() < deadline and self.process.poll() is None:
             try:
                 state = health_pb2.HealthCheckResponse.ServingStatus.Name(
-                    self.health.Check(health_pb2.HealthCheckRequest(service=SERVICE), timeout=1).status)
+                    self.health.Check(health_pb2.HealthCheckRequest(service=SERVICE), timeout=1).status
+                )
             except grpc.RpcError:
                 state = "NO_ANSWER"  # port not open yet
             if not seen or seen[-1] != state:
@@ -111,8 +128,14 @@ def crop(seed: int, side: int = 64) -> np.ndarray:
 
 
 def edit(images, seeds, steps=2) -> pb.EditRequest:
-    return pb.EditRequest(images=[wire.encode_image(i) for i in images], instruction="make it red",
-                          image_guidance_scale=1.5, guidance_scale=7.5, num_inference_steps=steps, seeds=seeds)
+    return pb.EditRequest(
+        images=[wire.encode_image(i) for i in images],
+        instruction="make it red",
+        image_guidance_scale=1.5,
+        guidance_scale=7.5,
+        num_inference_steps=steps,
+        seeds=seeds,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -126,10 +149,24 @@ def tiny_sam3_pt(model_cache, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, model_cache, tiny_sam3_pt):
-    running = Server(tmp_path_factory.mktemp("ms"), model_cache, "--sam3", str(tiny_sam3_pt), "--pix2pix",
-                     str(model_cache / "tiny" / "tiny-instruct-pix2pix"), "--max-batch-delay-ms",
-                     str(BATCH_DELAY_MS), "--max-queued-calls", str(QUEUE), "--max-message-mb", "1",
-                     "--max-tracking-sessions", str(SESSIONS), "--tracking-session-idle-s", str(SESSION_IDLE_S))
+    running = Server(
+        tmp_path_factory.mktemp("ms"),
+        model_cache,
+        "--sam3",
+        str(tiny_sam3_pt),
+        "--pix2pix",
+        str(model_cache / "tiny" / "tiny-instruct-pix2pix"),
+        "--max-batch-delay-ms",
+        str(BATCH_DELAY_MS),
+        "--max-queued-calls",
+        str(QUEUE),
+        "--max-message-mb",
+        "1",
+        "--max-tracking-sessions",
+        str(SESSIONS),
+        "--tracking-session-idle-s",
+        str(SESSION_IDLE_S),
+    )
     yield running
     running.stop()
 
@@ -173,7 +210,9 @@ def test_a_full_queue_answers_resource_exhausted_and_the_rest_finish(server):
     with ThreadPoolExecutor(1 + QUEUE) as pool:
         # A long call occupies the Edit worker; QUEUE more fill the queue; one more is refused.
         running = server.occupy_edit_worker(pool)
-        queued = [pool.submit(server.models.Edit, edit([crop(i)], [i], steps=3), timeout=300) for i in range(2, 2 + QUEUE)]
+        queued = [
+            pool.submit(server.models.Edit, edit([crop(i)], [i], steps=3), timeout=300) for i in range(2, 2 + QUEUE)
+        ]
         server.wait_queued(QUEUE)
         with pytest.raises(grpc.RpcError) as err:
             server.models.Edit(edit([crop(4)], [4]), timeout=60)
@@ -196,7 +235,7 @@ def test_metrics_count_rpcs_by_code(server):
     assert 'videoedit_modelserver_requests_total{code="INVALID_ARGUMENT",rpc="Edit"}' in text
     assert 'videoedit_modelserver_requests_total{code="OK",rpc="GetInfo"}' in text
     for name in ("queue_wait_seconds", "compute_seconds", "items_total", "queued_calls"):
-        assert f'videoedit_modelserver_{name}' in text
+        assert f"videoedit_modelserver_{name}" in text
 
 
 def test_sigterm_drains_running_calls_then_exits(tmp_path, model_cache):
@@ -205,8 +244,13 @@ def test_sigterm_drains_running_calls_then_exits(tmp_path, model_cache):
         with ThreadPoolExecutor(1) as pool:
             running = server.occupy_edit_worker(pool)
             server.process.send_signal(signal.SIGTERM)
-            wait_for(lambda: server.health.Check(health_pb2.HealthCheckRequest(service=SERVICE), timeout=30).status
-                     == health_pb2.HealthCheckResponse.NOT_SERVING, "health NOT_SERVING after SIGTERM")
+            wait_for(
+                lambda: (
+                    server.health.Check(health_pb2.HealthCheckRequest(service=SERVICE), timeout=30).status
+                    == health_pb2.HealthCheckResponse.NOT_SERVING
+                ),
+                "health NOT_SERVING after SIGTERM",
+            )
             with pytest.raises(grpc.RpcError) as err:
                 server.models.Edit(edit([crop(2)], [2]), timeout=30)
             assert err.value.code() == grpc.StatusCode.UNAVAILABLE
@@ -222,15 +266,20 @@ def frames(count: int, first: int = 0) -> list[pb.Image]:
     images = []
     for i in range(first, first + count):
         frame = np.full((96, 128, 3), 60, np.uint8)
-        frame[30:60, 10 + 3 * i:40 + 3 * i] = (210, 30, 40)
+        frame[30:60, 10 + 3 * i : 40 + 3 * i] = (210, 30, 40)
         images.append(wire.encode_image(frame))
     return images
 
 
 def track(server: Server, session_id: str, first: int, count: int, close: bool = False, timeout: float = 120):
-    return server.models.Segment(pb.SegmentRequest(
-        frames=frames(count, first), prompts=["red square"],
-        session=pb.TrackingSession(id=session_id, first_frame=first, close=close)), timeout=timeout)
+    return server.models.Segment(
+        pb.SegmentRequest(
+            frames=frames(count, first),
+            prompts=["red square"],
+            session=pb.TrackingSession(id=session_id, first_frame=first, close=close),
+        ),
+        timeout=timeout,
+    )
 
 
 def refused(call) -> str:

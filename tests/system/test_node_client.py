@@ -26,9 +26,27 @@ def node() -> str:
 
 def test_node_client_starts_a_job_and_follows_it_to_the_end(node, stack, clip):
     result = subprocess.run(
-        [node, str(NODE_DIR / "edit.js"), "--server", stack.orchestrator_address, str(clip), "car",
-         "make the car green", "--job-id", "from-node", "--steps", "2", "--extra", "edit_size=64",
-         "--extra", "chunk_size=6"], capture_output=True, text=True, timeout=300)
+        [
+            node,
+            str(NODE_DIR / "edit.js"),
+            "--server",
+            stack.orchestrator_address,
+            str(clip),
+            "car",
+            "make the car green",
+            "--job-id",
+            "from-node",
+            "--steps",
+            "2",
+            "--extra",
+            "edit_size=64",
+            "--extra",
+            "chunk_size=6",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     statuses = [line["status"] for line in lines[:-1]]
@@ -40,6 +58,18 @@ def test_node_client_starts_a_job_and_follows_it_to_the_end(node, stack, clip):
 
 
 def test_node_client_reports_a_bad_request_with_exit_code_2(node, stack, media_dir):
-    result = subprocess.run([node, str(NODE_DIR / "edit.js"), "--server", stack.orchestrator_address,
-                             str(media_dir / "missing.mp4"), "car", "red"], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [
+            node,
+            str(NODE_DIR / "edit.js"),
+            "--server",
+            stack.orchestrator_address,
+            str(media_dir / "missing.mp4"),
+            "car",
+            "red",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2 and "does not exist" in result.stderr

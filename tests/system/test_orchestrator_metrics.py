@@ -14,8 +14,9 @@ def test_jobs_stages_frames_and_endings_are_counted(stack, make_stack, clip):
         with VideoEditClient(own.orchestrator_address) as client:
             client.start_edit(str(clip), "car", "make it blue", job_id="metered", **FAST_JOB)
             assert client.wait("metered").status == pb.JOB_STATUS_FINISHED
-            client.start_edit(str(clip), "car", "make it blue", job_id="one-frame", **FAST_JOB,
-                              max_frames=1, mode="single_frame")
+            client.start_edit(
+                str(clip), "car", "make it blue", job_id="one-frame", **FAST_JOB, max_frames=1, mode="single_frame"
+            )
             client.wait("one-frame")
         found = samples(f"http://127.0.0.1:{port}/metrics")
         assert found[("videoedit_orchestrator_jobs", (("state", "finished"),))] == 2

@@ -30,9 +30,21 @@ def test_odd_sized_webm_with_opus_audio_becomes_an_even_h264_mp4_with_audio(clie
 
 
 def test_extra_options_select_stitch_and_flow_smooth(client, clip):
-    final = run(client, clip, "extras", extra={**FAST_JOB["extra"], "chunk_size": "4", "chunk_overlap": "2",
-                                                "instances": "largest", "smoothing_mode": "flow",
-                                                "seed_mode": "per_frame", "max_gap": "1", "detail": "source"})
+    final = run(
+        client,
+        clip,
+        "extras",
+        extra={
+            **FAST_JOB["extra"],
+            "chunk_size": "4",
+            "chunk_overlap": "2",
+            "instances": "largest",
+            "smoothing_mode": "flow",
+            "seed_mode": "per_frame",
+            "max_gap": "1",
+            "detail": "source",
+        },
+    )
     assert final.status == pb.JOB_STATUS_FINISHED, final.error
     log = Path(final.logs_path).read_text()
     assert "editing the 1 largest" in log and "smoothing: flow" in log
@@ -42,8 +54,9 @@ def test_extra_options_select_stitch_and_flow_smooth(client, clip):
 @pytest.fixture(scope="module")
 def no_match_stack(make_stack):
     """A stack whose SAM3 can match nothing: no score reaches a threshold above 1."""
-    with make_stack("nomatch", modelserver_args=("--sam3-score-threshold", "1.01",
-                                                 "--sam3-new-det-threshold", "1.01")) as running:
+    with make_stack(
+        "nomatch", modelserver_args=("--sam3-score-threshold", "1.01", "--sam3-new-det-threshold", "1.01")
+    ) as running:
         yield running
 
 
@@ -61,8 +74,10 @@ def test_a_prompt_that_matches_nothing_fails_saying_where_it_looked(no_match_sta
 
 
 def test_a_forty_word_mask_prompt_runs_and_the_log_says_what_sam3_read(client, clip):
-    prompt = ("the old red bicycle with a wicker basket full of flowers leaning against the brick wall next to the "
-              "green door of the bakery on the corner of the street in the warm golden evening light of a late summer")
+    prompt = (
+        "the old red bicycle with a wicker basket full of flowers leaning against the brick wall next to the "
+        "green door of the bakery on the corner of the street in the warm golden evening light of a late summer"
+    )
     client.start_edit(str(clip), prompt, "make it blue", job_id="long-mask-prompt", **FAST_JOB)
     final = client.wait("long-mask-prompt")
     log = Path(final.logs_path).read_text()

@@ -47,15 +47,24 @@ def test_a_replica_killed_mid_job_costs_a_retry_not_the_job(stack, stage):
 
 def tracking_sessions(stack, replica: int) -> float:
     text = urllib.request.urlopen(f"http://{stack.metrics_addresses[replica]}/metrics", timeout=10).read().decode()
-    return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples
-               if s.name == "videoedit_modelserver_tracking_sessions")
+    return sum(
+        s.value
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+        if s.name == "videoedit_modelserver_tracking_sessions"
+    )
 
 
 def test_killing_the_replica_that_holds_the_tracking_session_restarts_tracking_on_the_other(stack):
     clip = make_sample_clip(stack.input_roots[0] / "long.mp4", frames=120, width=160, height=120)
     with VideoEditClient(stack.orchestrator_address) as client:
-        client.start_edit(str(clip), "car", "make it blue", job_id="session-lost",
-                          **{**JOB, "num_inference_steps": 1, "extra": {**JOB["extra"], "edit_size": "64"}})
+        client.start_edit(
+            str(clip),
+            "car",
+            "make it blue",
+            job_id="session-lost",
+            **{**JOB, "num_inference_steps": 1, "extra": {**JOB["extra"], "edit_size": "64"}},
+        )
         wait_for_stage(client, "session-lost", pb.JOB_STATUS_PROPAGATING)
         holder = next(r for r in (0, 1) if tracking_sessions(stack, r) == 1)
         stack.processes[stack.modelserver_name(holder)].kill()

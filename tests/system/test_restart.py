@@ -50,8 +50,11 @@ def test_killed_orchestrator_reruns_running_and_queued_jobs_and_keeps_finished_o
             assert Path(final.output_video_path).is_file()
         assert not list(Path(client.get_status("running").output_dir).glob(".work-*"))  # scratch cleaned up
         listed = {s.job_id: s.status for s in client.list_jobs().jobs}
-        assert listed == {"done-before": pb.JOB_STATUS_FINISHED, "running": pb.JOB_STATUS_FINISHED,
-                          "queued": pb.JOB_STATUS_FINISHED}
+        assert listed == {
+            "done-before": pb.JOB_STATUS_FINISHED,
+            "running": pb.JOB_STATUS_FINISHED,
+            "queued": pb.JOB_STATUS_FINISHED,
+        }
     # The killed process held the running job's lease; the restart on the same machine ends it
     # at once instead of waiting it out. The queued job was never claimed: it just runs.
     assert "re-queued 1 job(s) left unfinished by" in stack.log_path("orchestrator").read_text()

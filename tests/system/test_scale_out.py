@@ -33,12 +33,16 @@ A, B, C = 0, 1, 2
 @pytest.fixture(scope="module")
 def cluster(make_stack, postgres):
     url = postgres.database("scale_out")
-    stack = make_stack("scale-out", orchestrators=0,
-                       env={"VIDEOEDIT_JOB_DB": url, "VIDEOEDIT_JOB_LEASE_S": str(LEASE_S)})
+    stack = make_stack(
+        "scale-out", orchestrators=0, env={"VIDEOEDIT_JOB_DB": url, "VIDEOEDIT_JOB_LEASE_S": str(LEASE_S)}
+    )
     stack.db_url = url
     stack.metrics_ports = [free_port(), free_port()]  # A's and B's Prometheus endpoints
-    stack.args = [("--metrics-port", str(stack.metrics_ports[A])), ("--metrics-port", str(stack.metrics_ports[B])),
-                  ("--max-concurrent-jobs", "0")]  # C: the API only
+    stack.args = [
+        ("--metrics-port", str(stack.metrics_ports[A])),
+        ("--metrics-port", str(stack.metrics_ports[B])),
+        ("--max-concurrent-jobs", "0"),
+    ]  # C: the API only
     with stack:
         for index in (A, B, C):
             stack.orchestrator_addresses.append(f"127.0.0.1:{free_port()}")
@@ -65,8 +69,9 @@ def owned_by(cluster, index: int) -> list[str]:
     """Jobs the orchestrator process `index` holds a lease on, in a running stage."""
     pid = cluster.processes[cluster.orchestrator_name(index)].pid
     with psycopg.connect(cluster.db_url) as db:
-        rows = db.execute("SELECT job_id FROM jobs WHERE owner LIKE %s AND state = ANY(%s)",
-                          (f"%:{pid}:%", list(RUNNING))).fetchall()
+        rows = db.execute(
+            "SELECT job_id FROM jobs WHERE owner LIKE %s AND state = ANY(%s)", (f"%:{pid}:%", list(RUNNING))
+        ).fetchall()
     return [r[0] for r in rows]
 
 
@@ -154,26 +159,42 @@ def test_a_job_is_cancelled_from_an_orchestrator_that_does_not_run_it(cluster, c
     ensure_running(cluster, A)
     with client(cluster, A) as a, client(cluster, C) as c:
         a.start_edit(str(clip), "car", "make it red", job_id="cancel-elsewhere", **SLOW_JOB)
-        wait_for(lambda: pb.JobStatus.Name(c.get_status("cancel-elsewhere").status).lower().endswith(RUNNING),
-                 "the job to start")
+        wait_for(
+            lambda: pb.JobStatus.Name(c.get_status("cancel-elsewhere").status).lower().endswith(RUNNING),
+            "the job to start",
+        )
         c.cancel("cancel-elsewhere")
         final = c.wait("cancel-elsewhere")
     assert final.status == pb.JOB_STATUS_CANCELLED
 
 
-@pytest.mark.parametrize("url, says", [
-    ("postgresql://videoedit:s3cret@127.0.0.1:1/jobs",
-     "cannot use the job database PostgreSQL videoedit@127.0.0.1:1/jobs (VIDEOEDIT_JOB_DB): connection failed"),
-    ("mysql://videoedit@db/jobs", "VIDEOEDIT_JOB_DB mysql://... is not supported"),
-])
+@pytest.mark.parametrize(
+    "url, says",
+    [
+        (
+            "postgresql://videoedit:s3cret@127.0.0.1:1/jobs",
+            "cannot use the job database PostgreSQL videoedit@127.0.0.1:1/jobs (VIDEOEDIT_JOB_DB): connection failed",
+        ),
+        ("mysql://videoedit@db/jobs", "VIDEOEDIT_JOB_DB mysql://... is not supported"),
+    ],
+)
 def test_a_bad_job_database_keeps_the_orchestrator_from_serving(cluster, tmp_path, url, says):
     address = f"127.0.0.1:{free_port()}"
-    env = {**os.environ, "VIDEOEDIT_JOB_DB": url, "VIDEOEDIT_MODEL_SERVERS": cluster.modelserver_address,
-           "UR_EDIT_OUTPUT_DIR": str(tmp_path), "VIDEOEDIT_INPUT_ROOTS": str(tmp_path)}
+    env = {
+        **os.environ,
+        "VIDEOEDIT_JOB_DB": url,
+        "VIDEOEDIT_MODEL_SERVERS": cluster.modelserver_address,
+        "UR_EDIT_OUTPUT_DIR": str(tmp_path),
+        "VIDEOEDIT_INPUT_ROOTS": str(tmp_path),
+    }
     log_path = tmp_path / "orchestrator.log"
     with open(log_path, "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "orchestrator", "--host", "127.0.0.1", "--port",
-                                    address.rsplit(":", 1)[1]], env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "orchestrator", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1]],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     with pytest.raises(RuntimeError, match="exited with 2"):
         wait_serving(address, "videoedit.v1.VideoEditService", 60, process, log_path)
     text = log_path.read_text()

@@ -23,17 +23,34 @@ SERVICE = "videoedit.v1.VideoEditService"
 
 
 class Orchestrator:
-    def __init__(self, workdir: Path, stack, env: dict[str, str], *flags: str,
-                 credentials: grpc.ChannelCredentials | None = None):
+    def __init__(
+        self, workdir: Path, stack, env: dict[str, str], *flags: str, credentials: grpc.ChannelCredentials | None = None
+    ):
         self.address = f"localhost:{free_port()}"
         self.log_path = workdir / "orchestrator.log"
-        env = {**os.environ, "VIDEOEDIT_MODEL_SERVERS": stack.modelserver_address,
-               "VIDEOEDIT_INPUT_ROOTS": str(stack.input_roots[0]), "UR_EDIT_OUTPUT_DIR": str(workdir / "outputs"),
-               **env}
+        env = {
+            **os.environ,
+            "VIDEOEDIT_MODEL_SERVERS": stack.modelserver_address,
+            "VIDEOEDIT_INPUT_ROOTS": str(stack.input_roots[0]),
+            "UR_EDIT_OUTPUT_DIR": str(workdir / "outputs"),
+            **env,
+        }
         with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "orchestrator", "--host", "localhost",
-                                             "--port", self.address.rsplit(":", 1)[1], *flags],
-                                            env=env, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "orchestrator",
+                    "--host",
+                    "localhost",
+                    "--port",
+                    self.address.rsplit(":", 1)[1],
+                    *flags,
+                ],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         wait_serving(self.address, SERVICE, 60, self.process, self.log_path, credentials)
 
     def stop(self) -> None:
@@ -47,18 +64,40 @@ def tls_files(tmp_path_factory) -> tuple[Path, Path]:
         pytest.skip("openssl is needed to make a test certificate")
     folder = tmp_path_factory.mktemp("tls")
     cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
-                    "/CN=localhost", "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out",
-                    str(cert)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return cert, key
 
 
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory, stack, tls_files):
     cert, key = tls_files
-    server = Orchestrator(tmp_path_factory.mktemp("secured"), stack,
-                          {"VIDEOEDIT_AUTH_TOKEN": TOKEN, "VIDEOEDIT_TLS_CERT": str(cert), "VIDEOEDIT_TLS_KEY": str(key)},
-                          credentials=grpc.ssl_channel_credentials(cert.read_bytes()))
+    server = Orchestrator(
+        tmp_path_factory.mktemp("secured"),
+        stack,
+        {"VIDEOEDIT_AUTH_TOKEN": TOKEN, "VIDEOEDIT_TLS_CERT": str(cert), "VIDEOEDIT_TLS_KEY": str(key)},
+        credentials=grpc.ssl_channel_credentials(cert.read_bytes()),
+    )
     yield server
     server.stop()
 
@@ -67,8 +106,12 @@ def test_calls_without_the_token_are_unauthenticated_and_health_stays_open(secur
     cert = str(tls_files[0])
     for token in ("", "wrong"):
         with VideoEditClient(secured.address, token=token, tls_ca=cert) as client:
-            for call in (lambda: client.list_jobs(), lambda: client.get_status("x"),
-                         lambda: list(client.watch("x")), lambda: client.start_edit("a.mp4", "car", "red")):
+            for call in (
+                lambda: client.list_jobs(),
+                lambda: client.get_status("x"),
+                lambda: list(client.watch("x")),
+                lambda: client.start_edit("a.mp4", "car", "red"),
+            ):
                 with pytest.raises(grpc.RpcError) as err:
                     call()
                 assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
@@ -96,8 +139,9 @@ def test_grpcurl_needs_the_token_for_reflection_too(secured, tls_files):
     base = [GRPCURL, "-cacert", str(tls_files[0]), secured.address, "list"]
     refused = subprocess.run(base, capture_output=True, text=True, timeout=60)
     assert refused.returncode != 0 and "Unauthenticated" in refused.stderr
-    allowed = subprocess.run([*base[:-2], "-H", f"authorization: Bearer {TOKEN}", *base[-2:]], capture_output=True,
-                             text=True, timeout=60)
+    allowed = subprocess.run(
+        [*base[:-2], "-H", f"authorization: Bearer {TOKEN}", *base[-2:]], capture_output=True, text=True, timeout=60
+    )
     assert allowed.returncode == 0 and SERVICE in allowed.stdout
 
 
@@ -105,8 +149,9 @@ def test_grpcurl_needs_the_token_for_reflection_too(secured, tls_files):
 def test_reflection_can_be_turned_off(tmp_path, stack):
     server = Orchestrator(tmp_path, stack, {}, "--no-reflection")
     try:
-        result = subprocess.run([GRPCURL, "-plaintext", server.address, "list"], capture_output=True, text=True,
-                                timeout=60)
+        result = subprocess.run(
+            [GRPCURL, "-plaintext", server.address, "list"], capture_output=True, text=True, timeout=60
+        )
         assert result.returncode != 0 and "reflection" in result.stderr.lower()
     finally:
         server.stop()

@@ -30,18 +30,44 @@ def test_upload_edit_download(client, local_clip, media_dir, tmp_path):
     assert client.upload(local_clip).input_video_path == uploaded.input_video_path  # stored once
     client.start_edit(uploaded.input_video_path, "car", "make it blue", job_id="uploaded", **FAST_JOB)
     assert client.wait("uploaded").status == pb.JOB_STATUS_FINISHED
-    saved = [client.download("uploaded", a, tmp_path) for a in
-             (pb.ARTIFACT_OUTPUT_VIDEO, pb.ARTIFACT_MASK_VIDEO, pb.ARTIFACT_LOG)]
+    saved = [
+        client.download("uploaded", a, tmp_path)
+        for a in (pb.ARTIFACT_OUTPUT_VIDEO, pb.ARTIFACT_MASK_VIDEO, pb.ARTIFACT_LOG)
+    ]
     assert [p.name for p in saved] == ["uploaded_output.mp4", "uploaded_mask.mp4", "uploaded_log.txt"]
     assert len(decode(saved[0])) == 8 and "job uploaded started" in saved[2].read_text()
 
 
 def test_cli_uploads_edits_and_downloads(stack, local_clip, tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "clients.cli", "--server", stack.orchestrator_address, "edit", str(local_clip),
-         "--upload", "--download", str(tmp_path), "--mask", "car", "--edit", "make it red", "--job-id", "cli-up",
-         "--steps", "2", "--extra", "edit_size=64", "--extra", "chunk_size=6"],
-        capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "clients.cli",
+            "--server",
+            stack.orchestrator_address,
+            "edit",
+            str(local_clip),
+            "--upload",
+            "--download",
+            str(tmp_path),
+            "--mask",
+            "car",
+            "--edit",
+            "make it red",
+            "--job-id",
+            "cli-up",
+            "--steps",
+            "2",
+            "--extra",
+            "edit_size=64",
+            "--extra",
+            "chunk_size=6",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert "uploaded" in result.stderr and "finished" in result.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cli-up_log.txt", "cli-up_mask.mp4", "cli-up_output.mp4"]
@@ -56,16 +82,19 @@ def meta(filename="x.mp4", size=10, sha=""):
     return pb.UploadVideoRequest(metadata=pb.UploadMetadata(filename=filename, size_bytes=size, sha256=sha))
 
 
-@pytest.mark.parametrize("messages, code, words", [
-    ([meta(size=3 << 30)], grpc.StatusCode.RESOURCE_EXHAUSTED, "over the limit"),
-    ([meta(size=4, sha="0" * 64), pb.UploadVideoRequest(chunk=b"abcd")], grpc.StatusCode.DATA_LOSS, "SHA-256"),
-    ([meta(size=100), pb.UploadVideoRequest(chunk=b"abcd")], grpc.StatusCode.DATA_LOSS, "cut short"),
-    ([meta(size=2), pb.UploadVideoRequest(chunk=b"abcd")], grpc.StatusCode.INVALID_ARGUMENT, "more bytes"),
-    ([pb.UploadVideoRequest(chunk=b"abcd")], grpc.StatusCode.INVALID_ARGUMENT, "metadata"),
-    ([meta(size=4), meta(size=4)], grpc.StatusCode.INVALID_ARGUMENT, "only the first"),
-    ([meta(filename="...", size=4)], grpc.StatusCode.INVALID_ARGUMENT, "file name"),
-    ([meta(size=0)], grpc.StatusCode.INVALID_ARGUMENT, "size_bytes"),
-])
+@pytest.mark.parametrize(
+    "messages, code, words",
+    [
+        ([meta(size=3 << 30)], grpc.StatusCode.RESOURCE_EXHAUSTED, "over the limit"),
+        ([meta(size=4, sha="0" * 64), pb.UploadVideoRequest(chunk=b"abcd")], grpc.StatusCode.DATA_LOSS, "SHA-256"),
+        ([meta(size=100), pb.UploadVideoRequest(chunk=b"abcd")], grpc.StatusCode.DATA_LOSS, "cut short"),
+        ([meta(size=2), pb.UploadVideoRequest(chunk=b"abcd")], grpc.StatusCode.INVALID_ARGUMENT, "more bytes"),
+        ([pb.UploadVideoRequest(chunk=b"abcd")], grpc.StatusCode.INVALID_ARGUMENT, "metadata"),
+        ([meta(size=4), meta(size=4)], grpc.StatusCode.INVALID_ARGUMENT, "only the first"),
+        ([meta(filename="...", size=4)], grpc.StatusCode.INVALID_ARGUMENT, "file name"),
+        ([meta(size=0)], grpc.StatusCode.INVALID_ARGUMENT, "size_bytes"),
+    ],
+)
 def test_bad_uploads_are_refused_and_leave_nothing(stack, media_dir, messages, code, words):
     with pytest.raises(grpc.RpcError) as err:
         upload(stack, messages)

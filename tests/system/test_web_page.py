@@ -13,9 +13,16 @@ from tests.helpers import EVENT_TIMEOUT_S, REPO_ROOT
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 # Headless chromium on a machine without network: no background fetches, no GPU, no sandbox (root).
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--autoplay-policy=no-user-gesture-required"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--autoplay-policy=no-user-gesture-required",
+]
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (make setup installs it)")
 
@@ -64,8 +71,12 @@ def test_upload_start_follow_and_play_the_three_videos(page, web, clip):
     page.wait_for_selector("#job:not([hidden])")
     page.wait_for_function("document.querySelector('#job-state').textContent === 'finished'")
     seen = page.evaluate("window.seenStates")
-    assert [s for s in ("masking", "editing", "saving", "finished") if s in seen] == ["masking", "editing",
-                                                                                      "saving", "finished"], seen
+    assert [s for s in ("masking", "editing", "saving", "finished") if s in seen] == [
+        "masking",
+        "editing",
+        "saving",
+        "finished",
+    ], seen
     assert seen.index("masking") < seen.index("editing") < seen.index("saving") < seen.index("finished")
     progress = page.eval_on_selector_all("#stages progress", "bars => bars.map(b => b.value)")
     assert progress == [1] * 6

@@ -19,8 +19,17 @@ PACKAGES = ("orchestrator", "modelserver", "clients", "evaluation", "bench", "ga
 # Orchestrator layers, top (called first) to bottom; a module may import its own layer or lower.
 # "(entry)": the package itself and `python -m orchestrator`; "(root)": request, config, errors,
 # resample (leaves that every layer may use).
-RANK = {"(entry)": 0, "api": 1, "legacy_api": 1, "jobs": 2, "pipeline": 3, "media": 4, "vision": 5, "models": 6,
-        "(root)": 7}
+RANK = {
+    "(entry)": 0,
+    "api": 1,
+    "legacy_api": 1,
+    "jobs": 2,
+    "pipeline": 3,
+    "media": 4,
+    "vision": 5,
+    "models": 6,
+    "(root)": 7,
+}
 STAGES = ("extracting", "masking", "propagating", "editing", "smoothing", "saving")
 # Where the pipeline's stages running at the same time meet: the only module of it with threads.
 CONCURRENCY = "orchestrator.pipeline.concurrency"
@@ -66,7 +75,7 @@ def test_there_are_no_import_cycles():
         state[node] = "open"
         for target in sorted(GRAPH[node]):
             if state.get(target) == "open":
-                cycles.append(" -> ".join(stack[stack.index(target):] + [target]))
+                cycles.append(" -> ".join(stack[stack.index(target) :] + [target]))
             elif target not in state:
                 visit(target, stack + [target])
         state[node] = "done"
@@ -111,10 +120,13 @@ def test_model_server_backends_know_nothing_of_serving():
 
 def test_the_readmes_layout_names_every_module():
     readme = (REPO_ROOT / "README.md").read_text()
-    layout = readme[readme.index("## Layout"):]
-    layout = layout[:layout.index("Where does my change go?")]
-    missing = [str(path.relative_to(REPO_ROOT)) for path in FILES.values()
-               if path.name != "__init__.py" and path.name not in layout]
+    layout = readme[readme.index("## Layout") :]
+    layout = layout[: layout.index("Where does my change go?")]
+    missing = [
+        str(path.relative_to(REPO_ROOT))
+        for path in FILES.values()
+        if path.name != "__init__.py" and path.name not in layout
+    ]
     assert not missing, f"README's Layout does not mention: {missing}"
 
 
@@ -134,13 +146,18 @@ def concurrency_problems(tree: ast.AST) -> list[str]:
             if name in THREAD_NAMES:
                 problems.append(f"uses {name} (line {node.lineno})")
         elif isinstance(node, ast.While):
-            waits = [call for call in ast.walk(node) if isinstance(call, ast.Call)
-                     and any(k.arg == "timeout" for k in call.keywords)]
+            waits = [
+                call
+                for call in ast.walk(node)
+                if isinstance(call, ast.Call) and any(k.arg == "timeout" for k in call.keywords)
+            ]
             problems += [f"polls with a timeout in a loop (line {call.lineno})" for call in waits]
     return problems
 
 
-@pytest.mark.parametrize("module", sorted(m for m in GRAPH if m.startswith("orchestrator.pipeline.") and m != CONCURRENCY))
+@pytest.mark.parametrize(
+    "module", sorted(m for m in GRAPH if m.startswith("orchestrator.pipeline.") and m != CONCURRENCY)
+)
 def test_pipeline_stages_leave_threads_and_waiting_to_the_concurrency_module(module):
     problems = concurrency_problems(ast.parse(FILES[module].read_text()))
     assert not problems, f"{module}: {problems}; use {CONCURRENCY} (StopSignal, StagesBehind, the hand-overs)"

@@ -40,8 +40,9 @@ def check_schema(doc: dict) -> None:
 
 @functools.cache
 def kustomize_build(overlay: str) -> tuple[dict, ...]:
-    result = subprocess.run([str(KUSTOMIZE), "build", str(K8S_DIR / overlay)], capture_output=True, text=True,
-                            timeout=60, check=False)
+    result = subprocess.run(
+        [str(KUSTOMIZE), "build", str(K8S_DIR / overlay)], capture_output=True, text=True, timeout=60, check=False
+    )
     assert result.returncode == 0, f"kustomize build {overlay} failed:\n{result.stderr}"
     return tuple(doc for doc in yaml.safe_load_all(result.stdout) if doc)
 
@@ -74,8 +75,12 @@ class Rendered:
 
     def running(self, program: str, kind: str = "Deployment") -> tuple[dict, dict]:
         """The workload whose container runs `program`, and that container."""
-        found = [(w, c) for w in self.all(kind) for c in pod_spec(w)["containers"]
-                 if (c.get("command") or [None])[0] == program]
+        found = [
+            (w, c)
+            for w in self.all(kind)
+            for c in pod_spec(w)["containers"]
+            if (c.get("command") or [None])[0] == program
+        ]
         assert len(found) == 1, f"{self.overlay}: {len(found)} {kind}s run {program}"
         return found[0]
 
@@ -176,10 +181,12 @@ def test_the_schema_check_rejects_broken_manifests():
         change(doc, next(c for c in pod_spec(doc)["containers"] if c["name"] == container["name"]))
         return doc
 
-    for doc in (broken(lambda d, c: d["spec"].update(replica=2)),  # unknown field (typo)
-                broken(lambda d, c: d["spec"].update(replicas="two")),  # wrong type
-                broken(lambda d, c: c["readinessProbe"]["grpc"].update(service_name="x")),
-                broken(lambda d, c: c.update(ports=[{"name": "grpc"}]))):  # required containerPort missing
+    for doc in (
+        broken(lambda d, c: d["spec"].update(replica=2)),  # unknown field (typo)
+        broken(lambda d, c: d["spec"].update(replicas="two")),  # wrong type
+        broken(lambda d, c: c["readinessProbe"]["grpc"].update(service_name="x")),
+        broken(lambda d, c: c.update(ports=[{"name": "grpc"}])),
+    ):  # required containerPort missing
         with pytest.raises(kubernetes_validate.ValidationError):
             check_schema(doc)
     with pytest.raises(kubernetes_validate.SchemaNotFoundError):
@@ -206,9 +213,12 @@ def test_orchestrators_run_several_and_shut_down_gently(r):
 
 def test_an_autoscaler_scales_the_orchestrators_on_the_shared_queue_depth(r):
     deployment, container = r.running("videoedit-orchestrator")
-    scalers = [h for h in r.all("HorizontalPodAutoscaler")
-               if h["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
-                                                   "name": deployment["metadata"]["name"]}]
+    scalers = [
+        h
+        for h in r.all("HorizontalPodAutoscaler")
+        if h["spec"]["scaleTargetRef"]
+        == {"apiVersion": "apps/v1", "kind": "Deployment", "name": deployment["metadata"]["name"]}
+    ]
     assert len(scalers) == 1
     spec = scalers[0]["spec"]
     assert 2 <= spec["minReplicas"] <= spec["maxReplicas"]
@@ -227,8 +237,9 @@ def test_an_autoscaler_scales_the_orchestrators_on_the_shared_queue_depth(r):
 def test_the_job_database_url_comes_from_a_secret(r):
     deployment, container = r.running("videoedit-orchestrator")
     job_db = r.env(deployment, container)["VIDEOEDIT_JOB_DB"]
-    assert isinstance(job_db, dict) and set(job_db) == {"secretKeyRef"}, \
+    assert isinstance(job_db, dict) and set(job_db) == {"secretKeyRef"}, (
         f"VIDEOEDIT_JOB_DB must not be inline: {job_db}"
+    )
     ref = job_db["secretKeyRef"]
     assert not ref.get("optional"), "the orchestrators cannot share jobs without the database"
     secrets = {s["metadata"]["name"]: s for s in r.all("Secret")}
@@ -290,8 +301,10 @@ def test_orchestrators_reach_every_model_server_through_a_headless_service(r):
     assert r.services_for(modelserver) == [service]
     # A headless Service's DNS answers pod addresses: the client dials the pods' own port.
     assert grpc_port(ms_container) == int(match[2])
-    assert any(p["port"] == int(match[2]) and container_port(ms_container, p["targetPort"]) == int(match[2])
-               for p in service["spec"]["ports"])
+    assert any(
+        p["port"] == int(match[2]) and container_port(ms_container, p["targetPort"]) == int(match[2])
+        for p in service["spec"]["ports"]
+    )
 
 
 def test_the_gateway_reaches_the_orchestrator_service(r):
@@ -361,14 +374,18 @@ def entry_point_sources() -> dict[str, str]:
     pyproject = (REPO_ROOT / "pyproject.toml").read_text()  # no tomllib: Python 3.10 is supported
     section = re.search(r"(?ms)^\[project\.scripts\]\n(.*?)(?:^\[|\Z)", pyproject)[1]
     scripts = dict(re.findall(r'(?m)^([\w-]+)\s*=\s*"([\w.]+):\w+"', section))
-    return {name: (REPO_ROOT / Path(*module.split("."))).with_suffix(".py").read_text()
-            for name, module in scripts.items()}
+    return {
+        name: (REPO_ROOT / Path(*module.split("."))).with_suffix(".py").read_text() for name, module in scripts.items()
+    }
 
 
 @functools.cache
 def our_source() -> str:
-    return "\n".join(p.read_text() for package in ("orchestrator", "modelserver", "gateway")
-                     for p in sorted((REPO_ROOT / package).rglob("*.py")))
+    return "\n".join(
+        p.read_text()
+        for package in ("orchestrator", "modelserver", "gateway")
+        for p in sorted((REPO_ROOT / package).rglob("*.py"))
+    )
 
 
 def test_commands_and_env_names_exist_in_the_code(r):

@@ -11,7 +11,7 @@ only from the owner, so an orchestrator that lost its lease cannot overwrite the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Protocol
+from typing import Protocol
 
 from ...request import JobStatus, VideoEditRequest, VideoEditStatus
 
@@ -28,7 +28,7 @@ class StoredJob:
     request: VideoEditRequest
     status: VideoEditStatus
     version: int  # +1 on every status write: watchers compare it to see a change
-    owner: Optional[str] = None  # the orchestrator holding the job's lease, if any
+    owner: str | None = None  # the orchestrator holding the job's lease, if any
 
 
 @dataclass(frozen=True)
@@ -37,13 +37,14 @@ class Claim:
 
     job: StoredJob
     attempt: int  # 1 for the first run of the job
-    previous_owner: Optional[str]  # set when the job is taken over from an orchestrator whose lease expired
+    previous_owner: str | None  # set when the job is taken over from an orchestrator whose lease expired
     cancel_requested: bool
 
 
 @dataclass(frozen=True)
 class Lease:
     """A renewed lease, and whether someone asked (on any orchestrator) to cancel its job."""
+
     job_id: str
     cancel_requested: bool
 
@@ -54,13 +55,13 @@ class JobStore(Protocol):
 
     description: str  # what and where, for the logs (no passwords)
 
-    def add(self, request: VideoEditRequest, status: VideoEditStatus) -> Optional[StoredJob]:
+    def add(self, request: VideoEditRequest, status: VideoEditStatus) -> StoredJob | None:
         """Store a new job; if `request.job_id` is taken, store nothing and return that job."""
         ...
 
-    def get(self, job_id: str) -> Optional[StoredJob]: ...
+    def get(self, job_id: str) -> StoredJob | None: ...
 
-    def list(self, status: Optional[JobStatus], limit: int, offset: int) -> list[VideoEditStatus]:
+    def list(self, status: JobStatus | None, limit: int, offset: int) -> list[VideoEditStatus]:
         """Newest first."""
         ...
 
@@ -73,7 +74,7 @@ class JobStore(Protocol):
         including `up_to_version`, oldest first."""
         ...
 
-    def claim(self, owner: str, lease_s: float) -> Optional[Claim]:
+    def claim(self, owner: str, lease_s: float) -> Claim | None:
         """Take the oldest job that is queued and unowned, or whose owner's lease has expired."""
         ...
 

@@ -5,15 +5,14 @@ orchestrators on any number of machines. Claims skip rows another orchestrator i
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ...errors import Unavailable
-
 from .base import JobStoreError
 from .sql import SqlJobStore
 
@@ -55,10 +54,17 @@ class PostgresJobStore(SqlJobStore):
         try:  # one plain connection first: its error says why (a pool's timeout would not)
             psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_S).close()
         except psycopg.Error as err:
-            raise JobStoreError(f"cannot use the job database {self.description} (VIDEOEDIT_JOB_DB): "
-                                f"{_first_line(err)}") from None
-        self._pool = ConnectionPool(url, min_size=1, max_size=POOL_SIZE, open=True, name="videoedit-jobs",
-                                    kwargs={"connect_timeout": CONNECT_TIMEOUT_S})
+            raise JobStoreError(
+                f"cannot use the job database {self.description} (VIDEOEDIT_JOB_DB): {_first_line(err)}"
+            ) from None
+        self._pool = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=POOL_SIZE,
+            open=True,
+            name="videoedit-jobs",
+            kwargs={"connect_timeout": CONNECT_TIMEOUT_S},
+        )
         version = self.migrate()
         log.info("job store: %s (schema version %d)", self.description, version)
 
@@ -71,8 +77,9 @@ class PostgresJobStore(SqlJobStore):
             with self._pool.connection() as db, db.transaction():
                 yield db
         except (psycopg.OperationalError, PoolTimeout) as err:  # the database went away: retry later
-            raise Unavailable(f"the job database {self.description} cannot be reached ({_first_line(err)}); "
-                              "retry shortly") from err
+            raise Unavailable(
+                f"the job database {self.description} cannot be reached ({_first_line(err)}); retry shortly"
+            ) from err
 
     def close(self) -> None:
         self._pool.close()

@@ -11,8 +11,9 @@ applies the missing ones when it opens, and refuses a database newer than itself
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Optional, Sequence
+from typing import Any
 
 from ...request import JobStatus, VideoEditRequest, VideoEditStatus
 from .base import Claim, JobStoreError, Lease, StoredJob
@@ -26,25 +27,29 @@ def _migrations(json_state: str) -> list[list[str]]:
     the `status` field of the `status` JSON column."""
     return [
         # 1: the first release's table (SQLite files made by it are upgraded from here).
-        ["""CREATE TABLE IF NOT EXISTS jobs (
+        [
+            """CREATE TABLE IF NOT EXISTS jobs (
                 job_id     TEXT PRIMARY KEY,
                 request    TEXT NOT NULL,  -- VideoEditRequest.to_dict() as JSON
                 status     TEXT NOT NULL,  -- VideoEditStatus.to_dict() as JSON
-                created_at DOUBLE PRECISION NOT NULL)"""],
+                created_at DOUBLE PRECISION NOT NULL)"""
+        ],
         # 2: a queue shared by several orchestrators (claims, leases, cancel flags, events).
-        ["ALTER TABLE jobs ADD COLUMN state TEXT NOT NULL DEFAULT 'queued'",
-         "ALTER TABLE jobs ADD COLUMN owner TEXT",
-         "ALTER TABLE jobs ADD COLUMN lease_until DOUBLE PRECISION",
-         "ALTER TABLE jobs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0",
-         "ALTER TABLE jobs ADD COLUMN version INTEGER NOT NULL DEFAULT 0",
-         "ALTER TABLE jobs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0",
-         f"UPDATE jobs SET state = {json_state}",
-         "CREATE INDEX jobs_by_state ON jobs (state, created_at)",
-         """CREATE TABLE job_events (
+        [
+            "ALTER TABLE jobs ADD COLUMN state TEXT NOT NULL DEFAULT 'queued'",
+            "ALTER TABLE jobs ADD COLUMN owner TEXT",
+            "ALTER TABLE jobs ADD COLUMN lease_until DOUBLE PRECISION",
+            "ALTER TABLE jobs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE jobs ADD COLUMN version INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE jobs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0",
+            f"UPDATE jobs SET state = {json_state}",
+            "CREATE INDEX jobs_by_state ON jobs (state, created_at)",
+            """CREATE TABLE job_events (
                 job_id  TEXT NOT NULL,
                 version INTEGER NOT NULL,
                 status  TEXT NOT NULL,
-                PRIMARY KEY (job_id, version))"""],
+                PRIMARY KEY (job_id, version))""",
+        ],
     ]
 
 
@@ -62,7 +67,7 @@ class SqlJobStore:
     now_sql: str  # the database's clock, unix seconds (leases are judged by one clock)
     json_state_sql: str  # the `status` field of the `status` JSON column
     claim_lock_sql = ""  # appended to the claim's SELECT (PostgreSQL: skip rows others are claiming)
-    migration_lock_sql: Optional[str] = None  # serialises migrations of orchestrators starting together
+    migration_lock_sql: str | None = None  # serialises migrations of orchestrators starting together
 
     def transaction(self) -> AbstractContextManager[Any]:
         """A connection in a transaction, committed on success."""
@@ -86,8 +91,10 @@ class SqlJobStore:
             row = self._run(db, "SELECT max(version) FROM schema_version").fetchone()
             current = row[0] or 0
             if current > len(migrations):
-                raise JobStoreError(f"the job database has schema version {current}, newer than this orchestrator "
-                                   f"knows ({len(migrations)}): upgrade the orchestrator")
+                raise JobStoreError(
+                    f"the job database has schema version {current}, newer than this orchestrator "
+                    f"knows ({len(migrations)}): upgrade the orchestrator"
+                )
             for version in range(current + 1, len(migrations) + 1):
                 for statement in migrations[version - 1]:
                     self._run(db, statement)
@@ -96,33 +103,42 @@ class SqlJobStore:
 
     # --- JobStore ---
 
-    def add(self, request: VideoEditRequest, status: VideoEditStatus) -> Optional[StoredJob]:
+    def add(self, request: VideoEditRequest, status: VideoEditStatus) -> StoredJob | None:
         with self.transaction() as db:
-            added = self._run(db, "INSERT INTO jobs (job_id, request, status, created_at, state) "
-                                  "VALUES (?, ?, ?, ?, ?) ON CONFLICT (job_id) DO NOTHING RETURNING job_id",
-                              (request.job_id, _dump(request), _dump(status), status.created_at or 0.0,
-                               status.status.value)).fetchone()
+            added = self._run(
+                db,
+                "INSERT INTO jobs (job_id, request, status, created_at, state) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (job_id) DO NOTHING RETURNING job_id",
+                (request.job_id, _dump(request), _dump(status), status.created_at or 0.0, status.status.value),
+            ).fetchone()
             if added:
-                self._run(db, "INSERT INTO job_events (job_id, version, status) VALUES (?, 0, ?)",
-                          (request.job_id, _dump(status)))
+                self._run(
+                    db,
+                    "INSERT INTO job_events (job_id, version, status) VALUES (?, 0, ?)",
+                    (request.job_id, _dump(status)),
+                )
                 return None
         existing = self.get(request.job_id)
         assert existing is not None  # jobs are never deleted
         return existing
 
-    def get(self, job_id: str) -> Optional[StoredJob]:
+    def get(self, job_id: str) -> StoredJob | None:
         with self.transaction() as db:
-            row = self._run(db, "SELECT request, status, version, owner FROM jobs WHERE job_id = ?",
-                            (job_id,)).fetchone()
+            row = self._run(
+                db, "SELECT request, status, version, owner FROM jobs WHERE job_id = ?", (job_id,)
+            ).fetchone()
         if row is None:
             return None
         return StoredJob(VideoEditRequest.from_dict(json.loads(row[0])), _status(row[1]), row[2], row[3])
 
-    def list(self, status: Optional[JobStatus], limit: int, offset: int) -> list[VideoEditStatus]:
+    def list(self, status: JobStatus | None, limit: int, offset: int) -> list[VideoEditStatus]:
         where, params = ("WHERE state = ?", [status.value]) if status is not None else ("", [])
         with self.transaction() as db:
-            rows = self._run(db, f"SELECT status FROM jobs {where} ORDER BY created_at DESC, job_id "
-                                 "LIMIT ? OFFSET ?", (*params, limit, offset)).fetchall()
+            rows = self._run(
+                db,
+                f"SELECT status FROM jobs {where} ORDER BY created_at DESC, job_id LIMIT ? OFFSET ?",
+                (*params, limit, offset),
+            ).fetchall()
         return [_status(r[0]) for r in rows]
 
     def counts(self) -> dict[JobStatus, int]:
@@ -133,56 +149,81 @@ class SqlJobStore:
 
     def transitions(self, job_id: str, after_version: int, up_to_version: int) -> list[VideoEditStatus]:
         with self.transaction() as db:
-            rows = self._run(db, "SELECT status FROM job_events WHERE job_id = ? AND version > ? AND version <= ? "
-                                 "ORDER BY version", (job_id, after_version, up_to_version)).fetchall()
+            rows = self._run(
+                db,
+                "SELECT status FROM job_events WHERE job_id = ? AND version > ? AND version <= ? ORDER BY version",
+                (job_id, after_version, up_to_version),
+            ).fetchall()
         return [_status(r[0]) for r in rows]
 
-    def claim(self, owner: str, lease_s: float) -> Optional[Claim]:
+    def claim(self, owner: str, lease_s: float) -> Claim | None:
         with self.transaction() as db:
-            row = self._run(db, f"SELECT job_id, owner FROM jobs WHERE state NOT IN ({_ENDED_SQL}) "
-                                f"AND (owner IS NULL OR lease_until < {self.now_sql}) "
-                                f"ORDER BY created_at, job_id LIMIT 1{self.claim_lock_sql}").fetchone()
+            row = self._run(
+                db,
+                f"SELECT job_id, owner FROM jobs WHERE state NOT IN ({_ENDED_SQL}) "
+                f"AND (owner IS NULL OR lease_until < {self.now_sql}) "
+                f"ORDER BY created_at, job_id LIMIT 1{self.claim_lock_sql}",
+            ).fetchone()
             if row is None:
                 return None
             job_id, previous_owner = row
-            row = self._run(db, f"UPDATE jobs SET owner = ?, lease_until = {self.now_sql} + ?, "
-                                "attempts = attempts + 1 WHERE job_id = ? "
-                                "RETURNING request, status, version, attempts, cancel_requested",
-                            (owner, lease_s, job_id)).fetchone()
+            row = self._run(
+                db,
+                f"UPDATE jobs SET owner = ?, lease_until = {self.now_sql} + ?, "
+                "attempts = attempts + 1 WHERE job_id = ? "
+                "RETURNING request, status, version, attempts, cancel_requested",
+                (owner, lease_s, job_id),
+            ).fetchone()
         job = StoredJob(VideoEditRequest.from_dict(json.loads(row[0])), _status(row[1]), row[2], owner)
         return Claim(job, attempt=row[3], previous_owner=previous_owner, cancel_requested=bool(row[4]))
 
     def renew(self, owner: str, lease_s: float) -> list[Lease]:
         with self.transaction() as db:
-            rows = self._run(db, f"UPDATE jobs SET lease_until = {self.now_sql} + ? WHERE owner = ? "
-                                 "RETURNING job_id, cancel_requested", (lease_s, owner)).fetchall()
+            rows = self._run(
+                db,
+                f"UPDATE jobs SET lease_until = {self.now_sql} + ? WHERE owner = ? RETURNING job_id, cancel_requested",
+                (lease_s, owner),
+            ).fetchall()
         return [Lease(job_id, bool(cancel)) for job_id, cancel in rows]
 
     def update(self, status: VideoEditStatus, owner: str, new_stage: bool, release: bool = False) -> bool:
         with self.transaction() as db:
-            row = self._run(db, "UPDATE jobs SET status = ?, state = ?, version = version + 1"
-                                + (", owner = NULL, lease_until = NULL" if release else "")
-                                + " WHERE job_id = ? AND owner = ? RETURNING version",
-                            (_dump(status), status.status.value, status.job_id, owner)).fetchone()
+            row = self._run(
+                db,
+                "UPDATE jobs SET status = ?, state = ?, version = version + 1"
+                + (", owner = NULL, lease_until = NULL" if release else "")
+                + " WHERE job_id = ? AND owner = ? RETURNING version",
+                (_dump(status), status.status.value, status.job_id, owner),
+            ).fetchone()
             if row is not None and new_stage:
-                self._run(db, "INSERT INTO job_events (job_id, version, status) VALUES (?, ?, ?)",
-                          (status.job_id, row[0], _dump(status)))
+                self._run(
+                    db,
+                    "INSERT INTO job_events (job_id, version, status) VALUES (?, ?, ?)",
+                    (status.job_id, row[0], _dump(status)),
+                )
         return row is not None
 
     def cancel_queued(self, status: VideoEditStatus) -> bool:
         with self.transaction() as db:
-            row = self._run(db, "UPDATE jobs SET status = ?, state = ?, version = version + 1 "
-                                "WHERE job_id = ? AND state = 'queued' AND owner IS NULL RETURNING version",
-                            (_dump(status), status.status.value, status.job_id)).fetchone()
+            row = self._run(
+                db,
+                "UPDATE jobs SET status = ?, state = ?, version = version + 1 "
+                "WHERE job_id = ? AND state = 'queued' AND owner IS NULL RETURNING version",
+                (_dump(status), status.status.value, status.job_id),
+            ).fetchone()
             if row is not None:
-                self._run(db, "INSERT INTO job_events (job_id, version, status) VALUES (?, ?, ?)",
-                          (status.job_id, row[0], _dump(status)))
+                self._run(
+                    db,
+                    "INSERT INTO job_events (job_id, version, status) VALUES (?, ?, ?)",
+                    (status.job_id, row[0], _dump(status)),
+                )
         return row is not None
 
     def request_cancel(self, job_id: str) -> None:
         with self.transaction() as db:
-            self._run(db, f"UPDATE jobs SET cancel_requested = 1 WHERE job_id = ? AND state NOT IN ({_ENDED_SQL})",
-                      (job_id,))
+            self._run(
+                db, f"UPDATE jobs SET cancel_requested = 1 WHERE job_id = ? AND state NOT IN ({_ENDED_SQL})", (job_id,)
+            )
 
     def owners(self) -> set[str]:
         with self.transaction() as db:
@@ -191,6 +232,7 @@ class SqlJobStore:
 
     def expire(self, owner: str) -> list[str]:
         with self.transaction() as db:
-            rows = self._run(db, "UPDATE jobs SET lease_until = 0 WHERE owner = ? RETURNING job_id",
-                             (owner,)).fetchall()
+            rows = self._run(
+                db, "UPDATE jobs SET lease_until = 0 WHERE owner = ? RETURNING job_id", (owner,)
+            ).fetchall()
         return sorted(r[0] for r in rows)

@@ -39,12 +39,16 @@ def guidance_problem(guidance_scale: float, image_guidance_scale: float) -> str 
     silently drops classifier-free guidance altogether, so both scales lose their meaning.
     """
     if image_guidance_scale < 1:
-        return (f"image_guidance_scale {image_guidance_scale:g} is below 1, where InstructPix2Pix drops all "
-                "guidance (the text's too); use 1 (follow the text freely) or more (stay closer to the frame)")
+        return (
+            f"image_guidance_scale {image_guidance_scale:g} is below 1, where InstructPix2Pix drops all "
+            "guidance (the text's too); use 1 (follow the text freely) or more (stay closer to the frame)"
+        )
     if guidance_scale <= 1 and image_guidance_scale != 1:
-        return (f"guidance_scale {guidance_scale:g} is 1 or less, where InstructPix2Pix drops all guidance, "
-                f"so image_guidance_scale {image_guidance_scale:g} would have no effect; raise guidance_scale "
-                "above 1 (7.5-9 is usual) or set image_guidance_scale to 1")
+        return (
+            f"guidance_scale {guidance_scale:g} is 1 or less, where InstructPix2Pix drops all guidance, "
+            f"so image_guidance_scale {image_guidance_scale:g} would have no effect; raise guidance_scale "
+            "above 1 (7.5-9 is usual) or set image_guidance_scale to 1"
+        )
     return None
 
 
@@ -79,16 +83,21 @@ class EditParams:
 
     def check(self) -> None:
         """Raise InvalidParam naming the first field outside the limits, and its value."""
-        for field, accepted in (("image_guidance_scale", IMAGE_GUIDANCE_SCALE), ("guidance_scale", GUIDANCE_SCALE),
-                                ("num_inference_steps", NUM_INFERENCE_STEPS)):
+        for field, accepted in (
+            ("image_guidance_scale", IMAGE_GUIDANCE_SCALE),
+            ("guidance_scale", GUIDANCE_SCALE),
+            ("num_inference_steps", NUM_INFERENCE_STEPS),
+        ):
             value = getattr(self, field)
             if not math.isfinite(value) or value not in accepted:
                 raise InvalidParam(field, f"{value} is out of range [{accepted.low}, {accepted.high}]")
         if problem := guidance_problem(self.guidance_scale, self.image_guidance_scale):
             raise InvalidParam("image_guidance_scale", problem)
         if self.scheduler and self.scheduler not in SCHEDULERS:
-            raise InvalidParam("scheduler", f"{self.scheduler!r} is not one of {', '.join(SCHEDULERS)} "
-                                            "(or empty for the checkpoint's own)")
+            raise InvalidParam(
+                "scheduler",
+                f"{self.scheduler!r} is not one of {', '.join(SCHEDULERS)} (or empty for the checkpoint's own)",
+            )
 
 
 # --- Batch limits ---

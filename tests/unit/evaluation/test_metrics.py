@@ -25,15 +25,20 @@ def scene(shift: int = 2) -> tuple[list[np.ndarray], list[np.ndarray]]:
     rng = np.random.default_rng(3)
     yy, xx = np.mgrid[0:H, 0:W]
     background = np.stack([60 + 40 * np.sin(xx / 9.0) + 20 * np.cos(yy / 7.0)] * 3, axis=2)
-    texture = np.clip(128 + 60 * np.sin(np.arange(32)[:, None] / 3.0) * np.cos(np.arange(32)[None, :] / 4.0)
-                      + rng.normal(0, 5, (32, 32)), 0, 255)[..., None] * np.array([1.0, 0.8, 0.6])
+    texture = np.clip(
+        128
+        + 60 * np.sin(np.arange(32)[:, None] / 3.0) * np.cos(np.arange(32)[None, :] / 4.0)
+        + rng.normal(0, 5, (32, 32)),
+        0,
+        255,
+    )[..., None] * np.array([1.0, 0.8, 0.6])
     frames, masks = [], []
     for i in range(N):
         frame = background.copy()
         x = 20 + shift * i
-        frame[30:62, x:x + 32] = texture
+        frame[30:62, x : x + 32] = texture
         mask = np.zeros((H, W), bool)
-        mask[30:62, x:x + 32] = True
+        mask[30:62, x : x + 32] = True
         frames.append(np.clip(frame, 0, 255).astype(np.uint8))
         masks.append(mask)
     return frames, masks
@@ -69,8 +74,10 @@ def test_a_consistent_edit_of_a_moving_object_keeps_the_inputs_warp_error(files)
 def test_flicker_inside_the_mask_shows_in_warp_error_and_flicker(files):
     tmp, frames, masks, source, mask = files
     offsets = [0, 30, 0, 30, 0, 30, 0, 30]  # brightness jumping by 30 levels every frame
-    flickering = [np.where(m[..., None], np.clip(f.astype(int) + o, 0, 255), f).astype(np.uint8)
-                  for f, m, o in zip(frames, masks, offsets)]
+    flickering = [
+        np.where(m[..., None], np.clip(f.astype(int) + o, 0, 255), f).astype(np.uint8)
+        for f, m, o in zip(frames, masks, offsets)
+    ]
     q = evaluate(source, write(tmp / "out.mkv", flickering), mask)
     assert q.warp_error > q.source_warp_error + 15
     assert q.flicker > q.source_flicker + 15
@@ -97,7 +104,7 @@ def test_mask_continuity_tells_a_jump_at_a_boundary_from_smooth_motion(tmp_path)
     for t in range(10):
         m = np.zeros((32, 48), dtype=bool)
         if t != 5:
-            m[8:24, 4 + t:20 + t] = True
+            m[8:24, 4 + t : 20 + t] = True
         masks.append(m)
     video = write(tmp_path / "mask.mkv", mask_frames(masks))
     found = mask_continuity(video, boundaries={5, 6})  # it vanishes at 5 and comes back at 6
@@ -113,18 +120,24 @@ def test_a_small_object_in_an_hd_frame_is_followed_so_a_consistent_edit_keeps_a_
     rng = np.random.default_rng(5)
     yy, xx = np.mgrid[0:height, 0:width]
     background = np.stack([90 + 30 * np.sin(xx / 23.0) + 20 * np.cos(yy / 17.0)] * 3, axis=2).astype(np.uint8)
-    texture = (128 + 80 * np.sin(np.arange(side)[:, None] / 2.0) * np.cos(np.arange(side)[None, :] / 2.5)
-               + rng.normal(0, 4, (side, side)))[..., None] * np.array([1.0, 0.7, 0.5])
+    texture = (
+        128
+        + 80 * np.sin(np.arange(side)[:, None] / 2.0) * np.cos(np.arange(side)[None, :] / 2.5)
+        + rng.normal(0, 4, (side, side))
+    )[..., None] * np.array([1.0, 0.7, 0.5])
     frames, masks = [], []
     for i in range(frames_n):
         frame, mask = background.copy(), np.zeros((height, width), bool)
         x = 600 + 4 * i
-        frame[300:300 + side, x:x + side] = np.clip(texture, 0, 255).astype(np.uint8)
-        mask[300:300 + side, x:x + side] = True
+        frame[300 : 300 + side, x : x + side] = np.clip(texture, 0, 255).astype(np.uint8)
+        mask[300 : 300 + side, x : x + side] = True
         frames.append(frame)
         masks.append(mask)
     edited = [np.where(m[..., None], 255 - f, f) for f, m in zip(frames, masks)]
-    q = evaluate(write(tmp_path / "in.mkv", frames), write(tmp_path / "out.mkv", edited),
-                 write(tmp_path / "mask.mkv", mask_frames(masks)))
+    q = evaluate(
+        write(tmp_path / "in.mkv", frames),
+        write(tmp_path / "out.mkv", edited),
+        write(tmp_path / "mask.mkv", mask_frames(masks)),
+    )
     assert q.source_warp_error < 3.0
     assert q.warp_error < q.source_warp_error + 4.0

@@ -18,7 +18,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("diffusers")
 
-from modelserver.backends import Instance
+from modelserver.backends import Instance  # noqa: E402
 from modelserver.backends.instruct_pix2pix import InstructPix2PixEditor  # noqa: E402
 from modelserver.backends.sam3 import Sam3Segmenter  # noqa: E402
 from modelserver.backends.sam3_kernels import CvUtilsKernel  # noqa: E402
@@ -191,19 +191,23 @@ def test_edit_shapes_and_per_seed_determinism(editor, no_network):
 CROP = np.zeros((64, 64, 3), np.uint8)
 
 
-@pytest.mark.parametrize("images, instructions, params, seeds, anchors, words", [
-    ([CROP] * 2, "x", ONE_STEP, [0], None, "seeds: 1 for 2 images"),
-    ([CROP] * 2, ["x"] * 3, ONE_STEP, [0, 1], None, "instructions: 3 for 2 images"),
-    ([CROP, CROP[:, :56]], "x", ONE_STEP, [0, 1], None, r"images\[1\]: uint8 of shape \(64, 56, 3\)"),
-    ([CROP.astype(np.float32)], "x", ONE_STEP, [0], None, r"images\[0\]: float32"),
-    ([CROP[:60]], "x", ONE_STEP, [0], None, "images: size 64x60 must be a multiple of 8"),
-    ([CROP], "x", EditParams(1.5, 7.5, 1, "ddim"), [0], None, "scheduler: 'ddim' is not one of"),
-    ([CROP], "x", EditParams(1.5, 7.5, 0), [0], None, r"num_inference_steps: 0 is out of range"),
-    ([CROP] * 2, "x", ONE_STEP, [0, 1], [5, None], r"anchors: \[5, None\]; need one anchor index \(0..1\)"),
-    ([CROP] * 2, "x", ONE_STEP, [0, 1], [1], r"anchors: \[1\]"),
-])
-def test_edit_checks_its_inputs_first_naming_the_argument_and_value(editor, images, instructions, params, seeds,
-                                                                    anchors, words):
+@pytest.mark.parametrize(
+    "images, instructions, params, seeds, anchors, words",
+    [
+        ([CROP] * 2, "x", ONE_STEP, [0], None, "seeds: 1 for 2 images"),
+        ([CROP] * 2, ["x"] * 3, ONE_STEP, [0, 1], None, "instructions: 3 for 2 images"),
+        ([CROP, CROP[:, :56]], "x", ONE_STEP, [0, 1], None, r"images\[1\]: uint8 of shape \(64, 56, 3\)"),
+        ([CROP.astype(np.float32)], "x", ONE_STEP, [0], None, r"images\[0\]: float32"),
+        ([CROP[:60]], "x", ONE_STEP, [0], None, "images: size 64x60 must be a multiple of 8"),
+        ([CROP], "x", EditParams(1.5, 7.5, 1, "ddim"), [0], None, "scheduler: 'ddim' is not one of"),
+        ([CROP], "x", EditParams(1.5, 7.5, 0), [0], None, r"num_inference_steps: 0 is out of range"),
+        ([CROP] * 2, "x", ONE_STEP, [0, 1], [5, None], r"anchors: \[5, None\]; need one anchor index \(0..1\)"),
+        ([CROP] * 2, "x", ONE_STEP, [0, 1], [1], r"anchors: \[1\]"),
+    ],
+)
+def test_edit_checks_its_inputs_first_naming_the_argument_and_value(
+    editor, images, instructions, params, seeds, anchors, words
+):
     with pytest.raises(ValueError, match=words):
         editor.edit(images, instructions, params, seeds=seeds, anchors=anchors)
 
@@ -223,8 +227,11 @@ def test_a_session_fed_in_chunks_tracks_like_one_whole_video_call(tiny_models):
     frames = moving_rectangle(40)
     whole = seg.segment(frames, ["car"], vision_batch_size=4)
     session = seg.open_session(["car"], video_frames=len(frames))
-    chunked = [found for start in range(0, 40, 8)
-               for found in seg.track(session, frames[start:start + 8], vision_batch_size=4)]
+    chunked = [
+        found
+        for start in range(0, 40, 8)
+        for found in seg.track(session, frames[start : start + 8], vision_batch_size=4)
+    ]
     assert any(whole) and _summary(chunked) == _summary(whole)
     assert all(np.array_equal(a.mask, b.mask) for fa, fb in zip(whole, chunked) for a, b in zip(fa, fb))
     assert session.frames_seen == 40
@@ -234,7 +241,7 @@ def test_a_session_holds_a_bounded_window_of_state(segmenter):
     session = segmenter.open_session(["car"])
     frames = moving_rectangle(48)
     for start in range(0, 48, 16):
-        check_chunk(segmenter.track(session, frames[start:start + 16]), frames[start:start + 16], "car")
+        check_chunk(segmenter.track(session, frames[start : start + 16]), frames[start : start + 16], "car")
     state = session.state
     config = segmenter.model.tracker_model.config
     window = max(config.num_maskmem, config.max_object_pointers_in_encoder)
@@ -256,15 +263,17 @@ def test_a_session_refuses_frames_of_another_size(segmenter):
         segmenter.track(session, moving_rectangle(2, h=64))
 
 
-LONG_PROMPT = ("the old red bicycle with a wicker basket full of flowers leaning against the brick wall next to the "
-               "green door of the bakery on the corner of the street in the warm golden evening light of a late summer")
+LONG_PROMPT = (
+    "the old red bicycle with a wicker basket full of flowers leaning against the brick wall next to the "
+    "green door of the bakery on the corner of the street in the warm golden evening light of a late summer"
+)
 
 
 def test_a_prompt_longer_than_the_text_window_is_cut_to_whole_words_and_still_segments(segmenter):
     assert len(LONG_PROMPT.split()) == 40 and segmenter.max_prompt_tokens == 32
     fitted = segmenter.fit_prompt(LONG_PROMPT)
     assert LONG_PROMPT.startswith(fitted) and len(fitted.split()) < 40
-    assert segmenter._tokens(fitted) <= 32 < segmenter._tokens(" ".join(LONG_PROMPT.split()[:len(fitted.split()) + 1]))
+    assert segmenter._tokens(fitted) <= 32 < segmenter._tokens(" ".join(LONG_PROMPT.split()[: len(fitted.split()) + 1]))
     assert segmenter.fit_prompt("car") == "car"
     assert segmenter._tokens(segmenter.fit_prompt("x" * 500)) <= 32  # one endless "word"
     frames = moving_rectangle(2)
@@ -297,11 +306,16 @@ def test_a_vae_decode_that_overflows_is_redone_in_float32_and_never_returned(edi
     assert editor.pipe.vae.dtype == torch.float32
 
 
-@pytest.mark.parametrize("asked, device, gpu_default, expected", [
-    ("auto", "cpu", "bfloat16", torch.float32), ("auto", "cpu", "float16", torch.float32),
-    ("auto", "cuda", "float16", torch.float16), ("float32", "cuda", "float16", torch.float32),
-    ("bfloat16", "cpu", "float16", torch.bfloat16),
-])
+@pytest.mark.parametrize(
+    "asked, device, gpu_default, expected",
+    [
+        ("auto", "cpu", "bfloat16", torch.float32),
+        ("auto", "cpu", "float16", torch.float32),
+        ("auto", "cuda", "float16", torch.float16),
+        ("float32", "cuda", "float16", torch.float32),
+        ("bfloat16", "cpu", "float16", torch.bfloat16),
+    ],
+)
 def test_each_model_gets_its_own_dtype(asked, device, gpu_default, expected):
     from modelserver.loading import pick_dtype
 
@@ -315,8 +329,15 @@ def test_every_scheduler_edits_reproducibly_per_seed(editor, scheduler):
     first, second = editor.edit([crop], "x", params, seeds=[9]), editor.edit([crop], "x", params, seeds=[9])
     assert first[0].shape == (64, 64, 3) and np.array_equal(first[0], second[0])
     name = type(editor.pipe.scheduler).__name__
-    assert name == {"": "EulerAncestralDiscreteScheduler", "euler_ancestral": "EulerAncestralDiscreteScheduler",
-                    "dpmpp_2m": "DPMSolverMultistepScheduler", "unipc": "UniPCMultistepScheduler"}[scheduler]
+    assert (
+        name
+        == {
+            "": "EulerAncestralDiscreteScheduler",
+            "euler_ancestral": "EulerAncestralDiscreteScheduler",
+            "dpmpp_2m": "DPMSolverMultistepScheduler",
+            "unipc": "UniPCMultistepScheduler",
+        }[scheduler]
+    )
     if scheduler == "dpmpp_2m":
         assert editor.pipe.scheduler.config.algorithm_type == "dpmsolver++"
         assert editor.pipe.scheduler.config.solver_order == 2

@@ -182,6 +182,7 @@ class Editor:
 
 def edit_calls(engine: ModelEngine, calls: list[tuple[int, EditParams, int]]) -> list[list[int]]:
     """Each (crop side, params, seed) sent as its own Edit call at once; the seed each call got back."""
+
     def send(side: int, params: EditParams, seed: int) -> list[int]:
         crop = np.zeros((side, side, 3), np.uint8)
         return [int(image[0, 0, 0]) for image in engine.edit(EditCall([crop], "x", params, [seed]))]

@@ -70,8 +70,10 @@ def test_calls_with_different_anchors_batched_together_never_see_each_others(edi
         call_b = EditCall([b0, b1], "make it red", PARAMS, [7, 8], anchor=anchor_b)
         alone_a, alone_b = engine.edit(call_a), engine.edit(call_b)
         results = {}
-        threads = [threading.Thread(target=lambda k, c: results.__setitem__(k, engine.edit(c)), args=(k, c))
-                   for k, c in (("a", call_a), ("b", call_b))]
+        threads = [
+            threading.Thread(target=lambda k, c: results.__setitem__(k, engine.edit(c)), args=(k, c))
+            for k, c in (("a", call_a), ("b", call_b))
+        ]
         for t in threads:
             t.start()
         for t in threads:

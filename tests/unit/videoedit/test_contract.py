@@ -28,13 +28,16 @@ def test_the_model_servers_command_line_defaults_to_the_contracts_limits():
     assert contract.CHUNK_SIZE.high <= contract.MAX_SEGMENT_FRAMES  # a job's largest chunk fits one call
 
 
-@pytest.mark.parametrize("params, words", [
-    (contract.EditParams(float("nan"), 7.5, 2), r"image_guidance_scale: nan is out of range \[0.0, 30.0\]"),
-    (contract.EditParams(1.5, 51, 2), "guidance_scale: 51 is out of range"),
-    (contract.EditParams(1.5, 7.5, 501), "num_inference_steps: 501 is out of range"),
-    (contract.EditParams(0.5, 7.5, 2), "image_guidance_scale: image_guidance_scale 0.5 is below 1"),
-    (contract.EditParams(1.5, 7.5, 2, "ddim"), "scheduler: 'ddim' is not one of euler_ancestral, dpmpp_2m, unipc"),
-])
+@pytest.mark.parametrize(
+    "params, words",
+    [
+        (contract.EditParams(float("nan"), 7.5, 2), r"image_guidance_scale: nan is out of range \[0.0, 30.0\]"),
+        (contract.EditParams(1.5, 51, 2), "guidance_scale: 51 is out of range"),
+        (contract.EditParams(1.5, 7.5, 501), "num_inference_steps: 501 is out of range"),
+        (contract.EditParams(0.5, 7.5, 2), "image_guidance_scale: image_guidance_scale 0.5 is below 1"),
+        (contract.EditParams(1.5, 7.5, 2, "ddim"), "scheduler: 'ddim' is not one of euler_ancestral, dpmpp_2m, unipc"),
+    ],
+)
 def test_edit_params_outside_the_limits_are_refused_naming_the_field_and_value(params, words):
     with pytest.raises(contract.InvalidParam, match=words) as err:
         params.check()

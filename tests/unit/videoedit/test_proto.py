@@ -14,17 +14,37 @@ from tests.helpers import REPO_ROOT
 
 ROOT = REPO_ROOT
 PROTO_DIR = ROOT / "proto"
-GENERATED = ["model_service_pb2.py", "model_service_pb2.pyi", "model_service_pb2_grpc.py",
-             "video_edit_pb2.py", "video_edit_pb2.pyi", "video_edit_pb2_grpc.py"]
+GENERATED = [
+    "model_service_pb2.py",
+    "model_service_pb2.pyi",
+    "model_service_pb2_grpc.py",
+    "video_edit_pb2.py",
+    "video_edit_pb2.pyi",
+    "video_edit_pb2_grpc.py",
+]
 
 
 def test_generated_code_matches_the_protos(tmp_path):
     protos = sorted(str(p.relative_to(PROTO_DIR)) for p in (PROTO_DIR / "videoedit" / "v1").glob("*.proto"))
-    subprocess.run([sys.executable, "-m", "grpc_tools.protoc", f"-I{PROTO_DIR}", f"--python_out={tmp_path}",
-                    f"--pyi_out={tmp_path}", f"--grpc_python_out={tmp_path}", *protos], check=True, cwd=PROTO_DIR)
-    stale = [name for name in GENERATED
-             if not filecmp.cmp(tmp_path / "videoedit" / "v1" / name, PROTO_DIR / "videoedit" / "v1" / name,
-                                shallow=False)]
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "grpc_tools.protoc",
+            f"-I{PROTO_DIR}",
+            f"--python_out={tmp_path}",
+            f"--pyi_out={tmp_path}",
+            f"--grpc_python_out={tmp_path}",
+            *protos,
+        ],
+        check=True,
+        cwd=PROTO_DIR,
+    )
+    stale = [
+        name
+        for name in GENERATED
+        if not filecmp.cmp(tmp_path / "videoedit" / "v1" / name, PROTO_DIR / "videoedit" / "v1" / name, shallow=False)
+    ]
     assert not stale, f"{stale} drifted from the .proto files: run `make proto` and commit"
 
 
@@ -39,6 +59,7 @@ def test_buf_lint_passes():
 @pytest.mark.parametrize("name", ["docker-compose.yml", "docker-compose.scale-out.yml"])
 def test_docker_compose_files_are_valid(name):
     checker = shutil.which("check-jsonschema") or str(Path(sys.executable).parent / "check-jsonschema")
-    result = subprocess.run([checker, "--builtin-schema", "vendor.compose-spec", str(ROOT / name)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [checker, "--builtin-schema", "vendor.compose-spec", str(ROOT / name)], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr

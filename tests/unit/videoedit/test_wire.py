@@ -55,11 +55,14 @@ def test_huge_images_are_refused_before_decoding():
         wire.decode_image(pb.Image(data=bytes(png)), max_side=4096)
 
 
-@pytest.mark.parametrize("pixels, words", [
-    (np.zeros((8, 8), np.uint8), "1 channel"),
-    (np.zeros((8, 8, 4), np.uint8), "4 channel"),
-    (np.zeros((8, 8, 3), np.uint16), "uint16"),
-])
+@pytest.mark.parametrize(
+    "pixels, words",
+    [
+        (np.zeros((8, 8), np.uint8), "1 channel"),
+        (np.zeros((8, 8, 4), np.uint8), "4 channel"),
+        (np.zeros((8, 8, 3), np.uint16), "uint16"),
+    ],
+)
 def test_images_that_are_not_8_bit_rgb_are_refused(pixels, words):
     ok, png = cv2.imencode(".png", pixels)
     assert ok

@@ -11,18 +11,34 @@ from videoedit.v1 import video_edit_pb2 as pb
 
 
 def test_unset_optional_fields_get_the_legacy_defaults():
-    request = request_from_proto(pb.VideoEditRequest(input_video_path="/in/a.mp4", mask_prompt="hair",
-                                                      edit_prompt="make it red", guidance_scale=0.0))
+    request = request_from_proto(
+        pb.VideoEditRequest(
+            input_video_path="/in/a.mp4", mask_prompt="hair", edit_prompt="make it red", guidance_scale=0.0
+        )
+    )
     defaults = VideoEditRequest(input_video_path=Path("/in/a.mp4"), mask_prompt="hair", edit_prompt="make it red")
     assert request.guidance_scale == 0.0  # set explicitly, even to zero: kept
     assert (request.image_guidance_scale, request.num_inference_steps, request.apply_smoothing, request.mode) == (
-        defaults.image_guidance_scale, defaults.num_inference_steps, defaults.apply_smoothing, "video")
+        defaults.image_guidance_scale,
+        defaults.num_inference_steps,
+        defaults.apply_smoothing,
+        "video",
+    )
     assert request.output_dir is None and request.max_frames is None
 
 
 def test_a_status_maps_field_by_field():
-    status = VideoEditStatus(job_id="j", status=JobStatus.EDITING, progress=0.5, current_frame=3, total_frames=9,
-                             message="editing", output_dir=Path("/out/j"), created_at=1.5, updated_at=2.25)
+    status = VideoEditStatus(
+        job_id="j",
+        status=JobStatus.EDITING,
+        progress=0.5,
+        current_frame=3,
+        total_frames=9,
+        message="editing",
+        output_dir=Path("/out/j"),
+        created_at=1.5,
+        updated_at=2.25,
+    )
     msg = status_to_proto(status)
     assert (msg.status, msg.progress, msg.current_frame, msg.total_frames) == (pb.JOB_STATUS_EDITING, 0.5, 3, 9)
     assert msg.output_dir == "/out/j" and msg.output_video_path == "" and not msg.error

@@ -40,8 +40,10 @@ def test_a_stage_that_ends_early_completes_its_band(tmp_path):
     assert status.progress == pytest.approx(contract.STAGES[1].progress_end)
 
 
-@pytest.mark.parametrize("reason, error", [(StopReason.CANCELLED, JobCancelled), (StopReason.SHUTDOWN, JobInterrupted),
-                                           (StopReason.LEASE_LOST, JobLost)])
+@pytest.mark.parametrize(
+    "reason, error",
+    [(StopReason.CANCELLED, JobCancelled), (StopReason.SHUTDOWN, JobInterrupted), (StopReason.LEASE_LOST, JobLost)],
+)
 def test_every_report_raises_once_the_job_is_asked_to_stop(tmp_path, reason, error):
     rep, _ = reporter(tmp_path)
     rep.stage(JobStatus.EDITING, "editing", total_frames=4)

@@ -29,10 +29,21 @@ def store(request, tmp_path):
 
 
 def job(job_id: str, created_at: float = 0.0) -> tuple[VideoEditRequest, VideoEditStatus]:
-    request = VideoEditRequest(input_video_path=Path("/media/clip.mp4"), mask_prompt="car", edit_prompt="red",
-                               job_id=job_id, output_dir=Path("/out") / job_id)
-    status = VideoEditStatus(job_id=job_id, status=JobStatus.QUEUED, message="queued", output_dir=request.output_dir,
-                             created_at=created_at or time.time(), updated_at=time.time())
+    request = VideoEditRequest(
+        input_video_path=Path("/media/clip.mp4"),
+        mask_prompt="car",
+        edit_prompt="red",
+        job_id=job_id,
+        output_dir=Path("/out") / job_id,
+    )
+    status = VideoEditStatus(
+        job_id=job_id,
+        status=JobStatus.QUEUED,
+        message="queued",
+        output_dir=request.output_dir,
+        created_at=created_at or time.time(),
+        updated_at=time.time(),
+    )
     return request, status
 
 
@@ -154,10 +165,14 @@ def test_an_old_sqlite_file_is_migrated_and_keeps_its_jobs(tmp_path):
     request, status = job("old")
     finished = moved(status, JobStatus.FINISHED)
     with sqlite3.connect(path) as db:
-        db.execute("CREATE TABLE jobs (job_id TEXT PRIMARY KEY, request TEXT NOT NULL, status TEXT NOT NULL, "
-                   "created_at REAL NOT NULL)")
-        db.execute("INSERT INTO jobs VALUES (?, ?, ?, ?)", ("old", json.dumps(request.to_dict()),
-                                                          json.dumps(finished.to_dict()), 1.0))
+        db.execute(
+            "CREATE TABLE jobs (job_id TEXT PRIMARY KEY, request TEXT NOT NULL, status TEXT NOT NULL, "
+            "created_at REAL NOT NULL)"
+        )
+        db.execute(
+            "INSERT INTO jobs VALUES (?, ?, ?, ?)",
+            ("old", json.dumps(request.to_dict()), json.dumps(finished.to_dict()), 1.0),
+        )
     store = SqliteJobStore(path)
     try:
         assert store.get("old").status == finished

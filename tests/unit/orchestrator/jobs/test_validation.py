@@ -26,23 +26,63 @@ def fuzz_settings(tmp_path_factory) -> Settings:
     return Settings(input_roots=(root / "in",), output_root=root / "out")
 
 
-numbers = st.one_of(st.integers(-2**70, 2**70), st.floats(allow_nan=True, allow_infinity=True))
+numbers = st.one_of(st.integers(-(2**70), 2**70), st.floats(allow_nan=True, allow_infinity=True))
 texts = st.text(max_size=300)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(job_id=texts, path=st.one_of(texts, st.just("clip.mp4"), st.just("../in/clip.mp4")), mask=texts, edit=texts,
-       mode=st.one_of(texts, st.sampled_from(["video", "single_frame"])), guidance=numbers, steps=numbers,
-       erode=numbers, window=numbers, alpha=numbers, seed=numbers, max_frames=st.one_of(st.none(), numbers),
-       extra=st.dictionaries(st.one_of(texts, st.sampled_from(["edit_size", "chunk_size", "instances"])), texts,
-                             max_size=3), output_dir=st.one_of(st.none(), texts))
-def test_validation_fuzz(fuzz_settings, job_id, path, mask, edit, mode, guidance, steps, erode, window, alpha, seed,
-                         max_frames, extra, output_dir):
+@given(
+    job_id=texts,
+    path=st.one_of(texts, st.just("clip.mp4"), st.just("../in/clip.mp4")),
+    mask=texts,
+    edit=texts,
+    mode=st.one_of(texts, st.sampled_from(["video", "single_frame"])),
+    guidance=numbers,
+    steps=numbers,
+    erode=numbers,
+    window=numbers,
+    alpha=numbers,
+    seed=numbers,
+    max_frames=st.one_of(st.none(), numbers),
+    extra=st.dictionaries(
+        st.one_of(texts, st.sampled_from(["edit_size", "chunk_size", "instances"])), texts, max_size=3
+    ),
+    output_dir=st.one_of(st.none(), texts),
+)
+def test_validation_fuzz(
+    fuzz_settings,
+    job_id,
+    path,
+    mask,
+    edit,
+    mode,
+    guidance,
+    steps,
+    erode,
+    window,
+    alpha,
+    seed,
+    max_frames,
+    extra,
+    output_dir,
+):
     root = fuzz_settings.input_roots[0]
-    request = VideoEditRequest(job_id=job_id, input_video_path=root / path, mask_prompt=mask, edit_prompt=edit,
-                               mode=mode, guidance_scale=guidance, num_inference_steps=steps, erode_kernel=erode,
-                               smoothing_window=window, smoothing_alpha=alpha, seed=seed, max_frames=max_frames,
-                               extra=extra, output_dir=Path(output_dir) if output_dir else None)
+    request = VideoEditRequest(
+        job_id=job_id,
+        input_video_path=root / path,
+        mask_prompt=mask,
+        edit_prompt=edit,
+        mode=mode,
+        guidance_scale=guidance,
+        num_inference_steps=steps,
+        erode_kernel=erode,
+        smoothing_window=window,
+        smoothing_alpha=alpha,
+        seed=seed,
+        max_frames=max_frames,
+        extra=extra,
+        output_dir=Path(output_dir) if output_dir else None,
+    )
     try:
         checked = check_request(request, fuzz_settings)
     except VideoEditError:
@@ -54,10 +94,15 @@ def test_validation_fuzz(fuzz_settings, job_id, path, mask, edit, mode, guidance
     assert math.isfinite(req.guidance_scale) and 1 <= req.num_inference_steps <= 500 and 0 <= req.smoothing_alpha <= 1
 
 
-@pytest.mark.parametrize("field, value", [("num_inference_steps", contract.NUM_INFERENCE_STEPS.high + 1),
-                                          ("guidance_scale", contract.GUIDANCE_SCALE.high + 1),
-                                          ("image_guidance_scale", contract.IMAGE_GUIDANCE_SCALE.high + 1),
-                                          ("edit_prompt", "x" * (contract.MAX_PROMPT_CHARS + 1))])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("num_inference_steps", contract.NUM_INFERENCE_STEPS.high + 1),
+        ("guidance_scale", contract.GUIDANCE_SCALE.high + 1),
+        ("image_guidance_scale", contract.IMAGE_GUIDANCE_SCALE.high + 1),
+        ("edit_prompt", "x" * (contract.MAX_PROMPT_CHARS + 1)),
+    ],
+)
 def test_the_shared_limits_are_the_ones_enforced(fuzz_settings, field, value):
     root = fuzz_settings.input_roots[0]
     request = VideoEditRequest(input_video_path=root / "clip.mp4", mask_prompt="car", edit_prompt="red")
@@ -66,14 +111,25 @@ def test_the_shared_limits_are_the_ones_enforced(fuzz_settings, field, value):
         check_request(request, fuzz_settings)
 
 
-@pytest.mark.parametrize("guidance, image_guidance, accepted", [
-    (7.5, 1.5, True), (7.5, 1.0, True), (1.0, 1.0, True), (0.0, 1.0, True),
-    (7.5, 0.5, False),  # diffusers would drop the text guidance too
-    (1.0, 1.5, False),  # no guidance at guidance_scale <= 1: image_guidance_scale would be ignored
-])
+@pytest.mark.parametrize(
+    "guidance, image_guidance, accepted",
+    [
+        (7.5, 1.5, True),
+        (7.5, 1.0, True),
+        (1.0, 1.0, True),
+        (0.0, 1.0, True),
+        (7.5, 0.5, False),  # diffusers would drop the text guidance too
+        (1.0, 1.5, False),  # no guidance at guidance_scale <= 1: image_guidance_scale would be ignored
+    ],
+)
 def test_guidance_scales_diffusers_would_ignore_are_refused(fuzz_settings, guidance, image_guidance, accepted):
-    request = VideoEditRequest(input_video_path=fuzz_settings.input_roots[0] / "clip.mp4", mask_prompt="car",
-                               edit_prompt="red", guidance_scale=guidance, image_guidance_scale=image_guidance)
+    request = VideoEditRequest(
+        input_video_path=fuzz_settings.input_roots[0] / "clip.mp4",
+        mask_prompt="car",
+        edit_prompt="red",
+        guidance_scale=guidance,
+        image_guidance_scale=image_guidance,
+    )
     if accepted:
         check_request(request, fuzz_settings)
     else:
@@ -82,9 +138,13 @@ def test_guidance_scales_diffusers_would_ignore_are_refused(fuzz_settings, guida
 
 
 def test_modes_and_choices_become_enum_members_that_read_and_serialise_as_their_words(fuzz_settings):
-    request = VideoEditRequest(input_video_path=fuzz_settings.input_roots[0] / "clip.mp4", mask_prompt="car",
-                               edit_prompt="red", mode="single_frame",
-                               extra={"seed_mode": "per_frame", "keyframes": "adaptive", "scheduler": "unipc"})
+    request = VideoEditRequest(
+        input_video_path=fuzz_settings.input_roots[0] / "clip.mp4",
+        mask_prompt="car",
+        edit_prompt="red",
+        mode="single_frame",
+        extra={"seed_mode": "per_frame", "keyframes": "adaptive", "scheduler": "unipc"},
+    )
     checked = check_request(request, fuzz_settings)
     req, options = checked.request, checked.options
     assert req.mode is Mode.SINGLE_FRAME and options.seed_mode is SeedMode.PER_FRAME

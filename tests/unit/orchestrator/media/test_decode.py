@@ -8,8 +8,10 @@ from clients.sample_clip import make_sample_clip
 from orchestrator.media.decode import probe, read_frames
 
 
-@pytest.mark.parametrize("suffix, size", [(".mp4", (160, 120)), (".mov", (161, 121)), (".mkv", (161, 121)),
-                                          (".webm", (161, 121)), (".avi", (160, 120))])
+@pytest.mark.parametrize(
+    "suffix, size",
+    [(".mp4", (160, 120)), (".mov", (161, 121)), (".mkv", (161, 121)), (".webm", (161, 121)), (".avi", (160, 120))],
+)
 def test_every_common_container_decodes_with_its_size_fps_audio_and_frames(tmp_path, suffix, size):
     clip = make_sample_clip(tmp_path / f"clip{suffix}", frames=10, width=size[0], height=size[1], fps=25)
     info = probe(clip, None)

@@ -46,8 +46,7 @@ def test_frames_passed_as_decoded_keep_every_sample_and_not_the_sources_frame_ty
     every 4 frames)."""
     clip = tmp_path / "keyframes.mp4"
     info = probe(make_sample_clip(tmp_path / "clip.mp4", frames=12, width=160, height=120), None)
-    encode_h264(clip, (frame for _, frame in read_frames(info)), info, audio_from=None,
-                options={**LOSSLESS, "g": "4"})
+    encode_h264(clip, (frame for _, frame in read_frames(info)), info, audio_from=None, options={**LOSSLESS, "g": "4"})
     info = probe(clip, None)
     assert all(encodes_as_decoded(frame) for _, frame in decoded_frames(info))
     out = tmp_path / "out.mp4"

@@ -24,15 +24,19 @@ def test_a_bad_list_entry_is_named():
 
 def test_replicas_are_every_address_a_target_resolves_to():
     assert replica_addresses("127.0.0.1:1, 127.0.0.1:2,127.0.0.1:1") == ["127.0.0.1:1", "127.0.0.1:2"]
-    assert replica_addresses("dns:///localhost:7") in (["127.0.0.1:7"], ["[::1]:7"], ["[::1]:7", "127.0.0.1:7"],
-                                                        ["127.0.0.1:7", "[::1]:7"])
+    assert replica_addresses("dns:///localhost:7") in (
+        ["127.0.0.1:7"],
+        ["[::1]:7"],
+        ["[::1]:7", "127.0.0.1:7"],
+        ["127.0.0.1:7", "[::1]:7"],
+    )
     assert replica_addresses("unix:/tmp/model.sock") == ["unix:/tmp/model.sock"]
 
 
 def _frame(*boxes: tuple[int, int]) -> np.ndarray:
     frame = np.full((40, 60, 3), 90, np.uint8)
     for y, x in boxes:
-        frame[y:y + 10, x:x + 10] = (220, 20, 20)
+        frame[y : y + 10, x : x + 10] = (220, 20, 20)
     return frame
 
 

@@ -38,13 +38,14 @@ def moving_object_clip(path: Path, speed: int, turns_at: int | None = None) -> P
         red, pattern = (225, other_side) if turned else (190, texture)
         frame = background.copy()
         x = 6 + speed * i
-        frame[30:62, x:x + 40] = np.stack([red + 30 * pattern, 30 + 20 * pattern, 40 + 20 * pattern], axis=2)
+        frame[30:62, x : x + 40] = np.stack([red + 30 * pattern, 30 + 20 * pattern, 40 + 20 * pattern], axis=2)
         frames.append(np.clip(frame, 0, 255).astype(np.uint8))
     return write_lossless(path, frames)
 
 
-def edit_video(tmp_path: Path, clip: Path, extra: dict[str, str]) -> tuple[list[np.ndarray], KeyframePlan,
-                                                                                   FakeModels, list[np.ndarray]]:
+def edit_video(
+    tmp_path: Path, clip: Path, extra: dict[str, str]
+) -> tuple[list[np.ndarray], KeyframePlan, FakeModels, list[np.ndarray]]:
     """The editing stage (with carrying when keyframes are on) -> (frames with the edited boxes,
     keyframes, the models, paste masks)."""
     tmp_path.mkdir()
@@ -69,8 +70,9 @@ def edit_video(tmp_path: Path, clip: Path, extra: dict[str, str]) -> tuple[list[
 
 
 def warp_error(tmp_path: Path, clip: Path, frames: list[np.ndarray], masks: list[np.ndarray], name: str):
-    mask_video = write_lossless(tmp_path / f"{name}-mask.mkv",
-                                [np.repeat(m[..., None].astype(np.uint8) * 255, 3, axis=2) for m in masks])
+    mask_video = write_lossless(
+        tmp_path / f"{name}-mask.mkv", [np.repeat(m[..., None].astype(np.uint8) * 255, 3, axis=2) for m in masks]
+    )
     return evaluate(clip, write_lossless(tmp_path / f"{name}.mkv", frames), mask_video)
 
 
@@ -96,20 +98,27 @@ def test_adaptive_keyframes_come_where_the_carried_edit_stops_being_trustworthy(
     """The flow follows a moving object well: keyframes only at the longest interval (16). When
     the object turns (another texture from frame 10 on), nothing of the last keyframe can be
     carried any more: a new keyframe there."""
-    steady = edit_video(tmp_path / "steady", moving_object_clip(tmp_path / "steady.mkv", speed=2),
-                        {"keyframes": "adaptive"})[1]
+    steady = edit_video(
+        tmp_path / "steady", moving_object_clip(tmp_path / "steady.mkv", speed=2), {"keyframes": "adaptive"}
+    )[1]
     assert [i for i, key in enumerate(steady) if key] == [0, 16, 31]
-    turning = edit_video(tmp_path / "turning", moving_object_clip(tmp_path / "turning.mkv", speed=2, turns_at=10),
-                         {"keyframes": "adaptive"})[1]
+    turning = edit_video(
+        tmp_path / "turning",
+        moving_object_clip(tmp_path / "turning.mkv", speed=2, turns_at=10),
+        {"keyframes": "adaptive"},
+    )[1]
     assert [i for i, key in enumerate(turning) if key] == [0, 10, 26, 31]
 
 
-@pytest.mark.parametrize("extra, field", [
-    ({"keyframe_interval": "0"}, "extra[keyframe_interval]"),
-    ({"keyframe_interval": "1001"}, "extra[keyframe_interval]"),
-    ({"keyframe_interval": "four"}, "extra[keyframe_interval]"),
-    ({"keyframes": "sometimes"}, "extra[keyframes]"),
-])
+@pytest.mark.parametrize(
+    "extra, field",
+    [
+        ({"keyframe_interval": "0"}, "extra[keyframe_interval]"),
+        ({"keyframe_interval": "1001"}, "extra[keyframe_interval]"),
+        ({"keyframe_interval": "four"}, "extra[keyframe_interval]"),
+        ({"keyframes": "sometimes"}, "extra[keyframes]"),
+    ],
+)
 def test_bad_keyframe_options_name_the_key(extra, field):
     from orchestrator.errors import InvalidArgument
 

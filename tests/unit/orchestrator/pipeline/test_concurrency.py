@@ -11,8 +11,18 @@ from dataclasses import dataclass, field
 import pytest
 
 from orchestrator.errors import JobCancelled, JobInterrupted, JobLost, ModelServerError
-from orchestrator.pipeline.concurrency import (PROGRESS_TICK_S, FrameWatermark, KeyframePlan, StagesBehind, Stopped,
-                                               StopReason, StopSignal, Tally, TrackedFrame, TrackedFrames)
+from orchestrator.pipeline.concurrency import (
+    PROGRESS_TICK_S,
+    FrameWatermark,
+    KeyframePlan,
+    StagesBehind,
+    Stopped,
+    StopReason,
+    StopSignal,
+    Tally,
+    TrackedFrame,
+    TrackedFrames,
+)
 
 
 def on_thread(wait) -> tuple[threading.Thread, list[BaseException]]:
@@ -42,13 +52,16 @@ def stopped_while_waiting(wait, reason: StopReason = StopReason.CANCELLED) -> Ba
     return raised[0]
 
 
-@pytest.mark.parametrize("reasons, error", [
-    ([StopReason.CANCELLED], JobCancelled),
-    ([StopReason.SHUTDOWN], JobInterrupted),
-    ([StopReason.FAILED], Stopped),
-    ([StopReason.CANCELLED, StopReason.LEASE_LOST], JobLost),  # a lost job touches nothing, whatever else
-    ([StopReason.FAILED, StopReason.SHUTDOWN], JobInterrupted),
-])
+@pytest.mark.parametrize(
+    "reasons, error",
+    [
+        ([StopReason.CANCELLED], JobCancelled),
+        ([StopReason.SHUTDOWN], JobInterrupted),
+        ([StopReason.FAILED], Stopped),
+        ([StopReason.CANCELLED, StopReason.LEASE_LOST], JobLost),  # a lost job touches nothing, whatever else
+        ([StopReason.FAILED, StopReason.SHUTDOWN], JobInterrupted),
+    ],
+)
 def test_the_stop_signal_raises_what_its_strongest_reason_means(reasons, error):
     stop = StopSignal()
     stop.raise_if_stopped()  # not stopped: nothing
@@ -91,8 +104,9 @@ def test_tracked_frames_come_out_in_order_and_tracking_waits_when_editing_is_a_c
     tracked = TrackedFrames(capacity=3, stop=StopSignal())
     for index in range(3):
         tracked.put(TrackedFrame(index, None, None))  # room: no waiting
-    thread, raised = on_thread(lambda: [tracked.put(TrackedFrame(i, None, None)) for i in range(3, 10)]
-                               and tracked.finish())
+    thread, raised = on_thread(
+        lambda: [tracked.put(TrackedFrame(i, None, None)) for i in range(3, 10)] and tracked.finish()
+    )
     thread.join(0.2)
     assert thread.is_alive()  # full: tracking waits for editing
     assert [frame.index for frame in tracked] == list(range(10))
@@ -124,8 +138,7 @@ def test_a_watermark_and_a_keyframe_plan_wait_until_far_enough_or_stopped():
     plan.decided.finish()
     thread.join(5)
     assert not raised and plan.count() == 1
-    assert isinstance(stopped_while_waiting(lambda s: FrameWatermark(s).wait(0), StopReason.SHUTDOWN),
-                      JobInterrupted)
+    assert isinstance(stopped_while_waiting(lambda s: FrameWatermark(s).wait(0), StopReason.SHUTDOWN), JobInterrupted)
 
 
 @dataclass(frozen=True)

@@ -29,13 +29,13 @@ def moving_object_clip(tmp_path, frames=12, speed=3):
     for i in range(frames):
         x = 4 + speed * i
         src = background.copy()
-        src[18:42, x:x + 24] = texture
+        src[18:42, x : x + 24] = texture
         target = src.copy()
-        target[18:42, x:x + 24] = texture // 2 + np.array([100, 0, 0], np.uint8)  # the "edit"
+        target[18:42, x : x + 24] = texture // 2 + np.array([100, 0, 0], np.uint8)  # the "edit"
         flicker = target.copy()
-        flicker[18:42, x:x + 24] = np.clip(target[18:42, x:x + 24].astype(int) + rng.integers(-40, 40), 0, 255)
+        flicker[18:42, x : x + 24] = np.clip(target[18:42, x : x + 24].astype(int) + rng.integers(-40, 40), 0, 255)
         mask = np.zeros((H, W), bool)
-        mask[18:42, x:x + 24] = True
+        mask[18:42, x : x + 24] = True
         sources.append(src), edited.append(flicker), masks.append(mask), targets.append(target)
     return sources, edited, masks, targets
 
@@ -48,8 +48,15 @@ def smooth(tmp_path, sources, edited, masks, mode: str | None, window=4, alpha=0
     for i, m in enumerate(masks):
         store.put(i, m)
     info = VideoInfo(source, W, H, Fraction(24), len(sources), "ffv1", False)
-    ctx = job_context(tmp_path, info, FakeModels(), EditOptions(smoothing_mode=mode or "ema"),
-                      smoothing_window=window, smoothing_alpha=alpha, erode_kernel=0)
+    ctx = job_context(
+        tmp_path,
+        info,
+        FakeModels(),
+        EditOptions(smoothing_mode=mode or "ema"),
+        smoothing_window=window,
+        smoothing_alpha=alpha,
+        erode_kernel=0,
+    )
     smoother = Smoother(ctx) if mode else None
     with CropSpool(tmp_path / "edited.crops", len(masks)) as boxes:
         for i, (frame, box) in enumerate(zip(edited, store.boxes())):
@@ -62,8 +69,11 @@ def smooth(tmp_path, sources, edited, masks, mode: str | None, window=4, alpha=0
 
 
 def error_inside(frames, targets, masks) -> float:
-    return float(np.mean([np.abs(f.astype(int) - t.astype(int))[m].mean() for f, t, m in
-                          zip(frames[1:], targets[1:], masks[1:])]))
+    return float(
+        np.mean(
+            [np.abs(f.astype(int) - t.astype(int))[m].mean() for f, t, m in zip(frames[1:], targets[1:], masks[1:])]
+        )
+    )
 
 
 def pasted_runs(tmp_path, sources, edited, masks, targets, *modes: str):
@@ -81,8 +91,9 @@ def test_smoothing_reduces_flicker_inside_the_mask_and_keeps_the_background(tmp_
     unsmoothed, wanted, out = pasted_runs(tmp_path, sources, edited, masks, targets, "ema")
 
     def change(frames):  # mean frame-to-frame change inside the mask
-        return np.mean([np.abs(a.astype(int) - b.astype(int))[m].mean() for a, b, m in
-                        zip(frames[1:], frames[:-1], masks[1:])])
+        return np.mean(
+            [np.abs(a.astype(int) - b.astype(int))[m].mean() for a, b, m in zip(frames[1:], frames[:-1], masks[1:])]
+        )
 
     assert change(out) < 0.8 * change(unsmoothed)
     assert error_inside(out, wanted, masks) < 0.8 * error_inside(unsmoothed, wanted, masks)

@@ -28,7 +28,7 @@ from orchestrator.pipeline.propagating import MAX_RESTARTS, mask_store, propagat
 from orchestrator.pipeline.saving import OutputPaths, output_frames
 from orchestrator.request import CheckedRequest, EditOptions, JobStatus, VideoEditRequest
 from orchestrator.vision.compositing import FEATHER_PX
-from tests.helpers import as_rgb, RecordedProgress, decode, job_context, tracked_masks, write_lossless
+from tests.helpers import RecordedProgress, as_rgb, decode, job_context, tracked_masks, write_lossless
 from videoedit.v1 import contract
 
 H, W, N = 64, 96, 20
@@ -50,8 +50,8 @@ def square_clip(path: Path, appears: int = 0, frames: int = N) -> tuple[Path, li
         frame, mask = background.copy(), np.zeros((H, W), bool)
         if i >= appears:
             x, y = square_at(i)
-            frame[y:y + SIDE, x:x + SIDE] = (210, 30, 40)
-            mask[y:y + SIDE, x:x + SIDE] = True
+            frame[y : y + SIDE, x : x + SIDE] = (210, 30, 40)
+            mask[y : y + SIDE, x : x + SIDE] = True
         images.append(frame)
         masks.append(mask)
     return write_lossless(path, images), masks
@@ -70,8 +70,13 @@ def test_masking_finds_the_object_in_the_first_chunk_with_it(tmp_path):
 
 def test_a_prompt_the_model_cut_is_said_in_the_job_log(tmp_path, caplog):
     clip, _ = square_clip(tmp_path / "clip.mkv")
-    ctx = job_context(tmp_path, probe(clip, None), FakeModels(prompt_words=3), EditOptions(chunk_size=8),
-                      mask_prompt="red square on a grey textured background")
+    ctx = job_context(
+        tmp_path,
+        probe(clip, None),
+        FakeModels(prompt_words=3),
+        EditOptions(chunk_size=8),
+        mask_prompt="red square on a grey textured background",
+    )
     with caplog.at_level(logging.WARNING, logger="tests"):
         find_objects(ctx)
     assert "it read only 'red square on'" in caplog.text
@@ -84,13 +89,16 @@ def test_masking_fails_naming_the_prompt_and_frames_when_nothing_matches(tmp_pat
         find_objects(ctx)
 
 
-@pytest.mark.parametrize("sessions, calls", [
-    # One tracking session: the sighting chunk (frames 0-5), then 4 new frames per call (room is
-    # left for the 2 frames before, should a new session have to start there).
-    (True, [6, 4, 4, 4, 2]),
-    # No sessions (every call stands alone): up to 4 new frames after the 2 overlap frames each.
-    (False, [6, 6, 6, 6, 4]),
-])
+@pytest.mark.parametrize(
+    "sessions, calls",
+    [
+        # One tracking session: the sighting chunk (frames 0-5), then 4 new frames per call (room is
+        # left for the 2 frames before, should a new session have to start there).
+        (True, [6, 4, 4, 4, 2]),
+        # No sessions (every call stands alone): up to 4 new frames after the 2 overlap frames each.
+        (False, [6, 6, 6, 6, 4]),
+    ],
+)
 def test_propagating_tracks_one_object_across_chunks_into_exact_masks(tmp_path, sessions, calls):
     clip, truth = square_clip(tmp_path / "clip.mkv", appears=3)
     models = FakeModels(sessions=sessions)
@@ -110,8 +118,7 @@ def test_a_lost_tracking_session_restarts_from_the_frames_before_and_keeps_the_i
     # leave the rest of the video unmasked.
     clip, truth = square_clip(tmp_path / "clip.mkv")
     models = FakeModels(lose_tracking={lost_call})
-    ctx = job_context(tmp_path, probe(clip, None), models,
-                      EditOptions(chunk_size=6, chunk_overlap=2, instances=1))
+    ctx = job_context(tmp_path, probe(clip, None), models, EditOptions(chunk_size=6, chunk_overlap=2, instances=1))
     with caplog.at_level(logging.WARNING, logger="tests"):
         masks = tracked_masks(ctx)
     for i in range(N):
@@ -147,8 +154,9 @@ def test_editing_sends_only_frames_with_the_object_and_keeps_the_background_bit_
     assert [c.crops for c in models.edit_calls] == [4, 4, 4, 3]  # 15 frames with the object, batches of 4
     req = ctx.request
     params = contract.EditParams(req.image_guidance_scale, req.guidance_scale, req.num_inference_steps)
-    assert all(c.instruction == "make it blue" and set(c.seeds) == {0} and c.params == params
-               for c in models.edit_calls)
+    assert all(
+        c.instruction == "make it blue" and set(c.seeds) == {0} and c.params == params for c in models.edit_calls
+    )
     for i, (out, src, mask) in enumerate(zip(edited, sources, truth)):
         assert np.array_equal(out[~mask], src[~mask]), f"background changed on frame {i}"
         if mask.any():  # the square's core, past the feathered edge, shows the fake edit (inverted colours)
@@ -161,8 +169,13 @@ def test_frames_without_an_edit_reach_the_encoder_as_decoded(tmp_path):
     lossless, truth = square_clip(tmp_path / "clip.mkv", appears=5)
     source = probe(lossless, None)
     clip = tmp_path / "clip.mp4"
-    encode_h264(clip, (frame for _, frame in read_frames(source)), source, audio_from=None,
-                options={"qp": "0", "preset": "ultrafast"})
+    encode_h264(
+        clip,
+        (frame for _, frame in read_frames(source)),
+        source,
+        audio_from=None,
+        options={"qp": "0", "preset": "ultrafast"},
+    )
     ctx = job_context(tmp_path, probe(clip, None), FakeModels(), EditOptions(chunk_size=8, edit_size=64))
     masks = tracked_masks(ctx)
     with CropSpool(tmp_path / "edited.crops", N) as boxes:
@@ -212,8 +225,9 @@ def test_editing_says_frames_without_an_edit_are_final_before_the_model_answers(
             told.set()
             super().advance(value)
 
-    ctx = job_context(tmp_path, probe(clip, None), Answering(),
-                      EditOptions(chunk_size=8, edit_size=64, edit_batch_size=4))
+    ctx = job_context(
+        tmp_path, probe(clip, None), Answering(), EditOptions(chunk_size=8, edit_size=64, edit_batch_size=4)
+    )
     masks = tracked_masks(ctx)
     ready = Recorded()
     with CropSpool(tmp_path / "edited.crops", N) as boxes:
@@ -236,7 +250,7 @@ def test_editing_behind_tracking_edits_what_editing_after_it_does(tmp_path, lose
         frame = background.copy()
         if not 9 <= i < 14:
             x, y = square_at(i)
-            frame[y:y + SIDE, x:x + SIDE] = (210, 30, 40)
+            frame[y : y + SIDE, x : x + SIDE] = (210, 30, 40)
         frames.append(frame)
     clip = write_lossless(tmp_path / "clip.mkv", frames)
     options = EditOptions(chunk_size=6, chunk_overlap=2, edit_size=64, edit_batch_size=4)
@@ -246,8 +260,11 @@ def test_editing_behind_tracking_edits_what_editing_after_it_does(tmp_path, lose
     (tmp_path / "behind").mkdir()
     ctx_behind = job_context(tmp_path / "behind", ctx.info, behind, options)
     tracked = TrackedFrames(capacity=2, stop=ctx_behind.stop)
-    with CropSpool(tmp_path / "after.crops", N) as spooled_after, \
-            CropSpool(tmp_path / "behind.crops", N) as spooled_behind, mask_store(ctx_behind) as masks_behind:
+    with (
+        CropSpool(tmp_path / "after.crops", N) as spooled_after,
+        CropSpool(tmp_path / "behind.crops", N) as spooled_behind,
+        mask_store(ctx_behind) as masks_behind,
+    ):
         edit_frames(ctx, masks, spooled_after)
         with StagesBehind(ctx_behind) as stages:
             editing = stages.start("editing", edit_tracked, tracked, spooled_behind)
@@ -337,14 +354,34 @@ def test_a_failure_behind_or_in_tracking_fails_the_job_with_its_error_and_stops_
     assert not [t.name for t in threading.enumerate() if t.name in ("editing", "saving", "mask video")]
 
 
-def run_video(tmp_path: Path, clip: Path, models: FakeModels, progress: RecordedProgress | None = None,
-              mode: str = "video", stop: StopSignal | None = None, **extra: str) -> OutputPaths:
+def run_video(
+    tmp_path: Path,
+    clip: Path,
+    models: FakeModels,
+    progress: RecordedProgress | None = None,
+    mode: str = "video",
+    stop: StopSignal | None = None,
+    **extra: str,
+) -> OutputPaths:
     """The whole pipeline on `clip` (prompts "car" / "make it blue", 2 steps, `extra` fields)."""
-    request = VideoEditRequest(job_id="job", input_video_path=clip, output_dir=tmp_path / "out", mode=mode,
-                               mask_prompt="car", edit_prompt="make it blue", num_inference_steps=2)
+    request = VideoEditRequest(
+        job_id="job",
+        input_video_path=clip,
+        output_dir=tmp_path / "out",
+        mode=mode,
+        mask_prompt="car",
+        edit_prompt="make it blue",
+        num_inference_steps=2,
+    )
     (tmp_path / "out").mkdir()
-    return run_pipeline(CheckedRequest(request, parse_extra(extra)), models, progress or RecordedProgress(),
-                        logging.getLogger("tests"), tmp_path, stop or StopSignal())
+    return run_pipeline(
+        CheckedRequest(request, parse_extra(extra)),
+        models,
+        progress or RecordedProgress(),
+        logging.getLogger("tests"),
+        tmp_path,
+        stop or StopSignal(),
+    )
 
 
 def run_job(tmp_path: Path, clip: Path, mode: str, **extra: str) -> tuple[RecordedProgress, FakeModels, Path]:
@@ -401,7 +438,7 @@ def test_with_keyframes_gaps_are_carried_while_the_model_edits_later_keyframes(t
     assert carried_before == [True]
     assert [c.crops for c in models.edit_calls] == [1] * 6  # keyframes 0, 4, 8, 12, 16 and the last, 19
     assert outputs.summary == "6 frames edited by the model, 14 carried from keyframes"
-    editing = progress.done[progress.stage_starts[JobStatus.EDITING]:progress.stage_starts[JobStatus.SMOOTHING]]
+    editing = progress.done[progress.stage_starts[JobStatus.EDITING] : progress.stage_starts[JobStatus.SMOOTHING]]
     assert editing == sorted(editing) and editing[-1] == 2 * N  # edited, then carried: never backwards
 
 
@@ -469,8 +506,9 @@ def test_adaptive_keyframes_whose_planning_fails_fail_the_job_with_its_error(tmp
 
 def test_single_frame_mode_edits_one_crop_into_pngs(tmp_path):
     clip, truth = square_clip(tmp_path / "clip.mkv")
-    progress, models, output = run_job(tmp_path, clip, "single_frame", frame_index="7", edit_size="64",
-                                       scheduler="dpmpp_2m")
+    progress, models, output = run_job(
+        tmp_path, clip, "single_frame", frame_index="7", edit_size="64", scheduler="dpmpp_2m"
+    )
     assert progress.stages == [JobStatus.EXTRACTING, JobStatus.MASKING, JobStatus.EDITING, JobStatus.SAVING]
     assert [(c.crops, c.seeds, c.params.scheduler) for c in models.edit_calls] == [(1, [0], "dpmpp_2m")]
     png = cv2.cvtColor(cv2.imread(str(output)), cv2.COLOR_BGR2RGB)

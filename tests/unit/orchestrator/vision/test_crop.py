@@ -9,8 +9,15 @@ from orchestrator.media.mask_store import MaskStore
 from orchestrator.vision.crop import CropStabiliser, crop_box, stabilised_crops
 
 
-@pytest.mark.parametrize("box, size", [((10, 20, 50, 40), (320, 240)), ((0, 0, 300, 50), (320, 240)),
-                                        ((300, 200, 320, 240), (320, 240)), ((5, 5, 6, 6), (20, 20))])
+@pytest.mark.parametrize(
+    "box, size",
+    [
+        ((10, 20, 50, 40), (320, 240)),
+        ((0, 0, 300, 50), (320, 240)),
+        ((300, 200, 320, 240), (320, 240)),
+        ((5, 5, 6, 6), (20, 20)),
+    ],
+)
 def test_crop_box_contains_the_object_and_stays_in_the_frame(box, size):
     width, height = size
     x0, y0, x1, y1 = crop_box(box, width, height, margin=0.15)
@@ -33,7 +40,7 @@ def test_stabilised_crops_jitter_less_and_still_contain_the_object(tmp_path):
         x, y = 60 + 3 * i + rng.integers(-6, 7), 100 + rng.integers(-6, 7)  # steady motion + wobble
         w, h = 50 + rng.integers(-8, 9), 40 + rng.integers(-8, 9)
         mask = np.zeros((240, 320), bool)
-        mask[y:y + h, x:x + w] = True
+        mask[y : y + h, x : x + w] = True
         store.put(i, mask)
         raw.append(crop_box(store.box(i), 320, 240, 0.15))
     crops = stabilised_crops(store.boxes(), 320, 240, 0.15)
@@ -65,7 +72,7 @@ def reference_crops(boxes, width, height, margin, window):
             lo -= 1
         while hi < min(len(boxes) - 1, i + half) and boxes[hi + 1] is not None:
             hi += 1
-        stretch = boxes[lo:hi + 1]
+        stretch = boxes[lo : hi + 1]
         center = tuple(np.array([((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) for b in stretch]).mean(axis=0))
         side = max(max(b[2] - b[0], b[3] - b[1], 16) * (1 + 2 * margin) for b in stretch)
         crops.append(crop_box(box, width, height, margin, center=center, side=float(side)))

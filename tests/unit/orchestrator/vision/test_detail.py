@@ -32,8 +32,7 @@ def error(image: np.ndarray, target: np.ndarray) -> float:
     return float(np.abs(image.astype(int) - target).mean())
 
 
-@pytest.mark.parametrize("edit", [lambda c: c[..., ::-1].copy(), lambda c: 255 - c],
-                         ids=["red to blue", "inversion"])
+@pytest.mark.parametrize("edit", [lambda c: c[..., ::-1].copy(), lambda c: 255 - c], ids=["red to blue", "inversion"])
 def test_a_recolouring_of_a_box_larger_than_the_model_keeps_the_texture(edit):
     source = textured_box(300)  # 2.3x the model's side: its fine texture is lost on the way
     plain = edited_by(edit, source)

@@ -7,8 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from orchestrator.vision.keyframes import (FlowMap, Keyframe, carried, gap_area, interval_keyframes, positions,
-                                           stretches)
+from orchestrator.vision.keyframes import FlowMap, Keyframe, carried, gap_area, interval_keyframes, positions, stretches
 from orchestrator.vision.optical_flow import FlowArea
 
 H, W = 96, 160
@@ -55,7 +54,7 @@ def test_a_small_object_in_a_full_hd_frame_is_followed_back_to_its_keyframe():
 
     def frame(t: int) -> np.ndarray:
         image = background.copy()
-        image[500:500 + side, 900 + speed * t:900 + speed * t + side] = texture
+        image[500 : 500 + side, 900 + speed * t : 900 + speed * t + side] = texture
         return image
 
     boxes = [(880 + speed * t, 480, 992 + speed * t, 592) for t in range(4)]

@@ -12,7 +12,7 @@ H, W, SIDE, SPEED = 1080, 1920, 72, 3
 
 def frame_with_object_at(x: int, background: np.ndarray, texture: np.ndarray) -> np.ndarray:
     frame = background.copy()
-    frame[500:500 + SIDE, x:x + SIDE] = texture
+    frame[500 : 500 + SIDE, x : x + SIDE] = texture
     return frame
 
 
@@ -25,11 +25,14 @@ def test_the_trail_follows_a_small_object_in_a_full_hd_frame_to_a_fraction_of_a_
     trail = FlowTrail(3)
     for i in range(4):
         x = 900 + SPEED * i
-        trail.add(frame_with_object_at(x, background, texture), (x - 20, 480, x + SIDE + 20, 592), follows_previous=i > 0)
+        trail.add(
+            frame_with_object_at(x, background, texture), (x - 20, 480, x + SIDE + 20, 592), follows_previous=i > 0
+        )
     x = 900 + SPEED * 3
     inner = (x + 12, 512, x + SIDE - 12, 500 + SIDE - 12)  # away from the object's edge (motion boundary)
-    xs0, ys0 = np.meshgrid(np.arange(inner[0], inner[2], dtype=np.float32),
-                           np.arange(inner[1], inner[3], dtype=np.float32))
+    xs0, ys0 = np.meshgrid(
+        np.arange(inner[0], inner[2], dtype=np.float32), np.arange(inner[1], inner[3], dtype=np.float32)
+    )
     steps = list(trail.positions(inner))
     assert len(steps) == 3
     for back, (xs, ys) in enumerate(steps, start=1):

@@ -13,7 +13,7 @@ H, W = 60, 80
 
 def blob(x: int, y: int = 20, size: int = 16) -> np.ndarray:
     mask = np.zeros((H, W), bool)
-    mask[y:y + size, x:x + size] = True
+    mask[y : y + size, x : x + size] = True
     return mask
 
 
@@ -30,12 +30,17 @@ def test_ids_follow_the_objects_when_sam3_renumbers_them():
 
 def test_stitcher_keeps_ids_across_overlapping_chunks_and_numbers_new_objects():
     stitcher = IdStitcher()
-    first = stitcher.stitch([frame_objects([det(0, blob(10)), det(1, blob(50))]),
-                             frame_objects([det(0, blob(12)), det(1, blob(52))])])
+    first = stitcher.stitch(
+        [frame_objects([det(0, blob(10)), det(1, blob(50))]), frame_objects([det(0, blob(12)), det(1, blob(52))])]
+    )
     # Next chunk repeats the last frame; SAM3 swapped the ids and a third object appeared.
-    second = stitcher.stitch([frame_objects([det(1, blob(12)), det(0, blob(52))]),
-                              frame_objects([det(1, blob(14)), det(0, blob(54)), det(2, blob(30, y=0))])],
-                             overlap_before=first[-1:])
+    second = stitcher.stitch(
+        [
+            frame_objects([det(1, blob(12)), det(0, blob(52))]),
+            frame_objects([det(1, blob(14)), det(0, blob(54)), det(2, blob(30, y=0))]),
+        ],
+        overlap_before=first[-1:],
+    )
     assert set(first[0]) == {0, 1}
     assert np.array_equal(second[1][0], blob(14)) and np.array_equal(second[1][1], blob(54))
     assert set(second[1]) == {0, 1, 2}
@@ -43,19 +48,26 @@ def test_stitcher_keeps_ids_across_overlapping_chunks_and_numbers_new_objects():
 
 def test_an_object_the_overlap_missed_keeps_its_id_when_it_is_found_again():
     stitcher = IdStitcher()
-    first = stitcher.stitch([frame_objects([det(0, blob(10)), det(1, blob(50))]),
-                             frame_objects([det(0, blob(12)), det(1, blob(52))])])
+    first = stitcher.stitch(
+        [frame_objects([det(0, blob(10)), det(1, blob(50))]), frame_objects([det(0, blob(12)), det(1, blob(52))])]
+    )
     # Next chunk: SAM3 misses object 0 on the shared frame and finds it again two frames later
     # (as local id 4); object 1 is re-found on the shared frame as local id 0.
-    second = stitcher.stitch([frame_objects([det(0, blob(52))]),
-                              frame_objects([det(0, blob(54))]),
-                              frame_objects([det(0, blob(56)), det(4, blob(16))])],
-                             overlap_before=first[-1:])
+    second = stitcher.stitch(
+        [
+            frame_objects([det(0, blob(52))]),
+            frame_objects([det(0, blob(54))]),
+            frame_objects([det(0, blob(56)), det(4, blob(16))]),
+        ],
+        overlap_before=first[-1:],
+    )
     assert set(second[2]) == {0, 1}  # no new id: with `instances` it is still the one to edit
     assert np.array_equal(second[2][0], blob(16)) and np.array_equal(second[2][1], blob(56))
     # Something that is nowhere near a lost object still gets a new id.
-    third = stitcher.stitch([frame_objects([det(0, blob(56)), det(1, blob(16))]),
-                             frame_objects([det(2, blob(30, y=0))])], overlap_before=second[-1:])
+    third = stitcher.stitch(
+        [frame_objects([det(0, blob(56)), det(1, blob(16))]), frame_objects([det(2, blob(30, y=0))])],
+        overlap_before=second[-1:],
+    )
     assert set(third[0]) == {0, 1} and set(third[1]) == {2}
 
 
