@@ -247,22 +247,42 @@ class LocalStack:
 class LocalPostgres:
     """A throwaway PostgreSQL server in `datadir` (the `pgserver` wheel, a dev dependency), for
     the tests and benchmarks of orchestrators sharing a job store; `database()` makes a fresh
-    database and returns its postgresql:// URL."""
+    database and returns its postgresql:// URL. The server listens on a Unix socket only
+    (`socket_path`); a TCP proxy in front of it (tests/proxy.py) lets tests cut the network."""
 
     def __init__(self, datadir: Path):
         import pgserver
 
-        self._server = pgserver.get_server(Path(datadir), cleanup_mode="stop")
+        self._datadir = Path(datadir)
+        self._server = pgserver.get_server(self._datadir, cleanup_mode="stop")
         self._count = 0
 
-    def database(self, prefix: str = "videoedit") -> str:
+    @property
+    def socket_path(self) -> Path:
+        """The server's Unix socket: what a proxy in front of it forwards to."""
+        return self._server.get_postmaster_info().socket_path
+
+    def database(self, prefix: str = "videoedit", via: str | None = None) -> str:
+        """A new database's URL; `via`: the host:port of a TCP proxy in front of `socket_path`,
+        which the URL then goes through."""
         import psycopg
 
         self._count += 1
         name = f"{prefix}_{os.getpid()}_{self._count}"
         with psycopg.connect(self._server.get_uri(), autocommit=True) as admin:
             admin.execute(f'CREATE DATABASE "{name}"')
-        return self._server.get_uri(database=name)
+        return f"postgresql://postgres@{via}/{name}" if via else self._server.get_uri(database=name)
+
+    def restart(self) -> None:
+        """Stop the server (a fast shutdown: every session is ended, as in a real restart) and
+        start it again on the same data directory and socket: the URLs given out still work."""
+        import pgserver
+
+        stopped = self._server.get_pid()
+        self._server.cleanup()  # this process's handle is the last one: the server stops
+        self._server = pgserver.get_server(self._datadir, cleanup_mode="stop")
+        if self._server.get_pid() == stopped:
+            raise RuntimeError(f"PostgreSQL in {self._datadir} did not stop: another process uses it too")
 
     def stop(self) -> None:
         self._server.cleanup()

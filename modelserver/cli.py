@@ -169,7 +169,8 @@ def _add_operations_flags(parser: argparse.ArgumentParser, env: Mapping[str, str
         "--metrics-port",
         type=int,
         default=int(env.get("VIDEOEDIT_METRICS_PORT", 9091)),
-        help="Prometheus /metrics port (0: off)",
+        help="Prometheus /metrics port (0: off); it listens on VIDEOEDIT_METRICS_HOST (default: loopback, "
+        "every interface in a container)",
     )
     ops.add_argument(
         "--drain-timeout-s",
@@ -187,7 +188,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     metrics = Metrics()
     if args.metrics_port:
-        metrics.serve(args.metrics_port)
+        metrics.serve(args.metrics_port, contract.metrics_host(os.environ))
     server, servicer, health_servicer, _ = serve(
         f"{args.host}:{args.port}", limits_from_args(args), metrics, args.max_message_mb, args.max_queued_calls
     )

@@ -63,9 +63,10 @@ class Metrics:
             registry=r,
         )
 
-    def serve(self, port: int, host: str = "") -> int:
-        """Expose /metrics over HTTP; returns the bound port (port 0 picks a free one)."""
-        server, _thread = start_http_server(port, addr=host or "0.0.0.0", registry=self.registry)
+    def serve(self, port: int, host: str) -> int:
+        """Expose /metrics over HTTP on `host` (contract.metrics_host); returns the bound port
+        (port 0 picks a free one)."""
+        server, _thread = start_http_server(port, addr=host, registry=self.registry)
         bound = server.server_address[1]
-        log.info("Prometheus metrics on http://%s:%d/metrics", host or "0.0.0.0", bound)
+        log.info("Prometheus metrics on http://%s:%d/metrics", host, bound)
         return bound

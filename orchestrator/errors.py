@@ -58,6 +58,11 @@ class ModelServerError(Unavailable):
     """A model-server call failed after its retries (the job fails with this)."""
 
 
+class ModelServerUnavailable(ModelServerError):
+    """No model server answered (down, restarting, unreachable) after the retries: an outage to
+    wait out. A job that meets one is queued again (with a back-off) instead of failing."""
+
+
 class TrackingLost(ModelServerError):
     """The model server no longer holds a tracking session (its replica died or restarted, or the
     session was ended for room or idleness): tracking goes on in a new session."""

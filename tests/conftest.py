@@ -69,10 +69,13 @@ class StackFactory:
         env: dict[str, str] | None = None,
         gateway: bool = False,
         orchestrator_args: tuple[str, ...] = (),
+        output_root: Path | None = None,
     ) -> Iterator[LocalStack]:
         """A started orchestrator with `orchestrator_args`, on `stack`'s model servers, input roots and
-        environment (plus `env`), with outputs of its own; with `gateway`, an HTTP gateway in front."""
+        environment (plus `env`), with outputs of its own (or `output_root`, a volume it shares
+        with another orchestrator); with `gateway`, an HTTP gateway in front."""
         own = self(name, input_roots=stack.input_roots, orchestrator_args=orchestrator_args)
+        own.output_root = output_root or own.output_root
         own.modelserver_addresses, own.env = stack.modelserver_addresses, {**stack.env, **(env or {})}
         try:
             own.start_orchestrator()

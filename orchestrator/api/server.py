@@ -19,10 +19,10 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from videoedit.v1 import video_edit_pb2, video_edit_pb2_grpc
+from videoedit.v1 import contract, video_edit_pb2, video_edit_pb2_grpc
 
 from ..config import Settings
-from ..jobs.manager import JobManager
+from ..jobs.manager import CLAIMS, STORE, JobManager
 from ..jobs.store import JobStoreError, open_store
 from ..models.grpc_client import ModelClient
 from .security import BearerTokenInterceptor, server_credentials
@@ -31,6 +31,9 @@ from .servicer import VideoEditServicer
 log = logging.getLogger("videoedit.orchestrator")
 RPC_THREADS = 256
 SERVICE_NAME = video_edit_pb2.DESCRIPTOR.services_by_name["VideoEditService"].full_name
+# The health of claiming jobs, apart from serving the API: NOT_SERVING while no model server is
+# ready (jobs wait in the queue) or the server shuts down; the log says why.
+CLAIMS_SERVICE = "videoedit.v1.VideoEditService.claims"
 
 
 def serve(
@@ -65,8 +68,7 @@ def serve(
     else:
         port = server.add_insecure_port(address)
     server.start()
-    for name in ("", SERVICE_NAME):
-        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    _report_health(jobs, health_servicer)
     log.info(
         "VideoEditService on port %d as orchestrator %s (%s, %s, reflection %s); jobs in %s; model servers "
         "%s; inputs under %s; outputs under %s",
@@ -81,6 +83,22 @@ def serve(
         settings.output_root,
     )
     return server, jobs, health_servicer, port
+
+
+def _report_health(jobs: JobManager, health_servicer: health.HealthServicer) -> None:
+    """Health follows the job manager's conditions: NOT_SERVING while the job store cannot be
+    reached (every RPC would answer UNAVAILABLE), the claims' own service NOT_SERVING while paused."""
+
+    def changed(what: str, why: str | None) -> None:
+        if jobs.stopping:  # a shutdown said NOT_SERVING: nothing brings it back
+            return
+        serving = health_pb2.HealthCheckResponse.SERVING if why is None else health_pb2.HealthCheckResponse.NOT_SERVING
+        for name in ("", SERVICE_NAME) if what == STORE else (CLAIMS_SERVICE,):
+            health_servicer.set(name, serving)
+
+    jobs.conditions.on_change = changed
+    for what in (STORE, CLAIMS):
+        changed(what, jobs.conditions.why(what))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -102,7 +120,8 @@ def main(argv: list[str] | None = None) -> None:
         "--metrics-port",
         type=int,
         default=int(os.environ.get("VIDEOEDIT_ORCHESTRATOR_METRICS_PORT", 0)),
-        help="Prometheus /metrics port of the jobs (0: off; 9092 is a good choice)",
+        help="Prometheus /metrics port of the jobs (0: off; 9092 is a good choice); it listens on "
+        "VIDEOEDIT_METRICS_HOST (default: loopback, every interface in a container)",
     )
     args = parser.parse_args(argv)
     if args.max_concurrent_jobs < 0:
@@ -123,7 +142,7 @@ def main(argv: list[str] | None = None) -> None:
         log.error("cannot start: %s", err)
         sys.exit(2)
     if args.metrics_port:
-        jobs.metrics.serve(args.metrics_port)
+        jobs.metrics.serve(args.metrics_port, contract.metrics_host(os.environ))
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -132,7 +151,8 @@ def main(argv: list[str] | None = None) -> None:
     while not stop.wait(1.0):
         pass
     log.info("shutting down: refusing new jobs; running jobs stop and re-run on the next orchestrator to claim them")
-    for name in ("", SERVICE_NAME):
+    jobs.begin_shutdown()
+    for name in ("", SERVICE_NAME, CLAIMS_SERVICE):
         health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
     jobs.shutdown()  # watchers see the jobs' last status before their streams close
     server.stop(grace=5).wait()

@@ -2,21 +2,25 @@
 watched, cancelled; shared with any other orchestrator on the same store.
 
 The store (jobs/store/) is the one source of truth; this process keeps only the jobs it is
-running. A claim loop takes queued jobs while a worker is free, renews the leases of the
-running ones (and picks up cancel requests made on any orchestrator), and stops a job whose
-lease another orchestrator took over. Shutdown stops running jobs at once (their StopSignal ends
-every wait of the pipeline) and hands them back to the queue. An orchestrator that died without that
-(crash, SIGKILL) leaves leases that expire; its jobs then run again from the start on whichever
-orchestrator claims them, or at once on its own restart on the same machine.
+running, each with its claim (claims.HeldClaim: the fence every write carries, the lease by the
+local clock). A claim loop takes queued jobs while a worker is free and a model server is ready,
+renews the leases of the running ones only (and picks up cancel requests made on any
+orchestrator), stops a job whose lease another orchestrator took over or that it could not renew
+in time, and hands back the jobs it stopped. Shutdown stops running jobs at once (their
+StopSignal ends every wait of the pipeline) and hands them back to the queue. An orchestrator
+that died without that (crash, SIGKILL) leaves leases that expire; its jobs then run again from
+the start on whichever orchestrator claims them, or at once on its own restart on the same
+machine. While the job store cannot be reached, RPCs answer UNAVAILABLE within its call deadline
+and health says NOT_SERVING; metrics answer from the last counts.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import logging
 import os
 import secrets
-import shutil
 import socket
 import threading
 import time
@@ -30,11 +34,12 @@ from ..errors import AlreadyExists, InvalidArgument, NotFound, ResourceExhausted
 from ..models import Models
 from ..pipeline.concurrency import StopReason, StopSignal
 from ..request import CheckedRequest, JobStatus, VideoEditRequest, VideoEditStatus
+from .claims import HeldClaim
 from .metrics import JobMetrics
 from .reporter import JobReporter
-from .runner import new_status, run_job
+from .runner import describe_error, new_status, remove_scratch, run_job
 from .status_file import STATUS_FILE, read_status, write_status
-from .store import Claim, JobStore
+from .store import Claim, Fence, JobStore
 from .validation import check_job_id, check_request
 
 log = logging.getLogger(__name__)
@@ -42,6 +47,13 @@ log = logging.getLogger(__name__)
 # How often an orchestrator looks for claimable jobs when nothing woke it, and how long a watcher
 # of a job running on another orchestrator may lag behind it.
 POLL_S = 0.5
+# How often the job counts that metrics answer with are read from the store.
+COUNT_EVERY_S = 2.0
+# How long a watch stream waits out a job store it cannot reach before it ends UNAVAILABLE.
+WATCH_OUTAGE_S = 60.0
+# What the orchestrator's health reports besides serving: the job store reached (its overall
+# status), and whether it claims jobs (a gRPC health service of its own, NOT_SERVING while paused).
+STORE, CLAIMS = "store", "claims"
 
 
 def orchestrator_id() -> str:
@@ -52,14 +64,42 @@ def orchestrator_id() -> str:
 
 @dataclass
 class RunningJob:
-    """A job this orchestrator has claimed."""
+    """A job this orchestrator has claimed and runs."""
 
     checked: CheckedRequest
     latest: VideoEditStatus
-    attempt: int
+    claim: HeldClaim
     reporter: JobReporter | None = None
     stage_entered_at: float = field(default_factory=time.time)  # unix seconds, for the stage metrics
-    stop: StopSignal = field(default_factory=StopSignal)  # cancel, shutdown, lease lost: the pipeline stops
+
+    @property
+    def stop(self) -> StopSignal:  # cancel, shutdown, lease lost: the pipeline stops
+        return self.claim.stop
+
+
+class Conditions:
+    """What the orchestrator's health says besides serving (STORE, CLAIMS): None while all is
+    well, else why not. Changes are logged and told to `on_change` (the gRPC health servicer)."""
+
+    def __init__(self) -> None:
+        self._why: dict[str, str | None] = {STORE: None, CLAIMS: None}
+        self._lock = threading.Lock()
+        self.on_change: Callable[[str, str | None], None] = lambda what, why: None
+
+    def set(self, what: str, why: str | None) -> None:
+        with self._lock:
+            if self._why[what] == why:
+                return
+            self._why[what] = why
+        if why is None:
+            log.info("%s: back to normal", what)
+        else:
+            log.warning("%s: %s", what, why)
+        self.on_change(what, why)
+
+    def why(self, what: str) -> str | None:
+        with self._lock:
+            return self._why[what]
 
 
 class JobManager:
@@ -81,10 +121,13 @@ class JobManager:
         self.models = models
         self.store = store
         self.name = name or orchestrator_id()
-        self.metrics = metrics or JobMetrics(store.counts)
+        self._counts: dict[JobStatus, int] = {}  # the store's, read by the claim loop (metrics answer from it)
+        self.metrics = metrics or JobMetrics(lambda: self._counts)
+        self.conditions = Conditions()
         self.max_queued_jobs = max_queued_jobs
         self.lease_s = settings.job_lease_s
         self._running: dict[str, RunningJob] = {}
+        self._releases: dict[Fence, VideoEditStatus] = {}  # stopped here, to hand back (claim loop)
         self._lock = threading.Lock()
         self._changed = threading.Condition()  # notified on every status this process writes
         self._wake = threading.Event()  # a job was added or a worker freed: claim now
@@ -116,7 +159,12 @@ class JobManager:
             if queued >= self.max_queued_jobs:
                 raise ResourceExhausted(f"{queued} jobs are queued (the limit); retry later")
             status = new_status(checked)
-            write_status(req.output_dir, status)  # the original worker's status.json exists once StartEdit returns
+            try:  # the original worker's status.json exists once StartEdit returns
+                write_status(req.output_dir, status)
+            except OSError as err:
+                if err.errno in (errno.ENOSPC, errno.EDQUOT):
+                    raise ResourceExhausted(describe_error(err, req.output_dir)) from None
+                raise
             try:
                 existing = self.store.add(req, status)
             except BaseException:
@@ -157,15 +205,27 @@ class JobManager:
             return
         latest, version = stored.status, stored.version
         yield latest
+        reached = time.monotonic()  # the store answered: a blip shorter than WATCH_OUTAGE_S is waited out
         while not latest.status.terminal:
             with self._changed:
                 self._changed.wait(timeout=POLL_S)
             if not active():
                 return
-            stored = self.store.get(job_id)
+            try:
+                stored = self.store.get(job_id)
+                changes = (
+                    []
+                    if stored is None or stored.version == version
+                    else self.store.transitions(job_id, after_version=version, up_to_version=stored.version - 1)
+                )
+            except Unavailable:
+                if time.monotonic() - reached > WATCH_OUTAGE_S:
+                    raise
+                continue
+            reached = time.monotonic()
             if stored is None or stored.version == version:
                 continue
-            yield from self.store.transitions(job_id, after_version=version, up_to_version=stored.version - 1)
+            yield from changes
             latest, version = stored.status, stored.version
             yield latest
 
@@ -204,18 +264,30 @@ class JobManager:
         page = self.store.list(status, size + 1, offset)
         return page[:size], str(offset + size) if len(page) > size else ""
 
-    def shutdown(self) -> None:
-        """Refuse new jobs and claim none; running ones stop at once and go back to the queue, for
-        another orchestrator (or this one's next start). Then close the models: the calls the
-        stopped jobs left in flight are cancelled, and waited for."""
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def begin_shutdown(self) -> None:
+        """Refuse new jobs and claim none; running ones stop at once (to go back to the queue)."""
         with self._lock:
             self._stopping.set()
             for running in self._running.values():
                 running.stop.stop(StopReason.SHUTDOWN)
         self._wake.set()
+
+    def shutdown(self) -> None:
+        """begin_shutdown, then wait for the running jobs to be handed back to the queue, for
+        another orchestrator (or this one's next start). Then close the models: the calls the
+        stopped jobs left in flight are cancelled, and waited for."""
+        self.begin_shutdown()
         self._executor.shutdown(wait=True)  # the claim loop keeps their leases meanwhile
         self._drained.set()
         self._claimer.join()
+        try:  # jobs stopped here that could not be handed back yet: one more try
+            self._hand_back_stopped()
+        except Unavailable as err:
+            log.warning("shutdown: stopped jobs not handed back (their leases will expire): %s", err)
         self.store.close()
         self.models.close()
 
@@ -223,100 +295,118 @@ class JobManager:
 
     def _claim_loop(self) -> None:
         renew_every = min(1.0, self.lease_s / 4)
-        last_renewed = time.monotonic()
+        last_renewed = last_counted = 0.0
         while not self._drained.is_set():
+            self._stop_overdue()  # by the local clock: needs no database
             try:
                 if time.monotonic() - last_renewed >= renew_every:
                     self._renew_leases()
                     last_renewed = time.monotonic()
-                while self._free_workers.acquire(blocking=False):
-                    started = False
-                    try:
-                        claim = None if self._stopping.is_set() else self.store.claim(self.name, self.lease_s)
-                        started = claim is not None and self._begin(claim)
-                    finally:
-                        if not started:
-                            self._free_workers.release()  # the worker runs nothing after all
-                    if claim is None:
-                        break
-            except Exception as err:  # the database may be briefly away: keep trying, say so
-                log.warning("job store: %s: %s (retrying)", type(err).__name__, err)
-                if time.monotonic() - last_renewed > self.lease_s:
-                    self._lose_all("the job store could not be reached to renew their leases")
+                self._hand_back_stopped()
+                if time.monotonic() - last_counted >= COUNT_EVERY_S:
+                    self._counts = self.store.counts()
+                    last_counted = time.monotonic()
+                self._claim_while_free()
+                self.conditions.set(STORE, None)
+            except Unavailable as err:  # the database is away: keep trying; the leases decide by the clock
+                self.conditions.set(STORE, str(err))
+            except Exception as err:
+                log.exception("claim loop: %s (retrying)", err)
             self._wake.wait(POLL_S)
             self._wake.clear()
 
+    def _claim_while_free(self) -> None:
+        """Claim queued jobs while a worker is free, a model server is ready and no shutdown began."""
+        while not self._stopping.is_set() and self._free_workers.acquire(blocking=False):
+            started = False
+            try:
+                unready = self.models.unready()
+                self.conditions.set(CLAIMS, unready and f"claiming no job: {unready}")
+                if unready is not None:
+                    return
+                claimed_at = time.monotonic()
+                claim = self.store.claim(self.name, self.lease_s)
+                if claim is None:
+                    return
+                started = self._begin(claim, claimed_at)
+            finally:
+                if not started:
+                    self._free_workers.release()  # the worker runs nothing after all
+
     def _renew_leases(self) -> None:
+        """Renew the leases of the jobs running here (only those: a job stopped here is handed
+        back, never kept), and pick up cancel requests made on any orchestrator."""
         with self._lock:
-            mine = dict(self._running)
+            mine = {job_id: r for job_id, r in self._running.items() if r.claim.holds()}
         if not mine:
             return
-        held = {lease.job_id: lease for lease in self.store.renew(self.name, self.lease_s)}
+        started = time.monotonic()
+        held = {lease.job_id: lease for lease in self.store.renew([r.claim.fence for r in mine.values()], self.lease_s)}
         self.metrics.lease_renewals.inc(len(held))
         for job_id, running in mine.items():
             lease = held.get(job_id)
-            if lease is None:
-                if not (running.latest.status is JobStatus.QUEUED or running.latest.status.terminal):
-                    self._lose(running, "its lease went to another orchestrator")  # not just handed back
-            elif lease.cancel_requested:
-                running.stop.stop(StopReason.CANCELLED)
+            if lease is not None:
+                running.claim.renewed(started)
+                if lease.cancel_requested:
+                    running.stop.stop(StopReason.CANCELLED)
+            elif not (running.latest.status is JobStatus.QUEUED or running.latest.status.terminal):
+                running.claim.lose("its lease went to another orchestrator")  # not just handed back
 
-    def _lose(self, running: RunningJob, why: str) -> None:
-        if not running.stop.stopped_for(StopReason.LEASE_LOST):
-            running.stop.stop(StopReason.LEASE_LOST)
-            self.metrics.leases_lost.inc()
-            log.warning("job %s: stopping it here: %s", running.checked.request.job_id, why)
-
-    def _lose_all(self, why: str) -> None:
+    def _stop_overdue(self) -> None:
+        """Stop the jobs whose lease could not be renewed in time, before another orchestrator may
+        take them over (they write nothing from now on)."""
         with self._lock:
             mine = list(self._running.values())
         for running in mine:
-            self._lose(running, why)
+            if running.claim.overdue() > 0:
+                running.claim.lose(
+                    f"its lease could not be renewed in time ({self.lease_s:g}s lease; the job store "
+                    f"is unreachable: {self.conditions.why(STORE)})"
+                )
 
-    def _begin(self, claim: Claim) -> bool:
-        """Start a job just claimed on a worker (its slot already taken); False when it ended
-        without running (cancelled, or no longer valid)."""
-        stored, job_id = claim.job, claim.job.request.job_id
-        was = stored.status
+    def _hand_back_stopped(self) -> None:
+        """Hand back to the queue the jobs stopped here that nobody else took (the store refuses
+        the others); tried again on every turn of the loop until the store answers."""
+        with self._lock:
+            pending = list(self._releases.items())
+        for fence, status in pending:
+            handed_back = self.store.release(status, fence)
+            with self._lock:
+                del self._releases[fence]
+            if handed_back:
+                log.info("job %s: handed back to the queue", fence.job_id)
+
+    def _lost(self, job_id: str, why: str) -> None:
+        self.metrics.leases_lost.inc()
+        log.warning("job %s: stopping it here: %s", job_id, why)
+
+    def _begin(self, claim: Claim, claimed_at: float) -> bool:
+        """Start a job just claimed (at `claimed_at`, time.monotonic) on a worker (its slot already
+        taken); False when it ended without running (cancelled, no longer valid, nowhere to write)."""
+        stored, job_id, was = claim.job, claim.job.request.job_id, claim.job.status
+        held = HeldClaim(
+            self.store, claim.fence, self.lease_s, claimed_at, StopSignal(), lambda why: self._lost(job_id, why)
+        )
         try:
             checked = check_request(stored.request, self.settings)
         except VideoEditError as err:  # e.g. the input was deleted while the job waited
-            self._end_unrun(stored.status, JobStatus.FAILED, error=f"could not run: {err}")
-            return False
+            return self._end_unrun(held, was, JobStatus.FAILED, error=f"could not run: {err}")
         if claim.cancel_requested:
-            self._end_unrun(stored.status, JobStatus.CANCELLED, message="cancelled")
-            return False
+            return self._end_unrun(held, was, JobStatus.CANCELLED, message="cancelled")
         if was.status is JobStatus.QUEUED:
             self.metrics.queue_wait.observe(max(0.0, time.time() - (was.updated_at or time.time())))
-        if claim.attempt > 1:
-            for scratch in checked.output_dir.glob(".work-*"):  # a stopped run's leftovers
-                shutil.rmtree(scratch, ignore_errors=True)
-        status = was
-        if claim.previous_owner is not None:
-            self.metrics.lease_expiries.inc()
-            log.warning(
-                "job %s: taken over from orchestrator %s, whose lease expired while the job was %s; "
-                "it runs again from the start",
-                job_id,
-                claim.previous_owner,
-                was.status.value,
-            )
-            status = dataclasses.replace(
-                was,
-                status=JobStatus.QUEUED,
-                progress=0.0,
-                current_frame=None,
-                total_frames=None,
-                updated_at=time.time(),
-                message=f"queued again: orchestrator {claim.previous_owner} stopped while "
-                f"{was.status.value} (attempt {claim.attempt})",
-            )
+        status = self._started_over(claim) if claim.previous_owner is not None else was
         if status is not was:
-            self.store.update(status, self.name, new_stage=True)  # watchers see it start over
-        write_status(checked.output_dir, status)
-        running = RunningJob(checked=checked, latest=status, attempt=claim.attempt)
+            self.store.update(status, claim.fence, new_stage=True)  # watchers see it start over
+        try:
+            write_status(checked.output_dir, status)
+        except OSError as err:  # a full volume: the job fails here, recorded, not claimed again and again
+            return self._end_unrun(
+                held, status, JobStatus.FAILED, error=f"could not start: {describe_error(err, checked.output_dir)}"
+            )
+        running = RunningJob(checked=checked, latest=status, claim=held)
         running.reporter = JobReporter(
-            status, checked.output_dir, stop=running.stop, listener=lambda s, r=running: self._on_status(r, s)
+            status, checked.output_dir, stop=held.stop, claim=held, listener=lambda s, r=running: self._on_status(r, s)
         )
         with self._lock:
             self._running[job_id] = running
@@ -326,53 +416,66 @@ class JobManager:
         self._executor.submit(self._run, running)
         return True
 
+    def _started_over(self, claim: Claim) -> VideoEditStatus:
+        """The status of a job taken over from an orchestrator whose lease expired."""
+        was = claim.job.status
+        self.metrics.lease_expiries.inc()
+        log.warning(
+            "job %s: taken over from orchestrator %s, whose lease expired while the job was %s; "
+            "it runs again from the start",
+            claim.fence.job_id,
+            claim.previous_owner,
+            was.status.value,
+        )
+        return _queued_again(
+            was,
+            f"queued again: orchestrator {claim.previous_owner} stopped while {was.status.value} "
+            f"(attempt {claim.attempt})",
+        )
+
     def _run(self, running: RunningJob) -> None:
         job_id = running.checked.request.job_id
         assert running.reporter is not None
         try:
-            final = run_job(
-                running.checked,
-                self.models,
-                running.reporter,
-                self.codec_threads,
-                orchestrator=self.name,
-                attempt=running.attempt,
-            )
+            final = run_job(running.checked, self.models, running.reporter, self.codec_threads, orchestrator=self.name)
             log.info("job %s %s%s", job_id, final.status.value, f": {final.error}" if final.error else "")
         except Exception:
             log.exception("job %s: could not be run", job_id)
         finally:
+            if running.stop.stopped_for(StopReason.LEASE_LOST):  # hand it back, unless another run has it
+                with self._lock:
+                    self._releases[running.claim.fence] = _queued_again(
+                        running.latest, f"queued again: orchestrator {self.name} lost its lease"
+                    )
             with self._lock:
                 self._running.pop(job_id, None)
             self._free_workers.release()
             self._wake.set()
 
     def _on_status(self, running: RunningJob, status: VideoEditStatus) -> None:
-        """Every status a running job publishes (status.json is written already). A job that
-        ended, or was interrupted and queued again, goes back to the store unowned."""
-        new_stage = status.status is not running.latest.status
-        release = status.status.terminal or status.status is JobStatus.QUEUED
-        try:
-            held = self.store.update(status, self.name, new_stage, release)
-        except Exception as err:  # keep running; the next write (or lease check) decides
-            log.warning("job %s: could not write its status to the job store: %s", status.job_id, err)
-            held = True
-        if not held and not running.stop.stopped_for(StopReason.LEASE_LOST):
-            self._lose(running, "another orchestrator holds it now")
-        if new_stage:
+        """Every status a running job publishes (recorded in the store and status.json already):
+        the stage metrics, and the watchers of this process woken."""
+        if status.status is not running.latest.status:
             self.metrics.moved(running.latest, running.stage_entered_at, status)
             running.stage_entered_at = status.updated_at or time.time()
         running.latest = status
         self._notify()
 
-    def _end_unrun(self, was: VideoEditStatus, end: JobStatus, **fields) -> None:
-        """End a claimed job without running it (cancelled while queued, no longer valid)."""
+    def _end_unrun(self, claim: HeldClaim, was: VideoEditStatus, end: JobStatus, **fields) -> bool:
+        """End a claimed job without running it (cancelled while queued, no longer valid, nowhere
+        to write): recorded in the store first, then (where it can be written) status.json.
+        Returns False: nothing runs."""
         final = dataclasses.replace(was, status=end, updated_at=time.time(), **fields)
-        self.store.update(final, self.name, new_stage=True, release=True)
-        write_status(final.output_dir, final)
+        if not claim.finish(final, lambda: None):
+            return False
+        try:
+            write_status(final.output_dir, final)
+        except OSError as err:
+            log.warning("job %s: status.json not written (%s); the job store has its end", final.job_id, err)
         self.metrics.ended.labels(end.value).inc()
         log.info("job %s %s without running: %s", final.job_id, end.value, final.error or final.message)
         self._notify()
+        return False
 
     def _notify(self) -> None:
         with self._changed:
@@ -391,6 +494,8 @@ class JobManager:
             if pid != os.getpid() and _alive(pid):
                 continue  # another orchestrator on this machine, still running
             jobs = self.store.expire(owner)
+            for job_id in jobs:  # its scratch is nobody's: the process that wrote it is gone
+                remove_scratch(self.store.get(job_id))
             if jobs:
                 log.info(
                     "re-queued %d job(s) left unfinished by %s, an earlier orchestrator on this machine "
@@ -399,6 +504,19 @@ class JobManager:
                     owner,
                     ", ".join(jobs),
                 )
+
+
+def _queued_again(status: VideoEditStatus, message: str) -> VideoEditStatus:
+    """`status` back in the queue, from the start."""
+    return dataclasses.replace(
+        status,
+        status=JobStatus.QUEUED,
+        progress=0.0,
+        current_frame=None,
+        total_frames=None,
+        updated_at=time.time(),
+        message=message,
+    )
 
 
 def _alive(pid: int) -> bool:

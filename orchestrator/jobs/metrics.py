@@ -29,7 +29,8 @@ _SECONDS_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 
 
 class _JobsByState(Collector):
-    """The job store's counts, read when scraped (every orchestrator sees the same queue)."""
+    """The job store's counts (every orchestrator sees the same queue), as last read by the claim
+    loop: a scrape never waits on the database."""
 
     def __init__(self, counts: Callable[[], dict[JobStatus, int]]):
         self._counts = counts
@@ -88,9 +89,10 @@ class JobMetrics:
         if after.status.terminal:
             self.ended.labels(after.status.value).inc()
 
-    def serve(self, port: int, host: str = "") -> int:
-        """Expose /metrics over HTTP; returns the bound port (0 picks a free one)."""
-        server, _thread = start_http_server(port, addr=host or "0.0.0.0", registry=self.registry)
+    def serve(self, port: int, host: str) -> int:
+        """Expose /metrics over HTTP on `host` (contract.metrics_host); returns the bound port
+        (port 0 picks a free one)."""
+        server, _thread = start_http_server(port, addr=host, registry=self.registry)
         bound = server.server_address[1]
-        log.info("Prometheus metrics on http://%s:%d/metrics", host or "0.0.0.0", bound)
+        log.info("Prometheus metrics on http://%s:%d/metrics", host, bound)
         return bound

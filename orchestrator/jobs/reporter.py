@@ -18,6 +18,7 @@ from videoedit.v1 import contract
 
 from ..pipeline.concurrency import StopSignal
 from ..request import JobStatus, VideoEditStatus
+from .claims import JobClaim, OwnedOutright
 from .status_file import write_status
 
 # Share of overall progress each stage covers (start, end), from the shared stage list.
@@ -31,8 +32,10 @@ Listener = Callable[[VideoEditStatus], None]
 
 
 class JobReporter:
-    """The Progress of one running job: its status as the pipeline reports it, written to
-    status.json and told to `listener`; every report first checks the job's `stop` signal."""
+    """The Progress of one running job: its status as the pipeline reports it, recorded through
+    the job's claim (the job store, when there is one) and then written to status.json, and told
+    to `listener` (watchers, metrics); every report first checks the job's `stop` signal. A job
+    that is not this process's any more (its claim says so) writes no status.json."""
 
     def __init__(
         self,
@@ -40,13 +43,17 @@ class JobReporter:
         output_dir: Path,
         listener: Listener | None = None,
         stop: StopSignal | None = None,
+        claim: JobClaim | None = None,
     ):
         self._status = status
         self._output_dir = output_dir
         self._listener = listener
         self.stop = stop or StopSignal()  # cancel, shutdown, lease lost, a stage failed
+        self.claim: JobClaim = claim or OwnedOutright()
+        self._published = status.status  # the state last published (a change is a new stage)
         self._last_write = 0.0
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()  # status.json writes, in the order the statuses were made
         self._stage_started = time.monotonic()
         self._stage_cpu_started = time.process_time()
         self.stage_seconds: dict[str, float] = {}  # wall time per finished stage, for the log
@@ -64,8 +71,22 @@ class JobReporter:
         self.stop.raise_if_stopped(finishing)
 
     def publish(self, **changes) -> None:
-        """Set fields and write/notify at once."""
+        """Set fields and record/write/notify at once."""
         self._update(changes, force=True)
+
+    def final(self, **changes) -> VideoEditStatus:
+        """The status with `changes`, as the job's end would publish it (not published)."""
+        with self._lock:
+            return dataclasses.replace(self._status, updated_at=time.time(), **changes)
+
+    def ended(self, status: VideoEditStatus) -> None:
+        """Publish the job's end, already recorded in the job store (claim.finish / release)."""
+        with self._lock:
+            self._status = status
+            self._published = status.status
+        self._write(status)
+        if self._listener:
+            self._listener(status)
 
     def stage(self, stage: JobStatus, message: str, total_frames: int | None = None) -> None:
         self.check_cancelled()
@@ -125,6 +146,13 @@ class JobReporter:
                 return
             self._last_write = now
             snapshot = dataclasses.replace(self._status)
-            write_status(self._output_dir, snapshot)
+            new_stage, self._published = snapshot.status is not self._published, snapshot.status
+        if self.claim.update(snapshot, new_stage):  # the store first: status.json only while the job is ours
+            self._write(snapshot)
         if self._listener:
             self._listener(snapshot)
+
+    def _write(self, status: VideoEditStatus) -> None:
+        with self._write_lock:
+            if self.claim.holds():
+                write_status(self._output_dir, status)

@@ -1,24 +1,42 @@
-"""One job from start to end: log file, scratch space, the pipeline, and the
-final status (FINISHED, FAILED with an actionable error, or CANCELLED)."""
+"""One job from start to end: log file, scratch space, the pipeline, and how it ended: FINISHED,
+FAILED with an actionable error, CANCELLED, or handed back to the queue (a server shutdown, a
+model-server outage to wait out).
+
+Every write goes through the job's claim (claims.py): the log and status.json only while the
+claim holds the job, the outputs first under names of this attempt, renamed into place in the
+transaction that records the end in the job store; status.json follows the store. A run that
+lost its claim leaves everything to the run that holds it.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import errno
 import json
 import logging
+import os
 import shutil
-import tempfile
 import time
 import traceback
 from pathlib import Path
 
-from ..errors import JobCancelled, JobInterrupted, JobLost, VideoEditError
+from ..errors import JobCancelled, JobInterrupted, JobLost, ModelServerUnavailable, VideoEditError
 from ..models import Models
-from ..pipeline import output_paths, run_pipeline
-from ..request import CheckedRequest, JobStatus, VideoEditRequest, VideoEditStatus
+from ..pipeline import OutputPaths, output_paths, run_pipeline
+from ..request import CheckedRequest, JobStatus, VideoEditStatus
+from .claims import JobClaim
 from .reporter import JobReporter
+from .store import StoredJob
+
+log = logging.getLogger(__name__)
 
 # How long a job waits for a model server to come up before failing.
 MODEL_SERVER_WAIT_S = 120.0
+# A job that meets a model-server outage is queued again, not to be claimed for a while (doubling
+# from the first, up to the most); after this many attempts it fails.
+OUTAGE_RETRY_FIRST_S, OUTAGE_RETRY_MAX_S = 5.0, 60.0
+MAX_ATTEMPTS = 6
+SCRATCH_PREFIX = ".work-attempt-"
 
 
 def new_status(checked: CheckedRequest) -> VideoEditStatus:
@@ -35,116 +53,230 @@ def new_status(checked: CheckedRequest) -> VideoEditStatus:
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class Ending:
+    """How a run ended: the status to record (None: the job is another run's now), and whether it
+    goes back to the queue (and after how long) rather than ending."""
+
+    status: dict | None
+    requeue_after_s: float | None = None
+    outputs: OutputPaths | None = None  # the staged outputs to rename into place (FINISHED)
+    failed: dict | None = None  # how it ends when it cannot be queued again (no queue: legacy_api)
+
+
 def run_job(
-    checked: CheckedRequest,
-    models: Models,
-    reporter: JobReporter,
-    threads: int = 0,
-    orchestrator: str = "",
-    attempt: int = 1,
+    checked: CheckedRequest, models: Models, reporter: JobReporter, threads: int = 0, orchestrator: str = ""
 ) -> VideoEditStatus:
-    """Run the job to its end and publish its final status. `threads`: decoder/encoder threads
-    the job may use (0: one or more per core). `orchestrator` names who runs it in each line of
-    the job's log (a job taken over by another orchestrator appends to the same log)."""
-    req, output_dir = checked.request, checked.output_dir
-    output_dir.mkdir(parents=True, exist_ok=True)
-    log, handler = _job_logger(req.job_id, output_dir / f"{req.job_id}_log.txt", orchestrator)
-    workdir = Path(tempfile.mkdtemp(prefix=".work-", dir=output_dir))
-    started = time.monotonic()
-    # The terminal status is published last, after scratch files are gone and the log is
-    # closed: a client that sees the job end finds its output dir in its final state.
-    try:
-        log.info(
-            "job %s started%s\nrequest: %s\noptions: %s",
-            req.job_id,
-            f" (attempt {attempt}: earlier runs did not finish)" if attempt > 1 else "",
-            json.dumps(req.to_dict(), ensure_ascii=False),
-            checked.options,
-        )
-        info = models.info(wait_s=MODEL_SERVER_WAIT_S)
-        log.info("model server %s", info.description)
-        if info.tiny:
-            log.warning("the model server runs TINY RANDOM-WEIGHT models: outputs are not meaningful")
-        outputs = run_pipeline(checked, models, reporter, log, workdir, reporter.stop, threads)
+    """Run the job to its end and publish how it ended. `threads`: decoder/encoder threads the
+    job may use (0: one or more per core). `orchestrator` names who runs it in each line of the
+    job's log (a job taken over by another orchestrator appends to the same log)."""
+    req, output_dir, claim = checked.request, checked.output_dir, reporter.claim
+    final_paths = output_paths(req)
+    staged = final_paths.staged(claim.attempt)
+    job_log, handler = _job_logger(req.job_id, output_dir / f"{req.job_id}_log.txt", orchestrator, claim)
+    workdir = output_dir / f"{SCRATCH_PREFIX}{claim.attempt}"
+    started, started_at = time.monotonic(), time.time()
+    try:  # nothing raises past here: a job that cannot even start (a full volume) ends FAILED
+        workdir.mkdir(parents=True, exist_ok=True)
+        _start(checked, models, job_log, claim.attempt)
+        outputs = run_pipeline(checked, models, reporter, job_log, workdir, reporter.stop, staged, threads)
         # A cancel that came while the last frames were written still wins; a shutdown does not
         # throw away a job that is done.
         reporter.check_cancelled(finishing=True)
-        final: dict | None = dict(
-            status=JobStatus.FINISHED,
-            progress=1.0,
-            current_frame=None,
-            message=f"finished: {outputs.summary}" if outputs.summary else "finished",
-            total_frames=None,
-            output_video_path=outputs.video,
-            mask_preview_path=outputs.mask,
-        )
+        ending = Ending(_finished(outputs, final_paths), outputs=outputs)
     except Exception as err:  # every way a job ends early: stopped (why says how) or FAILED with the reason
-        final = _ended_early(err, req, reporter.status.status.value, log)
+        ending = _ended_early(err, reporter.status.status.value, claim.attempt, job_log, output_dir)
     finally:
         reporter.end_stage()
         shutil.rmtree(workdir, ignore_errors=True)
-    timings = ", ".join(
-        f"{k} {v:.2f}s (CPU {reporter.stage_cpu_seconds[k]:.2f}s)" for k, v in reporter.stage_seconds.items()
-    )
-    if final is not None:
-        log.info(
-            "job %s ended %s after %.2fs (%s)", req.job_id, final["status"].value, time.monotonic() - started, timings
+    if ending.status is not None:
+        timings = ", ".join(
+            f"{k} {v:.2f}s (CPU {reporter.stage_cpu_seconds[k]:.2f}s)" for k, v in reporter.stage_seconds.items()
         )
-    log.removeHandler(handler)
+        job_log.info(
+            "job %s ended %s after %.2fs (%s)",
+            req.job_id,
+            ending.status["status"].value,
+            time.monotonic() - started,
+            timings,
+        )
+    job_log.removeHandler(handler)
     handler.close()
-    if final is not None:
-        reporter.publish(**final)
+    recorded = _record(ending, reporter, final_paths)
+    for path in staged.files():  # what was not renamed into place: this attempt's leftovers
+        path.unlink(missing_ok=True)
+    if recorded:  # the job was this run's to its end: earlier attempts' scratch is nobody's now
+        _remove_stale_scratch(output_dir, claim.attempt, started_at)
     return reporter.status
 
 
-def _ended_early(err: Exception, req: VideoEditRequest, stage: str, log: logging.Logger) -> dict | None:
-    """The final status fields of a job that stopped or failed while in `stage` (None: another
-    orchestrator runs it now and owns its status); partial outputs are removed."""
+def _start(checked: CheckedRequest, models: Models, job_log: logging.Logger, attempt: int) -> None:
+    req = checked.request
+    job_log.info(
+        "job %s started%s\nrequest: %s\noptions: %s",
+        req.job_id,
+        f" (attempt {attempt}: earlier runs did not finish)" if attempt > 1 else "",
+        json.dumps(req.to_dict(), ensure_ascii=False),
+        checked.options,
+    )
+    info = models.info(wait_s=MODEL_SERVER_WAIT_S)
+    job_log.info("model server %s", info.description)
+    if info.tiny:
+        job_log.warning("the model server runs TINY RANDOM-WEIGHT models: outputs are not meaningful")
+
+
+def _finished(outputs: OutputPaths, final: OutputPaths) -> dict:
+    return dict(
+        status=JobStatus.FINISHED,
+        progress=1.0,
+        current_frame=None,
+        message=f"finished: {outputs.summary}" if outputs.summary else "finished",
+        total_frames=None,
+        output_video_path=final.video,
+        mask_preview_path=final.mask,
+    )
+
+
+def _record(ending: Ending, reporter: JobReporter, final: OutputPaths) -> bool:
+    """Record the end in the job store first (the outputs renamed into place in the same
+    transaction), then in status.json: a job whose end is stored never runs again, and a run
+    that no longer holds the job changes nothing. False: not recorded."""
+    if ending.status is None:
+        return False
+    claim, status = reporter.claim, reporter.final(**ending.status)
+    if ending.requeue_after_s is not None:
+        if claim.release(status, ending.requeue_after_s):
+            reporter.ended(status)
+            return True
+        if ending.failed is None:  # lost meanwhile: the run that holds it now owns its status
+            return False
+        status = reporter.final(**ending.failed)  # nowhere to hand it back to (legacy_api): it ends here
+    staged = ending.outputs
+    if claim.finish(status, lambda: _rename(staged, final) if staged is not None else None):
+        reporter.ended(status)
+        return True
+    log.warning(
+        "job %s: its end (%s) was not recorded: the job is another run's now", status.job_id, status.status.value
+    )
+    return False
+
+
+def _rename(staged: OutputPaths, final: OutputPaths) -> None:
+    """The outputs into place. Again after a try whose transaction did not land: already there."""
+    for source, target in zip(staged.files(), final.files(), strict=True):
+        if source.exists() or not target.exists():
+            os.replace(source, target)
+
+
+def _ended_early(err: Exception, stage: str, attempt: int, job_log: logging.Logger, output_dir: Path) -> Ending:
+    """How a run that stopped or failed while in `stage` ends."""
     if isinstance(err, JobLost):  # the new owner runs the job and owns its files and status now
-        log.warning(
-            "job stopped: another orchestrator took it over (this one's lease expired); its files are "
-            "left to the new run"
-        )
-        return None
-    removed = _remove_partial_outputs(req)  # saving runs behind editing: it may have begun
-    removed_text = f"; removed partial {', '.join(removed)}" if removed else ""
+        log.warning("a job stopped here: %s; its files are left to the run that holds it", err or "its claim was lost")
+        return Ending(None)
     if isinstance(err, JobInterrupted):
-        log.info(
-            "job interrupted by a server shutdown%s; queued again, it runs from the start on the next "
-            "orchestrator to claim it",
-            removed_text,
+        job_log.info(
+            "job interrupted by a server shutdown; queued again, it runs from the start on the next "
+            "orchestrator to claim it"
         )
-        return dict(
-            status=JobStatus.QUEUED,
-            progress=0.0,
-            current_frame=None,
-            total_frames=None,
-            message="interrupted by a server shutdown; queued again for the next orchestrator to claim it",
+        return Ending(
+            _queued("interrupted by a server shutdown; queued again for the next orchestrator to claim it"),
+            requeue_after_s=0.0,
         )
     if isinstance(err, JobCancelled):
-        log.info("job cancelled%s", removed_text)
-        return dict(status=JobStatus.CANCELLED, message="cancelled")
-    error = str(err) if isinstance(err, VideoEditError) else f"{type(err).__name__}: {err}"
-    log.error("job failed while %s: %s%s\n%s", stage, error, removed_text, traceback.format_exc())
-    return dict(status=JobStatus.FAILED, error=f"{stage}: {error}", message=f"failed while {stage}")
+        job_log.info("job cancelled")
+        return Ending(dict(status=JobStatus.CANCELLED, message="cancelled"))
+    failed = dict(
+        status=JobStatus.FAILED, error=f"{stage}: {describe_error(err, output_dir)}", message=f"failed while {stage}"
+    )
+    if _is_outage(err) and attempt < MAX_ATTEMPTS:
+        wait_s = min(OUTAGE_RETRY_MAX_S, OUTAGE_RETRY_FIRST_S * 2 ** (attempt - 1))
+        job_log.warning(
+            "job stopped while %s: %s; queued again, to be tried in %.0fs (attempt %d of at most %d)",
+            stage,
+            err,
+            wait_s,
+            attempt,
+            MAX_ATTEMPTS,
+        )
+        message = (
+            f"waiting out a model-server outage ({err}); queued again, tried in {wait_s:.0f}s "
+            f"(attempt {attempt} of at most {MAX_ATTEMPTS})"
+        )
+        return Ending(_queued(message), requeue_after_s=wait_s, failed=failed)
+    job_log.error("job failed while %s: %s\n%s", stage, failed["error"], traceback.format_exc())
+    return Ending(failed)
 
 
-def _job_logger(job_id: str, path: Path, orchestrator: str) -> tuple[logging.Logger, logging.Handler]:
-    """A logger whose records also go to the job's `{job_id}_log.txt` (appended: every run)."""
-    log = logging.getLogger(f"videoedit.job.{job_id}")
-    log.setLevel(logging.INFO)
-    handler = logging.FileHandler(path, encoding="utf-8")
+def _queued(message: str) -> dict:
+    return dict(status=JobStatus.QUEUED, progress=0.0, current_frame=None, total_frames=None, message=message)
+
+
+def _is_outage(err: BaseException) -> bool:
+    """No model server answered: the call itself, or a tracking session lost to it."""
+    return isinstance(err, ModelServerUnavailable) or isinstance(err.__cause__, ModelServerUnavailable)
+
+
+def describe_error(err: Exception, output_dir: Path | None = None) -> str:
+    """What went wrong, for a person: a full volume named as such (by the file, else `output_dir`),
+    our errors as they say."""
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+        where = err.filename or output_dir or "the output directory"
+        return f"no space left on the volume of {where}: free some space there or choose another output_dir"
+    return str(err) if isinstance(err, VideoEditError) else f"{type(err).__name__}: {err}"
+
+
+# Clocks of machines sharing the output volume may differ by this much (file times are the writer's).
+CLOCK_SKEW_S = 2.0
+
+
+def _remove_stale_scratch(output_dir: Path, attempt: int, since: float) -> None:
+    """Scratch directories of earlier attempts of the job (an orchestrator that died, or lost its
+    lease, while running it) in which nothing was written since this run began (`since`, unix s):
+    an attempt that lost its claim stopped writing before this one could claim the job, and one
+    still writing is left alone."""
+    for scratch in output_dir.glob(f"{SCRATCH_PREFIX}*"):
+        if scratch.name != f"{SCRATCH_PREFIX}{attempt}" and _last_written(scratch) < since - CLOCK_SKEW_S:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def remove_scratch(job: StoredJob | None) -> None:
+    """Every scratch directory of `job` (its runs are known to be dead)."""
+    output_dir = job.status.output_dir if job is not None else None
+    for scratch in output_dir.glob(f"{SCRATCH_PREFIX}*") if output_dir is not None else ():
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _last_written(directory: Path) -> float:
+    """When anything in `directory` was last written (unix s)."""
+    newest = 0.0
+    for root, _, files in os.walk(directory):
+        for path in (root, *(os.path.join(root, name) for name in files)):
+            try:
+                newest = max(newest, os.stat(path).st_mtime)
+            except OSError:  # removed meanwhile
+                pass
+    return newest
+
+
+class _Fenced(logging.Filter):
+    """Lets a job's log lines through only while its claim holds the job."""
+
+    def __init__(self, claim: JobClaim) -> None:
+        super().__init__()
+        self._claim = claim
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self._claim.holds()
+
+
+def _job_logger(job_id: str, path: Path, orchestrator: str, claim: JobClaim) -> tuple[logging.Logger, logging.Handler]:
+    """A logger whose records also go to the job's `{job_id}_log.txt` (appended: every run), as
+    long as the claim holds the job."""
+    job_log = logging.getLogger(f"videoedit.job.{job_id}")
+    job_log.setLevel(logging.INFO)
+    handler = logging.FileHandler(path, encoding="utf-8", delay=True)  # opened at the first line
+    handler.addFilter(_Fenced(claim))
     where = f"[{orchestrator}] " if orchestrator else ""
     handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s {where}%(message)s"))
-    log.addHandler(handler)
-    return log, handler
-
-
-def _remove_partial_outputs(request: VideoEditRequest) -> list[str]:
-    removed = []
-    outputs = output_paths(request)
-    for path in (outputs.video, outputs.mask):
-        if path.exists():
-            path.unlink()
-            removed.append(path.name)
-    return removed
+    job_log.addHandler(handler)
+    return job_log, handler

@@ -78,6 +78,11 @@ class Models(Protocol):
         """The models' info; with `wait_s`, first wait that long for them to be ready."""
         ...
 
+    def unready(self) -> str | None:
+        """Why no job should start now (the model servers are down or loading), None when they
+        are ready: the orchestrator claims no job meanwhile."""
+        ...
+
     def track(self, prompt: str) -> Tracker:
         """A new tracker of the objects `prompt` names (SAM3 reads it as Segmentation.prompt)."""
         ...

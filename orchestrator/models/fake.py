@@ -66,6 +66,9 @@ class FakeModels:
             description="FakeModels (in-process: red regions, inverted colours)",
         )
 
+    def unready(self) -> str | None:
+        return None
+
     def track(self, prompt: str) -> FakeTracker:
         with self._lock:
             tracker = FakeTracker(self, " ".join(prompt.split()[: self.prompt_words]), persistent=self.sessions)

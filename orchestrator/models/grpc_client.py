@@ -32,7 +32,7 @@ from videoedit.v1 import model_service_pb2_grpc as pb_grpc
 from videoedit.v1 import wire
 from videoedit.v1.contract import EditParams
 
-from ..errors import ModelServerError, TrackingLost
+from ..errors import ModelServerError, ModelServerUnavailable, TrackingLost
 from ..resample import shrink
 from .base import Detection, ModelsInfo, Segmentation, Tracker
 from .calls import ModelCalls
@@ -44,6 +44,7 @@ MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 CALLS_STOP_S = 10.0
 UNREACHABLE_S = 60.0  # a replica that lost a session to UNAVAILABLE gets new ones last for this long
 SEGMENT_JPEG_QUALITY = 95
+READY_CHECK_S = 2.0  # how long the health check before a claim may take
 
 _SERVICE_CONFIG = json.dumps(
     {
@@ -122,6 +123,10 @@ def _channel(target: str) -> grpc.Channel:
             # (model servers accept pings this often; see modelserver.server.serve).
             ("grpc.keepalive_time_ms", 30_000),
             ("grpc.keepalive_timeout_ms", 10_000),
+            # A model server back from an outage is seen within seconds, not after gRPC's default
+            # back-off of up to two minutes (claims wait for it meanwhile).
+            ("grpc.initial_reconnect_backoff_ms", 1_000),
+            ("grpc.max_reconnect_backoff_ms", 5_000),
         ],
     )
 
@@ -180,10 +185,25 @@ class ModelClient:
             except grpc.RpcError as err:
                 state = err.code().name
             time.sleep(0.5)
-        raise ModelServerError(
+        raise ModelServerUnavailable(
             f"model server {self.target} not SERVING after {wait_s:.0f}s (last: {state}); "
             "is videoedit-modelserver running and VIDEOEDIT_MODEL_SERVERS right?"
         )
+
+    def unready(self) -> str | None:
+        """Why no job should start now (None: a model server is SERVING): one health check, at most
+        READY_CHECK_S long, on the channel every call takes."""
+        health = health_pb2_grpc.HealthStub(self._channel)
+        try:
+            response = health.Check(
+                health_pb2.HealthCheckRequest(service="videoedit.v1.ModelService"), timeout=READY_CHECK_S
+            )
+        except grpc.RpcError as err:
+            return f"model server {self.target} unreachable ({err.code().name})"
+        if response.status != health_pb2.HealthCheckResponse.SERVING:
+            state = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+            return f"model server {self.target} is {state}"
+        return None
 
     def track(self, prompt: str) -> Tracker:
         """A tracker on one replica: the one holding the fewest of this client's sessions, taking
@@ -295,7 +315,9 @@ class ModelClient:
                     f" (no answer within VIDEOEDIT_MODEL_TIMEOUT_S={timeout or self.timeout_s:g}s; raise it for "
                     "slow GPUs or large batches, or lower extra edit_batch_size/chunk_size)"
                 )
-            raise ModelServerError(
+            # UNAVAILABLE after the channel's retries: no replica answers, an outage to wait out.
+            error = ModelServerUnavailable if err.code() == grpc.StatusCode.UNAVAILABLE else ModelServerError
+            raise error(
                 f"model server {self.target}: {rpc} failed with {err.code().name}: {err.details()}{hint}"
             ) from err
 

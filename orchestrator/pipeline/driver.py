@@ -57,14 +57,16 @@ def run_pipeline(
     log: logging.Logger,
     workdir: Path,
     stop: StopSignal,
+    paths: OutputPaths,
     threads: int = 0,
 ) -> OutputPaths:
-    """Run every stage of the job; returns its outputs. Raises on failure or when `stop` says
-    so. `threads`: decoder/encoder threads this job may use (0: one or more per core)."""
+    """Run every stage of the job, writing its outputs to `paths`; returns them, with a summary.
+    Raises on failure or when `stop` says so. `threads`: decoder/encoder threads this job may
+    use (0: one or more per core)."""
     if job.request.mode == Mode.SINGLE_FRAME:
-        return run_single_frame(job, models, progress, log, workdir, stop)
+        return run_single_frame(job, models, progress, log, workdir, stop, paths)
     try:
-        return run_video(job, models, progress, log, workdir, stop, threads)
+        return run_video(job, models, progress, log, workdir, stop, paths, threads)
     except Stopped:  # a stage running behind failed, and stopped the others: its error says why
         assert stop.failure is not None
         raise stop.failure from None
@@ -77,11 +79,11 @@ def run_video(
     log: logging.Logger,
     workdir: Path,
     stop: StopSignal,
+    paths: OutputPaths,
     threads: int,
 ) -> OutputPaths:
     """The video pipeline, stage by stage."""
     req, opts = job.request, job.options
-    paths = output_paths(req)
 
     # 1. Extracting: probe and count the frames (decoded again later, never all held).
     progress.stage(JobStatus.EXTRACTING, f"reading {req.input_video_path.name}")
@@ -215,11 +217,16 @@ def _edit_keyframes(
 
 
 def run_single_frame(
-    job: CheckedRequest, models: Models, progress: Progress, log: logging.Logger, workdir: Path, stop: StopSignal
+    job: CheckedRequest,
+    models: Models,
+    progress: Progress,
+    log: logging.Logger,
+    workdir: Path,
+    stop: StopSignal,
+    paths: OutputPaths,
 ) -> OutputPaths:
     """Edit one frame (extra frame_index) into PNGs, for fast prompt tuning."""
     req, opts = job.request, job.options
-    paths = output_paths(req)
     index = opts.frame_index
 
     progress.stage(JobStatus.EXTRACTING, f"reading frame {index} of {req.input_video_path.name}")

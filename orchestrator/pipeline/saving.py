@@ -31,9 +31,20 @@ from .context import FrameFilter, JobContext, Pasted
 
 @dataclass(frozen=True)
 class OutputPaths:
+    """Where a job's outputs go (or, `staged`, where one attempt of it writes them first)."""
+
     video: Path  # {job_id}_output.mp4 (.png in single-frame mode)
     mask: Path  # {job_id}_mask.mp4 (.png)
     summary: str = ""  # what the job did, for its final status (e.g. frames edited / carried)
+
+    def staged(self, attempt: int) -> OutputPaths:
+        """Where attempt `attempt` of the job writes these outputs until its end is recorded:
+        hidden names beside them with the same suffix (the muxer goes by it), so a run that lost
+        its claim can never overwrite the outputs of the run that holds it."""
+        return OutputPaths(*(p.with_name(f".{p.stem}.attempt-{attempt}{p.suffix}") for p in (self.video, self.mask)))
+
+    def files(self) -> tuple[Path, Path]:
+        return self.video, self.mask
 
 
 def save_video(

@@ -71,7 +71,7 @@ def test_a_full_disk_fails_that_job_only(stack, clip, tmp_path, monkeypatch):
         jobs.shutdown()
         models.close()
     assert finals["fine"].status is JobStatus.FINISHED
-    assert finals["full"].status is JobStatus.FAILED and "No space left on device" in finals["full"].error
+    assert finals["full"].status is JobStatus.FAILED and "no space left on the volume of" in finals["full"].error
     stored = json.loads((tmp_path / "out" / "full" / "status.json").read_text())
     assert stored["status"] == "failed" and not list((tmp_path / "out" / "full").glob("*_output.mp4"))
 

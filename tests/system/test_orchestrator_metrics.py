@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from clients.client import VideoEditClient
 from clients.local_stack import free_port
-from tests.helpers import FAST_JOB, samples
+from tests.helpers import FAST_JOB, samples, wait_for
 from videoedit.v1 import video_edit_pb2 as pb
 
 
@@ -18,8 +18,13 @@ def test_jobs_stages_frames_and_endings_are_counted(stack, make_stack, clip):
                 str(clip), "car", "make it blue", job_id="one-frame", **FAST_JOB, max_frames=1, mode="single_frame"
             )
             client.wait("one-frame")
-        found = samples(f"http://127.0.0.1:{port}/metrics")
-        assert found[("videoedit_orchestrator_jobs", (("state", "finished"),))] == 2
+        url = f"http://127.0.0.1:{port}/metrics"
+        # The job counts are the store's as the claim loop last read them (every 2 s): a scrape
+        # never waits on the database.
+        found = wait_for(
+            lambda: (f := samples(url))[("videoedit_orchestrator_jobs", (("state", "finished"),))] == 2 and f,
+            "the job counts to include both jobs",
+        )
         assert found[("videoedit_orchestrator_jobs", (("state", "queued"),))] == 0
         assert found[("videoedit_orchestrator_jobs_ended_total", (("status", "finished"),))] == 2
         assert found[("videoedit_orchestrator_queue_wait_seconds_count", ())] == 2

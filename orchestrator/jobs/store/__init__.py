@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 from ...config import Settings
-from .base import Claim, JobStore, JobStoreError, Lease, StoredJob
+from .base import Claim, Fence, JobStore, JobStoreError, Lease, StoredJob
 from .sqlite import SqliteJobStore
 
-__all__ = ["Claim", "JobStore", "JobStoreError", "Lease", "StoredJob", "SqliteJobStore", "open_store"]
+__all__ = ["Claim", "Fence", "JobStore", "JobStoreError", "Lease", "StoredJob", "SqliteJobStore", "open_store"]
 
 
 def open_store(settings: Settings) -> JobStore:

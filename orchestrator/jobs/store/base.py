@@ -4,12 +4,15 @@ A store is the one source of truth for every job's request and latest status. Or
 (one, or many sharing a database) never run a job they have not *claimed*: a claim makes the
 orchestrator the job's owner for a lease of `lease_s` seconds, which it renews while the job
 runs. A job whose owner stopped renewing (crash, SIGKILL, lost network) can be claimed by
-anyone once the lease has expired, and runs again from the start. Status writes are accepted
-only from the owner, so an orchestrator that lost its lease cannot overwrite the new run.
+anyone once the lease has expired, and runs again from the start. Every write a running job
+makes carries its claim's Fence (job, owner, attempt): the store takes it only while that claim
+still holds the job, so an orchestrator that lost its lease cannot overwrite the new run, and a
+job ends (status written, outputs renamed into place) in one transaction with that check.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -32,6 +35,17 @@ class StoredJob:
 
 
 @dataclass(frozen=True)
+class Fence:
+    """One claim of one job: who holds it and which attempt (the claim's number, `attempts` after
+    the claim). Every write a running job makes carries it; the store takes the write only while
+    that claim still holds the job."""
+
+    job_id: str
+    owner: str
+    attempt: int
+
+
+@dataclass(frozen=True)
 class Claim:
     """A queued (or abandoned) job this orchestrator has just taken, with a fresh lease on it."""
 
@@ -39,6 +53,12 @@ class Claim:
     attempt: int  # 1 for the first run of the job
     previous_owner: str | None  # set when the job is taken over from an orchestrator whose lease expired
     cancel_requested: bool
+
+    @property
+    def fence(self) -> Fence:
+        """What this claim's writes carry."""
+        assert self.job.owner is not None  # a claimed job has its owner
+        return Fence(self.job.request.job_id, self.job.owner, self.attempt)
 
 
 @dataclass(frozen=True)
@@ -75,16 +95,35 @@ class JobStore(Protocol):
         ...
 
     def claim(self, owner: str, lease_s: float) -> Claim | None:
-        """Take the oldest job that is queued and unowned, or whose owner's lease has expired."""
+        """Take the oldest job that is queued and unowned, or whose owner's lease has expired;
+        jobs whose retry time (release's `retry_after_s`) is still in the future are skipped."""
         ...
 
-    def renew(self, owner: str, lease_s: float) -> list[Lease]:
-        """Extend every lease `owner` holds; the jobs it no longer holds are missing."""
+    def renew(self, fences: Sequence[Fence], lease_s: float) -> list[Lease]:
+        """Extend the leases of these claims only (same owner and attempt, job not ended); the
+        claims that no longer hold their job are missing from the answer. No fences: no query."""
         ...
 
-    def update(self, status: VideoEditStatus, owner: str, new_stage: bool, release: bool = False) -> bool:
-        """Write `owner`'s job's status (False: `owner` no longer holds the job). `release`
-        hands the job back (ended, or interrupted and queued again): it is unowned afterwards."""
+    def update(self, status: VideoEditStatus, fence: Fence, new_stage: bool) -> bool:
+        """A running job's (non-terminal) status from its claim, written only while the claim
+        holds the job and its lease has not expired (by the database's clock); `new_stage`: also
+        kept for watchers elsewhere (transitions). False: nothing written."""
+        ...
+
+    def finish(self, status: VideoEditStatus, fence: Fence, commit: Callable[[], None] = lambda: None) -> bool:
+        """End the job with a terminal `status`, in one transaction: check that `fence` still
+        holds an unexpired lease (the row stays locked), write the status, release the job, call
+        `commit()` (the caller renames its outputs into place there; keep it short) and commit.
+        False: not held; nothing written and `commit` not called. If `commit` raises, nothing is
+        written and the error is raised."""
+        ...
+
+    def release(self, status: VideoEditStatus, fence: Fence, retry_after_s: float = 0.0) -> bool:
+        """Hand the job back to the queue with a QUEUED `status` (interrupted by a shutdown, or
+        waiting out a model-server outage): unowned, and not claimable before `retry_after_s`
+        from now (the database's clock). Needs the claim to hold the job but not an unexpired
+        lease (a job stopped after its lease ran out goes back if nobody took it). False: not
+        held, nothing written."""
         ...
 
     def cancel_queued(self, status: VideoEditStatus) -> bool:

@@ -2,7 +2,7 @@
 connection, its transactions and the few words the two dialects spell differently.
 
 Tables: `jobs` (one row per job: request and latest status as JSON, plus the columns the
-queue needs: state, owner, lease_until, cancel_requested, version, attempts) and
+queue needs: state, owner, lease_until, cancel_requested, version, attempts, retry_at) and
 `job_events` (the status on entering each stage, so a watcher on any orchestrator sees every
 stage, however briefly it lasted). `schema_version` numbers the migrations below; a store
 applies the missing ones when it opens, and refuses a database newer than itself.
@@ -11,15 +11,20 @@ applies the missing ones when it opens, and refuses a database newer than itself
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from ...request import JobStatus, VideoEditRequest, VideoEditStatus
-from .base import Claim, JobStoreError, Lease, StoredJob
+from .base import Claim, Fence, JobStoreError, Lease, StoredJob
 
 _ENDED = tuple(s.value for s in JobStatus if s.terminal)
 _ENDED_SQL = ", ".join(f"'{s}'" for s in _ENDED)
+# Migrations may rewrite every row and wait for another orchestrator's migration: far longer
+# than a call may take.
+MIGRATION_DEADLINE_S = 600.0
+# The claim that `?, ?, ?` (job_id, owner, attempt) names still holds the job.
+_HELD = "job_id = ? AND owner = ? AND attempts = ?"
 
 
 def _migrations(json_state: str) -> list[list[str]]:
@@ -50,6 +55,8 @@ def _migrations(json_state: str) -> list[list[str]]:
                 status  TEXT NOT NULL,
                 PRIMARY KEY (job_id, version))""",
         ],
+        # 3: jobs handed back to wait out an outage are not claimed before their retry time.
+        ["ALTER TABLE jobs ADD COLUMN retry_at DOUBLE PRECISION"],
     ]
 
 
@@ -69,9 +76,15 @@ class SqlJobStore:
     claim_lock_sql = ""  # appended to the claim's SELECT (PostgreSQL: skip rows others are claiming)
     migration_lock_sql: str | None = None  # serialises migrations of orchestrators starting together
 
-    def transaction(self) -> AbstractContextManager[Any]:
-        """A connection in a transaction, committed on success."""
+    def transaction(self, deadline_s: float | None = None) -> AbstractContextManager[Any]:
+        """A connection in a transaction, committed on success. `deadline_s`: how long the call
+        may wait on the database (None: the store's limit for one call)."""
         raise NotImplementedError
+
+    def outside_deadline(self) -> AbstractContextManager[None]:
+        """Inside a transaction: time spent here (the caller's own work) does not count towards
+        the call's deadline."""
+        return nullcontext()
 
     def _sql(self, query: str) -> str:
         return query
@@ -84,7 +97,7 @@ class SqlJobStore:
     def migrate(self) -> int:
         """Apply the missing migrations; returns the schema version."""
         migrations = _migrations(self.json_state_sql)
-        with self.transaction() as db:
+        with self.transaction(MIGRATION_DEADLINE_S) as db:
             if self.migration_lock_sql:
                 self._run(db, self.migration_lock_sql)
             self._run(db, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
@@ -112,11 +125,7 @@ class SqlJobStore:
                 (request.job_id, _dump(request), _dump(status), status.created_at or 0.0, status.status.value),
             ).fetchone()
             if added:
-                self._run(
-                    db,
-                    "INSERT INTO job_events (job_id, version, status) VALUES (?, 0, ?)",
-                    (request.job_id, _dump(status)),
-                )
+                self._event(db, status, 0)
                 return None
         existing = self.get(request.job_id)
         assert existing is not None  # jobs are never deleted
@@ -162,6 +171,7 @@ class SqlJobStore:
                 db,
                 f"SELECT job_id, owner FROM jobs WHERE state NOT IN ({_ENDED_SQL}) "
                 f"AND (owner IS NULL OR lease_until < {self.now_sql}) "
+                f"AND (retry_at IS NULL OR retry_at <= {self.now_sql}) "
                 f"ORDER BY created_at, job_id LIMIT 1{self.claim_lock_sql}",
             ).fetchone()
             if row is None:
@@ -170,38 +180,84 @@ class SqlJobStore:
             row = self._run(
                 db,
                 f"UPDATE jobs SET owner = ?, lease_until = {self.now_sql} + ?, "
-                "attempts = attempts + 1 WHERE job_id = ? "
+                "attempts = attempts + 1, retry_at = NULL WHERE job_id = ? "
                 "RETURNING request, status, version, attempts, cancel_requested",
                 (owner, lease_s, job_id),
             ).fetchone()
         job = StoredJob(VideoEditRequest.from_dict(json.loads(row[0])), _status(row[1]), row[2], owner)
         return Claim(job, attempt=row[3], previous_owner=previous_owner, cancel_requested=bool(row[4]))
 
-    def renew(self, owner: str, lease_s: float) -> list[Lease]:
+    def renew(self, fences: Sequence[Fence], lease_s: float) -> list[Lease]:
+        if not fences:
+            return []
+        # Owner and attempt match: the claim still holds the job, which has not ended (ending it
+        # clears the owner). An expired lease nobody took over is extended too.
+        held = " OR ".join(f"({_HELD})" for _ in fences)
         with self.transaction() as db:
             rows = self._run(
                 db,
-                f"UPDATE jobs SET lease_until = {self.now_sql} + ? WHERE owner = ? RETURNING job_id, cancel_requested",
-                (lease_s, owner),
+                f"UPDATE jobs SET lease_until = {self.now_sql} + ? WHERE {held} RETURNING job_id, cancel_requested",
+                (lease_s, *(v for f in fences for v in (f.job_id, f.owner, f.attempt))),
             ).fetchall()
         return [Lease(job_id, bool(cancel)) for job_id, cancel in rows]
 
-    def update(self, status: VideoEditStatus, owner: str, new_stage: bool, release: bool = False) -> bool:
+    def update(self, status: VideoEditStatus, fence: Fence, new_stage: bool) -> bool:
+        if status.status.terminal:
+            raise ValueError(f"{status.status.value} ends the job: use finish()")
         with self.transaction() as db:
-            row = self._run(
-                db,
-                "UPDATE jobs SET status = ?, state = ?, version = version + 1"
-                + (", owner = NULL, lease_until = NULL" if release else "")
-                + " WHERE job_id = ? AND owner = ? RETURNING version",
-                (_dump(status), status.status.value, status.job_id, owner),
-            ).fetchone()
-            if row is not None and new_stage:
-                self._run(
-                    db,
-                    "INSERT INTO job_events (job_id, version, status) VALUES (?, ?, ?)",
-                    (status.job_id, row[0], _dump(status)),
-                )
+            return self._write(db, status, fence, new_stage, lease_running=True)
+
+    def finish(self, status: VideoEditStatus, fence: Fence, commit: Callable[[], None] = lambda: None) -> bool:
+        if not status.status.terminal:
+            raise ValueError(f"{status.status.value} does not end the job: use update() or release()")
+        with self.transaction() as db:
+            # The UPDATE keeps the row locked until the commit: nobody takes the job over meanwhile.
+            if not self._write(db, status, fence, new_stage=True, lease_running=True, retry_after_s=0.0):
+                return False
+            with self.outside_deadline():
+                commit()  # if it raises, the transaction rolls back
+        return True
+
+    def release(self, status: VideoEditStatus, fence: Fence, retry_after_s: float = 0.0) -> bool:
+        if status.status is not JobStatus.QUEUED:
+            raise ValueError(f"a job goes back to the queue as queued, not {status.status.value}")
+        with self.transaction() as db:
+            return self._write(db, status, fence, new_stage=True, lease_running=False, retry_after_s=retry_after_s)
+
+    def _write(
+        self,
+        db: Any,
+        status: VideoEditStatus,
+        fence: Fence,
+        new_stage: bool,
+        lease_running: bool,
+        retry_after_s: float | None = None,
+    ) -> bool:
+        """Write `status` if `fence` holds the job (`lease_running`: and its lease has not
+        expired). `retry_after_s`: also hand the job back, unowned and claimable again that many
+        seconds from now. `new_stage`: keep the status for watchers (job_events)."""
+        if status.job_id != fence.job_id:
+            raise ValueError(f"a status of job {status.job_id!r} under a claim of job {fence.job_id!r}")
+        held = _HELD + (f" AND lease_until >= {self.now_sql}" if lease_running else "")
+        hand_back, retry = "", ()
+        if retry_after_s is not None:
+            hand_back, retry = f", owner = NULL, lease_until = NULL, retry_at = {self.now_sql} + ?", (retry_after_s,)
+        row = self._run(
+            db,
+            f"UPDATE jobs SET status = ?, state = ?, version = version + 1{hand_back} WHERE {held} RETURNING version",
+            (_dump(status), status.status.value, *retry, fence.job_id, fence.owner, fence.attempt),
+        ).fetchone()
+        if row is not None and new_stage:
+            self._event(db, status, row[0])
         return row is not None
+
+    def _event(self, db: Any, status: VideoEditStatus, version: int) -> None:
+        """Keep `status`, written as `version`, for watchers on any orchestrator (transitions)."""
+        self._run(
+            db,
+            "INSERT INTO job_events (job_id, version, status) VALUES (?, ?, ?)",
+            (status.job_id, version, _dump(status)),
+        )
 
     def cancel_queued(self, status: VideoEditStatus) -> bool:
         with self.transaction() as db:
@@ -212,11 +268,7 @@ class SqlJobStore:
                 (_dump(status), status.status.value, status.job_id),
             ).fetchone()
             if row is not None:
-                self._run(
-                    db,
-                    "INSERT INTO job_events (job_id, version, status) VALUES (?, ?, ?)",
-                    (status.job_id, row[0], _dump(status)),
-                )
+                self._event(db, status, row[0])
         return row is not None
 
     def request_cancel(self, job_id: str) -> None:

@@ -31,7 +31,8 @@ class SqliteJobStore(SqlJobStore):
         self.migrate()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self, deadline_s: float | None = None) -> Iterator[sqlite3.Connection]:
+        # No deadline: the file is local (a writer of another process waits up to the busy timeout).
         with self._lock:
             # IMMEDIATE takes the write lock up front: a claim's SELECT and UPDATE are one step.
             self._db.execute("BEGIN IMMEDIATE")

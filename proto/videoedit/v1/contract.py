@@ -10,6 +10,8 @@ walk the same stage list.
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -133,3 +135,18 @@ STAGES: tuple[Stage, ...] = (
     Stage("saving", 0.90, 1.00),
 )
 STAGE_NAMES: tuple[str, ...] = tuple(s.name for s in STAGES)
+
+
+# --- Where both services' Prometheus /metrics listen ---
+
+
+def metrics_host(env: Mapping[str, str]) -> str:
+    """VIDEOEDIT_METRICS_HOST, else loopback outside containers (metrics name jobs and load: no
+    one else on the machine should read them) and every interface inside one (Kubernetes, Docker:
+    the scraper comes from another pod or container, and the network is the pod's own)."""
+    if env.get("VIDEOEDIT_METRICS_HOST"):
+        return env["VIDEOEDIT_METRICS_HOST"]
+    in_container = "KUBERNETES_SERVICE_HOST" in env or any(
+        os.path.exists(marker) for marker in ("/.dockerenv", "/run/.containerenv")
+    )
+    return "0.0.0.0" if in_container else "127.0.0.1"

@@ -47,3 +47,17 @@ def test_edit_params_outside_the_limits_are_refused_naming_the_field_and_value(p
 def test_edit_params_within_the_limits_pass():
     for scheduler in ("", *contract.SCHEDULERS):
         contract.EditParams(1.5, 7.5, 20, scheduler).check()
+
+
+@pytest.mark.parametrize(
+    "env, container, host",
+    [
+        ({}, False, "127.0.0.1"),  # a developer's machine: nobody else reads the metrics
+        ({}, True, "0.0.0.0"),  # Docker: the scraper is another container
+        ({"KUBERNETES_SERVICE_HOST": "10.0.0.1"}, False, "0.0.0.0"),
+        ({"VIDEOEDIT_METRICS_HOST": "::1", "KUBERNETES_SERVICE_HOST": "10.0.0.1"}, True, "::1"),
+    ],
+)
+def test_metrics_listen_on_loopback_outside_containers_unless_told(monkeypatch, env, container, host):
+    monkeypatch.setattr(contract.os.path, "exists", lambda path: container)
+    assert contract.metrics_host(env) == host

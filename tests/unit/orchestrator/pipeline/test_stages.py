@@ -20,7 +20,7 @@ from orchestrator.media.crop_spool import CropSpool
 from orchestrator.media.decode import probe, read_frames
 from orchestrator.media.encode import encode_h264
 from orchestrator.models.fake import FakeModels
-from orchestrator.pipeline import carrying, run_pipeline
+from orchestrator.pipeline import carrying, output_paths, run_pipeline
 from orchestrator.pipeline.concurrency import FrameWatermark, StagesBehind, StopReason, StopSignal, TrackedFrames
 from orchestrator.pipeline.editing import edit_frames, edit_tracked, frame_seed
 from orchestrator.pipeline.masking import find_objects
@@ -381,6 +381,7 @@ def run_video(
         logging.getLogger("tests"),
         tmp_path,
         stop or StopSignal(),
+        output_paths(request),
     )
 
 
