@@ -22,8 +22,9 @@ from grpc_reflection.v1alpha import reflection
 from videoedit.v1 import contract, video_edit_pb2, video_edit_pb2_grpc
 
 from ..config import Settings
-from ..jobs.manager import CLAIMS, STORE, JobManager
+from ..jobs.manager import JobManager
 from ..jobs.store import JobStoreError, open_store
+from ..jobs.worker import CLAIMS, STORE
 from ..models.grpc_client import ModelClient
 from .security import BearerTokenInterceptor, server_credentials
 from .servicer import VideoEditServicer

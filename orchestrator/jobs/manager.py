@@ -1,17 +1,12 @@
-"""The service's jobs: accepted into the job store, claimed and run by worker threads,
-watched, cancelled; shared with any other orchestrator on the same store.
+"""The service's jobs as the RPCs see them: accepted into the job store, looked up, watched,
+cancelled, listed; shared with any other orchestrator on the same store.
 
 The store (jobs/store/) is the one source of truth; this process keeps only the jobs it is
-running, each with its claim (claims.HeldClaim: the fence every write carries, the lease by the
-local clock). A claim loop takes queued jobs while a worker is free and a model server is ready,
-renews the leases of the running ones only (and picks up cancel requests made on any
-orchestrator), stops a job whose lease another orchestrator took over or that it could not renew
-in time, and hands back the jobs it stopped. Shutdown stops running jobs at once (their
-StopSignal ends every wait of the pipeline) and hands them back to the queue. An orchestrator
-that died without that (crash, SIGKILL) leaves leases that expire; its jobs then run again from
-the start on whichever orchestrator claims them, or at once on its own restart on the same
-machine. While the job store cannot be reached, RPCs answer UNAVAILABLE within its call deadline
-and health says NOT_SERVING; metrics answer from the last counts.
+running, and those are the JobWorker's (worker.py: the claim loop, the worker threads, leases,
+hand-backs). An orchestrator that died (crash, SIGKILL) leaves leases that expire; its jobs then
+run again from the start on whichever orchestrator claims them, or at once on its own restart on
+the same machine. While the job store cannot be reached, RPCs answer UNAVAILABLE within its call
+deadline, watch streams wait a blip out, and health says NOT_SERVING (worker.Conditions).
 """
 
 from __future__ import annotations
@@ -19,93 +14,33 @@ from __future__ import annotations
 import dataclasses
 import errno
 import logging
-import os
-import secrets
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import Settings
-from ..errors import AlreadyExists, InvalidArgument, NotFound, ResourceExhausted, Unavailable, VideoEditError
+from ..errors import AlreadyExists, InvalidArgument, NotFound, ResourceExhausted, Unavailable
 from ..models import Models
-from ..pipeline.concurrency import StopReason, StopSignal
-from ..request import CheckedRequest, JobStatus, VideoEditRequest, VideoEditStatus
-from .claims import HeldClaim
+from ..request import JobStatus, VideoEditRequest, VideoEditStatus
 from .metrics import JobMetrics
-from .reporter import JobReporter
-from .runner import describe_error, new_status, remove_scratch, run_job
+from .runner import describe_error, new_status
 from .status_file import STATUS_FILE, read_status, write_status
-from .store import Claim, Fence, JobStore
+from .store import JobStore
 from .validation import check_job_id, check_request
+from .worker import JobWorker, orchestrator_id
 
 log = logging.getLogger(__name__)
 
-# How often an orchestrator looks for claimable jobs when nothing woke it, and how long a watcher
-# of a job running on another orchestrator may lag behind it.
+# How long a watcher of a job running on another orchestrator may lag behind it.
 POLL_S = 0.5
-# How often the job counts that metrics answer with are read from the store.
-COUNT_EVERY_S = 2.0
 # How long a watch stream waits out a job store it cannot reach before it ends UNAVAILABLE.
 WATCH_OUTAGE_S = 60.0
-# What the orchestrator's health reports besides serving: the job store reached (its overall
-# status), and whether it claims jobs (a gRPC health service of its own, NOT_SERVING while paused).
-STORE, CLAIMS = "store", "claims"
-
-
-def orchestrator_id() -> str:
-    """host:pid:nonce - unique per process; the host and pid let a restart on the same machine
-    recognise its dead predecessor's leases."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
-
-
-@dataclass
-class RunningJob:
-    """A job this orchestrator has claimed and runs."""
-
-    checked: CheckedRequest
-    latest: VideoEditStatus
-    claim: HeldClaim
-    reporter: JobReporter | None = None
-    stage_entered_at: float = field(default_factory=time.time)  # unix seconds, for the stage metrics
-
-    @property
-    def stop(self) -> StopSignal:  # cancel, shutdown, lease lost: the pipeline stops
-        return self.claim.stop
-
-
-class Conditions:
-    """What the orchestrator's health says besides serving (STORE, CLAIMS): None while all is
-    well, else why not. Changes are logged and told to `on_change` (the gRPC health servicer)."""
-
-    def __init__(self) -> None:
-        self._why: dict[str, str | None] = {STORE: None, CLAIMS: None}
-        self._lock = threading.Lock()
-        self.on_change: Callable[[str, str | None], None] = lambda what, why: None
-
-    def set(self, what: str, why: str | None) -> None:
-        with self._lock:
-            if self._why[what] == why:
-                return
-            self._why[what] = why
-        if why is None:
-            log.info("%s: back to normal", what)
-        else:
-            log.warning("%s: %s", what, why)
-        self.on_change(what, why)
-
-    def why(self, what: str) -> str | None:
-        with self._lock:
-            return self._why[what]
 
 
 class JobManager:
-    """What the RPCs call for jobs (start, get, watch, cancel, list) and what runs them: a claim
-    loop that takes queued jobs from the shared store while a worker is free and keeps their
-    leases, and the workers that run them. One per orchestrator process."""
+    """What the RPCs call for jobs (start, get, watch, cancel, list), over the job store, and the
+    JobWorker that claims and runs them. One per orchestrator process."""
 
     def __init__(
         self,
@@ -121,33 +56,18 @@ class JobManager:
         self.models = models
         self.store = store
         self.name = name or orchestrator_id()
-        self._counts: dict[JobStatus, int] = {}  # the store's, read by the claim loop (metrics answer from it)
-        self.metrics = metrics or JobMetrics(lambda: self._counts)
-        self.conditions = Conditions()
+        self.metrics = metrics or JobMetrics(lambda: self.worker.counts)
         self.max_queued_jobs = max_queued_jobs
-        self.lease_s = settings.job_lease_s
-        self._running: dict[str, RunningJob] = {}
-        self._releases: dict[Fence, VideoEditStatus] = {}  # stopped here, to hand back (claim loop)
-        self._lock = threading.Lock()
         self._changed = threading.Condition()  # notified on every status this process writes
-        self._wake = threading.Event()  # a job was added or a worker freed: claim now
-        self._free_workers = threading.Semaphore(max_concurrent_jobs)
-        self._stopping = threading.Event()  # shutdown: no new jobs; running ones stop and go back to the queue
-        self._drained = threading.Event()  # shutdown: no job runs here any more
-        # max_concurrent_jobs 0: an API-only orchestrator, which never claims a job.
-        self._executor = ThreadPoolExecutor(max_workers=max(1, max_concurrent_jobs), thread_name_prefix="job")
-        # Jobs running side by side share the cores: each gets its part for decoding and encoding.
-        self.codec_threads = max(1, (os.cpu_count() or 1) // max(1, max_concurrent_jobs))
-        self._expire_dead_predecessors()
-        self._claimer = threading.Thread(target=self._claim_loop, name="job-claims", daemon=True)
-        self._claimer.start()
+        self.worker = JobWorker(settings, models, store, self.metrics, self.name, max_concurrent_jobs, self._notify)
+        self.conditions = self.worker.conditions
 
     # --- what the RPCs call ---
 
     def start(self, request: VideoEditRequest) -> VideoEditStatus:
         checked = check_request(request, self.settings)
         req = checked.request
-        if self._stopping.is_set():
+        if self.worker.stopping:
             raise Unavailable("the server is shutting down; retry on another replica or after the restart")
         existing = self.store.get(req.job_id)
         if existing is None:
@@ -171,7 +91,7 @@ class JobManager:
                 (req.output_dir / STATUS_FILE).unlink(missing_ok=True)  # nothing stored: nothing to show
                 raise
             if existing is None:
-                self._wake.set()
+                self.worker.wake()
                 log.info("job %s queued: %s -> %s", req.job_id, req.input_video_path, req.output_dir)
                 return status
         if existing.request == req:
@@ -245,10 +165,7 @@ class JobManager:
                 return cancelled
         # Claimed: its owner (this or another orchestrator) stops it at once (its StopSignal).
         self.store.request_cancel(job_id)
-        with self._lock:
-            running = self._running.get(job_id)
-        if running is not None:
-            running.stop.stop(StopReason.CANCELLED)
+        self.worker.cancel(job_id)
         return self.get(job_id)
 
     def list(self, status: JobStatus | None, page_size: int, page_token: str) -> tuple[list[VideoEditStatus], str]:
@@ -266,264 +183,20 @@ class JobManager:
 
     @property
     def stopping(self) -> bool:
-        return self._stopping.is_set()
+        return self.worker.stopping
 
     def begin_shutdown(self) -> None:
         """Refuse new jobs and claim none; running ones stop at once (to go back to the queue)."""
-        with self._lock:
-            self._stopping.set()
-            for running in self._running.values():
-                running.stop.stop(StopReason.SHUTDOWN)
-        self._wake.set()
+        self.worker.begin_shutdown()
 
     def shutdown(self) -> None:
         """begin_shutdown, then wait for the running jobs to be handed back to the queue, for
-        another orchestrator (or this one's next start). Then close the models: the calls the
-        stopped jobs left in flight are cancelled, and waited for."""
-        self.begin_shutdown()
-        self._executor.shutdown(wait=True)  # the claim loop keeps their leases meanwhile
-        self._drained.set()
-        self._claimer.join()
-        try:  # jobs stopped here that could not be handed back yet: one more try
-            self._hand_back_stopped()
-        except Unavailable as err:
-            log.warning("shutdown: stopped jobs not handed back (their leases will expire): %s", err)
+        another orchestrator (or this one's next start). Then close the store and the models: the
+        calls the stopped jobs left in flight are cancelled, and waited for."""
+        self.worker.shutdown()
         self.store.close()
         self.models.close()
-
-    # --- claiming and running ---
-
-    def _claim_loop(self) -> None:
-        renew_every = min(1.0, self.lease_s / 4)
-        last_renewed = last_counted = 0.0
-        while not self._drained.is_set():
-            self._stop_overdue()  # by the local clock: needs no database
-            try:
-                if time.monotonic() - last_renewed >= renew_every:
-                    self._renew_leases()
-                    last_renewed = time.monotonic()
-                self._hand_back_stopped()
-                if time.monotonic() - last_counted >= COUNT_EVERY_S:
-                    self._counts = self.store.counts()
-                    last_counted = time.monotonic()
-                self._claim_while_free()
-                self.conditions.set(STORE, None)
-            except Unavailable as err:  # the database is away: keep trying; the leases decide by the clock
-                self.conditions.set(STORE, str(err))
-            except Exception as err:
-                log.exception("claim loop: %s (retrying)", err)
-            self._wake.wait(POLL_S)
-            self._wake.clear()
-
-    def _claim_while_free(self) -> None:
-        """Claim queued jobs while a worker is free, a model server is ready and no shutdown began."""
-        while not self._stopping.is_set() and self._free_workers.acquire(blocking=False):
-            started = False
-            try:
-                unready = self.models.unready()
-                self.conditions.set(CLAIMS, unready and f"claiming no job: {unready}")
-                if unready is not None:
-                    return
-                claimed_at = time.monotonic()
-                claim = self.store.claim(self.name, self.lease_s)
-                if claim is None:
-                    return
-                started = self._begin(claim, claimed_at)
-            finally:
-                if not started:
-                    self._free_workers.release()  # the worker runs nothing after all
-
-    def _renew_leases(self) -> None:
-        """Renew the leases of the jobs running here (only those: a job stopped here is handed
-        back, never kept), and pick up cancel requests made on any orchestrator."""
-        with self._lock:
-            mine = {job_id: r for job_id, r in self._running.items() if r.claim.holds()}
-        if not mine:
-            return
-        started = time.monotonic()
-        held = {lease.job_id: lease for lease in self.store.renew([r.claim.fence for r in mine.values()], self.lease_s)}
-        self.metrics.lease_renewals.inc(len(held))
-        for job_id, running in mine.items():
-            lease = held.get(job_id)
-            if lease is not None:
-                running.claim.renewed(started)
-                if lease.cancel_requested:
-                    running.stop.stop(StopReason.CANCELLED)
-            elif not (running.latest.status is JobStatus.QUEUED or running.latest.status.terminal):
-                running.claim.lose("its lease went to another orchestrator")  # not just handed back
-
-    def _stop_overdue(self) -> None:
-        """Stop the jobs whose lease could not be renewed in time, before another orchestrator may
-        take them over (they write nothing from now on)."""
-        with self._lock:
-            mine = list(self._running.values())
-        for running in mine:
-            if running.claim.overdue() > 0:
-                running.claim.lose(
-                    f"its lease could not be renewed in time ({self.lease_s:g}s lease; the job store "
-                    f"is unreachable: {self.conditions.why(STORE)})"
-                )
-
-    def _hand_back_stopped(self) -> None:
-        """Hand back to the queue the jobs stopped here that nobody else took (the store refuses
-        the others); tried again on every turn of the loop until the store answers."""
-        with self._lock:
-            pending = list(self._releases.items())
-        for fence, status in pending:
-            handed_back = self.store.release(status, fence)
-            with self._lock:
-                del self._releases[fence]
-            if handed_back:
-                log.info("job %s: handed back to the queue", fence.job_id)
-
-    def _lost(self, job_id: str, why: str) -> None:
-        self.metrics.leases_lost.inc()
-        log.warning("job %s: stopping it here: %s", job_id, why)
-
-    def _begin(self, claim: Claim, claimed_at: float) -> bool:
-        """Start a job just claimed (at `claimed_at`, time.monotonic) on a worker (its slot already
-        taken); False when it ended without running (cancelled, no longer valid, nowhere to write)."""
-        stored, job_id, was = claim.job, claim.job.request.job_id, claim.job.status
-        held = HeldClaim(
-            self.store, claim.fence, self.lease_s, claimed_at, StopSignal(), lambda why: self._lost(job_id, why)
-        )
-        try:
-            checked = check_request(stored.request, self.settings)
-        except VideoEditError as err:  # e.g. the input was deleted while the job waited
-            return self._end_unrun(held, was, JobStatus.FAILED, error=f"could not run: {err}")
-        if claim.cancel_requested:
-            return self._end_unrun(held, was, JobStatus.CANCELLED, message="cancelled")
-        if was.status is JobStatus.QUEUED:
-            self.metrics.queue_wait.observe(max(0.0, time.time() - (was.updated_at or time.time())))
-        status = self._started_over(claim) if claim.previous_owner is not None else was
-        if status is not was:
-            self.store.update(status, claim.fence, new_stage=True)  # watchers see it start over
-        try:
-            write_status(checked.output_dir, status)
-        except OSError as err:  # a full volume: the job fails here, recorded, not claimed again and again
-            return self._end_unrun(
-                held, status, JobStatus.FAILED, error=f"could not start: {describe_error(err, checked.output_dir)}"
-            )
-        running = RunningJob(checked=checked, latest=status, claim=held)
-        running.reporter = JobReporter(
-            status, checked.output_dir, stop=held.stop, claim=held, listener=lambda s, r=running: self._on_status(r, s)
-        )
-        with self._lock:
-            self._running[job_id] = running
-            if self._stopping.is_set():  # claimed as the shutdown began: it stops at once, queued again
-                running.stop.stop(StopReason.SHUTDOWN)
-        log.info("job %s claimed (attempt %d)", job_id, claim.attempt)
-        self._executor.submit(self._run, running)
-        return True
-
-    def _started_over(self, claim: Claim) -> VideoEditStatus:
-        """The status of a job taken over from an orchestrator whose lease expired."""
-        was = claim.job.status
-        self.metrics.lease_expiries.inc()
-        log.warning(
-            "job %s: taken over from orchestrator %s, whose lease expired while the job was %s; "
-            "it runs again from the start",
-            claim.fence.job_id,
-            claim.previous_owner,
-            was.status.value,
-        )
-        return _queued_again(
-            was,
-            f"queued again: orchestrator {claim.previous_owner} stopped while {was.status.value} "
-            f"(attempt {claim.attempt})",
-        )
-
-    def _run(self, running: RunningJob) -> None:
-        job_id = running.checked.request.job_id
-        assert running.reporter is not None
-        try:
-            final = run_job(running.checked, self.models, running.reporter, self.codec_threads, orchestrator=self.name)
-            log.info("job %s %s%s", job_id, final.status.value, f": {final.error}" if final.error else "")
-        except Exception:
-            log.exception("job %s: could not be run", job_id)
-        finally:
-            if running.stop.stopped_for(StopReason.LEASE_LOST):  # hand it back, unless another run has it
-                with self._lock:
-                    self._releases[running.claim.fence] = _queued_again(
-                        running.latest, f"queued again: orchestrator {self.name} lost its lease"
-                    )
-            with self._lock:
-                self._running.pop(job_id, None)
-            self._free_workers.release()
-            self._wake.set()
-
-    def _on_status(self, running: RunningJob, status: VideoEditStatus) -> None:
-        """Every status a running job publishes (recorded in the store and status.json already):
-        the stage metrics, and the watchers of this process woken."""
-        if status.status is not running.latest.status:
-            self.metrics.moved(running.latest, running.stage_entered_at, status)
-            running.stage_entered_at = status.updated_at or time.time()
-        running.latest = status
-        self._notify()
-
-    def _end_unrun(self, claim: HeldClaim, was: VideoEditStatus, end: JobStatus, **fields) -> bool:
-        """End a claimed job without running it (cancelled while queued, no longer valid, nowhere
-        to write): recorded in the store first, then (where it can be written) status.json.
-        Returns False: nothing runs."""
-        final = dataclasses.replace(was, status=end, updated_at=time.time(), **fields)
-        if not claim.finish(final, lambda: None):
-            return False
-        try:
-            write_status(final.output_dir, final)
-        except OSError as err:
-            log.warning("job %s: status.json not written (%s); the job store has its end", final.job_id, err)
-        self.metrics.ended.labels(end.value).inc()
-        log.info("job %s %s without running: %s", final.job_id, end.value, final.error or final.message)
-        self._notify()
-        return False
 
     def _notify(self) -> None:
         with self._changed:
             self._changed.notify_all()
-
-    def _expire_dead_predecessors(self) -> None:
-        """Leases of an earlier orchestrator on this machine whose process is gone (a crash or
-        SIGKILL, then a restart) end now, so its jobs re-run without waiting out the lease."""
-        host = socket.gethostname()
-        for owner in self.store.owners():
-            owner_host, _, rest = owner.partition(":")
-            pid_text = rest.partition(":")[0]
-            if owner_host != host or not pid_text.isdigit() or owner == self.name:
-                continue
-            pid = int(pid_text)
-            if pid != os.getpid() and _alive(pid):
-                continue  # another orchestrator on this machine, still running
-            jobs = self.store.expire(owner)
-            for job_id in jobs:  # its scratch is nobody's: the process that wrote it is gone
-                remove_scratch(self.store.get(job_id))
-            if jobs:
-                log.info(
-                    "re-queued %d job(s) left unfinished by %s, an earlier orchestrator on this machine "
-                    "that stopped: %s",
-                    len(jobs),
-                    owner,
-                    ", ".join(jobs),
-                )
-
-
-def _queued_again(status: VideoEditStatus, message: str) -> VideoEditStatus:
-    """`status` back in the queue, from the start."""
-    return dataclasses.replace(
-        status,
-        status=JobStatus.QUEUED,
-        progress=0.0,
-        current_frame=None,
-        total_frames=None,
-        updated_at=time.time(),
-        message=message,
-    )
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
