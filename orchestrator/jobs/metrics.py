@@ -37,12 +37,7 @@ class _JobsByState(Collector):
 
     def collect(self) -> Iterator[Metric]:
         family = GaugeMetricFamily("videoedit_orchestrator_jobs", "Jobs in the job store, by state", labels=["state"])
-        try:
-            counts = self._counts()
-        except Exception as err:  # a scrape must not fail because the database blinked
-            log.warning("metrics: could not count jobs in the store: %s", err)
-            return
-        for state, n in counts.items():
+        for state, n in self._counts().items():
             family.add_metric([state.value], n)
         yield family
 
