@@ -12,7 +12,7 @@ job ends (status written, outputs renamed into place) in one transaction with th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -80,6 +80,11 @@ class JobStore(Protocol):
         ...
 
     def get(self, job_id: str) -> StoredJob | None: ...
+
+    def versions(self, job_ids: Collection[str]) -> dict[str, int]:
+        """The status version of each of these jobs that exists, in one read (the watch hub
+        polls every watched job with it)."""
+        ...
 
     def list(self, status: JobStatus | None, limit: int, offset: int) -> list[VideoEditStatus]:
         """Newest first."""

@@ -11,7 +11,7 @@ applies the missing ones when it opens, and refuses a database newer than itself
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -25,6 +25,8 @@ _ENDED_SQL = ", ".join(f"'{s}'" for s in _ENDED)
 MIGRATION_DEADLINE_S = 600.0
 # The claim that `?, ?, ?` (job_id, owner, attempt) names still holds the job.
 _HELD = "job_id = ? AND owner = ? AND attempts = ?"
+# Job ids per statement of `versions`.
+VERSIONS_BATCH = 1000
 
 
 def _migrations(json_state: str) -> list[list[str]]:
@@ -139,6 +141,18 @@ class SqlJobStore:
         if row is None:
             return None
         return StoredJob(VideoEditRequest.from_dict(json.loads(row[0])), _status(row[1]), row[2], row[3])
+
+    def versions(self, job_ids: Collection[str]) -> dict[str, int]:
+        ids = list(job_ids)
+        found: dict[str, int] = {}
+        with self.transaction() as db:
+            # In slices: SQLite takes at most 32766 parameters in one statement.
+            for start in range(0, len(ids), VERSIONS_BATCH):
+                batch = ids[start : start + VERSIONS_BATCH]
+                marks = ", ".join("?" * len(batch))
+                rows = self._run(db, f"SELECT job_id, version FROM jobs WHERE job_id IN ({marks})", batch)
+                found.update(rows.fetchall())
+        return found
 
     def list(self, status: JobStatus | None, limit: int, offset: int) -> list[VideoEditStatus]:
         where, params = ("WHERE state = ?", [status.value]) if status is not None else ("", [])

@@ -274,6 +274,17 @@ def test_transitions_keep_every_stage_for_watchers_elsewhere(store):
     assert store.transitions("a", after_version=start, up_to_version=latest - 2) == seen[:1]
 
 
+def test_versions_read_many_jobs_at_once_and_skip_unknown_ones(store):
+    ids = [f"j{i}" for i in range(2500)]  # more than one batch of the IN list
+    for job_id in ids:
+        store.add(*job(job_id))
+    fence = store.claim("A", 30).fence
+    assert store.update(moved(store.get(fence.job_id).status, JobStatus.EXTRACTING), fence, new_stage=True)
+    versions = store.versions([*ids, "unknown"])
+    assert len(versions) == 2500 and "unknown" not in versions and store.versions([]) == {}
+    assert versions[fence.job_id] == store.get(fence.job_id).version and versions[fence.job_id] > versions["j1"]
+
+
 def test_counts_and_pages(store):
     for i in range(5):
         store.add(*job(f"j{i}", created_at=1000.0 + i))
