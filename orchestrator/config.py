@@ -49,6 +49,14 @@ class Settings:
     upload_dir: Path | None = None
     # Largest upload accepted.
     max_upload_bytes: int = 2 << 30
+    # Seconds an upload may go without a message before it is dropped (a stalled client).
+    upload_idle_s: float = 30.0
+    # Streams (WatchStatus, UploadVideo, DownloadArtifact) one client (peer host) may hold open.
+    max_streams_per_client: int = 1000
+    # Uploads one client may send at once.
+    max_uploads_per_client: int = 4
+    # WatchStatus streams open in total, from all clients.
+    max_watchers: int = 20000
 
     def __post_init__(self) -> None:
         if (self.tls_cert is None) != (self.tls_key is None):
@@ -60,6 +68,15 @@ class Settings:
             )
         if not self.job_lease_s >= 2:
             raise ValueError(f"VIDEOEDIT_JOB_LEASE_S {self.job_lease_s} is too short (at least 2 seconds)")
+        for name, value in (
+            ("VIDEOEDIT_MAX_STREAMS_PER_CLIENT", self.max_streams_per_client),
+            ("VIDEOEDIT_MAX_UPLOADS_PER_CLIENT", self.max_uploads_per_client),
+            ("VIDEOEDIT_MAX_WATCHERS", self.max_watchers),
+        ):
+            if value < 1:
+                raise ValueError(f"{name} {value} must be 1 or more")
+        if not self.upload_idle_s > 0:
+            raise ValueError(f"VIDEOEDIT_UPLOAD_IDLE_S {self.upload_idle_s} must be more than 0 seconds")
         if not any(self.upload_path == r or r in self.upload_path.parents for r in self.input_roots):
             raise ValueError(
                 f"VIDEOEDIT_UPLOAD_DIR {self.upload_path} must lie inside an input root "
@@ -101,4 +118,8 @@ class Settings:
             reflection=env.get("VIDEOEDIT_REFLECTION", "1").lower() not in ("0", "false", "no", "off"),
             upload_dir=_path(env.get("VIDEOEDIT_UPLOAD_DIR")),
             max_upload_bytes=int(float(env.get("VIDEOEDIT_MAX_UPLOAD_MB", 2048)) * 2**20),
+            upload_idle_s=float(env.get("VIDEOEDIT_UPLOAD_IDLE_S", defaults.upload_idle_s)),
+            max_streams_per_client=int(env.get("VIDEOEDIT_MAX_STREAMS_PER_CLIENT", defaults.max_streams_per_client)),
+            max_uploads_per_client=int(env.get("VIDEOEDIT_MAX_UPLOADS_PER_CLIENT", defaults.max_uploads_per_client)),
+            max_watchers=int(env.get("VIDEOEDIT_MAX_WATCHERS", defaults.max_watchers)),
         )

@@ -47,7 +47,11 @@ class DataLoss(VideoEditError):
 
 
 class ResourceExhausted(VideoEditError):
-    code = "RESOURCE_EXHAUSTED"  # queue full, upload too large
+    code = "RESOURCE_EXHAUSTED"  # queue full, upload too large, too many streams of one client
+
+
+class DeadlineExceeded(VideoEditError):
+    code = "DEADLINE_EXCEEDED"  # an upload that stalled longer than VIDEOEDIT_UPLOAD_IDLE_S
 
 
 class Unavailable(VideoEditError):

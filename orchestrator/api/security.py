@@ -16,32 +16,40 @@ import grpc
 OPEN_SERVICES = frozenset({"grpc.health.v1.Health"})
 
 
-class BearerTokenInterceptor(grpc.ServerInterceptor):
+class BearerTokenInterceptor(grpc.aio.ServerInterceptor):
     """Checks every call's `authorization: Bearer <token>` metadata against VIDEOEDIT_AUTH_TOKEN
-    (in constant time) before the call reaches its handler; a call without the right token is
-    answered UNAUTHENTICATED, except calls to OPEN_SERVICES (health), which probes must reach."""
+    (the scheme in any case, the token in constant time) before the call reaches its handler; a
+    call without the right token is answered UNAUTHENTICATED, except calls to OPEN_SERVICES
+    (health), which probes must reach."""
 
     def __init__(self, token: str):
         if not token.strip():
             raise ValueError("the auth token must not be blank")
-        self._expected = f"Bearer {token}".encode()
+        self._expected = token.encode()
 
-    def intercept_service(self, continuation, handler_call_details):
-        handler = continuation(handler_call_details)
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
         service = handler_call_details.method.split("/")[1] if handler_call_details.method else ""
         if handler is None or service in OPEN_SERVICES:
             return handler
-        given = dict(handler_call_details.invocation_metadata or ()).get("authorization", "")
-        if hmac.compare_digest(given.encode(), self._expected):
+        given = next((v for k, v in handler_call_details.invocation_metadata or () if k == "authorization"), "")
+        if _bearer_token_is(given, self._expected):
             return handler
         return _refusal(handler)
+
+
+def _bearer_token_is(header: str | bytes, expected: bytes) -> bool:
+    """Whether an Authorization value is `Bearer <expected>` (RFC 9110: the scheme is case-insensitive)."""
+    value = header.encode() if isinstance(header, str) else header
+    scheme, _, token = value.strip().partition(b" ")
+    return scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), expected)
 
 
 def _refusal(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
     """A handler of the same shape as `handler` that answers UNAUTHENTICATED."""
 
-    def deny(_request, context):
-        context.abort(
+    async def deny(_request, context):
+        await context.abort(
             grpc.StatusCode.UNAUTHENTICATED,
             "missing or wrong token: send the metadata 'authorization: Bearer <VIDEOEDIT_AUTH_TOKEN>'",
         )

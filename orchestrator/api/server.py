@@ -1,4 +1,4 @@
-"""`videoedit-orchestrator`: VideoEditService with health, reflection, optional token and TLS.
+"""`videoedit-orchestrator`: VideoEditService (grpc.aio) with health, reflection, optional token and TLS.
 
 Environment: see the README's configuration table (VIDEOEDIT_AUTH_TOKEN sets the token).
 """
@@ -6,17 +6,19 @@ Environment: see the README's configuration table (VIDEOEDIT_AUTH_TOKEN sets the
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
 import logging
 import os
 import signal
 import sys
-import threading
-from concurrent import futures
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
 from videoedit.v1 import contract, video_edit_pb2, video_edit_pb2_grpc
@@ -24,33 +26,66 @@ from videoedit.v1 import contract, video_edit_pb2, video_edit_pb2_grpc
 from ..config import Settings
 from ..jobs.manager import JobManager
 from ..jobs.store import JobStoreError, open_store
+from ..jobs.watchers import WatchHub
 from ..jobs.worker import CLAIMS, STORE
 from ..models.grpc_client import ModelClient
+from .limits import StreamLimits
 from .security import BearerTokenInterceptor, server_credentials
 from .servicer import VideoEditServicer
 
 log = logging.getLogger("videoedit.orchestrator")
-RPC_THREADS = 256
+# Threads for the blocking work of every RPC (job store calls, file reads and writes): RPCs wait
+# here only while they run such a call, never while a stream is open.
+BLOCKING_THREADS = 32
 SERVICE_NAME = video_edit_pb2.DESCRIPTOR.services_by_name["VideoEditService"].full_name
 # The health of claiming jobs, apart from serving the API: NOT_SERVING while no model server is
 # ready (jobs wait in the queue) or the server shuts down; the log says why.
 CLAIMS_SERVICE = "videoedit.v1.VideoEditService.claims"
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
-def serve(
+@dataclass
+class Orchestrator:
+    """One serving orchestrator: the gRPC server (grpc.aio) on `port`, its jobs, watch hub, health
+    servicer and the executor of blocking calls."""
+
+    server: grpc.aio.Server
+    jobs: JobManager
+    hub: WatchHub
+    health: health_aio.HealthServicer
+    port: int
+    blocking: ThreadPoolExecutor
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        """Refuse new jobs, say NOT_SERVING, hand the running jobs back to the queue (for another
+        orchestrator or this one's next start), let watchers see their jobs' last status, then
+        stop the server with a grace for the calls in flight and close the store and the models."""
+        loop = asyncio.get_running_loop()
+        self.jobs.begin_shutdown()
+        for name in ("", SERVICE_NAME, CLAIMS_SERVICE):
+            await self.health.set(name, NOT_SERVING)
+        await loop.run_in_executor(self.blocking, self.jobs.shutdown)
+        await self.hub.close()
+        await self.server.stop(grace_s)
+        await loop.run_in_executor(self.blocking, self.jobs.close)
+        self.blocking.shutdown()
+
+
+async def serve(
     address: str,
     settings: Settings,
     max_concurrent_jobs: int = 1,
     max_queued_jobs: int = 100,
-) -> tuple[grpc.Server, JobManager, health.HealthServicer, int]:
-    """Start the server; returns it, its job manager, its health servicer and the bound port."""
+) -> Orchestrator:
+    """Start the server (on the running loop)."""
+    blocking = ThreadPoolExecutor(max_workers=BLOCKING_THREADS, thread_name_prefix="blocking")
     models = ModelClient(settings.model_servers, settings.model_timeout_s)
     jobs = JobManager(settings, models, open_store(settings), max_concurrent_jobs, max_queued_jobs)
+    hub = WatchHub(jobs.store, jobs.get, blocking)
+    jobs.on_change = hub.changed
+    hub.start()
     interceptors = [BearerTokenInterceptor(settings.auth_token)] if settings.auth_token else []
-    # A WatchStatus stream holds a thread while it is open, so the pool is sized for many
-    # watchers (threads are created on demand and kept; RPCs beyond the pool wait their turn).
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=RPC_THREADS, thread_name_prefix="rpc"),
+    server = grpc.aio.server(
         interceptors=interceptors,
         options=[
             # WatchStatus streams are long and quiet: let clients keep them alive
@@ -59,8 +94,9 @@ def serve(
             ("grpc.http2.max_ping_strikes", 0),
         ],
     )
-    video_edit_pb2_grpc.add_VideoEditServiceServicer_to_server(VideoEditServicer(jobs), server)
-    health_servicer = health.HealthServicer()
+    servicer = VideoEditServicer(jobs, hub, StreamLimits(settings), blocking)
+    video_edit_pb2_grpc.add_VideoEditServiceServicer_to_server(servicer, server)
+    health_servicer = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if settings.reflection:
         reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
@@ -68,8 +104,8 @@ def serve(
         port = server.add_secure_port(address, server_credentials(settings.tls_cert, settings.tls_key))
     else:
         port = server.add_insecure_port(address)
-    server.start()
-    _report_health(jobs, health_servicer)
+    await server.start()
+    _report_health(jobs, health_servicer, asyncio.get_running_loop())
     log.info(
         "VideoEditService on port %d as orchestrator %s (%s, %s, reflection %s); jobs in %s; model servers "
         "%s; inputs under %s; outputs under %s",
@@ -83,19 +119,25 @@ def serve(
         os.pathsep.join(map(str, settings.input_roots)),
         settings.output_root,
     )
-    return server, jobs, health_servicer, port
+    return Orchestrator(server, jobs, hub, health_servicer, port, blocking)
 
 
-def _report_health(jobs: JobManager, health_servicer: health.HealthServicer) -> None:
+def _report_health(
+    jobs: JobManager, health_servicer: health_aio.HealthServicer, loop: asyncio.AbstractEventLoop
+) -> None:
     """Health follows the job manager's conditions: NOT_SERVING while the job store cannot be
-    reached (every RPC would answer UNAVAILABLE), the claims' own service NOT_SERVING while paused."""
+    reached (every RPC would answer UNAVAILABLE), the claims' own service NOT_SERVING while paused.
+    The conditions change on job threads: the health servicer is set on the loop."""
 
-    def changed(what: str, why: str | None) -> None:
+    async def set_health(what: str, why: str | None) -> None:
         if jobs.stopping:  # a shutdown said NOT_SERVING: nothing brings it back
             return
-        serving = health_pb2.HealthCheckResponse.SERVING if why is None else health_pb2.HealthCheckResponse.NOT_SERVING
+        serving = health_pb2.HealthCheckResponse.SERVING if why is None else NOT_SERVING
         for name in ("", SERVICE_NAME) if what == STORE else (CLAIMS_SERVICE,):
-            health_servicer.set(name, serving)
+            await health_servicer.set(name, serving)
+
+    def changed(what: str, why: str | None) -> None:
+        asyncio.run_coroutine_threadsafe(set_health(what, why), loop)
 
     jobs.conditions.on_change = changed
     for what in (STORE, CLAIMS):
@@ -128,6 +170,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.max_concurrent_jobs < 0:
         parser.error(f"--max-concurrent-jobs {args.max_concurrent_jobs}: must be 0 or more")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    asyncio.run(_serve_until_stopped(args))
+
+
+async def _serve_until_stopped(args: argparse.Namespace) -> None:
     try:  # a bad setting or an unusable job store: say why, never report SERVING
         settings = Settings.from_env()
         settings = dataclasses.replace(
@@ -136,24 +182,15 @@ def main(argv: list[str] | None = None) -> None:
             tls_key=args.tls_key or settings.tls_key,
             reflection=settings.reflection and not args.no_reflection,
         )
-        server, jobs, health_servicer, _ = serve(
-            f"{args.host}:{args.port}", settings, args.max_concurrent_jobs, args.max_queued_jobs
-        )
+        orchestrator = await serve(f"{args.host}:{args.port}", settings, args.max_concurrent_jobs, args.max_queued_jobs)
     except (ValueError, JobStoreError) as err:
         log.error("cannot start: %s", err)
         sys.exit(2)
     if args.metrics_port:
-        jobs.metrics.serve(args.metrics_port, contract.metrics_host(os.environ))
-    stop = threading.Event()
+        orchestrator.jobs.metrics.serve(args.metrics_port, contract.metrics_host(os.environ))
+    stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    # Wake up every second: the kernel may deliver SIGTERM to any thread, and Python runs the
-    # handler only when the main thread next runs bytecode (an untimed wait could sleep through it).
-    while not stop.wait(1.0):
-        pass
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    await stop.wait()
     log.info("shutting down: refusing new jobs; running jobs stop and re-run on the next orchestrator to claim them")
-    jobs.begin_shutdown()
-    for name in ("", SERVICE_NAME, CLAIMS_SERVICE):
-        health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
-    jobs.shutdown()  # watchers see the jobs' last status before their streams close
-    server.stop(grace=5).wait()
+    await orchestrator.stop()

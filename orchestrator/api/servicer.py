@@ -6,9 +6,12 @@ gRPC status codes with the same actionable message.
 
 from __future__ import annotations
 
+import asyncio
 import functools
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Executor
 from pathlib import Path
+from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -16,10 +19,14 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from videoedit.v1 import video_edit_pb2 as pb
 from videoedit.v1 import video_edit_pb2_grpc as pb_grpc
 
-from ..errors import InvalidArgument, VideoEditError
+from ..errors import DeadlineExceeded, InvalidArgument, VideoEditError
 from ..jobs.manager import JobManager
+from ..jobs.watchers import WatchHub
 from ..request import JobStatus, VideoEditRequest, VideoEditStatus
+from .limits import Stream, StreamLimits
 from .transfers import artifact_path, file_chunks, receive_upload
+
+T = TypeVar("T")
 
 _DEFAULTS = VideoEditRequest(input_video_path=Path(), mask_prompt="", edit_prompt="")
 _OPTIONAL_FIELDS = (
@@ -75,84 +82,109 @@ def status_to_proto(status: VideoEditStatus) -> pb.VideoEditStatus:
 
 
 def _translate_errors(method):
+    """A unary-response RPC answers a VideoEditError with the gRPC status code it names."""
+
     @functools.wraps(method)
-    def wrapper(self, request, context):
+    async def wrapper(self, request, context):
         try:
-            return method(self, request, context)
+            return await method(self, request, context)
         except VideoEditError as err:
-            context.abort(grpc.StatusCode[err.code], str(err))
+            await context.abort(grpc.StatusCode[err.code], str(err))
+
+    return wrapper
+
+
+def _translate_stream_errors(method):
+    """The same for a streaming response (an async generator)."""
+
+    @functools.wraps(method)
+    async def wrapper(self, request, context):
+        try:
+            async for message in method(self, request, context):
+                yield message
+        except VideoEditError as err:
+            await context.abort(grpc.StatusCode[err.code], str(err))
 
     return wrapper
 
 
 class VideoEditServicer(pb_grpc.VideoEditServiceServicer):
-    """The public gRPC API (videoedit.v1.VideoEditService) of one orchestrator: a thin edge that
-    turns protobuf into the plain request and status types, hands each RPC to the JobManager
-    (jobs) or to the file transfers (UploadVideo, DownloadArtifact), and turns a VideoEditError
-    into the gRPC status code it names. It holds no job state of its own."""
+    """The public gRPC API (videoedit.v1.VideoEditService) of one orchestrator, on grpc.aio: a thin
+    edge that turns protobuf into the plain request and status types, hands each RPC to the
+    JobManager (jobs), the WatchHub (watchers) or the file transfers (UploadVideo,
+    DownloadArtifact), and turns a VideoEditError into the gRPC status code it names. It holds no
+    job state of its own. Blocking work (the job store, the disk) runs in `blocking`, a small pool
+    shared by every call: an open stream holds no thread; `limits` bounds what a client holds open."""
 
-    def __init__(self, jobs: JobManager):
-        self.jobs = jobs
+    def __init__(self, jobs: JobManager, hub: WatchHub, limits: StreamLimits, blocking: Executor):
+        self.jobs, self.hub, self.limits, self.blocking = jobs, hub, limits, blocking
         self.settings = jobs.settings
 
     @_translate_errors
-    def StartEdit(self, request, context):
-        return status_to_proto(self.jobs.start(request_from_proto(request)))
+    async def StartEdit(self, request, context):
+        return status_to_proto(await self._call(self.jobs.start, request_from_proto(request)))
 
-    def WatchStatus(self, request, context) -> Iterator[pb.VideoEditStatus]:
-        try:
-            for status in self.jobs.watch(request.job_id, active=context.is_active):
+    @_translate_stream_errors
+    async def WatchStatus(self, request, context) -> AsyncIterator[pb.VideoEditStatus]:
+        with self.limits.hold(context.peer(), Stream.WATCH):
+            async for status in self.hub.watch(request.job_id):
                 yield status_to_proto(status)
-        except VideoEditError as err:
-            context.abort(grpc.StatusCode[err.code], str(err))
 
     @_translate_errors
-    def GetStatus(self, request, context):
-        return status_to_proto(self.jobs.get(request.job_id))
+    async def GetStatus(self, request, context):
+        return status_to_proto(await self._call(self.jobs.get, request.job_id))
 
     @_translate_errors
-    def CancelEdit(self, request, context):
-        return status_to_proto(self.jobs.cancel(request.job_id))
+    async def CancelEdit(self, request, context):
+        return status_to_proto(await self._call(self.jobs.cancel, request.job_id))
 
     @_translate_errors
-    def ListJobs(self, request, context):
+    async def ListJobs(self, request, context):
         status = (
             None
             if request.status == pb.JOB_STATUS_UNSPECIFIED
             else JobStatus[pb.JobStatus.Name(request.status).removeprefix("JOB_STATUS_")]
         )
-        jobs, token = self.jobs.list(status, request.page_size, request.page_token)
+        jobs, token = await self._call(self.jobs.list, status, request.page_size, request.page_token)
         return pb.ListJobsResponse(jobs=[status_to_proto(s) for s in jobs], next_page_token=token)
 
     @_translate_errors
-    def UploadVideo(self, request_iterator, context):
-        first = next(request_iterator, None)
-        if first is None or first.WhichOneof("content") != "metadata":
-            raise InvalidArgument("metadata", "the first UploadVideoRequest must carry the metadata")
-        meta = first.metadata
-        upload = receive_upload(meta.filename, meta.size_bytes, meta.sha256, _chunks(request_iterator), self.settings)
+    async def UploadVideo(self, request_iterator, context):
+        with self.limits.hold(context.peer(), Stream.UPLOAD):
+            messages = _arriving(request_iterator, self.settings.upload_idle_s)
+            first = await anext(messages, None)
+            if first is None or first.WhichOneof("content") != "metadata":
+                raise InvalidArgument("metadata", "the first UploadVideoRequest must carry the metadata")
+            meta = first.metadata
+            upload = await receive_upload(
+                meta.filename, meta.size_bytes, meta.sha256, _chunks(messages), self.settings, self.blocking
+            )
         return pb.UploadVideoResponse(
             input_video_path=str(upload.path), size_bytes=upload.size_bytes, sha256=upload.sha256
         )
 
-    def DownloadArtifact(self, request, context) -> Iterator[pb.DownloadArtifactResponse]:
-        try:
+    @_translate_stream_errors
+    async def DownloadArtifact(self, request, context) -> AsyncIterator[pb.DownloadArtifactResponse]:
+        with self.limits.hold(context.peer(), Stream.DOWNLOAD):
             if request.artifact not in _ARTIFACTS:
                 raise InvalidArgument(
                     "artifact",
                     "choose ARTIFACT_OUTPUT_VIDEO, ARTIFACT_MASK_VIDEO, ARTIFACT_LOG or ARTIFACT_INPUT_VIDEO",
                 )
-            artifact = _ARTIFACTS[request.artifact]
-            path = artifact_path(
-                self.jobs.get(request.job_id), artifact, self.settings, self.jobs.input_path(request.job_id)
-            )
-            chunks = file_chunks(path, request.offset, request.length)
-            first = next(chunks, b"")  # checks the range before anything is sent
-        except VideoEditError as err:
-            context.abort(grpc.StatusCode[err.code], str(err))
-        yield pb.DownloadArtifactResponse(filename=path.name, size_bytes=path.stat().st_size, chunk=first)
-        for chunk in chunks:
-            yield pb.DownloadArtifactResponse(chunk=chunk)
+            path, size = await self._call(self._artifact, request.job_id, _ARTIFACTS[request.artifact])
+            chunks = file_chunks(path, self.blocking, request.offset, request.length)
+            first = await anext(chunks, b"")  # checks the range before anything is sent
+            yield pb.DownloadArtifactResponse(filename=path.name, size_bytes=size, chunk=first)
+            async for chunk in chunks:
+                yield pb.DownloadArtifactResponse(chunk=chunk)
+
+    def _artifact(self, job_id: str, artifact: str) -> tuple[Path, int]:
+        """In the executor: the artifact's file and size."""
+        path = artifact_path(self.jobs.get(job_id), artifact, self.settings, self.jobs.input_path(job_id))
+        return path, path.stat().st_size
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.blocking, fn, *args)
 
 
 _ARTIFACTS = {
@@ -163,8 +195,25 @@ _ARTIFACTS = {
 }
 
 
-def _chunks(messages) -> Iterator[bytes]:
-    for message in messages:
+async def _arriving(messages: AsyncIterator[T], idle_s: float) -> AsyncIterator[T]:
+    """`messages`, each within `idle_s` of the one before: a client that stalls is cut off, so a
+    stalled upload holds its temp file and its place in the limits no longer than that."""
+    while True:
+        try:
+            async with asyncio.timeout(idle_s):
+                message = await anext(messages, None)
+        except TimeoutError:
+            raise DeadlineExceeded(
+                f"no upload message for {idle_s:g} s (VIDEOEDIT_UPLOAD_IDLE_S on the server): the upload "
+                "was dropped; send it again without pausing between chunks"
+            ) from None
+        if message is None:
+            return
+        yield message
+
+
+async def _chunks(messages: AsyncIterator[pb.UploadVideoRequest]) -> AsyncIterator[bytes]:
+    async for message in messages:
         if message.WhichOneof("content") != "chunk":
             raise InvalidArgument("chunk", "only the first UploadVideoRequest may carry metadata")
         yield message.chunk

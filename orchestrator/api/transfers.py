@@ -8,13 +8,16 @@ file never carries a final name. Downloads serve only the files a job's status n
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from ..config import Settings
 from ..errors import DataLoss, FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
@@ -33,8 +36,11 @@ class Upload:
     sha256: str
 
 
-def receive_upload(filename: str, size_bytes: int, sha256: str, chunks: Iterable[bytes], settings: Settings) -> Upload:
-    """Store an uploaded file; raise InvalidArgument/ResourceExhausted/DataLoss on bad uploads."""
+async def receive_upload(
+    filename: str, size_bytes: int, sha256: str, chunks: AsyncIterable[bytes], settings: Settings, blocking: Executor
+) -> Upload:
+    """Store an uploaded file; raise InvalidArgument/ResourceExhausted/DataLoss on bad uploads.
+    The disk work runs in `blocking`; waiting for the chunks holds no thread."""
     name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(filename).name)[-100:].lstrip(".")
     if not name:
         raise InvalidArgument("metadata.filename", f"{filename!r} has no usable file name")
@@ -48,17 +54,16 @@ def receive_upload(filename: str, size_bytes: int, sha256: str, chunks: Iterable
     if sha256 and not re.fullmatch(r"[0-9a-fA-F]{64}", sha256):
         raise InvalidArgument("metadata.sha256", f"{sha256!r} is not a hex SHA-256")
     folder = settings.upload_path
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".upload-", suffix=".part")
+    loop = asyncio.get_running_loop()
+    fd, tmp = await loop.run_in_executor(blocking, _temp_file, folder)
     digest, received = hashlib.sha256(), 0
     try:
         with os.fdopen(fd, "wb") as out:
-            for chunk in chunks:
+            async for chunk in chunks:
                 received += len(chunk)
                 if received > size_bytes:
                     raise InvalidArgument("chunk", f"more bytes than the declared size_bytes {size_bytes}")
-                digest.update(chunk)
-                out.write(chunk)
+                await loop.run_in_executor(blocking, _append, out, digest, chunk)
         if received != size_bytes:
             raise DataLoss(f"received {received} of {size_bytes} bytes; the upload was cut short, send it again")
         actual = digest.hexdigest()
@@ -70,6 +75,16 @@ def receive_upload(filename: str, size_bytes: int, sha256: str, chunks: Iterable
         Path(tmp).unlink(missing_ok=True)
         raise
     return Upload(final, received, actual)
+
+
+def _temp_file(folder: Path) -> tuple[int, str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    return tempfile.mkstemp(dir=folder, prefix=".upload-", suffix=".part")
+
+
+def _append(out: BinaryIO, digest: hashlib._Hash, chunk: bytes) -> None:
+    digest.update(chunk)
+    out.write(chunk)
 
 
 def artifact_path(
@@ -107,14 +122,20 @@ def _input_artifact(job_id: str, path: Path | None, settings: Settings) -> Path:
     return resolved
 
 
-def file_chunks(path: Path, offset: int = 0, length: int = 0) -> Iterator[bytes]:
-    """The file's bytes from `offset`, `length` of them (0: to the end), in CHUNK_BYTES pieces."""
-    size = path.stat().st_size
+async def file_chunks(path: Path, blocking: Executor, offset: int = 0, length: int = 0) -> AsyncIterator[bytes]:
+    """The file's bytes from `offset`, `length` of them (0: to the end), in CHUNK_BYTES pieces,
+    each read in `blocking` (opened for each piece: nothing is left open when a client goes away)."""
+    loop = asyncio.get_running_loop()
+    size = (await loop.run_in_executor(blocking, path.stat)).st_size
     if offset < 0 or length < 0 or offset > size:
         raise InvalidArgument("offset", f"bytes {offset}+{length} are outside the file's {size} bytes")
     left = size - offset if length == 0 else min(length, size - offset)
+    while left > 0 and (chunk := await loop.run_in_executor(blocking, _read, path, offset, min(CHUNK_BYTES, left))):
+        offset, left = offset + len(chunk), left - len(chunk)
+        yield chunk
+
+
+def _read(path: Path, offset: int, count: int) -> bytes:
     with open(path, "rb") as f:
         f.seek(offset)
-        while left > 0 and (chunk := f.read(min(CHUNK_BYTES, left))):
-            left -= len(chunk)
-            yield chunk
+        return f.read(count)

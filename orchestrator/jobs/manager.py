@@ -1,12 +1,12 @@
-"""The service's jobs as the RPCs see them: accepted into the job store, looked up, watched,
-cancelled, listed; shared with any other orchestrator on the same store.
+"""The service's jobs as the RPCs see them: accepted into the job store, looked up, cancelled,
+listed (watched: watchers.py); shared with any other orchestrator on the same store.
 
 The store (jobs/store/) is the one source of truth; this process keeps only the jobs it is
 running, and those are the JobWorker's (worker.py: the claim loop, the worker threads, leases,
 hand-backs). An orchestrator that died (crash, SIGKILL) leaves leases that expire; its jobs then
 run again from the start on whichever orchestrator claims them, or at once on its own restart on
 the same machine. While the job store cannot be reached, RPCs answer UNAVAILABLE within its call
-deadline, watch streams wait a blip out, and health says NOT_SERVING (worker.Conditions).
+deadline, watch streams wait a blip out (watchers.py), and health says NOT_SERVING (worker.Conditions).
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ from __future__ import annotations
 import dataclasses
 import errno
 import logging
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 from ..config import Settings
@@ -32,14 +31,9 @@ from .worker import JobWorker, orchestrator_id
 
 log = logging.getLogger(__name__)
 
-# How long a watcher of a job running on another orchestrator may lag behind it.
-POLL_S = 0.5
-# How long a watch stream waits out a job store it cannot reach before it ends UNAVAILABLE.
-WATCH_OUTAGE_S = 60.0
-
 
 class JobManager:
-    """What the RPCs call for jobs (start, get, watch, cancel, list), over the job store, and the
+    """What the RPCs call for jobs (start, get, cancel, list), over the job store, and the
     JobWorker that claims and runs them. One per orchestrator process."""
 
     def __init__(
@@ -58,7 +52,8 @@ class JobManager:
         self.name = name or orchestrator_id()
         self.metrics = metrics or JobMetrics(lambda: self.worker.counts)
         self.max_queued_jobs = max_queued_jobs
-        self._changed = threading.Condition()  # notified on every status this process writes
+        # Told of every status this process writes (the watch hub polls the store at once).
+        self.on_change: Callable[[], None] = lambda: None
         self.worker = JobWorker(settings, models, store, self.metrics, self.name, max_concurrent_jobs, self._notify)
         self.conditions = self.worker.conditions
 
@@ -114,41 +109,6 @@ class JobManager:
         stored = self.store.get(job_id)
         return None if stored is None else stored.request.input_video_path
 
-    def watch(self, job_id: str, active: Callable[[], bool] = lambda: True) -> Iterator[VideoEditStatus]:
-        """The current status now, then every change (the status on entering each stage, however
-        short, and the latest), ending after a terminal one. Jobs run here wake the watcher at
-        once; jobs run by other orchestrators are seen within POLL_S."""
-        check_job_id(job_id)
-        stored = self.store.get(job_id)
-        if stored is None:
-            yield self.get(job_id)
-            return
-        latest, version = stored.status, stored.version
-        yield latest
-        reached = time.monotonic()  # the store answered: a blip shorter than WATCH_OUTAGE_S is waited out
-        while not latest.status.terminal:
-            with self._changed:
-                self._changed.wait(timeout=POLL_S)
-            if not active():
-                return
-            try:
-                stored = self.store.get(job_id)
-                changes = (
-                    []
-                    if stored is None or stored.version == version
-                    else self.store.transitions(job_id, after_version=version, up_to_version=stored.version - 1)
-                )
-            except Unavailable:
-                if time.monotonic() - reached > WATCH_OUTAGE_S:
-                    raise
-                continue
-            reached = time.monotonic()
-            if stored is None or stored.version == version:
-                continue
-            yield from changes
-            latest, version = stored.status, stored.version
-            yield latest
-
     def cancel(self, job_id: str) -> VideoEditStatus:
         check_job_id(job_id)
         stored = self.store.get(job_id)
@@ -191,12 +151,14 @@ class JobManager:
 
     def shutdown(self) -> None:
         """begin_shutdown, then wait for the running jobs to be handed back to the queue, for
-        another orchestrator (or this one's next start). Then close the store and the models: the
-        calls the stopped jobs left in flight are cancelled, and waited for."""
+        another orchestrator (or this one's next start)."""
         self.worker.shutdown()
+
+    def close(self) -> None:
+        """After shutdown: close the store and the models (the calls the stopped jobs left in
+        flight are cancelled, and waited for)."""
         self.store.close()
         self.models.close()
 
     def _notify(self) -> None:
-        with self._changed:
-            self._changed.notify_all()
+        self.on_change()

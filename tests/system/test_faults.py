@@ -66,10 +66,13 @@ def test_a_full_disk_fails_that_job_only(stack, clip, tmp_path, monkeypatch):
                     extra=FAST_JOB["extra"],
                 )
             )
-        finals = {job_id: list(jobs.watch(job_id))[-1] for job_id in ("full", "fine")}
+        finals = {
+            job_id: wait_for(lambda j=job_id: (s := jobs.get(j)).status.terminal and s, f"job {job_id} to end")
+            for job_id in ("full", "fine")
+        }
     finally:
         jobs.shutdown()
-        models.close()
+        jobs.close()
     assert finals["fine"].status is JobStatus.FINISHED
     assert finals["full"].status is JobStatus.FAILED and "no space left on the volume of" in finals["full"].error
     stored = json.loads((tmp_path / "out" / "full" / "status.json").read_text())

@@ -1,0 +1,77 @@
+"""How much the orchestrator's clients may hold open at once, so that no client starves the rest.
+
+A client is the host of the peer (its port dropped: every connection of one machine counts
+together; an HTTP gateway in front is one client for all its HTTP callers, which its own limits
+share out). Past a limit a stream is refused RESOURCE_EXHAUSTED naming the limit and its variable.
+Counted on the server's event loop only: no locks.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import Enum
+
+from ..config import Settings
+from ..errors import ResourceExhausted
+
+
+class Stream(Enum):
+    WATCH = "WatchStatus"
+    UPLOAD = "UploadVideo"
+    DOWNLOAD = "DownloadArtifact"
+
+
+def client_of(peer: str) -> str:
+    """The client of a gRPC peer string: 'ipv4:10.0.0.5:4242' -> '10.0.0.5', 'ipv6:[::1]:4242' ->
+    '::1'; other kinds (unix:...) as they are."""
+    found = re.fullmatch(r"ipv4:([^:]+):\d+|ipv6:\[([^\]]+)\]:\d+", peer)
+    return peer if found is None else found.group(1) or found.group(2)
+
+
+class StreamLimits:
+    """The open streams per client and kind, and the watchers in total, against the settings'
+    limits (VIDEOEDIT_MAX_STREAMS_PER_CLIENT, VIDEOEDIT_MAX_UPLOADS_PER_CLIENT, VIDEOEDIT_MAX_WATCHERS)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._streams: Counter[str] = Counter()  # per client, every kind
+        self._uploads: Counter[str] = Counter()  # per client
+        self.watchers = 0
+
+    @contextmanager
+    def hold(self, peer: str, kind: Stream) -> Iterator[None]:
+        """Count a stream of `kind` from `peer` while the block runs; ResourceExhausted past a limit."""
+        client, s = client_of(peer), self.settings
+        if self._streams[client] >= s.max_streams_per_client:
+            raise ResourceExhausted(
+                f"{client} has {self._streams[client]} streams open, the limit per client "
+                f"(VIDEOEDIT_MAX_STREAMS_PER_CLIENT={s.max_streams_per_client}): close some before opening more"
+            )
+        if kind is Stream.UPLOAD and self._uploads[client] >= s.max_uploads_per_client:
+            raise ResourceExhausted(
+                f"{client} has {self._uploads[client]} uploads under way, the limit per client "
+                f"(VIDEOEDIT_MAX_UPLOADS_PER_CLIENT={s.max_uploads_per_client}): upload one after another"
+            )
+        if kind is Stream.WATCH and self.watchers >= s.max_watchers:
+            raise ResourceExhausted(
+                f"{self.watchers} WatchStatus streams are open, the server's limit "
+                f"(VIDEOEDIT_MAX_WATCHERS={s.max_watchers}): poll GetStatus or retry later"
+            )
+        self._count(client, kind, +1)
+        try:
+            yield
+        finally:
+            self._count(client, kind, -1)
+
+    def _count(self, client: str, kind: Stream, step: int) -> None:
+        self._streams[client] += step
+        if kind is Stream.UPLOAD:
+            self._uploads[client] += step
+        if kind is Stream.WATCH:
+            self.watchers += step
+        if not self._streams[client]:  # forget clients gone (a Counter keeps zeros)
+            del self._streams[client]
+            self._uploads.pop(client, None)
