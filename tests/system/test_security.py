@@ -121,6 +121,21 @@ def test_calls_without_the_token_are_unauthenticated_and_health_stays_open(secur
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
+def test_the_bearer_scheme_is_taken_in_any_case(secured, tls_files):
+    cert = tls_files[0].read_bytes()
+    with grpc.secure_channel(secured.address, grpc.ssl_channel_credentials(cert)) as channel:
+        list_jobs = channel.unary_unary(
+            f"/{SERVICE}/ListJobs",
+            request_serializer=pb.ListJobsRequest.SerializeToString,
+            response_deserializer=pb.ListJobsResponse.FromString,
+        )
+        for scheme in ("bearer", "BEARER", "Bearer"):
+            list_jobs(pb.ListJobsRequest(), metadata=(("authorization", f"{scheme} {TOKEN}"),), timeout=10)
+        with pytest.raises(grpc.RpcError) as err:
+            list_jobs(pb.ListJobsRequest(), metadata=(("authorization", f"Basic {TOKEN}"),), timeout=10)
+        assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
 def test_with_the_token_over_tls_a_job_runs(secured, tls_files, clip):
     with VideoEditClient(secured.address, token=TOKEN, tls_ca=str(tls_files[0])) as client:
         client.start_edit(str(clip), "car", "make it red", job_id="secure", **FAST_JOB)
