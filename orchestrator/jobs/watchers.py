@@ -65,6 +65,7 @@ class WatchHub:
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
+        self._closed = False
 
     @property
     def count(self) -> int:
@@ -94,6 +95,8 @@ class WatchHub:
         yield stored.status
         if stored.status.status.terminal:
             return
+        if self._closed:
+            raise _shutting_down()
         watcher = Watcher(job_id, stored.version)
         self._watchers.setdefault(job_id, set()).add(watcher)
         try:
@@ -114,11 +117,10 @@ class WatchHub:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        self._closed = True
         await self._poll()
-        gone = Unavailable("the server is shutting down; watch the job again on another replica or after the restart")
-        for watchers in self._watchers.values():
-            for watcher in watchers:
-                watcher.inbox.put_nowait(gone)
+        for watcher in self._all():
+            watcher.inbox.put_nowait(_shutting_down())
 
     async def _run(self) -> None:
         while True:
@@ -186,3 +188,7 @@ class WatchHub:
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._blocking, fn, *args)
+
+
+def _shutting_down() -> Unavailable:
+    return Unavailable("the server is shutting down; watch the job again on another replica or after the restart")

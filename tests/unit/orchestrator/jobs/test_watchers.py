@@ -192,3 +192,5 @@ async def test_close_gives_the_last_status_then_ends_open_watches_unavailable(st
     with pytest.raises(Unavailable, match="shutting down"):
         await watcher
     assert [s.status for s in seen] == [JobStatus.QUEUED, JobStatus.EXTRACTING]
+    with pytest.raises(Unavailable, match="shutting down"):
+        await collect(hub, "a")  # a watch opened after close gets the status, then the refusal
