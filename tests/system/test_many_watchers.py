@@ -110,10 +110,10 @@ def test_a_client_past_its_stream_limits_is_refused_resource_exhausted(make_stac
                 stub = pb_grpc.VideoEditServiceStub(channel)
                 upload = stub.UploadVideo()
                 await upload.write(metadata("a.mp4", 9))
-                second = stub.UploadVideo()
-                await second.write(metadata("b.mp4", 9))
+                while not list((held.input_roots[0] / "uploads").glob(".upload-*.part")):  # under way
+                    await asyncio.sleep(0.05)
                 with pytest.raises(grpc.aio.AioRpcError) as refused:
-                    await second
+                    await stub.UploadVideo()  # refused before its first message
                 assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
                 assert "VIDEOEDIT_MAX_UPLOADS_PER_CLIENT=1" in refused.value.details()
                 watches = [stub.WatchStatus(pb.WatchStatusRequest(job_id=job_id)) for _ in range(2)]
