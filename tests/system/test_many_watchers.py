@@ -9,6 +9,7 @@ streams stay open as long as the test holds them."""
 from __future__ import annotations
 
 import asyncio
+import resource
 import time
 
 import grpc
@@ -23,6 +24,7 @@ from videoedit.v1 import video_edit_pb2_grpc as pb_grpc
 
 IDLE_S = 3.0  # the upload idle timeout of these tests (VIDEOEDIT_UPLOAD_IDLE_S)
 STALLED = 50
+FDS_NEEDED = 4096  # open files of the test process and of the gateway
 
 
 def metadata(filename: str, size_bytes: int) -> pb.UploadVideoRequest:
@@ -34,6 +36,12 @@ def metadata(filename: str, size_bytes: int) -> pb.UploadVideoRequest:
 def held(make_stack):
     """An API-only orchestrator taking 5,000 streams and 60 uploads from one client, stalled uploads
     cut after IDLE_S, with an HTTP gateway in front; and its queued jobs."""
+    # 1,000 SSE connections: this process and the gateway (which inherits the limit) hold one each.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < FDS_NEEDED:
+        if hard != resource.RLIM_INFINITY and hard < FDS_NEEDED:
+            pytest.skip(f"open files are limited to {hard} (ulimit -n); these tests need {FDS_NEEDED}")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (FDS_NEEDED, hard))
     env = {**STREAMS_ENV, "VIDEOEDIT_MAX_UPLOADS_PER_CLIENT": "60", "VIDEOEDIT_UPLOAD_IDLE_S": str(IDLE_S)}
     with make_stack("many-watchers", env=env, orchestrator_args=("--max-concurrent-jobs", "0")) as stack:
         stack.start_gateway()
