@@ -20,13 +20,14 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from videoedit.v1 import contract, video_edit_pb2, video_edit_pb2_grpc
+from videoedit.v1.auth import BearerTokenInterceptor
 
 from ..config import Settings
 from ..jobs.manager import JobManager
 from ..jobs.store import JobStoreError, open_store
 from ..jobs.worker import CLAIMS, STORE
 from ..models.grpc_client import ModelClient
-from .security import BearerTokenInterceptor, server_credentials
+from .security import server_credentials
 from .servicer import VideoEditServicer
 
 log = logging.getLogger("videoedit.orchestrator")
@@ -44,9 +45,9 @@ def serve(
     max_queued_jobs: int = 100,
 ) -> tuple[grpc.Server, JobManager, health.HealthServicer, int]:
     """Start the server; returns it, its job manager, its health servicer and the bound port."""
-    models = ModelClient(settings.model_servers, settings.model_timeout_s)
+    models = ModelClient(settings.model_servers, settings.model_timeout_s, settings.model_token)
     jobs = JobManager(settings, models, open_store(settings), max_concurrent_jobs, max_queued_jobs)
-    interceptors = [BearerTokenInterceptor(settings.auth_token)] if settings.auth_token else []
+    interceptors = [BearerTokenInterceptor(settings.auth_token, "VIDEOEDIT_AUTH_TOKEN")] if settings.auth_token else []
     # A WatchStatus stream holds a thread while it is open, so the pool is sized for many
     # watchers (threads are created on demand and kept; RPCs beyond the pool wait their turn).
     server = grpc.server(
@@ -71,8 +72,9 @@ def serve(
     server.start()
     _report_health(jobs, health_servicer)
     log.info(
-        "VideoEditService on port %d as orchestrator %s (%s, %s, reflection %s); jobs in %s; model servers "
+        "VideoEditService on %s:%d as orchestrator %s (%s, %s, reflection %s); jobs in %s; model servers "
         "%s; inputs under %s; outputs under %s",
+        address.rpartition(":")[0],
         port,
         jobs.name,
         "TLS" if settings.tls_cert else "plaintext",
@@ -104,7 +106,8 @@ def _report_health(jobs: JobManager, health_servicer: health.HealthServicer) -> 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="videoedit-orchestrator", description=__doc__)
-    parser.add_argument("--host", default=os.environ.get("VIDEOEDIT_HOST", "[::]"))
+    # Loopback unless told: containers set VIDEOEDIT_HOST=0.0.0.0 (Dockerfile, compose, Kubernetes).
+    parser.add_argument("--host", default=os.environ.get("VIDEOEDIT_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("VIDEOEDIT_PORT", 50051)))
     parser.add_argument(
         "--max-concurrent-jobs",

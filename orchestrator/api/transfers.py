@@ -1,9 +1,10 @@
 """Files in and out for clients without a shared disk: UploadVideo and DownloadArtifact.
 
 Uploads are streamed to a temp file in the upload dir (inside an input root, so jobs can read
-them), checked against the declared size and SHA-256, then renamed into place under a name that
-starts with the content's hash: the same video uploaded twice is stored once, and a half-received
-file never carries a final name. Downloads serve only the files a job's status names.
+them), checked against the declared size and SHA-256 and probed (only videos are kept), then
+renamed into place under a name that starts with the content's hash: the same video uploaded
+twice is stored once, and a half-received file never carries a final name. Downloads serve only
+the files a job's status names.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from ..config import Settings
 from ..errors import DataLoss, FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
+from ..media.probe import NotAVideo, probe_video
 from ..request import JobStatus, VideoEditStatus
 
 CHUNK_BYTES = 1 << 20
@@ -64,12 +66,22 @@ def receive_upload(filename: str, size_bytes: int, sha256: str, chunks: Iterable
         actual = digest.hexdigest()
         if sha256 and actual != sha256.lower():
             raise DataLoss(f"the received file's SHA-256 is {actual}, not {sha256}; send it again")
+        _check_video(Path(tmp), filename)
         final = folder / f"{actual[:16]}-{name}"
         os.replace(tmp, final)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return Upload(final, received, actual)
+
+
+def _check_video(path: Path, filename: str) -> None:
+    """Only videos are kept: anything else under an input root could be named by a job and served
+    back as its input (a page, a script)."""
+    try:
+        probe_video(path)
+    except NotAVideo as err:
+        raise InvalidArgument("chunk", f"the uploaded {filename!r} is not a video: {err}") from None
 
 
 def artifact_path(
@@ -104,6 +116,10 @@ def _input_artifact(job_id: str, path: Path | None, settings: Settings) -> Path:
         raise NotFound(f"job {job_id!r} has no input video on this server")
     if not any(root == resolved or root in resolved.parents for root in settings.input_roots):
         raise NotFound(f"job {job_id!r} has no input video under the input roots")
+    try:  # the file may have been replaced since the job was validated
+        probe_video(resolved)
+    except NotAVideo as err:
+        raise NotFound(f"job {job_id!r} has no input video: its input is {err}") from None
     return resolved
 
 
