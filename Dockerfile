@@ -16,5 +16,8 @@ COPY gateway gateway
 RUN pip install '.[models]'
 # Tiny models are built here only when no weights are mounted (see README).
 ENV VIDEOEDIT_CACHE_DIR=/cache HF_HOME=/cache/huggingface
+# Outside a container the services listen on loopback; in one, on every interface of its own
+# network namespace, so other containers and the published ports reach them.
+ENV VIDEOEDIT_HOST=0.0.0.0 VIDEOEDIT_HTTP_HOST=0.0.0.0
 EXPOSE 50051 50052 8000
 CMD ["videoedit-orchestrator"]

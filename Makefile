@@ -55,15 +55,19 @@ proto: $(STAMP)
 	$(PY) -m grpc_tools.protoc -Iproto --python_out=proto --pyi_out=proto \
 		--grpc_python_out=proto $(PROTOS)
 
-# Model server + orchestrator + HTTP gateway (web page on http://localhost:$(HTTP_PORT)) in the
-# foreground; Ctrl-C stops them all.
+# Model server + orchestrator + HTTP gateway (web page on http://127.0.0.1:$(HTTP_PORT)) in the
+# foreground; Ctrl-C stops them all. Every service listens on loopback only; input videos go in
+# ./media. The model server takes calls only with a token the orchestrator carries: a fresh random
+# one per run unless VIDEOEDIT_MODEL_TOKEN is set (never printed).
 serve: $(STAMP)
 	trap 'trap - INT TERM EXIT; kill 0' INT TERM EXIT; \
-	$(VENV)/bin/videoedit-modelserver --port $(MODELSERVER_PORT) & \
-	VIDEOEDIT_MODEL_SERVERS=localhost:$(MODELSERVER_PORT) \
-		$(VENV)/bin/videoedit-orchestrator --port $(ORCHESTRATOR_PORT) & \
-	$(VENV)/bin/videoedit-web --port $(HTTP_PORT) --server localhost:$(ORCHESTRATOR_PORT) & \
-	echo "web page: http://localhost:$(HTTP_PORT)  (HTTP API docs: http://localhost:$(HTTP_PORT)/docs)"; \
+	VIDEOEDIT_MODEL_TOKEN=$${VIDEOEDIT_MODEL_TOKEN:-$$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')}; \
+	export VIDEOEDIT_MODEL_TOKEN; \
+	$(VENV)/bin/videoedit-modelserver --host 127.0.0.1 --port $(MODELSERVER_PORT) & \
+	VIDEOEDIT_MODEL_SERVERS=127.0.0.1:$(MODELSERVER_PORT) \
+		$(VENV)/bin/videoedit-orchestrator --host 127.0.0.1 --port $(ORCHESTRATOR_PORT) & \
+	$(VENV)/bin/videoedit-web --host 127.0.0.1 --port $(HTTP_PORT) --server 127.0.0.1:$(ORCHESTRATOR_PORT) & \
+	echo "web page: http://127.0.0.1:$(HTTP_PORT)  (HTTP API docs: http://127.0.0.1:$(HTTP_PORT)/docs); input videos: ./media"; \
 	wait
 
 demo: $(STAMP)

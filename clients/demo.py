@@ -52,5 +52,5 @@ def run_demo(workdir: Path, frames: int = 48, steps: int | None = None) -> int:
         print(describe(final))
         print(f"server logs: {stack.log_path('modelserver')}, {stack.log_path('orchestrator')}")
     print(f"demo took {time.monotonic() - started:.1f}s")
-    print("for the web page (upload, edit, watch, compare): `make serve`, then open http://localhost:8000")
+    print("for the web page (upload, edit, watch, compare): `make serve`, then open http://127.0.0.1:8000")
     return exit_code(final)

@@ -110,7 +110,8 @@ class LocalStack:
         orchestrators: int = 1,
     ):
         self.workdir = Path(workdir).resolve()
-        self.input_roots = input_roots or [self.workdir]
+        # Inputs in a folder of their own: the outputs (and the job store) may not lie in an input root.
+        self.input_roots = input_roots or [self.workdir / "media"]
         self.output_root = output_root or self.workdir / "outputs"
         self.modelserver_args, self.orchestrator_args = modelserver_args, orchestrator_args
         self.env = {**os.environ, **(env or {})}
@@ -139,7 +140,8 @@ class LocalStack:
         self.orchestrator_addresses[0] = address
 
     def __enter__(self) -> LocalStack:
-        self.workdir.mkdir(parents=True, exist_ok=True)
+        for folder in (self.workdir, *self.input_roots):
+            folder.mkdir(parents=True, exist_ok=True)
         try:
             for replica in range(len(self.modelserver_addresses)):
                 self.start_modelserver(replica)

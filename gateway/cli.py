@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="videoedit-web", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--host", default=env.get("VIDEOEDIT_HTTP_HOST", "0.0.0.0"))
+    parser.add_argument("--host", default=env.get("VIDEOEDIT_HTTP_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(env.get("VIDEOEDIT_HTTP_PORT", 8000)))
     parser.add_argument(
         "--server", default=env.get("VIDEOEDIT_SERVER", "localhost:50051"), help="the orchestrator's gRPC address"

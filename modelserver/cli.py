@@ -38,7 +38,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="videoedit-modelserver", description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
-    parser.add_argument("--host", default=env.get("VIDEOEDIT_HOST", "[::]"))
+    # Loopback unless told: containers set VIDEOEDIT_HOST=0.0.0.0 (Dockerfile, compose, Kubernetes).
+    parser.add_argument("--host", default=env.get("VIDEOEDIT_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(env.get("VIDEOEDIT_MODELSERVER_PORT", 50052)))
     _add_weights_flags(parser, env)
     _add_device_flags(parser, env)
@@ -190,7 +191,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.metrics_port:
         metrics.serve(args.metrics_port, contract.metrics_host(os.environ))
     server, servicer, health_servicer, _ = serve(
-        f"{args.host}:{args.port}", limits_from_args(args), metrics, args.max_message_mb, args.max_queued_calls
+        f"{args.host}:{args.port}",
+        limits_from_args(args),
+        metrics,
+        args.max_message_mb,
+        args.max_queued_calls,
+        os.environ.get("VIDEOEDIT_MODEL_TOKEN") or None,
     )
     try:
         engine, info = load_models(args, servicer.limits, metrics)

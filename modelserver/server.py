@@ -13,6 +13,7 @@ from grpc_reflection.v1alpha import reflection
 
 from videoedit.v1 import model_service_pb2 as pb
 from videoedit.v1 import model_service_pb2_grpc as pb_grpc
+from videoedit.v1.auth import BearerTokenInterceptor
 
 from .metrics import Metrics
 from .servicer import ModelServicer
@@ -28,13 +29,16 @@ def serve(
     metrics: Metrics,
     max_message_mb: int,
     max_queued_calls: int,
+    token: str | None = None,
 ) -> tuple[grpc.Server, ModelServicer, health.HealthServicer, int]:
-    """Open the port with health NOT_SERVING; `servicer.load()` and `set_health()` follow."""
+    """Open the port with health NOT_SERVING; `servicer.load()` and `set_health()` follow.
+    `token` (VIDEOEDIT_MODEL_TOKEN): every call but health's must carry it."""
     limit = max_message_mb * 1024 * 1024
     # Enough RPC threads for every queued call to wait in its queue (the queues bound the work).
     workers = 2 * max_queued_calls + 8
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rpc"),
+        interceptors=[BearerTokenInterceptor(token, "VIDEOEDIT_MODEL_TOKEN")] if token else [],
         options=[
             ("grpc.max_receive_message_length", limit),
             ("grpc.max_send_message_length", limit),
@@ -52,7 +56,12 @@ def serve(
     set_health(health_servicer, serving=False)
     port = server.add_insecure_port(address)
     server.start()
-    log.info("ModelService on port %d (NOT_SERVING until the models are loaded and warmed up)", port)
+    log.info(
+        "ModelService on %s:%d, %s (NOT_SERVING until the models are loaded and warmed up)",
+        address.rpartition(":")[0],
+        port,
+        "token required (VIDEOEDIT_MODEL_TOKEN)" if token else "no auth: any caller that reaches the port is served",
+    )
     return server, servicer, health_servicer, port
 
 

@@ -15,6 +15,26 @@ def _paths(value: str) -> tuple[Path, ...]:
     return tuple(Path(p).expanduser().resolve() for p in value.split(os.pathsep) if p)
 
 
+def is_within(path: Path, root: Path) -> bool:
+    """`path` is `root` or lies under it (both resolved)."""
+    return path == root or root in path.parents
+
+
+# The default input root: a folder of its own, never the working directory, which holds other
+# files (the job store, outputs, code) that a job must not be able to name as its input.
+DEFAULT_MEDIA_DIR = "media"
+
+
+def _default_media_dir() -> Path:
+    """./media, created when missing (so `make serve` users have somewhere to put videos)."""
+    media = Path(DEFAULT_MEDIA_DIR).resolve()
+    try:
+        media.mkdir(exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"cannot create the default input root {media} ({err}); set VIDEOEDIT_INPUT_ROOTS") from err
+    return media
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything an orchestrator process is configured with, read once from the environment
@@ -23,14 +43,17 @@ class Settings:
     its lease, and the API's security and upload limits. Immutable; the in-process API
     (legacy_api) reads it again for every call."""
 
-    # Directories input videos must lie in (symlinks resolved first).
-    input_roots: tuple[Path, ...] = field(default_factory=lambda: (Path.cwd().resolve(),))
+    # Directories input videos must lie in (symlinks resolved first); none of them may hold the
+    # outputs or the job store, nor lie in the output root.
+    input_roots: tuple[Path, ...] = field(default_factory=lambda: (Path(DEFAULT_MEDIA_DIR).resolve(),))
     # Root of every job's output_dir (the original worker's UR_EDIT_OUTPUT_DIR).
     output_root: Path = field(default_factory=lambda: Path("outputs").resolve())
     # gRPC target of the model server(s).
     model_servers: str = "localhost:50052"
     # Deadline of one model-server call, seconds.
     model_timeout_s: float = 600.0
+    # Bearer token every model-server call carries (the model servers' VIDEOEDIT_MODEL_TOKEN).
+    model_token: str | None = None
     # The job store: a postgresql:// URL (shared by any number of orchestrators) or a SQLite
     # file (None: <output_root>/.videoedit-jobs.sqlite3).
     job_db: str | None = None
@@ -77,11 +100,33 @@ class Settings:
                 raise ValueError(f"{name} {value} must be 1 or more")
         if not self.upload_idle_s > 0:
             raise ValueError(f"VIDEOEDIT_UPLOAD_IDLE_S {self.upload_idle_s} must be more than 0 seconds")
-        if not any(self.upload_path == r or r in self.upload_path.parents for r in self.input_roots):
+        self._check_roots_apart()
+        if not any(is_within(self.upload_path, r) for r in self.input_roots):
             raise ValueError(
                 f"VIDEOEDIT_UPLOAD_DIR {self.upload_path} must lie inside an input root "
                 "(VIDEOEDIT_INPUT_ROOTS), or jobs could not read what was uploaded"
             )
+
+    def _check_roots_apart(self) -> None:
+        """A job may read any file under an input root (and the input artifact serves it back):
+        outputs and the job store there would be readable by every client; an input root in the
+        output root would let a job name another job's outputs as its input."""
+        for root in self.input_roots:
+            if is_within(self.output_root, root):
+                raise ValueError(
+                    f"UR_EDIT_OUTPUT_DIR {self.output_root} lies inside the input root {root} "
+                    "(VIDEOEDIT_INPUT_ROOTS): keep outputs and inputs in separate directories"
+                )
+            if is_within(root, self.output_root):
+                raise ValueError(
+                    f"the input root {root} (VIDEOEDIT_INPUT_ROOTS) lies inside UR_EDIT_OUTPUT_DIR "
+                    f"{self.output_root}: keep outputs and inputs in separate directories"
+                )
+            if self.job_db_url is None and is_within(self.job_db_path, root):
+                raise ValueError(
+                    f"the SQLite job store {self.job_db_path} (VIDEOEDIT_JOB_DB) lies inside the input root {root} "
+                    "(VIDEOEDIT_INPUT_ROOTS): put it outside every input root"
+                )
 
     @property
     def upload_path(self) -> Path:
@@ -106,10 +151,11 @@ class Settings:
         return cls(
             input_roots=_paths(env["VIDEOEDIT_INPUT_ROOTS"])
             if env.get("VIDEOEDIT_INPUT_ROOTS")
-            else defaults.input_roots,
+            else (_default_media_dir(),),
             output_root=Path(env.get("UR_EDIT_OUTPUT_DIR", "outputs")).expanduser().resolve(),
             model_servers=env.get("VIDEOEDIT_MODEL_SERVERS", defaults.model_servers),
             model_timeout_s=float(env.get("VIDEOEDIT_MODEL_TIMEOUT_S", defaults.model_timeout_s)),
+            model_token=env.get("VIDEOEDIT_MODEL_TOKEN") or None,
             job_db=env.get("VIDEOEDIT_JOB_DB") or None,
             job_lease_s=float(env.get("VIDEOEDIT_JOB_LEASE_S", defaults.job_lease_s)),
             auth_token=env.get("VIDEOEDIT_AUTH_TOKEN") or None,

@@ -24,7 +24,7 @@ from .errors import JobFailed, NotFound, VideoEditError
 from .jobs.reporter import JobReporter
 from .jobs.runner import new_status, run_job
 from .jobs.status_file import read_status, write_status
-from .jobs.validation import check_job_id, check_request
+from .jobs.validation import check_job_id, check_no_nul, check_request
 from .models.grpc_client import ModelClient
 from .request import JobStatus, VideoEditRequest, VideoEditStatus
 
@@ -66,7 +66,7 @@ def run_video_edit(request: VideoEditRequest) -> None:
     write_status(checked.output_dir, status)
     with _starting_lock:
         _starting.pop(request.job_id, None)  # status.json speaks for the job from now on
-    models = ModelClient(settings.model_servers, settings.model_timeout_s)
+    models = ModelClient(settings.model_servers, settings.model_timeout_s, settings.model_token)
     try:
         final = run_job(checked, models, JobReporter(status, checked.output_dir))
     finally:
@@ -78,6 +78,7 @@ def run_video_edit(request: VideoEditRequest) -> None:
 def get_video_edit_status(job_id: str, output_dir: Path | None = None) -> VideoEditStatus:
     """The job's status from its status.json (default dir: <UR_EDIT_OUTPUT_DIR>/<job_id>)."""
     check_job_id(job_id)
+    check_no_nul("output_dir", output_dir)
     directory = Path(output_dir) if output_dir else Settings.from_env().output_root / job_id
     deadline = time.monotonic() + START_GRACE_S
     while True:

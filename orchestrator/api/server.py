@@ -79,12 +79,12 @@ async def serve(
 ) -> Orchestrator:
     """Start the server (on the running loop)."""
     blocking = ThreadPoolExecutor(max_workers=BLOCKING_THREADS, thread_name_prefix="blocking")
-    models = ModelClient(settings.model_servers, settings.model_timeout_s)
+    models = ModelClient(settings.model_servers, settings.model_timeout_s, settings.model_token)
     jobs = JobManager(settings, models, open_store(settings), max_concurrent_jobs, max_queued_jobs)
     hub = WatchHub(jobs.store, jobs.get, blocking)
     jobs.on_change = hub.changed
     hub.start()
-    interceptors = [BearerTokenInterceptor(settings.auth_token)] if settings.auth_token else []
+    interceptors = [BearerTokenInterceptor(settings.auth_token, "VIDEOEDIT_AUTH_TOKEN")] if settings.auth_token else []
     server = grpc.aio.server(
         interceptors=interceptors,
         options=[
@@ -107,8 +107,9 @@ async def serve(
     await server.start()
     _report_health(jobs, health_servicer, asyncio.get_running_loop())
     log.info(
-        "VideoEditService on port %d as orchestrator %s (%s, %s, reflection %s); jobs in %s; model servers "
+        "VideoEditService on %s:%d as orchestrator %s (%s, %s, reflection %s); jobs in %s; model servers "
         "%s; inputs under %s; outputs under %s",
+        address.rpartition(":")[0],
         port,
         jobs.name,
         "TLS" if settings.tls_cert else "plaintext",
@@ -146,7 +147,8 @@ def _report_health(
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="videoedit-orchestrator", description=__doc__)
-    parser.add_argument("--host", default=os.environ.get("VIDEOEDIT_HOST", "[::]"))
+    # Loopback unless told: containers set VIDEOEDIT_HOST=0.0.0.0 (Dockerfile, compose, Kubernetes).
+    parser.add_argument("--host", default=os.environ.get("VIDEOEDIT_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("VIDEOEDIT_PORT", 50051)))
     parser.add_argument(
         "--max-concurrent-jobs",

@@ -1,9 +1,10 @@
 """Files in and out for clients without a shared disk: UploadVideo and DownloadArtifact.
 
 Uploads are streamed to a temp file in the upload dir (inside an input root, so jobs can read
-them), checked against the declared size and SHA-256, then renamed into place under a name that
-starts with the content's hash: the same video uploaded twice is stored once, and a half-received
-file never carries a final name. Downloads serve only the files a job's status names.
+them), checked against the declared size and SHA-256 and probed (only videos are kept), then
+renamed into place under a name that starts with the content's hash: the same video uploaded
+twice is stored once, and a half-received file never carries a final name. Downloads serve only
+the files a job's status names.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import BinaryIO
 
 from ..config import Settings
 from ..errors import DataLoss, FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
+from ..media.probe import NotAVideo, probe_video
 from ..request import JobStatus, VideoEditStatus
 
 CHUNK_BYTES = 1 << 20
@@ -69,6 +71,7 @@ async def receive_upload(
         actual = digest.hexdigest()
         if sha256 and actual != sha256.lower():
             raise DataLoss(f"the received file's SHA-256 is {actual}, not {sha256}; send it again")
+        await loop.run_in_executor(blocking, _check_video, Path(tmp), filename)
         final = folder / f"{actual[:16]}-{name}"
         os.replace(tmp, final)
     except BaseException:
@@ -85,6 +88,15 @@ def _temp_file(folder: Path) -> tuple[int, str]:
 def _append(out: BinaryIO, digest: hashlib._Hash, chunk: bytes) -> None:
     digest.update(chunk)
     out.write(chunk)
+
+
+def _check_video(path: Path, filename: str) -> None:
+    """Only videos are kept: anything else under an input root could be named by a job and served
+    back as its input (a page, a script)."""
+    try:
+        probe_video(path)
+    except NotAVideo as err:
+        raise InvalidArgument("chunk", f"the uploaded {filename!r} is not a video: {err}") from None
 
 
 def artifact_path(
@@ -119,6 +131,10 @@ def _input_artifact(job_id: str, path: Path | None, settings: Settings) -> Path:
         raise NotFound(f"job {job_id!r} has no input video on this server")
     if not any(root == resolved or root in resolved.parents for root in settings.input_roots):
         raise NotFound(f"job {job_id!r} has no input video under the input roots")
+    try:  # the file may have been replaced since the job was validated
+        probe_video(resolved)
+    except NotAVideo as err:
+        raise NotFound(f"job {job_id!r} has no input video: its input is {err}") from None
     return resolved
 
 

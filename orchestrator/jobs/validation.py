@@ -15,8 +15,9 @@ from pathlib import Path
 
 from videoedit.v1 import contract
 
-from ..config import Settings
+from ..config import Settings, is_within
 from ..errors import InvalidArgument, NotFound, PermissionDenied
+from ..media.probe import NotAVideo, probe_video
 from ..request import (
     CheckedRequest,
     Consistency,
@@ -60,6 +61,7 @@ MAX_INSTANCES = 100
 
 def check_request(request: VideoEditRequest, settings: Settings) -> CheckedRequest:
     """Validate `request` against `settings`; raise InvalidArgument/NotFound/PermissionDenied."""
+    _check_no_nul(request)
     job_id = request.job_id or _new_job_id()
     check_job_id(job_id)
 
@@ -93,6 +95,29 @@ def check_request(request: VideoEditRequest, settings: Settings) -> CheckedReque
         extra=dict(request.extra),
     )
     return CheckedRequest(request=checked, options=options)
+
+
+def _check_no_nul(request: VideoEditRequest) -> None:
+    texts = [
+        ("job_id", request.job_id),
+        ("input_video_path", request.input_video_path),
+        ("output_dir", request.output_dir),
+        ("mask_prompt", request.mask_prompt),
+        ("edit_prompt", request.edit_prompt),
+        ("mode", request.mode),
+    ]
+    for key, value in request.extra.items():
+        texts += [("extra", key), (f"extra[{key}]", value)]
+    for name, value in texts:
+        check_no_nul(name, value)
+
+
+def check_no_nul(name: str, value: object) -> None:
+    """A text field (or path) must not hold a NUL: the OS cannot take it in a path (Python raises
+    a bare ValueError), and in a prompt or option it is a truncated or smuggled string."""
+    text = str(value) if isinstance(value, (str, Path)) else ""
+    if (at := text.find("\0")) >= 0:
+        raise InvalidArgument(name, f"contains a NUL character (at {at}): {text[:140]!r}")
 
 
 def check_job_id(job_id: str) -> None:
@@ -184,16 +209,12 @@ def _check_range(name: str, value: float, low: float, high: float, integer: bool
         raise InvalidArgument(name, f"{value!r} must be a whole number")
 
 
-def _is_under(path: Path, root: Path) -> bool:
-    return path == root or root in path.parents
-
-
 def _resolve_input(path: Path | str, settings: Settings) -> Path:
     if not str(path).strip():
         raise InvalidArgument("input_video_path", "is required")
     # resolve() follows symlinks and removes "..", so the root check sees the real file.
     resolved = Path(path).expanduser().resolve()
-    if not any(_is_under(resolved, root) for root in settings.input_roots):
+    if not any(is_within(resolved, root) for root in settings.input_roots):
         roots = ", ".join(str(r) for r in settings.input_roots)
         raise PermissionDenied(
             f"input_video_path {str(path)!r} is outside the allowed input roots ({roots}); "
@@ -203,6 +224,10 @@ def _resolve_input(path: Path | str, settings: Settings) -> Path:
         raise NotFound(f"input_video_path {str(path)!r} does not exist on the server")
     if not resolved.is_file():
         raise InvalidArgument("input_video_path", f"{str(path)!r} is not a file")
+    try:
+        probe_video(resolved)
+    except NotAVideo as err:
+        raise InvalidArgument("input_video_path", f"{str(path)!r} is not a video: {err}") from None
     return resolved
 
 
@@ -211,7 +236,7 @@ def _resolve_output_dir(output_dir: Path | str | None, job_id: str, settings: Se
     if output_dir is None or not str(output_dir).strip():
         return root / job_id
     resolved = Path(output_dir).expanduser().resolve()
-    if not _is_under(resolved, root) or resolved == root:
+    if not is_within(resolved, root) or resolved == root:
         raise PermissionDenied(
             f"output_dir {str(output_dir)!r} must be a directory inside the output root {root} "
             "(UR_EDIT_OUTPUT_DIR on the server)"

@@ -30,6 +30,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from videoedit.v1 import model_service_pb2 as pb
 from videoedit.v1 import model_service_pb2_grpc as pb_grpc
 from videoedit.v1 import wire
+from videoedit.v1.auth import bearer_metadata
 from videoedit.v1.contract import EditParams
 
 from ..errors import ModelServerError, ModelServerUnavailable, TrackingLost
@@ -134,9 +135,11 @@ def _channel(target: str) -> grpc.Channel:
 class ModelClient:
     """Implements `Models` against the model server(s) of VIDEOEDIT_MODEL_SERVERS."""
 
-    def __init__(self, target: str, timeout_s: float = 600.0):
+    def __init__(self, target: str, timeout_s: float = 600.0, token: str | None = None):
         self.target = target
         self.timeout_s = timeout_s
+        # Every ModelService call carries the model servers' token (VIDEOEDIT_MODEL_TOKEN), if any.
+        self.metadata = bearer_metadata(token)
         self._channel = _channel(channel_target(target))
         self._stub = pb_grpc.ModelServiceStub(self._channel)
         self._info: pb.ModelServerInfo | None = None
@@ -306,7 +309,7 @@ class ModelClient:
     ):
         try:
             return getattr(stub or self._stub, rpc)(
-                request, timeout=timeout or self.timeout_s, wait_for_ready=wait_for_ready
+                request, timeout=timeout or self.timeout_s, wait_for_ready=wait_for_ready, metadata=self.metadata
             )
         except grpc.RpcError as err:
             hint = ""
@@ -369,6 +372,7 @@ class _SessionTracker:
             self._stub.Segment(
                 pb.SegmentRequest(prompts=[self._prompt], session=pb.TrackingSession(id=self.session_id, close=True)),
                 timeout=5,
+                metadata=self._client.metadata,
             )
         except grpc.RpcError as err:
             log.info(

@@ -8,8 +8,9 @@ import time
 
 import pytest
 
+from clients.sample_clip import make_sample_clip
 from orchestrator import VideoEditRequest, get_video_edit_status, run_video_edit
-from orchestrator.errors import JobFailed
+from orchestrator.errors import InvalidArgument, JobFailed
 from tests.helpers import EVENT_TIMEOUT_S, FAST_JOB
 
 
@@ -104,7 +105,7 @@ def test_a_started_job_reads_queued_before_its_status_file_exists(legacy_env, cl
 
 
 def test_a_never_started_job_is_not_found_and_a_refused_one_reads_failed(legacy_env, clip):
-    from orchestrator.errors import InvalidArgument, NotFound
+    from orchestrator.errors import NotFound
 
     with pytest.raises(NotFound, match="no job 'never-started'"):
         get_video_edit_status("never-started")
@@ -123,19 +124,47 @@ def test_a_never_started_job_is_not_found_and_a_refused_one_reads_failed(legacy_
 
 
 def test_failure_raises_and_is_recorded(legacy_env, media_dir):
-    broken = media_dir / "broken.mp4"
-    broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 100)
+    tiny = make_sample_clip(media_dir / "tiny.mp4", frames=3, width=8, height=8, audio=False)  # a video, too small
     request = VideoEditRequest(
         job_id="test_003",
-        input_video_path=broken,
+        input_video_path=tiny,
         output_dir=legacy_env / "test_003",
         mask_prompt="car",
         edit_prompt="make it red",
     )
-    with pytest.raises(JobFailed, match="not a readable video"):
+    with pytest.raises(JobFailed, match="8x8 frames"):
         run_video_edit(request)
     status = get_video_edit_status("test_003", request.output_dir)
-    assert status.status == "failed" and "not a readable video" in status.error
+    assert status.status == "failed" and "8x8 frames" in status.error
+
+
+@pytest.mark.parametrize(
+    "fields, words",
+    [
+        (dict(input_video_path="notes.mp4"), "input_video_path: "),  # ...'<path>' is not a video: ...
+        (dict(input_video_path="cl\0ip.mp4"), "input_video_path: contains a NUL character"),
+        (dict(output_dir="a\0b"), "output_dir: contains a NUL character"),
+        (dict(edit_prompt="red\0"), "edit_prompt: contains a NUL character"),
+        (dict(extra={"seed_mode": "fixed\0"}), "extra[seed_mode]: contains a NUL character"),
+    ],
+)
+def test_bad_input_is_refused_naming_the_field(legacy_env, media_dir, clip, fields, words):
+    (media_dir / "notes.mp4").write_text("this is not a video")
+    request = VideoEditRequest(
+        job_id="refused-input",
+        input_video_path=media_dir / fields.pop("input_video_path", clip.name),
+        output_dir=legacy_env / fields.pop("output_dir", "refused-input"),
+        mask_prompt="car",
+        edit_prompt=fields.pop("edit_prompt", "red"),
+        **fields,
+    )
+    with pytest.raises(InvalidArgument) as err:
+        run_video_edit(request)
+    assert str(err.value).startswith(words), err.value
+    assert "NUL" in str(err.value) or "is not a video: not a media file" in str(err.value)
+    assert get_video_edit_status("refused-input", legacy_env / "refused-input").status == "failed"
+    with pytest.raises(InvalidArgument, match="output_dir: contains a NUL"):
+        get_video_edit_status("refused-input", legacy_env / "a\0b")
 
 
 def _run(request, errors):

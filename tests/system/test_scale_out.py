@@ -189,8 +189,8 @@ def test_a_bad_job_database_keeps_the_orchestrator_from_serving(cluster, tmp_pat
         **os.environ,
         "VIDEOEDIT_JOB_DB": url,
         "VIDEOEDIT_MODEL_SERVERS": cluster.modelserver_address,
-        "UR_EDIT_OUTPUT_DIR": str(tmp_path),
-        "VIDEOEDIT_INPUT_ROOTS": str(tmp_path),
+        "UR_EDIT_OUTPUT_DIR": str(tmp_path / "outputs"),
+        "VIDEOEDIT_INPUT_ROOTS": str(tmp_path / "media"),
     }
     log_path = tmp_path / "orchestrator.log"
     with open(log_path, "wb") as log:

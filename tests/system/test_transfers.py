@@ -73,6 +73,9 @@ def test_cli_uploads_edits_and_downloads(stack, local_clip, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cli-up_log.txt", "cli-up_mask.mp4", "cli-up_output.mp4"]
 
 
+PAGE = b"<html><script>fetch('/api/video/jobs').then(r => r.text()).then(alert)</script></html>"
+
+
 def upload(stack, messages):
     with grpc.insecure_channel(stack.orchestrator_address) as channel:
         return pb_grpc.VideoEditServiceStub(channel).UploadVideo(iter(messages), timeout=60)
@@ -93,17 +96,28 @@ def meta(filename="x.mp4", size=10, sha=""):
         ([meta(size=4), meta(size=4)], grpc.StatusCode.INVALID_ARGUMENT, "only the first"),
         ([meta(filename="...", size=4)], grpc.StatusCode.INVALID_ARGUMENT, "file name"),
         ([meta(size=0)], grpc.StatusCode.INVALID_ARGUMENT, "size_bytes"),
+        # Whole, intact and not a video: probed before it gets a name, and dropped.
+        ([meta(size=4), pb.UploadVideoRequest(chunk=b"abcd")], grpc.StatusCode.INVALID_ARGUMENT, "not a video"),
+        (
+            [meta(filename="x.html", size=len(PAGE)), pb.UploadVideoRequest(chunk=PAGE)],
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "chunk: the uploaded 'x.html' is not a video: not a media file FFmpeg can read",
+        ),
     ],
 )
 def test_bad_uploads_are_refused_and_leave_nothing(stack, media_dir, messages, code, words):
+    uploads = media_dir / "uploads"
+    uploads.mkdir(exist_ok=True)
+    before = set(uploads.iterdir())
     with pytest.raises(grpc.RpcError) as err:
         upload(stack, messages)
     assert err.value.code() == code and words in err.value.details()
-    assert not list((media_dir / "uploads").glob(".upload-*"))
+    assert set(uploads.iterdir()) == before
 
 
-def test_upload_names_cannot_climb_out_of_the_upload_dir(stack, media_dir):
-    reply = upload(stack, [meta(filename="../../etc/passwd", size=4), pb.UploadVideoRequest(chunk=b"abcd")])
+def test_upload_names_cannot_climb_out_of_the_upload_dir(stack, media_dir, local_clip):
+    data = local_clip.read_bytes()
+    reply = upload(stack, [meta(filename="../../etc/passwd", size=len(data)), pb.UploadVideoRequest(chunk=data)])
     assert Path(reply.input_video_path).parent == media_dir / "uploads"
     assert Path(reply.input_video_path).name.endswith("-passwd")
 
@@ -115,11 +129,22 @@ def test_downloads_only_what_exists(client, tmp_path, media_dir):
     with pytest.raises(grpc.RpcError) as err:
         client.download("no-such-job", pb.ARTIFACT_UNSPECIFIED, tmp_path)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    junk = media_dir / "junk.mp4"
-    junk.write_bytes(b"not a video")
-    client.start_edit(str(junk), "car", "red", job_id="junk-dl", **FAST_JOB)
+    tiny = make_sample_clip(media_dir / "tiny.mp4", frames=2, width=8, height=8, audio=False)  # fails: too small
+    client.start_edit(str(tiny), "car", "red", job_id="junk-dl", **FAST_JOB)
     assert client.wait("junk-dl").status == pb.JOB_STATUS_FAILED
     with pytest.raises(grpc.RpcError) as err:
         client.download("junk-dl", pb.ARTIFACT_OUTPUT_VIDEO, tmp_path)
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "failed" in err.value.details()
     assert "junk-dl" in client.download("junk-dl", pb.ARTIFACT_LOG, tmp_path).read_text()
+
+
+def test_the_input_artifact_is_served_only_while_it_is_a_video(client, media_dir, tmp_path):
+    swapped = media_dir / "swapped.mp4"
+    make_sample_clip(swapped, frames=4, width=160, height=120)
+    client.start_edit(str(swapped), "car", "red", job_id="swapped", **FAST_JOB)
+    assert client.wait("swapped").status == pb.JOB_STATUS_FINISHED
+    assert client.download("swapped", pb.ARTIFACT_INPUT_VIDEO, tmp_path).read_bytes() == swapped.read_bytes()
+    swapped.write_bytes(PAGE)  # replaced behind the server's back after the job was validated
+    with pytest.raises(grpc.RpcError) as err:
+        client.download("swapped", pb.ARTIFACT_INPUT_VIDEO, tmp_path / "again")
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND and "not a media file" in err.value.details()

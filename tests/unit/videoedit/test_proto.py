@@ -1,4 +1,5 @@
-"""The committed Python stubs match the .proto files, and `buf lint` passes."""
+"""The committed Python stubs match the .proto files, and `buf lint` passes; the compose files are
+valid and wire what the services need (all interfaces, the model servers' token)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.helpers import REPO_ROOT
 
@@ -63,3 +65,17 @@ def test_docker_compose_files_are_valid(name):
         [checker, "--builtin-schema", "vendor.compose-spec", str(ROOT / name)], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("name", ["docker-compose.yml", "docker-compose.scale-out.yml"])
+def test_compose_services_listen_on_all_interfaces_and_share_the_model_token_from_the_environment(name):
+    services = yaml.safe_load((ROOT / name).read_text())["services"]
+    programs = {service: spec["command"][0] for service, spec in services.items() if "command" in spec}
+    assert programs, name
+    for service, program in programs.items():
+        env = services[service].get("environment", {})
+        host = "VIDEOEDIT_HTTP_HOST" if program == "videoedit-web" else "VIDEOEDIT_HOST"
+        assert env.get(host) == "0.0.0.0", f"{name}: {service} listens on loopback only (the default)"
+        if program != "videoedit-web":
+            # Interpolated from the environment or .env, and required: never a literal in the file.
+            assert env["VIDEOEDIT_MODEL_TOKEN"].startswith("${VIDEOEDIT_MODEL_TOKEN:?"), f"{name}: {service}"

@@ -9,7 +9,6 @@ from contextlib import ExitStack
 import pytest
 
 from orchestrator.api.limits import Stream, StreamLimits, client_of
-from orchestrator.api.security import _bearer_token_is
 from orchestrator.config import Settings
 from orchestrator.errors import ResourceExhausted
 
@@ -66,19 +65,3 @@ def test_limits_below_one_are_refused_naming_the_variable(value):
         Settings(max_watchers=value)
     with pytest.raises(ValueError, match="VIDEOEDIT_UPLOAD_IDLE_S 0"):
         Settings(upload_idle_s=0)
-
-
-@pytest.mark.parametrize(
-    ("header", "ok"),
-    [
-        ("Bearer s3cret", True),
-        ("bearer s3cret", True),
-        ("BEARER  s3cret ", True),
-        ("Basic s3cret", False),
-        ("Bearer s3cre", False),
-        ("s3cret", False),
-        ("", False),
-    ],
-)
-def test_the_bearer_scheme_is_case_insensitive_and_the_token_exact(header, ok):
-    assert _bearer_token_is(header, b"s3cret") is ok

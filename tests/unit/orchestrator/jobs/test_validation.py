@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from clients.sample_clip import make_sample_clip
 from orchestrator.config import Settings
 from orchestrator.errors import InvalidArgument, VideoEditError
 from orchestrator.jobs.validation import JOB_ID_PATTERN, check_request
@@ -21,8 +22,7 @@ from videoedit.v1 import contract
 @pytest.fixture(scope="module")
 def fuzz_settings(tmp_path_factory) -> Settings:
     root = tmp_path_factory.mktemp("fuzz")
-    (root / "in").mkdir()
-    (root / "in" / "clip.mp4").write_bytes(b"x")
+    make_sample_clip(root / "in" / "clip.mp4", frames=2, width=32, height=32, audio=False)
     return Settings(input_roots=(root / "in",), output_root=root / "out")
 
 
