@@ -69,7 +69,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """The orchestrator's stub on `app.state` (deps.get_orchestrator hands it out) while the app serves."""
+    """While the app serves: the orchestrator's stub on `app.state` (deps.get_orchestrator hands it
+    out), and the access log redacted (logs.py; uvicorn configured its loggers before this runs)."""
     redact_access_log()
     channel = open_channel(app.state.settings)
     app.state.stub = pb_grpc.VideoEditServiceStub(channel)

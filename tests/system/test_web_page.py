@@ -146,7 +146,7 @@ ATTACK = """<!doctype html><title>another site</title>
 <input name='{"job_id": "forged-form", "input_video_path": "CLIP", "mask_prompt": "car", "edit_prompt": "red", "x": "'
  value='"}'></form>
 <script>
-const page = "<" + "script>MARKER</" + "script>";  // split: "</script>" would end this one
+const page = "<" + "script>MARKER</" + "script>";  // split, or it would end this script
 const job = {job_id: "forged-fetch", input_video_path: "CLIP", mask_prompt: "car", edit_prompt: "red"};
 async function attempt(url, init) {
   try { const reply = await fetch(url, init); return reply.type === "opaque" ? "opaque" : await reply.text(); }
@@ -236,3 +236,33 @@ def _wait_until_it_ends(http: httpx.Client, job_id: str) -> None:
     while http.get(f"/api/video/status/{job_id}").json()["status"] not in ("finished", "failed", "cancelled"):
         assert time.monotonic() < deadline
         time.sleep(0.5)
+
+
+def test_with_a_token_the_page_uses_signed_links_and_never_puts_the_token_in_a_url(page, make_stack, clip):
+    with make_stack("page-token", env={"VIDEOEDIT_AUTH_TOKEN": "page-s3cret"}) as secured:
+        secured.start_gateway()
+        clip_here = secured.input_roots[0] / "clip.mp4"
+        clip_here.write_bytes(clip.read_bytes())
+        urls = []
+        page.on("request", lambda r: urls.append(r.url))
+        page.goto(secured.gateway_url)
+        page.click("summary")
+        page.fill("#token", "page-s3cret")
+        page.dispatch_event("#token", "change")
+        page.fill("#path", str(clip_here))
+        page.fill("#mask-prompt", "car")
+        page.fill("#edit-prompt", "make the car blue")
+        page.fill("#steps", "2")
+        page.fill("#edit-size", "64")
+        page.select_option("#keyframes", "4")
+        page.click("#start")
+        page.wait_for_function("() => document.querySelector('#job-state').textContent === 'finished'")
+        for video in ("#video-input", "#video-output", "#video-mask"):  # <video> with signed links
+            page.wait_for_function(f"() => document.querySelector('{video}').readyState >= 2")
+        assert "ended finished" in page.text_content("#log")
+        assert "sig=" in page.get_attribute("#log-link", "href")
+        assert page.evaluate("sessionStorage.getItem('videoedit-token')") == "page-s3cret"
+        assert page.evaluate("localStorage.length") == 0
+        assert not [u for u in urls if "page-s3cret" in u or "access_token" in u]
+        assert [u for u in urls if "/api/video/events/" in u and "sig=" in u]
+        assert "page-s3cret" not in secured.log_path("gateway").read_text()
