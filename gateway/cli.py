@@ -6,7 +6,8 @@ VIDEOEDIT_HTTP_ALLOWED_ORIGINS (comma-separated; default the gateway's own: http
 http://127.0.0.1:PORT, http://[::1]:PORT and the bound host), VIDEOEDIT_HTTP_LINK_TTL_S (300),
 VIDEOEDIT_HTTP_MAX_BODY_KB (1024), VIDEOEDIT_HTTP_MAX_STREAMS_PER_CLIENT (32),
 VIDEOEDIT_HTTP_MAX_STREAMS (5000), VIDEOEDIT_HTTP_MAX_UPLOADS_PER_CLIENT (4),
-VIDEOEDIT_UPLOAD_IDLE_S (30).
+VIDEOEDIT_UPLOAD_IDLE_S (30); FORWARDED_ALLOW_IPS (uvicorn's: the proxies whose X-Forwarded-For
+is trusted; unset: none).
 """
 
 from __future__ import annotations
@@ -57,4 +58,7 @@ def main(argv: list[str] | None = None) -> None:
         " (token required)" if settings.token else "",
         ", ".join(settings.allowed_origins),
     )
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+    # X-Forwarded-For names the client (the per-client limits' key) only when FORWARDED_ALLOW_IPS
+    # names the proxies to trust; else any local process could pass for any client.
+    proxied = bool(env.get("FORWARDED_ALLOW_IPS"))
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info", proxy_headers=proxied)

@@ -234,6 +234,8 @@ def test_streams_are_limited_per_client_and_in_all(held):
             third = a.get("/api/video/events/waits")
             assert third.status_code == 429 and third.headers["retry-after"] == "5"
             assert "VIDEOEDIT_HTTP_MAX_STREAMS_PER_CLIENT" in third.json()["error"]["message"]
+            posing = a.get("/api/video/events/waits", headers={"X-Forwarded-For": "10.9.8.7"})
+            assert posing.status_code == 429  # no trusted proxy (FORWARDED_ALLOW_IPS): the address counts
             assert a.get("/api/video/artifact/waits/input", headers={"Range": "bytes=0-9"}).status_code == 429
             assert a.get("/api/video/status/waits").json()["status"] == "queued"  # other calls go on
             b_stream = open_streams.enter_context(b.stream("GET", "/api/video/events/waits"))
