@@ -217,9 +217,7 @@ class LocalStack:
             ["-m", "gateway", "--host", "127.0.0.1", "--port", port, "--server", self.orchestrator_address],
             {**self.env, **(env or {})},
         )
-        wait_http(
-            f"{self.gateway_url}/openapi.json", START_TIMEOUT_S, self.processes["gateway"], self.log_path("gateway")
-        )
+        wait_http(f"{self.gateway_url}/healthz", START_TIMEOUT_S, self.processes["gateway"], self.log_path("gateway"))
 
     def log_path(self, name: str) -> Path:
         return self.workdir / f"{name}.log"

@@ -2,7 +2,7 @@
 FastAPI app, which opens the channel to the orchestrator and maps errors to HTTP statuses.
 
 Routes (JSON unless said otherwise; OpenAPI at /openapi.json, docs at /docs), from the routers in
-jobs.py, uploads.py, artifacts.py and page.py:
+jobs.py, uploads.py, artifacts.py, links.py and page.py:
 
     POST /api/video/edit                      start a job (the original worker's REST example)
     GET  /api/video/status/{job_id}           its status: the original worker's status.to_dict()
@@ -11,32 +11,39 @@ jobs.py, uploads.py, artifacts.py and page.py:
     GET  /api/video/jobs                      jobs, newest first (?status=&page_size=&page_token=)
     POST /api/video/upload?filename=NAME      the request body is the video; -> its server path
     GET  /api/video/artifact/{job_id}/{kind}  output | mask | log | input, with HTTP Range
-    GET  /                                    the web page
+    POST /api/video/links/{job_id}            {"for": "events" | kind} -> a signed, short-lived URL
+    GET  /                                    the web page (and /static/...)
+    GET  /healthz                             for probes
 
-With VIDEOEDIT_AUTH_TOKEN set, /api calls need `Authorization: Bearer <token>` (or
-`?access_token=<token>`, for <video> and EventSource, which cannot set headers); the token is
-passed on to the orchestrator, which checks it too.
+With VIDEOEDIT_AUTH_TOKEN set, /api calls need `Authorization: Bearer <token>`, or, for a GET, a
+signed link (for <video> and EventSource, which cannot send headers); the token is passed on to
+the orchestrator, which checks it too. Around the routes: the Host/Origin check and the security
+headers (guards.py) and the per-client limits (limits.py); POSTs take application/json only
+(body.py); every error, FastAPI's own included, is the error JSON (errors.py).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import grpc
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from videoedit.v1 import video_edit_pb2_grpc as pb_grpc
 
-from . import artifacts, jobs, page, uploads
-from .convert import BadRequest
+from . import artifacts, jobs, links, page, uploads
 from .deps import GatewaySettings, Unauthenticated, require_token
-from .errors import error_response, from_rpc_error
+from .errors import HTTP_CODE, ApiError, error_response, from_rpc_error
+from .guards import CheckOrigin, SecurityHeaders
+from .limits import LimitConcurrency
+from .logs import redact_access_log
 
 __all__ = ["GatewaySettings", "create_app"]
 
@@ -51,14 +58,20 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     )
     app.state.settings = settings
     app.mount("/static", StaticFiles(directory=page.STATIC), name="static")
-    for routes in (page, jobs, uploads, artifacts):
+    for routes in (page, jobs, uploads, artifacts, links):
         app.include_router(routes.router)
+    # The last added runs first: the Host/Origin check, then the limits; the headers on every answer.
+    app.add_middleware(LimitConcurrency, limits=settings.limits)
+    app.add_middleware(CheckOrigin, origins=settings.allowed_origins)
+    app.add_middleware(SecurityHeaders)
     return app
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """The orchestrator's stub on `app.state` (deps.get_orchestrator hands it out) while the app serves."""
+    """While the app serves: the orchestrator's stub on `app.state` (deps.get_orchestrator hands it
+    out), and the access log redacted (logs.py; uvicorn configured its loggers before this runs)."""
+    redact_access_log()
     channel = open_channel(app.state.settings)
     app.state.stub = pb_grpc.VideoEditServiceStub(channel)
     yield
@@ -82,25 +95,43 @@ async def rpc_failed(_request: Request, err: grpc.RpcError) -> Response:
     return from_rpc_error(err)
 
 
-async def bad_request(_request: Request, err: BadRequest) -> Response:
-    return error_response(400, "INVALID_ARGUMENT", str(err))
+async def refused(_request: Request, err: ApiError) -> Response:
+    return err.response()
 
 
-async def not_routed(request: Request, err: HTTPException) -> Response:
-    """No route for this path or method: under /api/, a caller without the token learns only that
-    (401), not which routes exist; otherwise FastAPI's own 404 or 405."""
+async def invalid_parameter(_request: Request, err: RequestValidationError) -> Response:
+    """A path or query parameter of the wrong type, out of range or missing: 400 naming it (not
+    FastAPI's 422 shape)."""
+    problems = [f"{e['loc'][-1]}: {e['msg'].removeprefix('Value error, ')}{_given(e)}" for e in err.errors()]
+    return error_response(400, "INVALID_ARGUMENT", "; ".join(problems))
+
+
+def _given(error: dict) -> str:
+    return "" if error.get("input") is None else f" (given {error['input']!r})"
+
+
+async def http_error(request: Request, err: HTTPException) -> Response:
+    """FastAPI's and Starlette's own errors (no route for this path or method, ...) as the error
+    JSON. Under /api/, a caller without the token learns only that (401), not which routes exist."""
     if request.url.path.startswith("/api/"):
         try:
             await require_token(request, request.app.state.settings)
         except Unauthenticated as missing:
             return await unauthenticated(request, missing)
-    return await http_exception_handler(request, err)
+    return error_response(err.status_code, HTTP_CODE.get(err.status_code, f"HTTP_{err.status_code}"), str(err.detail))
+
+
+async def crashed(_request: Request, err: Exception) -> Response:
+    """A bug: logged with its traceback by the server; the client gets the error JSON."""
+    logging.getLogger("videoedit.web").error("unexpected error: %r", err)
+    return error_response(500, "INTERNAL", "the gateway failed on this request; see its log")
 
 
 EXCEPTION_HANDLERS = {
     Unauthenticated: unauthenticated,
     grpc.RpcError: rpc_failed,
-    BadRequest: bad_request,
-    404: not_routed,
-    405: not_routed,
+    ApiError: refused,
+    RequestValidationError: invalid_parameter,
+    HTTPException: http_error,
+    Exception: crashed,
 }

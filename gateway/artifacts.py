@@ -1,11 +1,17 @@
 """The download route: a job's files (output, mask, log, input) from the orchestrator's
-DownloadArtifact, streamed, with one HTTP byte range (206 and Content-Range; 416 outside the file)."""
+DownloadArtifact, streamed, with one HTTP byte range (206 and Content-Range; 416, with
+`Content-Range: bytes */SIZE`, for a range that is not in the file).
+
+A file is served as what its kind says it is, never as its name says: the videos as video/mp4
+(a single-frame job's output and mask, which are PNG pictures, as image/png) inline, the log as
+text/plain and as an attachment. With nosniff (guards.py) no browser takes any of them for a page.
+"""
 
 from __future__ import annotations
 
-import mimetypes
 import re
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -15,38 +21,51 @@ from fastapi.responses import Response, StreamingResponse
 from videoedit.v1 import video_edit_pb2 as pb
 
 from .convert import BadRequest
-from .deps import Orchestrator, OrchestratorDep, api_router
-from .errors import error_response
+from .deps import Orchestrator, OrchestratorDep, Text, api_router
+from .errors import ApiError, error_response
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@dataclass(frozen=True)
+class Kind:
+    artifact: int  # pb.Artifact
+    media_type: str
+    inline: bool  # shown in the page (<video>, <img>) rather than saved
+    may_be_png: bool = False  # a single-frame job's output and mask are pictures
+
+    def media_type_of(self, head: bytes) -> str:
+        """The type to send for a file of this kind that starts with `head`."""
+        return "image/png" if self.may_be_png and head.startswith(PNG_SIGNATURE) else self.media_type
+
 
 ARTIFACTS = {
-    "output": pb.ARTIFACT_OUTPUT_VIDEO,
-    "mask": pb.ARTIFACT_MASK_VIDEO,
-    "log": pb.ARTIFACT_LOG,
-    "input": pb.ARTIFACT_INPUT_VIDEO,
+    "output": Kind(pb.ARTIFACT_OUTPUT_VIDEO, "video/mp4", inline=True, may_be_png=True),
+    "mask": Kind(pb.ARTIFACT_MASK_VIDEO, "video/mp4", inline=True, may_be_png=True),
+    "log": Kind(pb.ARTIFACT_LOG, "text/plain; charset=utf-8", inline=False),
+    "input": Kind(pb.ARTIFACT_INPUT_VIDEO, "video/mp4", inline=True),
 }
 
 router = api_router()
 
 
 @router.get("/artifact/{job_id}/{kind}", summary="A job's file: output, mask, log or input (Range)")
-async def artifact(job_id: str, kind: str, request: Request, orchestrator: OrchestratorDep) -> Response:
+async def artifact(job_id: Text, kind: str, request: Request, orchestrator: OrchestratorDep) -> Response:
     if kind not in ARTIFACTS:
         raise BadRequest(f"kind: {kind!r} is not one of {', '.join(ARTIFACTS)}")
-    ask = pb.DownloadArtifactRequest(job_id=job_id, artifact=ARTIFACTS[kind])
+    spec = ARTIFACTS[kind]
+    ask = pb.DownloadArtifactRequest(job_id=job_id, artifact=spec.artifact)
     wanted = _byte_range(request.headers.get("range"))
+    head = b""
     if wanted is not None:
-        await _ask_for_range(orchestrator, ask, wanted)
+        size, head = await _head(orchestrator, ask)
+        ask.offset, ask.length = _in_file(wanted, size)
     download = orchestrator.stream("DownloadArtifact", ask)
-    try:
-        first = await download.read()
-    except grpc.RpcError as err:
-        if wanted is not None and err.code() == grpc.StatusCode.INVALID_ARGUMENT:
-            return error_response(416, "OUT_OF_RANGE", err.details() or "")
-        raise
+    first = await download.read()
     if first is grpc.aio.EOF:
         return error_response(502, "DATA_LOSS", "the orchestrator sent no file")
-    status_code, headers = _answer(ask, first, ranged=wanted is not None)
-    media_type = mimetypes.guess_type(first.filename)[0] or "application/octet-stream"
+    status_code, headers = _answer(ask, first, ranged=wanted is not None, inline=spec.inline)
+    media_type = spec.media_type_of(head if wanted is not None else first.chunk)
     return StreamingResponse(_chunks(download, first), status_code=status_code, media_type=media_type, headers=headers)
 
 
@@ -63,31 +82,38 @@ def _byte_range(header: str | None) -> tuple[int | None, int | None] | None:
     return start, end
 
 
-async def _ask_for_range(
-    orchestrator: Orchestrator, ask: pb.DownloadArtifactRequest, wanted: tuple[int | None, int | None]
-) -> None:
-    """Sets `ask`'s offset and length to the range; for "bytes=-N" (the last N bytes) it first asks
-    for the file's size."""
+def _in_file(wanted: tuple[int | None, int | None], size: int) -> tuple[int, int]:
+    """The (offset, length) of the range in a file of `size` bytes; 416 when none of it is in there
+    (a start at or past the end, the last 0 bytes, any range of an empty file)."""
     start, end = wanted
-    if start is None:
-        size = await _size(orchestrator, ask)
-        start, end = max(0, size - end), None
-    ask.offset, ask.length = start, 0 if end is None else end - start + 1
+    if start is None:  # the last `end` bytes
+        start, end = max(0, size - end), size - 1 if end else -1
+    end = size - 1 if end is None else min(end, size - 1)
+    if start >= size or end < start:
+        raise ApiError(
+            416, f"Range: no byte of it is in the file of {size} bytes", {"Content-Range": f"bytes */{size}"}
+        )
+    return start, end - start + 1
 
 
-async def _size(orchestrator: Orchestrator, ask: pb.DownloadArtifactRequest) -> int:
-    """The file's size, which comes with a 1-byte answer."""
-    probe = pb.DownloadArtifactRequest(job_id=ask.job_id, artifact=ask.artifact, length=1)
-    async for reply in orchestrator.stream("DownloadArtifact", probe):
-        return reply.size_bytes
-    return 0
+async def _head(orchestrator: Orchestrator, ask: pb.DownloadArtifactRequest) -> tuple[int, bytes]:
+    """The file's size and its first bytes, which come with a short first answer."""
+    first_bytes = pb.DownloadArtifactRequest(job_id=ask.job_id, artifact=ask.artifact, length=len(PNG_SIGNATURE))
+    probe = orchestrator.stream("DownloadArtifact", first_bytes)
+    try:
+        reply = await probe.read()
+    finally:
+        probe.cancel()
+    return (0, b"") if reply is grpc.aio.EOF else (reply.size_bytes, reply.chunk)
 
 
 def _answer(
-    ask: pb.DownloadArtifactRequest, first: pb.DownloadArtifactResponse, ranged: bool
+    ask: pb.DownloadArtifactRequest, first: pb.DownloadArtifactResponse, ranged: bool, inline: bool
 ) -> tuple[int, dict[str, str]]:
     """The HTTP status and headers for the file (its first reply) or the range of it that `ask` names."""
-    headers = {"Accept-Ranges": "bytes", "Content-Disposition": f'inline; filename="{first.filename}"'}
+    filename = re.sub(r"[^A-Za-z0-9._-]", "_", first.filename) or "file"  # the name comes from the uploader
+    disposition = "inline" if inline else "attachment"
+    headers = {"Accept-Ranges": "bytes", "Content-Disposition": f'{disposition}; filename="{filename}"'}
     length = first.size_bytes - ask.offset if not ask.length else min(ask.length, first.size_bytes - ask.offset)
     headers["Content-Length"] = str(length)
     if not ranged:
@@ -98,6 +124,9 @@ def _answer(
 
 async def _chunks(download: Any, first: pb.DownloadArtifactResponse) -> AsyncIterator[bytes]:
     reply = first
-    while reply is not grpc.aio.EOF:
-        yield reply.chunk
-        reply = await download.read()
+    try:
+        while reply is not grpc.aio.EOF:
+            yield reply.chunk
+            reply = await download.read()
+    finally:
+        download.cancel()  # the client went away: stop the orchestrator's side too

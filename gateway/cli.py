@@ -1,7 +1,13 @@
 """`videoedit-web`: serve the HTTP API and the web page (uvicorn).
 
 Environment: VIDEOEDIT_SERVER (the orchestrator, localhost:50051), VIDEOEDIT_HTTP_PORT (8000),
-VIDEOEDIT_AUTH_TOKEN, VIDEOEDIT_TLS_CA, VIDEOEDIT_MAX_UPLOAD_MB (2048).
+VIDEOEDIT_AUTH_TOKEN, VIDEOEDIT_TLS_CA, VIDEOEDIT_MAX_UPLOAD_MB (2048),
+VIDEOEDIT_HTTP_ALLOWED_ORIGINS (comma-separated; default the gateway's own: http://localhost:PORT,
+http://127.0.0.1:PORT, http://[::1]:PORT and the bound host), VIDEOEDIT_HTTP_LINK_TTL_S (300),
+VIDEOEDIT_HTTP_MAX_BODY_KB (1024), VIDEOEDIT_HTTP_MAX_STREAMS_PER_CLIENT (32),
+VIDEOEDIT_HTTP_MAX_STREAMS (5000), VIDEOEDIT_HTTP_MAX_UPLOADS_PER_CLIENT (4),
+VIDEOEDIT_UPLOAD_IDLE_S (30); FORWARDED_ALLOW_IPS (uvicorn's: the proxies whose X-Forwarded-For
+is trusted; unset: none).
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ import os
 import uvicorn
 
 from .app import GatewaySettings, create_app
+from .guards import allowed_origins
+from .limits import ClientLimits
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -32,12 +40,25 @@ def main(argv: list[str] | None = None) -> None:
         token=env.get("VIDEOEDIT_AUTH_TOKEN", ""),
         tls_ca=env.get("VIDEOEDIT_TLS_CA", ""),
         max_upload_bytes=int(float(env.get("VIDEOEDIT_MAX_UPLOAD_MB", 2048)) * 2**20),
+        max_body_bytes=int(float(env.get("VIDEOEDIT_HTTP_MAX_BODY_KB", 1024)) * 2**10),
+        allowed_origins=allowed_origins(env.get("VIDEOEDIT_HTTP_ALLOWED_ORIGINS", ""), args.host, args.port),
+        link_ttl_s=float(env.get("VIDEOEDIT_HTTP_LINK_TTL_S", 300)),
+        limits=ClientLimits(
+            streams_per_client=int(env.get("VIDEOEDIT_HTTP_MAX_STREAMS_PER_CLIENT", 32)),
+            streams_total=int(env.get("VIDEOEDIT_HTTP_MAX_STREAMS", 5000)),
+            uploads_per_client=int(env.get("VIDEOEDIT_HTTP_MAX_UPLOADS_PER_CLIENT", 4)),
+            upload_idle_s=float(env.get("VIDEOEDIT_UPLOAD_IDLE_S", 30)),
+        ),
     )
     logging.getLogger("videoedit.web").info(
-        "HTTP on %s:%d -> orchestrator %s%s",
+        "HTTP on %s:%d -> orchestrator %s%s; origins %s",
         args.host,
         args.port,
         args.server,
         " (token required)" if settings.token else "",
+        ", ".join(settings.allowed_origins),
     )
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+    # X-Forwarded-For names the client (the per-client limits' key) only when FORWARDED_ALLOW_IPS
+    # names the proxies to trust; else any local process could pass for any client.
+    proxied = bool(env.get("FORWARDED_ALLOW_IPS"))
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info", proxy_headers=proxied)

@@ -9,28 +9,45 @@ options (`edit_size`, `smoothing_mode`, ...).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from clients.follow import status_name
 from videoedit.v1 import video_edit_pb2 as pb
 
-# Request fields `params` may set (the rest of `params` goes to `extra`).
-FIELDS: dict[str, type] = {
-    "mode": str,
-    "max_frames": int,
-    "image_guidance_scale": float,
-    "guidance_scale": float,
-    "erode_kernel": int,
-    "num_inference_steps": int,
-    "apply_smoothing": bool,
-    "smoothing_window": int,
-    "smoothing_alpha": float,
-    "seed": int,
+from .errors import ApiError
+
+# Request fields `params` may set, with their type on the wire (proto/videoedit/v1/video_edit.proto);
+# the rest of `params` goes to `extra`.
+FIELDS: dict[str, str] = {
+    "mode": "string",
+    "max_frames": "int32",
+    "image_guidance_scale": "float",
+    "guidance_scale": "float",
+    "erode_kernel": "int32",
+    "num_inference_steps": "int32",
+    "apply_smoothing": "bool",
+    "smoothing_window": "int32",
+    "smoothing_alpha": "float",
+    "seed": "int64",
 }
+INT_RANGE = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
+FLOAT32_MAX = 3.4028234663852886e38
 
 
-class BadRequest(ValueError):
+class BadRequest(ApiError):
     """The JSON itself is wrong (-> 400), before anything reaches the orchestrator."""
+
+    def __init__(self, message: str):
+        super().__init__(400, message)
+
+
+def text(field: str, value: str) -> str:
+    """`value`, which goes into a proto string: refused when it holds a NUL (the orchestrator would
+    fail on it as a path, and no field has a use for one)."""
+    if "\0" in value:
+        raise BadRequest(f"{field}: {value!r} contains a NUL character")
+    return value
 
 
 def request_from_json(data: Any) -> pb.VideoEditRequest:
@@ -42,8 +59,11 @@ def request_from_json(data: Any) -> pb.VideoEditRequest:
     params = data.get("params") or {}
     if not isinstance(params, dict):
         raise BadRequest("params: must be an object")
+    extra_given = params.get("extra") or {}
+    if not isinstance(extra_given, dict):
+        raise BadRequest("params.extra: must be an object")
     fields: dict[str, Any] = {}
-    extra = {str(k): str(v) for k, v in (params.get("extra") or {}).items()}
+    extra = {str(k): str(v) for k, v in extra_given.items()}
     for key, value in params.items():
         if key == "extra":
             continue
@@ -51,31 +71,44 @@ def request_from_json(data: Any) -> pb.VideoEditRequest:
             fields[key] = _typed(key, value, FIELDS[key])
         else:
             extra[key] = str(value).lower() if isinstance(value, bool) else str(value)
+    for key, value in extra.items():
+        text(f"params.extra[{key!r}]", key)
+        text(f"params.{key}", value)
+    strings = {key: str(data.get(key) or "") for key in ("job_id", "output_dir")}
+    strings |= {key: data[key] for key in ("input_video_path", "mask_prompt", "edit_prompt")}
     return pb.VideoEditRequest(
-        job_id=str(data.get("job_id") or ""),
-        input_video_path=data["input_video_path"],
-        output_dir=str(data.get("output_dir") or ""),
-        mask_prompt=data["mask_prompt"],
-        edit_prompt=data["edit_prompt"],
+        **{key: text(key, value) for key, value in strings.items()},
         extra=extra,
         **fields,
     )
 
 
-def _typed(key: str, value: Any, kind: type) -> Any:
-    if kind is bool:
+def _typed(key: str, value: Any, wire: str) -> Any:
+    """`value` as the proto field of type `wire` takes it; 400 naming params.`key` when it is not
+    one, or does not fit (an int32 past 2^31, a float past float32, inf, nan)."""
+    field = f"params.{key}"
+    if wire == "bool":
         if not isinstance(value, bool):
-            raise BadRequest(f"params.{key}: {value!r} is not true or false")
+            raise BadRequest(f"{field}: {value!r} is not true or false")
         return value
-    if kind is str:
+    if wire == "string":
         if not isinstance(value, str):
-            raise BadRequest(f"params.{key}: {value!r} is not a string")
-        return value
+            raise BadRequest(f"{field}: {value!r} is not a string")
+        return text(field, value)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise BadRequest(f"params.{key}: {value!r} is not a number")
-    if kind is int and value != int(value):
-        raise BadRequest(f"params.{key}: {value!r} is not a whole number")
-    return kind(value)
+        raise BadRequest(f"{field}: {value!r} is not a number")
+    if not math.isfinite(value):
+        raise BadRequest(f"{field}: {value!r} is not a finite number")
+    if wire == "float":
+        if abs(value) > FLOAT32_MAX:
+            raise BadRequest(f"{field}: {value!r} is past the largest float ({FLOAT32_MAX:.4g})")
+        return float(value)
+    if value != int(value):
+        raise BadRequest(f"{field}: {value!r} is not a whole number")
+    low, high = INT_RANGE[wire]
+    if not low <= int(value) <= high:
+        raise BadRequest(f"{field}: {value!r} is outside {wire} ({low}..{high})")
+    return int(value)
 
 
 def job_status_from_word(word: str) -> int:

@@ -1,5 +1,6 @@
-"""What the routes are handed, as FastAPI dependencies: the settings, the token check and the
-orchestrator (its gRPC stub, calling with the caller's token).
+"""What the routes are handed, as FastAPI dependencies: the settings, the token check (a bearer
+token, or a signed link), the orchestrator (its gRPC stub, calling with the caller's token), and
+the types of path and query parameters (checked before a route runs: 400 naming the parameter).
 
 `create_app` keeps the settings and the stub on `app.state`; routes get them only through here.
 """
@@ -7,12 +8,16 @@ orchestrator (its gRPC stub, calling with the caller's token).
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import AfterValidator
 
 from videoedit.v1 import video_edit_pb2_grpc as pb_grpc
+
+from . import signing
+from .limits import ClientLimits
 
 CALL_TIMEOUT_S = 30.0  # each unary call; streams (events, uploads, downloads) last as long as they need
 
@@ -28,6 +33,11 @@ class GatewaySettings:
     token: str = ""  # VIDEOEDIT_AUTH_TOKEN: required from HTTP clients and passed on
     tls_ca: str = ""  # VIDEOEDIT_TLS_CA: the orchestrator's CA ("system": the system's)
     max_upload_bytes: int = 2 << 30  # VIDEOEDIT_MAX_UPLOAD_MB
+    max_body_bytes: int = 1 << 20  # VIDEOEDIT_HTTP_MAX_BODY_KB: a JSON body
+    # VIDEOEDIT_HTTP_ALLOWED_ORIGINS (cli.py: by default the gateway's own, guards.allowed_origins)
+    allowed_origins: tuple[str, ...] = ("http://localhost:8000", "http://127.0.0.1:8000", "http://[::1]:8000")
+    link_ttl_s: float = 300.0  # VIDEOEDIT_HTTP_LINK_TTL_S: how long a signed link works
+    limits: ClientLimits = field(default_factory=ClientLimits)
 
 
 class Unauthenticated(Exception):
@@ -35,7 +45,8 @@ class Unauthenticated(Exception):
 
     def __init__(self) -> None:
         super().__init__(
-            "missing or wrong token: send 'Authorization: Bearer <VIDEOEDIT_AUTH_TOKEN>' or ?access_token="
+            "missing or wrong token: send 'Authorization: Bearer <VIDEOEDIT_AUTH_TOKEN>', "
+            "or use a link from POST /api/video/links/{job_id} (expired links need a new one)"
         )
 
 
@@ -51,8 +62,9 @@ class Orchestrator:
         """One unary call, within CALL_TIMEOUT_S."""
         return await getattr(self.stub, rpc)(message, timeout=CALL_TIMEOUT_S, metadata=self.metadata)
 
-    def stream(self, rpc: str, request: Any) -> Any:
-        """A streaming call (no deadline); `request` is a message or, for client streams, an iterator."""
+    def stream(self, rpc: str, request: Any = None) -> Any:
+        """A streaming call (no deadline); `request` is a message or, for client streams, an
+        iterator or None (then the caller writes the messages: call.write, call.done_writing)."""
         return getattr(self.stub, rpc)(request, metadata=self.metadata)
 
 
@@ -64,22 +76,30 @@ SettingsDep = Annotated[GatewaySettings, Depends(get_settings)]
 
 
 async def require_token(request: Request, settings: SettingsDep) -> None:
-    """With a token set, the caller must send it: `Authorization: Bearer <token>`, or, only when
-    there is no Authorization header, `?access_token=<token>` (for <video> and EventSource)."""
+    """With a token set, the caller must send it, `Authorization: Bearer <token>` (the scheme in
+    any case), or call a GET with a link signed for this path that has not expired (signing.py)."""
     if not settings.token:
         return
-    given = request.headers.get("authorization", "") or f"Bearer {request.query_params.get('access_token', '')}"
-    if not hmac.compare_digest(given.encode(), f"Bearer {settings.token}".encode()):
-        raise Unauthenticated()
+    if given := bearer(request):
+        if hmac.compare_digest(given.encode(), settings.token.encode()):
+            return
+    elif request.method == "GET" and signing.verify(
+        settings.token, request.scope["path"], request.query_params.get("exp", ""), request.query_params.get("sig", "")
+    ):
+        return
+    raise Unauthenticated()
+
+
+def bearer(request: Request) -> str:
+    """The token of an `Authorization: Bearer <token>` header ("" without one)."""
+    scheme, _, token = request.headers.get("authorization", "").strip().partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
 
 
 async def get_orchestrator(request: Request, settings: SettingsDep) -> Orchestrator:
     """The stub, with the token to pass on: the gateway's own when it has one, else the caller's."""
-    if settings.token:
-        metadata: Metadata = (("authorization", f"Bearer {settings.token}"),)
-    else:
-        given = request.headers.get("authorization")
-        metadata = (("authorization", given),) if given else ()
+    token = settings.token or bearer(request)
+    metadata: Metadata = (("authorization", f"Bearer {token}"),) if token else ()
     return Orchestrator(request.app.state.stub, metadata)
 
 
@@ -89,3 +109,15 @@ OrchestratorDep = Annotated[Orchestrator, Depends(get_orchestrator)]
 def api_router() -> APIRouter:
     """A router for routes under /api/video: each of them requires the token."""
     return APIRouter(prefix="/api/video", dependencies=[Depends(require_token)])
+
+
+def _no_nul(value: str) -> str:
+    if "\0" in value:
+        raise ValueError("contains a NUL character")
+    return value
+
+
+# A path or query parameter that goes into a proto string (job ids, page tokens, file names).
+Text = Annotated[str, AfterValidator(_no_nul)]
+# page_size, an int32 on the wire.
+PageSize = Annotated[int, Query(ge=0, le=2**31 - 1)]

@@ -1,6 +1,9 @@
-"""gRPC status codes as HTTP statuses, with the server's message, as JSON:
+"""The API's errors, always as JSON with the server's message:
 
 {"error": {"code": "NOT_FOUND", "message": "no job 'x'"}}
+
+gRPC status codes map to HTTP statuses here; the gateway's own refusals (415, 413, 429, ...) are
+raised as ApiError, which create_app's handler turns into that JSON.
 """
 
 from __future__ import annotations
@@ -21,6 +24,31 @@ HTTP_STATUS = {
     grpc.StatusCode.UNAVAILABLE: 503,
     grpc.StatusCode.DEADLINE_EXCEEDED: 503,
 }
+
+# The code word of an HTTP error that did not come from the orchestrator (FastAPI's 404, 405, ...).
+HTTP_CODE = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    408: "DEADLINE_EXCEEDED",
+    413: "RESOURCE_EXHAUSTED",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    416: "OUT_OF_RANGE",
+    429: "RESOURCE_EXHAUSTED",
+}
+
+
+class ApiError(Exception):
+    """A refusal the gateway decides itself, answered as the error JSON with `status`."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.headers = status, headers
+
+    def response(self) -> JSONResponse:
+        return error_response(self.status, HTTP_CODE.get(self.status, f"HTTP_{self.status}"), str(self), self.headers)
 
 
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:

@@ -1,5 +1,6 @@
 """The job routes: start a job (the original worker's REST example), its status, its status changes as
-Server-Sent Events, cancel it, and the list of jobs. Each is one VideoEditService call."""
+Server-Sent Events, cancel it, and the list of jobs. Each is one VideoEditService call. The POSTs
+take only application/json (body.py), cancel too (its body, if any, is ignored)."""
 
 from __future__ import annotations
 
@@ -8,34 +9,30 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
-from fastapi import Request
 from fastapi.responses import Response, StreamingResponse
 
 from videoedit.v1 import video_edit_pb2 as pb
 
-from .convert import BadRequest, job_status_from_word, request_from_json, status_to_dict
-from .deps import OrchestratorDep, api_router
+from .body import JsonBody
+from .convert import job_status_from_word, request_from_json, status_to_dict
+from .deps import OrchestratorDep, PageSize, Text, api_router
 from .errors import error_response
 
 router = api_router()
 
 
 @router.post("/edit", summary="Start an edit job (the original worker's REST example)")
-async def start_edit(request: Request, orchestrator: OrchestratorDep) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except json.JSONDecodeError as err:
-        raise BadRequest(f"the body is not JSON: {err}") from None
+async def start_edit(body: JsonBody, orchestrator: OrchestratorDep) -> dict[str, Any]:
     return status_to_dict(await orchestrator.call("StartEdit", request_from_json(body)))
 
 
 @router.get("/status/{job_id}", summary="A job's status (the original worker's status.to_dict())")
-async def get_status(job_id: str, orchestrator: OrchestratorDep) -> dict[str, Any]:
+async def get_status(job_id: Text, orchestrator: OrchestratorDep) -> dict[str, Any]:
     return status_to_dict(await orchestrator.call("GetStatus", pb.GetStatusRequest(job_id=job_id)))
 
 
 @router.get("/events/{job_id}", summary="Server-Sent Events: each status change until the job ends")
-async def events(job_id: str, orchestrator: OrchestratorDep) -> Response:
+async def events(job_id: Text, orchestrator: OrchestratorDep) -> Response:
     watch = orchestrator.stream("WatchStatus", pb.WatchStatusRequest(job_id=job_id))
     first = await watch.read()  # an unknown job fails here, as a plain HTTP error
     if first is grpc.aio.EOF:
@@ -46,13 +43,13 @@ async def events(job_id: str, orchestrator: OrchestratorDep) -> Response:
 
 
 @router.post("/cancel/{job_id}", summary="Cancel a job")
-async def cancel(job_id: str, orchestrator: OrchestratorDep) -> dict[str, Any]:
+async def cancel(job_id: Text, _body: JsonBody, orchestrator: OrchestratorDep) -> dict[str, Any]:
     return status_to_dict(await orchestrator.call("CancelEdit", pb.CancelEditRequest(job_id=job_id)))
 
 
 @router.get("/jobs", summary="Jobs, newest first")
 async def jobs(
-    orchestrator: OrchestratorDep, status: str = "", page_size: int = 0, page_token: str = ""
+    orchestrator: OrchestratorDep, status: Text = "", page_size: PageSize = 0, page_token: Text = ""
 ) -> dict[str, Any]:
     wanted = job_status_from_word(status) if status else pb.JOB_STATUS_UNSPECIFIED
     reply = await orchestrator.call(

@@ -1,5 +1,8 @@
 // The web page: start a job (uploading the clip first if one was picked), follow its stages over
 // Server-Sent Events, then play original / edited / mask side by side. Plain ES module, no build.
+// The token stays in this tab (sessionStorage) and goes only in the Authorization header; what a
+// browser fetches by itself (EventSource, <video>, <img>, the log link) gets a signed, short-lived
+// URL from POST /api/video/links/{job_id}, renewed when it has expired.
 
 const STAGES = ["extracting", "masking", "propagating", "editing", "smoothing", "saving"];
 const $ = (id) => document.getElementById(id);
@@ -7,12 +10,7 @@ let events = null;
 
 const token = () => $("token").value.trim();
 
-function withToken(url) {
-  if (!token()) return url;
-  return url + (url.includes("?") ? "&" : "?") + "access_token=" + encodeURIComponent(token());
-}
-
-async function api(path, options = {}) {
+async function api(path, options = {}) {  // a JSON call with the token; throws the API's error
   const headers = { ...(options.headers || {}) };
   if (token()) headers.Authorization = `Bearer ${token()}`;
   let response;
@@ -27,6 +25,13 @@ async function api(path, options = {}) {
     throw new Error(error);
   }
   return body;
+}
+
+async function link(jobId, target) {  // "events" or an artifact kind -> a URL that needs no header
+  const { url } = await api(`/api/video/links/${encodeURIComponent(jobId)}`, {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ for: target }),
+  });
+  return url;
 }
 
 function showFormError(message) {
@@ -104,44 +109,84 @@ function follow(jobId, mode) {
   $("job-id").textContent = jobId;
   $("results").hidden = $("stills").hidden = true;
   $("log").textContent = "";
+  $("log-link").hidden = true;
   drawStages();
-  events = new EventSource(withToken(`/api/video/events/${encodeURIComponent(jobId)}`));
-  events.onmessage = (message) => {
+  listen(jobId, mode);
+}
+
+async function listen(jobId, mode) {
+  let source;
+  try {
+    source = events = new EventSource(await link(jobId, "events"));
+  } catch (err) {
+    $("job-message").textContent = `could not follow the job: ${err.message}`;
+    return;
+  }
+  let ended = false;
+  source.onmessage = (message) => {
     const status = JSON.parse(message.data);
     show(status);
     if (["finished", "failed", "cancelled"].includes(status.status)) {
-      events.close();
+      ended = true;
+      source.close();
       refreshJobs();
       finished(status, mode || ((status.output_video_path || "").endsWith(".png") ? "single_frame" : "video"));
     }
   };
-  events.addEventListener("error", () => {
-    if (events.readyState === EventSource.CLOSED) return;
+  source.addEventListener("error", () => {
+    if (ended || events !== source) return;
+    // Reconnect with a fresh link (the old one may have expired); a new stream starts with the latest status.
+    source.close();
     $("job-message").textContent = "lost the connection to the server; retrying…";
+    setTimeout(() => { if (events === source) listen(jobId, mode); }, 2000);
   });
 }
 
 async function finished(status, mode) {
-  const artifact = (kind) => withToken(`/api/video/artifact/${encodeURIComponent(status.job_id)}/${kind}`);
+  const jobId = status.job_id;
   try {
     const headers = token() ? { Authorization: `Bearer ${token()}` } : {};
-    const log = await fetch(artifact("log"), { headers });
+    const log = await fetch(`/api/video/artifact/${encodeURIComponent(jobId)}/log`, { headers });
     $("log").textContent = log.ok ? await log.text() : "";
+    $("log-link").href = await link(jobId, "log");
+    $("log-link").hidden = false;
   } catch (err) {
     $("log").textContent = `could not load the log: ${err.message}`;
   }
   if (status.status !== "finished") return;
-  if (mode === "single_frame") {
-    $("still-output").src = artifact("output");
-    $("still-mask").src = artifact("mask");
-    $("stills").hidden = false;
-    return;
+  try {
+    if (mode === "single_frame") {
+      await showMedia([$("still-output"), $("still-mask")], jobId);
+      $("stills").hidden = false;
+      return;
+    }
+    await showMedia([$("video-input"), $("video-output"), $("video-mask")], jobId);
+    $("results").hidden = false;
+  } catch (err) {
+    $("job-message").textContent = `could not load the results: ${err.message}`;
   }
-  const [input, output, mask] = [$("video-input"), $("video-output"), $("video-mask")];
-  input.src = artifact("input");
-  output.src = artifact("output");
-  mask.src = artifact("mask");
-  $("results").hidden = false;
+}
+
+// Each element's data-kind names its artifact; a signed link of its own, renewed on an error (an
+// expired link, when a video asks for more of the file later).
+async function showMedia(elements, jobId) {
+  for (const element of elements) {
+    element.dataset.job = jobId;
+    element.src = await link(jobId, element.dataset.kind);
+  }
+}
+
+async function renew(event) {
+  const element = event.target;
+  if (!element.dataset.job || Date.now() - (element.renewedAt || 0) < 10000) return;  // not in a loop
+  element.renewedAt = Date.now();
+  const at = element.currentTime || 0;
+  try {
+    element.src = await link(element.dataset.job, element.dataset.kind);
+    if (at) element.currentTime = at;
+  } catch (err) {
+    $("job-message").textContent = `could not reload ${element.dataset.kind}: ${err.message}`;
+  }
 }
 
 // The edited video leads: play, pause and seeking carry over to the original and the mask.
@@ -172,8 +217,11 @@ async function refreshJobs() {
   }
 }
 
-$("token").value = localStorage.getItem("videoedit-token") || "";
-$("token").addEventListener("change", () => { localStorage.setItem("videoedit-token", token()); refreshJobs(); });
+$("token").value = sessionStorage.getItem("videoedit-token") || "";
+$("token").addEventListener("change", () => { sessionStorage.setItem("videoedit-token", token()); refreshJobs(); });
+for (const id of ["video-input", "video-output", "video-mask", "still-output", "still-mask"]) {
+  $(id).addEventListener("error", renew);
+}
 $("job-form").addEventListener("submit", (event) => { event.preventDefault(); start("video"); });
 $("preview").addEventListener("click", () => start("single_frame"));
 $("refresh").addEventListener("click", refreshJobs);

@@ -1,10 +1,12 @@
 """The HTTP gateway (videoedit-web) over the live orchestrator: every route, the original
-worker's REST example verbatim, Server-Sent Events to the end, Range requests, and gRPC codes as HTTP statuses."""
+worker's REST example verbatim, Server-Sent Events to the end, Range requests, files served by
+kind, signed links, and gRPC codes as HTTP statuses. (Hostile requests: test_http_hostile.py.)"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import time
 from pathlib import Path
 
 import httpx
@@ -12,6 +14,8 @@ import pytest
 
 from clients.sample_clip import make_sample_clip
 from tests.helpers import EVENT_TIMEOUT_S, FAST_JOB, decode
+
+VIDEO = {"Content-Type": "application/octet-stream"}  # an upload's body: any type a form cannot send
 
 
 @pytest.fixture
@@ -74,7 +78,10 @@ def test_upload_then_edit_then_download_with_ranges(http, tmp_path):
     clip = make_sample_clip(tmp_path / "mine.mp4", frames=8, width=160, height=120)
     data = clip.read_bytes()
     uploaded = http.post(
-        "/api/video/upload", params={"filename": "mine.mp4", "sha256": hashlib.sha256(data).hexdigest()}, content=data
+        "/api/video/upload",
+        params={"filename": "mine.mp4", "sha256": hashlib.sha256(data).hexdigest()},
+        content=data,
+        headers=VIDEO,
     )
     assert uploaded.status_code == 200, uploaded.text
     path = uploaded.json()["input_video_path"]
@@ -93,6 +100,8 @@ def test_upload_then_edit_then_download_with_ranges(http, tmp_path):
 
     whole = http.get("/api/video/artifact/rest_upload/output")
     assert whole.status_code == 200 and whole.headers["content-type"] == "video/mp4"
+    assert whole.headers["x-content-type-options"] == "nosniff"
+    assert whole.headers["content-disposition"].startswith("inline;")
     assert whole.headers["accept-ranges"] == "bytes" and int(whole.headers["content-length"]) == len(whole.content)
     (tmp_path / "out.mp4").write_bytes(whole.content)
     assert len(decode(tmp_path / "out.mp4")) == 8
@@ -106,11 +115,19 @@ def test_upload_then_edit_then_download_with_ranges(http, tmp_path):
         assert part.status_code == 206, (header, part.text)
         assert part.headers["content-range"] == f"bytes {start}-{end}/{size}"
         assert part.content == whole.content[start : end + 1]
-    beyond = http.get("/api/video/artifact/rest_upload/output", headers={"Range": f"bytes={size + 10}-"})
-    assert beyond.status_code == 416
-    assert http.get("/api/video/artifact/rest_upload/input").content == data
-    assert http.get("/api/video/artifact/rest_upload/mask").status_code == 200
-    assert "ended finished" in http.get("/api/video/artifact/rest_upload/log").text
+    for header in (f"bytes={size}-", f"bytes={size + 10}-", f"bytes={2**64}-", "bytes=-0"):  # no byte of the file
+        beyond = http.get("/api/video/artifact/rest_upload/output", headers={"Range": header})
+        assert beyond.status_code == 416 and beyond.headers["content-range"] == f"bytes */{size}", header
+        assert beyond.json()["error"]["code"] == "OUT_OF_RANGE"
+    end = http.get("/api/video/artifact/rest_upload/output", headers={"Range": f"bytes={size - 5}-{2**64}"})
+    assert end.status_code == 206 and end.content == whole.content[-5:]  # an end past the file: up to its end
+    served = http.get("/api/video/artifact/rest_upload/input")
+    assert served.content == data and served.headers["content-type"] == "video/mp4"
+    assert http.get("/api/video/artifact/rest_upload/mask").headers["content-type"] == "video/mp4"
+    log = http.get("/api/video/artifact/rest_upload/log")
+    assert "ended finished" in log.text and log.headers["content-type"] == "text/plain; charset=utf-8"
+    assert log.headers["content-disposition"].startswith("attachment;")
+    assert log.headers["x-content-type-options"] == "nosniff"
 
 
 @pytest.mark.parametrize(
@@ -150,7 +167,7 @@ def test_conflicts_unknown_jobs_bad_ranges_and_cancel(http, clip):
     assert http.get("/api/video/events/nobody").status_code == 404
     assert http.get("/api/video/artifact/rest_conflict/nonsense").status_code == 400
     assert http.get("/api/video/artifact/rest_conflict/log", headers={"Range": "bytes=9-3"}).status_code == 400
-    cancelled = http.post("/api/video/cancel/rest_conflict").json()
+    cancelled = http.post("/api/video/cancel/rest_conflict", json={}).json()
     assert cancelled["job_id"] == "rest_conflict"
     final = events(http, "rest_conflict")[-1]
     assert final["status"] in ("cancelled", "finished")  # it may have finished before the cancel landed
@@ -163,21 +180,54 @@ def test_uploads_need_a_length_and_respect_the_limit(stack, make_stack):
     # A second gateway with a 1 MB limit, in front of the same orchestrator.
     with make_stack.gateway("small-uploads", stack.orchestrator_address, env={"VIDEOEDIT_MAX_UPLOAD_MB": "1"}) as small:
         with httpx.Client(base_url=small.gateway_url, timeout=EVENT_TIMEOUT_S) as http:
-            big = http.post("/api/video/upload", params={"filename": "big.mp4"}, content=b"x" * (2 << 20))
+            big = http.post(
+                "/api/video/upload", params={"filename": "big.mp4"}, content=b"x" * (2 << 20), headers=VIDEO
+            )
             assert big.status_code == 413 and "VIDEOEDIT_MAX_UPLOAD_MB" in big.json()["error"]["message"]
-            streamed = http.post("/api/video/upload", params={"filename": "s.mp4"}, content=iter([b"abc"]))
+            streamed = http.post(
+                "/api/video/upload", params={"filename": "s.mp4"}, content=iter([b"abc"]), headers=VIDEO
+            )
             assert streamed.status_code == 411
 
 
-def test_the_token_is_required_and_passed_on(make_stack):
-    with make_stack("secured", env={"VIDEOEDIT_AUTH_TOKEN": "s3cret"}) as secured:
+def test_the_token_is_required_and_passed_on_and_signed_links_stand_in_for_it(make_stack):
+    env = {"VIDEOEDIT_AUTH_TOKEN": "s3cret", "VIDEOEDIT_HTTP_LINK_TTL_S": "3"}
+    with make_stack("secured", env=env) as secured:
         secured.start_gateway()
         with httpx.Client(base_url=secured.gateway_url, timeout=EVENT_TIMEOUT_S) as http:
             assert http.get("/api/video/jobs").status_code == 401
             assert http.get("/api/video/jobs", headers={"Authorization": "Bearer wrong"}).status_code == 401
-            assert http.get("/api/video/jobs", headers={"Authorization": "Bearer s3cret"}).status_code == 200
-            assert http.get("/api/video/jobs", params={"access_token": "s3cret"}).status_code == 200
+            for scheme in ("Bearer", "bearer", "BEARER"):  # the scheme in any case
+                assert http.get("/api/video/jobs", headers={"Authorization": f"{scheme} s3cret"}).status_code == 200
+            assert http.get("/api/video/jobs", params={"access_token": "s3cret"}).status_code == 401  # never in URLs
             assert http.get("/").status_code == 200  # the page itself is public; its API calls carry the token
+
+            auth = {"Authorization": "Bearer s3cret"}
+            assert http.post("/api/video/links/job1", json={"for": "events"}).status_code == 401
+            events_link = http.post("/api/video/links/job1", json={"for": "events"}, headers=auth).json()
+            log_link = http.post("/api/video/links/job1", json={"for": "log"}, headers=auth).json()
+            assert events_link["url"].startswith("/api/video/events/job1?exp=") and "&sig=" in events_link["url"]
+            assert events_link["expires_at"] <= time.time() + 3
+            # A link gets past the token check for its own path only (no job1: 404 once past it).
+            assert http.get(events_link["url"]).json()["error"]["code"] == "NOT_FOUND"
+            assert http.get(log_link["url"]).json()["error"]["code"] == "NOT_FOUND"
+            query = events_link["url"].split("?")[1]
+            for elsewhere in ("/api/video/events/job2", "/api/video/status/job1", "/api/video/artifact/job1/output"):
+                assert http.get(f"{elsewhere}?{query}").status_code == 401, elsewhere
+            tampered = events_link["url"][:-1] + ("0" if events_link["url"][-1] != "0" else "1")
+            assert http.get(tampered).status_code == 401
+            bad = http.post("/api/video/links/job1", json={"for": "jobs"}, headers=auth)
+            assert bad.status_code == 400 and "for:" in bad.json()["error"]["message"]
+            time.sleep(4)
+            assert http.get(events_link["url"]).status_code == 401  # expired
+        log = secured.log_path("gateway").read_text()
+        assert "s3cret" not in log and events_link["url"].split("sig=")[1] not in log
+        assert "sig=REDACTED" in log and "access_token=REDACTED" in log
+
+
+def test_without_a_token_links_are_plain_urls(http):
+    link = http.post("/api/video/links/job%20one", json={"for": "output"}).json()
+    assert link == {"url": "/api/video/artifact/job%20one/output", "expires_at": None}
 
 
 def test_an_unreachable_orchestrator_is_503(make_stack):
