@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 
-class JobStatus(str, Enum):
+class JobStatus(StrEnum):
     """Job stages in the order a successful job passes them (the original worker's strings)."""
 
     QUEUED = "queued"
@@ -36,13 +36,10 @@ class JobStatus(str, Enum):
         return self in (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
-class Word(str, Enum):
+class Word(StrEnum):
     """A word of the API (`mode`, the `extra` choices). A str: it equals, hashes and serialises
     (JSON, protobuf) as its word, and prints as it (str and repr), so comparisons with the plain
     strings, status files and the job log read as they did before the enums."""
-
-    def __str__(self) -> str:
-        return self.value
 
     def __repr__(self) -> str:
         return repr(self.value)
