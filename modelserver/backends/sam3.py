@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from .base import Instance
+from .sam3_geometry import encode_geometry_always
 from .sam3_kernels import install_cv_utils_kernel
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class TrackingSession:
 class Sam3Segmenter:
     def __init__(self, model, processor, device: str = "cpu", dtype: torch.dtype = torch.float32) -> None:
         install_cv_utils_kernel()  # before the first forward: otherwise it tries the Hub
+        encode_geometry_always(model.detector_model)  # text prompts as Meta's detector runs them
         self.model = model
         self.processor = processor
         self.device = device
