@@ -192,7 +192,7 @@ def convert_sam3(argv: list[str]) -> None:
         "model.safetensors, processor) that --sam3 / SAM3_MODEL_PATH can name.",
     )
     parser.add_argument("src", help="Meta's sam3.pt")
-    parser.add_argument("dst", help="the directory to write (must not exist yet)")
+    parser.add_argument("dst", help="the directory to write (one that exists is taken as converted already)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     from .backends.sam3_convert import ConversionError, convert_once

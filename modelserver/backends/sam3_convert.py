@@ -407,7 +407,9 @@ def convert_once(checkpoint: Path, target: Path) -> None:
     """Convert into `target` unless it exists: it appears complete or not at all (tiny.build_once)."""
     if target.exists() and not target.is_dir():
         raise ConversionError(f"{target} exists and is not a directory")
-    if not target.is_dir():
+    if target.is_dir():
+        log.info("%s: converted already", target)
+    else:
         log.info("converting %s to the transformers format in %s", checkpoint, target)
         started = time.monotonic()
         build_once(target, lambda tmp: convert_checkpoint(checkpoint, tmp))

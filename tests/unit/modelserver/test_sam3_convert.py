@@ -184,3 +184,16 @@ def test_a_file_that_is_not_metas_checkpoint_is_refused_saying_why(tmp_path, mon
     torch.save({"model": {"other.weight": torch.zeros(1)}}, junk)
     with pytest.raises(WeightsError, match="no `detector.` tensors"):
         resolve_sources(sam3=str(junk), cache_dir=tmp_path)
+
+
+def test_convert_sam3_writes_a_directory_the_model_server_loads(tiny_checkpoint, tiny_config, tmp_path):
+    from modelserver.cli import main
+
+    main(["convert-sam3", str(tiny_checkpoint), str(tmp_path / "sam3")])
+    sam3, _ = resolve_sources(sam3=str(tmp_path / "sam3"), cache_dir=tmp_path / "cache")
+    assert Path(sam3.path_or_id) == (tmp_path / "sam3").resolve() and not (tmp_path / "cache").exists()
+    assert Sam3Segmenter.from_pretrained(sam3.path_or_id).architecture == "Sam3VideoModel"
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    with pytest.raises(SystemExit) as stopped:
+        main(["convert-sam3", str(tmp_path / "junk.pt"), str(tmp_path / "junk")])
+    assert stopped.value.code == 2 and not (tmp_path / "junk").exists()
