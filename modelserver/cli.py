@@ -55,7 +55,7 @@ def _add_weights_flags(parser: argparse.ArgumentParser, env: Mapping[str, str]) 
     weights = parser.add_argument_group("weights")
     weights.add_argument(
         "--sam3",
-        help="SAM3 dir, sam3.pt inside a facebook/sam3 download, or hub id "
+        help="SAM3 dir, hub id, or Meta's sam3.pt (converted once into --cache-dir) "
         "(default: $SAM3_MODEL_PATH, else facebook/sam3 if cached)",
     )
     weights.add_argument(

@@ -384,9 +384,8 @@ def convert_checkpoint(checkpoint: Path, out_dir: Path, config=None) -> Converte
             f"{missing[:3]}, {len(extra)} unexpected {extra[:3]}, {len(wrong)} of another shape "
             f"{[(k, tuple(got[k]), tuple(expected[k])) for k in wrong[:3]]}"
         )
-    log.info(
-        "SAM3 conversion: dropped %d tensors transformers has no use for: %s", len(converted.dropped), converted.dropped
-    )
+    kinds = sorted({re.sub(r"\.\d+\.", ".N.", key) for key in converted.dropped})
+    log.info("SAM3 conversion: dropped %d tensors transformers has no use for: %s", len(converted.dropped), kinds)
     out_dir.mkdir(parents=True, exist_ok=True)
     save_file(converted.state_dict, str(out_dir / CONVERTED_WEIGHTS), metadata={"format": "pt"})
     config.save_pretrained(out_dir)
