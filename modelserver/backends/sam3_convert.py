@@ -270,8 +270,9 @@ LEFTOVERS = re.compile(
 # Fused q/k/v projections, by their name after renaming: nn.MultiheadAttention's and the ViT's.
 _FUSED = re.compile(r"(?P<prefix>.*\.)(in_proj_(?P<mha>weight|bias)|attention\.(?P<vit>weight|bias))")
 _POINT_EMBED = re.compile(r"(?P<name>.*point_embed\.weight)\.(?P<index>\d+)")
-_SHARED_FOURIER = ("tracker_model.prompt_encoder.shared_embedding.positional_embedding",)
-_SHARED_COPIES = ("tracker_model.shared_image_embedding.positional_embedding",)
+# Meta's prompt encoder has one random-Fourier matrix; transformers keeps a second for the image.
+_FOURIER = "tracker_model.prompt_encoder.shared_embedding.positional_embedding"
+_FOURIER_COPY = "tracker_model.shared_image_embedding.positional_embedding"
 
 
 def _compile(template: str) -> re.Pattern:
@@ -292,6 +293,8 @@ def rename(meta_key: str) -> str | None:
 
 @dataclass
 class Converted:
+    """Sam3VideoModel's state dict, and the names of the Meta tensors left out (LEFTOVERS)."""
+
     state_dict: dict[str, torch.Tensor]
     dropped: list[str]
 
@@ -322,9 +325,8 @@ def convert_state_dict(meta: Mapping[str, torch.Tensor]) -> Converted:
             out[name] = tensor
     for name, rows in points.items():
         out[name] = torch.cat([rows[i] for i in sorted(rows)])
-    for source, copy in zip(_SHARED_FOURIER, _SHARED_COPIES, strict=True):
-        if source in out:
-            out[copy] = out[source].clone()
+    if _FOURIER in out:
+        out[_FOURIER_COPY] = out[_FOURIER].clone()
     return Converted({k: v.contiguous() for k, v in out.items()}, dropped)
 
 
@@ -361,17 +363,17 @@ def sam3_video_config():
     return Sam3VideoConfig()
 
 
-def convert_checkpoint(checkpoint: Path, out_dir: Path, config=None) -> Converted:
+def convert_checkpoint(checkpoint: Path, out_dir: Path) -> Converted:
     """Write a transformers-format dir (config, model.safetensors, processor) for `checkpoint`.
 
-    Every tensor of the model `config` describes must come from the checkpoint with its shape,
+    Every tensor of the model sam3_video_config() describes must come from the checkpoint with its shape,
     and nothing but LEFTOVERS may be left, else ConversionError: a partial conversion would load
     with randomly initialised parts and segment nonsense without a word.
     """
     from safetensors.torch import save_file
     from transformers import Sam3VideoModel
 
-    config = sam3_video_config() if config is None else config
+    config = sam3_video_config()
     converted = convert_state_dict(load_meta_checkpoint(Path(checkpoint)))
     with torch.device("meta"):
         expected = {k: v.shape for k, v in Sam3VideoModel(config).state_dict().items()}
