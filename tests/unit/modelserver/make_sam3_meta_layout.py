@@ -10,6 +10,7 @@ unpacked beside, not installed into, the project's venv:
 
 It builds the model as `build_sam3_video_model` does (about 15 s, 3.5 GB of memory): weight
 initialisation is skipped, and the few tensors Meta's code puts on "cuda" go on the CPU.
+test_sam3_reference.py builds it the same way.
 The JSON groups layers: {"pattern with {} for layer numbers": [[shape, [numbers...]], ...]}.
 """
 
@@ -28,6 +29,8 @@ FIXTURE = Path(__file__).with_name("sam3_meta_layout.json")
 
 
 class _CudaOnCpu(TorchFunctionMode):
+    """Tensors Meta's code creates on "cuda" go on the CPU (the test's workaround, not the product's)."""
+
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = dict(kwargs or {})
         if "cuda" in str(kwargs.get("device", "")):
@@ -35,20 +38,28 @@ class _CudaOnCpu(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
-def meta_state_dict_shapes() -> dict[str, list[int]]:
-    # Training-data helpers Meta's model code imports but never calls when building the model.
-    for name in ("pycocotools", "pycocotools.mask", "pycocotools.coco", "pycocotools.cocoeval", "decord"):
-        sys.modules.setdefault(name, mock.MagicMock())
+def build_meta_video_model():
+    """Meta's video model as `build_sam3_video_model` builds it, weights left uninitialised (set
+    them before use). Meta's `sam3` package and iopath/einops must be importable."""
     import open_clip
-    from sam3.model_builder import build_sam3_video_model
 
-    for name in dir(torch.nn.init):  # random initialisation of 860M weights: minutes for nothing
-        if name.endswith("_") and not name.startswith("_"):
-            setattr(torch.nn.init, name, lambda tensor, *args, **kwargs: tensor)
+    # Training-data helpers Meta's model code imports but never calls when building the model.
+    stubs = {n: mock.MagicMock() for n in ("pycocotools", "pycocotools.mask", "pycocotools.coco", "decord")}
+    # Random initialisation of 860M weights: minutes for nothing.
+    skip_init = {n: _unchanged for n in dir(torch.nn.init) if n.endswith("_") and not n.startswith("_")}
     bpe = Path(open_clip.__file__).with_name("bpe_simple_vocab_16e6.txt.gz")
-    with _CudaOnCpu():
-        model = build_sam3_video_model(bpe_path=str(bpe), load_from_HF=False, device="cpu")
-    return {key: list(tensor.shape) for key, tensor in model.state_dict().items()}
+    with mock.patch.dict(sys.modules, stubs), mock.patch.multiple(torch.nn.init, **skip_init), _CudaOnCpu():
+        from sam3.model_builder import build_sam3_video_model
+
+        return build_sam3_video_model(bpe_path=str(bpe), load_from_HF=False, device="cpu")
+
+
+def _unchanged(tensor, *args, **kwargs):
+    return tensor
+
+
+def meta_state_dict_shapes() -> dict[str, list[int]]:
+    return {key: list(tensor.shape) for key, tensor in build_meta_video_model().state_dict().items()}
 
 
 def compact(shapes: dict[str, list[int]]) -> dict[str, list]:
