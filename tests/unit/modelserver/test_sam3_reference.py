@@ -4,12 +4,15 @@ Meta's `sam3` package (unpacked with --no-deps beside the venv, never installed 
 in SAM3_REFERENCE_PATH) builds its video model with noise on every weight; the model server
 converts the saved `sam3.pt` through its real path (weights.resolve_sources) and loads it as it
 serves it (Sam3Segmenter). Both then run on the same prompt and frame on the CPU (about 3 min).
+Meta's CUDA-only lines are worked around here, not in the product: tensors it creates on "cuda"
+go on the CPU (make_sam3_meta_layout) and pin_memory is a no-op.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from unittest import mock
 
 import pytest
 
@@ -62,12 +65,21 @@ def test_the_text_encoder_agrees(models):
     assert_agree(meta_text.transpose(0, 1)[:, :valid], text[:, :valid])
 
 
-@torch.no_grad()
-def test_the_vision_backbone_and_both_necks_agree(models):
+@pytest.fixture(scope="module")
+def vision(models):
+    """Both models' image features of one random 1008-pixel frame: (Meta's, ours)."""
     meta, ours = models
     pixels = torch.randn(1, 3, 1008, 1008, generator=torch.Generator().manual_seed(1))
-    meta_out = meta.detector.backbone.forward_image(pixels)
-    vision = ours.detector_model.get_vision_features(pixel_values=pixels)
+    with torch.no_grad():
+        return meta.detector.backbone.forward_image(pixels), ours.detector_model.get_vision_features(
+            pixel_values=pixels
+        )
+
+
+@torch.no_grad()
+def test_the_vision_backbone_and_both_necks_agree(models, vision):
+    _, ours = models
+    meta_out, vision = vision
     levels = meta_out["backbone_fpn"]
     assert len(levels) == 3
     for meta_level, level in zip(levels, vision.fpn_hidden_states, strict=False):
@@ -77,3 +89,27 @@ def test_the_vision_backbone_and_both_necks_agree(models):
     tracker_levels, _ = ours.tracker_neck(hidden.view(1, side, side, -1).permute(0, 3, 1, 2))
     for meta_level, level in zip(meta_out["sam2_backbone_out"]["backbone_fpn"], tracker_levels, strict=False):
         assert_agree(meta_level, level)
+
+
+@torch.no_grad()
+def test_the_detector_agrees_on_a_text_prompt(models, vision):
+    """Scores, boxes and masks, the geometry encoder's class token included on both sides."""
+    from types import SimpleNamespace
+
+    meta, ours = models
+    meta_vision, vision = vision
+    detector = meta.detector
+    backbone_out = {**meta_vision, **detector.backbone.forward_text([PROMPT], device="cpu")}
+    find_input = SimpleNamespace(img_ids=torch.tensor([0]), text_ids=torch.tensor([0]))
+    with mock.patch.object(torch.Tensor, "pin_memory", lambda tensor, *args, **kwargs: tensor):  # CUDA-only
+        meta_out = detector.forward_grounding(backbone_out, find_input, None, detector._get_dummy_prompt())
+    tokens = build_clip_tokenizer()([PROMPT], padding="max_length", max_length=32, return_tensors="pt")
+    text = ours.detector_model.get_text_features(
+        input_ids=tokens.input_ids, attention_mask=tokens.attention_mask, return_dict=True
+    )
+    out = ours.detector_model(vision_embeds=vision, text_embeds=text, attention_mask=tokens.attention_mask)
+    # Meta's scores are joint: sigmoid(class) x sigmoid(presence), as a logit.
+    scores = out.pred_logits.sigmoid() * out.presence_logits.sigmoid()
+    assert_agree(meta_out["pred_logits"].sigmoid().squeeze(-1), scores)
+    assert_agree(meta_out["pred_boxes_xyxy"], out.pred_boxes)
+    assert_agree(meta_out["pred_masks"], out.pred_masks)
