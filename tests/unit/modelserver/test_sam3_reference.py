@@ -113,3 +113,9 @@ def test_the_detector_agrees_on_a_text_prompt(models, vision):
     assert_agree(meta_out["pred_logits"].sigmoid().squeeze(-1), scores)
     assert_agree(meta_out["pred_boxes_xyxy"], out.pred_boxes)
     assert_agree(meta_out["pred_masks"], out.pred_masks)
+    # transformers' own forward, which leaves the class token out for text alone, does not agree.
+    plain = type(ours.detector_model).forward(
+        ours.detector_model, vision_embeds=vision, text_embeds=text, attention_mask=tokens.attention_mask
+    )
+    with pytest.raises(AssertionError):
+        assert_agree(meta_out["pred_masks"], plain.pred_masks)
