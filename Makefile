@@ -21,7 +21,7 @@ ORCHESTRATOR_PORT ?= 50051
 MODELSERVER_PORT ?= 50052
 HTTP_PORT ?= $(or $(VIDEOEDIT_HTTP_PORT),8000)
 
-.PHONY: setup node-setup k8s-setup browser-setup proto serve demo test test-slow bench loadtest lint clean
+.PHONY: setup node-setup k8s-setup browser-setup proto serve demo test test-slow test-sam3-reference bench loadtest lint clean
 
 setup: $(STAMP) node-setup k8s-setup browser-setup
 
@@ -78,6 +78,14 @@ test: $(STAMP) node-setup k8s-setup browser-setup
 
 test-slow: $(STAMP) node-setup k8s-setup browser-setup
 	$(PY) -m pytest -m ''
+
+# Meta's sam3 package and the two deps the venv lacks, unpacked beside it (never installed into it).
+SAM3_REFERENCE := $(HOME)/.cache/videoedit/sam3-reference
+test-sam3-reference: $(STAMP)
+	test -d $(SAM3_REFERENCE)/sam3 || ( $(PY) -m pip download sam3 --no-deps -d $(SAM3_REFERENCE)/wheel && \
+	  $(PY) -m zipfile -e $(SAM3_REFERENCE)/wheel/sam3-*.whl $(SAM3_REFERENCE) )
+	test -d $(SAM3_REFERENCE)/deps || $(PY) -m pip install --no-deps --target $(SAM3_REFERENCE)/deps iopath einops portalocker
+	SAM3_REFERENCE_PATH=$(SAM3_REFERENCE):$(SAM3_REFERENCE)/deps $(PY) -m pytest -m sam3_reference tests/unit/modelserver
 
 bench: $(STAMP)
 	$(PY) -m bench

@@ -15,6 +15,7 @@ import signal
 import sys
 import threading
 from collections.abc import Mapping
+from pathlib import Path
 
 from google.protobuf import text_format
 
@@ -54,7 +55,7 @@ def _add_weights_flags(parser: argparse.ArgumentParser, env: Mapping[str, str]) 
     weights = parser.add_argument_group("weights")
     weights.add_argument(
         "--sam3",
-        help="SAM3 dir, sam3.pt inside a facebook/sam3 download, or hub id "
+        help="SAM3 dir, hub id, or Meta's sam3.pt (converted once into --cache-dir) "
         "(default: $SAM3_MODEL_PATH, else facebook/sam3 if cached)",
     )
     weights.add_argument(
@@ -71,7 +72,9 @@ def _add_weights_flags(parser: argparse.ArgumentParser, env: Mapping[str, str]) 
     weights.add_argument(
         "--tiny", dest="random_weights", action="store_const", const="tiny", help="same as --random-weights tiny"
     )
-    weights.add_argument("--cache-dir", default=str(DEFAULT_CACHE_DIR), help="where tiny models are built")
+    weights.add_argument(
+        "--cache-dir", default=str(DEFAULT_CACHE_DIR), help="where tiny models are built and sam3.pt is converted"
+    )
 
 
 def _add_device_flags(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> None:
@@ -181,7 +184,32 @@ def _add_operations_flags(parser: argparse.ArgumentParser, env: Mapping[str, str
     )
 
 
+def convert_sam3(argv: list[str]) -> None:
+    """`videoedit-modelserver convert-sam3 SRC DST`: Meta's sam3.pt -> a transformers-format dir."""
+    parser = argparse.ArgumentParser(
+        prog="videoedit-modelserver convert-sam3",
+        description="Convert Meta's sam3.pt into a transformers-format SAM3 directory (config.json, "
+        "model.safetensors, processor) that --sam3 / SAM3_MODEL_PATH can name.",
+    )
+    parser.add_argument("src", help="Meta's sam3.pt")
+    parser.add_argument("dst", help="the directory to write (one that exists is taken as converted already)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    from .backends.sam3_convert import ConversionError, convert_once
+
+    try:
+        convert_once(Path(args.src), Path(args.dst))
+    except (ConversionError, OSError) as err:
+        log.error("cannot convert %s: %s", args.src, err)
+        sys.exit(2)
+    log.info("converted %s into %s; set SAM3_MODEL_PATH=%s", args.src, args.dst, args.dst)
+
+
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["convert-sam3"]:
+        convert_sam3(argv[1:])
+        return
     args = parse_args(argv)
     # OpenMP threads busy-wait by default; on a CPU shared with the orchestrator
     # that made the models 10-20x slower (measured on 2 cores). Set before torch loads.

@@ -1,4 +1,4 @@
-"""Where the model weights come from: a directory, a hub id, or tiny models.
+"""Where the model weights come from: a directory, a hub id, Meta's sam3.pt, or tiny models.
 
 Order: command-line flag, then the original worker's env vars (SAM3_MODEL_PATH,
 INSTRUCT_PIX2PIX_MODEL_PATH). With neither, the default hub ids are used when
@@ -62,8 +62,10 @@ def resolve_sources(
                 f"and {DEFAULT_SAM3}, {DEFAULT_PIX2PIX} not in the Hugging Face cache)",
             )
     return (
-        ModelSource(_check_source(sam3 or DEFAULT_SAM3, "SAM3_MODEL_PATH", "config.json")),
-        ModelSource(_check_source(pix2pix or DEFAULT_PIX2PIX, "INSTRUCT_PIX2PIX_MODEL_PATH", "model_index.json")),
+        ModelSource(_check_source(sam3 or DEFAULT_SAM3, "SAM3_MODEL_PATH", "config.json", cache_dir)),
+        ModelSource(
+            _check_source(pix2pix or DEFAULT_PIX2PIX, "INSTRUCT_PIX2PIX_MODEL_PATH", "model_index.json", cache_dir)
+        ),
     )
 
 
@@ -81,7 +83,7 @@ def _looks_like_path(value: str) -> bool:
     return not is_hub_id or Path(value).expanduser().exists()
 
 
-def _check_source(value: str, env_name: str, marker: str) -> str:
+def _check_source(value: str, env_name: str, marker: str, cache_dir: Path) -> str:
     """A hub id passes as is; a local path must exist and hold a transformers/diffusers model."""
     if not _looks_like_path(value):
         return value
@@ -89,7 +91,7 @@ def _check_source(value: str, env_name: str, marker: str) -> str:
     if not path.exists():
         raise WeightsError(f"{env_name}={value}: no such file or directory")
     if path.is_file() and path.suffix in (".pt", ".pth", ".ckpt"):
-        path = _beside_checkpoint(path, env_name, marker)
+        path = _beside_checkpoint(path, env_name, marker, cache_dir)
     if not (path / marker).is_file():
         raise WeightsError(
             f"{env_name}={value}: {marker} is missing, so this is not a saved "
@@ -98,15 +100,13 @@ def _check_source(value: str, env_name: str, marker: str) -> str:
     return str(path.resolve())
 
 
-def _beside_checkpoint(checkpoint: Path, env_name: str, marker: str) -> Path:
-    """The transformers/diffusers model saved next to a raw checkpoint, or a WeightsError.
+def _beside_checkpoint(checkpoint: Path, env_name: str, marker: str, cache_dir: Path) -> Path:
+    """The transformers/diffusers model for a raw checkpoint: saved beside it, or converted.
 
-    The original worker points SAM3_MODEL_PATH at the official `sam3.pt`. The facebook/sam3 Hub
-    repo ships that file beside the transformers-format model (config.json, model.safetensors,
-    processor files), so a `sam3.pt` from a download of that repo loads from its directory. A lone
-    checkpoint is refused: transformers' own converter (convert_sam3_to_hf.py, not in the wheel)
-    converts only the image detector (Sam3Model), not the video tracker this server needs, so no
-    honest conversion exists for it.
+    The original worker points SAM3_MODEL_PATH at Meta's `sam3.pt`. The facebook/sam3 Hub repo
+    ships that file beside the transformers-format model, which then loads from its directory. A
+    lone sam3.pt is converted once into `cache_dir` (backends.sam3_convert). InstructPix2Pix has
+    no such converter: a lone file is refused.
     """
     if (checkpoint.parent / marker).is_file():
         log.info(
@@ -116,12 +116,16 @@ def _beside_checkpoint(checkpoint: Path, env_name: str, marker: str) -> Path:
             checkpoint.parent,
         )
         return checkpoint.parent
-    hub_id = DEFAULT_SAM3 if "SAM3" in env_name else DEFAULT_PIX2PIX
+    if "SAM3" in env_name:
+        from .backends.sam3_convert import ConversionError, ensure_converted  # imports torch
+
+        try:
+            return ensure_converted(checkpoint, cache_dir / "sam3-converted")
+        except ConversionError as err:
+            raise WeightsError(f"{env_name}={checkpoint}: cannot convert it: {err}") from err
     raise WeightsError(
         f"{env_name}={checkpoint} is a raw PyTorch checkpoint with no {marker} beside it; this server loads "
-        f"the Hugging Face format. Download the whole {hub_id} repo (`hf download {hub_id} --local-dir DIR`; "
-        f"it contains {checkpoint.name if 'SAM3' in env_name else 'the weights'} and the converted model) and "
-        f"set {env_name}=DIR or DIR/{checkpoint.name}, or set it to the hub id {hub_id}"
+        f"the diffusers format. Set {env_name} to a diffusers model directory or the hub id {DEFAULT_PIX2PIX}"
     )
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from .base import Instance
+from .sam3_geometry import encode_geometry_always
 from .sam3_kernels import install_cv_utils_kernel
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class TrackingSession:
 class Sam3Segmenter:
     def __init__(self, model, processor, device: str = "cpu", dtype: torch.dtype = torch.float32) -> None:
         install_cv_utils_kernel()  # before the first forward: otherwise it tries the Hub
+        encode_geometry_always(model.detector_model)  # text prompts as Meta's detector runs them
         self.model = model
         self.processor = processor
         self.device = device
@@ -72,11 +74,10 @@ class Sam3Segmenter:
         from transformers import Sam3VideoConfig, Sam3VideoModel, Sam3VideoProcessor
 
         install_cv_utils_kernel()
-        if Path(path_or_id).is_file():
+        if Path(path_or_id).is_file():  # Meta's sam3.pt: weights.resolve_sources converts it first
             raise ValueError(
-                f"{path_or_id} is a single file (like the official sam3.pt); SAM3 is loaded with transformers "
-                "from_pretrained, which needs a transformers-format checkpoint directory or hub id "
-                "(e.g. facebook/sam3) holding config.json, model.safetensors and the processor files"
+                f"{path_or_id} is a single file; convert Meta's sam3.pt with `videoedit-modelserver convert-sam3 "
+                "SRC DST` (or give it as SAM3_MODEL_PATH) and load the directory, or give a hub id"
             )
         config = Sam3VideoConfig.from_pretrained(path_or_id)
         for key, value in config_overrides.items():

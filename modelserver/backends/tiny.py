@@ -41,14 +41,14 @@ def ensure_tiny_models(cache_dir: Path) -> TinyModelPaths:
     """Build the tiny models into `cache_dir` once; later calls return at once."""
     cache_dir = Path(cache_dir)
     paths = TinyModelPaths(sam3=cache_dir / "tiny-sam3", instruct_pix2pix=cache_dir / "tiny-instruct-pix2pix")
-    _build_once(paths.sam3, _build_tiny_sam3)
-    _build_once(paths.instruct_pix2pix, _build_tiny_instruct_pix2pix)
+    build_once(paths.sam3, _build_tiny_sam3)
+    build_once(paths.instruct_pix2pix, _build_tiny_instruct_pix2pix)
     logger.warning(_WARNING, "SAM3", paths.sam3)
     logger.warning(_WARNING, "InstructPix2Pix", paths.instruct_pix2pix)
     return paths
 
 
-def _build_once(target: Path, build: Callable[[Path], None]) -> None:
+def build_once(target: Path, build: Callable[[Path], None]) -> None:
     # A finished model dir only ever appears through one atomic rename, so a dir that exists is
     # complete: interrupted builds leave only a temp dir, and concurrent builders race harmlessly
     # (the loser sees the target exist and discards its own copy).

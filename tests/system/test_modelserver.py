@@ -203,7 +203,7 @@ def test_a_long_segment_prompt_is_cut_to_the_text_window_and_said_so(models):
     [
         (["--sam3", "/nonexistent/sam3"], "no such file"),
         (["--pix2pix", "{tmp}"], "model_index.json is missing"),
-        (["--sam3", "{tmp}/sam3.pt"], "raw PyTorch checkpoint"),
+        (["--sam3", "{tmp}/sam3.pt"], "cannot convert it"),
     ],
 )
 def test_unusable_weights_stop_the_server_with_a_clear_message(tmp_path, args, words):
