@@ -30,7 +30,8 @@ class StackFactory:
     on the session's tiny models, and all stopped when the session ends (when a test did not).
 
     `make_stack(name, **overrides)`: a stack of its own, not started yet (`with make_stack("x") as
-    stack:` starts it, and stops it after). Its model servers run `--tiny` plus `modelserver_args`,
+    stack:` starts it, and stops it after). Its model servers run `--tiny` (unless `tiny=False`:
+    then `modelserver_args` name the weights) plus `modelserver_args`,
     with the session's model cache (VIDEOEDIT_CACHE_DIR) plus `env`; input root `<dir>/media`,
     output root `<dir>/outputs`; other `overrides` (replicas, orchestrators, orchestrator_args,
     ...) go to LocalStack.
@@ -44,7 +45,13 @@ class StackFactory:
         self.made: list[LocalStack] = []
 
     def __call__(
-        self, name: str, *, modelserver_args: tuple[str, ...] = (), env: dict[str, str] | None = None, **overrides
+        self,
+        name: str,
+        *,
+        modelserver_args: tuple[str, ...] = (),
+        tiny: bool = True,
+        env: dict[str, str] | None = None,
+        **overrides,
     ) -> LocalStack:
         work = self._tmp.mktemp(name)
         if "input_roots" not in overrides:
@@ -53,7 +60,7 @@ class StackFactory:
         made = LocalStack(
             work,
             output_root=work / "outputs",
-            modelserver_args=("--tiny", *modelserver_args),
+            modelserver_args=(*(("--tiny",) if tiny else ()), *modelserver_args),
             env={**self.env, **(env or {})},
             **overrides,
         )

@@ -10,8 +10,6 @@ model is the tiny model: the same tensors and the same masks.
 
 from __future__ import annotations
 
-import json
-import re
 from pathlib import Path
 
 import numpy as np
@@ -22,15 +20,9 @@ pytest.importorskip("transformers")
 
 from modelserver.backends import sam3_convert  # noqa: E402
 from modelserver.backends.sam3 import Sam3Segmenter  # noqa: E402
-from modelserver.backends.sam3_convert import RENAMES, convert_state_dict  # noqa: E402
+from modelserver.backends.sam3_convert import convert_state_dict  # noqa: E402
 from modelserver.weights import WeightsError, resolve_sources  # noqa: E402
-from tests.unit.modelserver.make_sam3_meta_layout import FIXTURE, expand  # noqa: E402
-
-LAYER_NUMBER = re.compile(r"(?<=\.)\d+(?=\.)")
-
-
-def meta_layout() -> dict[str, list[int]]:
-    return expand(json.loads(FIXTURE.read_text()))
+from tests.sam3_checkpoints import convert_to_the_tiny_config, meta_layout, write_tiny_meta_checkpoint  # noqa: E402
 
 
 def test_the_key_map_turns_metas_layout_into_exactly_sam3videomodels():
@@ -60,77 +52,15 @@ def test_a_tensor_meta_never_had_is_refused_by_name():
         convert_state_dict({"detector.extra.weight": torch.zeros(2)})
 
 
-# --- the map inverted: transformers' tensors -> Meta's layout (for the end-to-end test) --------------
-
-_INVERSE = [(re.compile(re.escape(hf).replace(r"\{\}", r"(\d+)")), meta) for meta, hf in RENAMES]
-_QKV = re.compile(r"(?P<prefix>.*?\.)(?P<vit>attention\.)?(?P<proj>[qkv])_proj\.(?P<leaf>weight|bias)")
-
-
-def _inverse_name(hf_key: str, patterns: set[str]) -> str:
-    """The Meta name whose renaming gives `hf_key` and whose pattern is in Meta's real layout."""
-    for pattern, meta in _INVERSE:
-        match = pattern.match(hf_key)
-        if match:
-            candidate = meta.format(*match.groups()) + hf_key[match.end() :]
-            if LAYER_NUMBER.sub("{}", candidate) in patterns:
-                return candidate
-    raise KeyError(hf_key)
-
-
-def to_meta_layout(hf: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    patterns = {LAYER_NUMBER.sub("{}", k) for k in meta_layout()}
-    meta: dict[str, torch.Tensor] = {}
-    fused: dict[str, dict[str, torch.Tensor]] = {}
-    for key, tensor in hf.items():
-        if key == "tracker_model.shared_image_embedding.positional_embedding":
-            continue  # Meta's model has one matrix for both: the prompt encoder's
-        qkv = _QKV.fullmatch(key)
-        if qkv:
-            leaf = qkv["leaf"]
-            fused_name = f"{qkv['prefix']}{'attention.' if qkv['vit'] else 'in_proj_'}{leaf}"
-            try:
-                name = _inverse_name(fused_name, patterns)
-            except KeyError:
-                name = None  # q/k/v kept apart in Meta's model too
-            if name is not None:
-                fused.setdefault(name, {})[qkv["proj"]] = tensor
-                continue
-        if key.endswith(".point_embed.weight"):
-            for i, row in enumerate(tensor):
-                meta[_inverse_name(f"{key}.{i}", patterns)] = row[None].clone()
-            continue
-        name = _inverse_name(key, patterns)
-        if name.endswith("trunk.pos_embed"):
-            tensor = torch.cat([torch.randn_like(tensor[:, :1]), tensor], dim=1)  # the class-token row
-        elif name.endswith("encoder.text_projection"):
-            tensor = tensor.t()
-        meta[name] = tensor.clone()
-    for name, parts in fused.items():
-        meta[name] = torch.cat([parts["q"], parts["k"], parts["v"]])
-    return meta
-
-
 @pytest.fixture(scope="module")
 def tiny_checkpoint(model_cache, tmp_path_factory) -> Path:
     """The tiny SAM3 as Meta's sam3.pt would hold it ({"model": ...}, with the leftovers)."""
-    from transformers import Sam3VideoModel
-
-    meta = to_meta_layout(Sam3VideoModel.from_pretrained(model_cache / "tiny" / "tiny-sam3").state_dict())
-    meta["detector.backbone.vision_backbone.trunk.blocks.0.attn.freqs_cis"] = torch.zeros(4, 4)
-    meta["detector.geometry_encoder.points_direct_project.weight"] = torch.zeros(4, 2)
-    path = tmp_path_factory.mktemp("meta") / "sam3.pt"
-    torch.save({"model": meta}, path)
-    return path
+    return write_tiny_meta_checkpoint(model_cache / "tiny" / "tiny-sam3", tmp_path_factory.mktemp("meta") / "sam3.pt")
 
 
 @pytest.fixture
 def tiny_config(model_cache, monkeypatch):
-    """The converter builds the tiny model's config instead of the released model's."""
-    from transformers import Sam3VideoConfig
-
-    monkeypatch.setattr(
-        sam3_convert, "sam3_video_config", lambda: Sam3VideoConfig.from_pretrained(model_cache / "tiny" / "tiny-sam3")
-    )
+    convert_to_the_tiny_config(monkeypatch, model_cache / "tiny" / "tiny-sam3")
 
 
 def test_a_lone_sam3_pt_converts_once_and_segments_as_the_model_it_came_from(

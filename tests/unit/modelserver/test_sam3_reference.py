@@ -119,3 +119,77 @@ def test_the_detector_agrees_on_a_text_prompt(models, vision):
     )
     with pytest.raises(AssertionError):
         assert_agree(meta_out["pred_masks"], plain.pred_masks)
+
+
+# The tracker (SAM2-style) parts, each fed the same random inputs on both sides: a 72x72 image
+# embedding (1008 / 14) with its two higher-resolution levels, as the tracker's neck makes them.
+SIDE = 72
+
+
+def _random(*shape: int, seed: int) -> torch.Tensor:
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+@torch.no_grad()
+def test_the_tracker_prompt_encoder_and_mask_decoder_agree_on_clicks(models):
+    """Two positive clicks and a negative one: the three candidate masks, their IoU estimates, the
+    chosen mask, the object pointer and the object score."""
+    meta, ours = models
+    image = _random(1, 256, SIDE, SIDE, seed=2)
+    high_res = [_random(1, 32, SIDE * 4, SIDE * 4, seed=3), _random(1, 64, SIDE * 2, SIDE * 2, seed=4)]
+    clicks = torch.tensor([[[300.0, 410.0], [520.0, 600.0], [800.0, 120.0]]])  # pixels of the 1008 input
+    labels = torch.tensor([[1, 1, 0]], dtype=torch.int32)
+    (meta_multi, _, meta_ious, meta_low, _, meta_pointer, meta_score) = meta.tracker._forward_sam_heads(
+        image, {"point_coords": clicks, "point_labels": labels}, None, high_res, multimask_output=True
+    )
+    out = ours.tracker_model._single_frame_forward(
+        input_points=clicks[:, None],
+        input_labels=labels[:, None],
+        image_embeddings=[*high_res, image],
+        multimask_output=True,
+    )
+    assert_agree(meta_ious, out.iou_scores[:, 0])
+    assert_agree(meta_score, out.object_score_logits[:, 0])
+    assert_agree(meta_low, out.pred_masks)
+    assert_agree(meta_pointer, out.object_pointer[:, 0])
+    assert meta_multi.shape[1] == 3
+
+
+@torch.no_grad()
+def test_the_tracker_memory_encoder_agrees(models):
+    """A frame's features and its predicted mask logits, as memory for the frames after it."""
+    meta, ours = models
+    features = _random(1, 256, SIDE, SIDE, seed=5)
+    mask_for_memory = torch.sigmoid(_random(1, 1, SIDE * 16, SIDE * 16, seed=6)) * 20.0 - 10.0
+    meta_out = meta.tracker.maskmem_backbone(features, mask_for_memory, skip_mask_sigmoid=True)
+    memory, position = ours.tracker_model.memory_encoder(features, mask_for_memory)
+    assert_agree(meta_out["vision_features"], memory)
+    assert_agree(meta_out["vision_pos_enc"][0], position)
+
+
+@torch.no_grad()
+def test_the_tracker_memory_attention_agrees(models):
+    """The current frame attending to two memory frames and eight object-pointer tokens (two
+    pointers, each split into four 64-channel tokens), RoPE on all but the pointers."""
+    meta, ours = models
+    tokens = SIDE * SIDE
+    current, current_position = _random(tokens, 1, 256, seed=7), _random(tokens, 1, 256, seed=8)
+    memory, memory_position = _random(2 * tokens + 8, 1, 64, seed=9), _random(2 * tokens + 8, 1, 64, seed=10)
+    meta_out = meta.tracker.transformer.encoder(
+        src=[current],
+        src_key_padding_mask=[None],
+        src_pos=[current_position],
+        prompt=memory,
+        prompt_pos=memory_position,
+        prompt_key_padding_mask=None,
+        feat_sizes=[(SIDE, SIDE)],
+        num_obj_ptr_tokens=8,
+    )["memory"]
+    out = ours.tracker_model.memory_attention(
+        current_vision_features=current,
+        memory=memory,
+        current_vision_position_embeddings=current_position,
+        memory_posision_embeddings=memory_position,
+        num_object_pointer_tokens=8,
+    )
+    assert_agree(meta_out, out)
