@@ -23,10 +23,10 @@ from pathlib import Path
 from ..errors import JobCancelled, JobInterrupted, JobLost, ModelServerUnavailable, VideoEditError
 from ..models import Models
 from ..pipeline import OutputPaths, output_paths, run_pipeline
+from ..pipeline.checkpoint import MANIFEST
 from ..request import CheckedRequest, JobStatus, VideoEditStatus
 from .claims import JobClaim
 from .reporter import JobReporter
-from .store import StoredJob
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,8 @@ MODEL_SERVER_WAIT_S = 120.0
 OUTAGE_RETRY_FIRST_S, OUTAGE_RETRY_MAX_S = 5.0, 60.0
 MAX_ATTEMPTS = 6
 SCRATCH_PREFIX = ".work-attempt-"
+# Written into a scratch directory by a run that handed its job back (and writes no more there).
+RELEASED = "released"
 
 
 def new_status(checked: CheckedRequest) -> VideoEditStatus:
@@ -76,10 +78,15 @@ def run_job(
     job_log, handler = _job_logger(req.job_id, output_dir / f"{req.job_id}_log.txt", orchestrator, claim)
     workdir = output_dir / f"{SCRATCH_PREFIX}{claim.attempt}"
     started, started_at = time.monotonic(), time.time()
+    ending = Ending(None)
     try:  # nothing raises past here: a job that cannot even start (a full volume) ends FAILED
+        _adopt_scratch(output_dir, workdir, started_at, job_log)
         workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / RELEASED).unlink(missing_ok=True)
         _start(checked, models, job_log, claim.attempt)
-        outputs = run_pipeline(checked, models, reporter, job_log, workdir, reporter.stop, staged, threads)
+        outputs = run_pipeline(
+            checked, models, reporter, job_log, workdir, reporter.stop, staged, threads, claim.attempt
+        )
         # A cancel that came while the last frames were written still wins; a shutdown does not
         # throw away a job that is done.
         reporter.check_cancelled(finishing=True)
@@ -88,7 +95,8 @@ def run_job(
         ending = _ended_early(err, reporter.status.status.value, claim.attempt, job_log, output_dir)
     finally:
         reporter.end_stage()
-        shutil.rmtree(workdir, ignore_errors=True)
+        if ending.requeue_after_s is not None and workdir.is_dir():  # queued again: this run writes no more there
+            (workdir / RELEASED).touch()
     if ending.status is not None:
         timings = ", ".join(
             f"{k} {v:.2f}s (CPU {reporter.stage_cpu_seconds[k]:.2f}s)" for k, v in reporter.stage_seconds.items()
@@ -103,6 +111,8 @@ def run_job(
     job_log.removeHandler(handler)
     handler.close()
     recorded = _record(ending, reporter, final_paths)
+    if not (recorded and reporter.status.status is JobStatus.QUEUED):  # else the next attempt resumes from it
+        shutil.rmtree(workdir, ignore_errors=True)
     for path in staged.files():  # what was not renamed into place: this attempt's leftovers
         path.unlink(missing_ok=True)
     if recorded:  # the job was this run's to its end: earlier attempts' scratch is nobody's now
@@ -175,8 +185,8 @@ def _ended_early(err: Exception, stage: str, attempt: int, job_log: logging.Logg
         return Ending(None)
     if isinstance(err, JobInterrupted):
         job_log.info(
-            "job interrupted by a server shutdown; queued again, it runs from the start on the next "
-            "orchestrator to claim it"
+            "job interrupted by a server shutdown; queued again, the next orchestrator to claim it "
+            "resumes from its last checkpoint"
         )
         return Ending(
             _queued("interrupted by a server shutdown; queued again for the next orchestrator to claim it"),
@@ -239,10 +249,30 @@ def _remove_stale_scratch(output_dir: Path, attempt: int, since: float) -> None:
             shutil.rmtree(scratch, ignore_errors=True)
 
 
-def remove_scratch(job: StoredJob | None) -> None:
-    """Every scratch directory of `job` (its runs are known to be dead)."""
-    output_dir = job.status.output_dir if job is not None else None
-    for scratch in output_dir.glob(f"{SCRATCH_PREFIX}*") if output_dir is not None else ():
+def _adopt_scratch(output_dir: Path, workdir: Path, since: float, job_log: logging.Logger) -> None:
+    """Make the newest earlier attempt's scratch directory this attempt's `workdir` (a rename), so
+    the pipeline resumes from its checkpoints: one its run handed back (RELEASED), or one nothing
+    was written to since this run began (`since`, unix s: its run died, or stopped when it lost
+    the claim). One still being written is left alone, and the job starts over."""
+    if workdir.exists() or not output_dir.is_dir():
+        return
+    earlier = sorted(
+        (p for p in output_dir.glob(f"{SCRATCH_PREFIX}*") if p.name.removeprefix(SCRATCH_PREFIX).isdigit()),
+        key=lambda p: int(p.name.removeprefix(SCRATCH_PREFIX)),
+        reverse=True,
+    )
+    for scratch in earlier:
+        if not (scratch / MANIFEST).exists():
+            continue
+        if (scratch / RELEASED).exists() or _last_written(scratch) < since - CLOCK_SKEW_S:
+            os.rename(scratch, workdir)
+            job_log.info("resume: this attempt carries on from the checkpoints of %s", scratch.name)
+        return
+
+
+def remove_scratch(output_dir: Path | None) -> None:
+    """Every scratch directory of the job writing into `output_dir` (it ended without running)."""
+    for scratch in output_dir.glob(f"{SCRATCH_PREFIX}*") if output_dir is not None and output_dir.is_dir() else ():
         shutil.rmtree(scratch, ignore_errors=True)
 
 

@@ -334,6 +334,7 @@ class JobWorker:
         final = dataclasses.replace(was, status=end, updated_at=time.time(), **fields)
         if not claim.finish(final, lambda: None):
             return False
+        remove_scratch(final.output_dir)  # what earlier attempts left to resume from
         try:
             write_status(final.output_dir, final)
         except OSError as err:
@@ -355,9 +356,7 @@ class JobWorker:
             pid = int(pid_text)
             if pid != os.getpid() and _alive(pid):
                 continue  # another orchestrator on this machine, still running
-            jobs = self.store.expire(owner)
-            for job_id in jobs:  # its scratch is nobody's: the process that wrote it is gone
-                remove_scratch(self.store.get(job_id))
+            jobs = self.store.expire(owner)  # their scratch stays: the next attempt resumes from it
             if jobs:
                 log.info(
                     "re-queued %d job(s) left unfinished by %s, an earlier orchestrator on this machine "

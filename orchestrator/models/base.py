@@ -44,6 +44,9 @@ class ModelsInfo:
     tiny: bool  # tiny random-weight models: outputs are not meaningful
     max_edit_batch: int  # crops per edit() call
     description: str  # one line for the job log: where the models come from, device, limits
+    # What the models compute with (weights, revisions, settings; not where they run): equal on
+    # every replica of one deployment, different as soon as a model or a setting changes.
+    identity: str = ""
 
 
 class Tracker(Protocol):

@@ -64,6 +64,7 @@ class FakeModels:
             tiny=True,
             max_edit_batch=self.max_edit_batch,
             description="FakeModels (in-process: red regions, inverted colours)",
+            identity="FakeModels",
         )
 
     def unready(self) -> str | None:

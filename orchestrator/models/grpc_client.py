@@ -163,6 +163,16 @@ class ModelClient:
             tiny=info.segmenter.tiny or info.editor.tiny,
             max_edit_batch=info.max_edit_batch,
             description=f"{self.target}: {json_format.MessageToJson(info, indent=None)}",
+            identity=json_format.MessageToJson(
+                pb.ModelServerInfo(
+                    segmenter=info.segmenter,
+                    editor=info.editor,
+                    dtype=info.dtype,
+                    segment_image_size=info.segment_image_size,
+                ),
+                indent=None,
+                sort_keys=True,
+            ),
         )
 
     def _server_info(self, wait_s: float = 0.0) -> pb.ModelServerInfo:

@@ -9,6 +9,7 @@ output becomes final (driver.py says which follows which). What they share:
 - `FrameWatermark`: how far a stage's output is final; a stage behind waits on it frame by frame.
 - `TrackedFrames`: the bounded hand-over of frames from propagating to editing.
 - `KeyframePlan`: which frames the model edits, decided front to back while editing follows.
+- `SharedRecord`: a record two stages rewrite (the checkpoint manifest), one writer at a time.
 - `StagesBehind` / `BehindStage`: stages running behind the current one, each on a thread of its
   own with its progress counted (`Tally`) until its own stage comes; a small handle instead of
   a thread and a future.
@@ -267,6 +268,17 @@ class KeyframePlan:
         """Keyframes in all (waits for the whole plan)."""
         self.decided.wait(len(self._keys) - 1)
         return sum(self._keys)
+
+
+class SharedRecord:
+    """A record that stages running at the same time both rewrite (tracking and editing, the job's
+    checkpoint manifest): one writer at a time, `with record.writing():`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def writing(self) -> threading.Lock:
+        return self._lock
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """What the stages get (the job, the probed video, the models, progress, the job's logger, a
-scratch directory and its stop signal; built by the driver once the video is probed) and what
+scratch directory, its stop signal and checkpoints; built by the driver once the video is probed) and what
 one stage hands the next through the driver. How stages running at the same time hand frames
 over is in concurrency.py."""
 
@@ -17,6 +17,7 @@ from ..models import Models, Tracker
 from ..request import EditOptions, JobStatus, VideoEditRequest
 from ..vision.crop import Box
 from ..vision.stitching import IdStitcher, Objects
+from .checkpoint import Checkpoints
 from .concurrency import StopSignal
 
 
@@ -67,6 +68,7 @@ class JobContext:
     workdir: Path  # scratch space, removed when the job ends
     threads: int = 0  # decoder/encoder threads (0: FFmpeg/x264 pick, one or more per core)
     stop: StopSignal = field(default_factory=StopSignal)
+    checkpoints: Checkpoints | None = None  # where stages record what they made durable (None: nowhere)
 
 
 @dataclass

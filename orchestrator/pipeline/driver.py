@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InvalidArgument
@@ -26,12 +27,13 @@ from ..models import Models
 from ..request import CheckedRequest, JobStatus, Mode, VideoEditRequest
 from ..vision.stitching import union_mask
 from .carrying import carry_edits, crop_boxes, plan_keyframes
+from .checkpoint import Checkpoints, EditingCheckpoint, Fingerprint, TrackingCheckpoint
 from .concurrency import BehindStage, FrameWatermark, KeyframePlan, StagesBehind, Stopped, StopSignal, TrackedFrames
 from .context import JobContext, Progress, Sighting
-from .editing import edit_frame, edit_frames, edit_tracked
+from .editing import ResumedEdits, edit_frame, edit_frames, edit_tracked
 from .extracting import extract
 from .masking import find_objects
-from .propagating import mask_store, propagate
+from .propagating import mask_store, propagate, resume_propagating
 from .saving import OutputPaths, save_mask_video, save_stills, save_video
 from .smoothing import Smoother
 
@@ -59,14 +61,16 @@ def run_pipeline(
     stop: StopSignal,
     paths: OutputPaths,
     threads: int = 0,
+    attempt: int = 1,
 ) -> OutputPaths:
     """Run every stage of the job, writing its outputs to `paths`; returns them, with a summary.
     Raises on failure or when `stop` says so. `threads`: decoder/encoder threads this job may
-    use (0: one or more per core)."""
+    use (0: one or more per core). A video job checkpoints its work in `workdir` and, when an
+    earlier attempt left checkpoints there, carries on from them (attempt `attempt`)."""
     if job.request.mode == Mode.SINGLE_FRAME:
         return run_single_frame(job, models, progress, log, workdir, stop, paths)
     try:
-        return run_video(job, models, progress, log, workdir, stop, paths, threads)
+        return run_video(job, models, progress, log, workdir, stop, paths, threads, attempt)
     except Stopped:  # a stage running behind failed, and stopped the others: its error says why
         assert stop.failure is not None
         raise stop.failure from None
@@ -81,23 +85,29 @@ def run_video(
     stop: StopSignal,
     paths: OutputPaths,
     threads: int,
+    attempt: int = 1,
 ) -> OutputPaths:
     """The video pipeline, stage by stage."""
     req, opts = job.request, job.options
 
-    # 1. Extracting: probe and count the frames (decoded again later, never all held).
+    # 1. Extracting: probe and count the frames (decoded again later, never all held); what an
+    # earlier attempt of the job left to carry on from.
     progress.stage(JobStatus.EXTRACTING, f"reading {req.input_video_path.name}")
     info = extract(req.input_video_path, req.max_frames, progress, log, threads)
-    ctx = JobContext(req, opts, info, models, progress, log, workdir, threads, stop)
-
-    # 2. Masking: find the prompted objects (in the first chunk, or where they first appear).
-    progress.stage(JobStatus.MASKING, f"looking for {req.mask_prompt!r}", total_frames=info.frame_count)
-    sighting = find_objects(ctx)
+    checkpoints = Checkpoints(workdir, Fingerprint.of(job, models.info().identity), log)
+    ctx = JobContext(req, opts, info, models, progress, log, workdir, threads, stop, checkpoints)
 
     with ExitStack() as spools:
-        spools.callback(sighting.tracker.close)  # propagating closes it; this covers a cancel before that
-        masks = spools.enter_context(mask_store(ctx))
-        edits = spools.enter_context(CropSpool(workdir / "edited.crops", info.frame_count))
+        masks, edits, resumed = _open_spools(ctx, spools, attempt)
+
+        # 2. Masking: find the prompted objects (in the first chunk, or where they first appear).
+        progress.stage(JobStatus.MASKING, f"looking for {req.mask_prompt!r}", total_frames=info.frame_count)
+        if resumed is None:
+            start: Sighting | Resumed = find_objects(ctx)
+            spools.callback(start.tracker.close)  # propagating closes it; this covers a cancel before that
+        else:
+            start = resumed
+            progress.complete(0, "objects found by an earlier attempt")
         behind = spools.enter_context(StagesBehind(ctx))  # after the spools: stopped before they close
         edited_ready = FrameWatermark(stop)  # how far `edits` is final, for the saving pass
 
@@ -107,10 +117,10 @@ def run_video(
         progress.stage(JobStatus.PROPAGATING, f"tracking {req.mask_prompt!r}", total_frames=info.frame_count)
         editing = None
         if opts.uses_keyframes:
-            propagate(ctx, sighting, masks)
+            _propagate(ctx, start, masks)
         else:
-            editing = _propagate_with_editing_behind(ctx, behind, sighting, masks, edits, edited_ready)
-        del sighting  # a chunk of full frames and their masks: not needed past here
+            editing = _propagate_with_editing_behind(ctx, behind, start, masks, edits, edited_ready)
+        del start  # a chunk of full frames and their masks: not needed past here
         mask_video = behind.start("mask video", save_mask_video, masks, paths)
 
         # 4. Editing: crop, edit, resize back to the box (the saving pass pastes it through the
@@ -160,10 +170,67 @@ def _finish_saving(
     behind.finish(saving, mask_video)
 
 
+@dataclass(frozen=True)
+class Resumed:
+    """What an earlier attempt left that this one carries on from (checkpoint.Resume, with the
+    editing resume point no further than the masks it can trust)."""
+
+    tracking: TrackingCheckpoint
+    edited_up_to: int  # frames [0, edited_up_to) have their edits in the spool (or none)
+    editing: EditingCheckpoint | None
+
+
+def _open_spools(ctx: JobContext, spools: ExitStack, attempt: int) -> tuple[MaskStore, CropSpool, Resumed | None]:
+    """The job's mask store and crop spool: empty, or as an earlier attempt left them when its
+    checkpoint is this job's (then the Resumed to carry on from)."""
+    info, checkpoints = ctx.info, ctx.checkpoints
+    assert checkpoints is not None
+    resume = checkpoints.load(info.height, info.width)
+    resumed = None
+    if resume is not None:
+        written = resume.tracking.assembly.written
+        # Keyframe plans are not checkpointed: with keyframes, editing starts over.
+        editing = resume.editing if resume.editing is not None and not ctx.options.uses_keyframes else None
+        edited_up_to = min(editing.final, written) if editing is not None else 0
+        try:
+            masks = spools.enter_context(mask_store(ctx, resume_up_to=written))
+            edits = spools.enter_context(
+                CropSpool(ctx.workdir / "edited.crops", info.frame_count, resume_up_to=edited_up_to)
+            )
+        except ValueError as err:
+            ctx.log.warning("resume: the spools of an earlier attempt are ignored (%s); starting over", err)
+            checkpoints.clear()
+        else:
+            resumed = Resumed(resume.tracking, edited_up_to, editing)
+            ctx.log.info(
+                "resume: attempt %d resumed at frame %d (tracking) / %d (editing)",
+                attempt,
+                resume.tracking.received,
+                edited_up_to,
+            )
+            return masks, edits, resumed
+    masks = spools.enter_context(mask_store(ctx))
+    edits = spools.enter_context(CropSpool(ctx.workdir / "edited.crops", info.frame_count))
+    return masks, edits, None
+
+
+def _propagate(
+    ctx: JobContext,
+    start: Sighting | Resumed,
+    masks: MaskStore,
+    tracked: TrackedFrames | None = None,
+) -> None:
+    """Propagating from where masking found the objects, or from an earlier attempt's checkpoint."""
+    if isinstance(start, Sighting):
+        propagate(ctx, start, masks, tracked)
+    else:
+        resume_propagating(ctx, start.tracking, masks, tracked, start.edited_up_to)
+
+
 def _propagate_with_editing_behind(
     ctx: JobContext,
     behind: StagesBehind,
-    sighting: Sighting,
+    start: Sighting | Resumed,
     masks: MaskStore,
     edits: CropSpool,
     edited_ready: FrameWatermark,
@@ -171,8 +238,12 @@ def _propagate_with_editing_behind(
     """Propagating, handing each frame over to editing, which runs behind it, once its mask is
     final; returns the editing stage (still running)."""
     tracked = TrackedFrames(TRACKED_FRAMES_HELD, ctx.stop)
-    editing = behind.start("editing", edit_tracked, tracked, edits, edited_ready)
-    propagate(ctx, sighting, masks, tracked)
+    resumed_edits = None
+    if isinstance(start, Resumed) and start.editing is not None:
+        already = EditingCheckpoint(start.edited_up_to, start.editing.anchor)
+        resumed_edits = ResumedEdits(already, [masks.box(i) for i in range(start.edited_up_to)])
+    editing = behind.start("editing", edit_tracked, tracked, edits, edited_ready, resumed_edits)
+    _propagate(ctx, start, masks, tracked)
     return editing
 
 

@@ -33,6 +33,7 @@ from ..media.mask_store import MaskStore
 from ..request import Consistency, SeedMode
 from ..vision.compositing import fit_crop, paste
 from ..vision.crop import Box, CropStabiliser, crop_box, cut_crop, mask_bbox, region, stabilised_crops
+from .checkpoint import EditingCheckpoint
 from .concurrency import FrameWatermark, KeyframePlan, TrackedFrames
 from .context import JobContext
 
@@ -116,25 +117,52 @@ def edit_frames(
     return _edit(ctx, crops, out, ready)
 
 
-def edit_tracked(ctx: JobContext, tracked: TrackedFrames, out: CropSpool, ready: FrameWatermark | None = None) -> int:
+def edit_tracked(
+    ctx: JobContext,
+    tracked: TrackedFrames,
+    out: CropSpool,
+    ready: FrameWatermark | None = None,
+    resumed: ResumedEdits | None = None,
+) -> int:
     """edit_frames for the frames propagating hands over as it tracks (running behind it): each
-    frame's crop box is stabilised as soon as the masks half a window past it are final."""
-    return _edit(ctx, _tracked_crops(ctx, tracked), out, ready)
+    frame's crop box is stabilised as soon as the masks half a window past it are final. How far
+    the edits are final is checkpointed; `resumed`: an earlier attempt's edits to carry on from
+    (`tracked` then starts at its first frame not edited)."""
+    crops = _tracked_crops(ctx, tracked, resumed.boxes if resumed is not None else [])
+    return _edit(ctx, crops, out, ready, resumed.checkpoint if resumed is not None else None, checkpointed=True)
 
 
-def _tracked_crops(ctx: JobContext, tracked: TrackedFrames) -> Iterator[tuple[int, np.ndarray | None, Box | None]]:
+@dataclass(frozen=True)
+class ResumedEdits:
+    """An earlier attempt's editing to carry on from: how far it got, and the mask boxes of the
+    frames before that (the crops after it are stabilised over them too)."""
+
+    checkpoint: EditingCheckpoint
+    boxes: list[Box | None]  # of frames [0, checkpoint.final)
+
+
+def _tracked_crops(
+    ctx: JobContext, tracked: TrackedFrames, boxes_before: list[Box | None]
+) -> Iterator[tuple[int, np.ndarray | None, Box | None]]:
     """(index, frame, crop box) of the frames with an object, in order, and (index, None, None) for
-    each frame without one: every crop before it has come out (the object's stretch ended)."""
+    each frame without one: every crop before it has come out (the object's stretch ended).
+    `boxes_before`: the mask boxes of the frames before the first one `tracked` hands over
+    (edited already): the stabiliser sees them, their crops are not edited again."""
     stabiliser: CropStabiliser[np.ndarray | None] = CropStabiliser(
         ctx.info.width, ctx.info.height, ctx.options.crop_margin
     )
+    first = len(boxes_before)
+    for box in boxes_before:
+        stabiliser.add(box, None)
     for frame in tracked:
         for index, box, pixels in stabiliser.add(frame.box, frame.pixels):
-            yield index, pixels, box
+            if index >= first:
+                yield index, pixels, box
         if frame.box is None:
             yield frame.index, None, None
     for index, box, pixels in stabiliser.finish():
-        yield index, pixels, box
+        if index >= first:
+            yield index, pixels, box
 
 
 def _edit(
@@ -142,11 +170,14 @@ def _edit(
     crops: Iterable[tuple[int, np.ndarray | None, Box | None]],
     out: CropSpool,
     ready: FrameWatermark | None,
+    resumed: EditingCheckpoint | None = None,
+    checkpointed: bool = False,
 ) -> int:
     """Edit the frames of `crops` ((index, frame, crop box), in order; (index, None, None): a frame
     without an edit) into `out`, in batches of up to edit_batch_size crops; returns the Edit calls
-    made."""
-    calls = _EditCalls(ctx, out, ready)
+    made. `checkpointed`: how far `out` is final goes to the job's checkpoints; `resumed`: what an
+    earlier attempt left (the frames before `resumed.final` are in `out`)."""
+    calls = _EditCalls(ctx, out, ready, resumed, checkpointed)
     batch: list[EditTarget] = []
     for index, frame, box in crops:
         if frame is None or box is None:  # the object's stretch ended
@@ -194,12 +225,23 @@ class _EditCalls:
     """The job's Edit calls, EDITS_IN_FLIGHT at a time, collected oldest first into `out`: how far
     `out` is final goes to `ready` and to the progress as the answers come."""
 
-    def __init__(self, ctx: JobContext, out: CropSpool, ready: FrameWatermark | None) -> None:
+    def __init__(
+        self,
+        ctx: JobContext,
+        out: CropSpool,
+        ready: FrameWatermark | None,
+        resumed: EditingCheckpoint | None,
+        checkpointed: bool,
+    ) -> None:
         self.batch_size = min(ctx.options.edit_batch_size, ctx.models.info().max_edit_batch)
         self.sent = 0
         self._ctx, self._out, self._ready = ctx, out, ready
+        self._checkpoints = ctx.checkpoints if checkpointed else None
         self._in_flight: deque[_Batch] = deque()
-        self._anchor: np.ndarray | None = None  # cross-frame consistency: the job's first crop, in every call
+        # Cross-frame consistency: the job's first crop, in every call (a resumed job's, from its checkpoint).
+        self._anchor: np.ndarray | None = resumed.anchor if resumed is not None else None
+        if resumed is not None:
+            self._final_up_to(resumed.final)
 
     def send(self, targets: list[EditTarget]) -> None:
         if self._ctx.options.consistency == Consistency.CROSS_FRAME and self._anchor is None:
@@ -229,6 +271,9 @@ class _EditCalls:
         # Every frame before the oldest batch still in flight is final: spooled, or without an edit.
         done = self._in_flight[0].first if self._in_flight else batch.end
         self._final_up_to(done, f"edited {done}/{self._ctx.info.frame_count} frames")
+        if self._checkpoints is not None:
+            self._out.sync()
+            self._checkpoints.save_editing(EditingCheckpoint(done, self._anchor))
 
     def _final_up_to(self, end: int, message: str | None = None, report: bool = True) -> None:
         if self._ready is not None:

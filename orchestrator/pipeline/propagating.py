@@ -35,8 +35,9 @@ import numpy as np
 from ..errors import TrackingLost
 from ..media.decode import read_frames
 from ..media.mask_store import MaskStore
-from ..models import Segmentation
-from ..vision.stitching import Objects, TrackAssembler, frame_objects
+from ..models import Segmentation, Tracker
+from ..vision.stitching import IdStitcher, Objects, TrackAssembler, frame_objects
+from .checkpoint import TrackingCheckpoint
 from .concurrency import TrackedFrame, TrackedFrames
 from .context import JobContext, Sighting
 
@@ -58,27 +59,77 @@ class _Chunk:
         return self.start + len(self.frames)
 
 
-def mask_store(ctx: JobContext) -> MaskStore:
-    """An empty store for the job's masks (propagate fills it)."""
-    return MaskStore(ctx.workdir / "masks.bits", ctx.info.frame_count, ctx.info.height, ctx.info.width)
+def mask_store(ctx: JobContext, resume_up_to: int = 0) -> MaskStore:
+    """An empty store for the job's masks (propagate fills it), or the one an earlier attempt
+    filled up to `resume_up_to` (resume_propagating carries on)."""
+    info = ctx.info
+    return MaskStore(ctx.workdir / "masks.bits", info.frame_count, info.height, info.width, resume_up_to)
 
 
 def propagate(ctx: JobContext, sighting: Sighting, store: MaskStore, tracked: TrackedFrames | None = None) -> None:
     """Write every frame's final mask into `store`, in order (a frame is written once no gap before
     a later frame can fill it any more). `tracked`: where each frame goes, with its pixels, once
     it is written (finished after the last one)."""
-    masks = _FinalMasks(ctx, sighting, store, tracked)
+    masks = _FinalMasks(ctx, TrackAssembler(store, ctx.options.max_gap, sighting.keep), store, tracked)
     for index in range(sighting.start):
         masks.add(index, {}, None)
     for offset, objects in enumerate(sighting.objects):
         masks.add(sighting.start + offset, objects, sighting.frames[offset])
-    ctx.progress.advance(sighting.start + len(sighting.frames))
+    received = sighting.start + len(sighting.frames)
+    ctx.progress.advance(received)
+    overlap = min(ctx.options.chunk_overlap, len(sighting.frames))
+    run = _TrackingRun(
+        ctx,
+        _Lead(sighting.frames[len(sighting.frames) - overlap :], sighting.objects[len(sighting.objects) - overlap :]),
+        received,
+        sighting.stitcher,
+        sighting.keep,
+        (sighting.tracker, sighting.run_start),
+    )
+    _track(ctx, masks, run)
 
-    run = _TrackingRun(ctx, sighting)
+
+def resume_propagating(
+    ctx: JobContext,
+    saved: TrackingCheckpoint,
+    store: MaskStore,
+    tracked: TrackedFrames | None = None,
+    edited_up_to: int = 0,
+) -> None:
+    """propagate, carrying on from an earlier attempt's checkpoint: `store` holds the final masks
+    up to it; tracking opens a new session at the checkpoint, led by the frames before it (their
+    objects' ids carry over, as after a lost session). With `tracked`, editing gets the frames
+    from `edited_up_to` on (those before are edited already), decoded here."""
+    info, received = ctx.info, saved.received
+    assembler = TrackAssembler(store, ctx.options.max_gap, saved.keep, saved.assembly)
+    masks = _FinalMasks(ctx, assembler, store, tracked)
+    overlap = len(saved.tail)
+    first = min(edited_up_to, received - overlap) if tracked is not None else received - overlap
+    lead: list[np.ndarray] = []
+    for index, frame in read_frames(info, start=first, threads=ctx.threads):
+        if index >= received:
+            break
+        if index >= received - overlap:
+            lead.append(frame)
+        masks.resumed(index, frame, edited=index < edited_up_to)
+    ctx.progress.advance(received)
+    run = _TrackingRun(
+        ctx, _Lead(lead, saved.tail), received, IdStitcher(saved.next_id, saved.last_masks), saved.keep, None
+    )
+    run.restarts = saved.restarts
+    _track(ctx, masks, run)
+
+
+def _track(ctx: JobContext, masks: _FinalMasks, run: _TrackingRun) -> None:
+    """Carry `run` on to the end of the video, each chunk's objects into `masks` (checkpointed
+    after each chunk)."""
+    store = masks.store
     try:
+        run.checkpoint(masks)
         for chunk, objects in run.results():
             for offset, on_frame in enumerate(objects):
                 masks.add(chunk.start + offset, on_frame, chunk.frames[offset])
+            run.checkpoint(masks)
             ctx.progress.advance(chunk.end, f"tracked {chunk.end}/{ctx.info.frame_count} frames")
     finally:
         run.close()
@@ -96,15 +147,24 @@ class _FinalMasks:
     """Each frame's objects, assembled into tracks (short gaps filled) and written to the store;
     frames whose masks are final go on to editing (`tracked`), in order."""
 
-    def __init__(self, ctx: JobContext, sighting: Sighting, store: MaskStore, tracked: TrackedFrames | None) -> None:
-        self.tracks = TrackAssembler(store, ctx.options.max_gap, sighting.keep)
-        self._store = store
+    def __init__(
+        self, ctx: JobContext, tracks: TrackAssembler, store: MaskStore, tracked: TrackedFrames | None
+    ) -> None:
+        self.tracks = tracks
+        self.store = store
         self._tracked = tracked
         self._awaiting: deque[tuple[int, np.ndarray | None]] = deque()  # for `tracked`, masks not final yet
 
     def add(self, index: int, objects: Objects, pixels: np.ndarray | None) -> None:
         self.tracks.add(index, objects)
         if self._tracked is not None:
+            self._awaiting.append((index, pixels))
+            self._hand_over()
+
+    def resumed(self, index: int, pixels: np.ndarray, edited: bool) -> None:
+        """A frame an earlier attempt tracked (its mask final, or held by the restored assembler):
+        handed on to editing with its pixels, unless it is `edited` already."""
+        if self._tracked is not None and not edited:
             self._awaiting.append((index, pixels))
             self._hand_over()
 
@@ -118,23 +178,45 @@ class _FinalMasks:
         assert self._tracked is not None
         while self._awaiting and self._awaiting[0][0] < self.tracks.written:
             index, pixels = self._awaiting.popleft()
-            box = self._store.box(index)
+            box = self.store.box(index)
             self._tracked.put(TrackedFrame(index, box, pixels if box is not None else None))
 
 
-class _TrackingRun:
-    """The tracker that found the objects, carrying on over the rest of the video chunk by chunk,
-    CHUNKS_IN_FLIGHT Segment calls at a time; when its session is lost, `restart` opens another."""
+@dataclass
+class _Lead:
+    """The last chunk_overlap frames tracked, and their objects: what a new session is led by."""
 
-    def __init__(self, ctx: JobContext, sighting: Sighting) -> None:
-        self.ctx, self.sighting = ctx, sighting
-        self.overlap = min(ctx.options.chunk_overlap, len(sighting.frames))
-        self.tracker, self.run_start = sighting.tracker, sighting.run_start  # run_start: the tracker's first frame
-        self.recent = deque(sighting.frames[len(sighting.frames) - self.overlap :], maxlen=self.overlap)  # last sent
-        self.tail_objects = sighting.objects[len(sighting.objects) - self.overlap :]  # the objects on them
-        self.sent = sighting.start + len(sighting.frames)  # frames handed to the tracker so far
+    frames: list[np.ndarray]
+    objects: list[Objects]
+
+
+class _TrackingRun:
+    """Tracking carried on over the rest of the video chunk by chunk, CHUNKS_IN_FLIGHT Segment
+    calls at a time, from frame `received`: by the tracker that found the objects (`session`: it
+    and its first frame), or by a new session led by `lead` (a resumed job); when its session is
+    lost, `restart` opens another."""
+
+    def __init__(
+        self,
+        ctx: JobContext,
+        lead: _Lead,
+        received: int,
+        stitcher: IdStitcher,
+        keep: frozenset[int] | None,
+        session: tuple[Tracker, int] | None,
+    ) -> None:
+        self.ctx, self.stitcher, self.keep = ctx, stitcher, keep
+        self.overlap = len(lead.frames)
+        self.recent = deque(lead.frames, maxlen=self.overlap)  # the last frames sent
+        self.tail_objects = list(lead.objects)  # the objects on them
+        self.sent = received  # frames handed to the tracker so far
         self.in_flight: deque[_Chunk] = deque()
         self.restarts = 0
+        if session is None:  # a new session: its first chunk is led by the frames before
+            self.tracker, self.run_start = ctx.models.track(ctx.request.mask_prompt), received - self.overlap
+        else:
+            self.tracker, self.run_start = session
+        self._opening = session is None
         self._decoded = read_frames(ctx.info, start=self.sent, threads=ctx.threads)
 
     def results(self) -> Iterator[tuple[_Chunk, list[Objects]]]:
@@ -177,6 +259,19 @@ class _TrackingRun:
     def close(self) -> None:
         self.tracker.close()
 
+    def checkpoint(self, masks: _FinalMasks) -> None:
+        """Record how far tracking got (every frame received so far), for a resumed attempt."""
+        if self.ctx.checkpoints is None:
+            return
+        masks.store.sync()
+        next_id, last_masks = self.stitcher.state()
+        received = self.sent - sum(len(c.frames) for c in self.in_flight)
+        self.ctx.checkpoints.save_tracking(
+            TrackingCheckpoint(
+                received, self.restarts, self.keep, next_id, last_masks, masks.tracks.state(), list(self.tail_objects)
+            )
+        )
+
     def _send_next(self) -> _Chunk | None:
         """Decode and send the next chunk; None at the end of the video."""
         # chunk_size - overlap new frames: a chunk that has to open a session, with the frames
@@ -184,7 +279,8 @@ class _TrackingRun:
         frames = [frame for _, frame in islice(self._decoded, self.ctx.options.chunk_size - self.overlap)]
         if not frames:
             return None
-        chunk = self._send(self.sent, frames, list(self.recent), opens=False)
+        chunk = self._send(self.sent, frames, list(self.recent), opens=self._opening)
+        self._opening = False
         self.sent += len(frames)
         self.recent.extend(frames)
         return chunk
@@ -201,7 +297,7 @@ class _TrackingRun:
         """The chunk's new frames' objects, with video-wide ids (matched on the lead when it opened
         a session, carried on otherwise)."""
         lead = len(chunk.lead)
-        objects = self.sighting.stitcher.stitch(
+        objects = self.stitcher.stitch(
             [frame_objects(d) for d in segmentation.frames],
             overlap_before=self.tail_objects[len(self.tail_objects) - lead :] if lead else (),
             continues=not chunk.opens,

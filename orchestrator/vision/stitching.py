@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -68,10 +69,16 @@ class IdStitcher:
     `extra.instances` it would never be edited again.
     """
 
-    def __init__(self) -> None:
-        self._next_id = 0
-        self._last_masks: Objects = {}  # each object of the previous chunk: its last mask there
+    def __init__(self, next_id: int = 0, last_masks: Objects | None = None) -> None:
+        """A new stitcher, or (with `next_id` and `last_masks`, what `state()` gave) one carrying on
+        from a checkpoint, whose next chunk opens a new session."""
+        self._next_id = next_id
+        self._last_masks: Objects = dict(last_masks or {})  # each object of the previous chunk: its last mask there
         self._mapping: dict[int, int] = {}  # the current session's ids -> video-wide ids
+
+    def state(self) -> tuple[int, Objects]:
+        """(next id, last masks): what a stitcher needs to carry on in a new session."""
+        return self._next_id, dict(self._last_masks)
 
     def stitch(
         self, chunk: Sequence[Objects], overlap_before: Sequence[Objects] = (), continues: bool = False
@@ -132,6 +139,16 @@ class MaskSink(Protocol):
     def put(self, index: int, mask: np.ndarray) -> None: ...
 
 
+@dataclass
+class AssemblyState:
+    """A TrackAssembler's state, to carry on from (pipeline.checkpoint keeps it)."""
+
+    written: int = 0
+    filled: int = 0
+    held: list[tuple[int, Objects]] = field(default_factory=list)  # frames not written yet, in order
+    last_seen: dict[int, int] = field(default_factory=dict)  # object id -> the last frame it was on
+
+
 class TrackAssembler:
     """Receives every frame's objects in order; writes the union of the kept ones to `store`.
 
@@ -140,12 +157,20 @@ class TrackAssembler:
     under blur or occlusion; an unedited frame in the middle of an edit is a visible flash).
     """
 
-    def __init__(self, store: MaskSink, max_gap: int, keep: frozenset[int] | None = None):
+    def __init__(
+        self, store: MaskSink, max_gap: int, keep: frozenset[int] | None = None, state: AssemblyState | None = None
+    ):
+        """`state`: carry on from a checkpoint (what `state()` gave) instead of from frame 0."""
         self.store, self.max_gap, self.keep = store, max_gap, keep
-        self.filled = 0  # frames x objects filled in
-        self.written = 0  # frames [0, written) are in the store: final
-        self._held: deque[tuple[int, Objects]] = deque()
-        self._last_seen: dict[int, int] = {}
+        state = state or AssemblyState()
+        self.filled = state.filled  # frames x objects filled in
+        self.written = state.written  # frames [0, written) are in the store: final
+        self._held: deque[tuple[int, Objects]] = deque(state.held)
+        self._last_seen: dict[int, int] = dict(state.last_seen)
+
+    def state(self) -> AssemblyState:
+        """What the assembler holds: the frames not written yet and where each object was last seen."""
+        return AssemblyState(self.written, self.filled, [(i, dict(o)) for i, o in self._held], dict(self._last_seen))
 
     def add(self, index: int, objects: Mapping[int, np.ndarray]) -> None:
         kept = {g: m for g, m in objects.items() if self.keep is None or g in self.keep}
