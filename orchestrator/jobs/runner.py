@@ -245,7 +245,7 @@ def _remove_stale_scratch(output_dir: Path, attempt: int, since: float) -> None:
     an attempt that lost its claim stopped writing before this one could claim the job, and one
     still writing is left alone."""
     for scratch in output_dir.glob(f"{SCRATCH_PREFIX}*"):
-        if scratch.name != f"{SCRATCH_PREFIX}{attempt}" and _last_written(scratch) < since - CLOCK_SKEW_S:
+        if scratch.name != f"{SCRATCH_PREFIX}{attempt}" and _nobody_writes(scratch, since):
             shutil.rmtree(scratch, ignore_errors=True)
 
 
@@ -264,10 +264,24 @@ def _adopt_scratch(output_dir: Path, workdir: Path, since: float, job_log: loggi
     for scratch in earlier:
         if not (scratch / MANIFEST).exists():
             continue
-        if (scratch / RELEASED).exists() or _last_written(scratch) < since - CLOCK_SKEW_S:
+        if _nobody_writes(scratch, since):
             os.rename(scratch, workdir)
             job_log.info("resume: this attempt carries on from the checkpoints of %s", scratch.name)
         return
+
+
+def _nobody_writes(scratch: Path, since: float) -> bool:
+    """No run writes to `scratch` any more: its run said so (RELEASED: it handed the job back, or
+    died and an orchestrator on its machine expired its lease), or nothing was written there since
+    `since` (unix s), when this run began."""
+    return (scratch / RELEASED).exists() or _last_written(scratch) < since - CLOCK_SKEW_S
+
+
+def release_scratch(output_dir: Path | None) -> None:
+    """Mark every scratch directory of the job writing into `output_dir` as written by nobody (the
+    process running it is known to be gone): its next attempt resumes from it at once."""
+    for scratch in output_dir.glob(f"{SCRATCH_PREFIX}*") if output_dir is not None and output_dir.is_dir() else ():
+        (scratch / RELEASED).touch()
 
 
 def remove_scratch(output_dir: Path | None) -> None:

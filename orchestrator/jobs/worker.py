@@ -30,7 +30,7 @@ from ..request import CheckedRequest, JobStatus, VideoEditStatus
 from .claims import HeldClaim
 from .metrics import JobMetrics
 from .reporter import JobReporter
-from .runner import describe_error, remove_scratch, run_job
+from .runner import describe_error, release_scratch, remove_scratch, run_job
 from .status_file import write_status
 from .store import Claim, Fence, JobStore
 from .validation import check_request
@@ -356,7 +356,10 @@ class JobWorker:
             pid = int(pid_text)
             if pid != os.getpid() and _alive(pid):
                 continue  # another orchestrator on this machine, still running
-            jobs = self.store.expire(owner)  # their scratch stays: the next attempt resumes from it
+            jobs = self.store.expire(owner)
+            for job_id in jobs:  # the process that wrote their scratch is gone: the next attempt resumes from it
+                job = self.store.get(job_id)
+                release_scratch(job.status.output_dir if job is not None else None)
             if jobs:
                 log.info(
                     "re-queued %d job(s) left unfinished by %s, an earlier orchestrator on this machine "
