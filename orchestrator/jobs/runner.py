@@ -95,7 +95,9 @@ def run_job(
         ending = _ended_early(err, reporter.status.status.value, claim.attempt, job_log, output_dir)
     finally:
         reporter.end_stage()
-        if ending.requeue_after_s is not None and workdir.is_dir():  # queued again: this run writes no more there
+        if ending.requeue_after_s is None:  # gone before the end is published: a watcher sees no scratch left
+            shutil.rmtree(workdir, ignore_errors=True)
+        elif workdir.is_dir():  # to be queued again: this run writes no more there, the next resumes from it
             (workdir / RELEASED).touch()
     if ending.status is not None:
         timings = ", ".join(
@@ -111,7 +113,7 @@ def run_job(
     job_log.removeHandler(handler)
     handler.close()
     recorded = _record(ending, reporter, final_paths)
-    if not (recorded and reporter.status.status is JobStatus.QUEUED):  # else the next attempt resumes from it
+    if not (recorded and reporter.status.status is JobStatus.QUEUED):  # not queued again after all
         shutil.rmtree(workdir, ignore_errors=True)
     for path in staged.files():  # what was not renamed into place: this attempt's leftovers
         path.unlink(missing_ok=True)
