@@ -214,6 +214,7 @@ def test_on_a_phone_nothing_scrolls_sideways(phone, web, clip):
     phone.fill("#path", str(clip))
     phone.click("#preview")
     _wait_state(phone, "finished")
+    phone.wait_for_function("() => document.querySelector('#still-input').readyState >= 2")
     phone.click("#log-box summary")
     phone.wait_for_function("() => document.querySelector('#log').textContent.includes('ended finished')")
     assert phone.evaluate(NO_SIDEWAYS_SCROLL)
