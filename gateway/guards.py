@@ -26,9 +26,10 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 UNCHECKED = ("/healthz",)
 
 PAGE_POLICY = (
-    # img-src data:: Swagger UI's style sheet draws its icons as data: URLs
-    "default-src 'self'; script-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
-    "form-action 'self'; "
+    # img-src data:: Swagger UI's style sheet draws its icons as data: URLs; media-src blob:: the
+    # page reads a picked clip's duration from a blob: URL of it (the slow-job warning)
+    "default-src 'self'; script-src 'self'; img-src 'self' data:; media-src 'self' blob:; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'"
 )
 API_POLICY = "default-src 'none'; frame-ancestors 'none'; sandbox"

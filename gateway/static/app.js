@@ -119,7 +119,10 @@ function request(mode) {  // the job's prompts and params from the form
 async function start(mode) {
   showFormError(null);
   note("");
-  if (current.status && ENDED.includes(current.status.status)) leaveJob();  // its error is not this one's
+  if (current.status && ENDED.includes(current.status.status)) {  // its error is not this attempt's
+    leaveJob();
+    history.pushState(null, "", "/");
+  }
   try {
     const job = request(mode);
     job.input_video_path = await inputPath();
@@ -139,6 +142,7 @@ function leaveJob() {
   if (current.source) current.source.close();
   current = { jobId: null, status: null, source: null, receivedAt: 0 };
   $("job").hidden = true;
+  $("job-state").textContent = "";
 }
 
 async function follow(jobId) {
@@ -152,7 +156,13 @@ async function follow(jobId) {
   $("log").textContent = "";
   $("stages").replaceChildren();
   hideResults();
-  listen(jobId);
+  try {  // an unknown job (a stale address) says so, rather than a stream that keeps failing
+    show(await api(`/api/video/status/${encodeURIComponent(jobId)}`));
+  } catch (err) {
+    if (current.jobId === jobId) $("job-message").textContent = err.message;
+    return;
+  }
+  if (current.jobId === jobId) listen(jobId);
 }
 
 function drawStages(mode) {
@@ -176,6 +186,8 @@ function restorePrompts(status) {  // a job page opened afresh: its prompts back
 }
 
 function show(status) {
+  const last = current.status;  // an answer that arrives after a newer status (cancel's) is stale
+  if (last && last.job_id === status.job_id && status.updated_at < last.updated_at) return null;
   current.status = status;
   current.receivedAt = Date.now();
   const mode = status.mode || ((status.output_video_path || "").endsWith(".png") ? "single_frame" : "video");
@@ -237,7 +249,7 @@ async function listen(jobId) {
     if (current.source !== source) return;
     const status = JSON.parse(message.data);
     const mode = show(status);
-    if (ENDED.includes(status.status)) {
+    if (mode && ENDED.includes(status.status)) {
       ended = true;
       source.close();
       refreshJobs();
@@ -274,7 +286,8 @@ async function cancel() {
   if (!current.jobId) return;
   $("cancel").disabled = true;
   try {
-    show(await postJson(`/api/video/cancel/${encodeURIComponent(current.jobId)}`, {}));
+    $("job-message").textContent = "cancelling…";  // the event stream brings the end
+    await postJson(`/api/video/cancel/${encodeURIComponent(current.jobId)}`, {});
   } catch (err) {
     $("job-message").textContent = err.message;
   } finally {

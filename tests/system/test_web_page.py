@@ -59,7 +59,7 @@ def browser():
 def _page(browser, viewport: dict, **options):
     context = browser.new_context(viewport=viewport, **options)
     page = context.new_page()
-    page.set_default_timeout(EVENT_TIMEOUT_S * 100)
+    page.set_default_timeout(EVENT_TIMEOUT_S * 1000)
     return context, page
 
 
@@ -114,7 +114,15 @@ def test_upload_once_follow_play_and_reload_the_job_page(page, web, own_clip):
     assert "Pick a video file" in page.inner_text("#form-error")
 
     page.set_input_files("#file", str(own_clip))
+    page.fill("#edit-size", "512")  # a job that would be slow is announced before it starts
+    page.fill("#steps", "500")
+    page.dispatch_event("#steps", "change")
+    page.wait_for_selector("#estimate:not([hidden])")
+    assert "This may take about" in page.inner_text("#estimate")
+    page.fill("#steps", "2")
+    page.fill("#edit-size", "64")
     page.select_option("#keyframes", "4")  # the model edits every 4th frame, the others carry it
+    page.wait_for_selector("#estimate", state="hidden")
     # Record every state the page shows (a short stage may be on screen for one event only).
     page.evaluate("""() => {
         window.seenStates = [];
@@ -163,7 +171,7 @@ def test_upload_once_follow_play_and_reload_the_job_page(page, web, own_clip):
     page.fill("#edit-prompt", "make the car green")
     page.fill("#frame-index", "2")
     page.click("#preview")
-    page.wait_for_function(f"() => location.href !== '{job_url}'")
+    page.wait_for_function(f"() => location.pathname.startsWith('/jobs/') && location.href !== '{job_url}'")
     _wait_state(page, "finished")
     assert len(uploads) == 1 and len(lookups) == 2, (uploads, lookups)
     assert [s.get_attribute("data-stage") for s in page.query_selector_all("#stages li")] == [
@@ -190,10 +198,10 @@ def test_upload_once_follow_play_and_reload_the_job_page(page, web, own_clip):
 def test_cancel_stops_a_running_job(page, web, clip):
     page.goto(web)
     page.fill("#path", str(clip))
-    _fill_job(page, steps="500")
-    page.fill("#edit-size", "256")
+    _fill_job(page, steps="300")  # long enough to be cancelled while it runs
     page.click("#start")
     page.wait_for_selector("#cancel:not([hidden])")
+    page.wait_for_function("() => document.querySelector('#job-time').textContent.includes('left')")
     page.wait_for_function(
         "() => ['editing', 'masking', 'propagating', 'extracting', 'queued']"
         ".includes(document.querySelector('#job-state').textContent)"
