@@ -280,7 +280,19 @@ def test_a_missing_token_points_to_its_field(page, make_stack, clip):
         assert page.get_attribute("#token", "aria-invalid") == "true"
 
 
-def test_docs_favicon_and_accessibility_offline(browser, web, make_stack):
+def _finished_job(web: str, clip: Path) -> str:
+    """A finished video job, started over the HTTP API: its id."""
+    job = {"input_video_path": str(clip), "mask_prompt": "car", "edit_prompt": "make it blue"}
+    with httpx.Client(base_url=web, timeout=EVENT_TIMEOUT_S) as http:
+        started = http.post("/api/video/edit", json=job | {"params": {"num_inference_steps": 2, "edit_size": 64}})
+        job_id = started.json()["job_id"]
+        with http.stream("GET", f"/api/video/events/{job_id}") as stream:
+            for _ in stream.iter_lines():
+                pass  # the stream ends with the job
+    return job_id
+
+
+def test_docs_favicon_and_accessibility_offline(browser, web, clip):
     if not AXE.is_file():
         pytest.skip("gateway/vendor is not installed (make web-setup: npm)")
     context, page = _page(browser, DESKTOP)
@@ -295,16 +307,22 @@ def test_docs_favicon_and_accessibility_offline(browser, web, make_stack):
     finally:
         context.close()
     # axe-core runs as a script the page's CSP would refuse (it is not the page's own): a context
-    # that bypasses the CSP for this check only.
-    for viewport in (DESKTOP, PHONE):
+    # that bypasses the CSP for this check only. The new-job form, and a finished job's page.
+    job_page = f"{web}/jobs/{_finished_job(web, clip)}"
+    for viewport, address in ((DESKTOP, web), (PHONE, web), (DESKTOP, job_page)):
         context, page = _page(browser, viewport, bypass_csp=True)
         try:
-            page.goto(web)
+            page.goto(address)
             page.wait_for_load_state("networkidle")
+            if address == job_page:
+                page.wait_for_selector("#results:not([hidden])")
             page.click("#options summary")
             page.add_script_tag(path=str(AXE))
-            found = page.evaluate("axe.run(document, {resultTypes: ['violations']}).then(r => r.violations)")
+            found, passed = page.evaluate(
+                "axe.run(document, {resultTypes: ['violations']}).then(r => [r.violations, r.passes.length])"
+            )
             assert not found, [(v["id"], v["help"], [n["target"] for n in v["nodes"]]) for v in found]
+            assert passed > 10  # axe did check the page (labels, contrast, names, ...)
         finally:
             context.close()
 
