@@ -344,13 +344,31 @@ function age(seconds) {
 }
 
 let refreshTimer = null;
+const THUMBNAILS = 8;  // the newest finished jobs get one: each is a small download of its own
+const thumbnails = new Map();  // job id -> its thumbnail element, made once
+
+function thumbnail(job) {  // the output's first frame (a preview's picture), decorative: the link names the job
+  if (!thumbnails.has(job.job_id)) {
+    const still = job.mode === "single_frame";
+    const element = document.createElement(still ? "img" : "video");
+    Object.assign(element, { className: "thumb", alt: "", muted: true, preload: "metadata" });
+    element.setAttribute("aria-hidden", "true");
+    link(job.job_id, "output")
+      .then((url) => { element.src = still ? url : `${url}#t=0.1`; })  // a video shows a frame, not black
+      .catch(() => element.remove());
+    thumbnails.set(job.job_id, element);
+  }
+  return thumbnails.get(job.job_id);
+}
 
 async function refreshJobs() {
   clearTimeout(refreshTimer);
   try {
     const { jobs } = await api("/api/video/jobs?page_size=20");
+    const withThumbnail = new Set(jobs.filter((job) => job.status === "finished").slice(0, THUMBNAILS).map((job) => job.job_id));
     $("jobs").replaceChildren(...jobs.map((job) => {
       const item = document.createElement("li");
+      if (withThumbnail.has(job.job_id)) item.append(thumbnail(job));
       const open = document.createElement("a");
       open.href = `/jobs/${encodeURIComponent(job.job_id)}`;
       open.textContent = job.mask_prompt ? `"${job.mask_prompt}": ${job.edit_prompt}` : job.job_id;

@@ -164,6 +164,7 @@ def test_upload_once_follow_play_and_reload_the_job_page(page, web, own_clip):
     assert "carried from keyframes" in page.text_content("#job-message")
     page.wait_for_function("() => document.querySelectorAll('#jobs li a').length >= 1")
     assert "make the car blue" in page.inner_text("#jobs")
+    page.wait_for_function("() => [...document.querySelectorAll('#jobs .thumb')].some(t => t.readyState >= 2)")
     _shot(page, "desktop-finished")
     assert len(uploads) == 1, uploads
 
