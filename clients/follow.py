@@ -32,6 +32,8 @@ def stage_label(value: int) -> str:
 def describe(status: pb.VideoEditStatus) -> str:
     frames = f" frame {status.current_frame}/{status.total_frames}" if status.HasField("total_frames") else ""
     line = f"{status.job_id}: {status_name(status.status)} {status.progress:6.1%}{frames} {status.message}"
+    if status.HasField("elapsed_seconds"):
+        line += f" ({_clock(status.elapsed_seconds)})"
     if status.error:
         line += f"\n  error: {status.error}"
     if status.status == pb.JOB_STATUS_FINISHED:
@@ -39,6 +41,22 @@ def describe(status: pb.VideoEditStatus) -> str:
     if status.logs_path:
         line += f"\n  log:    {status.logs_path}"
     return line
+
+
+def job_time(status: pb.VideoEditStatus) -> str:
+    """ "42% of the job, 0:31 so far, about 1:05 left": the job's, not the bar's own stage's (tqdm
+    shows that), from the orchestrator's estimate."""
+    parts = [f"{status.progress:.0%} of the job"]
+    if status.HasField("elapsed_seconds"):
+        parts.append(f"{_clock(status.elapsed_seconds)} so far")
+    if status.HasField("eta_seconds"):
+        parts.append(f"about {_clock(status.eta_seconds)} left")
+    return ", ".join(parts)
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}" if minutes >= 60 else f"{minutes}:{secs:02d}"
 
 
 def exit_code(status: pb.VideoEditStatus) -> int:
@@ -70,7 +88,7 @@ def follow(client: VideoEditClient, job_id: str, quiet: bool = False) -> pb.Vide
             if status.HasField("total_frames") and status.total_frames != bar.total:
                 bar.total = status.total_frames  # a stage that ended early (masking found the object)
             bar.n = status.current_frame
-            bar.set_postfix_str(f"{status.progress:.0%}")
+            bar.set_postfix_str(job_time(status))
             bar.refresh()
 
     final = client.wait(job_id, on_status=show)

@@ -12,7 +12,9 @@ jobs.py, uploads.py, artifacts.py, links.py and page.py:
     POST /api/video/upload?filename=NAME      the request body is the video; -> its server path
     GET  /api/video/artifact/{job_id}/{kind}  output | mask | log | input, with HTTP Range
     POST /api/video/links/{job_id}            {"for": "events" | kind} -> a signed, short-lived URL
-    GET  /                                    the web page (and /static/...)
+    GET  /api/video/uploads/{sha256}          a stored upload with this SHA-256 (404: none)
+    GET  /                                    the web page (and /static/...); /jobs/{job_id}: a job's page
+    GET  /docs                                Swagger UI, from the gateway's own files (/vendor/...)
     GET  /healthz                             for probes
 
 With VIDEOEDIT_AUTH_TOKEN set, /api calls need `Authorization: Bearer <token>`, or, for a GET, a
@@ -55,9 +57,12 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         summary="Text-prompted video object editing over HTTP",
         lifespan=lifespan,
         exception_handlers=EXCEPTION_HANDLERS,
+        docs_url=None,  # page.py's /docs: Swagger UI from this gateway's own files, not a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.mount("/static", StaticFiles(directory=page.STATIC), name="static")
+    app.mount("/vendor/swagger-ui", page.swagger_files(), name="swagger-ui")
     for routes in (page, jobs, uploads, artifacts, links):
         app.include_router(routes.router)
     # The last added runs first: the Host/Origin check, then the limits; the headers on every answer.

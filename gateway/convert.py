@@ -120,7 +120,9 @@ def job_status_from_word(word: str) -> int:
 
 
 def status_to_dict(status: pb.VideoEditStatus) -> dict[str, Any]:
-    """The original worker's VideoEditStatus.to_dict()."""
+    """The original worker's VideoEditStatus.to_dict(), with what this service adds: the
+    request's prompts and mode, the seconds the run took so far and its estimate of those left
+    (as of `updated_at`)."""
 
     def optional(field: str) -> Any:
         return getattr(status, field) if status.HasField(field) else None
@@ -142,4 +144,9 @@ def status_to_dict(status: pb.VideoEditStatus) -> dict[str, Any]:
         "output_dir": status.output_dir or None,
         "created_at": seconds("create_time"),
         "updated_at": seconds("update_time"),
+        "mask_prompt": status.mask_prompt or None,
+        "edit_prompt": status.edit_prompt or None,
+        "mode": status.mode or None,
+        "elapsed_seconds": optional("elapsed_seconds"),
+        "eta_seconds": optional("eta_seconds"),
     }

@@ -26,7 +26,10 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 UNCHECKED = ("/healthz",)
 
 PAGE_POLICY = (
-    "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    # img-src data:: Swagger UI's style sheet draws its icons as data: URLs; media-src blob:: the
+    # page reads a picked clip's duration from a blob: URL of it (the slow-job warning)
+    "default-src 'self'; script-src 'self'; img-src 'self' data:; media-src 'self' blob:; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'"
 )
 API_POLICY = "default-src 'none'; frame-ancestors 'none'; sandbox"
@@ -120,4 +123,4 @@ class SecurityHeaders:
 
 
 def _is_page(path: str) -> bool:
-    return path == "/" or path.startswith("/static/")
+    return path in ("/", "/docs", "/favicon.ico") or path.startswith(("/static/", "/vendor/", "/jobs/"))

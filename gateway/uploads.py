@@ -1,5 +1,7 @@
-"""The upload route: a video as the request body, written on to the orchestrator's UploadVideo in
-chunks; the answer names the server path that jobs then give as `input_video_path`.
+"""The upload routes: a video as the request body, written on to the orchestrator's UploadVideo in
+chunks; the answer names the server path that jobs then give as `input_video_path`. And the
+look-up of a stored upload by its SHA-256 (FindUpload), so a client that hashes its file first
+sends it once: the orchestrator stores the same content once.
 
 The body must come with its Content-Length and a type of its own (not one a form or a no-cors
 page can send: body.py). A body that sends nothing for VIDEOEDIT_UPLOAD_IDLE_S is 408, and the
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 from fastapi import Request
@@ -48,9 +51,16 @@ async def upload(
         reply = await call
     finally:
         call.cancel()  # nothing once it ended; else (a stalled or vanished client) the orchestrator stops too
-    return JSONResponse(
-        {"input_video_path": reply.input_video_path, "size_bytes": reply.size_bytes, "sha256": reply.sha256}
-    )
+    return JSONResponse(_upload_dict(reply))
+
+
+@router.get("/uploads/{sha256}", summary="The stored upload with this SHA-256 (404: none; upload the file)")
+async def find(sha256: Text, orchestrator: OrchestratorDep) -> dict[str, Any]:
+    return _upload_dict(await orchestrator.call("FindUpload", pb.FindUploadRequest(sha256=sha256)))
+
+
+def _upload_dict(reply: pb.UploadVideoResponse) -> dict[str, Any]:
+    return {"input_video_path": reply.input_video_path, "size_bytes": reply.size_bytes, "sha256": reply.sha256}
 
 
 async def _send(call: grpc.aio.StreamUnaryCall, metadata: pb.UploadMetadata, body: AsyncIterator[bytes]) -> None:

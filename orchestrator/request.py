@@ -125,6 +125,12 @@ class VideoEditStatus:
     output_dir: Path | None = None
     created_at: float | None = None  # unix seconds
     updated_at: float | None = None
+    # The request's prompts and mode, so whoever shows the job can say what it does.
+    mask_prompt: str | None = None
+    edit_prompt: str | None = None
+    mode: str | None = None
+    elapsed_seconds: float | None = None  # of this run, from when it left the queue (jobs/reporter.py)
+    eta_seconds: float | None = None  # left, as of updated_at (jobs/eta.py)
 
     _PATHS = ("output_video_path", "mask_preview_path", "logs_path", "output_dir")
 

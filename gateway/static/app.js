@@ -1,229 +1,413 @@
-// The web page: start a job (uploading the clip first if one was picked), follow its stages over
-// Server-Sent Events, then play original / edited / mask side by side. Plain ES module, no build.
+// The web page: start a job (the picked clip is hashed and uploaded only when the server does not
+// have it yet), follow it on its own address (/jobs/<id>) over Server-Sent Events with elapsed time,
+// time left and a Cancel button, then play original / edited / mask side by side, with the mask
+// over the original and a before/after wipe. Plain ES modules, no build.
 // The token stays in this tab (sessionStorage) and goes only in the Authorization header; what a
-// browser fetches by itself (EventSource, <video>, <img>, the log link) gets a signed, short-lived
-// URL from POST /api/video/links/{job_id}, renewed when it has expired.
+// browser fetches by itself (EventSource, <video>, <img>, download links) gets a signed,
+// short-lived URL from POST /api/video/links/{job_id}, renewed when it has expired.
 
-const STAGES = ["extracting", "masking", "propagating", "editing", "smoothing", "saving"];
+import { PlainError, fromApi, jobError } from "./plain.js";
+import { synchronise, showResults, hideResults, renewOnError } from "./results.js";
+import { sha256File } from "./sha256.js";
+
+const STAGES = {
+  video: ["extracting", "masking", "propagating", "editing", "smoothing", "saving"],
+  single_frame: ["extracting", "masking", "editing", "saving"],
+};
+const ENDED = ["finished", "failed", "cancelled"];
+const VIDEO_NAME = /\.(mp4|m4v|mov|mkv|webm|avi|mpe?g|ts|wmv|flv|3gp)$/i;
+// Seconds per diffusion step of one frame at edit size 512 (scaled by the area of the edit size),
+// until this tab has timed a job of its own: the order of what a CPU-only server takes.
+const DEFAULT_STEP_S = 0.05;
+const SLOW_S = 60;
+
 const $ = (id) => document.getElementById(id);
-let events = null;
+const hashes = new WeakMap();  // File -> its SHA-256 (picking another instruction does not hash again)
+let current = { jobId: null, status: null, source: null, receivedAt: 0 };
 
 const token = () => $("token").value.trim();
 
-async function api(path, options = {}) {  // a JSON call with the token; throws the API's error
+async function api(path, options = {}) {  // a JSON call with the token; throws a PlainError
   const headers = { ...(options.headers || {}) };
   if (token()) headers.Authorization = `Bearer ${token()}`;
   let response;
   try {
     response = await fetch(path, { ...options, headers });
-  } catch (err) {
-    throw new Error(`the server could not be reached (${err.message}); is videoedit-web running?`);
+  } catch {
+    throw new PlainError("The server could not be reached. Is videoedit-web running?", null, "UNAVAILABLE");
   }
   const body = await response.json().catch(() => null);
-  if (!response.ok) {
-    const error = body && body.error ? `${body.error.message} (${body.error.code})` : `HTTP ${response.status}`;
-    throw new Error(error);
-  }
+  if (!response.ok) throw fromApi(body, response.status);
   return body;
 }
 
+const postJson = (path, body) =>
+  api(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+
 async function link(jobId, target) {  // "events" or an artifact kind -> a URL that needs no header
-  const { url } = await api(`/api/video/links/${encodeURIComponent(jobId)}`, {
-    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ for: target }),
-  });
-  return url;
+  return (await postJson(`/api/video/links/${encodeURIComponent(jobId)}`, { for: target })).url;
 }
 
-function showFormError(message) {
-  $("form-error").textContent = message;
-  $("form-error").hidden = !message;
+function note(message) {
+  $("form-note").textContent = message;
+  $("form-note").hidden = !message;
+}
+
+function showFormError(err) {
+  for (const marked of document.querySelectorAll("[aria-invalid]")) marked.removeAttribute("aria-invalid");
+  $("form-error").textContent = err ? err.message + (err.code ? ` (${err.code})` : "") : "";
+  $("form-error").hidden = !err;
+  if (!err || !err.field) return;
+  if (err.field === "token" || $("options").contains($(err.field))) $("options").open = true;
+  $(err.field).setAttribute("aria-invalid", "true");
+  $(err.field).focus();
+}
+
+function pickedFile() {  // the picked file, refused here when it cannot be a video
+  const file = $("file").files[0];
+  if (!file) return null;
+  if (file.size === 0) throw new PlainError(`"${file.name}" is empty (0 bytes). Pick another file.`, "file");
+  if (!((file.type || "").startsWith("video/") || VIDEO_NAME.test(file.name))) {
+    throw new PlainError(`"${file.name}" is not a video. Pick an MP4, MOV, MKV or WebM file.`, "file");
+  }
+  return file;
 }
 
 async function inputPath() {
-  const file = $("file").files[0];
-  if (file) {
-    showFormError(`uploading ${file.name}…`);
-    const uploaded = await api(`/api/video/upload?filename=${encodeURIComponent(file.name)}`, {
-      method: "POST", body: file, headers: { "Content-Type": "application/octet-stream" },
-    });
-    showFormError("");
-    return uploaded.input_video_path;
-  }
+  const file = pickedFile();
   const path = $("path").value.trim();
-  if (!path) throw new Error("pick a video file, or type the path of one on the server");
-  return path;
+  if (file && path) {
+    throw new PlainError("Both a file and a server path are given: clear the path to upload the file, or the file to use the path.", "path");
+  }
+  if (!file) {
+    if (!path) throw new PlainError("Pick a video file, or type the path of one on the server.", "file");
+    return path;
+  }
+  if (!hashes.has(file)) {
+    note(`checking ${file.name}…`);
+    hashes.set(file, await sha256File(file, (done) => note(`checking ${file.name}: ${Math.round(done * 100)}%`)));
+  }
+  const sha256 = hashes.get(file);
+  try {  // stored already (this or an earlier upload of the same content): send nothing
+    const stored = await api(`/api/video/uploads/${sha256}`);
+    note("");
+    return stored.input_video_path;
+  } catch (err) {
+    if (err.code !== "NOT_FOUND") throw err;
+  }
+  note(`uploading ${file.name}…`);
+  const uploaded = await api(`/api/video/upload?filename=${encodeURIComponent(file.name)}&sha256=${sha256}`, {
+    method: "POST", body: file, headers: { "Content-Type": "application/octet-stream" },
+  });
+  note("");
+  return uploaded.input_video_path;
+}
+
+function request(mode) {  // the job's prompts and params from the form
+  const maskPrompt = $("mask-prompt").value.trim();
+  const editPrompt = $("edit-prompt").value.trim();
+  if (!maskPrompt) throw new PlainError("Say what to edit (e.g. \"hair\").", "mask-prompt");
+  if (!editPrompt) throw new PlainError("Say how to edit it (e.g. \"make the hair red\").", "edit-prompt");
+  const params = { mode, num_inference_steps: Number($("steps").value), edit_size: $("edit-size").value };
+  if (mode === "single_frame") params.frame_index = $("frame-index").value;
+  const keyframes = $("keyframes").value;  // the model edits keyframes; the rest carry their edit
+  if (mode === "video" && keyframes === "adaptive") params.keyframes = "adaptive";
+  else if (mode === "video" && keyframes !== "1") params.keyframe_interval = keyframes;
+  return { mask_prompt: maskPrompt, edit_prompt: editPrompt, params };
 }
 
 async function start(mode) {
-  showFormError("");
+  showFormError(null);
+  note("");
+  if (current.status && ENDED.includes(current.status.status)) {  // its error is not this attempt's
+    leaveJob();
+    history.pushState(null, "", "/");
+  }
   try {
-    const maskPrompt = $("mask-prompt").value.trim();
-    const editPrompt = $("edit-prompt").value.trim();
-    if (!maskPrompt) throw new Error("say what to edit (e.g. \"hair\")");
-    if (!editPrompt) throw new Error("say how to edit it (e.g. \"make the hair red\")");
-    const params = { mode, num_inference_steps: Number($("steps").value), edit_size: $("edit-size").value };
-    if (mode === "single_frame") params.frame_index = $("frame-index").value;
-    const keyframes = $("keyframes").value;  // the model edits keyframes; the rest carry their edit
-    if (mode === "video" && keyframes === "adaptive") params.keyframes = "adaptive";
-    else if (mode === "video" && keyframes !== "1") params.keyframe_interval = keyframes;
-    const status = await api("/api/video/edit", {
-      method: "POST", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ input_video_path: await inputPath(), mask_prompt: maskPrompt, edit_prompt: editPrompt, params }),
-    });
-    follow(status.job_id, mode);
+    const job = request(mode);
+    job.input_video_path = await inputPath();
+    const status = await postJson("/api/video/edit", job);
+    history.pushState(null, "", `/jobs/${encodeURIComponent(status.job_id)}`);
+    follow(status.job_id);
     refreshJobs();
   } catch (err) {
-    showFormError(err.message);
+    note("");
+    showFormError(err);
   }
 }
 
-function drawStages() {
-  $("stages").replaceChildren(...STAGES.map((name) => {
+// --- the job on screen ---
+
+function leaveJob() {
+  if (current.source) current.source.close();
+  current = { jobId: null, status: null, source: null, receivedAt: 0 };
+  $("job").hidden = true;
+  $("job-state").textContent = "";
+}
+
+async function follow(jobId) {
+  leaveJob();
+  current.jobId = jobId;
+  $("job").hidden = false;
+  $("job-id").textContent = jobId;
+  $("job-state").textContent = "";
+  $("job-prompts").textContent = $("job-message").textContent = $("job-time").textContent = "";
+  $("job-error").hidden = true;
+  $("log").textContent = "";
+  $("stages").replaceChildren();
+  hideResults();
+  try {  // an unknown job (a stale address) says so, rather than a stream that keeps failing
+    show(await api(`/api/video/status/${encodeURIComponent(jobId)}`));
+  } catch (err) {
+    if (current.jobId === jobId) $("job-message").textContent = err.message;
+    return;
+  }
+  if (current.jobId === jobId) listen(jobId);
+}
+
+function drawStages(mode) {
+  const names = STAGES[mode] || STAGES.video;
+  if ($("stages").dataset.mode === mode) return;
+  $("stages").dataset.mode = mode;
+  $("stages").replaceChildren(...names.map((name) => {
     const item = document.createElement("li");
     item.dataset.stage = name;
-    item.innerHTML = `<span>${name}</span><progress max="1" value="0"></progress><span class="pct"></span>`;
+    const label = Object.assign(document.createElement("span"), { textContent: name });
+    const bar = Object.assign(document.createElement("progress"), { max: 1, value: 0 });
+    bar.setAttribute("aria-label", name);
+    item.append(label, bar, Object.assign(document.createElement("span"), { className: "pct" }));
     return item;
   }));
 }
 
+function restorePrompts(status) {  // a job page opened afresh: its prompts back in the form
+  if (!$("mask-prompt").value && status.mask_prompt) $("mask-prompt").value = status.mask_prompt;
+  if (!$("edit-prompt").value && status.edit_prompt) $("edit-prompt").value = status.edit_prompt;
+}
+
 function show(status) {
+  const last = current.status;  // an answer that arrives after a newer status (cancel's) is stale
+  if (last && last.job_id === status.job_id && status.updated_at < last.updated_at) return null;
+  current.status = status;
+  current.receivedAt = Date.now();
+  const mode = status.mode || ((status.output_video_path || "").endsWith(".png") ? "single_frame" : "video");
+  drawStages(mode);
+  restorePrompts(status);
   $("job-state").textContent = status.status;
+  $("job-prompts").textContent = status.mask_prompt
+    ? `${mode === "single_frame" ? "Preview: " : ""}"${status.mask_prompt}": ${status.edit_prompt}` : "";
   $("job-message").textContent = status.message || "";
-  $("job-error").textContent = status.error || "";
+  $("job-error").textContent = status.error ? jobError(status.error) : "";
   $("job-error").hidden = !status.error;
-  const current = STAGES.indexOf(status.status);
+  $("cancel").hidden = ENDED.includes(status.status);
+  const names = STAGES[mode] || STAGES.video;
+  const at = names.indexOf(status.status);
   for (const item of $("stages").children) {
-    const index = STAGES.indexOf(item.dataset.stage);
-    const done = status.status === "finished" || (current >= 0 && index < current);
+    const index = names.indexOf(item.dataset.stage);
+    const done = status.status === "finished" || (at >= 0 && index < at);
     let fraction = done ? 1 : 0;
-    if (index === current && status.total_frames) fraction = (status.current_frame || 0) / status.total_frames;
-    item.classList.toggle("current", index === current);
+    if (index === at && status.total_frames) fraction = (status.current_frame || 0) / status.total_frames;
+    item.classList.toggle("current", index === at);
     item.querySelector("progress").value = fraction;
     item.querySelector(".pct").textContent = fraction ? `${Math.round(fraction * 100)}%` : "";
   }
+  showTime();
+  return mode;
 }
 
-function follow(jobId, mode) {
-  if (events) events.close();
-  $("job").hidden = false;
-  $("job-id").textContent = jobId;
-  $("results").hidden = $("stills").hidden = true;
-  $("log").textContent = "";
-  $("log-link").hidden = true;
-  drawStages();
-  listen(jobId, mode);
+function clock(seconds) {
+  const s = Math.max(0, Math.round(seconds));
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
 }
 
-async function listen(jobId, mode) {
+// Elapsed and left, from the orchestrator's figures as of the last status, counted on by the second.
+function showTime() {
+  const status = current.status;
+  if (!status || status.elapsed_seconds == null) {
+    $("job-time").textContent = status && status.status === "queued" ? "waiting for a free worker…" : "";
+    return;
+  }
+  const since = ENDED.includes(status.status) ? 0 : (Date.now() - current.receivedAt) / 1000;
+  let text = `${clock(status.elapsed_seconds + since)} ${ENDED.includes(status.status) ? "in all" : "so far"}`;
+  if (status.eta_seconds != null) {
+    const left = status.eta_seconds - since;
+    text += left > 1 ? `, about ${clock(left)} left` : ", almost done";
+  }
+  $("job-time").textContent = text;
+}
+
+async function listen(jobId) {
   let source;
   try {
-    source = events = new EventSource(await link(jobId, "events"));
+    source = current.source = new EventSource(await link(jobId, "events"));
   } catch (err) {
-    $("job-message").textContent = `could not follow the job: ${err.message}`;
+    $("job-message").textContent = `Could not follow the job: ${err.message}`;
     return;
   }
   let ended = false;
   source.onmessage = (message) => {
+    if (current.source !== source) return;
     const status = JSON.parse(message.data);
-    show(status);
-    if (["finished", "failed", "cancelled"].includes(status.status)) {
+    const mode = show(status);
+    if (mode && ENDED.includes(status.status)) {
       ended = true;
       source.close();
       refreshJobs();
-      finished(status, mode || ((status.output_video_path || "").endsWith(".png") ? "single_frame" : "video"));
+      finished(status, mode);
     }
   };
   source.addEventListener("error", () => {
-    if (ended || events !== source) return;
+    if (ended || current.source !== source) return;
     // Reconnect with a fresh link (the old one may have expired); a new stream starts with the latest status.
     source.close();
-    $("job-message").textContent = "lost the connection to the server; retrying…";
-    setTimeout(() => { if (events === source) listen(jobId, mode); }, 2000);
+    $("job-message").textContent = "Lost the connection to the server; retrying…";
+    setTimeout(() => { if (current.source === source) listen(jobId); }, 2000);
   });
 }
 
 async function finished(status, mode) {
   const jobId = status.job_id;
+  if (status.status === "finished" && status.elapsed_seconds) learnPace(status, mode);
   try {
     const headers = token() ? { Authorization: `Bearer ${token()}` } : {};
     const log = await fetch(`/api/video/artifact/${encodeURIComponent(jobId)}/log`, { headers });
     $("log").textContent = log.ok ? await log.text() : "";
-    $("log-link").href = await link(jobId, "log");
-    $("log-link").hidden = false;
-  } catch (err) {
-    $("log").textContent = `could not load the log: ${err.message}`;
+  } catch {
+    $("log").textContent = "";
   }
-  if (status.status !== "finished") return;
   try {
-    if (mode === "single_frame") {
-      await showMedia([$("still-output"), $("still-mask")], jobId);
-      $("stills").hidden = false;
-      return;
-    }
-    await showMedia([$("video-input"), $("video-output"), $("video-mask")], jobId);
-    $("results").hidden = false;
+    await showResults(status, mode, (kind) => link(jobId, kind));
   } catch (err) {
-    $("job-message").textContent = `could not load the results: ${err.message}`;
+    $("job-message").textContent = `Could not load the results: ${err.message}`;
   }
 }
 
-// Each element's data-kind names its artifact; a signed link of its own, renewed on an error (an
-// expired link, when a video asks for more of the file later).
-async function showMedia(elements, jobId) {
-  for (const element of elements) {
-    element.dataset.job = jobId;
-    element.src = await link(jobId, element.dataset.kind);
-  }
-}
-
-async function renew(event) {
-  const element = event.target;
-  if (!element.dataset.job || Date.now() - (element.renewedAt || 0) < 10000) return;  // not in a loop
-  element.renewedAt = Date.now();
-  const at = element.currentTime || 0;
+async function cancel() {
+  if (!current.jobId) return;
+  $("cancel").disabled = true;
   try {
-    element.src = await link(element.dataset.job, element.dataset.kind);
-    if (at) element.currentTime = at;
+    $("job-message").textContent = "cancelling…";  // the event stream brings the end
+    await postJson(`/api/video/cancel/${encodeURIComponent(current.jobId)}`, {});
   } catch (err) {
-    $("job-message").textContent = `could not reload ${element.dataset.kind}: ${err.message}`;
+    $("job-message").textContent = err.message;
+  } finally {
+    $("cancel").disabled = false;
   }
 }
 
-// The edited video leads: play, pause and seeking carry over to the original and the mask.
-function synchronise() {
-  const lead = $("video-output");
-  const others = [$("video-input"), $("video-mask")];
-  lead.addEventListener("play", () => others.forEach((v) => { v.currentTime = lead.currentTime; v.play().catch(() => {}); }));
-  lead.addEventListener("pause", () => others.forEach((v) => v.pause()));
-  lead.addEventListener("seeked", () => others.forEach((v) => { v.currentTime = lead.currentTime; }));
-  lead.addEventListener("timeupdate", () => others.forEach((v) => {
-    if (Math.abs(v.currentTime - lead.currentTime) > 0.2) v.currentTime = lead.currentTime;
-  }));
+// --- the slow-job warning: frames x steps x pace ---
+
+function learnPace(status, mode) {  // this server's seconds per step of one 512-px frame, from a job it ran
+  const frames = mode === "single_frame" ? 1 : status.total_frames || 0;
+  const steps = Number($("steps").value) || 50;
+  const area = (Number($("edit-size").value) || 512) ** 2 / 512 ** 2;
+  if (frames) sessionStorage.setItem("videoedit-step-s", String(status.elapsed_seconds / (frames * steps * area)));
+}
+
+async function frameCount() {  // the picked clip's frames, roughly (a browser does not tell the frame rate)
+  const file = $("file").files[0];
+  if (!file || !file.type.startsWith("video/")) return null;
+  const probe = document.createElement("video");
+  probe.preload = "metadata";
+  probe.src = URL.createObjectURL(file);
+  try {
+    await new Promise((resolve, reject) => { probe.onloadedmetadata = resolve; probe.onerror = reject; });
+    return Number.isFinite(probe.duration) ? Math.round(probe.duration * 30) : null;
+  } catch {
+    return null;
+  } finally {
+    URL.revokeObjectURL(probe.src);
+  }
+}
+
+async function estimate() {
+  const frames = await frameCount();
+  if (!frames) { $("estimate").hidden = true; return; }
+  const interval = Number($("keyframes").value) || 1;  // adaptive: counted as every frame
+  const steps = Number($("steps").value) || 50;
+  const area = (Number($("edit-size").value) || 512) ** 2 / 512 ** 2;
+  const pace = Number(sessionStorage.getItem("videoedit-step-s")) || DEFAULT_STEP_S;
+  const seconds = Math.ceil(frames / interval) * steps * area * pace;
+  $("estimate").hidden = seconds < SLOW_S;
+  $("estimate").textContent = `This may take about ${clock(seconds)} (about ${frames} frames × ${steps} steps). `
+    + "Fewer steps, a smaller edit size, editing every 4th frame or a one-frame preview go faster.";
+}
+
+// --- recent jobs ---
+
+function age(seconds) {
+  const s = Date.now() / 1000 - seconds;
+  if (s < 60) return "just now";
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
+  return `${Math.floor(s / 86400)} d ago`;
+}
+
+let refreshTimer = null;
+const THUMBNAILS = 8;  // the newest finished jobs get one: each is a small download of its own
+const thumbnails = new Map();  // job id -> its thumbnail element, made once
+
+function thumbnail(job) {  // the output's first frame (a preview's picture), decorative: the link names the job
+  if (!thumbnails.has(job.job_id)) {
+    const still = job.mode === "single_frame";
+    const element = document.createElement(still ? "img" : "video");
+    Object.assign(element, { className: "thumb", alt: "", muted: true, preload: "metadata" });
+    element.setAttribute("aria-hidden", "true");
+    link(job.job_id, "output")
+      .then((url) => { element.src = still ? url : `${url}#t=0.1`; })  // a video shows a frame, not black
+      .catch(() => element.remove());
+    thumbnails.set(job.job_id, element);
+  }
+  return thumbnails.get(job.job_id);
 }
 
 async function refreshJobs() {
+  clearTimeout(refreshTimer);
   try {
     const { jobs } = await api("/api/video/jobs?page_size=20");
+    const withThumbnail = new Set(jobs.filter((job) => job.status === "finished").slice(0, THUMBNAILS).map((job) => job.job_id));
     $("jobs").replaceChildren(...jobs.map((job) => {
       const item = document.createElement("li");
-      const link = document.createElement("a");
-      link.textContent = job.job_id;
-      link.onclick = () => follow(job.job_id);
-      item.append(link, ` ${job.status}${job.error ? ": " + job.error : ""}`);
+      if (withThumbnail.has(job.job_id)) item.append(thumbnail(job));
+      const open = document.createElement("a");
+      open.href = `/jobs/${encodeURIComponent(job.job_id)}`;
+      open.textContent = job.mask_prompt ? `"${job.mask_prompt}": ${job.edit_prompt}` : job.job_id;
+      open.addEventListener("click", (event) => {
+        event.preventDefault();
+        history.pushState(null, "", open.href);
+        follow(job.job_id);
+      });
+      const facts = document.createElement("span");
+      facts.className = `facts ${job.status}`;
+      facts.textContent = ` ${job.mode === "single_frame" ? "preview, " : ""}${job.status}`
+        + `${job.created_at ? ", " + age(job.created_at) : ""}`;
+      item.append(open, facts);
       return item;
     }));
+    // Live: while a job is not over, the list is read again every few seconds.
+    if (jobs.some((job) => !ENDED.includes(job.status))) refreshTimer = setTimeout(refreshJobs, 3000);
   } catch (err) {
     $("jobs").replaceChildren(Object.assign(document.createElement("li"), { className: "error", textContent: err.message }));
   }
 }
 
+function route() {  // the address says which job is on screen
+  const match = location.pathname.match(/^\/jobs\/([^/]+)$/);
+  if (match) follow(decodeURIComponent(match[1]));
+  else leaveJob();
+}
+
 $("token").value = sessionStorage.getItem("videoedit-token") || "";
 $("token").addEventListener("change", () => { sessionStorage.setItem("videoedit-token", token()); refreshJobs(); });
-for (const id of ["video-input", "video-output", "video-mask", "still-output", "still-mask"]) {
-  $(id).addEventListener("error", renew);
-}
 $("job-form").addEventListener("submit", (event) => { event.preventDefault(); start("video"); });
 $("preview").addEventListener("click", () => start("single_frame"));
+$("cancel").addEventListener("click", cancel);
 $("refresh").addEventListener("click", refreshJobs);
+$("file").addEventListener("change", () => { showFormError(null); estimate(); });
+for (const id of ["steps", "edit-size", "keyframes"]) $(id).addEventListener("change", estimate);
+window.addEventListener("popstate", route);
+setInterval(showTime, 1000);
+renewOnError((kind, jobId) => link(jobId, kind));
 synchronise();
+route();
 refreshJobs();

@@ -24,7 +24,7 @@ from ..jobs.manager import JobManager
 from ..jobs.watchers import WatchHub
 from ..request import JobStatus, VideoEditRequest, VideoEditStatus
 from .limits import Stream, StreamLimits
-from .transfers import artifact_path, file_chunks, receive_upload
+from .transfers import Upload, artifact_path, file_chunks, find_upload, receive_upload
 
 T = TypeVar("T")
 
@@ -68,11 +68,13 @@ def status_to_proto(status: VideoEditStatus) -> pb.VideoEditStatus:
         mask_preview_path=str(status.mask_preview_path or ""),
         logs_path=str(status.logs_path or ""),
         output_dir=str(status.output_dir or ""),
+        mask_prompt=status.mask_prompt or "",
+        edit_prompt=status.edit_prompt or "",
+        mode=status.mode or "",
     )
-    if status.current_frame is not None:
-        msg.current_frame = status.current_frame
-    if status.total_frames is not None:
-        msg.total_frames = status.total_frames
+    for field in ("current_frame", "total_frames", "elapsed_seconds", "eta_seconds"):
+        if getattr(status, field) is not None:
+            setattr(msg, field, getattr(status, field))
     for field, seconds in (("create_time", status.created_at), ("update_time", status.updated_at)):
         if seconds is not None:
             stamp = Timestamp()
@@ -159,9 +161,11 @@ class VideoEditServicer(pb_grpc.VideoEditServiceServicer):
             upload = await receive_upload(
                 meta.filename, meta.size_bytes, meta.sha256, _chunks(messages), self.settings, self.blocking
             )
-        return pb.UploadVideoResponse(
-            input_video_path=str(upload.path), size_bytes=upload.size_bytes, sha256=upload.sha256
-        )
+        return _upload_to_proto(upload)
+
+    @_translate_errors
+    async def FindUpload(self, request, context):
+        return _upload_to_proto(await self._call(find_upload, request.sha256, self.settings))
 
     @_translate_stream_errors
     async def DownloadArtifact(self, request, context) -> AsyncIterator[pb.DownloadArtifactResponse]:
@@ -185,6 +189,10 @@ class VideoEditServicer(pb_grpc.VideoEditServiceServicer):
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.blocking, fn, *args)
+
+
+def _upload_to_proto(upload: Upload) -> pb.UploadVideoResponse:
+    return pb.UploadVideoResponse(input_video_path=str(upload.path), size_bytes=upload.size_bytes, sha256=upload.sha256)
 
 
 _ARTIFACTS = {

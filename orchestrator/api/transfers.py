@@ -2,8 +2,10 @@
 
 Uploads are streamed to a temp file in the upload dir (inside an input root, so jobs can read
 them), checked against the declared size and SHA-256 and probed (only videos are kept), then
-renamed into place under a name that starts with the content's hash: the same video uploaded
-twice is stored once, and a half-received file never carries a final name. Downloads serve only
+renamed into place under a name that starts with the content's SHA-256: the same content
+uploaded again, under any name, is stored once (the first copy's path is the answer), and a
+half-received file never carries a final name. FindUpload looks a hash up, so a client that
+hashes its file first need not send it again. Downloads serve only
 the files a job's status names.
 """
 
@@ -53,8 +55,8 @@ async def receive_upload(
             f"upload of {size_bytes} bytes is over the limit of {settings.max_upload_bytes} "
             "bytes (VIDEOEDIT_MAX_UPLOAD_MB on the server)"
         )
-    if sha256 and not re.fullmatch(r"[0-9a-fA-F]{64}", sha256):
-        raise InvalidArgument("metadata.sha256", f"{sha256!r} is not a hex SHA-256")
+    if sha256:
+        _check_sha256("metadata.sha256", sha256)
     folder = settings.upload_path
     loop = asyncio.get_running_loop()
     fd, tmp = await loop.run_in_executor(blocking, _temp_file, folder)
@@ -71,13 +73,40 @@ async def receive_upload(
         actual = digest.hexdigest()
         if sha256 and actual != sha256.lower():
             raise DataLoss(f"the received file's SHA-256 is {actual}, not {sha256}; send it again")
+        stored = await loop.run_in_executor(blocking, _stored, folder, actual)
+        if stored is not None:
+            Path(tmp).unlink()
+            return stored
         await loop.run_in_executor(blocking, _check_video, Path(tmp), filename)
-        final = folder / f"{actual[:16]}-{name}"
+        final = folder / f"{actual}-{name}"
         os.replace(tmp, final)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return Upload(final, received, actual)
+
+
+def find_upload(sha256: str, settings: Settings) -> Upload:
+    """The stored upload of the content with this SHA-256; NotFound when there is none."""
+    _check_sha256("sha256", sha256)
+    stored = _stored(settings.upload_path, sha256.lower())
+    if stored is None:
+        raise NotFound(f"no stored upload has the SHA-256 {sha256}; upload the file")
+    return stored
+
+
+def _check_sha256(field: str, sha256: str) -> None:
+    if not re.fullmatch(r"[0-9a-fA-F]{64}", sha256):
+        raise InvalidArgument(field, f"{sha256!r} is not a hex SHA-256 (64 hex digits)")
+
+
+def _stored(folder: Path, sha256: str) -> Upload | None:
+    """The first stored copy of this content (its name starts with the whole hash: a name that
+    merely shares a prefix is not taken for it)."""
+    for path in sorted(folder.glob(f"{sha256}-*")):
+        if path.is_file():
+            return Upload(path, path.stat().st_size, sha256)
+    return None
 
 
 def _temp_file(folder: Path) -> tuple[int, str]:

@@ -19,6 +19,7 @@ from videoedit.v1 import contract
 from ..pipeline.concurrency import StopSignal
 from ..request import JobStatus, VideoEditStatus
 from .claims import JobClaim, OwnedOutright
+from .eta import Timing, eta_seconds
 from .status_file import write_status
 
 # Share of overall progress each stage covers (start, end), from the shared stage list.
@@ -54,7 +55,7 @@ class JobReporter:
         self._last_write = 0.0
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()  # status.json writes, in the order the statuses were made
-        self._stage_started = time.monotonic()
+        self._stage_started = self._run_started = time.monotonic()
         self._stage_cpu_started = time.process_time()
         self.stage_seconds: dict[str, float] = {}  # wall time per finished stage, for the log
         # CPU time of the whole process (every thread, every job in it) per finished stage
@@ -77,7 +78,11 @@ class JobReporter:
     def final(self, **changes) -> VideoEditStatus:
         """The status with `changes`, as the job's end would publish it (not published)."""
         with self._lock:
-            return dataclasses.replace(self._status, updated_at=time.time(), **changes)
+            ended = dataclasses.replace(self._status, updated_at=time.time(), **changes)
+        # An end has its run's length and nothing left; a job queued again has neither yet.
+        running = ended.status is not JobStatus.QUEUED
+        elapsed = time.monotonic() - self._run_started if running else None
+        return dataclasses.replace(ended, elapsed_seconds=elapsed, eta_seconds=None)
 
     def ended(self, status: VideoEditStatus) -> None:
         """Publish the job's end, already recorded in the job store (claim.finish / release)."""
@@ -142,6 +147,7 @@ class JobReporter:
                 changes["progress"] = max(self._status.progress, changes["progress"])
             self._status = dataclasses.replace(self._status, updated_at=time.time(), **changes)
             now = time.monotonic()
+            self._status = self._timed(self._status, now)
             if not force and now - self._last_write < WRITE_INTERVAL_S:
                 return
             self._last_write = now
@@ -151,6 +157,14 @@ class JobReporter:
             self._write(snapshot)
         if self._listener:
             self._listener(snapshot)
+
+    def _timed(self, status: VideoEditStatus, now: float) -> VideoEditStatus:
+        """`status` with the run's elapsed seconds and its estimate of the seconds left."""
+        if status.status is JobStatus.QUEUED or status.status.terminal:
+            return status
+        start, end = STAGE_BANDS[status.status]
+        timing = Timing(status.progress, start, end, now - self._stage_started, now - self._run_started)
+        return dataclasses.replace(status, elapsed_seconds=now - self._run_started, eta_seconds=eta_seconds(timing))
 
     def _write(self, status: VideoEditStatus) -> None:
         with self._write_lock:

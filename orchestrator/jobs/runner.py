@@ -52,6 +52,9 @@ def new_status(checked: CheckedRequest) -> VideoEditStatus:
         output_dir=output_dir,
         created_at=now,
         updated_at=now,
+        mask_prompt=req.mask_prompt,
+        edit_prompt=req.edit_prompt,
+        mode=req.mode,
     )
 
 

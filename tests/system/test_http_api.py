@@ -52,8 +52,14 @@ def test_the_legacy_rest_example_verbatim(http, clip, stack):
     assert seen[-1]["status"] == "finished"
     assert {"editing", "saving"} <= {s["status"] for s in seen}  # watchers see each stage, however short
     status = http.get("/api/video/status/rest_001", params={"output_dir": data["output_dir"]}).json()
-    # The original worker's status.to_dict(): the same keys, paths as strings.
+    # The original worker's status.to_dict(): the same keys, paths as strings; and what the
+    # service adds: the request's prompts and mode, the run's time and its estimate of what is left.
     assert set(status) == {
+        "mask_prompt",
+        "edit_prompt",
+        "mode",
+        "elapsed_seconds",
+        "eta_seconds",
         "job_id",
         "status",
         "progress",
@@ -69,6 +75,7 @@ def test_the_legacy_rest_example_verbatim(http, clip, stack):
         "updated_at",
     }
     assert status["status"] == "finished" and status["progress"] == 1.0
+    assert status["elapsed_seconds"] > 0 and status["eta_seconds"] is None
     assert status["output_video_path"] == str(stack.output_root / "rest_001" / "rest_001_output.mp4")
     listed = http.get("/api/video/jobs", params={"status": "finished"}).json()
     assert "rest_001" in [j["job_id"] for j in listed["jobs"]]
@@ -77,6 +84,10 @@ def test_the_legacy_rest_example_verbatim(http, clip, stack):
 def test_upload_then_edit_then_download_with_ranges(http, tmp_path):
     clip = make_sample_clip(tmp_path / "mine.mp4", frames=8, width=160, height=120)
     data = clip.read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    missing = http.get(f"/api/video/uploads/{sha}")  # not stored yet: the page then uploads it
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "NOT_FOUND"
+    assert http.get("/api/video/uploads/not-a-hash").status_code == 400
     uploaded = http.post(
         "/api/video/upload",
         params={"filename": "mine.mp4", "sha256": hashlib.sha256(data).hexdigest()},
@@ -86,6 +97,7 @@ def test_upload_then_edit_then_download_with_ranges(http, tmp_path):
     assert uploaded.status_code == 200, uploaded.text
     path = uploaded.json()["input_video_path"]
     assert uploaded.json()["size_bytes"] == len(data) and Path(path).read_bytes() == data
+    assert http.get(f"/api/video/uploads/{sha}").json() == uploaded.json()  # found: nothing to send again
     http.post(
         "/api/video/edit",
         json={

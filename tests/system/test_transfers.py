@@ -115,11 +115,26 @@ def test_bad_uploads_are_refused_and_leave_nothing(stack, media_dir, messages, c
     assert set(uploads.iterdir()) == before
 
 
-def test_upload_names_cannot_climb_out_of_the_upload_dir(stack, media_dir, local_clip):
-    data = local_clip.read_bytes()
+def test_upload_names_cannot_climb_out_of_the_upload_dir(stack, media_dir, tmp_path):
+    data = make_sample_clip(tmp_path / "climber.mp4", frames=5, width=160, height=120).read_bytes()  # new content
     reply = upload(stack, [meta(filename="../../etc/passwd", size=len(data)), pb.UploadVideoRequest(chunk=data)])
     assert Path(reply.input_video_path).parent == media_dir / "uploads"
     assert Path(reply.input_video_path).name.endswith("-passwd")
+
+
+def test_the_same_content_is_stored_once_and_found_by_its_hash(stack, local_clip):
+    data = local_clip.read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    first = upload(stack, [meta(filename="one.mp4", size=len(data)), pb.UploadVideoRequest(chunk=data)])
+    again = upload(stack, [meta(filename="two.mp4", size=len(data)), pb.UploadVideoRequest(chunk=data)])
+    assert again.input_video_path == first.input_video_path
+    with grpc.insecure_channel(stack.orchestrator_address) as channel:
+        stub = pb_grpc.VideoEditServiceStub(channel)
+        found = stub.FindUpload(pb.FindUploadRequest(sha256=sha), timeout=30)
+        assert (found.input_video_path, found.size_bytes) == (first.input_video_path, len(data))
+        with pytest.raises(grpc.RpcError) as err:
+            stub.FindUpload(pb.FindUploadRequest(sha256="0" * 64), timeout=30)
+        assert err.value.code() == grpc.StatusCode.NOT_FOUND
 
 
 def test_downloads_only_what_exists(client, tmp_path, media_dir):

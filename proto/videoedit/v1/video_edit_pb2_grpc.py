@@ -65,6 +65,11 @@ class VideoEditServiceStub:
                 request_serializer=videoedit_dot_v1_dot_video__edit__pb2.UploadVideoRequest.SerializeToString,
                 response_deserializer=videoedit_dot_v1_dot_video__edit__pb2.UploadVideoResponse.FromString,
                 _registered_method=True)
+        self.FindUpload = channel.unary_unary(
+                '/videoedit.v1.VideoEditService/FindUpload',
+                request_serializer=videoedit_dot_v1_dot_video__edit__pb2.FindUploadRequest.SerializeToString,
+                response_deserializer=videoedit_dot_v1_dot_video__edit__pb2.UploadVideoResponse.FromString,
+                _registered_method=True)
         self.DownloadArtifact = channel.unary_stream(
                 '/videoedit.v1.VideoEditService/DownloadArtifact',
                 request_serializer=videoedit_dot_v1_dot_video__edit__pb2.DownloadArtifactRequest.SerializeToString,
@@ -123,6 +128,15 @@ class VideoEditServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def FindUpload(self, request, context):
+        """Returns the stored upload whose content has this SHA-256, as UploadVideo
+        would: a client that hashes its file first sends it only when this is
+        NOT_FOUND (UploadVideo stores the same content once).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def DownloadArtifact(self, request, context):
         """Streams one result file of a job (output video, mask video or log).
         """
@@ -161,6 +175,11 @@ def add_VideoEditServiceServicer_to_server(servicer, server):
             'UploadVideo': grpc.stream_unary_rpc_method_handler(
                     servicer.UploadVideo,
                     request_deserializer=videoedit_dot_v1_dot_video__edit__pb2.UploadVideoRequest.FromString,
+                    response_serializer=videoedit_dot_v1_dot_video__edit__pb2.UploadVideoResponse.SerializeToString,
+            ),
+            'FindUpload': grpc.unary_unary_rpc_method_handler(
+                    servicer.FindUpload,
+                    request_deserializer=videoedit_dot_v1_dot_video__edit__pb2.FindUploadRequest.FromString,
                     response_serializer=videoedit_dot_v1_dot_video__edit__pb2.UploadVideoResponse.SerializeToString,
             ),
             'DownloadArtifact': grpc.unary_stream_rpc_method_handler(
@@ -331,6 +350,33 @@ class VideoEditService:
             target,
             '/videoedit.v1.VideoEditService/UploadVideo',
             videoedit_dot_v1_dot_video__edit__pb2.UploadVideoRequest.SerializeToString,
+            videoedit_dot_v1_dot_video__edit__pb2.UploadVideoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FindUpload(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/videoedit.v1.VideoEditService/FindUpload',
+            videoedit_dot_v1_dot_video__edit__pb2.FindUploadRequest.SerializeToString,
             videoedit_dot_v1_dot_video__edit__pb2.UploadVideoResponse.FromString,
             options,
             channel_credentials,
