@@ -107,8 +107,18 @@ def clip(database) -> Path:
     return make_sample_clip(database.input_roots[0] / "clip.mp4", frames=CLIP_FRAMES, width=160, height=120)
 
 
+# The partition test's jobs: long enough that neither can finish on A while B starts beside it on
+# a busy machine (seconds) before the partition begins.
+LONG_CLIP_FRAMES = 4 * CLIP_FRAMES
+
+
+@pytest.fixture(scope="module")
+def long_clip(database) -> Path:
+    return make_sample_clip(database.input_roots[0] / "long.mp4", frames=LONG_CLIP_FRAMES, width=160, height=120)
+
+
 def test_an_orchestrator_cut_off_from_the_database_stops_its_jobs_before_another_takes_them(
-    make_stack, database, postgres, clip
+    make_stack, database, postgres, long_clip
 ):
     """A runs two jobs and loses PostgreSQL for 3x the lease: it says NOT_SERVING, answers
     UNAVAILABLE within seconds and its metrics from memory, and stops the jobs on its own clock;
@@ -125,7 +135,7 @@ def test_an_orchestrator_cut_off_from_the_database_stops_its_jobs_before_another
             job_ids = ["cut-off-1", "cut-off-2"]
             with VideoEditClient(a.orchestrator_address) as client:
                 for job_id in job_ids:
-                    client.start_edit(str(clip), "car", "make it red", job_id=job_id, **SLOW_JOB)
+                    client.start_edit(str(long_clip), "car", "make it red", job_id=job_id, **SLOW_JOB)
                 wait_for(
                     lambda: all(client.get_status(j).status == pb.JOB_STATUS_EDITING for j in job_ids),
                     "A to run both jobs",
@@ -154,7 +164,7 @@ def test_an_orchestrator_cut_off_from_the_database_stops_its_jobs_before_another
             a_log = a.log_path(a.orchestrator_name(0)).read_text()
     for job_id, final, states in zip(job_ids, finals.values(), seen, strict=True):
         assert final.status == pb.JOB_STATUS_FINISHED, (job_id, final.error)
-        assert len(decode(Path(final.output_video_path))) == CLIP_FRAMES
+        assert len(decode(Path(final.output_video_path))) == LONG_CLIP_FRAMES
         out = Path(final.output_dir)
         assert not list(out.glob(".*attempt-*")) and not list(out.glob(".work-*"))
         runs = log_runs(Path(final.logs_path).read_text())
