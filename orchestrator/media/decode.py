@@ -27,6 +27,36 @@ FULL_RANGE = 2  # AVColorRange AVCOL_RANGE_JPEG: 0-255 samples (phones' and MJPE
 
 
 @dataclass(frozen=True)
+class FrameTimes:
+    """When each frame is shown: its presentation time in `time_base` units, as decoded. A phone's
+    variable frame rate stays variable in the output, and the audio keeps its place against the
+    first frame (`start`)."""
+
+    pts: np.ndarray  # int64, one per frame, increasing
+    time_base: Fraction
+
+    @property
+    def start(self) -> Fraction:
+        """The first frame's time, seconds, on the container's clock (the audio's too)."""
+        return int(self.pts[0]) * self.time_base
+
+    def end(self, fps: Fraction) -> Fraction:
+        """When the last frame stops being shown, seconds (it lasts as long as the one before it)."""
+        last = int(self.pts[-1] - self.pts[-2]) if len(self.pts) > 1 else round(1 / (fps * self.time_base))
+        return (int(self.pts[-1]) + last) * self.time_base
+
+    def variable(self) -> bool:
+        """Frame intervals differ by more than a tick of rounding: a variable frame rate."""
+        intervals = np.diff(self.pts)
+        return len(intervals) > 1 and int(intervals.max() - intervals.min()) > 1
+
+    @classmethod
+    def constant(cls, count: int, fps: Fraction) -> FrameTimes:
+        """Frame i at i / fps (when the source's own times cannot be trusted)."""
+        return cls(np.arange(count, dtype=np.int64), 1 / Fraction(fps))
+
+
+@dataclass(frozen=True)
 class VideoInfo:
     path: Path
     width: int
@@ -36,6 +66,10 @@ class VideoInfo:
     codec: str
     has_audio: bool
     rotation: int = 0  # display rotation, degrees counterclockwise; frames are served upright
+    times: FrameTimes | None = None  # None: frame i at i / fps
+
+    def frame_times(self) -> FrameTimes:
+        return self.times if self.times is not None else FrameTimes.constant(self.frame_count, self.fps)
 
 
 def probe(
@@ -56,11 +90,14 @@ def probe(
             # pixels are not used) saves a fifth of the pass; bitstream errors still show.
             stream.codec_context.options = {"skip_loop_filter": "all"}
             fps = stream.average_rate or stream.guessed_rate or Fraction(25)
+            time_base = stream.time_base
             codec = stream.codec_context.name
             has_audio = bool(container.streams.audio)
             count = rotation = 0
             width = height = 0
+            pts: list[int | None] = []
             for frame in container.decode(stream):
+                pts.append(frame.pts)
                 if count == 0:
                     width, height, rotation = frame.width, frame.height, _quarter_turns(frame) * 90
                     _check_size(path, width, height)
@@ -90,7 +127,17 @@ def probe(
         codec=codec,
         has_audio=has_audio,
         rotation=rotation,
+        times=_times(pts, time_base),
     )
+
+
+def _times(pts: list[int | None], time_base: Fraction | None) -> FrameTimes | None:
+    """The decoded frames' times, when every frame has one and they increase (None: a file
+    whose times are missing or out of order is timed by its frame rate instead)."""
+    if time_base is None or any(p is None for p in pts):
+        return None
+    times = np.array(pts, dtype=np.int64)
+    return FrameTimes(times, Fraction(time_base)) if (np.diff(times) > 0).all() else None
 
 
 def _check_size(path: Path, width: int, height: int) -> None:

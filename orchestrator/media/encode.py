@@ -1,16 +1,17 @@
-"""H.264 mp4 encoding with PyAV: RGB frames at the source fps, with the source's audio.
+"""H.264 mp4 encoding with PyAV: RGB frames at the source's frame times, with its other tracks.
 
 The mp4 is yuv420p (limited range, converted from RGB by OpenCV: see yuv420_frame) with
-`+faststart` so it plays everywhere and streams;
-audio is copied when mp4 can carry its codec and transcoded to AAC otherwise.
+`+faststart` so it plays everywhere and streams. Each frame keeps its presentation time from
+the source (media.decode.FrameTimes, in the source's time base: a variable frame rate stays
+variable), the first at 0; the source's audio, subtitles and metadata follow (media.tracks).
 yuv420p needs even sizes: odd frames are padded by one edge pixel.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -19,10 +20,8 @@ import numpy as np
 from av.video.frame import PictureType
 
 from .decode import VideoInfo
+from .tracks import carry
 
-# Audio codecs copied into the mp4 as they are. The muxer also takes Opus and FLAC, but many
-# players (Safari, QuickTime, older TVs) do not play them from an mp4, so those become AAC.
-MP4_AUDIO_CODECS = {"aac", "mp3", "ac3", "eac3", "alac"}
 X264_OPTIONS = {"crf": "17", "preset": "medium"}
 # The mask video is black and white with slow-moving edges: a fast preset costs a fraction and
 # compresses it about as well.
@@ -37,38 +36,43 @@ def encode_h264(
     on_frame: Callable[[int], None] | None = None,
     options: dict[str, str] = X264_OPTIONS,
     threads: int = 0,
+    log: logging.Logger | None = None,
 ) -> int:
     """Encode frames (RGB HxWx3, grey HxW, or source frames as decoded that
-    media.decode.encodes_as_decoded passes) at the source fps; mux the audio of `audio_from`.
-    `threads`: x264 threads (0: x264 picks, 1.5 per core). Returns the frame count."""
+    media.decode.encodes_as_decoded passes) at the source's frame times; mux the other tracks and
+    metadata of `audio_from` (what was done with each track goes to `log`). `threads`: x264
+    threads (0: x264 picks, 1.5 per core). Returns the frame count."""
     even_w, even_h = info.width + info.width % 2, info.height + info.height % 2
+    times = info.frame_times()
     count = 0
     with (
-        av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"}) as out,
+        av.open(str(path), "w", format="mp4", options={"movflags": "+faststart+use_metadata_tags"}) as out,
         av.open(str(audio_from)) if audio_from else nullcontext() as src,
     ):
         video = out.add_stream("libx264", rate=info.fps, options={**options, "threads": str(threads)})
         video.width, video.height, video.pix_fmt = even_w, even_h, "yuv420p"
+        video.codec_context.time_base = video.time_base = times.time_base
         # Every stream must exist before the first packet is muxed.
-        audio = _AudioTrack(out, src.streams.audio[0]) if src is not None else None
+        carried = carry(out, src) if src is not None else None
         for image in frames:
             if isinstance(image, av.VideoFrame):  # a source frame nothing changed: no conversion
                 frame = image
                 frame.pict_type = PictureType.NONE  # else x264 would keep the source's frame types
-                frame.time_base = 1 / Fraction(info.fps)  # its pts (below) counts frames, as the others do
             else:
                 if image.shape[:2] != (even_h, even_w):
                     pad = ((0, even_h - image.shape[0]), (0, even_w - image.shape[1]))
                     image = np.pad(image, pad + ((0, 0),) * (image.ndim - 2), mode="edge")
                 frame = yuv420_frame(image)
-            frame.pts = count
+            frame.pts, frame.time_base = int(times.pts[count] - times.pts[0]), times.time_base
             out.mux(video.encode(frame))
             count += 1
             if on_frame and count % 8 == 0:
                 on_frame(count)
         out.mux(video.encode(None))
-        if audio is not None:
-            audio.write(src, duration=Fraction(count) / info.fps)
+        if carried is not None:
+            carried.write(src, times.start, times.end(info.fps))
+            for note in carried.notes:
+                (log or logging.getLogger(__name__)).info("saving: %s", note)
     if on_frame:
         on_frame(count)
     return count
@@ -88,34 +92,3 @@ def yuv420_frame(image: np.ndarray) -> av.VideoFrame:
 
 
 _GREY_TO_LUMA = np.rint(16 + np.arange(256) * (219 / 255)).astype(np.uint8)  # full range -> 16..235
-
-
-class _AudioTrack:
-    """The source's audio in the output: copied when mp4 takes its codec, else AAC."""
-
-    def __init__(self, out: av.container.OutputContainer, source: av.audio.stream.AudioStream):
-        self.out, self.source = out, source
-        self.copy = source.codec_context.name in MP4_AUDIO_CODECS
-        if self.copy:
-            self.stream = out.add_stream_from_template(source)
-        else:
-            self.stream = out.add_stream("aac", rate=source.codec_context.sample_rate or 48000)
-
-    def write(self, src: av.container.InputContainer, duration: Fraction) -> None:
-        """Mux the audio up to `duration` seconds (the video's length)."""
-        time_base = self.source.time_base
-        if self.copy:
-            for packet in src.demux(self.source):
-                if packet.dts is None:  # the demuxer's end-of-stream marker
-                    continue
-                if packet.pts is not None and packet.pts * time_base >= duration:
-                    break
-                packet.stream = self.stream
-                self.out.mux(packet)
-            return
-        for frame in src.decode(self.source):
-            if frame.pts is not None and frame.pts * time_base >= duration:
-                break
-            frame.pts = None
-            self.out.mux(self.stream.encode(frame))
-        self.out.mux(self.stream.encode(None))

@@ -14,13 +14,16 @@ from .context import Progress
 
 def extract(path: Path, max_frames: int | None, progress: Progress, log: logging.Logger, threads: int = 0) -> VideoInfo:
     info = probe(path, max_frames, on_frame=progress.advance, threads=threads)
+    times = info.frame_times()
     log.info(
-        "extracting: %s %dx%d, %s fps, %d frames, codec %s, audio %s",
+        "extracting: %s %dx%d, %s fps%s, %d frames from %.3f s, codec %s, audio %s",
         path,
         info.width,
         info.height,
         info.fps,
+        " on average, variable frame rate (kept)" if times.variable() else "",
         info.frame_count,
+        float(times.start),
         info.codec,
         info.has_audio,
     )

@@ -66,6 +66,7 @@ def save_video(
         audio_from=info.path if info.has_audio else None,
         on_frame=ctx.progress.advance,
         threads=ctx.threads,
+        log=ctx.log,
     )
     ctx.log.info(
         "saving: wrote %s (%d frames at %s fps%s)",
