@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -19,7 +20,7 @@ import cv2
 import numpy as np
 from av.video.frame import PictureType
 
-from .decode import VideoInfo
+from .decode import FrameTimes, VideoInfo
 from .tracks import carry
 
 X264_OPTIONS = {"crf": "17", "preset": "medium"}
@@ -51,7 +52,10 @@ def encode_h264(
     ):
         video = out.add_stream("libx264", rate=info.fps, options={**options, "threads": str(threads)})
         video.width, video.height, video.pix_fmt = even_w, even_h, "yuv420p"
-        video.codec_context.time_base = video.time_base = times.time_base
+        # x264 numbers the frames (a constant rate: its rate control, threaded, is then deterministic);
+        # the muxer gets each frame's own time from the source (`_retimed`).
+        video.time_base = times.time_base
+        counted = 1 / Fraction(info.fps)
         # Every stream must exist before the first packet is muxed.
         carried = carry(out, src) if src is not None else None
         for image in frames:
@@ -63,12 +67,12 @@ def encode_h264(
                     pad = ((0, even_h - image.shape[0]), (0, even_w - image.shape[1]))
                     image = np.pad(image, pad + ((0, 0),) * (image.ndim - 2), mode="edge")
                 frame = yuv420_frame(image)
-            frame.pts, frame.time_base = int(times.pts[count] - times.pts[0]), times.time_base
-            out.mux(video.encode(frame))
+            frame.pts, frame.time_base = count, counted
+            out.mux(_retimed(video.encode(frame), times))
             count += 1
             if on_frame and count % 8 == 0:
                 on_frame(count)
-        out.mux(video.encode(None))
+        out.mux(_retimed(video.encode(None), times))
         if carried is not None:
             carried.write(src, times.start, times.end(info.fps))
             for note in carried.notes:
@@ -76,6 +80,28 @@ def encode_h264(
     if on_frame:
         on_frame(count)
     return count
+
+
+def _retimed(packets: list[av.Packet], times: FrameTimes) -> list[av.Packet]:
+    """x264's packets (times counting frames) at the source frames' times, the first at 0."""
+    for packet in packets:
+        packet.pts, packet.dts = _source_time(packet.pts, times), _source_time(packet.dts, times)
+        packet.time_base = times.time_base
+    return packets
+
+
+def _source_time(frame: int, times: FrameTimes) -> int:
+    """Frame number `frame`'s time (source time base, from the first frame); a decode time before
+    the first frame or after the last (B-frame reordering) goes on at the nearest interval, so
+    the mapping keeps decode times increasing and never after presentation times."""
+    pts, last = times.pts, len(times.pts) - 1
+    first_step = int(pts[1] - pts[0]) if last else 1
+    last_step = int(pts[-1] - pts[-2]) if last else 1
+    if frame < 0:
+        return frame * first_step
+    if frame > last:
+        return int(pts[-1] - pts[0]) + (frame - last) * last_step
+    return int(pts[frame] - pts[0])
 
 
 def yuv420_frame(image: np.ndarray) -> av.VideoFrame:

@@ -79,7 +79,7 @@ def clip(tmp_path_factory) -> Path:
 def uninterrupted(tmp_path_factory, clip) -> tuple[list[np.ndarray], list[np.ndarray], FakeModels]:
     """Output and mask frames of the job run once to its end, and its models."""
     models, work = FakeModels(), tmp_path_factory.mktemp("whole") / "work"
-    paths = run(work, clip, models, RecordedProgress(), StopSignal(), "whole")
+    paths = run(work, clip, models, RecordedProgress(), StopSignal(), "tests.resume.whole")
     return decode(paths.video), decode(paths.mask), models
 
 
@@ -90,13 +90,13 @@ def interrupted_then_resumed(tmp_path, clip, stage: JobStatus, frame: int, caplo
     first = FakeModels(edit_seconds=0.01)
     stopping = StopAt(stage_to_stop=stage, frame=frame)
     with pytest.raises(JobInterrupted):
-        run(work, clip, first, stopping, stopping.signal, "first")
+        run(work, clip, first, stopping, stopping.signal, "tests.resume.first")
     assert first.calls.wait(10) == 0
     if tamper is not None:
         tamper(work)
     second = FakeModels()
-    with caplog.at_level(logging.INFO, logger="second"):
-        paths = run(work, clip, second, RecordedProgress(), StopSignal(), "second")
+    with caplog.at_level(logging.INFO, logger="tests.resume.second"):
+        paths = run(work, clip, second, RecordedProgress(), StopSignal(), "tests.resume.second")
     return first, second, decode(paths.video), decode(paths.mask)
 
 
