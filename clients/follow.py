@@ -44,13 +44,14 @@ def describe(status: pb.VideoEditStatus) -> str:
 
 
 def job_time(status: pb.VideoEditStatus) -> str:
-    """ "42% of the job, 0:31 so far, about 1:05 left": the job's, not the bar's own stage's (tqdm
-    shows that), from the orchestrator's estimate."""
+    """ "42% of the job, 0:31 so far, about 1:05 left (0:20 in this stage)": from the
+    orchestrator's estimates."""
     parts = [f"{status.progress:.0%} of the job"]
     if status.HasField("elapsed_seconds"):
         parts.append(f"{_clock(status.elapsed_seconds)} so far")
     if status.HasField("eta_seconds"):
-        parts.append(f"about {_clock(status.eta_seconds)} left")
+        stage = f" ({_clock(status.stage_eta_seconds)} in this stage)" if status.HasField("stage_eta_seconds") else ""
+        parts.append(f"about {_clock(status.eta_seconds)} left{stage}")
     return ", ".join(parts)
 
 

@@ -149,4 +149,5 @@ def status_to_dict(status: pb.VideoEditStatus) -> dict[str, Any]:
         "mode": status.mode or None,
         "elapsed_seconds": optional("elapsed_seconds"),
         "eta_seconds": optional("eta_seconds"),
+        "stage_eta_seconds": optional("stage_eta_seconds"),
     }

@@ -131,6 +131,7 @@ class VideoEditStatus:
     mode: str | None = None
     elapsed_seconds: float | None = None  # of this run, from when it left the queue (jobs/reporter.py)
     eta_seconds: float | None = None  # left, as of updated_at (jobs/eta.py)
+    stage_eta_seconds: float | None = None  # left in the current stage, as of updated_at
 
     _PATHS = ("output_video_path", "mask_preview_path", "logs_path", "output_dir")
 

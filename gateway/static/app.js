@@ -232,6 +232,9 @@ function showTime() {
   if (status.eta_seconds != null) {
     const left = status.eta_seconds - since;
     text += left > 1 ? `, about ${clock(left)} left` : ", almost done";
+    if (status.stage_eta_seconds != null && status.stage_eta_seconds - since > 1) {
+      text += ` (${clock(status.stage_eta_seconds - since)} in this stage)`;
+    }
   }
   $("job-time").textContent = text;
 }

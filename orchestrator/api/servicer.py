@@ -72,7 +72,7 @@ def status_to_proto(status: VideoEditStatus) -> pb.VideoEditStatus:
         edit_prompt=status.edit_prompt or "",
         mode=status.mode or "",
     )
-    for field in ("current_frame", "total_frames", "elapsed_seconds", "eta_seconds"):
+    for field in ("current_frame", "total_frames", "elapsed_seconds", "eta_seconds", "stage_eta_seconds"):
         if getattr(status, field) is not None:
             setattr(msg, field, getattr(status, field))
     for field, seconds in (("create_time", status.created_at), ("update_time", status.updated_at)):

@@ -1,5 +1,5 @@
 """How long a running job has left, from its own timings so far (reporter.py publishes it as
-VideoEditStatus.eta_seconds with every status).
+VideoEditStatus.eta_seconds, and stage_eta_seconds for the current stage, with every status).
 
 The current stage: its pace so far (seconds per frame done) times the frames it has left. The
 stages after it: the job's pace per unit of overall progress so far, times the progress they
@@ -24,7 +24,15 @@ class Timing:
     run_seconds: float
 
 
-def eta_seconds(t: Timing) -> float | None:
+@dataclass(frozen=True)
+class Estimate:
+    """Seconds left: in the current stage, and in the whole job."""
+
+    stage: float
+    job: float
+
+
+def estimate(t: Timing) -> Estimate | None:
     """Seconds left (None: no progress yet to measure a pace by)."""
     if t.progress <= 0 or t.run_seconds <= 0:
         return None
@@ -35,4 +43,11 @@ def eta_seconds(t: Timing) -> float | None:
         stage_left = t.stage_seconds * (1 - done_in_stage) / done_in_stage
     else:  # just entered: the job's pace over what the stage covers
         stage_left = pace * max(0.0, t.band_end - t.progress)
-    return max(0.0, stage_left + pace * max(0.0, 1.0 - t.band_end))
+    stage_left = max(0.0, stage_left)
+    return Estimate(stage_left, stage_left + pace * max(0.0, 1.0 - t.band_end))
+
+
+def eta_seconds(t: Timing) -> float | None:
+    """Seconds left in the whole job (None: no progress yet)."""
+    found = estimate(t)
+    return found.job if found is not None else None

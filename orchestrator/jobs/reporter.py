@@ -19,7 +19,7 @@ from videoedit.v1 import contract
 from ..pipeline.concurrency import StopSignal
 from ..request import JobStatus, VideoEditStatus
 from .claims import JobClaim, OwnedOutright
-from .eta import Timing, eta_seconds
+from .eta import Timing, estimate
 from .status_file import write_status
 
 # Share of overall progress each stage covers (start, end), from the shared stage list.
@@ -82,7 +82,7 @@ class JobReporter:
         # An end has its run's length and nothing left; a job queued again has neither yet.
         running = ended.status is not JobStatus.QUEUED
         elapsed = time.monotonic() - self._run_started if running else None
-        return dataclasses.replace(ended, elapsed_seconds=elapsed, eta_seconds=None)
+        return dataclasses.replace(ended, elapsed_seconds=elapsed, eta_seconds=None, stage_eta_seconds=None)
 
     def ended(self, status: VideoEditStatus) -> None:
         """Publish the job's end, already recorded in the job store (claim.finish / release)."""
@@ -164,7 +164,13 @@ class JobReporter:
             return status
         start, end = STAGE_BANDS[status.status]
         timing = Timing(status.progress, start, end, now - self._stage_started, now - self._run_started)
-        return dataclasses.replace(status, elapsed_seconds=now - self._run_started, eta_seconds=eta_seconds(timing))
+        left = estimate(timing)
+        return dataclasses.replace(
+            status,
+            elapsed_seconds=now - self._run_started,
+            eta_seconds=left.job if left is not None else None,
+            stage_eta_seconds=left.stage if left is not None else None,
+        )
 
     def _write(self, status: VideoEditStatus) -> None:
         with self._write_lock:

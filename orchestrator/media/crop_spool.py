@@ -75,6 +75,18 @@ class CropSpool:
     def frames(self) -> int:
         return sum(e is not None for e in self._index)
 
+    def stretches(self) -> list[tuple[int, int]]:
+        """The runs of consecutive frames that have a region: (first, last) each, in order."""
+        runs: list[tuple[int, int]] = []
+        for index, entry in enumerate(self._index):
+            if entry is None:
+                continue
+            if runs and runs[-1][1] == index - 1:
+                runs[-1] = (runs[-1][0], index)
+            else:
+                runs.append((index, index))
+        return runs
+
     def sync(self) -> None:
         """Make what was put durable (before a checkpoint says so)."""
         os.fdatasync(self._fd)

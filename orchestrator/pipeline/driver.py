@@ -138,7 +138,7 @@ def run_video(
             summary = _edit_keyframes(ctx, behind, masks, edits, edited_ready)
         else:
             behind.finish(editing)
-            summary = f"{edits.frames()} frames edited by the model"
+            summary = f"{edits.frames()} frames edited by the model{_which(edits)}"
         edited_ready.finish()
 
         # 5. Smoothing and 6. saving: what is left of the saving pass (and smoothing in it).
@@ -285,6 +285,20 @@ def _edit_keyframes(
     ctx.log.info("editing: %s (%s keyframes, at most %d apart)", summary, opts.keyframes, opts.keyframe_interval)
     ctx.progress.advance(2 * info.frame_count, summary)
     return summary
+
+
+# Stretches of edited frames a final status lists (more go as "..."): enough to say which part of
+# the video changed, short enough for one line.
+LISTED_STRETCHES = 4
+
+
+def _which(edits: CropSpool) -> str:
+    """Which frames have an edit, for the final status: " (frames 3-20, 25-47)"."""
+    runs = edits.stretches()
+    if not runs:
+        return ""
+    listed = ", ".join(f"{a}-{b}" if b > a else f"{a}" for a, b in runs[:LISTED_STRETCHES])
+    return f" (frames {listed}{', ...' if len(runs) > LISTED_STRETCHES else ''})"
 
 
 def run_single_frame(

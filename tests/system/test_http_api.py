@@ -60,6 +60,7 @@ def test_the_legacy_rest_example_verbatim(http, clip, stack):
         "mode",
         "elapsed_seconds",
         "eta_seconds",
+        "stage_eta_seconds",
         "job_id",
         "status",
         "progress",
@@ -75,7 +76,7 @@ def test_the_legacy_rest_example_verbatim(http, clip, stack):
         "updated_at",
     }
     assert status["status"] == "finished" and status["progress"] == 1.0
-    assert status["elapsed_seconds"] > 0 and status["eta_seconds"] is None
+    assert status["elapsed_seconds"] > 0 and status["eta_seconds"] is None and status["stage_eta_seconds"] is None
     assert status["output_video_path"] == str(stack.output_root / "rest_001" / "rest_001_output.mp4")
     listed = http.get("/api/video/jobs", params={"status": "finished"}).json()
     assert "rest_001" in [j["job_id"] for j in listed["jobs"]]

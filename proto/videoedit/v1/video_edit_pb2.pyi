@@ -92,7 +92,7 @@ class VideoEditRequest(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., input_video_path: _Optional[str] = ..., output_dir: _Optional[str] = ..., mask_prompt: _Optional[str] = ..., edit_prompt: _Optional[str] = ..., mode: _Optional[str] = ..., max_frames: _Optional[int] = ..., image_guidance_scale: _Optional[float] = ..., guidance_scale: _Optional[float] = ..., erode_kernel: _Optional[int] = ..., num_inference_steps: _Optional[int] = ..., apply_smoothing: _Optional[bool] = ..., smoothing_window: _Optional[int] = ..., smoothing_alpha: _Optional[float] = ..., seed: _Optional[int] = ..., extra: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class VideoEditStatus(_message.Message):
-    __slots__ = ("job_id", "status", "progress", "current_frame", "total_frames", "message", "error", "output_video_path", "mask_preview_path", "logs_path", "create_time", "update_time", "output_dir", "mask_prompt", "edit_prompt", "mode", "elapsed_seconds", "eta_seconds")
+    __slots__ = ("job_id", "status", "progress", "current_frame", "total_frames", "message", "error", "output_video_path", "mask_preview_path", "logs_path", "create_time", "update_time", "output_dir", "mask_prompt", "edit_prompt", "mode", "elapsed_seconds", "eta_seconds", "stage_eta_seconds")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
@@ -111,6 +111,7 @@ class VideoEditStatus(_message.Message):
     MODE_FIELD_NUMBER: _ClassVar[int]
     ELAPSED_SECONDS_FIELD_NUMBER: _ClassVar[int]
     ETA_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    STAGE_ETA_SECONDS_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     status: JobStatus
     progress: float
@@ -129,7 +130,8 @@ class VideoEditStatus(_message.Message):
     mode: str
     elapsed_seconds: float
     eta_seconds: float
-    def __init__(self, job_id: _Optional[str] = ..., status: _Optional[_Union[JobStatus, str]] = ..., progress: _Optional[float] = ..., current_frame: _Optional[int] = ..., total_frames: _Optional[int] = ..., message: _Optional[str] = ..., error: _Optional[str] = ..., output_video_path: _Optional[str] = ..., mask_preview_path: _Optional[str] = ..., logs_path: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., output_dir: _Optional[str] = ..., mask_prompt: _Optional[str] = ..., edit_prompt: _Optional[str] = ..., mode: _Optional[str] = ..., elapsed_seconds: _Optional[float] = ..., eta_seconds: _Optional[float] = ...) -> None: ...
+    stage_eta_seconds: float
+    def __init__(self, job_id: _Optional[str] = ..., status: _Optional[_Union[JobStatus, str]] = ..., progress: _Optional[float] = ..., current_frame: _Optional[int] = ..., total_frames: _Optional[int] = ..., message: _Optional[str] = ..., error: _Optional[str] = ..., output_video_path: _Optional[str] = ..., mask_preview_path: _Optional[str] = ..., logs_path: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., output_dir: _Optional[str] = ..., mask_prompt: _Optional[str] = ..., edit_prompt: _Optional[str] = ..., mode: _Optional[str] = ..., elapsed_seconds: _Optional[float] = ..., eta_seconds: _Optional[float] = ..., stage_eta_seconds: _Optional[float] = ...) -> None: ...
 
 class WatchStatusRequest(_message.Message):
     __slots__ = ("job_id",)

@@ -43,12 +43,13 @@ def test_a_status_maps_field_by_field():
         mode="video",
         elapsed_seconds=12.5,
         eta_seconds=30.0,
+        stage_eta_seconds=4.0,
     )
     msg = status_to_proto(status)
     assert (msg.mask_prompt, msg.edit_prompt, msg.mode) == ("car", "make it red", "video")
-    assert (msg.elapsed_seconds, msg.eta_seconds) == (12.5, 30.0)
+    assert (msg.elapsed_seconds, msg.eta_seconds, msg.stage_eta_seconds) == (12.5, 30.0, 4.0)
     assert (msg.status, msg.progress, msg.current_frame, msg.total_frames) == (pb.JOB_STATUS_EDITING, 0.5, 3, 9)
     assert msg.output_dir == "/out/j" and msg.output_video_path == "" and not msg.error
     assert msg.create_time.ToNanoseconds() == 1_500_000_000 and msg.update_time.ToNanoseconds() == 2_250_000_000
     queued = status_to_proto(VideoEditStatus(job_id="q"))
-    assert not any(queued.HasField(f) for f in ("total_frames", "elapsed_seconds", "eta_seconds"))
+    assert not any(queued.HasField(f) for f in ("total_frames", "elapsed_seconds", "eta_seconds", "stage_eta_seconds"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.jobs.eta import Timing, eta_seconds
+from orchestrator.jobs.eta import Timing, estimate, eta_seconds
 from orchestrator.jobs.reporter import STAGE_BANDS, JobReporter
 from orchestrator.request import JobStatus, VideoEditStatus
 
@@ -38,7 +38,16 @@ def test_the_reporter_publishes_elapsed_and_eta_and_an_end_keeps_only_elapsed(tm
     status = rep.status
     assert status.elapsed_seconds is not None and status.elapsed_seconds >= 0
     assert status.eta_seconds is not None  # the bands after editing are still to come
+    assert status.stage_eta_seconds is not None and status.stage_eta_seconds <= status.eta_seconds
     assert status.progress == pytest.approx(STAGE_BANDS[JobStatus.EDITING][1])
     ended = rep.final(status=JobStatus.FINISHED)
-    assert ended.eta_seconds is None and ended.elapsed_seconds >= status.elapsed_seconds
+    assert ended.eta_seconds is None and ended.stage_eta_seconds is None
+    assert ended.elapsed_seconds >= status.elapsed_seconds
     assert rep.final(status=JobStatus.QUEUED).elapsed_seconds is None  # queued again: a new run
+
+
+def test_the_stage_estimate_is_its_own_pace_and_the_job_adds_the_stages_after_it():
+    # Half of a 0.4..0.8 band done in 20 s: 20 s left in it; the job's pace (40 s for 0.6) over 0.2 more.
+    left = estimate(Timing(0.6, 0.4, 0.8, stage_seconds=20.0, run_seconds=40.0))
+    assert left is not None and left.stage == pytest.approx(20.0)
+    assert left.job == pytest.approx(20.0 + 40.0 / 0.6 * 0.2)

@@ -308,7 +308,7 @@ def test_the_model_edits_while_the_video_is_still_being_tracked(tmp_path):
     progress = RecordedProgress()
     outputs = run_video(tmp_path, clip, Watching(), progress, edit_size="64", edit_batch_size="2", chunk_size="6")
     assert edited_first == [True]
-    assert outputs.summary == f"{N} frames edited by the model"
+    assert outputs.summary == f"{N} frames edited by the model (frames 0-{N - 1})"
     assert [s.value for s in progress.stages] == list(contract.STAGE_NAMES)
 
 
@@ -521,3 +521,17 @@ def test_single_frame_mode_edits_one_crop_into_pngs(tmp_path):
 def test_frame_seeds_are_shared_or_per_frame():
     assert [frame_seed(7, i, "shared") for i in range(3)] == [7, 7, 7]
     assert [frame_seed(7, i, "per_frame") for i in range(3)] == [7, 8, 9]
+
+
+def test_the_final_status_says_which_frames_were_edited(tmp_path):
+    from orchestrator.pipeline.driver import _which
+
+    pixels = np.zeros((2, 2, 3), np.uint8)
+    with CropSpool(tmp_path / "edits", 40) as edits:
+        assert _which(edits) == ""
+        for index in (3, 4, 5, 9, 12, 13):
+            edits.put(index, (0, 0, 2, 2), pixels)
+        assert _which(edits) == " (frames 3-5, 9, 12-13)"
+        for index in (20, 30):
+            edits.put(index, (0, 0, 2, 2), pixels)
+        assert _which(edits) == " (frames 3-5, 9, 12-13, 20, ...)"
