@@ -14,16 +14,13 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
-import cv2
 import numpy as np
 
 from ..errors import InvalidArgument
+from .colour import Colour
 
 MIN_SIDE = 16  # smaller frames hold no object SAM3 could find or a crop could edit
 MAX_SIDE = 8192  # 8K UHD (7680x4320) fits; larger frames would need GBs per frame in the pipeline
-
-
-FULL_RANGE = 2  # AVColorRange AVCOL_RANGE_JPEG: 0-255 samples (phones' and MJPEG's yuvj420p)
 
 
 @dataclass(frozen=True)
@@ -36,6 +33,12 @@ class VideoInfo:
     codec: str
     has_audio: bool
     rotation: int = 0  # display rotation, degrees counterclockwise; frames are served upright
+    colour: Colour | None = None  # the source's (None: plain SDR of its size, see Colour.sdr)
+    sample_aspect_ratio: Fraction = Fraction(1)  # of the upright frames, which the output keeps
+
+    @property
+    def output_colour(self) -> Colour:
+        return self.colour or Colour.sdr(self.width, self.height)
 
 
 def probe(
@@ -60,9 +63,12 @@ def probe(
             has_audio = bool(container.streams.audio)
             count = rotation = 0
             width = height = 0
+            colour = None
+            sar = Fraction(stream.codec_context.sample_aspect_ratio or 1)
             for frame in container.decode(stream):
                 if count == 0:
                     width, height, rotation = frame.width, frame.height, _quarter_turns(frame) * 90
+                    colour = Colour.of_frame(frame)
                     _check_size(path, width, height)
                 elif (frame.width, frame.height) != (width, height):
                     raise InvalidArgument(
@@ -80,7 +86,7 @@ def probe(
     if count == 0:
         raise InvalidArgument("input_video_path", f"{path.name} contains no decodable video frames")
     if rotation % 180:  # phone videos: stored landscape, shown portrait
-        width, height = height, width
+        width, height, sar = height, width, 1 / sar
     return VideoInfo(
         path=path,
         width=width,
@@ -90,6 +96,8 @@ def probe(
         codec=codec,
         has_audio=has_audio,
         rotation=rotation,
+        colour=colour,
+        sample_aspect_ratio=sar,
     )
 
 
@@ -128,29 +136,31 @@ def upright_rgb(frame: av.VideoFrame) -> np.ndarray:
 
 
 def encodes_as_decoded(frame: av.VideoFrame) -> bool:
-    """The frame can go to media.encode as it was decoded: upright, and in the 4:2:0 that rgb_of
-    converts exactly (converting it to RGB and back would give the same samples, at a cost)."""
+    """The frame can go to media.encode as it was decoded: upright, and in a 4:2:0 layout the
+    encoder writes (8 or 10 bits, either range: the output keeps the source's colour, so the
+    very samples decoded are the ones written)."""
     return _exact_420(frame) and _quarter_turns(frame) == 0
 
 
 def rgb_of(frame: av.VideoFrame) -> np.ndarray:
     """The decoded frame as RGB uint8 HxWx3, as stored (not turned upright).
 
-    Limited-range 4:2:0 (nearly all video) is converted by OpenCV's BT.601, which is exact to
-    rounding and the inverse of media.encode's: pixels no stage touched go back to the encoder as
-    the very YUV samples they were decoded from. FFmpeg's default (swscale) conversion makes every
-    pixel about one grey level darker, the output one level darker again, and costs more. Other
-    formats (full range, 4:4:4, 10 bits, odd sizes) go through swscale.
+    Even-sized 4:2:0 in 8 or 10 bits (nearly all video) is converted with the source's own
+    matrix and range (media.colour), exact to rounding and the inverse of media.encode's.
+    FFmpeg's default (swscale) conversion makes every pixel about one grey level darker and
+    costs more; other layouts (4:2:2, 4:4:4, odd sizes) still go through it.
     """
     if _exact_420(frame):
-        return cv2.cvtColor(frame.to_ndarray(format="yuv420p"), cv2.COLOR_YUV2RGB_I420)
+        return Colour.of_frame(frame).to_rgb(frame.to_ndarray())  # the samples as decoded
     return frame.to_ndarray(format="rgb24")
 
 
+# Decoded 4:2:0 layouts converted exactly (yuvj420p is full-range yuv420p).
+_EXACT_LAYOUTS = {"yuv420p", "yuvj420p", "yuv420p10le"}
+
+
 def _exact_420(frame: av.VideoFrame) -> bool:
-    return (
-        frame.format.name == "yuv420p" and frame.color_range != FULL_RANGE and not (frame.width % 2 or frame.height % 2)
-    )
+    return frame.format.name in _EXACT_LAYOUTS and not (frame.width % 2 or frame.height % 2)
 
 
 def _video_stream(container: av.container.InputContainer, threads: int) -> av.video.stream.VideoStream:

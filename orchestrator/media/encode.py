@@ -1,7 +1,11 @@
 """H.264 mp4 encoding with PyAV: RGB frames at the source fps, with the source's audio.
 
-The mp4 is yuv420p (limited range, converted from RGB by OpenCV: see yuv420_frame) with
-`+faststart` so it plays everywhere and streams;
+The mp4 is 4:2:0 in the source's colour (media.colour: matrix, range, primaries, transfer, all
+tagged) and depth: 8-bit sources give yuv420p (High), 10-bit ones yuv420p10le (High 10). High 10
+rather than HEVC Main 10: the same encoder and options, every FFmpeg-based player and VLC play it,
+and the edit path does not change codec with the source (browsers' hardware decoders often do
+not take High 10: see the README). The sample aspect ratio is the source's. `+faststart` so it
+streams;
 audio is copied when mp4 can carry its codec and transcoded to AAC otherwise.
 yuv420p needs even sizes: odd frames are padded by one edge pixel.
 """
@@ -18,6 +22,7 @@ import cv2
 import numpy as np
 from av.video.frame import PictureType
 
+from .colour import Colour
 from .decode import VideoInfo
 
 # Audio codecs copied into the mp4 as they are. The muxer also takes Opus and FLAC, but many
@@ -37,10 +42,12 @@ def encode_h264(
     on_frame: Callable[[int], None] | None = None,
     options: dict[str, str] = X264_OPTIONS,
     threads: int = 0,
+    colour: Colour | None = None,
 ) -> int:
     """Encode frames (RGB HxWx3, grey HxW, or source frames as decoded that
     media.decode.encodes_as_decoded passes) at the source fps; mux the audio of `audio_from`.
-    `threads`: x264 threads (0: x264 picks, 1.5 per core). Returns the frame count."""
+    `threads`: x264 threads (0: x264 picks, 1.5 per core). `colour`: the output's (default the
+    source's, info.output_colour). Returns the frame count."""
     even_w, even_h = info.width + info.width % 2, info.height + info.height % 2
     count = 0
     with (
@@ -48,7 +55,10 @@ def encode_h264(
         av.open(str(audio_from)) if audio_from else nullcontext() as src,
     ):
         video = out.add_stream("libx264", rate=info.fps, options={**options, "threads": str(threads)})
-        video.width, video.height, video.pix_fmt = even_w, even_h, "yuv420p"
+        colour = colour or info.output_colour
+        video.width, video.height, video.pix_fmt = even_w, even_h, colour.pix_fmt
+        video.codec_context.sample_aspect_ratio = info.sample_aspect_ratio
+        colour.tag(video.codec_context)
         # Every stream must exist before the first packet is muxed.
         audio = _AudioTrack(out, src.streams.audio[0]) if src is not None else None
         for image in frames:
@@ -60,7 +70,7 @@ def encode_h264(
                 if image.shape[:2] != (even_h, even_w):
                     pad = ((0, even_h - image.shape[0]), (0, even_w - image.shape[1]))
                     image = np.pad(image, pad + ((0, 0),) * (image.ndim - 2), mode="edge")
-                frame = yuv420_frame(image)
+                frame = yuv420_frame(image, colour)
             frame.pts = count
             out.mux(video.encode(frame))
             count += 1
@@ -74,17 +84,18 @@ def encode_h264(
     return count
 
 
-def yuv420_frame(image: np.ndarray) -> av.VideoFrame:
-    """An even-sized RGB (or grey) image as the encoder's limited-range yuv420p frame: OpenCV's
-    BT.601, the exact inverse of media.decode.rgb_of (and about 3x cheaper than swscale)."""
+def yuv420_frame(image: np.ndarray, colour: Colour) -> av.VideoFrame:
+    """An even-sized RGB image as the encoder's 4:2:0 frame in `colour` (the exact inverse of
+    media.decode.rgb_of), or a grey matte as a limited-range 8-bit one (grey needs no matrix)."""
     if image.ndim == 3:
-        planes = cv2.cvtColor(image, cv2.COLOR_RGB2YUV_I420)
-    else:
-        height = image.shape[0]
-        planes = np.empty((height * 3 // 2, image.shape[1]), np.uint8)
-        planes[:height] = cv2.LUT(image, _GREY_TO_LUMA)
-        planes[height:] = 128  # no colour
-    return av.VideoFrame.from_ndarray(planes, format="yuv420p")
+        return colour.from_rgb(image)
+    height = image.shape[0]
+    planes = np.empty((height * 3 // 2, image.shape[1]), np.uint8)
+    planes[:height] = cv2.LUT(image, _GREY_TO_LUMA)
+    planes[height:] = 128  # no colour
+    frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
+    colour.tag(frame)
+    return frame
 
 
 _GREY_TO_LUMA = np.rint(16 + np.arange(256) * (219 / 255)).astype(np.uint8)  # full range -> 16..235
