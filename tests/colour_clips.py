@@ -1,0 +1,91 @@
+"""Clips in the colours real uploads come in (full range, 10 bits, BT.601-tagged HD, HLG,
+anamorphic), made at test time, and how a player that honours the tags shows a video."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+from av.video.reformatter import Interpolation
+
+from clients.sample_clip import _background, _draw_car
+
+
+@dataclass(frozen=True)
+class ClipColour:
+    pix_fmt: str = "yuv420p"
+    matrix: int = 1  # AVColorSpace
+    full_range: bool = False
+    primaries: int = 1
+    transfer: int = 1
+    sample_aspect_ratio: Fraction = Fraction(1)
+    codec: str = "libx264"
+
+
+CASES = {
+    "full-range 8-bit 720p": (ClipColour(full_range=True), (1280, 720)),
+    "10-bit BT.709": (ClipColour(pix_fmt="yuv420p10le"), (320, 240)),
+    "BT.601-tagged 720p": (ClipColour(matrix=6, primaries=6, transfer=6), (1280, 720)),
+    "anamorphic 40:33": (
+        ClipColour(matrix=6, primaries=6, transfer=6, sample_aspect_ratio=Fraction(40, 33)),
+        (352, 240),
+    ),
+}
+
+
+def make_colour_clip(path: Path, colour: ClipColour, width: int, height: int, frames: int = 4) -> Path:
+    """The sample scene (a red car on a road) in `colour`, converted by swscale (not by the code
+    under test) and tagged in the stream."""
+    background = _background(width, height)
+    with av.open(str(path), "w") as out:
+        video = out.add_stream(colour.codec, rate=24, options={"crf": "12"} if colour.codec == "libx264" else {})
+        video.width, video.height, video.pix_fmt = width, height, colour.pix_fmt
+        context = video.codec_context
+        context.colorspace, context.color_primaries, context.color_trc = (
+            colour.matrix,
+            colour.primaries,
+            colour.transfer,
+        )
+        context.color_range = 2 if colour.full_range else 1
+        context.sample_aspect_ratio = colour.sample_aspect_ratio
+        for i in range(frames):
+            rgb = av.VideoFrame.from_ndarray(_draw_car(background.copy(), i, frames), format="rgb24")
+            frame = rgb.reformat(
+                format=colour.pix_fmt,
+                dst_colorspace=colour.matrix,
+                dst_color_range=context.color_range,
+                interpolation="BICUBIC",
+            )
+            frame.colorspace, frame.color_primaries, frame.color_trc = colour.matrix, colour.primaries, colour.transfer
+            frame.pts = i
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+    return path
+
+
+@dataclass(frozen=True)
+class Played:
+    frames: list[np.ndarray]  # RGB uint8, as a tag-honouring player converts them
+    pix_fmt: str
+    tags: tuple[int, int, int, int]  # matrix, range, primaries, transfer
+    sample_aspect_ratio: Fraction
+
+
+def play(path: Path) -> Played:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        context = stream.codec_context
+        frames = [
+            f.reformat(
+                format="rgb24",
+                src_colorspace=f.colorspace,
+                src_color_range=f.color_range,
+                interpolation=Interpolation.BILINEAR | Interpolation.ACCURATE_RND,
+            ).to_ndarray()
+            for f in container.decode(stream)
+        ]
+        tags = (context.colorspace, context.color_range, context.color_primaries, context.color_trc)
+        return Played(frames, context.pix_fmt, tags, Fraction(context.sample_aspect_ratio or 1))
