@@ -24,6 +24,13 @@ class ClipColour:
     sample_aspect_ratio: Fraction = Fraction(1)
     codec: str = "libx264"
 
+    def tag(self, target: av.VideoFrame | av.codec.context.CodecContext) -> None:
+        target.colorspace, target.color_primaries, target.color_trc = self.matrix, self.primaries, self.transfer
+        target.color_range = 2 if self.full_range else 1
+
+
+BT601 = {"matrix": 6, "primaries": 6, "transfer": 6}
+
 
 CASES = {
     "full-range 8-bit 720p": (ClipColour(full_range=True), (1280, 720)),
@@ -56,10 +63,10 @@ def make_colour_clip(path: Path, colour: ClipColour, width: int, height: int, fr
             frame = rgb.reformat(
                 format=colour.pix_fmt,
                 dst_colorspace=colour.matrix,
-                dst_color_range=context.color_range,
+                dst_color_range=video.codec_context.color_range,
                 interpolation="BICUBIC",
             )
-            frame.colorspace, frame.color_primaries, frame.color_trc = colour.matrix, colour.primaries, colour.transfer
+            colour.tag(frame)
             frame.pts = i
             out.mux(video.encode(frame))
         out.mux(video.encode(None))
