@@ -142,4 +142,7 @@ def status_to_dict(status: pb.VideoEditStatus) -> dict[str, Any]:
         "output_dir": status.output_dir or None,
         "created_at": seconds("create_time"),
         "updated_at": seconds("update_time"),
+        "media": {f.name: getattr(status.media, f.name) for f in pb.MediaSummary.DESCRIPTOR.fields}
+        if status.HasField("media")
+        else None,
     }

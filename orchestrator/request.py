@@ -125,6 +125,7 @@ class VideoEditStatus:
     output_dir: Path | None = None
     created_at: float | None = None  # unix seconds
     updated_at: float | None = None
+    media: dict[str, Any] | None = None  # what the input holds (media.summary.MediaSummary), once probed
 
     _PATHS = ("output_video_path", "mask_preview_path", "logs_path", "output_dir")
 

@@ -89,6 +89,8 @@ function drawStages() {
 function show(status) {
   $("job-state").textContent = status.status;
   $("job-message").textContent = status.message || "";
+  // What the input holds (e.g. "1280x720 BT.2020 HLG 10-bit, 29.97 fps"), once probed.
+  $("job-media").textContent = status.media ? status.media.summary : "";
   $("job-error").textContent = status.error || "";
   $("job-error").hidden = !status.error;
   const current = STAGES.indexOf(status.status);

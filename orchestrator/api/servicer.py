@@ -69,6 +69,8 @@ def status_to_proto(status: VideoEditStatus) -> pb.VideoEditStatus:
         logs_path=str(status.logs_path or ""),
         output_dir=str(status.output_dir or ""),
     )
+    if status.media is not None:
+        msg.media.CopyFrom(pb.MediaSummary(**status.media))
     if status.current_frame is not None:
         msg.current_frame = status.current_frame
     if status.total_frames is not None:

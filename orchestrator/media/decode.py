@@ -35,6 +35,7 @@ class VideoInfo:
     rotation: int = 0  # display rotation, degrees counterclockwise; frames are served upright
     colour: Colour | None = None  # the source's (None: plain SDR of its size, see Colour.sdr)
     sample_aspect_ratio: Fraction = Fraction(1)  # of the upright frames, which the output keeps
+    interlaced: bool = False  # the first frame is interlaced (fields, not a progressive picture)
 
     @property
     def output_colour(self) -> Colour:
@@ -63,12 +64,12 @@ def probe(
             has_audio = bool(container.streams.audio)
             count = rotation = 0
             width = height = 0
-            colour = None
+            colour, interlaced = None, False
             sar = Fraction(stream.codec_context.sample_aspect_ratio or 1)
             for frame in container.decode(stream):
                 if count == 0:
                     width, height, rotation = frame.width, frame.height, _quarter_turns(frame) * 90
-                    colour = Colour.of_frame(frame)
+                    colour, interlaced = Colour.of_frame(frame), bool(frame.interlaced_frame)
                     _check_size(path, width, height)
                 elif (frame.width, frame.height) != (width, height):
                     raise InvalidArgument(
@@ -98,6 +99,7 @@ def probe(
         rotation=rotation,
         colour=colour,
         sample_aspect_ratio=sar,
+        interlaced=interlaced,
     )
 
 

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dvideoedit/v1/video_edit.proto\x12\x0cvideoedit.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9e\x05\n\x10VideoEditRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x18\n\x10input_video_path\x18\x02 \x01(\t\x12\x12\n\noutput_dir\x18\x03 \x01(\t\x12\x13\n\x0bmask_prompt\x18\x04 \x01(\t\x12\x13\n\x0b\x65\x64it_prompt\x18\x05 \x01(\t\x12\x0c\n\x04mode\x18\x06 \x01(\t\x12\x17\n\nmax_frames\x18\x07 \x01(\x05H\x00\x88\x01\x01\x12!\n\x14image_guidance_scale\x18\x08 \x01(\x02H\x01\x88\x01\x01\x12\x1b\n\x0eguidance_scale\x18\t \x01(\x02H\x02\x88\x01\x01\x12\x19\n\x0c\x65rode_kernel\x18\n \x01(\x05H\x03\x88\x01\x01\x12 \n\x13num_inference_steps\x18\x0b \x01(\x05H\x04\x88\x01\x01\x12\x1c\n\x0f\x61pply_smoothing\x18\x0c \x01(\x08H\x05\x88\x01\x01\x12\x1d\n\x10smoothing_window\x18\r \x01(\x05H\x06\x88\x01\x01\x12\x1c\n\x0fsmoothing_alpha\x18\x0e \x01(\x02H\x07\x88\x01\x01\x12\x11\n\x04seed\x18\x0f \x01(\x03H\x08\x88\x01\x01\x12\x38\n\x05\x65xtra\x18\x10 \x03(\x0b\x32).videoedit.v1.VideoEditRequest.ExtraEntry\x1a,\n\nExtraEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\r\n\x0b_max_framesB\x17\n\x15_image_guidance_scaleB\x11\n\x0f_guidance_scaleB\x0f\n\r_erode_kernelB\x16\n\x14_num_inference_stepsB\x12\n\x10_apply_smoothingB\x13\n\x11_smoothing_windowB\x12\n\x10_smoothing_alphaB\x07\n\x05_seed\"\x95\x03\n\x0fVideoEditStatus\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\'\n\x06status\x18\x02 \x01(\x0e\x32\x17.videoedit.v1.JobStatus\x12\x10\n\x08progress\x18\x03 \x01(\x02\x12\x1a\n\rcurrent_frame\x18\x04 \x01(\x05H\x00\x88\x01\x01\x12\x19\n\x0ctotal_frames\x18\x05 \x01(\x05H\x01\x88\x01\x01\x12\x0f\n\x07message\x18\x06 \x01(\t\x12\r\n\x05\x65rror\x18\x07 \x01(\t\x12\x19\n\x11output_video_path\x18\x08 \x01(\t\x12\x19\n\x11mask_preview_path\x18\t \x01(\t\x12\x11\n\tlogs_path\x18\n \x01(\t\x12/\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\noutput_dir\x18\r \x01(\tB\x10\n\x0e_current_frameB\x0f\n\r_total_frames\"$\n\x12WatchStatusRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\"\n\x10GetStatusRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"#\n\x11\x43\x61ncelEditRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"a\n\x0fListJobsRequest\x12\'\n\x06status\x18\x01 \x01(\x0e\x32\x17.videoedit.v1.JobStatus\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"X\n\x10ListJobsResponse\x12+\n\x04jobs\x18\x01 \x03(\x0b\x32\x1d.videoedit.v1.VideoEditStatus\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"b\n\x12UploadVideoRequest\x12\x30\n\x08metadata\x18\x01 \x01(\x0b\x32\x1c.videoedit.v1.UploadMetadataH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\t\n\x07\x63ontent\"F\n\x0eUploadMetadata\x12\x10\n\x08\x66ilename\x18\x01 \x01(\t\x12\x12\n\nsize_bytes\x18\x02 \x01(\x03\x12\x0e\n\x06sha256\x18\x03 \x01(\t\"S\n\x13UploadVideoResponse\x12\x18\n\x10input_video_path\x18\x01 \x01(\t\x12\x12\n\nsize_bytes\x18\x02 \x01(\x03\x12\x0e\n\x06sha256\x18\x03 \x01(\t\"s\n\x17\x44ownloadArtifactRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12(\n\x08\x61rtifact\x18\x02 \x01(\x0e\x32\x16.videoedit.v1.Artifact\x12\x0e\n\x06offset\x18\x03 \x01(\x03\x12\x0e\n\x06length\x18\x04 \x01(\x03\"O\n\x18\x44ownloadArtifactResponse\x12\x10\n\x08\x66ilename\x18\x01 \x01(\t\x12\x12\n\nsize_bytes\x18\x02 \x01(\x03\x12\r\n\x05\x63hunk\x18\x03 \x01(\x0c*\xa0\x02\n\tJobStatus\x12\x1a\n\x16JOB_STATUS_UNSPECIFIED\x10\x00\x12\x15\n\x11JOB_STATUS_QUEUED\x10\x01\x12\x19\n\x15JOB_STATUS_EXTRACTING\x10\x02\x12\x16\n\x12JOB_STATUS_MASKING\x10\x03\x12\x1a\n\x16JOB_STATUS_PROPAGATING\x10\x04\x12\x16\n\x12JOB_STATUS_EDITING\x10\x05\x12\x18\n\x14JOB_STATUS_SMOOTHING\x10\x06\x12\x15\n\x11JOB_STATUS_SAVING\x10\x07\x12\x17\n\x13JOB_STATUS_FINISHED\x10\x08\x12\x15\n\x11JOB_STATUS_FAILED\x10\t\x12\x18\n\x14JOB_STATUS_CANCELLED\x10\n*\x84\x01\n\x08\x41rtifact\x12\x18\n\x14\x41RTIFACT_UNSPECIFIED\x10\x00\x12\x19\n\x15\x41RTIFACT_OUTPUT_VIDEO\x10\x01\x12\x17\n\x13\x41RTIFACT_MASK_VIDEO\x10\x02\x12\x10\n\x0c\x41RTIFACT_LOG\x10\x03\x12\x18\n\x14\x41RTIFACT_INPUT_VIDEO\x10\x04\x32\xd0\x04\n\x10VideoEditService\x12J\n\tStartEdit\x12\x1e.videoedit.v1.VideoEditRequest\x1a\x1d.videoedit.v1.VideoEditStatus\x12P\n\x0bWatchStatus\x12 .videoedit.v1.WatchStatusRequest\x1a\x1d.videoedit.v1.VideoEditStatus0\x01\x12J\n\tGetStatus\x12\x1e.videoedit.v1.GetStatusRequest\x1a\x1d.videoedit.v1.VideoEditStatus\x12L\n\nCancelEdit\x12\x1f.videoedit.v1.CancelEditRequest\x1a\x1d.videoedit.v1.VideoEditStatus\x12I\n\x08ListJobs\x12\x1d.videoedit.v1.ListJobsRequest\x1a\x1e.videoedit.v1.ListJobsResponse\x12T\n\x0bUploadVideo\x12 .videoedit.v1.UploadVideoRequest\x1a!.videoedit.v1.UploadVideoResponse(\x01\x12\x63\n\x10\x44ownloadArtifact\x12%.videoedit.v1.DownloadArtifactRequest\x1a&.videoedit.v1.DownloadArtifactResponse0\x01\x42T\n\x10\x64\x65v.videoedit.v1P\x01Z>github.com/videoedit/videoedit/gen/go/videoedit/v1;videoeditv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dvideoedit/v1/video_edit.proto\x12\x0cvideoedit.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9e\x05\n\x10VideoEditRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x18\n\x10input_video_path\x18\x02 \x01(\t\x12\x12\n\noutput_dir\x18\x03 \x01(\t\x12\x13\n\x0bmask_prompt\x18\x04 \x01(\t\x12\x13\n\x0b\x65\x64it_prompt\x18\x05 \x01(\t\x12\x0c\n\x04mode\x18\x06 \x01(\t\x12\x17\n\nmax_frames\x18\x07 \x01(\x05H\x00\x88\x01\x01\x12!\n\x14image_guidance_scale\x18\x08 \x01(\x02H\x01\x88\x01\x01\x12\x1b\n\x0eguidance_scale\x18\t \x01(\x02H\x02\x88\x01\x01\x12\x19\n\x0c\x65rode_kernel\x18\n \x01(\x05H\x03\x88\x01\x01\x12 \n\x13num_inference_steps\x18\x0b \x01(\x05H\x04\x88\x01\x01\x12\x1c\n\x0f\x61pply_smoothing\x18\x0c \x01(\x08H\x05\x88\x01\x01\x12\x1d\n\x10smoothing_window\x18\r \x01(\x05H\x06\x88\x01\x01\x12\x1c\n\x0fsmoothing_alpha\x18\x0e \x01(\x02H\x07\x88\x01\x01\x12\x11\n\x04seed\x18\x0f \x01(\x03H\x08\x88\x01\x01\x12\x38\n\x05\x65xtra\x18\x10 \x03(\x0b\x32).videoedit.v1.VideoEditRequest.ExtraEntry\x1a,\n\nExtraEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\r\n\x0b_max_framesB\x17\n\x15_image_guidance_scaleB\x11\n\x0f_guidance_scaleB\x0f\n\r_erode_kernelB\x16\n\x14_num_inference_stepsB\x12\n\x10_apply_smoothingB\x13\n\x11_smoothing_windowB\x12\n\x10_smoothing_alphaB\x07\n\x05_seed\"\xc0\x03\n\x0fVideoEditStatus\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\'\n\x06status\x18\x02 \x01(\x0e\x32\x17.videoedit.v1.JobStatus\x12\x10\n\x08progress\x18\x03 \x01(\x02\x12\x1a\n\rcurrent_frame\x18\x04 \x01(\x05H\x00\x88\x01\x01\x12\x19\n\x0ctotal_frames\x18\x05 \x01(\x05H\x01\x88\x01\x01\x12\x0f\n\x07message\x18\x06 \x01(\t\x12\r\n\x05\x65rror\x18\x07 \x01(\t\x12\x19\n\x11output_video_path\x18\x08 \x01(\t\x12\x19\n\x11mask_preview_path\x18\t \x01(\t\x12\x11\n\tlogs_path\x18\n \x01(\t\x12/\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\noutput_dir\x18\r \x01(\t\x12)\n\x05media\x18\x0e \x01(\x0b\x32\x1a.videoedit.v1.MediaSummaryB\x10\n\x0e_current_frameB\x0f\n\r_total_frames\"\x99\x02\n\x0cMediaSummary\x12\r\n\x05width\x18\x01 \x01(\x05\x12\x0e\n\x06height\x18\x02 \x01(\x05\x12\x0b\n\x03\x66ps\x18\x03 \x01(\x01\x12\x11\n\tbit_depth\x18\x04 \x01(\x05\x12\x13\n\x0b\x63olor_range\x18\x05 \x01(\t\x12\x0e\n\x06matrix\x18\x06 \x01(\t\x12\x11\n\tprimaries\x18\x07 \x01(\t\x12\x10\n\x08transfer\x18\x08 \x01(\t\x12\x0b\n\x03hdr\x18\t \x01(\t\x12\x1b\n\x13sample_aspect_ratio\x18\n \x01(\t\x12\x12\n\ninterlaced\x18\x0b \x01(\x08\x12\x1b\n\x13variable_frame_rate\x18\x0c \x01(\x08\x12\x14\n\x0c\x61udio_tracks\x18\r \x01(\x05\x12\x0f\n\x07summary\x18\x0e \x01(\t\"$\n\x12WatchStatusRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\"\n\x10GetStatusRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"#\n\x11\x43\x61ncelEditRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"a\n\x0fListJobsRequest\x12\'\n\x06status\x18\x01 \x01(\x0e\x32\x17.videoedit.v1.JobStatus\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"X\n\x10ListJobsResponse\x12+\n\x04jobs\x18\x01 \x03(\x0b\x32\x1d.videoedit.v1.VideoEditStatus\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"b\n\x12UploadVideoRequest\x12\x30\n\x08metadata\x18\x01 \x01(\x0b\x32\x1c.videoedit.v1.UploadMetadataH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\t\n\x07\x63ontent\"F\n\x0eUploadMetadata\x12\x10\n\x08\x66ilename\x18\x01 \x01(\t\x12\x12\n\nsize_bytes\x18\x02 \x01(\x03\x12\x0e\n\x06sha256\x18\x03 \x01(\t\"S\n\x13UploadVideoResponse\x12\x18\n\x10input_video_path\x18\x01 \x01(\t\x12\x12\n\nsize_bytes\x18\x02 \x01(\x03\x12\x0e\n\x06sha256\x18\x03 \x01(\t\"s\n\x17\x44ownloadArtifactRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12(\n\x08\x61rtifact\x18\x02 \x01(\x0e\x32\x16.videoedit.v1.Artifact\x12\x0e\n\x06offset\x18\x03 \x01(\x03\x12\x0e\n\x06length\x18\x04 \x01(\x03\"O\n\x18\x44ownloadArtifactResponse\x12\x10\n\x08\x66ilename\x18\x01 \x01(\t\x12\x12\n\nsize_bytes\x18\x02 \x01(\x03\x12\r\n\x05\x63hunk\x18\x03 \x01(\x0c*\xa0\x02\n\tJobStatus\x12\x1a\n\x16JOB_STATUS_UNSPECIFIED\x10\x00\x12\x15\n\x11JOB_STATUS_QUEUED\x10\x01\x12\x19\n\x15JOB_STATUS_EXTRACTING\x10\x02\x12\x16\n\x12JOB_STATUS_MASKING\x10\x03\x12\x1a\n\x16JOB_STATUS_PROPAGATING\x10\x04\x12\x16\n\x12JOB_STATUS_EDITING\x10\x05\x12\x18\n\x14JOB_STATUS_SMOOTHING\x10\x06\x12\x15\n\x11JOB_STATUS_SAVING\x10\x07\x12\x17\n\x13JOB_STATUS_FINISHED\x10\x08\x12\x15\n\x11JOB_STATUS_FAILED\x10\t\x12\x18\n\x14JOB_STATUS_CANCELLED\x10\n*\x84\x01\n\x08\x41rtifact\x12\x18\n\x14\x41RTIFACT_UNSPECIFIED\x10\x00\x12\x19\n\x15\x41RTIFACT_OUTPUT_VIDEO\x10\x01\x12\x17\n\x13\x41RTIFACT_MASK_VIDEO\x10\x02\x12\x10\n\x0c\x41RTIFACT_LOG\x10\x03\x12\x18\n\x14\x41RTIFACT_INPUT_VIDEO\x10\x04\x32\xd0\x04\n\x10VideoEditService\x12J\n\tStartEdit\x12\x1e.videoedit.v1.VideoEditRequest\x1a\x1d.videoedit.v1.VideoEditStatus\x12P\n\x0bWatchStatus\x12 .videoedit.v1.WatchStatusRequest\x1a\x1d.videoedit.v1.VideoEditStatus0\x01\x12J\n\tGetStatus\x12\x1e.videoedit.v1.GetStatusRequest\x1a\x1d.videoedit.v1.VideoEditStatus\x12L\n\nCancelEdit\x12\x1f.videoedit.v1.CancelEditRequest\x1a\x1d.videoedit.v1.VideoEditStatus\x12I\n\x08ListJobs\x12\x1d.videoedit.v1.ListJobsRequest\x1a\x1e.videoedit.v1.ListJobsResponse\x12T\n\x0bUploadVideo\x12 .videoedit.v1.UploadVideoRequest\x1a!.videoedit.v1.UploadVideoResponse(\x01\x12\x63\n\x10\x44ownloadArtifact\x12%.videoedit.v1.DownloadArtifactRequest\x1a&.videoedit.v1.DownloadArtifactResponse0\x01\x42T\n\x10\x64\x65v.videoedit.v1P\x01Z>github.com/videoedit/videoedit/gen/go/videoedit/v1;videoeditv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,36 +35,38 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._serialized_options = b'\n\020dev.videoedit.v1P\001Z>github.com/videoedit/videoedit/gen/go/videoedit/v1;videoeditv1'
   _globals['_VIDEOEDITREQUEST_EXTRAENTRY']._loaded_options = None
   _globals['_VIDEOEDITREQUEST_EXTRAENTRY']._serialized_options = b'8\001'
-  _globals['_JOBSTATUS']._serialized_start=1917
-  _globals['_JOBSTATUS']._serialized_end=2205
-  _globals['_ARTIFACT']._serialized_start=2208
-  _globals['_ARTIFACT']._serialized_end=2340
+  _globals['_JOBSTATUS']._serialized_start=2244
+  _globals['_JOBSTATUS']._serialized_end=2532
+  _globals['_ARTIFACT']._serialized_start=2535
+  _globals['_ARTIFACT']._serialized_end=2667
   _globals['_VIDEOEDITREQUEST']._serialized_start=81
   _globals['_VIDEOEDITREQUEST']._serialized_end=751
   _globals['_VIDEOEDITREQUEST_EXTRAENTRY']._serialized_start=537
   _globals['_VIDEOEDITREQUEST_EXTRAENTRY']._serialized_end=581
   _globals['_VIDEOEDITSTATUS']._serialized_start=754
-  _globals['_VIDEOEDITSTATUS']._serialized_end=1159
-  _globals['_WATCHSTATUSREQUEST']._serialized_start=1161
-  _globals['_WATCHSTATUSREQUEST']._serialized_end=1197
-  _globals['_GETSTATUSREQUEST']._serialized_start=1199
-  _globals['_GETSTATUSREQUEST']._serialized_end=1233
-  _globals['_CANCELEDITREQUEST']._serialized_start=1235
-  _globals['_CANCELEDITREQUEST']._serialized_end=1270
-  _globals['_LISTJOBSREQUEST']._serialized_start=1272
-  _globals['_LISTJOBSREQUEST']._serialized_end=1369
-  _globals['_LISTJOBSRESPONSE']._serialized_start=1371
-  _globals['_LISTJOBSRESPONSE']._serialized_end=1459
-  _globals['_UPLOADVIDEOREQUEST']._serialized_start=1461
-  _globals['_UPLOADVIDEOREQUEST']._serialized_end=1559
-  _globals['_UPLOADMETADATA']._serialized_start=1561
-  _globals['_UPLOADMETADATA']._serialized_end=1631
-  _globals['_UPLOADVIDEORESPONSE']._serialized_start=1633
-  _globals['_UPLOADVIDEORESPONSE']._serialized_end=1716
-  _globals['_DOWNLOADARTIFACTREQUEST']._serialized_start=1718
-  _globals['_DOWNLOADARTIFACTREQUEST']._serialized_end=1833
-  _globals['_DOWNLOADARTIFACTRESPONSE']._serialized_start=1835
-  _globals['_DOWNLOADARTIFACTRESPONSE']._serialized_end=1914
-  _globals['_VIDEOEDITSERVICE']._serialized_start=2343
-  _globals['_VIDEOEDITSERVICE']._serialized_end=2935
+  _globals['_VIDEOEDITSTATUS']._serialized_end=1202
+  _globals['_MEDIASUMMARY']._serialized_start=1205
+  _globals['_MEDIASUMMARY']._serialized_end=1486
+  _globals['_WATCHSTATUSREQUEST']._serialized_start=1488
+  _globals['_WATCHSTATUSREQUEST']._serialized_end=1524
+  _globals['_GETSTATUSREQUEST']._serialized_start=1526
+  _globals['_GETSTATUSREQUEST']._serialized_end=1560
+  _globals['_CANCELEDITREQUEST']._serialized_start=1562
+  _globals['_CANCELEDITREQUEST']._serialized_end=1597
+  _globals['_LISTJOBSREQUEST']._serialized_start=1599
+  _globals['_LISTJOBSREQUEST']._serialized_end=1696
+  _globals['_LISTJOBSRESPONSE']._serialized_start=1698
+  _globals['_LISTJOBSRESPONSE']._serialized_end=1786
+  _globals['_UPLOADVIDEOREQUEST']._serialized_start=1788
+  _globals['_UPLOADVIDEOREQUEST']._serialized_end=1886
+  _globals['_UPLOADMETADATA']._serialized_start=1888
+  _globals['_UPLOADMETADATA']._serialized_end=1958
+  _globals['_UPLOADVIDEORESPONSE']._serialized_start=1960
+  _globals['_UPLOADVIDEORESPONSE']._serialized_end=2043
+  _globals['_DOWNLOADARTIFACTREQUEST']._serialized_start=2045
+  _globals['_DOWNLOADARTIFACTREQUEST']._serialized_end=2160
+  _globals['_DOWNLOADARTIFACTRESPONSE']._serialized_start=2162
+  _globals['_DOWNLOADARTIFACTRESPONSE']._serialized_end=2241
+  _globals['_VIDEOEDITSERVICE']._serialized_start=2670
+  _globals['_VIDEOEDITSERVICE']._serialized_end=3262
 # @@protoc_insertion_point(module_scope)
