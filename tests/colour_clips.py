@@ -9,6 +9,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+import pytest
 from av.video.reformatter import Interpolation
 
 from clients.sample_clip import _background, _draw_car
@@ -35,29 +36,28 @@ BT601 = {"matrix": 6, "primaries": 6, "transfer": 6}
 CASES = {
     "full-range 8-bit 720p": (ClipColour(full_range=True), (1280, 720)),
     "10-bit BT.709": (ClipColour(pix_fmt="yuv420p10le"), (320, 240)),
-    "BT.601-tagged 720p": (ClipColour(matrix=6, primaries=6, transfer=6), (1280, 720)),
-    "anamorphic 40:33": (
-        ClipColour(matrix=6, primaries=6, transfer=6, sample_aspect_ratio=Fraction(40, 33)),
-        (352, 240),
+    "BT.601-tagged 720p": (ClipColour(**BT601), (1280, 720)),
+    "anamorphic 40:33": (ClipColour(**BT601, sample_aspect_ratio=Fraction(40, 33)), (352, 240)),
+    # An iPhone-style HDR clip: HEVC Main 10, BT.2020, HLG.
+    "HLG 10-bit HEVC": (
+        ClipColour(pix_fmt="yuv420p10le", matrix=9, primaries=9, transfer=18, codec="libx265"),
+        (320, 240),
     ),
 }
+ENCODER_OPTIONS = {"libx264": {"crf": "12"}, "libx265": {"crf": "12", "x265-params": "log-level=error"}}
 
 
 def make_colour_clip(path: Path, colour: ClipColour, width: int, height: int, frames: int = 4) -> Path:
     """The sample scene (a red car on a road) in `colour`, converted by swscale (not by the code
-    under test) and tagged in the stream."""
+    under test) and tagged in the stream. Skips the test when PyAV's FFmpeg lacks the encoder."""
+    if colour.codec not in av.codecs_available:
+        pytest.skip(f"PyAV's FFmpeg has no {colour.codec}: no such source can be made here")
     background = _background(width, height)
     with av.open(str(path), "w") as out:
-        video = out.add_stream(colour.codec, rate=24, options={"crf": "12"} if colour.codec == "libx264" else {})
+        video = out.add_stream(colour.codec, rate=24, options=ENCODER_OPTIONS[colour.codec])
         video.width, video.height, video.pix_fmt = width, height, colour.pix_fmt
-        context = video.codec_context
-        context.colorspace, context.color_primaries, context.color_trc = (
-            colour.matrix,
-            colour.primaries,
-            colour.transfer,
-        )
-        context.color_range = 2 if colour.full_range else 1
-        context.sample_aspect_ratio = colour.sample_aspect_ratio
+        colour.tag(video.codec_context)
+        video.codec_context.sample_aspect_ratio = colour.sample_aspect_ratio
         for i in range(frames):
             rgb = av.VideoFrame.from_ndarray(_draw_car(background.copy(), i, frames), format="rgb24")
             frame = rgb.reformat(

@@ -32,6 +32,7 @@ def test_a_job_keeps_the_sources_colour_depth_and_sar(stack, media_dir, case):
     sar = colour.sample_aspect_ratio
     assert media.sample_aspect_ratio == f"{sar.numerator}:{sar.denominator}"
     assert media.summary.startswith(f"{width}x{height} ")
+    assert media.hdr == ("hlg" if colour.transfer == 18 else "")
 
     source, output = play(clip), play(Path(final.output_video_path))
     assert output.tags == source.tags

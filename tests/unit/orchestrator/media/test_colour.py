@@ -11,6 +11,7 @@ from av.video.reformatter import Interpolation
 from orchestrator.media.colour import BT709, BT2020_NCL, HLG, SMPTE170M, Colour
 from orchestrator.media.decode import decoded_frames, encodes_as_decoded, probe, rgb_of
 from orchestrator.media.encode import encode_h264
+from orchestrator.media.summary import MediaSummary
 from tests.colour_clips import CASES, make_colour_clip, play
 
 ACCURATE = Interpolation.POINT | Interpolation.ACCURATE_RND
@@ -63,6 +64,15 @@ def test_untagged_video_gets_what_players_assume():
     hlg = av.VideoFrame(64, 64, "yuv420p10le")
     hlg.colorspace, hlg.color_primaries, hlg.color_trc = BT2020_NCL, 9, HLG
     assert Colour.of_frame(hlg).describe() == "BT.2020 HLG 10-bit" and Colour.of_frame(hlg).hdr == "hlg"
+
+
+def test_the_media_summary_says_what_the_input_holds(tmp_path):
+    colour, (width, height) = CASES["anamorphic 40:33"]
+    media = MediaSummary.of(probe(make_colour_clip(tmp_path / "clip.mp4", colour, width, height), None))
+    names = (media.matrix, media.primaries, media.transfer, media.color_range)
+    assert names == ("smpte170m", "smpte170m", "smpte170m", "limited")
+    assert (media.bit_depth, media.sample_aspect_ratio, media.hdr, media.interlaced) == (8, "40:33", "", False)
+    assert media.summary == "352x240 BT.601 8-bit, 24 fps, anamorphic 40:33"
 
 
 @pytest.mark.parametrize("case", CASES)
