@@ -24,6 +24,7 @@ _WEIGHTS = {BT709: (0.2126, 0.0722), BT470BG: (0.299, 0.114), SMPTE170M: (0.299,
 # The primaries and transfer that go with a matrix when only the matrix is known (the same codes).
 _SDR_PRIMARIES = {BT709: 1, BT470BG: 5, SMPTE170M: 6, BT2020_NCL: 9}
 _SDR_TRANSFER = {BT709: 1, BT470BG: 6, SMPTE170M: 6, BT2020_NCL: 14}
+_SWSCALE_MATRIX = {_WEIGHTS[BT709]: 1, _WEIGHTS[SMPTE170M]: 5, _WEIGHTS[BT2020_NCL]: 9}  # reformat's Colorspace
 _NAMES = {BT709: "BT.709", BT470BG: "BT.601", SMPTE170M: "BT.601", BT2020_NCL: "BT.2020"}
 
 
@@ -95,6 +96,14 @@ class Colour:
         )
         rgb = cv2.transform(yuv, self._yuv_to_rgb())  # rounds, and clips below 0
         return rgb if rgb.dtype == np.uint8 else np.minimum(rgb, 255).astype(np.uint8)
+
+    def swscale_rgb(self, frame: av.VideoFrame) -> np.ndarray:
+        """Any other layout (4:2:2, 4:4:4, odd sizes) as RGB uint8 by swscale, told this matrix and
+        range (its default would be BT.601 limited whatever the frame is)."""
+        sws_matrix = _SWSCALE_MATRIX[_WEIGHTS[self.matrix]]
+        return frame.reformat(
+            format="rgb24", src_colorspace=sws_matrix, src_color_range=FULL if self.full_range else LIMITED
+        ).to_ndarray()
 
     def from_rgb(self, image: np.ndarray) -> av.VideoFrame:
         """An even-sized RGB uint8 image as the encoder's tagged 4:2:0 frame of this colour: luma

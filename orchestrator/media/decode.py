@@ -150,11 +150,13 @@ def rgb_of(frame: av.VideoFrame) -> np.ndarray:
     Even-sized 4:2:0 in 8 or 10 bits (nearly all video) is converted with the source's own
     matrix and range (media.colour), exact to rounding and the inverse of media.encode's.
     FFmpeg's default (swscale) conversion makes every pixel about one grey level darker and
-    costs more; other layouts (4:2:2, 4:4:4, odd sizes) still go through it.
+    costs more; other layouts (4:2:2, 4:4:4, odd sizes) still go through it, told the matrix and
+    range.
     """
+    colour = Colour.of_frame(frame)
     if _exact_420(frame):
-        return Colour.of_frame(frame).to_rgb(frame.to_ndarray())  # the samples as decoded
-    return frame.to_ndarray(format="rgb24")
+        return colour.to_rgb(frame.to_ndarray())  # the samples as decoded
+    return colour.swscale_rgb(frame)
 
 
 # Decoded 4:2:0 layouts converted exactly (yuvj420p is full-range yuv420p).

@@ -57,6 +57,17 @@ def test_to_rgb_recovers_what_swscale_encoded_with_those_tags(matrix, full_range
     assert np.abs(rgb_of(frame).astype(int) - image)[inside].mean() < 1.0
 
 
+def test_odd_sized_untagged_hd_is_read_as_bt709_like_the_encoder_writes_it():
+    """Odd sizes (4:4:4 here) go through swscale, which must be told the matrix (it would assume
+    BT.601) so they come back as the encoder, writing BT.709 for HD, will put them."""
+    image = np.random.default_rng(2).integers(0, 256, (721, 1281, 3), np.uint8)
+    frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(
+        format="yuv444p", dst_colorspace=BT709, dst_color_range=1, interpolation=ACCURATE
+    )
+    frame.colorspace = 2  # untagged
+    assert np.abs(rgb_of(frame).astype(int) - image).mean() < 1.5
+
+
 def test_untagged_video_gets_what_players_assume():
     sd, hd = av.VideoFrame(640, 480, "yuv420p"), av.VideoFrame(1280, 720, "yuv420p")
     assert Colour.of_frame(sd) == Colour(SMPTE170M, False, 6, 6, 8)
