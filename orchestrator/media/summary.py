@@ -67,5 +67,29 @@ def describe(info: VideoInfo, colour: Colour) -> str:
     return ", ".join(parts)
 
 
+def colour_note(info: VideoInfo) -> str:
+    """What the job does with a 10-bit or HDR source, for the log and the final status ("" for
+    8-bit SDR, written as it came)."""
+    colour = info.output_colour
+    if colour.hdr:
+        return (
+            f"{colour.hdr.upper()} {colour.bit_depth}-bit source: the models see its signal as SDR "
+            f"(no tone map yet), written as {colour.describe()}"
+        )
+    if colour.bit_depth > 8:
+        return f"{colour.bit_depth}-bit source: the models see 8-bit RGB, written as {colour.describe()} (High 10)"
+    return ""
+
+
+def plan(info: VideoInfo) -> str:
+    """What the job does with the source's colour, depth and geometry, for the log."""
+    notes = [colour_note(info) or f"written as {info.output_colour.describe()}"]
+    if info.sample_aspect_ratio != 1:
+        notes.append("the models see the stored (non-square) pixels; the output keeps the sample aspect ratio")
+    if info.interlaced:
+        notes.append("interlaced: not deinterlaced yet, written progressive")
+    return "; ".join(notes)
+
+
 def _name(names: dict[int, str], code: int) -> str:
     return names.get(code, f"code {code}")
