@@ -70,7 +70,9 @@ def status_to_proto(status: VideoEditStatus) -> pb.VideoEditStatus:
         output_dir=str(status.output_dir or ""),
     )
     if status.media is not None:
-        msg.media.CopyFrom(pb.MediaSummary(**status.media))
+        # Only the fields this proto knows: a status.json written by a newer release may hold more.
+        known = pb.MediaSummary.DESCRIPTOR.fields_by_name
+        msg.media.CopyFrom(pb.MediaSummary(**{k: v for k, v in status.media.items() if k in known}))
     if status.current_frame is not None:
         msg.current_frame = status.current_frame
     if status.total_frames is not None:
