@@ -24,6 +24,7 @@ class ClipColour:
     transfer: int = 1
     sample_aspect_ratio: Fraction = Fraction(1)
     codec: str = "libx264"
+    interlaced: bool = False  # coded as fields (x264's interlaced mode)
 
     def tag(self, target: av.VideoFrame | av.codec.context.CodecContext) -> None:
         target.colorspace, target.color_primaries, target.color_trc = self.matrix, self.primaries, self.transfer
@@ -37,7 +38,11 @@ CASES = {
     "full-range 8-bit 720p": (ClipColour(full_range=True), (1280, 720)),
     "10-bit BT.709": (ClipColour(pix_fmt="yuv420p10le"), (320, 240)),
     "BT.601-tagged 720p": (ClipColour(**BT601), (1280, 720)),
-    "anamorphic 40:33": (ClipColour(**BT601, sample_aspect_ratio=Fraction(40, 33)), (352, 240)),
+    # A DV/DVD-style camcorder clip: 720x480 would do, a smaller one keeps it quick.
+    "anamorphic 40:33 interlaced": (
+        ClipColour(**BT601, sample_aspect_ratio=Fraction(40, 33), interlaced=True),
+        (352, 240),
+    ),
     # An iPhone-style HDR clip: HEVC Main 10, BT.2020, HLG.
     "HLG 10-bit HEVC": (
         ClipColour(pix_fmt="yuv420p10le", matrix=9, primaries=9, transfer=18, codec="libx265"),
@@ -54,7 +59,8 @@ def make_colour_clip(path: Path, colour: ClipColour, width: int, height: int, fr
         pytest.skip(f"PyAV's FFmpeg has no {colour.codec}: no such source can be made here")
     background = _background(width, height)
     with av.open(str(path), "w") as out:
-        video = out.add_stream(colour.codec, rate=24, options=ENCODER_OPTIONS[colour.codec])
+        fields = {"flags": "+ildct+ilme"} if colour.interlaced else {}
+        video = out.add_stream(colour.codec, rate=24, options={**ENCODER_OPTIONS[colour.codec], **fields})
         video.width, video.height, video.pix_fmt = width, height, colour.pix_fmt
         colour.tag(video.codec_context)
         video.codec_context.sample_aspect_ratio = colour.sample_aspect_ratio
@@ -79,12 +85,14 @@ class Played:
     pix_fmt: str
     tags: tuple[int, int, int, int]  # matrix, range, primaries, transfer
     sample_aspect_ratio: Fraction
+    interlaced: bool  # any frame
 
 
 def play(path: Path) -> Played:
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         context = stream.codec_context
+        decoded = list(container.decode(stream))
         frames = [
             f.reformat(
                 format="rgb24",
@@ -92,7 +100,8 @@ def play(path: Path) -> Played:
                 src_color_range=f.color_range,
                 interpolation=Interpolation.BILINEAR | Interpolation.ACCURATE_RND,
             ).to_ndarray()
-            for f in container.decode(stream)
+            for f in decoded
         ]
         tags = (context.colorspace, context.color_range, context.color_primaries, context.color_trc)
-        return Played(frames, context.pix_fmt, tags, Fraction(context.sample_aspect_ratio or 1))
+        sar = Fraction(context.sample_aspect_ratio or 1)
+        return Played(frames, context.pix_fmt, tags, sar, any(f.interlaced_frame for f in decoded))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
+from itertools import chain
 from pathlib import Path
 
 import av
@@ -122,13 +123,34 @@ def read_frames(
 
 
 def decoded_frames(info: VideoInfo, threads: int = 0) -> Iterator[tuple[int, av.VideoFrame]]:
-    """Yield (index, frame as decoded) for frames 0..frame_count-1."""
+    """Yield (index, frame as decoded) for frames 0..frame_count-1; interlaced sources
+    deinterlaced (every stage sees, and the output keeps, progressive frames)."""
     with av.open(str(info.path)) as container:
         stream = _video_stream(container, threads)
-        for index, frame in enumerate(container.decode(stream)):
+        frames = container.decode(stream)
+        for index, frame in enumerate(_deinterlaced(stream, frames) if info.interlaced else frames):
             if index >= info.frame_count:
                 break
             yield index, frame
+
+
+def _deinterlaced(stream: av.video.stream.VideoStream, frames: Iterator[av.VideoFrame]) -> Iterator[av.VideoFrame]:
+    """FFmpeg's bwdif, one progressive frame per frame (send_frame: the source's frame rate, not
+    its field rate, so frame indices, counts and the audio stay as probed); it holds one frame
+    back to look ahead, hence the flush."""
+    graph = av.filter.Graph()
+    source, sink = graph.add_buffer(template=stream), graph.add("buffersink")
+    bwdif = graph.add("bwdif", "mode=send_frame:parity=auto:deint=all")
+    source.link_to(bwdif)
+    bwdif.link_to(sink)
+    graph.configure()
+    for frame in chain(frames, [None]):  # None: the end, which flushes the held frame
+        graph.push(frame)
+        while True:
+            try:
+                yield graph.pull()
+            except (av.BlockingIOError, av.EOFError):
+                break
 
 
 def upright_rgb(frame: av.VideoFrame) -> np.ndarray:

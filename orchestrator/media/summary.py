@@ -87,7 +87,7 @@ def plan(info: VideoInfo) -> str:
     if info.sample_aspect_ratio != 1:
         notes.append("the models see the stored (non-square) pixels; the output keeps the sample aspect ratio")
     if info.interlaced:
-        notes.append("interlaced: not deinterlaced yet, written progressive")
+        notes.append(f"interlaced: deinterlaced by bwdif, one frame per frame, written progressive at {info.fps} fps")
     return "; ".join(notes)
 
 

@@ -41,6 +41,7 @@ def test_a_job_keeps_the_sources_colour_depth_and_sar(stack, media_dir, case):
     assert output.tags == source.tags
     assert output.pix_fmt.endswith("10le") == source.pix_fmt.endswith("10le")
     assert output.sample_aspect_ratio == source.sample_aspect_ratio
+    assert media.interlaced == colour.interlaced and not output.interlaced, "written progressive"
     mask = play(Path(final.mask_preview_path))
     assert mask.tags[1] == 1 and not mask.pix_fmt.endswith("10le"), "the matte is plain limited-range 8-bit"
     assert any((m > 127).any() for m in mask.frames), "the tiny SAM3 should find something: frames go through RGB"
