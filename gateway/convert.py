@@ -150,4 +150,7 @@ def status_to_dict(status: pb.VideoEditStatus) -> dict[str, Any]:
         "elapsed_seconds": optional("elapsed_seconds"),
         "eta_seconds": optional("eta_seconds"),
         "stage_eta_seconds": optional("stage_eta_seconds"),
+        "media": {f.name: getattr(status.media, f.name) for f in pb.MediaSummary.DESCRIPTOR.fields}
+        if status.HasField("media")
+        else None,
     }

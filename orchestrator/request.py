@@ -132,6 +132,7 @@ class VideoEditStatus:
     elapsed_seconds: float | None = None  # of this run, from when it left the queue (jobs/reporter.py)
     eta_seconds: float | None = None  # left, as of updated_at (jobs/eta.py)
     stage_eta_seconds: float | None = None  # left in the current stage, as of updated_at
+    media: dict[str, Any] | None = None  # what the input holds (media.summary.MediaSummary), once probed
 
     _PATHS = ("output_video_path", "mask_preview_path", "logs_path", "output_dir")
 

@@ -75,6 +75,10 @@ class RecordedProgress:
         self.totals: list[int | None] = []
         self.done: list[int] = []
         self.stage_starts: dict[JobStatus, int] = {}  # stage -> index in `done` of its first report
+        self.media: dict | None = None
+
+    def probed(self, media: dict) -> None:
+        self.media = media
 
     def stage(self, stage: JobStatus, message: str, total_frames: int | None = None) -> None:
         self.stages.append(stage)

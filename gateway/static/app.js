@@ -197,6 +197,8 @@ function show(status) {
   $("job-prompts").textContent = status.mask_prompt
     ? `${mode === "single_frame" ? "Preview: " : ""}"${status.mask_prompt}": ${status.edit_prompt}` : "";
   $("job-message").textContent = status.message || "";
+  // What the input holds (e.g. "1280x720 BT.2020 HLG 10-bit, 29.97 fps"), once probed.
+  $("job-media").textContent = status.media ? status.media.summary : "";
   $("job-error").textContent = status.error ? jobError(status.error) : "";
   $("job-error").hidden = !status.error;
   $("cancel").hidden = ENDED.includes(status.status);

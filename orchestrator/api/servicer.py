@@ -75,6 +75,10 @@ def status_to_proto(status: VideoEditStatus) -> pb.VideoEditStatus:
     for field in ("current_frame", "total_frames", "elapsed_seconds", "eta_seconds", "stage_eta_seconds"):
         if getattr(status, field) is not None:
             setattr(msg, field, getattr(status, field))
+    if status.media is not None:
+        # Only the fields this proto knows: a status.json written by a newer release may hold more.
+        known = pb.MediaSummary.DESCRIPTOR.fields_by_name
+        msg.media.CopyFrom(pb.MediaSummary(**{k: v for k, v in status.media.items() if k in known}))
     for field, seconds in (("create_time", status.created_at), ("update_time", status.updated_at)):
         if seconds is not None:
             stamp = Timestamp()

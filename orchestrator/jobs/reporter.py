@@ -93,6 +93,9 @@ class JobReporter:
         if self._listener:
             self._listener(status)
 
+    def probed(self, media: dict) -> None:
+        self.publish(media=media)
+
     def stage(self, stage: JobStatus, message: str, total_frames: int | None = None) -> None:
         self.check_cancelled()
         self.end_stage()

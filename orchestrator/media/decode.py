@@ -11,19 +11,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
+from itertools import chain
 from pathlib import Path
 
 import av
-import cv2
 import numpy as np
 
 from ..errors import InvalidArgument
+from .colour import Colour
 
 MIN_SIDE = 16  # smaller frames hold no object SAM3 could find or a crop could edit
 MAX_SIDE = 8192  # 8K UHD (7680x4320) fits; larger frames would need GBs per frame in the pipeline
-
-
-FULL_RANGE = 2  # AVColorRange AVCOL_RANGE_JPEG: 0-255 samples (phones' and MJPEG's yuvj420p)
 
 
 @dataclass(frozen=True)
@@ -67,9 +65,18 @@ class VideoInfo:
     has_audio: bool
     rotation: int = 0  # display rotation, degrees counterclockwise; frames are served upright
     times: FrameTimes | None = None  # None: frame i at i / fps
+    audio_tracks: int = 0
 
     def frame_times(self) -> FrameTimes:
         return self.times if self.times is not None else FrameTimes.constant(self.frame_count, self.fps)
+
+    colour: Colour | None = None  # the source's (None: plain SDR of its size, see Colour.sdr)
+    sample_aspect_ratio: Fraction = Fraction(1)  # of the upright frames, which the output keeps
+    interlaced: bool = False  # the first frame is interlaced (fields, not a progressive picture)
+
+    @property
+    def output_colour(self) -> Colour:
+        return self.colour or Colour.sdr(self.width, self.height)
 
 
 def probe(
@@ -92,14 +99,17 @@ def probe(
             fps = stream.average_rate or stream.guessed_rate or Fraction(25)
             time_base = stream.time_base
             codec = stream.codec_context.name
-            has_audio = bool(container.streams.audio)
+            audio_tracks = len(container.streams.audio)
             count = rotation = 0
             width = height = 0
             pts: list[int | None] = []
+            colour, interlaced = None, False
+            sar = Fraction(stream.codec_context.sample_aspect_ratio or 1)
             for frame in container.decode(stream):
                 pts.append(frame.pts)
                 if count == 0:
                     width, height, rotation = frame.width, frame.height, _quarter_turns(frame) * 90
+                    colour, interlaced = Colour.of_frame(frame), bool(frame.interlaced_frame)
                     _check_size(path, width, height)
                 elif (frame.width, frame.height) != (width, height):
                     raise InvalidArgument(
@@ -117,7 +127,7 @@ def probe(
     if count == 0:
         raise InvalidArgument("input_video_path", f"{path.name} contains no decodable video frames")
     if rotation % 180:  # phone videos: stored landscape, shown portrait
-        width, height = height, width
+        width, height, sar = height, width, 1 / sar
     return VideoInfo(
         path=path,
         width=width,
@@ -125,9 +135,13 @@ def probe(
         fps=Fraction(fps),
         frame_count=count,
         codec=codec,
-        has_audio=has_audio,
+        has_audio=audio_tracks > 0,
+        audio_tracks=audio_tracks,
         rotation=rotation,
         times=_times(pts, time_base),
+        colour=colour,
+        sample_aspect_ratio=sar,
+        interlaced=interlaced,
     )
 
 
@@ -159,13 +173,34 @@ def read_frames(
 
 
 def decoded_frames(info: VideoInfo, threads: int = 0) -> Iterator[tuple[int, av.VideoFrame]]:
-    """Yield (index, frame as decoded) for frames 0..frame_count-1."""
+    """Yield (index, frame as decoded) for frames 0..frame_count-1; interlaced sources
+    deinterlaced (every stage sees, and the output keeps, progressive frames)."""
     with av.open(str(info.path)) as container:
         stream = _video_stream(container, threads)
-        for index, frame in enumerate(container.decode(stream)):
+        frames = container.decode(stream)
+        for index, frame in enumerate(_deinterlaced(stream, frames) if info.interlaced else frames):
             if index >= info.frame_count:
                 break
             yield index, frame
+
+
+def _deinterlaced(stream: av.video.stream.VideoStream, frames: Iterator[av.VideoFrame]) -> Iterator[av.VideoFrame]:
+    """FFmpeg's bwdif, one progressive frame per frame (send_frame: the source's frame rate, not
+    its field rate, so frame indices, counts and the audio stay as probed); it holds one frame
+    back to look ahead, hence the flush."""
+    graph = av.filter.Graph()
+    source, sink = graph.add_buffer(template=stream), graph.add("buffersink")
+    bwdif = graph.add("bwdif", "mode=send_frame:parity=auto:deint=all")
+    source.link_to(bwdif)
+    bwdif.link_to(sink)
+    graph.configure()
+    for frame in chain(frames, [None]):  # None: the end, which flushes the held frame
+        graph.push(frame)
+        while True:
+            try:
+                yield graph.pull()
+            except (av.BlockingIOError, av.EOFError):
+                break
 
 
 def upright_rgb(frame: av.VideoFrame) -> np.ndarray:
@@ -175,29 +210,33 @@ def upright_rgb(frame: av.VideoFrame) -> np.ndarray:
 
 
 def encodes_as_decoded(frame: av.VideoFrame) -> bool:
-    """The frame can go to media.encode as it was decoded: upright, and in the 4:2:0 that rgb_of
-    converts exactly (converting it to RGB and back would give the same samples, at a cost)."""
+    """The frame can go to media.encode as it was decoded: upright, and in a 4:2:0 layout the
+    encoder writes (8 or 10 bits, either range: the output keeps the source's colour, so the
+    very samples decoded are the ones written)."""
     return _exact_420(frame) and _quarter_turns(frame) == 0
 
 
 def rgb_of(frame: av.VideoFrame) -> np.ndarray:
     """The decoded frame as RGB uint8 HxWx3, as stored (not turned upright).
 
-    Limited-range 4:2:0 (nearly all video) is converted by OpenCV's BT.601, which is exact to
-    rounding and the inverse of media.encode's: pixels no stage touched go back to the encoder as
-    the very YUV samples they were decoded from. FFmpeg's default (swscale) conversion makes every
-    pixel about one grey level darker, the output one level darker again, and costs more. Other
-    formats (full range, 4:4:4, 10 bits, odd sizes) go through swscale.
+    Even-sized 4:2:0 in 8 or 10 bits (nearly all video) is converted with the source's own
+    matrix and range (media.colour), exact to rounding and the inverse of media.encode's.
+    FFmpeg's default (swscale) conversion makes every pixel about one grey level darker and
+    costs more; other layouts (4:2:2, 4:4:4, odd sizes) still go through it, told the matrix and
+    range.
     """
+    colour = Colour.of_frame(frame)
     if _exact_420(frame):
-        return cv2.cvtColor(frame.to_ndarray(format="yuv420p"), cv2.COLOR_YUV2RGB_I420)
-    return frame.to_ndarray(format="rgb24")
+        return colour.to_rgb(frame.to_ndarray())  # the samples as decoded
+    return colour.swscale_rgb(frame)
+
+
+# Decoded 4:2:0 layouts converted exactly (yuvj420p is full-range yuv420p).
+_EXACT_LAYOUTS = {"yuv420p", "yuvj420p", "yuv420p10le"}
 
 
 def _exact_420(frame: av.VideoFrame) -> bool:
-    return (
-        frame.format.name == "yuv420p" and frame.color_range != FULL_RANGE and not (frame.width % 2 or frame.height % 2)
-    )
+    return frame.format.name in _EXACT_LAYOUTS and not (frame.width % 2 or frame.height % 2)
 
 
 def _video_stream(container: av.container.InputContainer, threads: int) -> av.video.stream.VideoStream:

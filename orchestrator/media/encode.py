@@ -1,9 +1,13 @@
 """H.264 mp4 encoding with PyAV: RGB frames at the source's frame times, with its other tracks.
 
-The mp4 is yuv420p (limited range, converted from RGB by OpenCV: see yuv420_frame) with
-`+faststart` so it plays everywhere and streams. Each frame keeps its presentation time from
-the source (media.decode.FrameTimes, in the source's time base: a variable frame rate stays
-variable), the first at 0; the source's audio, subtitles and metadata follow (media.tracks).
+The mp4 is 4:2:0 in the source's colour (media.colour: matrix, range, primaries, transfer, all
+tagged) and depth: 8-bit sources give yuv420p (High), 10-bit ones yuv420p10le (High 10). High 10
+rather than HEVC Main 10: the same encoder and options, every FFmpeg-based player and VLC play it,
+and the edit path does not change codec with the source (browsers' hardware decoders often do
+not take High 10: see the README). The sample aspect ratio is the source's. `+faststart` so it
+streams. Each frame keeps its presentation time from the source (media.decode.FrameTimes, in the
+source's time base: a variable frame rate stays variable), the first at 0; the source's audio,
+subtitles and metadata follow (media.tracks).
 yuv420p needs even sizes: odd frames are padded by one edge pixel.
 """
 
@@ -20,6 +24,7 @@ import cv2
 import numpy as np
 from av.video.frame import PictureType
 
+from .colour import Colour
 from .decode import FrameTimes, VideoInfo
 from .tracks import carry
 
@@ -38,11 +43,13 @@ def encode_h264(
     options: dict[str, str] = X264_OPTIONS,
     threads: int = 0,
     log: logging.Logger | None = None,
+    colour: Colour | None = None,
 ) -> int:
     """Encode frames (RGB HxWx3, grey HxW, or source frames as decoded that
     media.decode.encodes_as_decoded passes) at the source's frame times; mux the other tracks and
     metadata of `audio_from` (what was done with each track goes to `log`). `threads`: x264
-    threads (0: x264 picks, 1.5 per core). Returns the frame count."""
+    threads (0: x264 picks, 1.5 per core). `colour`: the output's (default the source's,
+    info.output_colour). Returns the frame count."""
     even_w, even_h = info.width + info.width % 2, info.height + info.height % 2
     times = info.frame_times()
     count = 0
@@ -51,7 +58,10 @@ def encode_h264(
         av.open(str(audio_from)) if audio_from else nullcontext() as src,
     ):
         video = out.add_stream("libx264", rate=info.fps, options={**options, "threads": str(threads)})
-        video.width, video.height, video.pix_fmt = even_w, even_h, "yuv420p"
+        colour = colour or info.output_colour
+        video.width, video.height, video.pix_fmt = even_w, even_h, colour.pix_fmt
+        video.codec_context.sample_aspect_ratio = info.sample_aspect_ratio
+        colour.tag(video.codec_context)
         # x264 numbers the frames (a constant rate: its rate control, threaded, is then deterministic);
         # the muxer gets each frame's own time from the source (`_retimed`).
         video.time_base = times.time_base
@@ -66,7 +76,7 @@ def encode_h264(
                 if image.shape[:2] != (even_h, even_w):
                     pad = ((0, even_h - image.shape[0]), (0, even_w - image.shape[1]))
                     image = np.pad(image, pad + ((0, 0),) * (image.ndim - 2), mode="edge")
-                frame = yuv420_frame(image)
+                frame = yuv420_frame(image, colour)
             frame.pts, frame.time_base = count, counted
             out.mux(_retimed(video.encode(frame), times))
             count += 1
@@ -104,17 +114,18 @@ def _source_time(frame: int, times: FrameTimes) -> int:
     return int(pts[frame] - pts[0])
 
 
-def yuv420_frame(image: np.ndarray) -> av.VideoFrame:
-    """An even-sized RGB (or grey) image as the encoder's limited-range yuv420p frame: OpenCV's
-    BT.601, the exact inverse of media.decode.rgb_of (and about 3x cheaper than swscale)."""
+def yuv420_frame(image: np.ndarray, colour: Colour) -> av.VideoFrame:
+    """An even-sized RGB image as the encoder's 4:2:0 frame in `colour` (the exact inverse of
+    media.decode.rgb_of), or a grey matte as a limited-range 8-bit one (grey needs no matrix)."""
     if image.ndim == 3:
-        planes = cv2.cvtColor(image, cv2.COLOR_RGB2YUV_I420)
-    else:
-        height = image.shape[0]
-        planes = np.empty((height * 3 // 2, image.shape[1]), np.uint8)
-        planes[:height] = cv2.LUT(image, _GREY_TO_LUMA)
-        planes[height:] = 128  # no colour
-    return av.VideoFrame.from_ndarray(planes, format="yuv420p")
+        return colour.from_rgb(image)
+    height = image.shape[0]
+    planes = np.empty((height * 3 // 2, image.shape[1]), np.uint8)
+    planes[:height] = cv2.LUT(image, _GREY_TO_LUMA)
+    planes[height:] = 128  # no colour
+    frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
+    colour.tag(frame)
+    return frame
 
 
 _GREY_TO_LUMA = np.rint(16 + np.arange(256) * (219 / 255)).astype(np.uint8)  # full range -> 16..235

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -34,6 +34,9 @@ class Progress(Protocol):
 
     def complete(self, done: int, message: str | None = None) -> None:
         """The current stage ended after `done` frames, earlier than planned."""
+
+    def probed(self, media: dict[str, Any]) -> None:
+        """What the input holds (media.summary.MediaSummary's fields; extracting only)."""
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from pathlib import Path
 from ..errors import InvalidArgument
 from ..media.crop_spool import CropSpool
 from ..media.mask_store import MaskStore
+from ..media.summary import colour_note
 from ..models import Models
 from ..request import CheckedRequest, JobStatus, Mode, VideoEditRequest
 from ..vision.stitching import union_mask
@@ -143,7 +144,8 @@ def run_video(
 
         # 5. Smoothing and 6. saving: what is left of the saving pass (and smoothing in it).
         _finish_saving(ctx, behind, saving, smoothing, mask_video)
-    return dataclasses.replace(paths, summary=summary)
+    note = colour_note(info)
+    return dataclasses.replace(paths, summary=f"{summary}; {note}" if note else summary)
 
 
 def _finish_saving(

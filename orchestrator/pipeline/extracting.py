@@ -9,6 +9,7 @@ import logging
 from pathlib import Path
 
 from ..media.decode import VideoInfo, probe
+from ..media.summary import MediaSummary, plan
 from .context import Progress
 
 
@@ -27,4 +28,7 @@ def extract(path: Path, max_frames: int | None, progress: Progress, log: logging
         info.codec,
         info.has_audio,
     )
+    media = MediaSummary.of(info)
+    log.info("extracting: %s; %s", media.summary, plan(info))
+    progress.probed(media.to_dict())
     return info

@@ -19,6 +19,7 @@ import av
 import cv2
 import numpy as np
 
+from ..media.colour import Colour
 from ..media.crop_spool import CropSpool
 from ..media.decode import decoded_frames, encodes_as_decoded, upright_rgb
 from ..media.encode import MASK_X264_OPTIONS, encode_h264
@@ -88,6 +89,7 @@ def save_mask_video(ctx: JobContext, masks: MaskStore, paths: OutputPaths) -> No
         on_frame=ctx.progress.advance,
         options=MASK_X264_OPTIONS,
         threads=ctx.threads,
+        colour=Colour.sdr(ctx.info.width, ctx.info.height),  # a matte: plain SDR whatever the source
     )
     ctx.log.info("saving: wrote %s (%d frames)", paths.mask.name, count)
 

@@ -74,9 +74,14 @@ def test_the_legacy_rest_example_verbatim(http, clip, stack):
         "output_dir",
         "created_at",
         "updated_at",
+        "media",
     }
     assert status["status"] == "finished" and status["progress"] == 1.0
     assert status["elapsed_seconds"] > 0 and status["eta_seconds"] is None and status["stage_eta_seconds"] is None
+    # What the input held, as the probe found it (the sample clip: 8-bit SD, untagged so BT.601).
+    media = status["media"]
+    assert (media["bit_depth"], media["matrix"], media["color_range"], media["hdr"]) == (8, "smpte170m", "limited", "")
+    assert media["summary"].startswith(f"{media['width']}x{media['height']} BT.601 8-bit, ")
     assert status["output_video_path"] == str(stack.output_root / "rest_001" / "rest_001_output.mp4")
     listed = http.get("/api/video/jobs", params={"status": "finished"}).json()
     assert "rest_001" in [j["job_id"] for j in listed["jobs"]]

@@ -92,7 +92,7 @@ class VideoEditRequest(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., input_video_path: _Optional[str] = ..., output_dir: _Optional[str] = ..., mask_prompt: _Optional[str] = ..., edit_prompt: _Optional[str] = ..., mode: _Optional[str] = ..., max_frames: _Optional[int] = ..., image_guidance_scale: _Optional[float] = ..., guidance_scale: _Optional[float] = ..., erode_kernel: _Optional[int] = ..., num_inference_steps: _Optional[int] = ..., apply_smoothing: _Optional[bool] = ..., smoothing_window: _Optional[int] = ..., smoothing_alpha: _Optional[float] = ..., seed: _Optional[int] = ..., extra: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class VideoEditStatus(_message.Message):
-    __slots__ = ("job_id", "status", "progress", "current_frame", "total_frames", "message", "error", "output_video_path", "mask_preview_path", "logs_path", "create_time", "update_time", "output_dir", "mask_prompt", "edit_prompt", "mode", "elapsed_seconds", "eta_seconds", "stage_eta_seconds")
+    __slots__ = ("job_id", "status", "progress", "current_frame", "total_frames", "message", "error", "output_video_path", "mask_preview_path", "logs_path", "create_time", "update_time", "output_dir", "mask_prompt", "edit_prompt", "mode", "elapsed_seconds", "eta_seconds", "stage_eta_seconds", "media")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
@@ -112,6 +112,7 @@ class VideoEditStatus(_message.Message):
     ELAPSED_SECONDS_FIELD_NUMBER: _ClassVar[int]
     ETA_SECONDS_FIELD_NUMBER: _ClassVar[int]
     STAGE_ETA_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     status: JobStatus
     progress: float
@@ -131,7 +132,40 @@ class VideoEditStatus(_message.Message):
     elapsed_seconds: float
     eta_seconds: float
     stage_eta_seconds: float
-    def __init__(self, job_id: _Optional[str] = ..., status: _Optional[_Union[JobStatus, str]] = ..., progress: _Optional[float] = ..., current_frame: _Optional[int] = ..., total_frames: _Optional[int] = ..., message: _Optional[str] = ..., error: _Optional[str] = ..., output_video_path: _Optional[str] = ..., mask_preview_path: _Optional[str] = ..., logs_path: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., output_dir: _Optional[str] = ..., mask_prompt: _Optional[str] = ..., edit_prompt: _Optional[str] = ..., mode: _Optional[str] = ..., elapsed_seconds: _Optional[float] = ..., eta_seconds: _Optional[float] = ..., stage_eta_seconds: _Optional[float] = ...) -> None: ...
+    media: MediaSummary
+    def __init__(self, job_id: _Optional[str] = ..., status: _Optional[_Union[JobStatus, str]] = ..., progress: _Optional[float] = ..., current_frame: _Optional[int] = ..., total_frames: _Optional[int] = ..., message: _Optional[str] = ..., error: _Optional[str] = ..., output_video_path: _Optional[str] = ..., mask_preview_path: _Optional[str] = ..., logs_path: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., output_dir: _Optional[str] = ..., mask_prompt: _Optional[str] = ..., edit_prompt: _Optional[str] = ..., mode: _Optional[str] = ..., elapsed_seconds: _Optional[float] = ..., eta_seconds: _Optional[float] = ..., stage_eta_seconds: _Optional[float] = ..., media: _Optional[_Union[MediaSummary, _Mapping]] = ...) -> None: ...
+
+class MediaSummary(_message.Message):
+    __slots__ = ("width", "height", "fps", "bit_depth", "color_range", "matrix", "primaries", "transfer", "hdr", "sample_aspect_ratio", "interlaced", "variable_frame_rate", "audio_tracks", "summary")
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    FPS_FIELD_NUMBER: _ClassVar[int]
+    BIT_DEPTH_FIELD_NUMBER: _ClassVar[int]
+    COLOR_RANGE_FIELD_NUMBER: _ClassVar[int]
+    MATRIX_FIELD_NUMBER: _ClassVar[int]
+    PRIMARIES_FIELD_NUMBER: _ClassVar[int]
+    TRANSFER_FIELD_NUMBER: _ClassVar[int]
+    HDR_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_ASPECT_RATIO_FIELD_NUMBER: _ClassVar[int]
+    INTERLACED_FIELD_NUMBER: _ClassVar[int]
+    VARIABLE_FRAME_RATE_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_TRACKS_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    width: int
+    height: int
+    fps: float
+    bit_depth: int
+    color_range: str
+    matrix: str
+    primaries: str
+    transfer: str
+    hdr: str
+    sample_aspect_ratio: str
+    interlaced: bool
+    variable_frame_rate: bool
+    audio_tracks: int
+    summary: str
+    def __init__(self, width: _Optional[int] = ..., height: _Optional[int] = ..., fps: _Optional[float] = ..., bit_depth: _Optional[int] = ..., color_range: _Optional[str] = ..., matrix: _Optional[str] = ..., primaries: _Optional[str] = ..., transfer: _Optional[str] = ..., hdr: _Optional[str] = ..., sample_aspect_ratio: _Optional[str] = ..., interlaced: _Optional[bool] = ..., variable_frame_rate: _Optional[bool] = ..., audio_tracks: _Optional[int] = ..., summary: _Optional[str] = ...) -> None: ...
 
 class WatchStatusRequest(_message.Message):
     __slots__ = ("job_id",)
