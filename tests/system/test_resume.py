@@ -33,6 +33,7 @@ JOB = dict(
 # bits between any two runs) and computes on one thread (nor may its split depend on the load).
 MODELSERVER_ARGS = ("--edit-max-batch-size", str(BATCH))
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+SHUTDOWN_WAIT_S = 180
 RESUMED = re.compile(r"resume: attempt (\d+) resumed at frame (\d+) \(tracking\) / (\d+) \(editing\)")
 
 
@@ -209,7 +210,9 @@ def test_both_orchestrators_rolled_one_after_the_other_no_job_starts_over(cluste
     for index in (0, 1):
         process = cluster.processes[cluster.orchestrator_name(index)]
         process.send_signal(signal.SIGTERM)
-        assert process.wait(60) == 0
+        # A shutdown waits for its Edit calls in flight, queued behind the other orchestrator's on
+        # one busy model server: generous, it is not what this test measures.
+        assert process.wait(SHUTDOWN_WAIT_S) == 0
         cluster.start_orchestrator(index, ("--max-concurrent-jobs", "2"))
     with VideoEditClient(cluster.orchestrator_addresses[1]) as client:
         finals = [client.wait(job_id) for job_id in jobs]
