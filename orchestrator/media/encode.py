@@ -62,8 +62,10 @@ def encode_h264(
         video.width, video.height, video.pix_fmt = even_w, even_h, colour.pix_fmt
         video.codec_context.sample_aspect_ratio = info.sample_aspect_ratio
         colour.tag(video.codec_context)
-        # x264 numbers the frames (a constant rate: its rate control, threaded, is then deterministic);
-        # the muxer gets each frame's own time from the source (`_retimed`).
+        # x264 numbers the frames (a constant rate: its rate control then does not depend on the
+        # source's timing); the muxer gets each frame's own time from the source (`_retimed`).
+        # The same frames do not always give the same bits: on tiny clips, with other threads busy
+        # in the process, x264 (one thread of its own too) was seen to choose otherwise now and then.
         video.time_base = times.time_base
         counted = 1 / Fraction(info.fps)
         # Every stream must exist before the first packet is muxed.
