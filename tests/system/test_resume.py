@@ -116,7 +116,11 @@ def test_killed_while_editing_the_job_resumes_after_the_restart_and_equals_the_w
     done = {m: v - before[m] for m, v in model_items(stack).items()}
     assert done["segment"] == work["segment"]  # tracking had ended: nothing segmented again
     assert done["edit"] <= work["edit"] + EDITS_IN_FLIGHT * BATCH  # only the Edit calls in flight, again
-    assert same_frames(Path(final.output_video_path), Path(whole_final.output_video_path)) == [True] * FRAMES
+    # Equal but for x264's own choices: the same frames do not always encode into the same bits
+    # (media.encode); a frame with an edit missing or misplaced differs by several levels.
+    assert same_frames(Path(final.mask_preview_path), Path(whole_final.mask_preview_path)) == [True] * FRAMES
+    differences = mean_differences(Path(final.output_video_path), Path(whole_final.output_video_path))
+    assert max(differences) < 0.5, differences
     assert not list(Path(final.output_dir).glob(".work-*"))  # scratch cleaned up
 
 
