@@ -31,6 +31,8 @@ class Artifact(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ARTIFACT_MASK_VIDEO: _ClassVar[Artifact]
     ARTIFACT_LOG: _ClassVar[Artifact]
     ARTIFACT_INPUT_VIDEO: _ClassVar[Artifact]
+    ARTIFACT_OBJECTS: _ClassVar[Artifact]
+    ARTIFACT_OBJECT_PREVIEW: _ClassVar[Artifact]
 JOB_STATUS_UNSPECIFIED: JobStatus
 JOB_STATUS_QUEUED: JobStatus
 JOB_STATUS_EXTRACTING: JobStatus
@@ -47,6 +49,8 @@ ARTIFACT_OUTPUT_VIDEO: Artifact
 ARTIFACT_MASK_VIDEO: Artifact
 ARTIFACT_LOG: Artifact
 ARTIFACT_INPUT_VIDEO: Artifact
+ARTIFACT_OBJECTS: Artifact
+ARTIFACT_OBJECT_PREVIEW: Artifact
 
 class VideoEditRequest(_message.Message):
     __slots__ = ("job_id", "input_video_path", "output_dir", "mask_prompt", "edit_prompt", "mode", "max_frames", "image_guidance_scale", "guidance_scale", "erode_kernel", "num_inference_steps", "apply_smoothing", "smoothing_window", "smoothing_alpha", "seed", "extra")
@@ -92,7 +96,7 @@ class VideoEditRequest(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., input_video_path: _Optional[str] = ..., output_dir: _Optional[str] = ..., mask_prompt: _Optional[str] = ..., edit_prompt: _Optional[str] = ..., mode: _Optional[str] = ..., max_frames: _Optional[int] = ..., image_guidance_scale: _Optional[float] = ..., guidance_scale: _Optional[float] = ..., erode_kernel: _Optional[int] = ..., num_inference_steps: _Optional[int] = ..., apply_smoothing: _Optional[bool] = ..., smoothing_window: _Optional[int] = ..., smoothing_alpha: _Optional[float] = ..., seed: _Optional[int] = ..., extra: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class VideoEditStatus(_message.Message):
-    __slots__ = ("job_id", "status", "progress", "current_frame", "total_frames", "message", "error", "output_video_path", "mask_preview_path", "logs_path", "create_time", "update_time", "output_dir", "mask_prompt", "edit_prompt", "mode", "elapsed_seconds", "eta_seconds", "stage_eta_seconds", "media")
+    __slots__ = ("job_id", "status", "progress", "current_frame", "total_frames", "message", "error", "output_video_path", "mask_preview_path", "logs_path", "create_time", "update_time", "output_dir", "mask_prompt", "edit_prompt", "mode", "elapsed_seconds", "eta_seconds", "stage_eta_seconds", "media", "objects_found")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
@@ -113,6 +117,7 @@ class VideoEditStatus(_message.Message):
     ETA_SECONDS_FIELD_NUMBER: _ClassVar[int]
     STAGE_ETA_SECONDS_FIELD_NUMBER: _ClassVar[int]
     MEDIA_FIELD_NUMBER: _ClassVar[int]
+    OBJECTS_FOUND_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     status: JobStatus
     progress: float
@@ -133,7 +138,8 @@ class VideoEditStatus(_message.Message):
     eta_seconds: float
     stage_eta_seconds: float
     media: MediaSummary
-    def __init__(self, job_id: _Optional[str] = ..., status: _Optional[_Union[JobStatus, str]] = ..., progress: _Optional[float] = ..., current_frame: _Optional[int] = ..., total_frames: _Optional[int] = ..., message: _Optional[str] = ..., error: _Optional[str] = ..., output_video_path: _Optional[str] = ..., mask_preview_path: _Optional[str] = ..., logs_path: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., output_dir: _Optional[str] = ..., mask_prompt: _Optional[str] = ..., edit_prompt: _Optional[str] = ..., mode: _Optional[str] = ..., elapsed_seconds: _Optional[float] = ..., eta_seconds: _Optional[float] = ..., stage_eta_seconds: _Optional[float] = ..., media: _Optional[_Union[MediaSummary, _Mapping]] = ...) -> None: ...
+    objects_found: int
+    def __init__(self, job_id: _Optional[str] = ..., status: _Optional[_Union[JobStatus, str]] = ..., progress: _Optional[float] = ..., current_frame: _Optional[int] = ..., total_frames: _Optional[int] = ..., message: _Optional[str] = ..., error: _Optional[str] = ..., output_video_path: _Optional[str] = ..., mask_preview_path: _Optional[str] = ..., logs_path: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., output_dir: _Optional[str] = ..., mask_prompt: _Optional[str] = ..., edit_prompt: _Optional[str] = ..., mode: _Optional[str] = ..., elapsed_seconds: _Optional[float] = ..., eta_seconds: _Optional[float] = ..., stage_eta_seconds: _Optional[float] = ..., media: _Optional[_Union[MediaSummary, _Mapping]] = ..., objects_found: _Optional[int] = ...) -> None: ...
 
 class MediaSummary(_message.Message):
     __slots__ = ("width", "height", "fps", "bit_depth", "color_range", "matrix", "primaries", "transfer", "hdr", "sample_aspect_ratio", "interlaced", "variable_frame_rate", "audio_tracks", "summary")
@@ -238,16 +244,18 @@ class UploadVideoResponse(_message.Message):
     def __init__(self, input_video_path: _Optional[str] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ...) -> None: ...
 
 class DownloadArtifactRequest(_message.Message):
-    __slots__ = ("job_id", "artifact", "offset", "length")
+    __slots__ = ("job_id", "artifact", "offset", "length", "object_id")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     ARTIFACT_FIELD_NUMBER: _ClassVar[int]
     OFFSET_FIELD_NUMBER: _ClassVar[int]
     LENGTH_FIELD_NUMBER: _ClassVar[int]
+    OBJECT_ID_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     artifact: Artifact
     offset: int
     length: int
-    def __init__(self, job_id: _Optional[str] = ..., artifact: _Optional[_Union[Artifact, str]] = ..., offset: _Optional[int] = ..., length: _Optional[int] = ...) -> None: ...
+    object_id: int
+    def __init__(self, job_id: _Optional[str] = ..., artifact: _Optional[_Union[Artifact, str]] = ..., offset: _Optional[int] = ..., length: _Optional[int] = ..., object_id: _Optional[int] = ...) -> None: ...
 
 class DownloadArtifactResponse(_message.Message):
     __slots__ = ("filename", "size_bytes", "chunk")
