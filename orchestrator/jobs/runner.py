@@ -119,7 +119,10 @@ def run_job(
     if not (recorded and reporter.status.status is JobStatus.QUEUED):  # not queued again after all
         shutil.rmtree(workdir, ignore_errors=True)
     for path in staged.files():  # what was not renamed into place: this attempt's leftovers
-        path.unlink(missing_ok=True)
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
     if recorded:  # the job was this run's to its end: earlier attempts' scratch is nobody's now
         _remove_stale_scratch(output_dir, claim.attempt, started_at)
     return reporter.status
@@ -149,6 +152,7 @@ def _finished(outputs: OutputPaths, final: OutputPaths) -> dict:
         total_frames=None,
         output_video_path=final.video,
         mask_preview_path=final.mask,
+        objects_found=outputs.objects_found,
     )
 
 
@@ -180,6 +184,8 @@ def _rename(staged: OutputPaths, final: OutputPaths) -> None:
     """The outputs into place. Again after a try whose transaction did not land: already there."""
     for source, target in zip(staged.files(), final.files(), strict=True):
         if source.exists() or not target.exists():
+            if source.is_dir() and target.is_dir():  # an earlier run's, whose end was not recorded
+                shutil.rmtree(target)
             os.replace(source, target)
 
 

@@ -23,6 +23,8 @@ from pathlib import Path
 from ..errors import InvalidArgument
 from ..media.crop_spool import CropSpool
 from ..media.mask_store import MaskStore
+from ..media.object_list import ObjectList
+from ..media.object_masks import ObjectMasks
 from ..media.summary import colour_note
 from ..models import Models
 from ..request import CheckedRequest, JobStatus, Mode, VideoEditRequest
@@ -33,8 +35,9 @@ from .concurrency import BehindStage, FrameWatermark, KeyframePlan, StagesBehind
 from .context import JobContext, Progress, Sighting
 from .editing import ResumedEdits, edit_frame, edit_frames, edit_tracked
 from .extracting import extract
+from .listing import save_objects
 from .masking import find_objects
-from .propagating import mask_store, propagate, resume_propagating
+from .propagating import mask_store, object_masks, propagate, resume_propagating
 from .saving import OutputPaths, save_mask_video, save_stills, save_video
 from .smoothing import Smoother
 
@@ -44,13 +47,9 @@ TRACKED_FRAMES_HELD = 4
 
 
 def output_paths(request: VideoEditRequest) -> OutputPaths:
-    """Where the job's outputs go: mp4 for videos, png for single frames."""
+    """Where the job's outputs go (context.OutputPaths.of)."""
     assert request.output_dir is not None  # validation always sets it
-    ext = "png" if request.mode == Mode.SINGLE_FRAME else "mp4"
-    return OutputPaths(
-        video=request.output_dir / f"{request.job_id}_output.{ext}",
-        mask=request.output_dir / f"{request.job_id}_mask.{ext}",
-    )
+    return OutputPaths.of(request.output_dir, request.job_id, Mode(request.mode))
 
 
 def run_pipeline(
@@ -99,7 +98,7 @@ def run_video(
     ctx = JobContext(req, opts, info, models, progress, log, workdir, threads, stop, checkpoints)
 
     with ExitStack() as spools:
-        masks, edits, resumed = _open_spools(ctx, spools, attempt)
+        masks, edits, objects, resumed = _open_spools(ctx, spools, attempt)
 
         # 2. Masking: find the prompted objects (in the first chunk, or where they first appear).
         progress.stage(JobStatus.MASKING, f"looking for {req.mask_prompt!r}", total_frames=info.frame_count)
@@ -109,6 +108,7 @@ def run_video(
         else:
             start = resumed
             progress.complete(0, "objects found by an earlier attempt")
+        keep = start.keep if isinstance(start, Sighting) else start.tracking.keep
         behind = spools.enter_context(StagesBehind(ctx))  # after the spools: stopped before they close
         edited_ready = FrameWatermark(stop)  # how far `edits` is final, for the saving pass
 
@@ -117,12 +117,19 @@ def run_video(
         # as soon as its mask is final, so the model server edits while it tracks.
         progress.stage(JobStatus.PROPAGATING, f"tracking {req.mask_prompt!r}", total_frames=info.frame_count)
         editing = None
-        if opts.uses_keyframes:
-            _propagate(ctx, start, masks)
+        if opts.uses_keyframes or req.mode == Mode.MASKS:
+            scores = _propagate(ctx, start, masks, objects)
         else:
-            editing = _propagate_with_editing_behind(ctx, behind, start, masks, edits, edited_ready)
+            editing, scores = _propagate_with_editing_behind(ctx, behind, start, masks, objects, edits, edited_ready)
         del start  # a chunk of full frames and their masks: not needed past here
         mask_video = behind.start("mask video", save_mask_video, masks, paths)
+        listing = behind.start("listing", save_objects, objects, scores, keep, paths)
+        if req.mode == Mode.MASKS:
+            # 6. Saving: the mask video and the objects, and nothing to edit.
+            progress.stage(JobStatus.SAVING, "writing the mask video and the objects", total_frames=info.frame_count)
+            behind.finish(mask_video, listing)
+            found = len(listing.result().objects)
+            return dataclasses.replace(paths, summary=f"{found} object(s) found", objects_found=found)
 
         # 4. Editing: crop, edit, resize back to the box (the saving pass pastes it through the
         # eroded, feathered mask). Saving (6, with smoothing, 5, inside its pass) starts now and
@@ -143,9 +150,10 @@ def run_video(
         edited_ready.finish()
 
         # 5. Smoothing and 6. saving: what is left of the saving pass (and smoothing in it).
-        _finish_saving(ctx, behind, saving, smoothing, mask_video)
+        _finish_saving(ctx, behind, saving, smoothing, mask_video, listing)
+        found = len(listing.result().objects)
     note = colour_note(info)
-    return dataclasses.replace(paths, summary=f"{summary}; {note}" if note else summary)
+    return dataclasses.replace(paths, summary=f"{summary}; {note}" if note else summary, objects_found=found)
 
 
 def _finish_saving(
@@ -154,6 +162,7 @@ def _finish_saving(
     saving: BehindStage[None],
     smoothing: BehindStage[None] | None,
     mask_video: BehindStage[None],
+    listing: BehindStage[ObjectList],
 ) -> None:
     """Steps 5 and 6: the saving pass, running since editing began, is followed to its end, its
     smoothing reported as a stage of its own."""
@@ -169,7 +178,7 @@ def _finish_saving(
     # 6. Saving: one pass over the source pasting (and smoothing) the boxes -> H.264 mp4 with the
     # source's fps and audio; the mask video.
     ctx.progress.stage(JobStatus.SAVING, "encoding the output video", total_frames=2 * frames)
-    behind.finish(saving, mask_video)
+    behind.finish(saving, mask_video, listing)
 
 
 @dataclass(frozen=True)
@@ -182,9 +191,11 @@ class Resumed:
     editing: EditingCheckpoint | None
 
 
-def _open_spools(ctx: JobContext, spools: ExitStack, attempt: int) -> tuple[MaskStore, CropSpool, Resumed | None]:
-    """The job's mask store and crop spool: empty, or as an earlier attempt left them when its
-    checkpoint is this job's (then the Resumed to carry on from)."""
+def _open_spools(
+    ctx: JobContext, spools: ExitStack, attempt: int
+) -> tuple[MaskStore, CropSpool, ObjectMasks, Resumed | None]:
+    """The job's mask store, crop spool and object masks: empty, or as an earlier attempt left
+    them when its checkpoint is this job's (then the Resumed to carry on from)."""
     info, checkpoints = ctx.info, ctx.checkpoints
     assert checkpoints is not None
     resume = checkpoints.load(info.height, info.width)
@@ -196,6 +207,7 @@ def _open_spools(ctx: JobContext, spools: ExitStack, attempt: int) -> tuple[Mask
         edited_up_to = min(editing.final, written) if editing is not None else 0
         try:
             masks = spools.enter_context(mask_store(ctx, resume_up_to=written))
+            objects = spools.enter_context(object_masks(ctx, resume_up_to=written))
             edits = spools.enter_context(
                 CropSpool(ctx.workdir / "edited.crops", info.frame_count, resume_up_to=edited_up_to)
             )
@@ -210,23 +222,25 @@ def _open_spools(ctx: JobContext, spools: ExitStack, attempt: int) -> tuple[Mask
                 resume.tracking.received,
                 edited_up_to,
             )
-            return masks, edits, resumed
+            return masks, edits, objects, resumed
     masks = spools.enter_context(mask_store(ctx))
+    objects = spools.enter_context(object_masks(ctx))
     edits = spools.enter_context(CropSpool(ctx.workdir / "edited.crops", info.frame_count))
-    return masks, edits, None
+    return masks, edits, objects, None
 
 
 def _propagate(
     ctx: JobContext,
     start: Sighting | Resumed,
     masks: MaskStore,
+    objects: ObjectMasks,
     tracked: TrackedFrames | None = None,
-) -> None:
-    """Propagating from where masking found the objects, or from an earlier attempt's checkpoint."""
+) -> dict[int, float]:
+    """Propagating from where masking found the objects, or from an earlier attempt's checkpoint;
+    returns the objects' scores."""
     if isinstance(start, Sighting):
-        propagate(ctx, start, masks, tracked)
-    else:
-        resume_propagating(ctx, start.tracking, masks, tracked, start.edited_up_to)
+        return propagate(ctx, start, masks, objects, tracked)
+    return resume_propagating(ctx, start.tracking, masks, objects, tracked, start.edited_up_to)
 
 
 def _propagate_with_editing_behind(
@@ -234,19 +248,19 @@ def _propagate_with_editing_behind(
     behind: StagesBehind,
     start: Sighting | Resumed,
     masks: MaskStore,
+    objects: ObjectMasks,
     edits: CropSpool,
     edited_ready: FrameWatermark,
-) -> BehindStage[int]:
+) -> tuple[BehindStage[int], dict[int, float]]:
     """Propagating, handing each frame over to editing, which runs behind it, once its mask is
-    final; returns the editing stage (still running)."""
+    final; returns the editing stage (still running) and the objects' scores."""
     tracked = TrackedFrames(TRACKED_FRAMES_HELD, ctx.stop)
     resumed_edits = None
     if isinstance(start, Resumed) and start.editing is not None:
         already = EditingCheckpoint(start.edited_up_to, start.editing.anchor)
         resumed_edits = ResumedEdits(already, [masks.box(i) for i in range(start.edited_up_to)])
     editing = behind.start("editing", edit_tracked, tracked, edits, edited_ready, resumed_edits)
-    _propagate(ctx, start, masks, tracked)
-    return editing
+    return editing, _propagate(ctx, start, masks, objects, tracked)
 
 
 def _start_saving(
