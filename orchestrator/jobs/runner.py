@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ..errors import JobCancelled, JobInterrupted, JobLost, ModelServerUnavailable, VideoEditError
 from ..models import Models
-from ..pipeline import OutputPaths, output_paths, run_pipeline
+from ..pipeline import MaskSources, OutputPaths, output_paths, run_pipeline
 from ..pipeline.checkpoint import MANIFEST
 from ..request import CheckedRequest, JobStatus, VideoEditStatus
 from .claims import JobClaim
@@ -70,11 +70,17 @@ class Ending:
 
 
 def run_job(
-    checked: CheckedRequest, models: Models, reporter: JobReporter, threads: int = 0, orchestrator: str = ""
+    checked: CheckedRequest,
+    models: Models,
+    reporter: JobReporter,
+    threads: int = 0,
+    orchestrator: str = "",
+    masks: MaskSources = MaskSources(),
 ) -> VideoEditStatus:
     """Run the job to its end and publish how it ended. `threads`: decoder/encoder threads the
     job may use (0: one or more per core). `orchestrator` names who runs it in each line of the
-    job's log (a job taken over by another orchestrator appends to the same log)."""
+    job's log (a job taken over by another orchestrator appends to the same log). `masks`: where
+    masks tracked before may come from."""
     req, output_dir, claim = checked.request, checked.output_dir, reporter.claim
     final_paths = output_paths(req)
     staged = final_paths.staged(claim.attempt)
@@ -88,7 +94,7 @@ def run_job(
         (workdir / RELEASED).unlink(missing_ok=True)
         _start(checked, models, job_log, claim.attempt)
         outputs = run_pipeline(
-            checked, models, reporter, job_log, workdir, reporter.stop, staged, threads, claim.attempt
+            checked, models, reporter, job_log, workdir, reporter.stop, staged, threads, claim.attempt, masks
         )
         # A cancel that came while the last frames were written still wins; a shutdown does not
         # throw away a job that is done.

@@ -47,6 +47,24 @@ class ObjectList:
     def ids(self) -> list[int]:
         return [o.id for o in self.objects]
 
+    def picked(self, objects: tuple[int, ...] | None) -> tuple[int, ...]:
+        """The ids a job reusing these masks edits: `objects` (extra.objects), else the ones this
+        job edited. ValueError naming the ids that are not in the list."""
+        if objects is None:
+            return tuple(self.edited)
+        if missing := sorted(set(objects) - set(self.ids)):
+            listed = ", ".join(str(i) for i in self.ids) or "none"
+            raise ValueError(
+                f"job {self.job_id!r} has no object {', '.join(map(str, missing))} (its objects: {listed})"
+            )
+        return objects
+
+    def reusable_for(self, input_sha256: str) -> str | None:
+        """Why a job on the input with this content cannot reuse these masks (None: it can)."""
+        if input_sha256 != self.input_sha256:
+            return f"job {self.job_id!r} tracked another input (its content's SHA-256 differs)"
+        return None
+
     def write(self, path: Path) -> None:
         path.write_text(json.dumps({"format": FORMAT, **asdict(self)}, indent=1))
 

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..media.decode import VideoInfo
+from ..media.mask_cache import MaskCache
 from ..models import Models, Tracker
 from ..request import EditOptions, JobStatus, Mode, VideoEditRequest
 from ..vision.crop import Box
@@ -63,6 +64,12 @@ class OutputPaths:
             object_files=output_dir / f"{job_id}_objects",
         )
 
+    @property
+    def object_masks(self) -> Path:
+        """Every object's masks (media.object_masks; pipeline.listing writes it)."""
+        assert self.object_files is not None
+        return self.object_files / "masks.bin"
+
     def preview(self, object_id: int) -> Path:
         """Object `object_id`'s preview (pipeline.listing writes it)."""
         assert self.object_files is not None
@@ -84,6 +91,15 @@ class OutputPaths:
     def files(self) -> list[Path]:
         """Every output (files, and the objects' directory), in one order for any OutputPaths."""
         return [p for p in (self.video, self.mask, self.objects, self.object_files) if p is not None]
+
+
+@dataclass(frozen=True)
+class MaskSources:
+    """Where a job may find masks tracked before: the outputs of the job extra.masks_from names
+    (jobs.reuse resolved it), and the mask cache (None: none)."""
+
+    masks_from: OutputPaths | None = None
+    cache: MaskCache | None = None
 
 
 @dataclass(frozen=True)

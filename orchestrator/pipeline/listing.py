@@ -15,11 +15,11 @@ import cv2
 import numpy as np
 
 from ..media.decode import read_frames
+from ..media.mask_cache import link
 from ..media.object_list import ObjectList, summarize
 from ..media.object_masks import ObjectMasks
 from .context import JobContext, OutputPaths
 
-MASKS_FILE = "masks.bin"  # every object's masks, in {job_id}_objects/
 PREVIEW_WIDTH = 640  # previews are at most this wide: enough to tell objects apart
 # Outline colours, one per object in turn (RGB): apart from each other and from most scenes.
 PALETTE = [(255, 64, 64), (64, 160, 255), (255, 200, 0), (0, 220, 120), (220, 80, 255), (255, 140, 40)]
@@ -46,7 +46,7 @@ def save_objects(
     )
     shutil.rmtree(paths.object_files, ignore_errors=True)  # an earlier attempt's, unfinished
     paths.object_files.mkdir(parents=True)
-    _link_or_copy(objects, paths.object_files / MASKS_FILE)
+    _link_or_copy(objects, paths.object_masks)
     _write_previews(ctx, objects, listed, paths)
     listed.write(paths.objects)
     ctx.log.info(
@@ -59,27 +59,20 @@ def save_objects(
     return listed
 
 
-def copy_objects(ctx: JobContext, source: OutputPaths, paths: OutputPaths) -> None:
-    """A job reusing another's masks lists the same objects: its list, previews and masks (files
-    linked, not copied, where the volume allows)."""
+def copy_objects(ctx: JobContext, listed: ObjectList, source: OutputPaths, paths: OutputPaths) -> ObjectList:
+    """A job reusing another's masks lists the same objects (`listed`, read from `source`): its
+    list, previews and masks (files linked, not copied, where the volume allows)."""
     assert source.objects is not None and source.object_files is not None
     assert paths.objects is not None and paths.object_files is not None
     shutil.rmtree(paths.object_files, ignore_errors=True)
-    shutil.copytree(source.object_files, paths.object_files, copy_function=_link)
-    _link(source.objects, paths.objects)
+    shutil.copytree(source.object_files, paths.object_files, copy_function=link)
+    link(source.objects, paths.objects)
+    return listed
 
 
 def _link_or_copy(objects: ObjectMasks, target: os.PathLike) -> None:
     objects.sync()
-    _link(objects.path, target)
-
-
-def _link(source: os.PathLike, target: os.PathLike) -> None:
-    """A second name for `source` (the same bytes, nothing copied), or a copy across volumes."""
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copyfile(source, target)
+    link(objects.path, target)
 
 
 def _write_previews(ctx: JobContext, objects: ObjectMasks, listed: ObjectList, paths: OutputPaths) -> None:
