@@ -76,6 +76,16 @@ class Detail(Word):
     SOURCE = "source"  # the source's fine detail, lost to the model's working size, put back (vision.detail)
 
 
+@dataclass(frozen=True)
+class ObjectEdit:
+    """One object of a job and what to do with it (VideoEditRequest.objects; the one-object form
+    is one of these too: CheckedRequest.targets)."""
+
+    mask_prompt: str
+    edit_prompt: str = ""  # may be empty in mode masks
+    instances: int | None = None  # edit only its N largest instances (None: all, also later ones)
+
+
 @dataclass(kw_only=True)
 class VideoEditRequest:
     """One edit job. Keyword-only, so the original worker's calls work unchanged."""
@@ -96,6 +106,8 @@ class VideoEditRequest:
     smoothing_alpha: float = 0.3
     seed: int = 0
     extra: dict[str, str] = field(default_factory=dict)
+    # Several objects, each with its own instruction (then mask_prompt and edit_prompt are empty).
+    objects: list[ObjectEdit] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()}
@@ -106,6 +118,7 @@ class VideoEditRequest:
         values["input_video_path"] = Path(values["input_video_path"])
         if values.get("output_dir") is not None:
             values["output_dir"] = Path(values["output_dir"])
+        values["objects"] = [ObjectEdit(**o) for o in values.get("objects", [])]
         return cls(**values)
 
 
@@ -204,3 +217,10 @@ class CheckedRequest:
     def output_dir(self) -> Path:
         assert self.request.output_dir is not None  # validation always sets it
         return self.request.output_dir
+
+    @property
+    def targets(self) -> tuple[ObjectEdit, ...]:
+        """The objects the job edits, in the order overlaps are resolved by (the earlier keeps the
+        pixels): `objects`, or the one-object form's prompts and extra.instances."""
+        req = self.request
+        return tuple(req.objects) or (ObjectEdit(req.mask_prompt, req.edit_prompt, self.options.instances),)

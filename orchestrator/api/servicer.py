@@ -21,8 +21,9 @@ from videoedit.v1 import video_edit_pb2_grpc as pb_grpc
 
 from ..errors import DeadlineExceeded, InvalidArgument, VideoEditError
 from ..jobs.manager import JobManager
+from ..jobs.validation import parse_instances
 from ..jobs.watchers import WatchHub
-from ..request import JobStatus, VideoEditRequest, VideoEditStatus
+from ..request import JobStatus, ObjectEdit, VideoEditRequest, VideoEditStatus
 from .limits import Stream, StreamLimits
 from .transfers import Upload, artifact_path, file_chunks, find_upload, receive_upload
 
@@ -53,6 +54,12 @@ def request_from_proto(msg: pb.VideoEditRequest) -> VideoEditRequest:
         mode=msg.mode or "video",
         max_frames=msg.max_frames if msg.HasField("max_frames") and msg.max_frames else None,
         extra=dict(msg.extra),
+        objects=[
+            ObjectEdit(
+                o.mask_prompt, o.edit_prompt, parse_instances(f"objects[{i}].instances", o.instances, blank=True)
+            )
+            for i, o in enumerate(msg.objects)
+        ],
         **values,
     )
 

@@ -52,8 +52,9 @@ def new_status(checked: CheckedRequest) -> VideoEditStatus:
         output_dir=output_dir,
         created_at=now,
         updated_at=now,
-        mask_prompt=req.mask_prompt,
-        edit_prompt=req.edit_prompt,
+        # Several objects: theirs, one per object, "; " apart.
+        mask_prompt="; ".join(t.mask_prompt for t in checked.targets),
+        edit_prompt="; ".join(t.edit_prompt for t in checked.targets),
         mode=req.mode,
     )
 

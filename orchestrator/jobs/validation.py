@@ -57,7 +57,7 @@ _EXTRA_CHOICES: dict[str, tuple[str, ...]] = {
 # Adaptive keyframes without an explicit keyframe_interval: at most this many frames apart.
 ADAPTIVE_MAX_INTERVAL = 16
 MAX_INSTANCES = 100
-MAX_OBJECTS = 16  # objects one job may pick from reused masks
+MAX_OBJECTS = 16  # objects one job may pick from reused masks, or edit (`objects`)
 
 
 def check_request(request: VideoEditRequest, settings: Settings) -> CheckedRequest:
@@ -71,10 +71,13 @@ def check_request(request: VideoEditRequest, settings: Settings) -> CheckedReque
     options = parse_extra(request.extra)
     if options.masks_from is not None and request.mode != Mode.VIDEO:
         raise InvalidArgument("extra[masks_from]", f"reuses masks in a video job, not in mode {request.mode!r}")
-    if options.masks_from is None or request.mask_prompt:  # reused masks come with their prompt
-        _check_text("mask_prompt", request.mask_prompt)
-    if request.mode != Mode.MASKS or request.edit_prompt:  # a masks job edits nothing
-        _check_text("edit_prompt", request.edit_prompt)
+    if request.objects:
+        _check_objects(request, options)
+    else:
+        if options.masks_from is None or request.mask_prompt:  # reused masks come with their prompt
+            _check_text("mask_prompt", request.mask_prompt)
+        if request.mode != Mode.MASKS or request.edit_prompt:  # a masks job edits nothing
+            _check_text("edit_prompt", request.edit_prompt)
     if request.max_frames is not None:
         _check_range("max_frames", request.max_frames, 1, 10_000_000, integer=True)
     _check_range("image_guidance_scale", request.image_guidance_scale, *_bounds(contract.IMAGE_GUIDANCE_SCALE))
@@ -98,8 +101,41 @@ def check_request(request: VideoEditRequest, settings: Settings) -> CheckedReque
         input_video_path=input_path,
         output_dir=output_dir,
         extra=dict(request.extra),
+        objects=list(request.objects),
     )
     return CheckedRequest(request=checked, options=options)
+
+
+def _check_objects(request: VideoEditRequest, options: EditOptions) -> None:
+    """Several objects, each with its own instruction: 1-MAX_OBJECTS of them, each prompt given and
+    unlike the others' (detections come back to their object by prompt), and none of the one-object
+    form's fields beside them."""
+    if len(request.objects) > MAX_OBJECTS:
+        raise InvalidArgument("objects", f"names {len(request.objects)} objects; at most {MAX_OBJECTS}")
+    for name in ("mask_prompt", "edit_prompt"):
+        if getattr(request, name):
+            raise InvalidArgument(name, f"must be empty with objects: give each object's as objects[i].{name}")
+    if options.instances is not None:
+        raise InvalidArgument("extra[instances]", "must be unset with objects: give objects[i].instances")
+    if request.mode == Mode.SINGLE_FRAME:
+        raise InvalidArgument("objects", "several objects are not supported in mode 'single_frame' yet")
+    if options.masks_from is not None:
+        raise InvalidArgument("objects", "several objects cannot reuse masks (extra[masks_from]) yet")
+    if options.uses_keyframes:
+        raise InvalidArgument("objects", "several objects cannot be edited with keyframes yet")
+    seen: dict[str, int] = {}
+    for i, obj in enumerate(request.objects):
+        _check_text(f"objects[{i}].mask_prompt", obj.mask_prompt)
+        if request.mode != Mode.MASKS or obj.edit_prompt:
+            _check_text(f"objects[{i}].edit_prompt", obj.edit_prompt)
+        if obj.instances is not None:
+            _check_range(f"objects[{i}].instances", obj.instances, 1, MAX_INSTANCES, integer=True)
+        same = " ".join(obj.mask_prompt.split()).lower()
+        if same in seen:
+            raise InvalidArgument(
+                f"objects[{i}].mask_prompt", f"{obj.mask_prompt[:140]!r} is objects[{seen[same]}]'s prompt too"
+            )
+        seen[same] = i
 
 
 def _check_no_nul(request: VideoEditRequest) -> None:
@@ -111,6 +147,8 @@ def _check_no_nul(request: VideoEditRequest) -> None:
         ("edit_prompt", request.edit_prompt),
         ("mode", request.mode),
     ]
+    for i, obj in enumerate(request.objects):
+        texts += [(f"objects[{i}].mask_prompt", obj.mask_prompt), (f"objects[{i}].edit_prompt", obj.edit_prompt)]
     for key, value in request.extra.items():
         texts += [("extra", key), (f"extra[{key}]", value)]
     for name, value in texts:
@@ -149,7 +187,7 @@ def parse_extra(extra: dict[str, str]) -> EditOptions:
                 raise InvalidArgument(field, f"{raw!r} is not one of {', '.join(choices)}")
             values[key] = choices[choices.index(raw)]  # the member `raw` names
         elif key == "instances":
-            values[key] = _parse_instances(raw)
+            values[key] = parse_instances(field, raw)
         elif key == "masks_from":
             if not JOB_ID_PATTERN.fullmatch(raw):
                 raise InvalidArgument(field, f"{raw[:140]!r} is not a job id")
@@ -187,14 +225,15 @@ def _parse_number(field: str, raw: str, kind: type, low: float, high: float) -> 
     return value
 
 
-def _parse_instances(raw: str) -> int | None:
-    """ "all" -> None, "largest" -> 1, "N" -> N (the N largest)."""
-    if raw == "all":
+def parse_instances(field: str, raw: str, blank: bool = False) -> int | None:
+    """ "all" -> None, "largest" -> 1, "N" -> N (the N largest); InvalidArgument naming `field`
+    otherwise. `blank`: "" is "all" too (an unset proto string)."""
+    if raw == "all" or (blank and raw == ""):
         return None
     if raw == "largest":
         return 1
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_INSTANCES:
-        raise InvalidArgument("extra[instances]", f"{raw!r} must be 'all', 'largest' or a count 1-{MAX_INSTANCES}")
+        raise InvalidArgument(field, f"{raw[:140]!r} must be 'all', 'largest' or a count 1-{MAX_INSTANCES}")
     return int(raw)
 
 

@@ -53,7 +53,7 @@ ARTIFACT_OBJECTS: Artifact
 ARTIFACT_OBJECT_PREVIEW: Artifact
 
 class VideoEditRequest(_message.Message):
-    __slots__ = ("job_id", "input_video_path", "output_dir", "mask_prompt", "edit_prompt", "mode", "max_frames", "image_guidance_scale", "guidance_scale", "erode_kernel", "num_inference_steps", "apply_smoothing", "smoothing_window", "smoothing_alpha", "seed", "extra")
+    __slots__ = ("job_id", "input_video_path", "output_dir", "mask_prompt", "edit_prompt", "mode", "max_frames", "image_guidance_scale", "guidance_scale", "erode_kernel", "num_inference_steps", "apply_smoothing", "smoothing_window", "smoothing_alpha", "seed", "extra", "objects")
     class ExtraEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -77,6 +77,7 @@ class VideoEditRequest(_message.Message):
     SMOOTHING_ALPHA_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     EXTRA_FIELD_NUMBER: _ClassVar[int]
+    OBJECTS_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     input_video_path: str
     output_dir: str
@@ -93,7 +94,18 @@ class VideoEditRequest(_message.Message):
     smoothing_alpha: float
     seed: int
     extra: _containers.ScalarMap[str, str]
-    def __init__(self, job_id: _Optional[str] = ..., input_video_path: _Optional[str] = ..., output_dir: _Optional[str] = ..., mask_prompt: _Optional[str] = ..., edit_prompt: _Optional[str] = ..., mode: _Optional[str] = ..., max_frames: _Optional[int] = ..., image_guidance_scale: _Optional[float] = ..., guidance_scale: _Optional[float] = ..., erode_kernel: _Optional[int] = ..., num_inference_steps: _Optional[int] = ..., apply_smoothing: _Optional[bool] = ..., smoothing_window: _Optional[int] = ..., smoothing_alpha: _Optional[float] = ..., seed: _Optional[int] = ..., extra: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    objects: _containers.RepeatedCompositeFieldContainer[ObjectEdit]
+    def __init__(self, job_id: _Optional[str] = ..., input_video_path: _Optional[str] = ..., output_dir: _Optional[str] = ..., mask_prompt: _Optional[str] = ..., edit_prompt: _Optional[str] = ..., mode: _Optional[str] = ..., max_frames: _Optional[int] = ..., image_guidance_scale: _Optional[float] = ..., guidance_scale: _Optional[float] = ..., erode_kernel: _Optional[int] = ..., num_inference_steps: _Optional[int] = ..., apply_smoothing: _Optional[bool] = ..., smoothing_window: _Optional[int] = ..., smoothing_alpha: _Optional[float] = ..., seed: _Optional[int] = ..., extra: _Optional[_Mapping[str, str]] = ..., objects: _Optional[_Iterable[_Union[ObjectEdit, _Mapping]]] = ...) -> None: ...
+
+class ObjectEdit(_message.Message):
+    __slots__ = ("mask_prompt", "edit_prompt", "instances")
+    MASK_PROMPT_FIELD_NUMBER: _ClassVar[int]
+    EDIT_PROMPT_FIELD_NUMBER: _ClassVar[int]
+    INSTANCES_FIELD_NUMBER: _ClassVar[int]
+    mask_prompt: str
+    edit_prompt: str
+    instances: str
+    def __init__(self, mask_prompt: _Optional[str] = ..., edit_prompt: _Optional[str] = ..., instances: _Optional[str] = ...) -> None: ...
 
 class VideoEditStatus(_message.Message):
     __slots__ = ("job_id", "status", "progress", "current_frame", "total_frames", "message", "error", "output_video_path", "mask_preview_path", "logs_path", "create_time", "update_time", "output_dir", "mask_prompt", "edit_prompt", "mode", "elapsed_seconds", "eta_seconds", "stage_eta_seconds", "media", "objects_found")

@@ -6,7 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from orchestrator.api.servicer import request_from_proto, status_to_proto
-from orchestrator.request import JobStatus, VideoEditRequest, VideoEditStatus
+import pytest
+
+from orchestrator.errors import InvalidArgument
+from orchestrator.request import JobStatus, ObjectEdit, VideoEditRequest, VideoEditStatus
 from videoedit.v1 import video_edit_pb2 as pb
 
 
@@ -25,6 +28,25 @@ def test_unset_optional_fields_get_the_legacy_defaults():
         "video",
     )
     assert request.output_dir is None and request.max_frames is None
+
+
+def test_objects_come_with_their_instances_parsed_like_extra_instances():
+    objects = [
+        pb.ObjectEdit(mask_prompt="car", edit_prompt="blue"),
+        pb.ObjectEdit(mask_prompt="sky", edit_prompt="pink", instances="largest"),
+        pb.ObjectEdit(mask_prompt="dog", edit_prompt="red", instances="3"),
+        pb.ObjectEdit(mask_prompt="cat", edit_prompt="red", instances="all"),
+    ]
+    request = request_from_proto(pb.VideoEditRequest(input_video_path="/in/a.mp4", objects=objects))
+    assert request.objects == [
+        ObjectEdit("car", "blue", None),
+        ObjectEdit("sky", "pink", 1),
+        ObjectEdit("dog", "red", 3),
+        ObjectEdit("cat", "red", None),
+    ]
+    bad = pb.ObjectEdit(mask_prompt="sky", edit_prompt="pink", instances="most")
+    with pytest.raises(InvalidArgument, match=r"^objects\[1\].instances: 'most' must be"):
+        request_from_proto(pb.VideoEditRequest(input_video_path="/in/a.mp4", objects=[objects[0], bad]))
 
 
 def test_a_status_maps_field_by_field():

@@ -15,7 +15,7 @@ from clients.sample_clip import make_sample_clip
 from orchestrator.config import Settings
 from orchestrator.errors import InvalidArgument, VideoEditError
 from orchestrator.jobs.validation import JOB_ID_PATTERN, check_request
-from orchestrator.request import Keyframes, Mode, SeedMode, VideoEditRequest
+from orchestrator.request import Keyframes, Mode, ObjectEdit, SeedMode, VideoEditRequest
 from videoedit.v1 import contract
 
 
@@ -152,3 +152,60 @@ def test_modes_and_choices_become_enum_members_that_read_and_serialise_as_their_
     assert req.mode == "single_frame" and f"{options.seed_mode}" == "per_frame"  # as the plain strings were
     assert json.loads(json.dumps(req.to_dict()))["mode"] == "single_frame"
     assert "seed_mode='per_frame'" in repr(options)  # the job log's options line
+
+
+def _objects_request(root: Path, objects: list[ObjectEdit], **fields) -> VideoEditRequest:
+    values = dict(input_video_path=root / "clip.mp4", mask_prompt="", edit_prompt="", objects=objects)
+    return VideoEditRequest(**(values | fields))
+
+
+TWO = [ObjectEdit("car", "make it blue"), ObjectEdit("sky", "make it pink", 2)]
+
+
+def test_several_objects_are_accepted_and_become_the_jobs_targets(fuzz_settings):
+    checked = check_request(_objects_request(fuzz_settings.input_roots[0], TWO), fuzz_settings)
+    assert checked.targets == tuple(TWO)
+    one = check_request(
+        VideoEditRequest(
+            input_video_path=fuzz_settings.input_roots[0] / "clip.mp4",
+            mask_prompt="car",
+            edit_prompt="red",
+            extra={"instances": "largest"},
+        ),
+        fuzz_settings,
+    )
+    assert one.targets == (ObjectEdit("car", "red", 1),)  # the one-object form is one target
+    masks = check_request(
+        _objects_request(fuzz_settings.input_roots[0], [ObjectEdit("car"), ObjectEdit("sky")], mode="masks"),
+        fuzz_settings,
+    )
+    assert [t.edit_prompt for t in masks.targets] == ["", ""]  # a masks job edits nothing
+
+
+@pytest.mark.parametrize(
+    "objects, fields, field, says",
+    [
+        ([ObjectEdit(f"thing {i}", "red") for i in range(17)], {}, "objects", "at most 16"),
+        (TWO, {"mask_prompt": "car"}, "mask_prompt", r"objects\[i\].mask_prompt"),
+        (TWO, {"edit_prompt": "red"}, "edit_prompt", r"objects\[i\].edit_prompt"),
+        (TWO, {"extra": {"instances": "2"}}, r"extra\[instances\]", r"objects\[i\].instances"),
+        (TWO, {"mode": "single_frame"}, "objects", "single_frame"),
+        (TWO, {"extra": {"masks_from": "job1"}}, "objects", "masks_from"),
+        (TWO, {"extra": {"keyframe_interval": "4"}}, "objects", "keyframes"),
+        (TWO, {"extra": {"keyframes": "adaptive"}}, "objects", "keyframes"),
+        ([ObjectEdit("car", "red"), ObjectEdit(" ", "blue")], {}, r"objects\[1\].mask_prompt", "required"),
+        ([ObjectEdit("car", "red"), ObjectEdit("sky", "")], {}, r"objects\[1\].edit_prompt", "required"),
+        ([ObjectEdit("car", "red"), ObjectEdit("Car ", "blue")], {}, r"objects\[1\].mask_prompt", r"objects\[0\]"),
+        ([ObjectEdit("car", "red", 0)], {}, r"objects\[0\].instances", "out of range"),
+        ([ObjectEdit("car", "red" * 1000)], {}, r"objects\[0\].edit_prompt", "characters long"),
+        ([ObjectEdit("car\0", "red")], {}, r"objects\[0\].mask_prompt", "NUL"),
+    ],
+)
+def test_bad_objects_are_refused_naming_the_field(fuzz_settings, objects, fields, field, says):
+    with pytest.raises(InvalidArgument, match=f"^{field}: .*{says}"):
+        check_request(_objects_request(fuzz_settings.input_roots[0], objects, **fields), fuzz_settings)
+
+
+def test_objects_round_trip_through_the_job_stores_json():
+    request = _objects_request(Path("/in"), TWO)
+    assert VideoEditRequest.from_dict(json.loads(json.dumps(request.to_dict()))) == request
