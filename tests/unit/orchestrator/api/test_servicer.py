@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orchestrator.api.servicer import request_from_proto, status_to_proto
 import pytest
 
+from orchestrator.api.servicer import request_from_proto, status_to_proto
 from orchestrator.errors import InvalidArgument
 from orchestrator.request import JobStatus, ObjectEdit, VideoEditRequest, VideoEditStatus
 from videoedit.v1 import video_edit_pb2 as pb
