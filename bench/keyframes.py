@@ -71,8 +71,8 @@ class ColourMasksModelEdits:
     def info(self, wait_s: float = 0.0):
         return self.client.info(wait_s)
 
-    def track(self, prompt):
-        return self.masks.track(prompt)
+    def track(self, prompts):
+        return self.masks.track(prompts)
 
     def edit(self, *args, **kwargs):
         return self.client.edit(*args, **kwargs)

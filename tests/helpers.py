@@ -112,9 +112,9 @@ def job_context(
 
 def tracked_masks(ctx: JobContext) -> MaskStore:
     """Masking then propagating, as the driver runs them: the job's masks."""
-    store = mask_store(ctx)
+    store = mask_store(ctx, 0)
     with object_masks(ctx) as objects:
-        propagate(ctx, find_objects(ctx), store, objects)
+        propagate(ctx, find_objects(ctx), [store], objects)
     return store
 
 

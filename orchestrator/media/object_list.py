@@ -29,12 +29,13 @@ class ObjectSummary:
     best_frame: int  # where its mask is largest (its preview's frame)
     area: int  # mean mask pixels over its frames
     boxes: list[list[int]]  # [frame, x0, y0, x1, y1, area] per frame it is on (x1, y1 exclusive)
+    prompt: str = ""  # the mask prompt that found it (one of the job's objects'; "": not known)
 
 
 @dataclass(frozen=True)
 class ObjectList:
     job_id: str
-    mask_prompt: str
+    mask_prompt: str  # several objects': "; " apart
     input_sha256: str  # of the input's content: masks are reused only on the same content
     segmenter: str  # the models' identity (GetInfo): masks are reused only from the same one
     frames: int  # the video's frame count, width and height
@@ -81,9 +82,12 @@ class ObjectList:
             raise ValueError(f"{path.name} cannot be read: {err}") from None
 
 
-def summarize(masks: ObjectMasks, scores: Mapping[int, float]) -> list[ObjectSummary]:
+def summarize(
+    masks: ObjectMasks, scores: Mapping[int, float], prompts: Mapping[int, str] | None = None
+) -> list[ObjectSummary]:
     """Every object of `masks` (tracker ids; listed with ids one higher), in order of id.
-    `scores`: by tracker id."""
+    `scores` and `prompts` (the one that found it): by tracker id."""
+    prompts = prompts or {}
     tracks: dict[int, list[list[int]]] = {}
     for r in masks.records:
         tracks.setdefault(r.object_id, []).append([r.frame, *r.box, r.area])
@@ -106,6 +110,7 @@ def summarize(masks: ObjectMasks, scores: Mapping[int, float]) -> list[ObjectSum
                 best_frame=best[0],
                 area=round(sum(b[5] for b in boxes) / len(boxes)),
                 boxes=boxes,
+                prompt=prompts.get(object_id, ""),
             )
         )
     return summaries

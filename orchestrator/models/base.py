@@ -34,7 +34,7 @@ class Segmentation:
     """What segment() found in a chunk of frames."""
 
     frames: list[list[Detection]]  # per frame
-    prompt: str  # the prompt as the model read it: cut to its text window when longer
+    prompts: list[str]  # the prompts as the model read them (each cut to its text window when longer)
 
 
 @dataclass(frozen=True)
@@ -86,8 +86,9 @@ class Models(Protocol):
         are ready: the orchestrator claims no job meanwhile."""
         ...
 
-    def track(self, prompt: str) -> Tracker:
-        """A new tracker of the objects `prompt` names (SAM3 reads it as Segmentation.prompt)."""
+    def track(self, prompts: Sequence[str]) -> Tracker:
+        """A new tracker of the objects the prompts name, all in one session (SAM3 reads them as
+        Segmentation.prompts; each Detection says which prompt found it)."""
         ...
 
     def edit(

@@ -1,10 +1,12 @@
 """`FakeModels`: deterministic in-process models, so stages can be tested without a model server.
 
-Segmenting finds saturated red regions (the sample clip's car): each connected region of at least
-`min_area` pixels is one object. A tracker keeps an object's id while its region overlaps the one
-on the frame before (like a SAM3 tracking session), and can be told to lose its session on given
-calls (`lose_tracking`), as when a model-server replica dies. Editing inverts the crop's colours,
-taking `edit_seconds` per crop if asked to (a slow GPU). Both are pure functions of their input,
+Segmenting finds saturated red regions (the sample clip's car), or for a prompt in `finders`
+what its finder finds: each connected region of at least `min_area` pixels is one object. A
+tracker keeps an object's id while its region overlaps the one its prompt found on the frame
+before (like a SAM3 tracking session with every prompt), and can be told to lose its session on
+given calls (`lose_tracking`), as when a model-server replica dies. Editing inverts the crop's
+colours, or for an instruction in `paints` fills it with that colour, taking `edit_seconds` per
+crop if asked to (a slow GPU). Both are pure functions of their input,
 and every call is recorded for the test to inspect, with how many edit() calls ran at once.
 """
 
@@ -43,6 +45,8 @@ class EditCall:
 @dataclass
 class FakeModels:
     find: Callable[[np.ndarray], np.ndarray] = red_regions  # frame -> bool mask of what the prompt names
+    finders: dict[str, Callable[[np.ndarray], np.ndarray]] = field(default_factory=dict)  # by prompt, else `find`
+    paints: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # instruction -> the RGB its edit fills
     min_area: int = 4
     prompt_words: int = 32  # the text window, in words: longer prompts are cut (as SAM3 cuts to 32 tokens)
     max_segment_frames: int = 64
@@ -70,9 +74,10 @@ class FakeModels:
     def unready(self) -> str | None:
         return None
 
-    def track(self, prompt: str) -> FakeTracker:
+    def track(self, prompts: Sequence[str]) -> FakeTracker:
+        read = [" ".join(prompt.split()[: self.prompt_words]) for prompt in prompts]
         with self._lock:
-            tracker = FakeTracker(self, " ".join(prompt.split()[: self.prompt_words]), persistent=self.sessions)
+            tracker = FakeTracker(self, read, persistent=self.sessions)
             self.trackers.append(tracker)
         return tracker
 
@@ -94,13 +99,16 @@ class FakeModels:
         time.sleep(self.edit_seconds * len(crops))
         with self._lock:
             self._running_edits -= 1
+        if instruction in self.paints:
+            return [np.full_like(crop, self.paints[instruction]) for crop in crops]
         return [255 - crop for crop in crops]
 
     def close(self) -> None:
         self.calls.wait(5.0)
 
     def _detections(self, frame: np.ndarray, prompt: str) -> list[Detection]:
-        count, labels, stats, _ = cv2.connectedComponentsWithStats(self.find(frame).astype(np.uint8), connectivity=8)
+        found = self.finders.get(prompt, self.find)(frame)
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(found.astype(np.uint8), connectivity=8)
         regions = sorted(
             (stats[i, cv2.CC_STAT_LEFT], i) for i in range(1, count) if stats[i, cv2.CC_STAT_AREA] >= self.min_area
         )
@@ -116,12 +124,12 @@ class FakeModels:
 @dataclass
 class FakeTracker:
     models: FakeModels
-    prompt: str
+    prompts: list[str]
     persistent: bool = True
     calls: list[tuple[int, int]] = field(default_factory=list)  # (first_frame, frames) per call
     closed: bool = False
     _tracked: int = 0
-    _last: dict[int, np.ndarray] = field(default_factory=dict)  # id -> mask on the last frame tracked
+    _last: dict[int, Detection] = field(default_factory=dict)  # id -> its detection on the last frame tracked
     _next_id: int = 0
     _turn: threading.Condition = field(default_factory=threading.Condition)
 
@@ -146,10 +154,13 @@ class FakeTracker:
             if first_frame != self._tracked:
                 raise ValueError(f"first_frame {first_frame}, but {self._tracked} frames tracked")
             self.calls.append((first_frame, len(frames)))
-            found = [self._identify(models._detections(frame, self.prompt)) for frame in frames]
+            found = [
+                self._identify([d for prompt in self.prompts for d in models._detections(frame, prompt)])
+                for frame in frames
+            ]
             self._tracked += len(frames)
             self._turn.notify_all()
-        return Segmentation(found, self.prompt)
+        return Segmentation(found, list(self.prompts))
 
     def close(self) -> None:
         with self._turn:
@@ -157,15 +168,19 @@ class FakeTracker:
             self._turn.notify_all()
 
     def _identify(self, detections: list[Detection]) -> list[Detection]:
-        """Each region keeps the id of the region it overlaps most on the frame before."""
+        """Each region keeps the id of the region of its prompt it overlaps most on the frame before."""
         taken: set[int] = set()
         for det in detections:
-            overlaps = {i: int((m & det.mask).sum()) for i, m in self._last.items() if i not in taken}
+            overlaps = {
+                i: int((last.mask & det.mask).sum())
+                for i, last in self._last.items()
+                if i not in taken and last.prompt == det.prompt
+            }
             best = max(overlaps, key=overlaps.get, default=None)
             if best is not None and overlaps[best] > 0:
                 det.object_id = best
             else:
                 det.object_id, self._next_id = self._next_id, self._next_id + 1
             taken.add(det.object_id)
-        self._last = {d.object_id: d.mask for d in detections}
+        self._last = {d.object_id: d for d in detections}
         return detections

@@ -218,12 +218,12 @@ class ModelClient:
             return f"model server {self.target} is {state}"
         return None
 
-    def track(self, prompt: str) -> Tracker:
+    def track(self, prompts: Sequence[str]) -> Tracker:
         """A tracker on one replica: the one holding the fewest of this client's sessions, taking
         turns among equals, and one that just went unreachable only when no other is left (the
         replicas are resolved anew for every tracker)."""
         if not self._server_info().max_tracking_sessions:
-            return _ChunkTracker(self, prompt)
+            return _ChunkTracker(self, list(prompts))
         replicas = replica_addresses(self.target)
         with self._sessions_lock:
             turn = next(self._turn)
@@ -237,7 +237,7 @@ class ModelClient:
                 ),
             )
             self._sessions_on[address] += 1
-        return _SessionTracker(self, prompt, address)
+        return _SessionTracker(self, list(prompts), address)
 
     def _session_ended(self, address: str) -> None:
         with self._sessions_lock:
@@ -250,7 +250,7 @@ class ModelClient:
     def segment(
         self,
         frames: Sequence[np.ndarray],
-        prompt: str,
+        prompts: list[str],
         session: pb.TrackingSession | None = None,
         stub: pb_grpc.ModelServiceStub | None = None,
     ) -> Segmentation:
@@ -263,14 +263,14 @@ class ModelClient:
         images = [
             wire.encode_image(shrink(f, size) if scale < 1 else f, jpeg_quality=SEGMENT_JPEG_QUALITY) for f in frames
         ]
-        response = self._call("Segment", pb.SegmentRequest(frames=images, prompts=[prompt], session=session), stub=stub)
+        response = self._call("Segment", pb.SegmentRequest(frames=images, prompts=prompts, session=session), stub=stub)
         if len(response.frames) != len(frames):
             raise ModelServerError(f"Segment returned {len(response.frames)} frames for {len(frames)}")
         return Segmentation(
             frames=[
                 [self._to_detection(inst, width, height, scale) for inst in fr.instances] for fr in response.frames
             ],
-            prompt=response.prompts_used[0] if response.prompts_used else prompt,
+            prompts=list(response.prompts_used) or prompts,
         )
 
     def edit(
@@ -340,11 +340,11 @@ class _ChunkTracker:
 
     persistent = False
 
-    def __init__(self, client: ModelClient, prompt: str):
-        self._client, self._prompt = client, prompt
+    def __init__(self, client: ModelClient, prompts: list[str]):
+        self._client, self._prompts = client, prompts
 
     def segment(self, frames: Sequence[np.ndarray], first_frame: int) -> Segmentation:
-        return self._client.segment(frames, self._prompt)
+        return self._client.segment(frames, self._prompts)
 
     def close(self) -> None:
         pass
@@ -355,8 +355,8 @@ class _SessionTracker:
 
     persistent = True
 
-    def __init__(self, client: ModelClient, prompt: str, address: str):
-        self._client, self._prompt, self.address = client, prompt, address
+    def __init__(self, client: ModelClient, prompts: list[str], address: str):
+        self._client, self._prompts, self.address = client, prompts, address
         self.session_id = uuid.uuid4().hex
         self._channel = _channel(address)
         self._stub = pb_grpc.ModelServiceStub(self._channel)
@@ -365,7 +365,7 @@ class _SessionTracker:
     def segment(self, frames: Sequence[np.ndarray], first_frame: int) -> Segmentation:
         session = pb.TrackingSession(id=self.session_id, first_frame=first_frame)
         try:
-            return self._client.segment(frames, self._prompt, session, self._stub)
+            return self._client.segment(frames, self._prompts, session, self._stub)
         except ModelServerError as err:
             code = err.__cause__.code() if isinstance(err.__cause__, grpc.RpcError) else None
             if code == grpc.StatusCode.UNAVAILABLE:
@@ -380,7 +380,7 @@ class _SessionTracker:
         self._closed = True
         try:  # frees the session's device memory now rather than after its idle time
             self._stub.Segment(
-                pb.SegmentRequest(prompts=[self._prompt], session=pb.TrackingSession(id=self.session_id, close=True)),
+                pb.SegmentRequest(prompts=self._prompts, session=pb.TrackingSession(id=self.session_id, close=True)),
                 timeout=5,
                 metadata=self._client.metadata,
             )

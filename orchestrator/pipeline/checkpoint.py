@@ -34,11 +34,11 @@ from typing import Any
 import numpy as np
 
 from ..request import CheckedRequest
-from ..vision.stitching import AssemblyState, Objects
+from ..vision.stitching import AssemblyState, Keep, Objects
 from .concurrency import SharedRecord
 
 MANIFEST = "checkpoint.json"
-FORMAT = 2
+FORMAT = 3
 _HASH_CHUNK = 1 << 20
 
 
@@ -63,12 +63,13 @@ class TrackingCheckpoint:
 
     received: int  # frames [0, received) are tracked
     restarts: int  # tracking sessions restarted so far (the job's budget carries over)
-    keep: frozenset[int] | None  # ids to edit (None: all)
+    keep: Keep  # each target's ids to edit (None: all its objects)
     next_id: int  # the id stitcher's
     last_masks: Objects  # the id stitcher's: each object's last mask
     assembly: AssemblyState  # frames [0, assembly.written) are final in the mask store
     tail: list[Objects]  # objects on the last chunk_overlap frames before `received`
     scores: dict[int, float] = field(default_factory=dict)  # the id stitcher's: each object's best score
+    prompts: dict[int, str] = field(default_factory=dict)  # the id stitcher's: the prompt that found each object
 
 
 @dataclass
@@ -129,7 +130,7 @@ class Checkpoints:
                 "sequence": self._sequence,
                 "received": checkpoint.received,
                 "restarts": checkpoint.restarts,
-                "keep": None if checkpoint.keep is None else sorted(checkpoint.keep),
+                "keep": [None if kept is None else sorted(kept) for kept in checkpoint.keep],
                 "next_id": checkpoint.next_id,
                 "written": checkpoint.assembly.written,
                 "filled": checkpoint.assembly.filled,
@@ -138,6 +139,7 @@ class Checkpoints:
                 "tail": tail,
                 "last": last,
                 "scores": {str(g): score for g, score in checkpoint.scores.items()},
+                "prompts": {str(g): prompt for g, prompt in checkpoint.prompts.items()},
                 "masks": name,
                 "masks_sha256": _sha256(data),
             }
@@ -195,7 +197,7 @@ class Checkpoints:
             tracking = TrackingCheckpoint(
                 received=state["received"],
                 restarts=state["restarts"],
-                keep=None if state["keep"] is None else frozenset(state["keep"]),
+                keep=tuple(None if kept is None else frozenset(kept) for kept in state["keep"]),
                 next_id=state["next_id"],
                 last_masks=frame("last", state["last"]),
                 assembly=AssemblyState(
@@ -206,6 +208,7 @@ class Checkpoints:
                 ),
                 tail=[frame(f"tail.{k}", ids) for k, ids in enumerate(state["tail"])],
                 scores={int(g): score for g, score in state["scores"].items()},
+                prompts={int(g): prompt for g, prompt in state["prompts"].items()},
             )
         return Resume(tracking, self._read_editing(manifest.get("editing")))
 

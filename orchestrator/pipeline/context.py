@@ -5,6 +5,7 @@ over is in concurrency.py."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,9 +18,9 @@ from ..media.decode import VideoInfo
 from ..media.mask_cache import MaskCache
 from ..media.object_list import ObjectList
 from ..models import Models, Tracker
-from ..request import EditOptions, JobStatus, Mode, VideoEditRequest
+from ..request import CheckedRequest, EditOptions, JobStatus, Mode, ObjectEdit, VideoEditRequest
 from ..vision.crop import Box
-from ..vision.stitching import IdStitcher, Objects
+from ..vision.stitching import IdStitcher, Objects, Targets
 from .checkpoint import Checkpoints
 from .concurrency import StopSignal
 
@@ -176,6 +177,20 @@ class JobContext:
     stop: StopSignal = field(default_factory=StopSignal)
     checkpoints: Checkpoints | None = None  # where stages record what they made durable (None: nowhere)
 
+    @property
+    def targets(self) -> tuple[ObjectEdit, ...]:
+        """The objects the job edits, each with its own instruction (CheckedRequest.targets)."""
+        return CheckedRequest(self.request, self.options).targets
+
+    def for_target(self, k: int) -> JobContext:
+        """This context for target `k` alone: its request is the one-object form with that target's
+        prompts, so a stage written for one object (editing) runs unchanged with its instruction."""
+        target = self.targets[k]
+        request = dataclasses.replace(
+            self.request, mask_prompt=target.mask_prompt, edit_prompt=target.edit_prompt, objects=[]
+        )
+        return dataclasses.replace(self, request=request)
+
 
 @dataclass
 class Sighting:
@@ -184,7 +199,7 @@ class Sighting:
     start: int  # index of the chunk's first frame
     frames: list[np.ndarray]  # the chunk's frames (its last ones overlap the next chunk)
     objects: list[Objects]  # per frame of the chunk
-    keep: frozenset[int] | None  # ids to edit; None: every object, also ones that appear later
-    stitcher: IdStitcher  # carries on numbering objects for propagating
+    targets: Targets  # each target's prompt and the ids it edits
+    stitcher: IdStitcher  # carries on numbering objects (and keeping their prompts) for propagating
     tracker: Tracker  # the tracking session that found them: propagating carries it on (and closes it)
     run_start: int  # the video index of the tracker's first frame

@@ -2,8 +2,14 @@
 
 Stages are modules named after those stages; they never import each other. What one produces,
 the driver hands to the next: extracting -> VideoInfo (the JobContext is built from it),
-masking -> Sighting, propagating -> MaskStore, editing -> a CropSpool of edited boxes,
-smoothing -> a Smoother that the saving pass applies, saving -> the output files.
+masking -> Sighting, propagating -> a MaskStore per target, editing -> a CropSpool of edited
+boxes per target, smoothing -> a Smoother per target that the saving pass applies, saving -> the
+output files.
+
+A job has one target per object it edits (`objects`, or the one-object form's prompts): one
+tracking session finds them all, each target's masks are kept apart, and each has an editing
+stage of its own with its own instruction (its Edit calls are batched with the others' on the
+model server), all pasted in one saving pass.
 
 Later stages run behind earlier ones, each on a thread of its own, following what is final
 (concurrency.py has every piece of that): editing behind propagating (TrackedFrames: each frame
@@ -29,7 +35,7 @@ from ..media.object_masks import ObjectMasks
 from ..media.summary import colour_note
 from ..models import Models
 from ..request import CheckedRequest, JobStatus, Mode, VideoEditRequest
-from ..vision.stitching import union_mask
+from ..vision.stitching import Found, Targets, union_mask
 from .carrying import carry_edits, crop_boxes, plan_keyframes
 from .checkpoint import Checkpoints, EditingCheckpoint, Fingerprint, TrackingCheckpoint
 from .concurrency import BehindStage, FrameWatermark, KeyframePlan, StagesBehind, Stopped, StopSignal, TrackedFrames
@@ -40,7 +46,7 @@ from .listing import copy_objects, listed_again, save_objects
 from .masking import find_objects
 from .propagating import mask_store, object_masks, propagate, resume_propagating
 from .reusing import reuse_masks
-from .saving import OutputPaths, save_mask_video, save_stills, save_video
+from .saving import Layer, OutputPaths, save_mask_video, save_stills, save_video
 from .smoothing import Smoother
 
 # Tracked frames propagating may be ahead of editing (their pixels held): a few. When the model
@@ -102,14 +108,16 @@ def run_video(
     identity = models.info().identity
     checkpoints = Checkpoints(workdir, Fingerprint.of(job, identity), log)
     ctx = JobContext(req, opts, info, models, progress, log, workdir, threads, stop, checkpoints)
-    cache_key = _cache_key(ctx, identity) if sources.cache is not None and opts.masks_from is None else None
+    # Several targets: not in the mask cache (its entries hold one prompt's objects).
+    cacheable = sources.cache is not None and opts.masks_from is None and len(ctx.targets) == 1
+    cache_key = _cache_key(ctx, identity) if cacheable else None
     reused = _reused(ctx, sources, cache_key, paths)
 
     with ExitStack() as spools:
         masks, edits, objects, resumed = _open_spools(ctx, spools, attempt if reused is None else 0)
 
         # 2. Masking: find the prompted objects (in the first chunk, or where they first appear).
-        progress.stage(JobStatus.MASKING, f"looking for {req.mask_prompt!r}", total_frames=info.frame_count)
+        progress.stage(JobStatus.MASKING, f"looking for {_prompts(ctx)}", total_frames=info.frame_count)
         if reused is not None:
             start: Sighting | Resumed | ReusedMasks = reused
             progress.complete(0, f"objects tracked before, by {reused.origin}")
@@ -120,31 +128,33 @@ def run_video(
             start = resumed
             progress.complete(0, "objects found by an earlier attempt")
         behind = spools.enter_context(StagesBehind(ctx))  # after the spools: stopped before they close
-        edited_ready = FrameWatermark(stop)  # how far `edits` is final, for the saving pass
+        edited_ready = [FrameWatermark(stop) for _ in edits]  # how far each of `edits` is final, for saving
 
         # 3. Propagating: track them through the rest of the video (or read the masks reused).
         # Without keyframes, editing (4) runs behind it: each frame is cropped from tracking's
         # decode and sent to the model server as soon as its mask is final, so the model server
         # edits while it tracks.
-        progress.stage(JobStatus.PROPAGATING, f"tracking {req.mask_prompt!r}", total_frames=info.frame_count)
+        progress.stage(JobStatus.PROPAGATING, f"tracking {_prompts(ctx)}", total_frames=info.frame_count)
         editing = None
         if opts.uses_keyframes or req.mode == Mode.MASKS:
-            scores = _propagate(ctx, start, masks, objects)
+            found = _propagate(ctx, start, masks, objects)
         else:
-            editing, scores = _propagate_with_editing_behind(ctx, behind, start, masks, objects, edits, edited_ready)
+            editing, found = _propagate_with_editing_behind(ctx, behind, start, masks, objects, edits, edited_ready)
         mask_video = behind.start("mask video", save_mask_video, masks, paths)
+        unmatched: set[int] = set()
         if isinstance(start, ReusedMasks):
             listing = behind.start("listing", listed_again, start, paths)
         else:
-            keep = start.keep if isinstance(start, Sighting) else start.tracking.keep
-            listing = behind.start("listing", save_objects, objects, scores, keep, paths)
+            targets = _targets(ctx, start)
+            unmatched = _unmatched(ctx, targets, found)
+            listing = behind.start("listing", save_objects, objects, found, targets, paths)
         del start  # a chunk of full frames and their masks: not needed past here
         if req.mode == Mode.MASKS:
             # 6. Saving: the mask video and the objects, and nothing to edit.
             progress.stage(JobStatus.SAVING, "writing the mask video and the objects", total_frames=info.frame_count)
             behind.finish(mask_video, listing)
-            found = _listed(ctx, listing, sources, cache_key, paths)
-            return dataclasses.replace(paths, summary=f"{found} object(s) found", objects_found=found)
+            listed = _listed(ctx, listing, sources, cache_key, paths)
+            return dataclasses.replace(paths, summary=f"{listed} object(s) found", objects_found=listed)
 
         # 4. Editing: crop, edit, resize back to the box (the saving pass pastes it through the
         # eroded, feathered mask). Saving (6, with smoothing, 5, inside its pass) starts now and
@@ -153,22 +163,55 @@ def run_video(
         # tracking's frames, a higher peak that only long videos reach.)
         progress.stage(
             JobStatus.EDITING,
-            f"editing: {req.edit_prompt!r}",
-            total_frames=info.frame_count * (2 if editing is None else 1),
+            "editing: " + ", ".join(repr(t.edit_prompt) for t in ctx.targets),
+            total_frames=info.frame_count * (2 if editing is None else len(editing)),
         )
         saving, smoothing = _start_saving(ctx, behind, masks, edits, paths, edited_ready)
         if editing is None:
-            summary = _edit_keyframes(ctx, behind, masks, edits, edited_ready)
+            summary = _edit_keyframes(ctx, behind, masks[0], edits[0], edited_ready[0])
         else:
-            behind.finish(editing)
-            summary = f"{edits.frames()} frames edited by the model{_which(edits)}"
-        edited_ready.finish()
+            behind.finish(*editing)
+            summary = _edited(ctx, edits, unmatched)
+        for ready in edited_ready:
+            ready.finish()
 
         # 5. Smoothing and 6. saving: what is left of the saving pass (and smoothing in it).
         _finish_saving(ctx, behind, saving, smoothing, mask_video, listing)
-        found = _listed(ctx, listing, sources, cache_key, paths)
+        listed = _listed(ctx, listing, sources, cache_key, paths)
     note = colour_note(info)
-    return dataclasses.replace(paths, summary=f"{summary}; {note}" if note else summary, objects_found=found)
+    return dataclasses.replace(paths, summary=f"{summary}; {note}" if note else summary, objects_found=listed)
+
+
+def _prompts(ctx: JobContext) -> str:
+    """What the job looks for, for its stage messages: "'car'", "'car', 'sky'"."""
+    return ", ".join(repr(t.mask_prompt) for t in ctx.targets)
+
+
+def _targets(ctx: JobContext, start: Sighting | Resumed) -> Targets:
+    """Each target's prompt and kept ids, as masking picked them (or an earlier attempt)."""
+    if isinstance(start, Sighting):
+        return start.targets
+    return Targets(tuple(t.mask_prompt for t in ctx.targets), start.tracking.keep)
+
+
+def _unmatched(ctx: JobContext, targets: Targets, found: Found) -> set[int]:
+    """The targets no object was found for (said in the log: not a failure while another matched)."""
+    matched = {targets.of(prompt) for prompt in found.prompts.values()}
+    unmatched = set(range(len(targets.prompts))) - matched
+    for k in sorted(unmatched):
+        ctx.log.warning("masking: objects[%d] %r matched nothing; it is not edited", k, targets.prompts[k])
+    return unmatched
+
+
+def _edited(ctx: JobContext, edits: list[CropSpool], unmatched: set[int]) -> str:
+    """What editing did, for the final status: per target with several."""
+    if len(edits) == 1:
+        return f"{edits[0].frames()} frames edited by the model{_which(edits[0])}"
+    return "; ".join(
+        f"objects[{k}] {t.mask_prompt!r}: "
+        + ("matched nothing" if k in unmatched else f"{edits[k].frames()} frames edited{_which(edits[k])}")
+        for k, t in enumerate(ctx.targets)
+    )
 
 
 def _cache_key(ctx: JobContext, identity: str) -> MaskKey:
@@ -262,24 +305,30 @@ class Resumed:
 
 def _open_spools(
     ctx: JobContext, spools: ExitStack, attempt: int
-) -> tuple[MaskStore, CropSpool, ObjectMasks, Resumed | None]:
-    """The job's mask store, crop spool and object masks: empty, or as an earlier attempt left
-    them when its checkpoint is this job's (then the Resumed to carry on from)."""
-    info, checkpoints = ctx.info, ctx.checkpoints
+) -> tuple[list[MaskStore], list[CropSpool], ObjectMasks, Resumed | None]:
+    """The job's mask stores and crop spools (one per target) and object masks: empty, or as an
+    earlier attempt left them when its checkpoint is this job's (then the Resumed to carry on from)."""
+    info, checkpoints, targets = ctx.info, ctx.checkpoints, range(len(ctx.targets))
     assert checkpoints is not None
     resume = checkpoints.load(info.height, info.width)
     resumed = None
     if resume is not None:
         written = resume.tracking.assembly.written
-        # Keyframe plans are not checkpointed: with keyframes, editing starts over.
-        editing = resume.editing if resume.editing is not None and not ctx.options.uses_keyframes else None
+        # Keyframe plans are not checkpointed: with keyframes, editing starts over; so it does with
+        # several targets (one manifest, written by one editing stage).
+        editing = resume.editing
+        if editing is None or ctx.options.uses_keyframes or len(targets) > 1:
+            editing = None
         edited_up_to = min(editing.final, written) if editing is not None else 0
         try:
-            masks = spools.enter_context(mask_store(ctx, resume_up_to=written))
+            masks = [spools.enter_context(mask_store(ctx, k, resume_up_to=written)) for k in targets]
             objects = spools.enter_context(object_masks(ctx, resume_up_to=written))
-            edits = spools.enter_context(
-                CropSpool(ctx.workdir / "edited.crops", info.frame_count, resume_up_to=edited_up_to)
-            )
+            edits = [
+                spools.enter_context(
+                    CropSpool(ctx.workdir / f"edited-{k}.crops", info.frame_count, resume_up_to=edited_up_to)
+                )
+                for k in targets
+            ]
         except ValueError as err:
             ctx.log.warning("resume: the spools of an earlier attempt are ignored (%s); starting over", err)
             checkpoints.clear()
@@ -292,24 +341,25 @@ def _open_spools(
                 edited_up_to,
             )
             return masks, edits, objects, resumed
-    masks = spools.enter_context(mask_store(ctx))
+    masks = [spools.enter_context(mask_store(ctx, k)) for k in targets]
     objects = spools.enter_context(object_masks(ctx))
-    edits = spools.enter_context(CropSpool(ctx.workdir / "edited.crops", info.frame_count))
+    edits = [spools.enter_context(CropSpool(ctx.workdir / f"edited-{k}.crops", info.frame_count)) for k in targets]
     return masks, edits, objects, None
 
 
 def _propagate(
     ctx: JobContext,
     start: Sighting | Resumed | ReusedMasks,
-    masks: MaskStore,
+    masks: list[MaskStore],
     objects: ObjectMasks,
-    tracked: TrackedFrames | None = None,
-) -> dict[int, float]:
+    tracked: list[TrackedFrames] | None = None,
+) -> Found:
     """Propagating from where masking found the objects, or from an earlier attempt's checkpoint,
-    or the masks reused; returns the objects' scores."""
+    or the masks reused (one target: validation says so); returns the objects' scores and prompts."""
+    tracked = tracked or []
     if isinstance(start, ReusedMasks):
-        reuse_masks(ctx, start, masks, tracked)
-        return {}
+        reuse_masks(ctx, start, masks[0], tracked[0] if tracked else None)
+        return Found()
     if isinstance(start, Sighting):
         return propagate(ctx, start, masks, objects, tracked)
     return resume_propagating(ctx, start.tracking, masks, objects, tracked, start.edited_up_to)
@@ -319,38 +369,70 @@ def _propagate_with_editing_behind(
     ctx: JobContext,
     behind: StagesBehind,
     start: Sighting | Resumed | ReusedMasks,
-    masks: MaskStore,
+    masks: list[MaskStore],
     objects: ObjectMasks,
-    edits: CropSpool,
-    edited_ready: FrameWatermark,
-) -> tuple[BehindStage[int], dict[int, float]]:
-    """Propagating, handing each frame over to editing, which runs behind it, once its mask is
-    final; returns the editing stage (still running) and the objects' scores."""
-    tracked = TrackedFrames(TRACKED_FRAMES_HELD, ctx.stop)
+    edits: list[CropSpool],
+    edited_ready: list[FrameWatermark],
+) -> tuple[list[BehindStage[int]], Found]:
+    """Propagating, handing each frame over to each target's editing, which runs behind it, once
+    its mask is final; returns the editing stages (still running) and the objects' scores and
+    prompts."""
+    tracked = [TrackedFrames(TRACKED_FRAMES_HELD, ctx.stop) for _ in masks]
     resumed_edits = None
-    if isinstance(start, Resumed) and start.editing is not None:
+    if isinstance(start, Resumed) and start.editing is not None:  # one target only (_open_spools)
         already = EditingCheckpoint(start.edited_up_to, start.editing.anchor)
-        resumed_edits = ResumedEdits(already, [masks.box(i) for i in range(start.edited_up_to)])
-    editing = behind.start("editing", edit_tracked, tracked, edits, edited_ready, resumed_edits)
+        resumed_edits = ResumedEdits(already, [masks[0].box(i) for i in range(start.edited_up_to)])
+    several = len(masks) > 1
+    editing = [
+        behind.start(
+            f"editing {k + 1}" if several else "editing",
+            _edit_target,
+            k,
+            tracked[k],
+            edits[k],
+            edited_ready[k],
+            resumed_edits,
+        )
+        for k in range(len(masks))
+    ]
     return editing, _propagate(ctx, start, masks, objects, tracked)
+
+
+def _edit_target(
+    ctx: JobContext,
+    k: int,
+    tracked: TrackedFrames,
+    edits: CropSpool,
+    ready: FrameWatermark,
+    resumed: ResumedEdits | None,
+) -> int:
+    """Target `k`'s editing stage: edit_tracked with its own instruction (checkpointed only when it
+    is the job's one target: one manifest, one editing stage writing it)."""
+    target = ctx.for_target(k)
+    if len(ctx.targets) > 1:
+        target = dataclasses.replace(target, checkpoints=None)
+    return edit_tracked(target, tracked, edits, ready, resumed)
 
 
 def _start_saving(
     ctx: JobContext,
     behind: StagesBehind,
-    masks: MaskStore,
-    edits: CropSpool,
+    masks: list[MaskStore],
+    edits: list[CropSpool],
     paths: OutputPaths,
-    edited_ready: FrameWatermark,
+    edited_ready: list[FrameWatermark],
 ) -> tuple[BehindStage[None], BehindStage[None] | None]:
-    """Start the saving pass behind editing; returns it and smoothing, the part of it that is a
-    stage of its own (None without smoothing)."""
+    """Start the saving pass behind editing, each target a layer with a Smoother of its own;
+    returns it and smoothing, the part of it that is a stage of its own (None without smoothing:
+    the last target's Smoother reports it, all of them smoothing each frame in turn)."""
+    layers = [Layer(m, e, ready) for m, e, ready in zip(masks, edits, edited_ready, strict=True)]
     if not ctx.request.apply_smoothing:
-        return behind.start("saving", save_video, masks, edits, paths, edited_ready), None
-    tally = behind.tally()
-    smoother = Smoother(dataclasses.replace(ctx, progress=tally))
-    saving = behind.start("saving", save_video, masks, edits, paths, edited_ready, smoother)
-    return saving, BehindStage("smoothing", smoother.finished, tally)
+        return behind.start("saving", save_video, layers, paths), None
+    tallies = [behind.tally() for _ in layers]
+    smoothers = [Smoother(dataclasses.replace(ctx, progress=tally)) for tally in tallies]
+    layers = [dataclasses.replace(layer, place=smoother) for layer, smoother in zip(layers, smoothers, strict=True)]
+    saving = behind.start("saving", save_video, layers, paths)
+    return saving, BehindStage("smoothing", smoothers[-1].finished, tallies[-1])
 
 
 def _edit_keyframes(
@@ -411,7 +493,11 @@ def run_single_frame(
     progress.stage(JobStatus.MASKING, f"looking for {req.mask_prompt!r}", total_frames=1)
     sighting = find_objects(ctx, start=index, stop=index + 1)
     sighting.tracker.close()
-    frame, mask = sighting.frames[0], union_mask(sighting.objects[0], sighting.keep, info.height, info.width)
+    found, targets = sighting.stitcher.prompts, sighting.targets
+    frame = sighting.frames[0]
+    mask = union_mask(
+        sighting.objects[0], lambda g: targets.editing(g, found.get(g)) is not None, info.height, info.width
+    )
 
     progress.stage(JobStatus.EDITING, f"editing: {req.edit_prompt!r}", total_frames=1)
     edited = edit_frame(ctx, index, frame, mask)

@@ -18,6 +18,7 @@ from ..media.decode import read_frames
 from ..media.mask_cache import link
 from ..media.object_list import ObjectList, summarize
 from ..media.object_masks import ObjectMasks
+from ..vision.stitching import Found, Targets
 from .context import JobContext, OutputPaths, ReusedMasks
 
 PREVIEW_WIDTH = 640  # previews are at most this wide: enough to tell objects apart
@@ -26,22 +27,23 @@ PALETTE = [(255, 64, 64), (64, 160, 255), (255, 200, 0), (0, 220, 120), (220, 80
 
 
 def save_objects(
-    ctx: JobContext, objects: ObjectMasks, scores: dict[int, float], keep: frozenset[int] | None, paths: OutputPaths
+    ctx: JobContext, objects: ObjectMasks, found: Found, targets: Targets, paths: OutputPaths
 ) -> ObjectList:
     """Write the list, the previews and the masks of every object `objects` holds (tracking has
-    ended); `scores` and `keep` (None: all) by tracker id."""
+    ended); `found`: their scores and prompts by tracker id; `targets`: which ones are edited."""
     assert paths.objects is not None and paths.object_files is not None and ctx.checkpoints is not None
     info, fingerprint = ctx.info, ctx.checkpoints.fingerprint
-    summaries = summarize(objects, scores)
+    summaries = summarize(objects, found.scores, found.prompts)
+    edited = [o.id for o in summaries if targets.editing(o.id - 1, found.prompts.get(o.id - 1)) is not None]
     listed = ObjectList(
         job_id=ctx.request.job_id,
-        mask_prompt=ctx.request.mask_prompt,
+        mask_prompt="; ".join(targets.prompts),
         input_sha256=fingerprint.input_sha256,
         segmenter=fingerprint.models,
         frames=info.frame_count,
         width=info.width,
         height=info.height,
-        edited=[o.id for o in summaries if keep is None or o.id - 1 in keep],
+        edited=edited,
         objects=summaries,
     )
     shutil.rmtree(paths.object_files, ignore_errors=True)  # an earlier attempt's, unfinished

@@ -1,11 +1,12 @@
-"""Stage 2, masking: find the objects named by `mask_prompt` with SAM3.
+"""Stage 2, masking: find the objects named by `mask_prompt` (or each of `objects`'s) with SAM3.
 
-Opens a tracker (one SAM3 tracking session) and segments the video chunk by chunk from the
-start until the prompt matches (usually the first chunk; an object that enters later is found
-where it enters, and those Segment results are kept for propagating, which carries on with the
-same tracker). Every matching instance is edited unless `extra.instances` asks for
-the largest N. When nothing matches anywhere, the job fails here, before any editing time is
-spent, with an error that says which frames were searched.
+Opens a tracker (one SAM3 tracking session with every prompt) and segments the video chunk by
+chunk from the start until a prompt matches (usually the first chunk; an object that enters later
+is found where it enters, and those Segment results are kept for propagating, which carries on
+with the same tracker). Every matching instance is edited unless `extra.instances` (or the
+object's `instances`) asks for the largest N, picked here among what its prompt found. When
+nothing matches anywhere, the job fails here, before any editing time is spent, with an error
+that says which frames were searched.
 """
 
 from __future__ import annotations
@@ -14,17 +15,18 @@ from itertools import islice
 
 from ..errors import InvalidArgument, TrackingLost
 from ..media.decode import read_frames
-from ..vision.stitching import IdStitcher, frame_objects, frame_scores, largest
+from ..vision.stitching import IdStitcher, Objects, Targets, frame_objects, frame_prompts, frame_scores, largest
 from .context import JobContext, Sighting
 
 
 def find_objects(ctx: JobContext, start: int = 0, stop: int | None = None) -> Sighting:
-    """Segment chunks of frames [start, stop) until the prompt matches; raise if it never does."""
-    info, opts, prompt = ctx.info, ctx.options, ctx.request.mask_prompt
+    """Segment chunks of frames [start, stop) until a prompt matches; raise if none ever does."""
+    info, opts = ctx.info, ctx.options
+    prompts = [t.mask_prompt for t in ctx.targets]
     stop = info.frame_count if stop is None else min(stop, info.frame_count)
     stitcher = IdStitcher()
     frames_iter = read_frames(info, start, threads=ctx.threads)
-    tracker, run_start = ctx.models.track(prompt), start
+    tracker, run_start = ctx.models.track(prompts), start
     chunk_start = start
     try:
         while chunk_start < stop:
@@ -34,40 +36,66 @@ def find_objects(ctx: JobContext, start: int = 0, stop: int | None = None) -> Si
             except TrackingLost as err:  # nothing found yet, so nothing to carry over: start afresh here
                 ctx.log.warning("masking: %s; tracking starts again at frame %d", err, chunk_start)
                 tracker.close()
-                tracker, run_start = ctx.models.track(prompt), chunk_start
+                tracker, run_start = ctx.models.track(prompts), chunk_start
                 segmentation = tracker.segment(frames, 0)
-            if chunk_start == start and segmentation.prompt != prompt:
-                ctx.log.warning(
-                    "masking: mask_prompt is longer than SAM3 reads (its text window); it read only "
-                    "%r. Shorten the prompt to say what matters first.",
-                    segmentation.prompt,
-                )
+            if chunk_start == start:
+                _cut_prompts(ctx, prompts, segmentation.prompts)
             objects = stitcher.stitch(
                 [frame_objects(dets) for dets in segmentation.frames],
                 continues=tracker.persistent and chunk_start > run_start,
                 scores=[frame_scores(dets) for dets in segmentation.frames],
+                prompts=[frame_prompts(dets) for dets in segmentation.frames],
             )
             ctx.progress.advance(chunk_start + len(frames) - start)
             if any(objects):
-                keep = None if opts.instances is None else largest(objects, opts.instances)
-                found = sorted({g for frame in objects for g in frame})
-                ctx.log.info(
-                    "masking: %r found %d object(s) in frames %d-%d%s",
-                    prompt,
-                    len(found),
-                    chunk_start,
-                    chunk_start + len(frames) - 1,
-                    "" if keep is None else f"; editing the {len(keep)} largest (ids {sorted(keep)})",
-                )
-                ctx.progress.complete(chunk_start + len(frames) - start, f"found {len(found)} object(s)")
-                return Sighting(chunk_start, frames, objects, keep, stitcher, tracker, run_start)
+                targets = _kept(ctx, objects, stitcher, chunk_start, chunk_start + len(frames) - 1)
+                found = len({g for frame in objects for g in frame})
+                ctx.progress.complete(chunk_start + len(frames) - start, f"found {found} object(s)")
+                return Sighting(chunk_start, frames, objects, targets, stitcher, tracker, run_start)
             chunk_start += len(frames)
     except BaseException:
         tracker.close()
         raise
     tracker.close()
-    raise InvalidArgument(
-        "mask_prompt",
-        f"{prompt!r} matched nothing in frames {start}-{stop - 1}; "
-        "try a simpler noun phrase (e.g. 'hair', 'car') or check the input video",
+    field, said = (
+        ("mask_prompt", f"{prompts[0]!r} matched nothing")
+        if len(prompts) == 1
+        else ("objects", "no object's mask_prompt matched anything")
     )
+    raise InvalidArgument(
+        field,
+        f"{said} in frames {start}-{stop - 1}; try a simpler noun phrase (e.g. 'hair', 'car') or check the input video",
+    )
+
+
+def _cut_prompts(ctx: JobContext, prompts: list[str], read: list[str]) -> None:
+    """Say in the log which prompts SAM3 read only the start of."""
+    for asked, as_read in zip(prompts, read, strict=False):
+        if as_read != asked:
+            ctx.log.warning(
+                "masking: mask_prompt %r is longer than SAM3 reads (its text window); it read only %r. "
+                "Shorten the prompt to say what matters first.",
+                asked,
+                as_read,
+            )
+
+
+def _kept(ctx: JobContext, objects: list[Objects], stitcher: IdStitcher, first: int, last: int) -> Targets:
+    """Each target's objects to edit: all (also later ones), or its N largest found here."""
+    targets = ctx.targets
+    every = Targets(tuple(t.mask_prompt for t in targets), (None,) * len(targets))
+    keep = []
+    for k, target in enumerate(targets):
+        its = [every.of_frame(frame, stitcher.prompts, k) for frame in objects]
+        found = sorted({g for frame in its for g in frame})
+        kept = None if target.instances is None else largest(its, target.instances)
+        keep.append(kept)
+        ctx.log.info(
+            "masking: %r found %d object(s) in frames %d-%d%s",
+            target.mask_prompt,
+            len(found),
+            first,
+            last,
+            "" if kept is None else f"; editing the {len(kept)} largest (ids {sorted(kept)})",
+        )
+    return Targets(every.prompts, tuple(keep))

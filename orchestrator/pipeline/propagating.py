@@ -3,8 +3,8 @@
 The tracker that found the objects (one SAM3 tracking session on one model-server replica)
 carries on over the rest of the video, chunk by chunk: tracks, their memories and object ids
 continue across chunks, so masks do not jump where chunks meet. Short gaps are filled, and the
-per-frame union of the kept objects is spooled to a MaskStore. Frames before the sighting have
-no object.
+per-frame union of each target's kept objects is spooled to that target's MaskStore. Frames
+before the sighting have no object.
 
 The next chunk is decoded and sent while the model server works on the current one (two Segment
 calls in flight, each holding one chunk of frames: memory stays bounded; the server takes them
@@ -13,8 +13,8 @@ tracking starts again in a new session from the frames before the lost chunk, wh
 ids carry over by mask overlap (vision.stitching); so does a model server without sessions, on
 every chunk.
 
-Editing can run behind it: each frame goes on to editing (concurrency.TrackedFrames) with its
-pixels as soon as its mask is final, so the model server edits while it tracks and no stage
+Editing can run behind it: each frame goes on to each target's editing (concurrency.TrackedFrames)
+with its pixels as soon as its mask is final, so the model server edits while it tracks and no stage
 decodes the video again for the crops.
 
 Its state lives in two small objects: a `_TrackingRun` (the tracker, the chunks in flight,
@@ -25,7 +25,7 @@ handed on once its mask is final).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from itertools import islice
@@ -37,7 +37,16 @@ from ..media.decode import read_frames
 from ..media.mask_store import MaskStore
 from ..media.object_masks import ObjectMasks
 from ..models import Segmentation, Tracker
-from ..vision.stitching import IdStitcher, Objects, TrackAssembler, frame_objects, frame_scores
+from ..vision.stitching import (
+    Found,
+    IdStitcher,
+    Objects,
+    Targets,
+    TrackAssembler,
+    frame_objects,
+    frame_prompts,
+    frame_scores,
+)
 from .checkpoint import TrackingCheckpoint
 from .concurrency import TrackedFrame, TrackedFrames
 from .context import JobContext, Sighting
@@ -60,11 +69,11 @@ class _Chunk:
         return self.start + len(self.frames)
 
 
-def mask_store(ctx: JobContext, resume_up_to: int = 0) -> MaskStore:
-    """An empty store for the job's masks (propagate fills it), or the one an earlier attempt
-    filled up to `resume_up_to` (resume_propagating carries on)."""
+def mask_store(ctx: JobContext, target: int, resume_up_to: int = 0) -> MaskStore:
+    """An empty store for the masks of the job's target `target` (propagate fills it), or the one
+    an earlier attempt filled up to `resume_up_to` (resume_propagating carries on)."""
     info = ctx.info
-    return MaskStore(ctx.workdir / "masks.bits", info.frame_count, info.height, info.width, resume_up_to)
+    return MaskStore(ctx.workdir / f"masks-{target}.bits", info.frame_count, info.height, info.width, resume_up_to)
 
 
 def object_masks(ctx: JobContext, resume_up_to: int = 0) -> ObjectMasks:
@@ -76,16 +85,18 @@ def object_masks(ctx: JobContext, resume_up_to: int = 0) -> ObjectMasks:
 def propagate(
     ctx: JobContext,
     sighting: Sighting,
-    store: MaskStore,
+    stores: Sequence[MaskStore],
     objects: ObjectMasks,
-    tracked: TrackedFrames | None = None,
-) -> dict[int, float]:
-    """Write every frame's final mask into `store` (the kept objects' union) and `objects` (every
-    object apart), in order (a frame is written once no gap before a later frame can fill it any
-    more). `tracked`: where each frame goes, with its pixels, once it is written (finished after
-    the last one). Returns each object's highest detection score."""
-    assembler = TrackAssembler(store, ctx.options.max_gap, sighting.keep, objects=objects)
-    masks = _FinalMasks(ctx, assembler, store, objects, tracked)
+    tracked: Sequence[TrackedFrames] = (),
+) -> Found:
+    """Write every frame's final masks into `stores` (each target's kept objects' union) and
+    `objects` (every object apart), in order (a frame is written once no gap before a later frame
+    can fill it any more). `tracked`: where each frame goes, with its pixels, once it is written
+    (one per target; finished after the last frame). Returns each object's highest detection score
+    and prompt."""
+    stitcher = sighting.stitcher
+    assembler = TrackAssembler(stores, ctx.options.max_gap, sighting.targets, stitcher.prompts, objects=objects)
+    masks = _FinalMasks(ctx, assembler, stores, objects, tracked)
     for index in range(sighting.start):
         masks.add(index, {}, None)
     for offset, objects in enumerate(sighting.objects):
@@ -97,8 +108,8 @@ def propagate(
         ctx,
         _Lead(sighting.frames[len(sighting.frames) - overlap :], sighting.objects[len(sighting.objects) - overlap :]),
         received,
-        sighting.stitcher,
-        sighting.keep,
+        stitcher,
+        sighting.targets,
         (sighting.tracker, sighting.run_start),
     )
     return _track(ctx, masks, run)
@@ -107,20 +118,22 @@ def propagate(
 def resume_propagating(
     ctx: JobContext,
     saved: TrackingCheckpoint,
-    store: MaskStore,
+    stores: Sequence[MaskStore],
     objects: ObjectMasks,
-    tracked: TrackedFrames | None = None,
+    tracked: Sequence[TrackedFrames] = (),
     edited_up_to: int = 0,
-) -> dict[int, float]:
-    """propagate, carrying on from an earlier attempt's checkpoint: `store` holds the final masks
+) -> Found:
+    """propagate, carrying on from an earlier attempt's checkpoint: `stores` hold the final masks
     up to it; tracking opens a new session at the checkpoint, led by the frames before it (their
     objects' ids carry over, as after a lost session). With `tracked`, editing gets the frames
     from `edited_up_to` on (those before are edited already), decoded here."""
     info, received = ctx.info, saved.received
-    assembler = TrackAssembler(store, ctx.options.max_gap, saved.keep, saved.assembly, objects)
-    masks = _FinalMasks(ctx, assembler, store, objects, tracked)
+    stitcher = IdStitcher(saved.next_id, saved.last_masks, saved.scores, saved.prompts)
+    targets = Targets(tuple(t.mask_prompt for t in ctx.targets), saved.keep)
+    assembler = TrackAssembler(stores, ctx.options.max_gap, targets, stitcher.prompts, saved.assembly, objects)
+    masks = _FinalMasks(ctx, assembler, stores, objects, tracked)
     overlap = len(saved.tail)
-    first = min(edited_up_to, received - overlap) if tracked is not None else received - overlap
+    first = min(edited_up_to, received - overlap) if tracked else received - overlap
     lead: list[np.ndarray] = []
     for index, frame in read_frames(info, start=first, threads=ctx.threads):
         if index >= received:
@@ -129,16 +142,14 @@ def resume_propagating(
             lead.append(frame)
         masks.resumed(index, frame, edited=index < edited_up_to)
     ctx.progress.advance(received)
-    stitcher = IdStitcher(saved.next_id, saved.last_masks, saved.scores)
-    run = _TrackingRun(ctx, _Lead(lead, saved.tail), received, stitcher, saved.keep, None)
+    run = _TrackingRun(ctx, _Lead(lead, saved.tail), received, stitcher, targets, None)
     run.restarts = saved.restarts
     return _track(ctx, masks, run)
 
 
-def _track(ctx: JobContext, masks: _FinalMasks, run: _TrackingRun) -> dict[int, float]:
+def _track(ctx: JobContext, masks: _FinalMasks, run: _TrackingRun) -> Found:
     """Carry `run` on to the end of the video, each chunk's objects into `masks` (checkpointed
-    after each chunk); returns each object's highest detection score."""
-    store = masks.store
+    after each chunk); returns each object's highest detection score and prompt."""
     try:
         run.checkpoint(masks)
         for chunk, objects in run.results():
@@ -150,57 +161,57 @@ def _track(ctx: JobContext, masks: _FinalMasks, run: _TrackingRun) -> dict[int, 
         run.close()
     masks.finish()
     ctx.log.info(
-        "propagating: objects on %d of %d frames (%d object-frames filled in gaps%s)",
-        store.frames_with_object(),
+        "propagating: objects on %s of %d frames (%d object-frames filled in gaps%s)",
+        " / ".join(str(store.frames_with_object()) for store in masks.stores),
         ctx.info.frame_count,
         masks.tracks.filled,
         f", {run.restarts} tracking restart(s)" if run.restarts else "",
     )
-    return dict(run.stitcher.scores)
+    return Found(dict(run.stitcher.scores), dict(run.stitcher.prompts))
 
 
 class _FinalMasks:
-    """Each frame's objects, assembled into tracks (short gaps filled) and written to the store;
-    frames whose masks are final go on to editing (`tracked`), in order."""
+    """Each frame's objects, assembled into tracks (short gaps filled) and written to the stores;
+    frames whose masks are final go on to each target's editing (`tracked`), in order."""
 
     def __init__(
         self,
         ctx: JobContext,
         tracks: TrackAssembler,
-        store: MaskStore,
+        stores: Sequence[MaskStore],
         objects: ObjectMasks,
-        tracked: TrackedFrames | None,
+        tracked: Sequence[TrackedFrames],
     ) -> None:
         self.tracks = tracks
-        self.store, self.objects = store, objects
+        self.stores, self.objects = stores, objects
         self._tracked = tracked
         self._awaiting: deque[tuple[int, np.ndarray | None]] = deque()  # for `tracked`, masks not final yet
 
     def add(self, index: int, objects: Objects, pixels: np.ndarray | None) -> None:
         self.tracks.add(index, objects)
-        if self._tracked is not None:
+        if self._tracked:
             self._awaiting.append((index, pixels))
             self._hand_over()
 
     def resumed(self, index: int, pixels: np.ndarray, edited: bool) -> None:
         """A frame an earlier attempt tracked (its mask final, or held by the restored assembler):
         handed on to editing with its pixels, unless it is `edited` already."""
-        if self._tracked is not None and not edited:
+        if self._tracked and not edited:
             self._awaiting.append((index, pixels))
             self._hand_over()
 
     def finish(self) -> None:
         self.tracks.finish()
-        if self._tracked is not None:
-            self._hand_over()
-            self._tracked.finish()
+        self._hand_over()
+        for tracked in self._tracked:
+            tracked.finish()
 
     def _hand_over(self) -> None:
-        assert self._tracked is not None
         while self._awaiting and self._awaiting[0][0] < self.tracks.written:
             index, pixels = self._awaiting.popleft()
-            box = self.store.box(index)
-            self._tracked.put(TrackedFrame(index, box, pixels if box is not None else None))
+            for store, tracked in zip(self.stores, self._tracked, strict=True):
+                box = store.box(index)
+                tracked.put(TrackedFrame(index, box, pixels if box is not None else None))
 
 
 @dataclass
@@ -223,10 +234,10 @@ class _TrackingRun:
         lead: _Lead,
         received: int,
         stitcher: IdStitcher,
-        keep: frozenset[int] | None,
+        targets: Targets,
         session: tuple[Tracker, int] | None,
     ) -> None:
-        self.ctx, self.stitcher, self.keep = ctx, stitcher, keep
+        self.ctx, self.stitcher, self.targets = ctx, stitcher, targets
         self.overlap = len(lead.frames)
         self.recent = deque(lead.frames, maxlen=self.overlap)  # the last frames sent
         self.tail_objects = list(lead.objects)  # the objects on them
@@ -234,7 +245,7 @@ class _TrackingRun:
         self.in_flight: deque[_Chunk] = deque()
         self.restarts = 0
         if session is None:  # a new session: its first chunk is led by the frames before
-            self.tracker, self.run_start = ctx.models.track(ctx.request.mask_prompt), received - self.overlap
+            self.tracker, self.run_start = ctx.models.track(targets.prompts), received - self.overlap
         else:
             self.tracker, self.run_start = session
         self._opening = session is None
@@ -272,7 +283,7 @@ class _TrackingRun:
             MAX_RESTARTS,
         )
         self.tracker.close()
-        self.tracker = self.ctx.models.track(self.ctx.request.mask_prompt)
+        self.tracker = self.ctx.models.track(self.targets.prompts)
         self.in_flight = deque(
             self._send(c.start, c.frames, c.before, opens=i == 0) for i, c in enumerate(self.in_flight)
         )
@@ -284,7 +295,8 @@ class _TrackingRun:
         """Record how far tracking got (every frame received so far), for a resumed attempt."""
         if self.ctx.checkpoints is None:
             return
-        masks.store.sync()
+        for store in masks.stores:
+            store.sync()
         masks.objects.sync()
         next_id, last_masks = self.stitcher.state()
         received = self.sent - sum(len(c.frames) for c in self.in_flight)
@@ -292,12 +304,13 @@ class _TrackingRun:
             TrackingCheckpoint(
                 received,
                 self.restarts,
-                self.keep,
+                self.targets.keep,
                 next_id,
                 last_masks,
                 masks.tracks.state(),
                 list(self.tail_objects),
                 dict(self.stitcher.scores),
+                dict(self.stitcher.prompts),
             )
         )
 
@@ -331,6 +344,7 @@ class _TrackingRun:
             overlap_before=self.tail_objects[len(self.tail_objects) - lead :] if lead else (),
             continues=not chunk.opens,
             scores=[frame_scores(d) for d in segmentation.frames],
+            prompts=[frame_prompts(d) for d in segmentation.frames],
         )
         new = objects[lead:]
         self.tail_objects = (self.tail_objects + new)[-self.overlap :] if self.overlap else []

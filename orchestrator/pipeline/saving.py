@@ -1,17 +1,19 @@
-"""Stage 6, saving: one pass that decodes the source, pastes the edited boxes through the eroded,
-feathered mask (with the source's fine detail put back when `extra.detail=source`, see
-vision.detail; smoothing them on the way, see smoothing.Smoother) and encodes the H.264 mp4
-(source fps and audio); then the mask video. In single-frame mode, two PNGs.
+"""Stage 6, saving: one pass that decodes the source, pastes the edited boxes of each target (a
+Layer each, in target order) through its eroded, feathered mask (with the source's fine detail
+put back when `extra.detail=source`, see vision.detail; smoothing them on the way, see
+smoothing.Smoother) and encodes the H.264 mp4 (source fps and audio); then the mask video. In single-frame mode, two PNGs.
 
 The mask output shows where the edit was pasted (white): the eroded paste mask, not the raw
-SAM3 mask. It is computed inside each frame's mask box only.
+SAM3 mask. It is computed inside each frame's mask box only. With several targets it is labelled:
+target k of n (1-based) at grey level round(255 * (n - k + 1) / n), so one target is white.
 
-It can run behind the editing stage: `ready` says how far the boxes are final.
+It can run behind the editing stages: each layer's `ready` says how far its boxes are final.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import av
 import cv2
@@ -23,26 +25,30 @@ from ..media.decode import decoded_frames, encodes_as_decoded, upright_rgb
 from ..media.encode import MASK_X264_OPTIONS, encode_h264
 from ..media.mask_store import MaskStore
 from ..vision.compositing import box_paste_mask, paste, paste_mask
-from ..vision.crop import region
+from ..vision.crop import Box, region
 from .concurrency import FrameWatermark
 from .context import FrameFilter, JobContext, OutputPaths, Pasted
 
 
-def save_video(
-    ctx: JobContext,
-    masks: MaskStore,
-    edits: CropSpool,
-    paths: OutputPaths,
-    ready: FrameWatermark | None = None,
-    place: FrameFilter | None = None,
-) -> None:
-    """Encode the source with the boxes of `edits` pasted in through their masks' paste weights
-    (each once `ready` says it is final), finished by `place` when given (smoothing); progress
-    counts its frames."""
+@dataclass(frozen=True)
+class Layer:
+    """One target's part of the output video: its masks, its edited boxes, how far they are final
+    (None: all of them), and what finishes each pasted box (its smoothing; None: written as is)."""
+
+    masks: MaskStore
+    edits: CropSpool
+    ready: FrameWatermark | None = None
+    place: FrameFilter | None = None
+
+
+def save_video(ctx: JobContext, layers: Sequence[Layer], paths: OutputPaths) -> None:
+    """Encode the source with each layer's boxes pasted in through its masks' paste weights (each
+    once its `ready` says it is final, in layer order), finished by its `place` when given
+    (smoothing); progress counts its frames."""
     info = ctx.info
     count = encode_h264(
         paths.video,
-        output_frames(ctx, masks, edits, ready, place),
+        output_frames(ctx, layers),
         info,
         audio_from=info.path if info.has_audio else None,
         on_frame=ctx.progress.advance,
@@ -58,9 +64,9 @@ def save_video(
     )
 
 
-def save_mask_video(ctx: JobContext, masks: MaskStore, paths: OutputPaths) -> None:
-    """Encode the paste masks (they are final once propagating ends, so this can run any time
-    after it); progress counts its frames."""
+def save_mask_video(ctx: JobContext, masks: Sequence[MaskStore], paths: OutputPaths) -> None:
+    """Encode each target's paste masks, labelled (they are final once propagating ends, so this
+    can run any time after it); progress counts its frames."""
     count = encode_h264(
         paths.mask,
         _mattes(ctx, masks),
@@ -74,61 +80,71 @@ def save_mask_video(ctx: JobContext, masks: MaskStore, paths: OutputPaths) -> No
     ctx.log.info("saving: wrote %s (%d frames)", paths.mask.name, count)
 
 
-def output_frames(
-    ctx: JobContext,
-    masks: MaskStore,
-    edits: CropSpool,
-    ready: FrameWatermark | None = None,
-    place: FrameFilter | None = None,
-) -> Iterator[np.ndarray | av.VideoFrame]:
-    """The output video's frames, in order: each decoded source frame with its edit pasted (RGB),
-    or as decoded when it has no edit and encodes as it is (media.decode.encodes_as_decoded)."""
-    info, erode = ctx.info, ctx.request.erode_kernel
-    for index, decoded in decoded_frames(info, threads=ctx.threads):
-        if ready is not None:
-            ready.wait(index)
-        edit = edits.get(index)
-        if edit is None and encodes_as_decoded(decoded):
-            if place is not None:
-                place(index, None, None)
+def output_frames(ctx: JobContext, layers: Sequence[Layer]) -> Iterator[np.ndarray | av.VideoFrame]:
+    """The output video's frames, in order: each decoded source frame with every layer's edit
+    pasted (RGB), or as decoded when it has none and encodes as it is
+    (media.decode.encodes_as_decoded)."""
+    for index, decoded in decoded_frames(ctx.info, threads=ctx.threads):
+        for layer in layers:
+            if layer.ready is not None:
+                layer.ready.wait(index)
+        edits = [layer.edits.get(index) for layer in layers]
+        if all(edit is None for edit in edits) and encodes_as_decoded(decoded):
+            for layer in layers:
+                if layer.place is not None:
+                    layer.place(index, None, None)
             yield decoded
             continue
-        frame, pasted = upright_rgb(decoded), None
-        if edit is not None:
-            box, pixels = edit
-            pasted = Pasted(
-                box,
-                *paste(
-                    region(frame, box),
-                    pixels,
-                    lambda b: masks.region(index, b),
-                    box,
-                    info.width,
-                    info.height,
-                    erode,
-                    ctx.options.detail_size,
-                ),
-            )
-        if place is not None:
-            place(index, frame, pasted)
-        elif pasted is not None:
-            region(frame, pasted.box)[:] = pasted.pixels
+        frame = upright_rgb(decoded)
+        for layer, edit in zip(layers, edits, strict=True):
+            pasted = None if edit is None else _pasted(ctx, frame, index, layer.masks, *edit)
+            if layer.place is not None:
+                layer.place(index, frame, pasted)
+            elif pasted is not None:
+                region(frame, pasted.box)[:] = pasted.pixels
         yield frame
 
 
-def _mattes(ctx: JobContext, masks: MaskStore) -> Iterator[np.ndarray]:
-    """Grey frames: 255 where the edit was pasted. One buffer, cleared box by box."""
+def _pasted(ctx: JobContext, frame: np.ndarray, index: int, masks: MaskStore, box: Box, pixels: np.ndarray) -> Pasted:
+    """Frame `index`'s edit `pixels` of `box` pasted through its masks' paste weight."""
+    info = ctx.info
+    return Pasted(
+        box,
+        *paste(
+            region(frame, box),
+            pixels,
+            lambda b: masks.region(index, b),
+            box,
+            info.width,
+            info.height,
+            ctx.request.erode_kernel,
+            ctx.options.detail_size,
+        ),
+    )
+
+
+def mask_levels(targets: int) -> list[int]:
+    """The grey level of each target in the mask video: round(255 * (n - k + 1) / n) for target
+    k of n (1-based), so one target is white and each is told apart from the others."""
+    return [round(255 * (targets - k) / targets) for k in range(targets)]
+
+
+def _mattes(ctx: JobContext, masks: Sequence[MaskStore]) -> Iterator[np.ndarray]:
+    """Grey frames: each target's level where its edit was pasted (an earlier target's over a later
+    one's). One buffer, cleared box by box."""
     info, erode = ctx.info, ctx.request.erode_kernel
     matte = np.zeros((info.height, info.width), np.uint8)
+    levels = mask_levels(len(masks))
     for index in range(info.frame_count):
-        box = masks.box(index)
-        if box is not None:
-            region(matte, box)[:] = (
-                box_paste_mask(lambda b: masks.region(index, b), box, info.width, info.height, erode) * 255
-            )
+        boxes = [store.box(index) for store in masks]
+        for store, box, level in zip(masks, boxes, levels, strict=True):
+            if box is not None:
+                pasted = box_paste_mask(lambda b: store.region(index, b), box, info.width, info.height, erode)
+                np.maximum(region(matte, box), pasted * np.uint8(level), out=region(matte, box))
         yield matte
-        if box is not None:
-            region(matte, box)[:] = 0
+        for box in boxes:
+            if box is not None:
+                region(matte, box)[:] = 0
 
 
 def save_stills(ctx: JobContext, frame: np.ndarray, mask: np.ndarray, paths: OutputPaths) -> None:

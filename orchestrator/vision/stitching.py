@@ -1,5 +1,10 @@
 """Object tracks across Segment chunks: id stitching, instance selection and gap filling.
 
+One session tracks every prompt of a job (its targets: the objects of the request, each with its
+own instruction); each object is kept with the prompt that found it, and each target's kept objects
+go to a mask store of its own, apart from the others' (where two overlap, the earlier target keeps
+the pixels).
+
 SAM3 object ids are stable within one tracking session: over all the chunks of a persistent
 tracker, or one Segment call otherwise. Where a new session starts, its first chunk overlaps the
 frames before by a few frames; an object of the new chunk takes the id of the earlier object
@@ -11,7 +16,7 @@ SAM3 misses for up to `max_gap` frames can be filled in from its last mask first
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -23,6 +28,7 @@ STITCH_IOU = 0.3  # lowest overlap IoU at which two chunks' objects are the same
 _STRIDE = 2  # IoU on every 2nd pixel per axis: the same answer for object-sized masks, 4x cheaper
 
 Objects = dict[int, np.ndarray]  # object id -> bool mask (H, W) of one frame
+Keep = tuple[frozenset[int] | None, ...]  # per target: ids it edits (None: all its objects, also later ones)
 
 
 def frame_objects(detections: Sequence[Detection]) -> Objects:
@@ -31,6 +37,11 @@ def frame_objects(detections: Sequence[Detection]) -> Objects:
     for det in detections:
         objects[det.object_id] = objects[det.object_id] | det.mask if det.object_id in objects else det.mask
     return objects
+
+
+def frame_prompts(detections: Sequence[Detection]) -> dict[int, str]:
+    """One frame's prompts by object id (the one that found it)."""
+    return {det.object_id: det.prompt for det in detections}
 
 
 def frame_scores(detections: Sequence[Detection]) -> dict[int, float]:
@@ -78,14 +89,20 @@ class IdStitcher:
     """
 
     def __init__(
-        self, next_id: int = 0, last_masks: Objects | None = None, scores: Mapping[int, float] | None = None
+        self,
+        next_id: int = 0,
+        last_masks: Objects | None = None,
+        scores: Mapping[int, float] | None = None,
+        prompts: Mapping[int, str] | None = None,
     ) -> None:
-        """A new stitcher, or (with `next_id`, `last_masks` and `scores`, what `state()` and
-        `scores` gave) one carrying on from a checkpoint, whose next chunk opens a new session."""
+        """A new stitcher, or (with `next_id`, `last_masks`, `scores` and `prompts`, what `state()`,
+        `scores` and `prompts` gave) one carrying on from a checkpoint, whose next chunk opens a new
+        session."""
         self._next_id = next_id
         self._last_masks: Objects = dict(last_masks or {})  # each object of the previous chunk: its last mask there
         self._mapping: dict[int, int] = {}  # the current session's ids -> video-wide ids
         self.scores: dict[int, float] = dict(scores or {})  # video-wide id -> its highest detection score
+        self.prompts: dict[int, str] = dict(prompts or {})  # video-wide id -> the prompt that first found it
 
     def state(self) -> tuple[int, Objects]:
         """(next id, last masks): what a stitcher needs to carry on in a new session."""
@@ -97,11 +114,13 @@ class IdStitcher:
         overlap_before: Sequence[Objects] = (),
         continues: bool = False,
         scores: Sequence[Mapping[int, float]] = (),
+        prompts: Sequence[Mapping[int, str]] = (),
     ) -> list[Objects]:
         """`chunk` (SAM3 ids) with video-wide ids. `continues`: the chunk carries on the previous
         chunk's session (same ids); otherwise its first frames repeat `overlap_before` (the
-        previous chunk's last frames, already video-wide ids), if any. `scores`: the chunk's
-        detection scores per frame (SAM3 ids), kept per object in `scores`."""
+        previous chunk's last frames, already video-wide ids), if any. `scores` and `prompts`: the
+        chunk's detection scores and prompts per frame (SAM3 ids), kept per object in `scores`
+        (the highest) and `prompts` (the first: an object keeps its target)."""
         if continues:
             mapping = dict(self._mapping)
         else:
@@ -126,18 +145,62 @@ class IdStitcher:
             for i, score in frame_scores_.items():
                 if i in mapping:
                     self.scores[mapping[i]] = max(self.scores.get(mapping[i], score), score)
+        for on_frame in prompts:
+            for i, prompt in on_frame.items():
+                if i in mapping:
+                    self.prompts.setdefault(mapping[i], prompt)
         self._last_masks = {g: m for frame in stitched for g, m in frame.items()}
         self._mapping = mapping
         return stitched
 
 
-def union_mask(objects: Objects, keep: frozenset[int] | None, height: int, width: int) -> np.ndarray:
-    """The kept objects (None: all) of one frame as one mask."""
+def union_mask(objects: Objects, keep: Callable[[int], bool], height: int, width: int) -> np.ndarray:
+    """The objects of one frame that `keep` picks as one mask."""
     mask = np.zeros((height, width), dtype=bool)
     for g, m in objects.items():
-        if keep is None or g in keep:
+        if keep(g):
             mask |= m
     return mask
+
+
+@dataclass(frozen=True)
+class Targets:
+    """The targets of one job (its objects, each with its own prompt and instruction, in request
+    order) and which tracked objects each edits."""
+
+    prompts: tuple[str, ...]  # each target's mask prompt, as requested
+    keep: Keep  # each target's kept ids
+
+    def of(self, prompt: str | None) -> int | None:
+        """The target whose prompt found an object (`prompt`: as the segmenter read it, which may
+        be cut to its text window: then the target whose prompt starts with it); None: no target's.
+        With one target, every object is its: the one-object form never depended on the prompt."""
+        if len(self.prompts) == 1:
+            return 0
+        if prompt is None:
+            return None
+        read = " ".join(prompt.split())
+        asked = [" ".join(p.split()) for p in self.prompts]
+        if read in asked:
+            return asked.index(read)
+        return next((k for k, p in enumerate(asked) if p.startswith(read)), None)
+
+    def editing(self, object_id: int, prompt: str | None) -> int | None:
+        """The target that edits object `object_id`, found by `prompt` (None: none does)."""
+        k = self.of(prompt)
+        return k if k is not None and (self.keep[k] is None or object_id in self.keep[k]) else None
+
+    def of_frame(self, objects: Objects, found: Mapping[int, str], k: int) -> Objects:
+        """The objects of one frame that target `k`'s prompt found (`found`: id -> prompt)."""
+        return {g: m for g, m in objects.items() if self.of(found.get(g)) == k}
+
+
+@dataclass(frozen=True)
+class Found:
+    """What tracking learnt of each object (video-wide ids): its best score and its prompt."""
+
+    scores: dict[int, float] = field(default_factory=dict)
+    prompts: dict[int, str] = field(default_factory=dict)
 
 
 def largest(objects_per_frame: Sequence[Objects], count: int) -> frozenset[int]:
@@ -176,8 +239,9 @@ class AssemblyState:
 
 
 class TrackAssembler:
-    """Receives every frame's objects in order; writes the union of the kept ones to `store`, and
-    every object apart to `objects` when given.
+    """Receives every frame's objects in order; writes the union of each target's kept ones to its
+    store in `stores` (less the pixels of earlier targets: the earlier keeps an overlap), and every
+    object apart to `objects` when given.
 
     Frames are held back `max_gap + 1` frames: when an object reappears after missing at most
     `max_gap` frames, those frames get its last mask (SAM3 drops an object for a frame or two
@@ -186,14 +250,17 @@ class TrackAssembler:
 
     def __init__(
         self,
-        store: MaskSink,
+        stores: Sequence[MaskSink],
         max_gap: int,
-        keep: frozenset[int] | None = None,
+        targets: Targets,
+        found: Mapping[int, str],
         state: AssemblyState | None = None,
         objects: ObjectSink | None = None,
     ):
-        """`state`: carry on from a checkpoint (what `state()` gave) instead of from frame 0."""
-        self.store, self.max_gap, self.keep, self.objects = store, max_gap, keep, objects
+        """`found`: each object's prompt (IdStitcher.prompts, filled as tracking goes). `state`:
+        carry on from a checkpoint (what `state()` gave) instead of from frame 0."""
+        self.stores, self.max_gap, self.targets, self.found = stores, max_gap, targets, found
+        self.objects = objects
         state = state or AssemblyState()
         self.filled = state.filled  # frames x objects filled in
         self.written = state.written  # frames [0, written) are in the store: final
@@ -224,7 +291,16 @@ class TrackAssembler:
             self._write(*self._held.popleft())
 
     def _write(self, index: int, objects: Objects) -> None:
-        self.store.put(index, union_mask(objects, self.keep, self.store.height, self.store.width))
+        editing = {g: self.targets.editing(g, self.found.get(g)) for g in objects}
+        taken = None  # pixels of earlier targets
+        for k, store in enumerate(self.stores):
+            mask = union_mask(objects, lambda g, k=k: editing[g] == k, store.height, store.width)
+            if taken is not None:
+                mask &= ~taken
+                taken |= mask
+            elif len(self.stores) > 1:
+                taken = mask.copy()
+            store.put(index, mask)
         if self.objects is not None:
             self.objects.put(index, objects)
         self.written = index + 1

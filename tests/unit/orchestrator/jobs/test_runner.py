@@ -157,7 +157,7 @@ def test_an_outage_fails_the_job_after_the_last_attempt_or_with_no_queue_to_go_b
 def test_earlier_attempts_scratch_goes_once_nothing_writes_there(tmp_path, clip):
     out = tmp_path / "job"
     for attempt, age_s in ((1, 600), (2, 0)):  # 1: an orchestrator that died long ago; 2: still writing
-        spool = out / f".work-attempt-{attempt}" / "masks.bits"
+        spool = out / f".work-attempt-{attempt}" / "masks-0.bits"
         spool.parent.mkdir(parents=True)
         spool.write_bytes(b"\0")
         os.utime(spool, (time.time() - age_s,) * 2)

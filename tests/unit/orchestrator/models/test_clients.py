@@ -42,7 +42,7 @@ def _frame(*boxes: tuple[int, int]) -> np.ndarray:
 
 def test_fake_tracker_keeps_ids_across_calls_and_fakes_edits():
     models = FakeModels()
-    tracker = models.track("car")
+    tracker = models.track(["car"])
     [first] = tracker.segment([_frame((5, 40), (20, 5))], 0).frames
     assert sorted((d.object_id, d.box) for d in first) == [(0, (5, 20, 15, 30)), (1, (40, 5, 50, 15))]
     assert first[0].mask.sum() == 100
@@ -55,10 +55,10 @@ def test_fake_tracker_keeps_ids_across_calls_and_fakes_edits():
 
 def test_fake_tracker_loses_its_session_on_the_calls_asked():
     models = FakeModels(lose_tracking={1})
-    tracker = models.track("car")
+    tracker = models.track(["car"])
     tracker.segment([_frame((5, 5))], 0)
     with pytest.raises(TrackingLost):
         tracker.segment([_frame((5, 5))], 1)
     with pytest.raises(TrackingLost):  # a lost session stays lost
         tracker.segment([_frame((5, 5))], 1)
-    assert models.track("car").segment([_frame((5, 5))], 0).frames[0][0].object_id == 0
+    assert models.track(["car"]).segment([_frame((5, 5))], 0).frames[0][0].object_id == 0

@@ -18,7 +18,7 @@ from orchestrator.models.fake import FakeModels
 from orchestrator.pipeline.carrying import carry_edits, crop_boxes, plan_keyframes
 from orchestrator.pipeline.concurrency import KeyframePlan
 from orchestrator.pipeline.editing import edit_frames
-from orchestrator.pipeline.saving import output_frames
+from orchestrator.pipeline.saving import Layer, output_frames
 from orchestrator.vision.compositing import paste_mask
 from tests.helpers import as_rgb, decode, job_context, tracked_masks, write_lossless
 
@@ -62,7 +62,7 @@ def edit_video(
             assert carry_edits(ctx, boxes, keys, edits, N) == N - keys.count()
         else:
             edit_frames(ctx, masks, edits)
-        frames = as_rgb(list(output_frames(ctx, masks, edits)))
+        frames = as_rgb(list(output_frames(ctx, [Layer(masks, edits)])))
     full = (0, 0, W, H)
     pasted = [paste_mask(masks.region(i, full), ctx.request.erode_kernel).astype(bool) for i in range(N)]
     masks.close()

@@ -11,7 +11,7 @@ from orchestrator.media.crop_spool import CropSpool
 from orchestrator.media.decode import VideoInfo
 from orchestrator.media.mask_store import MaskStore
 from orchestrator.models.fake import FakeModels
-from orchestrator.pipeline.saving import output_frames
+from orchestrator.pipeline.saving import Layer, output_frames
 from orchestrator.pipeline.smoothing import Smoother
 from orchestrator.request import EditOptions
 from orchestrator.vision.crop import grow, region
@@ -63,7 +63,7 @@ def smooth(tmp_path, sources, edited, masks, mode: str | None, window=4, alpha=0
             if box is not None:
                 box = grow(box, 6, W, H)
                 boxes.put(i, box, region(frame, box).copy())
-        out = as_rgb(list(output_frames(ctx, store, boxes, place=smoother)))
+        out = as_rgb(list(output_frames(ctx, [Layer(store, boxes, place=smoother)])))
     assert smoother is None or smoother.finished.done()
     return out
 

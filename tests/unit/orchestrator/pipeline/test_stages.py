@@ -25,7 +25,7 @@ from orchestrator.pipeline.concurrency import FrameWatermark, StagesBehind, Stop
 from orchestrator.pipeline.editing import edit_frames, edit_tracked, frame_seed
 from orchestrator.pipeline.masking import find_objects
 from orchestrator.pipeline.propagating import MAX_RESTARTS, mask_store, object_masks, propagate
-from orchestrator.pipeline.saving import OutputPaths, output_frames
+from orchestrator.pipeline.saving import Layer, OutputPaths, output_frames
 from orchestrator.request import CheckedRequest, EditOptions, JobStatus, VideoEditRequest
 from orchestrator.vision.compositing import FEATHER_PX
 from tests.helpers import RecordedProgress, as_rgb, decode, job_context, tracked_masks, write_lossless
@@ -149,7 +149,7 @@ def test_editing_sends_only_frames_with_the_object_and_keeps_the_background_bit_
     sources = [frame for _, frame in read_frames(ctx.info)]
     with CropSpool(tmp_path / "edited.crops", N) as boxes:
         assert edit_frames(ctx, masks, boxes) == 4
-        edited = as_rgb(list(output_frames(ctx, masks, boxes)))
+        edited = as_rgb(list(output_frames(ctx, [Layer(masks, boxes)])))
         assert [boxes.has(i) for i in range(N)] == [m.any() for m in truth]
     assert [c.crops for c in models.edit_calls] == [4, 4, 4, 3]  # 15 frames with the object, batches of 4
     req = ctx.request
@@ -180,7 +180,7 @@ def test_frames_without_an_edit_reach_the_encoder_as_decoded(tmp_path):
     masks = tracked_masks(ctx)
     with CropSpool(tmp_path / "edited.crops", N) as boxes:
         edit_frames(ctx, masks, boxes)
-        output = list(output_frames(ctx, masks, boxes))
+        output = list(output_frames(ctx, [Layer(masks, boxes)]))
     assert [isinstance(frame, av.VideoFrame) for frame in output] == [not m.any() for m in truth]
 
 
@@ -192,7 +192,7 @@ def test_editing_keeps_two_edit_calls_in_flight_in_batches_the_model_server_take
     sources = [frame for _, frame in read_frames(ctx.info)]
     with CropSpool(tmp_path / "edited.crops", N) as boxes:
         edit_frames(ctx, masks, boxes)
-        edited = as_rgb(list(output_frames(ctx, masks, boxes)))
+        edited = as_rgb(list(output_frames(ctx, [Layer(masks, boxes)])))
     assert [c.crops for c in models.edit_calls] == [3] * 6 + [2]  # edit_batch_size 8 lowered to the server's 3
     assert models.most_edits_at_once == 2
     seeds = [s for c in models.edit_calls for s in c.seeds]
@@ -263,13 +263,13 @@ def test_editing_behind_tracking_edits_what_editing_after_it_does(tmp_path, lose
     with (
         CropSpool(tmp_path / "after.crops", N) as spooled_after,
         CropSpool(tmp_path / "behind.crops", N) as spooled_behind,
-        mask_store(ctx_behind) as masks_behind,
+        mask_store(ctx_behind, 0) as masks_behind,
         object_masks(ctx_behind) as objects_behind,
     ):
         edit_frames(ctx, masks, spooled_after)
         with StagesBehind(ctx_behind) as stages:
             editing = stages.start("editing", edit_tracked, tracked, spooled_behind)
-            propagate(ctx_behind, find_objects(ctx_behind), masks_behind, objects_behind, tracked)
+            propagate(ctx_behind, find_objects(ctx_behind), [masks_behind], objects_behind, [tracked])
             stages.finish(editing)
         for i in range(N):
             assert np.array_equal(masks_behind.get(i), masks.get(i))
@@ -290,8 +290,8 @@ def test_the_model_edits_while_the_video_is_still_being_tracked(tmp_path):
     edited_first: list[bool] = []
 
     class Watching(FakeModels):
-        def track(self, prompt):
-            tracker = super().track(prompt)
+        def track(self, prompts):
+            tracker = super().track(prompts)
             segment = tracker.segment
 
             def last_waits(frames, first_frame):

@@ -6,9 +6,10 @@ import numpy as np
 
 from orchestrator.media.mask_store import MaskStore
 from orchestrator.models import Detection
-from orchestrator.vision.stitching import IdStitcher, TrackAssembler, frame_objects, largest, match_ids
+from orchestrator.vision.stitching import IdStitcher, Targets, TrackAssembler, frame_objects, largest, match_ids
 
 H, W = 60, 80
+ONE = Targets(("car",), (None,))  # one target, every object its
 
 
 def blob(x: int, y: int = 20, size: int = 16) -> np.ndarray:
@@ -73,7 +74,7 @@ def test_an_object_the_overlap_missed_keeps_its_id_when_it_is_found_again():
 
 def test_short_gaps_are_filled_and_long_ones_are_not(tmp_path):
     store = MaskStore(tmp_path / "m.npy", 12, H, W)
-    tracks = TrackAssembler(store, max_gap=2)
+    tracks = TrackAssembler([store], max_gap=2, targets=ONE, found={})
     present = [0, 1, 4, 5, 9, 10]  # gap of 2 (frames 2-3: filled) and of 3 (frames 6-8: kept empty)
     for i in range(12):
         tracks.add(i, {0: blob(10 + i)} if i in present else {})
@@ -87,8 +88,33 @@ def test_instance_selection_keeps_the_largest(tmp_path):
     objects = [{0: blob(5, size=8), 1: blob(40, size=20), 2: blob(20, y=0, size=12)}] * 2
     assert largest(objects, 1) == {1} and largest(objects, 2) == {1, 2}
     store = MaskStore(tmp_path / "m.npy", 2, H, W)
-    tracks = TrackAssembler(store, max_gap=0, keep=largest(objects, 1))
+    tracks = TrackAssembler([store], max_gap=0, targets=Targets(("car",), (largest(objects, 1),)), found={})
     for i, frame in enumerate(objects):
         tracks.add(i, {**frame, 9: blob(0, y=0, size=4)})  # 9: appeared later, not selected
     tracks.finish()
     assert np.array_equal(store.get(0), blob(40, size=20))
+
+
+def test_each_targets_objects_go_to_its_own_store_and_the_earlier_keeps_an_overlap(tmp_path):
+    stores = [MaskStore(tmp_path / f"m{k}.npy", 1, H, W) for k in range(3)]
+    targets = Targets(("car", "sky", "dog"), (None, frozenset({1}), None))
+    found = {0: "car", 1: "sky", 2: "sky", 3: "tree"}  # 2: not kept by its target; 3: no target's
+    tracks = TrackAssembler(stores, max_gap=0, targets=targets, found=found)
+    tracks.add(0, {0: blob(10, size=20), 1: blob(20, size=20), 2: blob(50, size=8), 3: blob(60, size=8)})
+    tracks.finish()
+    assert np.array_equal(stores[0].get(0), blob(10, size=20))
+    assert np.array_equal(stores[1].get(0), blob(20, size=20) & ~blob(10, size=20))  # the overlap is car's
+    assert not stores[2].get(0).any()
+    assert [targets.of(p) for p in ("car", "sky", "dog", "tree", None)] == [0, 1, 2, None, None]
+    cut = Targets(("a red car on the left", "sky"), (None, None))
+    assert cut.of("a red car") == 0  # read cut to the text window: the target it starts
+    assert ONE.of("anything") == ONE.of(None) == 0  # one target: every object is its
+
+
+def test_the_stitcher_keeps_the_prompt_that_found_each_object():
+    stitcher = IdStitcher()
+    stitcher.stitch([{0: blob(10), 1: blob(40)}], prompts=[{0: "car", 1: "sky"}])
+    stitcher.stitch(
+        [{5: blob(10), 6: blob(40)}], overlap_before=[{0: blob(10), 1: blob(40)}], prompts=[{5: "car", 6: "sky"}]
+    )
+    assert stitcher.prompts == {0: "car", 1: "sky"}
