@@ -3,7 +3,8 @@ with FakeModels: "car" finds the red square, "sky" the blue one, and each instru
 crops a colour of its own. One tracking session with every prompt; each region gets its own edit
 and every pixel outside both masks stays bit-exact (checked before encoding: saving.output_frames
 over the spools the job left); where two objects overlap, the earlier one keeps the pixels; an
-object whose prompt matches nothing is said, not a failure; the mask video is labelled."""
+object whose prompt matches nothing is said, not a failure; the mask video is labelled; an
+interrupted job resumes its tracking and edits again."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
+from orchestrator.errors import JobInterrupted
 from orchestrator.jobs.validation import parse_extra
 from orchestrator.media.crop_spool import CropSpool
 from orchestrator.media.decode import probe
@@ -22,9 +25,10 @@ from orchestrator.models.fake import FakeModels, red_regions
 from orchestrator.pipeline import output_paths, run_pipeline
 from orchestrator.pipeline.concurrency import StopSignal
 from orchestrator.pipeline.saving import Layer, mask_levels, output_frames
-from orchestrator.request import CheckedRequest, ObjectEdit, VideoEditRequest
+from orchestrator.request import CheckedRequest, JobStatus, ObjectEdit, VideoEditRequest
 from orchestrator.vision.compositing import FEATHER_PX
 from tests.helpers import RecordedProgress, as_rgb, decode, job_context, write_lossless
+from tests.unit.orchestrator.pipeline.test_resume import StopAt
 
 FRAMES, H, W, SIDE = 14, 80, 128, 24
 GREEN, YELLOW = (0, 255, 0), (255, 255, 0)
@@ -60,7 +64,14 @@ def squares(path: Path) -> tuple[Path, list[np.ndarray], list[np.ndarray]]:
     return write_lossless(path, images), red, blue
 
 
-def run(tmp_path: Path, clip: Path, models: FakeModels, objects: list[ObjectEdit]):
+def run(
+    tmp_path: Path,
+    clip: Path,
+    models: FakeModels,
+    objects: list[ObjectEdit],
+    progress: RecordedProgress | None = None,
+    stop: StopSignal | None = None,
+):
     extra = {"chunk_size": "6", "chunk_overlap": "2", "edit_size": "64"}
     request = VideoEditRequest(
         job_id="objects",
@@ -74,18 +85,19 @@ def run(tmp_path: Path, clip: Path, models: FakeModels, objects: list[ObjectEdit
         apply_smoothing=False,
         extra=extra,
     )
-    request.output_dir.mkdir(parents=True)
+    request.output_dir.mkdir(parents=True, exist_ok=True)
     work = tmp_path / "work"
-    work.mkdir()
+    work.mkdir(exist_ok=True)
     paths = run_pipeline(
         CheckedRequest(request, parse_extra(extra)),
         models,
-        RecordedProgress(),
+        progress or RecordedProgress(),
         logging.getLogger("tests.objects"),
         work,
-        StopSignal(),
+        stop or StopSignal(),
         output_paths(request),
         threads=1,
+        attempt=2,
     )
     return paths, work
 
@@ -155,3 +167,25 @@ def test_the_earlier_object_keeps_an_overlap_one_matching_nothing_is_said_and_th
         grey = matte[..., 0].astype(int)
         assert abs(np.median(grey[core(blue[i])]) - 255) <= 3 and abs(np.median(grey[core(red[i])]) - 170) <= 3
         assert np.median(grey[~(red[i] | blue[i])]) <= 3
+
+
+def test_an_interrupted_job_of_two_objects_resumes_its_tracking_and_edits_again(tmp_path):
+    clip, _, _ = squares(tmp_path / "clip.mkv")
+    objects = [ObjectEdit("car", "make it green"), ObjectEdit("sky", "make it yellow")]
+    finders = {"car": red_regions, "sky": blue_regions}
+    whole = FakeModels(finders=finders, paints=PAINTS)
+    run(tmp_path / "whole", clip, whole, objects)
+    expected, _ = outputs(tmp_path / "whole", clip, tmp_path / "whole" / "work", 2)
+
+    first = FakeModels(finders=finders, paints=PAINTS)
+    stopping = StopAt(stage_to_stop=JobStatus.PROPAGATING, frame=10)
+    with pytest.raises(JobInterrupted):
+        run(tmp_path / "again", clip, first, objects, stopping, stopping.signal)
+    assert first.calls.wait(10) == 0
+    second = FakeModels(finders=finders, paints=PAINTS)
+    run(tmp_path / "again", clip, second, objects)
+    resumed, _ = outputs(tmp_path / "again", clip, tmp_path / "again" / "work", 2)
+
+    assert sum(second.segment_calls) < sum(whole.segment_calls)  # tracking carried on from its checkpoint
+    assert sum(c.crops for c in second.edit_calls) == 2 * FRAMES  # editing started over, for both objects
+    assert all(np.array_equal(a, b) for a, b in zip(resumed, expected, strict=True))
