@@ -174,20 +174,26 @@ class Editor:
 
     def __init__(self):
         self.batches: list[tuple[EditParams, list[int]]] = []
+        self.instructions: list[list[str]] = []  # per batch, per crop
 
     def edit(self, images, instructions, params, *, seeds, anchors=None):
         self.batches.append((params, list(seeds)))
+        self.instructions.append(list(instructions))
         return [np.full_like(image, seed) for image, seed in zip(images, seeds, strict=True)]
 
 
-def edit_calls(engine: ModelEngine, calls: list[tuple[int, EditParams, int]]) -> list[list[int]]:
-    """Each (crop side, params, seed) sent as its own Edit call at once; the seed each call got back."""
+def edit_calls(
+    engine: ModelEngine, calls: list[tuple[int, EditParams, int]], instructions: tuple[str, ...] = ("x",)
+) -> list[list[int]]:
+    """Each (crop side, params, seed) sent as its own Edit call at once (with the instructions in
+    turn); the seed each call got back."""
 
-    def send(side: int, params: EditParams, seed: int) -> list[int]:
+    def send(side: int, params: EditParams, seed: int, instruction: str) -> list[int]:
         crop = np.zeros((side, side, 3), np.uint8)
-        return [int(image[0, 0, 0]) for image in engine.edit(EditCall([crop], "x", params, [seed]))]
+        return [int(image[0, 0, 0]) for image in engine.edit(EditCall([crop], instruction, params, [seed]))]
 
-    return in_threads([lambda c=c: send(*c) for c in calls])
+    calls_with = [(*c, instructions[i % len(instructions)]) for i, c in enumerate(calls)]
+    return in_threads([lambda c=c: send(*c) for c in calls_with])
 
 
 def edit_engine(editor: Editor, **batching) -> ModelEngine:
@@ -204,6 +210,20 @@ def test_edit_calls_with_equal_edit_params_run_as_one_batch():
         engine.close()
     [(params, seeds)] = editor.batches
     assert params == EditParams(1.5, 7.5, 2) and sorted(seeds) == [1, 2]
+
+
+def test_edit_calls_with_other_instructions_run_as_one_batch_each_crop_with_its_own():
+    """How the objects of one job (each with its own instruction) are edited together."""
+    editor = Editor()
+    engine = edit_engine(editor, edit_max_batch_size=2, max_delay_ms=EVENT_TIMEOUT_S * 1000)
+    fast = EditParams(1.5, 7.5, 2)
+    try:
+        assert edit_calls(engine, [(64, fast, 1), (64, fast, 2)], ("make it blue", "make it pink")) == [[1], [2]]
+    finally:
+        engine.close()
+    [(_, seeds)] = editor.batches
+    [instructions] = editor.instructions
+    assert dict(zip(seeds, instructions, strict=True)) == {1: "make it blue", 2: "make it pink"}
 
 
 def test_edit_calls_with_other_edit_params_or_crop_sizes_never_merge():
