@@ -182,7 +182,11 @@ async function listObjects(status) {  // a finished masks job's objects; ticking
     const ids = await showObjects(jobId, api, (id) => link(jobId, "object", id), () => {
       if (reuse && reuse.masksFrom === jobId) setReuse({ ...reuse, objects: tickedObjects() });
     });
-    if (current.jobId !== jobId || !ids.length) return;
+    if (current.jobId !== jobId) {  // another job is on screen by now
+      hideObjects();
+      return;
+    }
+    if (!ids.length) return;
     setReuse({ masksFrom: jobId, ids, objects: ids, input: inputs.get(jobId) || null });
     showAgain("masks");
   } catch (err) {
