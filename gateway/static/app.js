@@ -9,7 +9,7 @@
 // short-lived URL from POST /api/video/links/{job_id}, renewed when it has expired.
 
 import { PlainError, fromApi, jobError } from "./plain.js";
-import { synchronise, showResults, hideResults, renewOnError } from "./results.js";
+import { synchronise, showResults, hideResults, renewOnError, showMaskFrame } from "./results.js";
 import { showObjects, hideObjects, tickedObjects } from "./objects.js";
 import { sha256File } from "./sha256.js";
 
@@ -179,14 +179,16 @@ function setReuse(value) {
 async function listObjects(status) {  // a finished masks job's objects; ticking them picks what to edit
   const jobId = status.job_id;
   try {
-    const ids = await showObjects(jobId, api, (id) => link(jobId, "object", id), () => {
+    const objects = await showObjects(jobId, api, (id) => link(jobId, "object", id), () => {
       if (reuse && reuse.masksFrom === jobId) setReuse({ ...reuse, objects: tickedObjects() });
     });
     if (current.jobId !== jobId) {  // another job is on screen by now
       hideObjects();
       return;
     }
-    if (!ids.length) return;
+    if (!objects.length) return;
+    showMaskFrame(objects[0].best_frame);
+    const ids = objects.map((object) => object.id);
     setReuse({ masksFrom: jobId, ids, objects: ids, input: inputs.get(jobId) || null });
     showAgain("masks");
   } catch (err) {

@@ -61,6 +61,11 @@ function frameOf() {  // the previewed frame's index, from the job's log ("readi
   return match ? Number(match[1]) : 0;
 }
 
+// A masks job's players at frame `index` (where an object is: at 0 it may not be yet).
+export function showMaskFrame(index) {
+  seekToFrame($("video-input"), index);  // the lead there: the others follow its seek
+}
+
 // Shows frame `index` of a paused video: its frame rate measured from two decoded frames.
 function seekToFrame(video, index) {
   if (!index || !video.requestVideoFrameCallback) return;

@@ -229,6 +229,11 @@ def test_find_the_object_then_edit_it_and_try_another_instruction(page, web, sta
     assert page.is_hidden("#download-output") and "/objects" in page.get_attribute("#download-objects", "href")
     assert "found by job" in page.inner_text("#reuse-note")
     ids = [int(box.get_attribute("value")) for box in boxes]
+    with httpx.Client(base_url=web, timeout=EVENT_TIMEOUT_S) as http:
+        listed = http.get(f"/api/video/artifact/{masks_job}/objects").json()["objects"]
+    assert ids == [found["id"] for found in listed]
+    if listed[0]["best_frame"]:  # the players opened where the first object is, not at frame 0
+        page.wait_for_function("() => document.querySelector('#video-input').currentTime > 0")
     if len(ids) > 1:  # by keyboard: the last one unticked
         page.focus(f"#object-{ids[-1]}")
         page.keyboard.press("Space")
