@@ -110,10 +110,11 @@ class VideoEditClient:
 
         return self._stub.UploadVideo(messages(), metadata=self._metadata)
 
-    def download(self, job_id: str, artifact: int, directory: str | Path) -> Path:
-        """Save one result file of a job (pb.ARTIFACT_OUTPUT_VIDEO, _MASK_VIDEO, _LOG) into `directory`."""
+    def download(self, job_id: str, artifact: int, directory: str | Path, object_id: int = 0) -> Path:
+        """Save one result file of a job (pb.ARTIFACT_OUTPUT_VIDEO, _MASK_VIDEO, _LOG, _OBJECTS, or
+        with `object_id` _OBJECT_PREVIEW) into `directory`."""
         replies = self._stub.DownloadArtifact(
-            pb.DownloadArtifactRequest(job_id=job_id, artifact=artifact), metadata=self._metadata
+            pb.DownloadArtifactRequest(job_id=job_id, artifact=artifact, object_id=object_id), metadata=self._metadata
         )
         first = next(replies)
         target = Path(directory) / Path(first.filename).name

@@ -80,6 +80,9 @@ class Settings:
     max_uploads_per_client: int = 4
     # WatchStatus streams open in total, from all clients.
     max_watchers: int = 20000
+    # The mask cache's bound (0: no cache): masks tracked once, reused by later jobs on the same
+    # input content, prompt, tracking parameters and segmenter; in <output_root>/.mask-cache.
+    mask_cache_bytes: int = 2 << 30
 
     def __post_init__(self) -> None:
         if (self.tls_cert is None) != (self.tls_key is None):
@@ -98,6 +101,8 @@ class Settings:
         ):
             if value < 1:
                 raise ValueError(f"{name} {value} must be 1 or more")
+        if self.mask_cache_bytes < 0:
+            raise ValueError(f"VIDEOEDIT_MASK_CACHE_MB {self.mask_cache_bytes / 2**20:g} must be 0 (off) or more")
         if not self.upload_idle_s > 0:
             raise ValueError(f"VIDEOEDIT_UPLOAD_IDLE_S {self.upload_idle_s} must be more than 0 seconds")
         self._check_roots_apart()
@@ -127,6 +132,10 @@ class Settings:
                     f"the SQLite job store {self.job_db_path} (VIDEOEDIT_JOB_DB) lies inside the input root {root} "
                     "(VIDEOEDIT_INPUT_ROOTS): put it outside every input root"
                 )
+
+    @property
+    def mask_cache_dir(self) -> Path:
+        return self.output_root / ".mask-cache"
 
     @property
     def upload_path(self) -> Path:
@@ -168,4 +177,5 @@ class Settings:
             max_streams_per_client=int(env.get("VIDEOEDIT_MAX_STREAMS_PER_CLIENT", defaults.max_streams_per_client)),
             max_uploads_per_client=int(env.get("VIDEOEDIT_MAX_UPLOADS_PER_CLIENT", defaults.max_uploads_per_client)),
             max_watchers=int(env.get("VIDEOEDIT_MAX_WATCHERS", defaults.max_watchers)),
+            mask_cache_bytes=int(float(env.get("VIDEOEDIT_MASK_CACHE_MB", 2048)) * 2**20),
         )

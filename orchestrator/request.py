@@ -48,6 +48,7 @@ class Word(StrEnum):
 class Mode(Word):
     VIDEO = "video"
     SINGLE_FRAME = "single_frame"  # one frame (extra.frame_index) into a png, for tuning prompts
+    MASKS = "masks"  # find and track only: the mask video and the objects, to check (and reuse) before editing
 
 
 class SeedMode(Word):
@@ -133,6 +134,7 @@ class VideoEditStatus:
     eta_seconds: float | None = None  # left, as of updated_at (jobs/eta.py)
     stage_eta_seconds: float | None = None  # left in the current stage, as of updated_at
     media: dict[str, Any] | None = None  # what the input holds (media.summary.MediaSummary), once probed
+    objects_found: int | None = None  # objects tracked ({job_id}_objects.json), once the job finished
 
     _PATHS = ("output_video_path", "mask_preview_path", "logs_path", "output_dir")
 
@@ -176,6 +178,10 @@ class EditOptions:
     keyframes: Keyframes = Keyframes.INTERVAL
     consistency: Consistency = Consistency.NONE
     detail: Detail = Detail.MODEL
+    # Edit with the masks another job tracked (a finished masks or video job on the same input):
+    # no Segment call. `objects`: which of its objects (ids of its objects.json; None: the ones it edited).
+    masks_from: str | None = None
+    objects: tuple[int, ...] | None = None
 
     @property
     def uses_keyframes(self) -> bool:

@@ -24,7 +24,7 @@ from orchestrator.media.mask_store import MaskStore
 from orchestrator.models import Models
 from orchestrator.pipeline.context import JobContext
 from orchestrator.pipeline.masking import find_objects
-from orchestrator.pipeline.propagating import mask_store, propagate
+from orchestrator.pipeline.propagating import mask_store, object_masks, propagate
 from orchestrator.request import EditOptions, JobStatus, VideoEditRequest
 from videoedit.v1 import video_edit_pb2 as pb
 
@@ -113,7 +113,8 @@ def job_context(
 def tracked_masks(ctx: JobContext) -> MaskStore:
     """Masking then propagating, as the driver runs them: the job's masks."""
     store = mask_store(ctx)
-    propagate(ctx, find_objects(ctx), store)
+    with object_masks(ctx) as objects:
+        propagate(ctx, find_objects(ctx), store, objects)
     return store
 
 

@@ -72,7 +72,14 @@ def status_to_proto(status: VideoEditStatus) -> pb.VideoEditStatus:
         edit_prompt=status.edit_prompt or "",
         mode=status.mode or "",
     )
-    for field in ("current_frame", "total_frames", "elapsed_seconds", "eta_seconds", "stage_eta_seconds"):
+    for field in (
+        "current_frame",
+        "total_frames",
+        "elapsed_seconds",
+        "eta_seconds",
+        "stage_eta_seconds",
+        "objects_found",
+    ):
         if getattr(status, field) is not None:
             setattr(msg, field, getattr(status, field))
     if status.media is not None:
@@ -175,20 +182,20 @@ class VideoEditServicer(pb_grpc.VideoEditServiceServicer):
     async def DownloadArtifact(self, request, context) -> AsyncIterator[pb.DownloadArtifactResponse]:
         with self.limits.hold(context.peer(), Stream.DOWNLOAD):
             if request.artifact not in _ARTIFACTS:
-                raise InvalidArgument(
-                    "artifact",
-                    "choose ARTIFACT_OUTPUT_VIDEO, ARTIFACT_MASK_VIDEO, ARTIFACT_LOG or ARTIFACT_INPUT_VIDEO",
-                )
-            path, size = await self._call(self._artifact, request.job_id, _ARTIFACTS[request.artifact])
+                choices = ", ".join(pb.Artifact.Name(a) for a in _ARTIFACTS)
+                raise InvalidArgument("artifact", f"{request.artifact} is not one of {choices}")
+            path, size = await self._call(
+                self._artifact, request.job_id, _ARTIFACTS[request.artifact], request.object_id
+            )
             chunks = file_chunks(path, self.blocking, request.offset, request.length)
             first = await anext(chunks, b"")  # checks the range before anything is sent
             yield pb.DownloadArtifactResponse(filename=path.name, size_bytes=size, chunk=first)
             async for chunk in chunks:
                 yield pb.DownloadArtifactResponse(chunk=chunk)
 
-    def _artifact(self, job_id: str, artifact: str) -> tuple[Path, int]:
+    def _artifact(self, job_id: str, artifact: str, object_id: int) -> tuple[Path, int]:
         """In the executor: the artifact's file and size."""
-        path = artifact_path(self.jobs.get(job_id), artifact, self.settings, self.jobs.input_path(job_id))
+        path = artifact_path(self.jobs.get(job_id), artifact, self.settings, self.jobs.input_path(job_id), object_id)
         return path, path.stat().st_size
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
@@ -204,6 +211,8 @@ _ARTIFACTS = {
     pb.ARTIFACT_MASK_VIDEO: "mask",
     pb.ARTIFACT_LOG: "log",
     pb.ARTIFACT_INPUT_VIDEO: "input",
+    pb.ARTIFACT_OBJECTS: "objects",
+    pb.ARTIFACT_OBJECT_PREVIEW: "object preview",
 }
 
 

@@ -25,7 +25,8 @@ from typing import BinaryIO
 from ..config import Settings
 from ..errors import DataLoss, FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
 from ..media.probe import NotAVideo, probe_video
-from ..request import JobStatus, VideoEditStatus
+from ..pipeline import OutputPaths
+from ..request import JobStatus, Mode, VideoEditStatus
 
 CHUNK_BYTES = 1 << 20
 ARTIFACTS = ("output", "mask", "log", "input")
@@ -133,9 +134,11 @@ def artifact_path(
     artifact: str,
     settings: Settings,
     input_path: Path | None = None,
+    object_id: int = 0,
 ) -> Path:
     """The file of `artifact` for a job, if it exists and lies in the output root (the input: in
-    an input root). `input_path`: the job's input video, when this server knows the job."""
+    an input root). `input_path`: the job's input video, when this server knows the job;
+    `object_id`: which object's preview."""
     if artifact == "input":
         return _input_artifact(status.job_id, input_path, settings)
     if artifact == "log":
@@ -144,14 +147,30 @@ def artifact_path(
         raise FailedPrecondition(
             f"job {status.job_id!r} is {status.status.value}; its {artifact} exists once it is finished"
         )
+    elif artifact in ("objects", "object preview"):
+        path = _object_artifact(status, artifact, object_id)
     else:
         path = status.output_video_path if artifact == "output" else status.mask_preview_path
     if path is None or not Path(path).is_file():
-        raise NotFound(f"job {status.job_id!r} has no {artifact} file")
+        raise NotFound(
+            f"job {status.job_id!r} has no {artifact} file" + (f" for object {object_id}" if object_id else "")
+        )
     resolved = Path(path).resolve()
     if settings.output_root not in resolved.parents:
         raise NotFound(f"job {status.job_id!r} has no {artifact} file under the output root")
     return resolved
+
+
+def _object_artifact(status: VideoEditStatus, artifact: str, object_id: int) -> Path | None:
+    """The objects list or one object's preview (video and masks jobs have them)."""
+    if status.output_dir is None or status.mode not in (Mode.VIDEO, Mode.MASKS):
+        return None
+    paths = OutputPaths.of(Path(status.output_dir), status.job_id, Mode(status.mode))
+    if artifact == "objects":
+        return paths.objects
+    if object_id < 1:
+        raise InvalidArgument("object_id", f"{object_id} is not an object id (1 or more, from the objects list)")
+    return paths.preview(object_id)
 
 
 def _input_artifact(job_id: str, path: Path | None, settings: Settings) -> Path:

@@ -23,6 +23,7 @@ from ..errors import AlreadyExists, InvalidArgument, NotFound, ResourceExhausted
 from ..models import Models
 from ..request import JobStatus, VideoEditRequest, VideoEditStatus
 from .metrics import JobMetrics
+from .reuse import check_masks_from
 from .runner import describe_error, new_status
 from .status_file import STATUS_FILE, read_status, write_status
 from .store import JobStore
@@ -61,6 +62,7 @@ class JobManager:
 
     def start(self, request: VideoEditRequest) -> VideoEditStatus:
         checked = check_request(request, self.settings)
+        check_masks_from(checked, self.store)
         req = checked.request
         if self.worker.stopping:
             raise Unavailable("the server is shutting down; retry on another replica or after the restart")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ..errors import JobCancelled, JobInterrupted, JobLost, ModelServerUnavailable, VideoEditError
 from ..models import Models
-from ..pipeline import OutputPaths, output_paths, run_pipeline
+from ..pipeline import MaskSources, OutputPaths, output_paths, run_pipeline
 from ..pipeline.checkpoint import MANIFEST
 from ..request import CheckedRequest, JobStatus, VideoEditStatus
 from .claims import JobClaim
@@ -70,11 +70,17 @@ class Ending:
 
 
 def run_job(
-    checked: CheckedRequest, models: Models, reporter: JobReporter, threads: int = 0, orchestrator: str = ""
+    checked: CheckedRequest,
+    models: Models,
+    reporter: JobReporter,
+    threads: int = 0,
+    orchestrator: str = "",
+    masks: MaskSources = MaskSources(),
 ) -> VideoEditStatus:
     """Run the job to its end and publish how it ended. `threads`: decoder/encoder threads the
     job may use (0: one or more per core). `orchestrator` names who runs it in each line of the
-    job's log (a job taken over by another orchestrator appends to the same log)."""
+    job's log (a job taken over by another orchestrator appends to the same log). `masks`: where
+    masks tracked before may come from."""
     req, output_dir, claim = checked.request, checked.output_dir, reporter.claim
     final_paths = output_paths(req)
     staged = final_paths.staged(claim.attempt)
@@ -88,7 +94,7 @@ def run_job(
         (workdir / RELEASED).unlink(missing_ok=True)
         _start(checked, models, job_log, claim.attempt)
         outputs = run_pipeline(
-            checked, models, reporter, job_log, workdir, reporter.stop, staged, threads, claim.attempt
+            checked, models, reporter, job_log, workdir, reporter.stop, staged, threads, claim.attempt, masks
         )
         # A cancel that came while the last frames were written still wins; a shutdown does not
         # throw away a job that is done.
@@ -119,7 +125,10 @@ def run_job(
     if not (recorded and reporter.status.status is JobStatus.QUEUED):  # not queued again after all
         shutil.rmtree(workdir, ignore_errors=True)
     for path in staged.files():  # what was not renamed into place: this attempt's leftovers
-        path.unlink(missing_ok=True)
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
     if recorded:  # the job was this run's to its end: earlier attempts' scratch is nobody's now
         _remove_stale_scratch(output_dir, claim.attempt, started_at)
     return reporter.status
@@ -149,6 +158,7 @@ def _finished(outputs: OutputPaths, final: OutputPaths) -> dict:
         total_frames=None,
         output_video_path=final.video,
         mask_preview_path=final.mask,
+        objects_found=outputs.objects_found,
     )
 
 
@@ -180,6 +190,8 @@ def _rename(staged: OutputPaths, final: OutputPaths) -> None:
     """The outputs into place. Again after a try whose transaction did not land: already there."""
     for source, target in zip(staged.files(), final.files(), strict=True):
         if source.exists() or not target.exists():
+            if source.is_dir() and target.is_dir():  # an earlier run's, whose end was not recorded
+                shutil.rmtree(target)
             os.replace(source, target)
 
 

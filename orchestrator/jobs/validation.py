@@ -57,6 +57,7 @@ _EXTRA_CHOICES: dict[str, tuple[str, ...]] = {
 # Adaptive keyframes without an explicit keyframe_interval: at most this many frames apart.
 ADAPTIVE_MAX_INTERVAL = 16
 MAX_INSTANCES = 100
+MAX_OBJECTS = 16  # objects one job may pick from reused masks
 
 
 def check_request(request: VideoEditRequest, settings: Settings) -> CheckedRequest:
@@ -65,10 +66,15 @@ def check_request(request: VideoEditRequest, settings: Settings) -> CheckedReque
     job_id = request.job_id or _new_job_id()
     check_job_id(job_id)
 
-    _check_text("mask_prompt", request.mask_prompt)
-    _check_text("edit_prompt", request.edit_prompt)
     if request.mode not in MODES:
         raise InvalidArgument("mode", f"{request.mode!r} is not one of {', '.join(MODES)}")
+    options = parse_extra(request.extra)
+    if options.masks_from is not None and request.mode != Mode.VIDEO:
+        raise InvalidArgument("extra[masks_from]", f"reuses masks in a video job, not in mode {request.mode!r}")
+    if options.masks_from is None or request.mask_prompt:  # reused masks come with their prompt
+        _check_text("mask_prompt", request.mask_prompt)
+    if request.mode != Mode.MASKS or request.edit_prompt:  # a masks job edits nothing
+        _check_text("edit_prompt", request.edit_prompt)
     if request.max_frames is not None:
         _check_range("max_frames", request.max_frames, 1, 10_000_000, integer=True)
     _check_range("image_guidance_scale", request.image_guidance_scale, *_bounds(contract.IMAGE_GUIDANCE_SCALE))
@@ -82,7 +88,6 @@ def check_request(request: VideoEditRequest, settings: Settings) -> CheckedReque
     _check_range("smoothing_window", request.smoothing_window, 1, 120, integer=True)
     _check_range("smoothing_alpha", request.smoothing_alpha, 0.0, 1.0)
     _check_range("seed", request.seed, 0, 2**63 - 1, integer=True)
-    options = parse_extra(request.extra)
 
     input_path = _resolve_input(request.input_video_path, settings)
     output_dir = _resolve_output_dir(request.output_dir, job_id, settings)
@@ -129,7 +134,7 @@ def check_job_id(job_id: str) -> None:
 
 def parse_extra(extra: dict[str, str]) -> EditOptions:
     values: dict[str, object] = {}
-    known = sorted([*_EXTRA_RANGES, *_EXTRA_CHOICES, "instances"])
+    known = sorted([*_EXTRA_RANGES, *_EXTRA_CHOICES, "instances", "masks_from", "objects"])
     for key, raw in extra.items():
         field = f"extra[{key}]"
         if key in ("model_path", "sam_path"):
@@ -145,6 +150,12 @@ def parse_extra(extra: dict[str, str]) -> EditOptions:
             values[key] = choices[choices.index(raw)]  # the member `raw` names
         elif key == "instances":
             values[key] = _parse_instances(raw)
+        elif key == "masks_from":
+            if not JOB_ID_PATTERN.fullmatch(raw):
+                raise InvalidArgument(field, f"{raw[:140]!r} is not a job id")
+            values[key] = raw
+        elif key == "objects":
+            values[key] = _parse_objects(raw)
         elif key in _EXTRA_RANGES:
             values[key] = _parse_number(field, raw, *_EXTRA_RANGES[key])
         else:
@@ -153,6 +164,8 @@ def parse_extra(extra: dict[str, str]) -> EditOptions:
         values["chunk_overlap"] = min(
             EditOptions.chunk_overlap, int(values.get("chunk_size", EditOptions.chunk_size)) - 1
         )
+    if "objects" in values and "masks_from" not in values:
+        raise InvalidArgument("extra[objects]", "picks objects of the job extra[masks_from] names; name that job too")
     if values.get("keyframes") == Keyframes.ADAPTIVE and "keyframe_interval" not in values:
         values["keyframe_interval"] = ADAPTIVE_MAX_INTERVAL
     options = EditOptions(**values)  # type: ignore[arg-type]
@@ -183,6 +196,17 @@ def _parse_instances(raw: str) -> int | None:
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_INSTANCES:
         raise InvalidArgument("extra[instances]", f"{raw!r} must be 'all', 'largest' or a count 1-{MAX_INSTANCES}")
     return int(raw)
+
+
+def _parse_objects(raw: str) -> tuple[int, ...]:
+    """ "1,3" -> (1, 3): ids from a job's objects.json, 1 to MAX_OBJECTS of them."""
+    parts = [p.strip() for p in raw.split(",") if p.strip()]
+    if not parts or not all(p.isdigit() and int(p) >= 1 for p in parts):
+        raise InvalidArgument("extra[objects]", f"{raw[:140]!r} must be object ids from the objects list, e.g. '1,3'")
+    ids = tuple(sorted({int(p) for p in parts}))
+    if len(ids) > MAX_OBJECTS:
+        raise InvalidArgument("extra[objects]", f"names {len(ids)} objects; at most {MAX_OBJECTS}")
+    return ids
 
 
 def _new_job_id() -> str:

@@ -24,12 +24,15 @@ from dataclasses import dataclass, field
 
 from ..config import Settings
 from ..errors import Unavailable, VideoEditError
+from ..media.mask_cache import MaskCache
 from ..models import Models
+from ..pipeline import MaskSources
 from ..pipeline.concurrency import StopReason, StopSignal
 from ..request import CheckedRequest, JobStatus, VideoEditStatus
 from .claims import HeldClaim
 from .metrics import JobMetrics
 from .reporter import JobReporter
+from .reuse import masks_from
 from .runner import describe_error, release_scratch, remove_scratch, run_job
 from .status_file import write_status
 from .store import Claim, Fence, JobStore
@@ -59,6 +62,7 @@ class RunningJob:
     checked: CheckedRequest
     latest: VideoEditStatus
     claim: HeldClaim
+    masks: MaskSources = MaskSources()  # where masks tracked before may come from
     reporter: JobReporter | None = None
     stage_entered_at: float = field(default_factory=time.time)  # unix seconds, for the stage metrics
 
@@ -121,6 +125,9 @@ class JobWorker:
         self._executor = ThreadPoolExecutor(max_workers=max(1, max_concurrent_jobs), thread_name_prefix="job")
         # Jobs running side by side share the cores: each gets its part for decoding and encoding.
         self.codec_threads = max(1, (os.cpu_count() or 1) // max(1, max_concurrent_jobs))
+        self.mask_cache = (
+            MaskCache(settings.mask_cache_dir, settings.mask_cache_bytes) if settings.mask_cache_bytes else None
+        )
         self._expire_dead_predecessors()
         self._claimer = threading.Thread(target=self._claim_loop, name="job-claims", daemon=True)
         self._claimer.start()
@@ -255,6 +262,7 @@ class JobWorker:
         )
         try:
             checked = check_request(stored.request, self.settings)
+            sources = MaskSources(masks_from(checked, self.store), self.mask_cache)
         except VideoEditError as err:  # e.g. the input was deleted while the job waited
             return self._end_unrun(held, was, JobStatus.FAILED, error=f"could not run: {err}")
         if claim.cancel_requested:
@@ -270,7 +278,7 @@ class JobWorker:
             return self._end_unrun(
                 held, status, JobStatus.FAILED, error=f"could not start: {describe_error(err, checked.output_dir)}"
             )
-        running = RunningJob(checked=checked, latest=status, claim=held)
+        running = RunningJob(checked=checked, latest=status, claim=held, masks=sources)
         running.reporter = JobReporter(
             status, checked.output_dir, stop=held.stop, claim=held, listener=lambda s, r=running: self._on_status(r, s)
         )
@@ -303,7 +311,9 @@ class JobWorker:
         job_id = running.checked.request.job_id
         assert running.reporter is not None
         try:
-            final = run_job(running.checked, self.models, running.reporter, self.codec_threads, orchestrator=self.name)
+            final = run_job(
+                running.checked, self.models, running.reporter, self.codec_threads, self.name, running.masks
+            )
             log.info("job %s %s%s", job_id, final.status.value, f": {final.error}" if final.error else "")
         except Exception:
             log.exception("job %s: could not be run", job_id)

@@ -10,7 +10,7 @@ adopts that directory (jobs.runner) and resumes from its manifest, `checkpoint.j
 - `tracking`: how far tracking got (frames [0, received) tracked, [0, written) final in the mask
   store) and what carrying on needs: the frames the track assembler holds back for gap filling,
   the objects on the last `chunk_overlap` frames (a new tracking session is matched to them, as
-  after a lost session), the id stitcher's next id and last masks. Their masks go to a numbered
+  after a lost session), the id stitcher's next id, last masks and scores. Their masks go to a numbered
   `tracking-N.npz` beside it (its SHA-256 in the manifest).
 - `editing`: frames [0, final) have their edits spooled (or none); the cross-frame anchor crop.
 
@@ -26,7 +26,7 @@ import io
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ from ..vision.stitching import AssemblyState, Objects
 from .concurrency import SharedRecord
 
 MANIFEST = "checkpoint.json"
-FORMAT = 1
+FORMAT = 2
 _HASH_CHUNK = 1 << 20
 
 
@@ -68,6 +68,7 @@ class TrackingCheckpoint:
     last_masks: Objects  # the id stitcher's: each object's last mask
     assembly: AssemblyState  # frames [0, assembly.written) are final in the mask store
     tail: list[Objects]  # objects on the last chunk_overlap frames before `received`
+    scores: dict[int, float] = field(default_factory=dict)  # the id stitcher's: each object's best score
 
 
 @dataclass
@@ -136,6 +137,7 @@ class Checkpoints:
                 "held": held,
                 "tail": tail,
                 "last": last,
+                "scores": {str(g): score for g, score in checkpoint.scores.items()},
                 "masks": name,
                 "masks_sha256": _sha256(data),
             }
@@ -203,6 +205,7 @@ class Checkpoints:
                     last_seen={int(g): i for g, i in state["last_seen"].items()},
                 ),
                 tail=[frame(f"tail.{k}", ids) for k, ids in enumerate(state["tail"])],
+                scores={int(g): score for g, score in state["scores"].items()},
             )
         return Resume(tracking, self._read_editing(manifest.get("editing")))
 

@@ -13,8 +13,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..media.decode import VideoInfo
+from ..media.mask_cache import MaskCache
 from ..models import Models, Tracker
-from ..request import EditOptions, JobStatus, VideoEditRequest
+from ..request import EditOptions, JobStatus, Mode, VideoEditRequest
 from ..vision.crop import Box
 from ..vision.stitching import IdStitcher, Objects
 from .checkpoint import Checkpoints
@@ -37,6 +38,68 @@ class Progress(Protocol):
 
     def probed(self, media: dict[str, Any]) -> None:
         """What the input holds (media.summary.MediaSummary's fields; extracting only)."""
+
+
+@dataclass(frozen=True)
+class OutputPaths:
+    """Where a job's outputs go (or, `staged`, where one attempt of it writes them first)."""
+
+    video: Path | None  # {job_id}_output.mp4 (.png in single-frame mode; none in masks mode)
+    mask: Path  # {job_id}_mask.mp4 (.png)
+    objects: Path | None = None  # {job_id}_objects.json (video and masks modes)
+    object_files: Path | None = None  # {job_id}_objects/: a preview per object, every object's masks
+    summary: str = ""  # what the job did, for its final status (e.g. frames edited / carried)
+    objects_found: int | None = None  # objects tracked, for the final status
+
+    @classmethod
+    def of(cls, output_dir: Path, job_id: str, mode: Mode) -> OutputPaths:
+        """A job's outputs in `output_dir`: mp4 for videos, png for single frames; the objects of a
+        video or masks job; no edited video from a masks job."""
+        if mode == Mode.SINGLE_FRAME:
+            return cls(video=output_dir / f"{job_id}_output.png", mask=output_dir / f"{job_id}_mask.png")
+        return cls(
+            video=None if mode == Mode.MASKS else output_dir / f"{job_id}_output.mp4",
+            mask=output_dir / f"{job_id}_mask.mp4",
+            objects=output_dir / f"{job_id}_objects.json",
+            object_files=output_dir / f"{job_id}_objects",
+        )
+
+    @property
+    def object_masks(self) -> Path:
+        """Every object's masks (media.object_masks; pipeline.listing writes it)."""
+        assert self.object_files is not None
+        return self.object_files / "masks.bin"
+
+    def preview(self, object_id: int) -> Path:
+        """Object `object_id`'s preview (pipeline.listing writes it)."""
+        assert self.object_files is not None
+        return self.object_files / f"object_{object_id}.png"
+
+    def staged(self, attempt: int) -> OutputPaths:
+        """Where attempt `attempt` of the job writes these outputs until its end is recorded:
+        hidden names beside them with the same suffix (the muxer goes by it), so a run that lost
+        its claim can never overwrite the outputs of the run that holds it."""
+
+        def hidden(path: Path) -> Path:
+            return path.with_name(f".{path.stem}.attempt-{attempt}{path.suffix}")
+
+        def maybe(path: Path | None) -> Path | None:
+            return None if path is None else hidden(path)
+
+        return OutputPaths(maybe(self.video), hidden(self.mask), maybe(self.objects), maybe(self.object_files))
+
+    def files(self) -> list[Path]:
+        """Every output (files, and the objects' directory), in one order for any OutputPaths."""
+        return [p for p in (self.video, self.mask, self.objects, self.object_files) if p is not None]
+
+
+@dataclass(frozen=True)
+class MaskSources:
+    """Where a job may find masks tracked before: the outputs of the job extra.masks_from names
+    (jobs.reuse resolved it), and the mask cache (None: none)."""
+
+    masks_from: OutputPaths | None = None
+    cache: MaskCache | None = None
 
 
 @dataclass(frozen=True)

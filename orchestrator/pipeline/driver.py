@@ -22,7 +22,10 @@ from pathlib import Path
 
 from ..errors import InvalidArgument
 from ..media.crop_spool import CropSpool
+from ..media.mask_cache import MaskKey
 from ..media.mask_store import MaskStore
+from ..media.object_list import ObjectList
+from ..media.object_masks import ObjectMasks
 from ..media.summary import colour_note
 from ..models import Models
 from ..request import CheckedRequest, JobStatus, Mode, VideoEditRequest
@@ -30,11 +33,13 @@ from ..vision.stitching import union_mask
 from .carrying import carry_edits, crop_boxes, plan_keyframes
 from .checkpoint import Checkpoints, EditingCheckpoint, Fingerprint, TrackingCheckpoint
 from .concurrency import BehindStage, FrameWatermark, KeyframePlan, StagesBehind, Stopped, StopSignal, TrackedFrames
-from .context import JobContext, Progress, Sighting
+from .context import JobContext, MaskSources, Progress, Sighting
 from .editing import ResumedEdits, edit_frame, edit_frames, edit_tracked
 from .extracting import extract
+from .listing import copy_objects, save_objects
 from .masking import find_objects
-from .propagating import mask_store, propagate, resume_propagating
+from .propagating import mask_store, object_masks, propagate, resume_propagating
+from .reusing import ReusedMasks, reuse_masks
 from .saving import OutputPaths, save_mask_video, save_stills, save_video
 from .smoothing import Smoother
 
@@ -44,13 +49,9 @@ TRACKED_FRAMES_HELD = 4
 
 
 def output_paths(request: VideoEditRequest) -> OutputPaths:
-    """Where the job's outputs go: mp4 for videos, png for single frames."""
+    """Where the job's outputs go (context.OutputPaths.of)."""
     assert request.output_dir is not None  # validation always sets it
-    ext = "png" if request.mode == Mode.SINGLE_FRAME else "mp4"
-    return OutputPaths(
-        video=request.output_dir / f"{request.job_id}_output.{ext}",
-        mask=request.output_dir / f"{request.job_id}_mask.{ext}",
-    )
+    return OutputPaths.of(request.output_dir, request.job_id, Mode(request.mode))
 
 
 def run_pipeline(
@@ -63,15 +64,17 @@ def run_pipeline(
     paths: OutputPaths,
     threads: int = 0,
     attempt: int = 1,
+    masks: MaskSources = MaskSources(),
 ) -> OutputPaths:
     """Run every stage of the job, writing its outputs to `paths`; returns them, with a summary.
     Raises on failure or when `stop` says so. `threads`: decoder/encoder threads this job may
     use (0: one or more per core). A video job checkpoints its work in `workdir` and, when an
-    earlier attempt left checkpoints there, carries on from them (attempt `attempt`)."""
+    earlier attempt left checkpoints there, carries on from them (attempt `attempt`). `masks`:
+    where masks tracked before may come from (extra.masks_from's job, the mask cache)."""
     if job.request.mode == Mode.SINGLE_FRAME:
         return run_single_frame(job, models, progress, log, workdir, stop, paths)
     try:
-        return run_video(job, models, progress, log, workdir, stop, paths, threads, attempt)
+        return run_video(job, models, progress, log, workdir, stop, paths, threads, attempt, masks)
     except Stopped:  # a stage running behind failed, and stopped the others: its error says why
         assert stop.failure is not None
         raise stop.failure from None
@@ -87,24 +90,31 @@ def run_video(
     paths: OutputPaths,
     threads: int,
     attempt: int = 1,
+    sources: MaskSources = MaskSources(),
 ) -> OutputPaths:
     """The video pipeline, stage by stage."""
     req, opts = job.request, job.options
 
     # 1. Extracting: probe and count the frames (decoded again later, never all held); what an
-    # earlier attempt of the job left to carry on from.
+    # earlier attempt of the job left to carry on from; masks tracked before, if any fit.
     progress.stage(JobStatus.EXTRACTING, f"reading {req.input_video_path.name}")
     info = extract(req.input_video_path, req.max_frames, progress, log, threads)
-    checkpoints = Checkpoints(workdir, Fingerprint.of(job, models.info().identity), log)
+    identity = models.info().identity
+    checkpoints = Checkpoints(workdir, Fingerprint.of(job, identity), log)
     ctx = JobContext(req, opts, info, models, progress, log, workdir, threads, stop, checkpoints)
+    cache_key = _cache_key(ctx, identity) if sources.cache is not None and opts.masks_from is None else None
+    reused = _reused(ctx, sources, cache_key)
 
     with ExitStack() as spools:
-        masks, edits, resumed = _open_spools(ctx, spools, attempt)
+        masks, edits, objects, resumed = _open_spools(ctx, spools, attempt if reused is None else 0)
 
         # 2. Masking: find the prompted objects (in the first chunk, or where they first appear).
         progress.stage(JobStatus.MASKING, f"looking for {req.mask_prompt!r}", total_frames=info.frame_count)
-        if resumed is None:
-            start: Sighting | Resumed = find_objects(ctx)
+        if reused is not None:
+            start: Sighting | Resumed | ReusedMasks = reused
+            progress.complete(0, f"objects tracked before, by {reused.origin}")
+        elif resumed is None:
+            start = find_objects(ctx)
             spools.callback(start.tracker.close)  # propagating closes it; this covers a cancel before that
         else:
             start = resumed
@@ -112,17 +122,29 @@ def run_video(
         behind = spools.enter_context(StagesBehind(ctx))  # after the spools: stopped before they close
         edited_ready = FrameWatermark(stop)  # how far `edits` is final, for the saving pass
 
-        # 3. Propagating: track them through the rest of the video. Without keyframes, editing (4)
-        # runs behind it: each frame is cropped from tracking's decode and sent to the model server
-        # as soon as its mask is final, so the model server edits while it tracks.
+        # 3. Propagating: track them through the rest of the video (or read the masks reused).
+        # Without keyframes, editing (4) runs behind it: each frame is cropped from tracking's
+        # decode and sent to the model server as soon as its mask is final, so the model server
+        # edits while it tracks.
         progress.stage(JobStatus.PROPAGATING, f"tracking {req.mask_prompt!r}", total_frames=info.frame_count)
         editing = None
-        if opts.uses_keyframes:
-            _propagate(ctx, start, masks)
+        if opts.uses_keyframes or req.mode == Mode.MASKS:
+            scores = _propagate(ctx, start, masks, objects)
         else:
-            editing = _propagate_with_editing_behind(ctx, behind, start, masks, edits, edited_ready)
-        del start  # a chunk of full frames and their masks: not needed past here
+            editing, scores = _propagate_with_editing_behind(ctx, behind, start, masks, objects, edits, edited_ready)
         mask_video = behind.start("mask video", save_mask_video, masks, paths)
+        if isinstance(start, ReusedMasks):
+            listing = behind.start("listing", copy_objects, start.listing, start.paths, paths)
+        else:
+            keep = start.keep if isinstance(start, Sighting) else start.tracking.keep
+            listing = behind.start("listing", save_objects, objects, scores, keep, paths)
+        del start  # a chunk of full frames and their masks: not needed past here
+        if req.mode == Mode.MASKS:
+            # 6. Saving: the mask video and the objects, and nothing to edit.
+            progress.stage(JobStatus.SAVING, "writing the mask video and the objects", total_frames=info.frame_count)
+            behind.finish(mask_video, listing)
+            found = _listed(ctx, listing, sources, cache_key, paths)
+            return dataclasses.replace(paths, summary=f"{found} object(s) found", objects_found=found)
 
         # 4. Editing: crop, edit, resize back to the box (the saving pass pastes it through the
         # eroded, feathered mask). Saving (6, with smoothing, 5, inside its pass) starts now and
@@ -143,9 +165,61 @@ def run_video(
         edited_ready.finish()
 
         # 5. Smoothing and 6. saving: what is left of the saving pass (and smoothing in it).
-        _finish_saving(ctx, behind, saving, smoothing, mask_video)
+        _finish_saving(ctx, behind, saving, smoothing, mask_video, listing)
+        found = _listed(ctx, listing, sources, cache_key, paths)
     note = colour_note(info)
-    return dataclasses.replace(paths, summary=f"{summary}; {note}" if note else summary)
+    return dataclasses.replace(paths, summary=f"{summary}; {note}" if note else summary, objects_found=found)
+
+
+def _cache_key(ctx: JobContext, identity: str) -> MaskKey:
+    """What the masks this job would track depend on."""
+    assert ctx.checkpoints is not None
+    opts = ctx.options
+    return MaskKey(
+        input_sha256=ctx.checkpoints.fingerprint.input_sha256,
+        mask_prompt=ctx.request.mask_prompt,
+        tracking=dict(
+            chunk_size=opts.chunk_size,
+            chunk_overlap=opts.chunk_overlap,
+            max_gap=opts.max_gap,
+            instances=opts.instances,
+            frames=ctx.info.frame_count,
+        ),
+        segmenter=identity,
+    )
+
+
+def _reused(ctx: JobContext, sources: MaskSources, key: MaskKey | None) -> ReusedMasks | None:
+    """The masks this job reuses (said in the log), or None: it tracks its own."""
+    if sources.masks_from is not None:
+        origin = f"job {ctx.options.masks_from!r}"
+        reused = ReusedMasks.load(ctx, sources.masks_from, origin, "extra[masks_from]")
+    elif sources.cache is not None and key is not None and (entry := sources.cache.find(key)) is not None:
+        cached = OutputPaths(video=None, mask=entry.files, objects=entry.listing, object_files=entry.files)
+        try:
+            reused = ReusedMasks.load(ctx, cached, "the mask cache", "mask cache")
+        except InvalidArgument as err:  # an entry this job cannot use: it tracks its own
+            ctx.log.warning("masks: the mask cache's entry does not fit (%s); tracking", err)
+            return None
+        origin = f"the mask cache (tracked by job {reused.listing.job_id!r})"
+        reused = dataclasses.replace(reused, origin=origin)
+    else:
+        if sources.cache is not None:
+            ctx.log.info("masks: none in the mask cache for this input, prompt and tracking; tracking")
+        return None
+    ctx.log.info("masks: reused from %s, object(s) %s: no Segment call", reused.origin, list(reused.picked))
+    return reused
+
+
+def _listed(
+    ctx: JobContext, listing: BehindStage[ObjectList], sources: MaskSources, key: MaskKey | None, paths: OutputPaths
+) -> int:
+    """How many objects the job listed; what it tracked itself goes to the mask cache."""
+    listed = listing.result()
+    if sources.cache is not None and key is not None and listed.job_id == ctx.request.job_id:
+        assert paths.objects is not None and paths.object_files is not None
+        sources.cache.put(key, paths.objects, paths.object_files)
+    return len(listed.objects)
 
 
 def _finish_saving(
@@ -154,6 +228,7 @@ def _finish_saving(
     saving: BehindStage[None],
     smoothing: BehindStage[None] | None,
     mask_video: BehindStage[None],
+    listing: BehindStage[ObjectList],
 ) -> None:
     """Steps 5 and 6: the saving pass, running since editing began, is followed to its end, its
     smoothing reported as a stage of its own."""
@@ -169,7 +244,7 @@ def _finish_saving(
     # 6. Saving: one pass over the source pasting (and smoothing) the boxes -> H.264 mp4 with the
     # source's fps and audio; the mask video.
     ctx.progress.stage(JobStatus.SAVING, "encoding the output video", total_frames=2 * frames)
-    behind.finish(saving, mask_video)
+    behind.finish(saving, mask_video, listing)
 
 
 @dataclass(frozen=True)
@@ -182,9 +257,11 @@ class Resumed:
     editing: EditingCheckpoint | None
 
 
-def _open_spools(ctx: JobContext, spools: ExitStack, attempt: int) -> tuple[MaskStore, CropSpool, Resumed | None]:
-    """The job's mask store and crop spool: empty, or as an earlier attempt left them when its
-    checkpoint is this job's (then the Resumed to carry on from)."""
+def _open_spools(
+    ctx: JobContext, spools: ExitStack, attempt: int
+) -> tuple[MaskStore, CropSpool, ObjectMasks, Resumed | None]:
+    """The job's mask store, crop spool and object masks: empty, or as an earlier attempt left
+    them when its checkpoint is this job's (then the Resumed to carry on from)."""
     info, checkpoints = ctx.info, ctx.checkpoints
     assert checkpoints is not None
     resume = checkpoints.load(info.height, info.width)
@@ -196,6 +273,7 @@ def _open_spools(ctx: JobContext, spools: ExitStack, attempt: int) -> tuple[Mask
         edited_up_to = min(editing.final, written) if editing is not None else 0
         try:
             masks = spools.enter_context(mask_store(ctx, resume_up_to=written))
+            objects = spools.enter_context(object_masks(ctx, resume_up_to=written))
             edits = spools.enter_context(
                 CropSpool(ctx.workdir / "edited.crops", info.frame_count, resume_up_to=edited_up_to)
             )
@@ -210,43 +288,48 @@ def _open_spools(ctx: JobContext, spools: ExitStack, attempt: int) -> tuple[Mask
                 resume.tracking.received,
                 edited_up_to,
             )
-            return masks, edits, resumed
+            return masks, edits, objects, resumed
     masks = spools.enter_context(mask_store(ctx))
+    objects = spools.enter_context(object_masks(ctx))
     edits = spools.enter_context(CropSpool(ctx.workdir / "edited.crops", info.frame_count))
-    return masks, edits, None
+    return masks, edits, objects, None
 
 
 def _propagate(
     ctx: JobContext,
-    start: Sighting | Resumed,
+    start: Sighting | Resumed | ReusedMasks,
     masks: MaskStore,
+    objects: ObjectMasks,
     tracked: TrackedFrames | None = None,
-) -> None:
-    """Propagating from where masking found the objects, or from an earlier attempt's checkpoint."""
+) -> dict[int, float]:
+    """Propagating from where masking found the objects, or from an earlier attempt's checkpoint,
+    or the masks reused; returns the objects' scores."""
+    if isinstance(start, ReusedMasks):
+        reuse_masks(ctx, start, masks, tracked)
+        return {}
     if isinstance(start, Sighting):
-        propagate(ctx, start, masks, tracked)
-    else:
-        resume_propagating(ctx, start.tracking, masks, tracked, start.edited_up_to)
+        return propagate(ctx, start, masks, objects, tracked)
+    return resume_propagating(ctx, start.tracking, masks, objects, tracked, start.edited_up_to)
 
 
 def _propagate_with_editing_behind(
     ctx: JobContext,
     behind: StagesBehind,
-    start: Sighting | Resumed,
+    start: Sighting | Resumed | ReusedMasks,
     masks: MaskStore,
+    objects: ObjectMasks,
     edits: CropSpool,
     edited_ready: FrameWatermark,
-) -> BehindStage[int]:
+) -> tuple[BehindStage[int], dict[int, float]]:
     """Propagating, handing each frame over to editing, which runs behind it, once its mask is
-    final; returns the editing stage (still running)."""
+    final; returns the editing stage (still running) and the objects' scores."""
     tracked = TrackedFrames(TRACKED_FRAMES_HELD, ctx.stop)
     resumed_edits = None
     if isinstance(start, Resumed) and start.editing is not None:
         already = EditingCheckpoint(start.edited_up_to, start.editing.anchor)
         resumed_edits = ResumedEdits(already, [masks.box(i) for i in range(start.edited_up_to)])
     editing = behind.start("editing", edit_tracked, tracked, edits, edited_ready, resumed_edits)
-    _propagate(ctx, start, masks, tracked)
-    return editing
+    return editing, _propagate(ctx, start, masks, objects, tracked)
 
 
 def _start_saving(

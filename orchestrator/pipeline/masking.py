@@ -14,7 +14,7 @@ from itertools import islice
 
 from ..errors import InvalidArgument, TrackingLost
 from ..media.decode import read_frames
-from ..vision.stitching import IdStitcher, frame_objects, largest
+from ..vision.stitching import IdStitcher, frame_objects, frame_scores, largest
 from .context import JobContext, Sighting
 
 
@@ -45,6 +45,7 @@ def find_objects(ctx: JobContext, start: int = 0, stop: int | None = None) -> Si
             objects = stitcher.stitch(
                 [frame_objects(dets) for dets in segmentation.frames],
                 continues=tracker.persistent and chunk_start > run_start,
+                scores=[frame_scores(dets) for dets in segmentation.frames],
             )
             ctx.progress.advance(chunk_start + len(frames) - start)
             if any(objects):

@@ -35,8 +35,9 @@ import numpy as np
 from ..errors import TrackingLost
 from ..media.decode import read_frames
 from ..media.mask_store import MaskStore
+from ..media.object_masks import ObjectMasks
 from ..models import Segmentation, Tracker
-from ..vision.stitching import IdStitcher, Objects, TrackAssembler, frame_objects
+from ..vision.stitching import IdStitcher, Objects, TrackAssembler, frame_objects, frame_scores
 from .checkpoint import TrackingCheckpoint
 from .concurrency import TrackedFrame, TrackedFrames
 from .context import JobContext, Sighting
@@ -66,11 +67,25 @@ def mask_store(ctx: JobContext, resume_up_to: int = 0) -> MaskStore:
     return MaskStore(ctx.workdir / "masks.bits", info.frame_count, info.height, info.width, resume_up_to)
 
 
-def propagate(ctx: JobContext, sighting: Sighting, store: MaskStore, tracked: TrackedFrames | None = None) -> None:
-    """Write every frame's final mask into `store`, in order (a frame is written once no gap before
-    a later frame can fill it any more). `tracked`: where each frame goes, with its pixels, once
-    it is written (finished after the last one)."""
-    masks = _FinalMasks(ctx, TrackAssembler(store, ctx.options.max_gap, sighting.keep), store, tracked)
+def object_masks(ctx: JobContext, resume_up_to: int = 0) -> ObjectMasks:
+    """Every object's masks kept apart (propagate fills it beside the store), empty or carried on
+    like mask_store's."""
+    return ObjectMasks(ctx.workdir / "objects.masks", ctx.info.height, ctx.info.width, resume_up_to)
+
+
+def propagate(
+    ctx: JobContext,
+    sighting: Sighting,
+    store: MaskStore,
+    objects: ObjectMasks,
+    tracked: TrackedFrames | None = None,
+) -> dict[int, float]:
+    """Write every frame's final mask into `store` (the kept objects' union) and `objects` (every
+    object apart), in order (a frame is written once no gap before a later frame can fill it any
+    more). `tracked`: where each frame goes, with its pixels, once it is written (finished after
+    the last one). Returns each object's highest detection score."""
+    assembler = TrackAssembler(store, ctx.options.max_gap, sighting.keep, objects=objects)
+    masks = _FinalMasks(ctx, assembler, store, objects, tracked)
     for index in range(sighting.start):
         masks.add(index, {}, None)
     for offset, objects in enumerate(sighting.objects):
@@ -86,23 +101,24 @@ def propagate(ctx: JobContext, sighting: Sighting, store: MaskStore, tracked: Tr
         sighting.keep,
         (sighting.tracker, sighting.run_start),
     )
-    _track(ctx, masks, run)
+    return _track(ctx, masks, run)
 
 
 def resume_propagating(
     ctx: JobContext,
     saved: TrackingCheckpoint,
     store: MaskStore,
+    objects: ObjectMasks,
     tracked: TrackedFrames | None = None,
     edited_up_to: int = 0,
-) -> None:
+) -> dict[int, float]:
     """propagate, carrying on from an earlier attempt's checkpoint: `store` holds the final masks
     up to it; tracking opens a new session at the checkpoint, led by the frames before it (their
     objects' ids carry over, as after a lost session). With `tracked`, editing gets the frames
     from `edited_up_to` on (those before are edited already), decoded here."""
     info, received = ctx.info, saved.received
-    assembler = TrackAssembler(store, ctx.options.max_gap, saved.keep, saved.assembly)
-    masks = _FinalMasks(ctx, assembler, store, tracked)
+    assembler = TrackAssembler(store, ctx.options.max_gap, saved.keep, saved.assembly, objects)
+    masks = _FinalMasks(ctx, assembler, store, objects, tracked)
     overlap = len(saved.tail)
     first = min(edited_up_to, received - overlap) if tracked is not None else received - overlap
     lead: list[np.ndarray] = []
@@ -113,16 +129,15 @@ def resume_propagating(
             lead.append(frame)
         masks.resumed(index, frame, edited=index < edited_up_to)
     ctx.progress.advance(received)
-    run = _TrackingRun(
-        ctx, _Lead(lead, saved.tail), received, IdStitcher(saved.next_id, saved.last_masks), saved.keep, None
-    )
+    stitcher = IdStitcher(saved.next_id, saved.last_masks, saved.scores)
+    run = _TrackingRun(ctx, _Lead(lead, saved.tail), received, stitcher, saved.keep, None)
     run.restarts = saved.restarts
-    _track(ctx, masks, run)
+    return _track(ctx, masks, run)
 
 
-def _track(ctx: JobContext, masks: _FinalMasks, run: _TrackingRun) -> None:
+def _track(ctx: JobContext, masks: _FinalMasks, run: _TrackingRun) -> dict[int, float]:
     """Carry `run` on to the end of the video, each chunk's objects into `masks` (checkpointed
-    after each chunk)."""
+    after each chunk); returns each object's highest detection score."""
     store = masks.store
     try:
         run.checkpoint(masks)
@@ -141,6 +156,7 @@ def _track(ctx: JobContext, masks: _FinalMasks, run: _TrackingRun) -> None:
         masks.tracks.filled,
         f", {run.restarts} tracking restart(s)" if run.restarts else "",
     )
+    return dict(run.stitcher.scores)
 
 
 class _FinalMasks:
@@ -148,10 +164,15 @@ class _FinalMasks:
     frames whose masks are final go on to editing (`tracked`), in order."""
 
     def __init__(
-        self, ctx: JobContext, tracks: TrackAssembler, store: MaskStore, tracked: TrackedFrames | None
+        self,
+        ctx: JobContext,
+        tracks: TrackAssembler,
+        store: MaskStore,
+        objects: ObjectMasks,
+        tracked: TrackedFrames | None,
     ) -> None:
         self.tracks = tracks
-        self.store = store
+        self.store, self.objects = store, objects
         self._tracked = tracked
         self._awaiting: deque[tuple[int, np.ndarray | None]] = deque()  # for `tracked`, masks not final yet
 
@@ -264,11 +285,19 @@ class _TrackingRun:
         if self.ctx.checkpoints is None:
             return
         masks.store.sync()
+        masks.objects.sync()
         next_id, last_masks = self.stitcher.state()
         received = self.sent - sum(len(c.frames) for c in self.in_flight)
         self.ctx.checkpoints.save_tracking(
             TrackingCheckpoint(
-                received, self.restarts, self.keep, next_id, last_masks, masks.tracks.state(), list(self.tail_objects)
+                received,
+                self.restarts,
+                self.keep,
+                next_id,
+                last_masks,
+                masks.tracks.state(),
+                list(self.tail_objects),
+                dict(self.stitcher.scores),
             )
         )
 
@@ -301,6 +330,7 @@ class _TrackingRun:
             [frame_objects(d) for d in segmentation.frames],
             overlap_before=self.tail_objects[len(self.tail_objects) - lead :] if lead else (),
             continues=not chunk.opens,
+            scores=[frame_scores(d) for d in segmentation.frames],
         )
         new = objects[lead:]
         self.tail_objects = (self.tail_objects + new)[-self.overlap :] if self.overlap else []

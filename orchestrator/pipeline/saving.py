@@ -12,8 +12,6 @@ It can run behind the editing stage: `ready` says how far the boxes are final.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import av
 import cv2
@@ -27,25 +25,7 @@ from ..media.mask_store import MaskStore
 from ..vision.compositing import box_paste_mask, paste, paste_mask
 from ..vision.crop import region
 from .concurrency import FrameWatermark
-from .context import FrameFilter, JobContext, Pasted
-
-
-@dataclass(frozen=True)
-class OutputPaths:
-    """Where a job's outputs go (or, `staged`, where one attempt of it writes them first)."""
-
-    video: Path  # {job_id}_output.mp4 (.png in single-frame mode)
-    mask: Path  # {job_id}_mask.mp4 (.png)
-    summary: str = ""  # what the job did, for its final status (e.g. frames edited / carried)
-
-    def staged(self, attempt: int) -> OutputPaths:
-        """Where attempt `attempt` of the job writes these outputs until its end is recorded:
-        hidden names beside them with the same suffix (the muxer goes by it), so a run that lost
-        its claim can never overwrite the outputs of the run that holds it."""
-        return OutputPaths(*(p.with_name(f".{p.stem}.attempt-{attempt}{p.suffix}") for p in (self.video, self.mask)))
-
-    def files(self) -> tuple[Path, Path]:
-        return self.video, self.mask
+from .context import FrameFilter, JobContext, OutputPaths, Pasted
 
 
 def save_video(

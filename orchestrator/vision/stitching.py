@@ -33,6 +33,14 @@ def frame_objects(detections: Sequence[Detection]) -> Objects:
     return objects
 
 
+def frame_scores(detections: Sequence[Detection]) -> dict[int, float]:
+    """One frame's detection scores by object id (the highest of one id's)."""
+    scores: dict[int, float] = {}
+    for det in detections:
+        scores[det.object_id] = max(scores.get(det.object_id, det.score), det.score)
+    return scores
+
+
 def match_ids(previous: Sequence[Objects], current: Sequence[Objects]) -> dict[int, int]:
     """Map ids of `current` to ids of `previous`, given both chunks' objects on the same frames."""
     intersections: dict[tuple[int, int], int] = {}
@@ -69,23 +77,31 @@ class IdStitcher:
     `extra.instances` it would never be edited again.
     """
 
-    def __init__(self, next_id: int = 0, last_masks: Objects | None = None) -> None:
-        """A new stitcher, or (with `next_id` and `last_masks`, what `state()` gave) one carrying on
-        from a checkpoint, whose next chunk opens a new session."""
+    def __init__(
+        self, next_id: int = 0, last_masks: Objects | None = None, scores: Mapping[int, float] | None = None
+    ) -> None:
+        """A new stitcher, or (with `next_id`, `last_masks` and `scores`, what `state()` and
+        `scores` gave) one carrying on from a checkpoint, whose next chunk opens a new session."""
         self._next_id = next_id
         self._last_masks: Objects = dict(last_masks or {})  # each object of the previous chunk: its last mask there
         self._mapping: dict[int, int] = {}  # the current session's ids -> video-wide ids
+        self.scores: dict[int, float] = dict(scores or {})  # video-wide id -> its highest detection score
 
     def state(self) -> tuple[int, Objects]:
         """(next id, last masks): what a stitcher needs to carry on in a new session."""
         return self._next_id, dict(self._last_masks)
 
     def stitch(
-        self, chunk: Sequence[Objects], overlap_before: Sequence[Objects] = (), continues: bool = False
+        self,
+        chunk: Sequence[Objects],
+        overlap_before: Sequence[Objects] = (),
+        continues: bool = False,
+        scores: Sequence[Mapping[int, float]] = (),
     ) -> list[Objects]:
         """`chunk` (SAM3 ids) with video-wide ids. `continues`: the chunk carries on the previous
         chunk's session (same ids); otherwise its first frames repeat `overlap_before` (the
-        previous chunk's last frames, already video-wide ids), if any."""
+        previous chunk's last frames, already video-wide ids), if any. `scores`: the chunk's
+        detection scores per frame (SAM3 ids), kept per object in `scores`."""
         if continues:
             mapping = dict(self._mapping)
         else:
@@ -106,6 +122,10 @@ class IdStitcher:
                 self._next_id += 1
             self._next_id = max(self._next_id, mapping[local] + 1)
         stitched = [{mapping[i]: m for i, m in frame.items()} for frame in chunk]
+        for frame_scores_ in scores:
+            for i, score in frame_scores_.items():
+                if i in mapping:
+                    self.scores[mapping[i]] = max(self.scores.get(mapping[i], score), score)
         self._last_masks = {g: m for frame in stitched for g, m in frame.items()}
         self._mapping = mapping
         return stitched
@@ -139,6 +159,12 @@ class MaskSink(Protocol):
     def put(self, index: int, mask: np.ndarray) -> None: ...
 
 
+class ObjectSink(Protocol):
+    """Where assembled per-frame objects go, kept apart (media.object_masks.ObjectMasks)."""
+
+    def put(self, index: int, objects: Mapping[int, np.ndarray]) -> None: ...
+
+
 @dataclass
 class AssemblyState:
     """A TrackAssembler's state, to carry on from (pipeline.checkpoint keeps it)."""
@@ -150,7 +176,8 @@ class AssemblyState:
 
 
 class TrackAssembler:
-    """Receives every frame's objects in order; writes the union of the kept ones to `store`.
+    """Receives every frame's objects in order; writes the union of the kept ones to `store`, and
+    every object apart to `objects` when given.
 
     Frames are held back `max_gap + 1` frames: when an object reappears after missing at most
     `max_gap` frames, those frames get its last mask (SAM3 drops an object for a frame or two
@@ -158,10 +185,15 @@ class TrackAssembler:
     """
 
     def __init__(
-        self, store: MaskSink, max_gap: int, keep: frozenset[int] | None = None, state: AssemblyState | None = None
+        self,
+        store: MaskSink,
+        max_gap: int,
+        keep: frozenset[int] | None = None,
+        state: AssemblyState | None = None,
+        objects: ObjectSink | None = None,
     ):
         """`state`: carry on from a checkpoint (what `state()` gave) instead of from frame 0."""
-        self.store, self.max_gap, self.keep = store, max_gap, keep
+        self.store, self.max_gap, self.keep, self.objects = store, max_gap, keep, objects
         state = state or AssemblyState()
         self.filled = state.filled  # frames x objects filled in
         self.written = state.written  # frames [0, written) are in the store: final
@@ -173,8 +205,9 @@ class TrackAssembler:
         return AssemblyState(self.written, self.filled, [(i, dict(o)) for i, o in self._held], dict(self._last_seen))
 
     def add(self, index: int, objects: Mapping[int, np.ndarray]) -> None:
-        kept = {g: m for g, m in objects.items() if self.keep is None or g in self.keep}
-        for g in kept:
+        """Frame `index`'s objects (every one is assembled: `keep` picks the ones in `store`)."""
+        tracked = dict(objects)
+        for g in tracked:
             last = self._last_seen.get(g)
             if last is not None and 1 < index - last <= self.max_gap + 1:
                 held = dict(self._held)
@@ -182,7 +215,7 @@ class TrackAssembler:
                     held[missing][g] = held[last][g]
                     self.filled += 1
             self._last_seen[g] = index
-        self._held.append((index, kept))
+        self._held.append((index, tracked))
         while len(self._held) > self.max_gap + 1:
             self._write(*self._held.popleft())
 
@@ -191,5 +224,7 @@ class TrackAssembler:
             self._write(*self._held.popleft())
 
     def _write(self, index: int, objects: Objects) -> None:
-        self.store.put(index, union_mask(objects, None, self.store.height, self.store.width))
+        self.store.put(index, union_mask(objects, self.keep, self.store.height, self.store.width))
+        if self.objects is not None:
+            self.objects.put(index, objects)
         self.written = index + 1

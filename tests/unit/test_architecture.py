@@ -30,7 +30,7 @@ RANK = {
     "models": 6,
     "(root)": 7,
 }
-STAGES = ("extracting", "masking", "propagating", "editing", "smoothing", "saving")
+STAGES = ("extracting", "masking", "propagating", "editing", "smoothing", "saving", "listing", "reusing")
 # Where the pipeline's stages running at the same time meet: the only module of it with threads.
 CONCURRENCY = "orchestrator.pipeline.concurrency"
 THREAD_MODULES = ("threading", "multiprocessing", "asyncio", "_thread")

@@ -24,7 +24,7 @@ from orchestrator.pipeline import carrying, output_paths, run_pipeline
 from orchestrator.pipeline.concurrency import FrameWatermark, StagesBehind, StopReason, StopSignal, TrackedFrames
 from orchestrator.pipeline.editing import edit_frames, edit_tracked, frame_seed
 from orchestrator.pipeline.masking import find_objects
-from orchestrator.pipeline.propagating import MAX_RESTARTS, mask_store, propagate
+from orchestrator.pipeline.propagating import MAX_RESTARTS, mask_store, object_masks, propagate
 from orchestrator.pipeline.saving import OutputPaths, output_frames
 from orchestrator.request import CheckedRequest, EditOptions, JobStatus, VideoEditRequest
 from orchestrator.vision.compositing import FEATHER_PX
@@ -264,11 +264,12 @@ def test_editing_behind_tracking_edits_what_editing_after_it_does(tmp_path, lose
         CropSpool(tmp_path / "after.crops", N) as spooled_after,
         CropSpool(tmp_path / "behind.crops", N) as spooled_behind,
         mask_store(ctx_behind) as masks_behind,
+        object_masks(ctx_behind) as objects_behind,
     ):
         edit_frames(ctx, masks, spooled_after)
         with StagesBehind(ctx_behind) as stages:
             editing = stages.start("editing", edit_tracked, tracked, spooled_behind)
-            propagate(ctx_behind, find_objects(ctx_behind), masks_behind, tracked)
+            propagate(ctx_behind, find_objects(ctx_behind), masks_behind, objects_behind, tracked)
             stages.finish(editing)
         for i in range(N):
             assert np.array_equal(masks_behind.get(i), masks.get(i))

@@ -1,0 +1,65 @@
+"""`extra.masks_from`: which finished job's masks an edit job reuses, checked when the job is
+started (so a bad name fails StartEdit with INVALID_ARGUMENT naming the field, not the job later)
+and found again when it runs (pipeline.reusing checks the masks against the input it reads)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from ..errors import InvalidArgument
+from ..media.object_list import ObjectList
+from ..pipeline import OutputPaths
+from ..pipeline.checkpoint import file_sha256
+from ..request import CheckedRequest, JobStatus, Mode
+from .store import JobStore
+
+FIELD = "extra[masks_from]"
+
+
+def masks_from(checked: CheckedRequest, store: JobStore) -> OutputPaths | None:
+    """The outputs of the job whose masks `checked` reuses (None: it names none)."""
+    job_id = checked.options.masks_from
+    if job_id is None:
+        return None
+    stored = store.get(job_id)
+    if stored is None:
+        raise InvalidArgument(FIELD, f"there is no job {job_id!r}")
+    status = stored.status
+    if status.mode not in (Mode.MASKS, Mode.VIDEO):
+        raise InvalidArgument(FIELD, f"job {job_id!r} is a {status.mode} job; masks come from masks or video jobs")
+    if status.status is not JobStatus.FINISHED:
+        raise InvalidArgument(FIELD, f"job {job_id!r} is {status.status.value}; its masks are there once it finished")
+    assert status.output_dir is not None
+    paths = OutputPaths.of(Path(status.output_dir), job_id, Mode(status.mode))
+    assert paths.objects is not None
+    if not paths.objects.is_file():
+        raise InvalidArgument(FIELD, f"job {job_id!r} left no objects list (made by an older release?)")
+    return paths
+
+
+def check_masks_from(checked: CheckedRequest, store: JobStore) -> None:
+    """StartEdit's check: the job exists, has finished with masks, tracked this input's content,
+    and has the objects extra.objects names."""
+    paths = masks_from(checked, store)
+    if paths is None:
+        return
+    assert paths.objects is not None
+    try:
+        listing = ObjectList.read(paths.objects)
+    except (OSError, ValueError) as err:
+        raise InvalidArgument(FIELD, f"job {checked.options.masks_from!r}'s objects cannot be read: {err}") from None
+    input_path = checked.request.input_video_path
+    stat = input_path.stat()
+    if why := listing.reusable_for(_content_sha256(input_path, stat.st_size, stat.st_mtime_ns)):
+        raise InvalidArgument(FIELD, why)
+    try:
+        listing.picked(checked.options.objects)
+    except ValueError as err:
+        raise InvalidArgument("extra[objects]", str(err)) from None
+
+
+@lru_cache(maxsize=256)
+def _content_sha256(path: Path, size: int, mtime_ns: int) -> str:
+    """The file's SHA-256, hashed once per version of it (size and modification time)."""
+    return file_sha256(path)
