@@ -113,8 +113,11 @@ async function inputPath() {
   return uploaded.input_video_path;
 }
 
+// Whether a job in `mode` edits on the masks found (a video edit; a preview finds its own, on its frame).
+const reuses = (mode) => Boolean(reuse) && mode === "video";
+
 function request(mode) {  // the job's prompts and params from the form
-  const reusing = reuse && mode !== "masks";
+  const reusing = reuses(mode);
   const maskPrompt = reusing ? "" : $("mask-prompt").value.trim();  // the masks job's is used
   const editPrompt = mode === "masks" ? "" : $("edit-prompt").value.trim();
   if (!maskPrompt && !reusing) throw new PlainError("Say what to edit (e.g. \"hair\").", "mask-prompt");
@@ -142,13 +145,12 @@ async function start(mode) {
       leaveJob();
       history.pushState(null, "", "/");
     }
-    const reusing = Boolean(reuse) && mode !== "masks";
     // Reusing masks this tab found: their input, as it was (nothing hashed, looked up or sent).
-    job.input_video_path = reusing && reuse.input ? reuse.input : await inputPath();
+    job.input_video_path = reuses(mode) && reuse.input ? reuse.input : await inputPath();
     const status = await postJson("/api/video/edit", job);
     inputs.set(status.job_id, job.input_video_path);
     history.pushState(null, "", `/jobs/${encodeURIComponent(status.job_id)}`);
-    follow(status.job_id, reusing);
+    follow(status.job_id, mode !== "masks");  // a masks job finds new ones
     refreshJobs();
   } catch (err) {
     note("");
@@ -172,7 +174,7 @@ function setReuse(value) {
   $("reuse-note").hidden = !reuse;
   if (!reuse) return;
   const which = reuse.objects.length === reuse.ids.length ? "all the objects" : `objects ${reuse.objects.join(", ")}`;
-  $("reuse-note").textContent = `Edit and Preview use ${which} found by job ${reuse.masksFrom}, without finding them `
+  $("reuse-note").textContent = `Edit the video uses ${which} found by job ${reuse.masksFrom}, without finding them `
     + "again. Change the video or what to edit to find them anew.";
 }
 
@@ -190,17 +192,16 @@ async function listObjects(status) {  // a finished masks job's objects; ticking
     showMaskFrame(objects[0].best_frame);
     const ids = objects.map((object) => object.id);
     setReuse({ masksFrom: jobId, ids, objects: ids, input: inputs.get(jobId) || null });
-    showAgain("masks");
+    showAgain(true);
   } catch (err) {
     $("job-message").textContent = `Could not list the objects: ${err.message}`;
   }
 }
 
-function showAgain(mode) {  // an instruction for the masks on screen: first, or another one
-  $("again-label").textContent = mode === "masks" ? "Instruction for the ticked objects" : "Another instruction";
-  $("again-start").textContent = mode === "masks" ? "Edit the ticked objects" : "Try another instruction";
+function showAgain(first) {  // an instruction for the masks on screen: the first, or another one
+  $("again-label").textContent = first ? "Instruction for the ticked objects" : "Another instruction";
+  $("again-start").textContent = first ? "Edit the ticked objects" : "Try another instruction";
   $("again-prompt").value = "";
-  $("again").dataset.mode = mode === "single_frame" ? "single_frame" : "video";
   $("again").hidden = false;
 }
 
@@ -212,10 +213,10 @@ function again(event) {
     return;
   }
   $("edit-prompt").value = prompt;
-  start($("again").dataset.mode);
+  start("video");
 }
 
-async function follow(jobId, keepReuse = false) {  // keepReuse: the job uses the masks on screen
+async function follow(jobId, keepReuse = false) {  // keepReuse: a job started here, with the masks on screen
   leaveJob();
   if (!keepReuse) setReuse(null);
   current.jobId = jobId;
@@ -365,7 +366,7 @@ async function finished(status, mode) {
   }
   if (status.status !== "finished" || current.jobId !== jobId) return;
   if (mode === "masks") await listObjects(status);
-  else if (reuse) showAgain(mode);  // it used the masks on screen: another instruction on them
+  else if (reuses(mode)) showAgain(false);  // it used the masks on screen: another instruction on them
 }
 
 async function cancel() {
