@@ -523,6 +523,15 @@ def test_with_a_token_the_page_uses_signed_links_and_never_puts_the_token_in_a_u
             page.wait_for_function(f"() => document.querySelector('{video}').readyState >= 2")
         assert "ended finished" in page.text_content("#log")
         assert "sig=" in page.get_attribute("#download-log", "href")
+        assert "sig=" in page.get_attribute("#download-objects", "href")
+        page.click("#find")  # the objects' previews are <img>s: signed links too
+        page.wait_for_function("() => document.querySelector('#stages').dataset.mode === 'masks'")
+        _wait_state(page, "finished")
+        page.wait_for_selector("#object-list img")
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('#object-list img')].every(i => i.naturalWidth > 0)"
+        )
+        assert "sig=" in page.get_attribute("#object-list img", "src")
         assert page.evaluate("sessionStorage.getItem('videoedit-token')") == "page-s3cret"
         assert page.evaluate("localStorage.length") == 0
         assert not [u for u in urls if "page-s3cret" in u or "access_token" in u]
