@@ -175,7 +175,8 @@ function setReuse(value) {
   if (!reuse) return;
   const which = reuse.objects.length === reuse.ids.length ? "all the objects" : `objects ${reuse.objects.join(", ")}`;
   $("reuse-note").textContent = `Edit the video uses ${which} found by job ${reuse.masksFrom}, without finding them `
-    + "again. Change the video or what to edit to find them anew.";
+    + "again. " + (reuse.input ? "Change the video or what to edit to find them anew."
+      : "Give the video that job used (pick the file or type its path); change what to edit to find anew.");
 }
 
 async function listObjects(status) {  // a finished masks job's objects; ticking them picks what to edit
@@ -492,8 +493,11 @@ $("job-form").addEventListener("submit", (event) => { event.preventDefault(); st
 $("preview").addEventListener("click", () => start("single_frame"));
 $("find").addEventListener("click", () => start("masks"));
 $("again").addEventListener("submit", again);
-// Another video, or other words for what to edit: the masks found do not fit it.
-for (const id of ["file", "path", "mask-prompt"]) $(id).addEventListener("input", () => setReuse(null));
+// Other words for what to edit, or another video than the masks job's: the masks found do not fit
+// it. (A masks job page opened afresh does not know its video: giving it keeps the masks, and the
+// server checks that it is the same.)
+$("mask-prompt").addEventListener("input", () => setReuse(null));
+for (const id of ["file", "path"]) $(id).addEventListener("input", () => { if (reuse && reuse.input) setReuse(null); });
 $("cancel").addEventListener("click", cancel);
 $("refresh").addEventListener("click", refreshJobs);
 $("file").addEventListener("change", () => { showFormError(null); estimate(); });

@@ -198,13 +198,13 @@ def test_upload_once_follow_play_and_reload_the_job_page(page, web, own_clip):
     page.wait_for_function("() => document.querySelector('#edit-prompt').value !== ''")
 
 
-def test_find_the_object_then_edit_it_and_try_another_instruction(page, web, stack, tmp_path):
-    clip = make_sample_clip(tmp_path / "find.mp4", frames=CLIP_FRAMES + 5, width=CLIP_WIDTH, height=CLIP_HEIGHT)
+def test_find_the_object_then_edit_it_and_try_another_instruction(page, web, stack, clip, tmp_path):
+    own = make_sample_clip(tmp_path / "find.mp4", frames=CLIP_FRAMES + 5, width=CLIP_WIDTH, height=CLIP_HEIGHT)
     uploads, edits = [], []
     page.on("request", lambda r: uploads.append(r.url) if "/api/video/upload?" in r.url else None)
     page.on("request", lambda r: edits.append(r.post_data_json) if r.url.endswith("/api/video/edit") else None)
     page.goto(web)
-    page.set_input_files("#file", str(clip))
+    page.set_input_files("#file", str(own))
     page.fill("#mask-prompt", "car")  # no instruction yet: finding needs none
     page.click("#find")
     page.wait_for_url(f"{web}/jobs/*")
@@ -272,6 +272,18 @@ def test_find_the_object_then_edit_it_and_try_another_instruction(page, web, sta
         assert edit["params"].get("objects") == (",".join(map(str, ids[:-1])) if len(ids) > 1 else None)
     assert [edit["edit_prompt"] for edit in edits[1:]] == ["make the car blue", "make the car green"]
     page.wait_for_function("() => document.querySelector('#jobs').textContent.includes('Find: \"car\"')")
+
+    # The masks job's page opened afresh does not know its video: another one is refused in plain words.
+    page.goto(f"{web}/jobs/{masks_job}")
+    page.wait_for_selector("#object-list input")
+    assert "Give the video that job used" in page.inner_text("#reuse-note")
+    page.fill("#path", str(clip))
+    page.fill("#edit-prompt", "make the car red")
+    page.click("#start")
+    page.wait_for_function(
+        "() => document.querySelector('#form-error').textContent.includes('cannot be used for this')"
+    )
+    assert page.evaluate("document.activeElement.id") == "find"
 
 
 def test_cancel_stops_a_running_job(page, web, clip):
