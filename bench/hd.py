@@ -42,6 +42,9 @@ FRAMES = 72
 PAN_PX = 4  # per frame
 # One 512x512 InstructPix2Pix edit on one H100 takes ~110-250 ms (issue 12): the middle of it.
 EDIT_DELAY_MS = 150
+# SAM3 tracking one 1008-px frame on one H100: its backbone is ~5.6 TFLOP (FACTS.md), ~15 ms at
+# 40% of the bf16 peak, and the detector, memory attention and mask decoder about as much again.
+SEGMENT_DELAY_MS = 30
 REQUEST = {"num_inference_steps": 2, "extra": {"edit_size": "128"}}
 REAL = "real 720p"
 

@@ -164,6 +164,12 @@ def _add_batching_flags(parser: argparse.ArgumentParser, env: Mapping[str, str])
         default=0.0,
         help="benchmarks only: make every Edit item take at least this long, as on a GPU",
     )
+    batching.add_argument(
+        "--simulate-segment-delay-ms",
+        type=float,
+        default=0.0,
+        help="benchmarks only: make every Segment frame take at least this long, as on a GPU",
+    )
 
 
 def _add_operations_flags(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> None:

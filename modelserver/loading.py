@@ -85,6 +85,12 @@ def load_models(args: argparse.Namespace, limits: Limits, metrics: Metrics) -> t
 
         log.warning("simulating a slow GPU: every Edit item takes at least %g ms", args.simulate_edit_delay_ms)
         editor = DelayedEditor(editor, args.simulate_edit_delay_ms / 1000)
+    segmenter = loaded.segmenter
+    if args.simulate_segment_delay_ms:
+        from .backends.simulated import DelayedSegmenter
+
+        log.warning("simulating a slow GPU: every Segment frame takes at least %g ms", args.simulate_segment_delay_ms)
+        segmenter = DelayedSegmenter(segmenter, args.simulate_segment_delay_ms / 1000)
     # 3. The engine that batches calls for them, warmed up.
     batching = BatchingConfig(
         args.edit_max_batch_size,
@@ -94,7 +100,7 @@ def load_models(args: argparse.Namespace, limits: Limits, metrics: Metrics) -> t
         args.max_tracking_sessions,
         args.tracking_session_idle_s,
     )
-    engine = ModelEngine(loaded.segmenter, editor, batching, metrics)
+    engine = ModelEngine(segmenter, editor, batching, metrics)
     warmup_side = args.warmup_side or (64 if loaded.pix2pix.tiny else 512)
     warmup_seconds = engine.warm_up(warmup_side, edit_batches)
     log.info("warm-up batch ran in %.2f s", warmup_seconds)

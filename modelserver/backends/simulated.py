@@ -1,16 +1,26 @@
-"""An Editor that takes as long as a GPU would: for benchmarking the orchestrator against a
-model server that is the bottleneck, on a machine without one (`--simulate-edit-delay-ms`)."""
+"""An Editor and a Segmenter that take as long as a GPU would: for benchmarking the orchestrator
+against a model server that is the bottleneck, on a machine without one
+(`--simulate-edit-delay-ms`, `--simulate-segment-delay-ms`)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 
 from videoedit.v1.contract import EditParams
 
-from .base import Editor
+from .base import Editor, Instance, Segmenter
+
+
+@contextmanager
+def _taking_at_least(seconds: float) -> Iterator[None]:
+    """The block, then a sleep for what is left of `seconds` (a GPU's time for the work)."""
+    started = time.monotonic()
+    yield
+    time.sleep(max(0.0, seconds - (time.monotonic() - started)))
 
 
 class DelayedEditor:
@@ -40,7 +50,27 @@ class DelayedEditor:
         seeds: Sequence[int],
         anchors: Sequence[int | None] | None = None,
     ) -> list[np.ndarray]:
-        started = time.monotonic()
-        edited = self.editor.edit(images, instructions, params, seeds=seeds, anchors=anchors)
-        time.sleep(max(0.0, self.seconds_per_item * len(images) - (time.monotonic() - started)))
-        return edited
+        with _taking_at_least(self.seconds_per_item * len(images)):
+            return self.editor.edit(images, instructions, params, seeds=seeds, anchors=anchors)
+
+
+class DelayedSegmenter:
+    """`segmenter`'s masks, each call taking at least `seconds_per_frame` x its frames."""
+
+    def __init__(self, segmenter: Segmenter, seconds_per_frame: float) -> None:
+        self.segmenter, self.seconds_per_frame = segmenter, seconds_per_frame
+
+    def __getattr__(self, name: str):  # everything else (sizes, prompts, sessions) as the segmenter's
+        return getattr(self.segmenter, name)
+
+    @property
+    def settings(self) -> dict[str, str]:
+        return {**self.segmenter.settings, "simulated_delay_ms_per_frame": f"{self.seconds_per_frame * 1000:g}"}
+
+    def segment(self, frames: list[np.ndarray], prompts: list[str], vision_batch_size: int = 1) -> list[list[Instance]]:
+        with _taking_at_least(self.seconds_per_frame * len(frames)):
+            return self.segmenter.segment(frames, prompts, vision_batch_size)
+
+    def track(self, session: object, frames: list[np.ndarray], vision_batch_size: int = 1) -> list[list[Instance]]:
+        with _taking_at_least(self.seconds_per_frame * len(frames)):
+            return self.segmenter.track(session, frames, vision_batch_size)

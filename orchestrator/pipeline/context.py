@@ -12,8 +12,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ..errors import InvalidArgument
 from ..media.decode import VideoInfo
 from ..media.mask_cache import MaskCache
+from ..media.object_list import ObjectList
 from ..models import Models, Tracker
 from ..request import EditOptions, JobStatus, Mode, VideoEditRequest
 from ..vision.crop import Box
@@ -100,6 +102,44 @@ class MaskSources:
 
     masks_from: OutputPaths | None = None
     cache: MaskCache | None = None
+
+
+@dataclass(frozen=True)
+class ReusedMasks:
+    """Masks tracked before, for this job: where they are, whose they are, which objects it edits."""
+
+    listing: ObjectList
+    paths: OutputPaths  # the listing and the objects' files (another job's outputs, a mask cache entry)
+    origin: str  # for the log: "job 'x'", "the mask cache"
+    picked: tuple[int, ...]  # the object ids edited
+
+    @classmethod
+    def load(cls, ctx: JobContext, paths: OutputPaths, origin: str, field: str) -> ReusedMasks:
+        """The masks at `paths`, checked against this job's input (content, frames, size) and
+        `extra.objects`; InvalidArgument naming `field` (or extra[objects]) when they do not fit."""
+        assert paths.objects is not None and ctx.checkpoints is not None
+        try:
+            listing = ObjectList.read(paths.objects)
+        except (OSError, ValueError) as err:
+            raise InvalidArgument(field, f"the masks of {origin} cannot be read: {err}") from None
+        info = ctx.info
+        why = listing.reusable_for(ctx.checkpoints.fingerprint.input_sha256)
+        if why is None and (listing.frames, listing.width, listing.height) != (
+            info.frame_count,
+            info.width,
+            info.height,
+        ):
+            why = (
+                f"{origin} tracked {listing.frames} frames of {listing.width}x{listing.height}; this job "
+                f"reads {info.frame_count} of {info.width}x{info.height} (give both the same max_frames)"
+            )
+        if why is not None:
+            raise InvalidArgument(field, why)
+        try:
+            picked = listing.picked(ctx.options.objects)
+        except ValueError as err:
+            raise InvalidArgument("extra[objects]", str(err)) from None
+        return cls(listing, paths, origin, picked)
 
 
 @dataclass(frozen=True)

@@ -33,13 +33,13 @@ from ..vision.stitching import union_mask
 from .carrying import carry_edits, crop_boxes, plan_keyframes
 from .checkpoint import Checkpoints, EditingCheckpoint, Fingerprint, TrackingCheckpoint
 from .concurrency import BehindStage, FrameWatermark, KeyframePlan, StagesBehind, Stopped, StopSignal, TrackedFrames
-from .context import JobContext, MaskSources, Progress, Sighting
+from .context import JobContext, MaskSources, Progress, ReusedMasks, Sighting
 from .editing import ResumedEdits, edit_frame, edit_frames, edit_tracked
 from .extracting import extract
-from .listing import copy_objects, save_objects
+from .listing import copy_objects, listed_again, save_objects
 from .masking import find_objects
 from .propagating import mask_store, object_masks, propagate, resume_propagating
-from .reusing import ReusedMasks, reuse_masks
+from .reusing import reuse_masks
 from .saving import OutputPaths, save_mask_video, save_stills, save_video
 from .smoothing import Smoother
 
@@ -103,7 +103,7 @@ def run_video(
     checkpoints = Checkpoints(workdir, Fingerprint.of(job, identity), log)
     ctx = JobContext(req, opts, info, models, progress, log, workdir, threads, stop, checkpoints)
     cache_key = _cache_key(ctx, identity) if sources.cache is not None and opts.masks_from is None else None
-    reused = _reused(ctx, sources, cache_key)
+    reused = _reused(ctx, sources, cache_key, paths)
 
     with ExitStack() as spools:
         masks, edits, objects, resumed = _open_spools(ctx, spools, attempt if reused is None else 0)
@@ -134,7 +134,7 @@ def run_video(
             editing, scores = _propagate_with_editing_behind(ctx, behind, start, masks, objects, edits, edited_ready)
         mask_video = behind.start("mask video", save_mask_video, masks, paths)
         if isinstance(start, ReusedMasks):
-            listing = behind.start("listing", copy_objects, start.listing, start.paths, paths)
+            listing = behind.start("listing", listed_again, start, paths)
         else:
             keep = start.keep if isinstance(start, Sighting) else start.tracking.keep
             listing = behind.start("listing", save_objects, objects, scores, keep, paths)
@@ -189,17 +189,20 @@ def _cache_key(ctx: JobContext, identity: str) -> MaskKey:
     )
 
 
-def _reused(ctx: JobContext, sources: MaskSources, key: MaskKey | None) -> ReusedMasks | None:
+def _reused(ctx: JobContext, sources: MaskSources, key: MaskKey | None, paths: OutputPaths) -> ReusedMasks | None:
     """The masks this job reuses (said in the log), or None: it tracks its own."""
     if sources.masks_from is not None:
         origin = f"job {ctx.options.masks_from!r}"
         reused = ReusedMasks.load(ctx, sources.masks_from, origin, "extra[masks_from]")
     elif sources.cache is not None and key is not None and (entry := sources.cache.find(key)) is not None:
+        # The entry's files linked into this job's outputs at once, and read from there: an entry
+        # evicted from now on costs this job nothing.
         cached = OutputPaths(video=None, mask=entry.files, objects=entry.listing, object_files=entry.files)
         try:
-            reused = ReusedMasks.load(ctx, cached, "the mask cache", "mask cache")
-        except InvalidArgument as err:  # an entry this job cannot use: it tracks its own
-            ctx.log.warning("masks: the mask cache's entry does not fit (%s); tracking", err)
+            copy_objects(ctx, cached, paths)
+            reused = ReusedMasks.load(ctx, paths, "the mask cache", "mask cache")
+        except (OSError, InvalidArgument) as err:  # evicted meanwhile, or not for this job: it tracks
+            ctx.log.warning("masks: the mask cache's entry cannot be used (%s); tracking", err)
             return None
         origin = f"the mask cache (tracked by job {reused.listing.job_id!r})"
         reused = dataclasses.replace(reused, origin=origin)

@@ -18,7 +18,7 @@ from ..media.decode import read_frames
 from ..media.mask_cache import link
 from ..media.object_list import ObjectList, summarize
 from ..media.object_masks import ObjectMasks
-from .context import JobContext, OutputPaths
+from .context import JobContext, OutputPaths, ReusedMasks
 
 PREVIEW_WIDTH = 640  # previews are at most this wide: enough to tell objects apart
 # Outline colours, one per object in turn (RGB): apart from each other and from most scenes.
@@ -59,15 +59,22 @@ def save_objects(
     return listed
 
 
-def copy_objects(ctx: JobContext, listed: ObjectList, source: OutputPaths, paths: OutputPaths) -> ObjectList:
-    """A job reusing another's masks lists the same objects (`listed`, read from `source`): its
-    list, previews and masks (files linked, not copied, where the volume allows)."""
+def copy_objects(ctx: JobContext, source: OutputPaths, paths: OutputPaths) -> None:
+    """The objects of `source` (their list, previews and masks) as this job's (files linked, not
+    copied, where the volume allows)."""
     assert source.objects is not None and source.object_files is not None
     assert paths.objects is not None and paths.object_files is not None
     shutil.rmtree(paths.object_files, ignore_errors=True)
+    paths.objects.unlink(missing_ok=True)
     shutil.copytree(source.object_files, paths.object_files, copy_function=link)
     link(source.objects, paths.objects)
-    return listed
+
+
+def listed_again(ctx: JobContext, reused: ReusedMasks, paths: OutputPaths) -> ObjectList:
+    """A job on reused masks lists the same objects as the job that tracked them."""
+    if reused.paths != paths:  # not linked in already (a mask cache entry is)
+        copy_objects(ctx, reused.paths, paths)
+    return reused.listing
 
 
 def _link_or_copy(objects: ObjectMasks, target: os.PathLike) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import shutil
 from pathlib import Path
 
 import cv2
@@ -187,3 +188,23 @@ def test_the_mask_cache_keeps_the_most_recently_used_entries_within_its_bound(tm
             assert models.segment_calls == []
     kept = {ObjectList.read(e / "objects.json").mask_prompt for e in (tmp_path / "cache").iterdir()}
     assert kept == {"square", "box"}
+
+
+def test_a_cache_entry_evicted_as_a_job_takes_it_costs_that_job_only_the_tracking(tmp_path, clip, caplog):
+    path, _, _ = clip
+    cache = MaskCache(tmp_path / "cache", 1 << 30)
+    run(tmp_path, "first", path, FakeModels(), MaskSources(cache=cache))
+    [entry] = (tmp_path / "cache").iterdir()
+    found = cache.find
+
+    def evicted_meanwhile(key):
+        hit = found(key)
+        shutil.rmtree(entry)  # another orchestrator's eviction, between the find and the link
+        return hit
+
+    cache.find = evicted_meanwhile
+    models = FakeModels()
+    with caplog.at_level(logging.WARNING, logger="tests.reuse.second"):
+        out = run(tmp_path, "second", path, models, MaskSources(cache=cache))
+    assert sum(models.segment_calls) > 0 and out.objects_found == 2
+    assert any("the mask cache's entry cannot be used" in r.getMessage() for r in caplog.records)
