@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -152,3 +153,30 @@ def test_modes_and_choices_become_enum_members_that_read_and_serialise_as_their_
     assert req.mode == "single_frame" and f"{options.seed_mode}" == "per_frame"  # as the plain strings were
     assert json.loads(json.dumps(req.to_dict()))["mode"] == "single_frame"
     assert "seed_mode='per_frame'" in repr(options)  # the job log's options line
+
+
+@pytest.mark.parametrize(
+    "fields, error",
+    [
+        (dict(mode="masks", edit_prompt=""), None),  # a masks job edits nothing
+        (dict(mode="video", edit_prompt=""), "edit_prompt"),
+        (dict(mask_prompt="", extra={"masks_from": "found"}), None),  # the reused masks' prompt
+        (dict(mode="masks", extra={"masks_from": "found"}), "extra[masks_from]"),
+        (dict(mode="single_frame", extra={"masks_from": "found"}), "extra[masks_from]"),
+        (dict(extra={"masks_from": "../x"}), "extra[masks_from]"),
+        (dict(extra={"objects": "1"}), "extra[objects]"),
+        (dict(extra={"masks_from": "found", "objects": "0"}), "extra[objects]"),
+        (dict(extra={"masks_from": "found", "objects": " , "}), "extra[objects]"),
+        (dict(extra={"masks_from": "found", "objects": ",".join(map(str, range(1, 18)))}), "extra[objects]"),
+        (dict(job_id=".mask-cache"), "mask cache"),
+    ],
+)
+def test_masks_mode_and_reuse_options_are_checked_naming_the_field(fuzz_settings, fields, error):
+    values = dict(input_video_path=fuzz_settings.input_roots[0] / "clip.mp4", mask_prompt="car", edit_prompt="red")
+    request = VideoEditRequest(**{**values, **fields})
+    if error is None:
+        checked = check_request(request, fuzz_settings)
+        assert checked.options.masks_from == fields.get("extra", {}).get("masks_from")
+    else:
+        with pytest.raises(VideoEditError, match=re.escape(error)):
+            check_request(request, fuzz_settings)
