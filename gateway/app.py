@@ -10,8 +10,9 @@ jobs.py, uploads.py, artifacts.py, links.py and page.py:
     POST /api/video/cancel/{job_id}           cancel it
     GET  /api/video/jobs                      jobs, newest first (?status=&page_size=&page_token=)
     POST /api/video/upload?filename=NAME      the request body is the video; -> its server path
-    GET  /api/video/artifact/{job_id}/{kind}  output | mask | log | input, with HTTP Range
-    POST /api/video/links/{job_id}            {"for": "events" | kind} -> a signed, short-lived URL
+    GET  /api/video/artifact/{job_id}/{kind}  output | mask | log | input | objects, with HTTP Range
+    GET  /api/video/artifact/{job_id}/object/{object_id}  one tracked object's preview (PNG)
+    POST /api/video/links/{job_id}            {"for": "events" | kind | "object"} -> a signed, short-lived URL
     GET  /api/video/uploads/{sha256}          a stored upload with this SHA-256 (404: none)
     GET  /                                    the web page (and /static/...); /jobs/{job_id}: a job's page
     GET  /docs                                Swagger UI, from the gateway's own files (/vendor/...)

@@ -1,10 +1,11 @@
-"""The download route: a job's files (output, mask, log, input) from the orchestrator's
-DownloadArtifact, streamed, with one HTTP byte range (206 and Content-Range; 416, with
-`Content-Range: bytes */SIZE`, for a range that is not in the file).
+"""The download routes: a job's files (output, mask, log, input, objects) and one object's preview
+from the orchestrator's DownloadArtifact, streamed, with one HTTP byte range (206 and
+Content-Range; 416, with `Content-Range: bytes */SIZE`, for a range that is not in the file).
 
 A file is served as what its kind says it is, never as its name says: the videos as video/mp4
-(a single-frame job's output and mask, which are PNG pictures, as image/png) inline, the log as
-text/plain and as an attachment. With nosniff (guards.py) no browser takes any of them for a page.
+(a single-frame job's output and mask, which are PNG pictures, as image/png) inline, the objects
+list as application/json and a preview as image/png inline, the log as text/plain and as an
+attachment. With nosniff (guards.py) no browser takes any of them for a page.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import grpc
-from fastapi import Request
+from fastapi import Path, Request
 from fastapi.responses import Response, StreamingResponse
 
 from videoedit.v1 import video_edit_pb2 as pb
@@ -44,17 +45,35 @@ ARTIFACTS = {
     "mask": Kind(pb.ARTIFACT_MASK_VIDEO, "video/mp4", inline=True, may_be_png=True),
     "log": Kind(pb.ARTIFACT_LOG, "text/plain; charset=utf-8", inline=False),
     "input": Kind(pb.ARTIFACT_INPUT_VIDEO, "video/mp4", inline=True),
+    # {job_id}_objects.json: the tracked objects (a masks or video job's), for the page to list
+    "objects": Kind(pb.ARTIFACT_OBJECTS, "application/json", inline=True),
 }
+PREVIEW = Kind(pb.ARTIFACT_OBJECT_PREVIEW, "image/png", inline=True)
+
+# An object's id in {job_id}_objects.json: 1-based, an int32 on the wire.
+ObjectId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 router = api_router()
 
 
-@router.get("/artifact/{job_id}/{kind}", summary="A job's file: output, mask, log or input (Range)")
+@router.get("/artifact/{job_id}/{kind}", summary="A job's file: output, mask, log, input or objects (Range)")
 async def artifact(job_id: Text, kind: str, request: Request, orchestrator: OrchestratorDep) -> Response:
     if kind not in ARTIFACTS:
         raise BadRequest(f"kind: {kind!r} is not one of {', '.join(ARTIFACTS)}")
     spec = ARTIFACTS[kind]
-    ask = pb.DownloadArtifactRequest(job_id=job_id, artifact=spec.artifact)
+    return await _serve(orchestrator, pb.DownloadArtifactRequest(job_id=job_id, artifact=spec.artifact), spec, request)
+
+
+@router.get("/artifact/{job_id}/object/{object_id}", summary="One tracked object's preview: a PNG (Range)")
+async def object_preview(
+    job_id: Text, object_id: ObjectId, request: Request, orchestrator: OrchestratorDep
+) -> Response:
+    ask = pb.DownloadArtifactRequest(job_id=job_id, artifact=PREVIEW.artifact, object_id=object_id)
+    return await _serve(orchestrator, ask, PREVIEW, request)
+
+
+async def _serve(orchestrator: Orchestrator, ask: pb.DownloadArtifactRequest, spec: Kind, request: Request) -> Response:
+    """The file `ask` names, or the range of it the request's Range header asks for, as `spec` says."""
     wanted = _byte_range(request.headers.get("range"))
     head = b""
     if wanted is not None:
@@ -98,7 +117,9 @@ def _in_file(wanted: tuple[int | None, int | None], size: int) -> tuple[int, int
 
 async def _head(orchestrator: Orchestrator, ask: pb.DownloadArtifactRequest) -> tuple[int, bytes]:
     """The file's size and its first bytes, which come with a short first answer."""
-    first_bytes = pb.DownloadArtifactRequest(job_id=ask.job_id, artifact=ask.artifact, length=len(PNG_SIGNATURE))
+    first_bytes = pb.DownloadArtifactRequest()
+    first_bytes.CopyFrom(ask)  # the same file (an object preview's id included)
+    first_bytes.length = len(PNG_SIGNATURE)
     probe = orchestrator.stream("DownloadArtifact", first_bytes)
     try:
         reply = await probe.read()

@@ -4,7 +4,9 @@ A job's status is the original worker's `VideoEditStatus.to_dict()` (status as a
 strings, times as unix seconds). A request is the original worker's REST example: `job_id`,
 `input_video_path`, `output_dir`, `mask_prompt`, `edit_prompt` and `params`, whose keys are
 further request fields (`num_inference_steps`, `seed`, ...) or, for anything else, `extra`
-options (`edit_size`, `smoothing_mode`, ...).
+options (`edit_size`, `smoothing_mode`, `masks_from`, ...). Which prompts a job needs depends on
+its mode and options (a masks job has no instruction; one with `masks_from` may leave out what to
+find): the orchestrator decides, so here a prompt may be absent, but not anything but a string.
 """
 
 from __future__ import annotations
@@ -53,9 +55,11 @@ def text(field: str, value: str) -> str:
 def request_from_json(data: Any) -> pb.VideoEditRequest:
     if not isinstance(data, dict):
         raise BadRequest("the body must be a JSON object")
-    for key in ("input_video_path", "mask_prompt", "edit_prompt"):
-        if not isinstance(data.get(key), str):
-            raise BadRequest(f"{key}: a string is required")
+    if not isinstance(data.get("input_video_path"), str):
+        raise BadRequest("input_video_path: a string is required")
+    for key in ("mask_prompt", "edit_prompt"):
+        if not isinstance(data.get(key, ""), str):
+            raise BadRequest(f"{key}: {data[key]!r} is not a string")
     params = data.get("params") or {}
     if not isinstance(params, dict):
         raise BadRequest("params: must be an object")
@@ -75,7 +79,7 @@ def request_from_json(data: Any) -> pb.VideoEditRequest:
         text(f"params.extra[{key!r}]", key)
         text(f"params.{key}", value)
     strings = {key: str(data.get(key) or "") for key in ("job_id", "output_dir")}
-    strings |= {key: data[key] for key in ("input_video_path", "mask_prompt", "edit_prompt")}
+    strings |= {key: data.get(key, "") for key in ("input_video_path", "mask_prompt", "edit_prompt")}
     return pb.VideoEditRequest(
         **{key: text(key, value) for key, value in strings.items()},
         extra=extra,
@@ -122,7 +126,7 @@ def job_status_from_word(word: str) -> int:
 def status_to_dict(status: pb.VideoEditStatus) -> dict[str, Any]:
     """The original worker's VideoEditStatus.to_dict(), with what this service adds: the
     request's prompts and mode, the seconds the run took so far and its estimate of those left
-    (as of `updated_at`)."""
+    (as of `updated_at`), and the objects it tracked (once tracking ended)."""
 
     def optional(field: str) -> Any:
         return getattr(status, field) if status.HasField(field) else None
@@ -150,6 +154,7 @@ def status_to_dict(status: pb.VideoEditStatus) -> dict[str, Any]:
         "elapsed_seconds": optional("elapsed_seconds"),
         "eta_seconds": optional("eta_seconds"),
         "stage_eta_seconds": optional("stage_eta_seconds"),
+        "objects_found": optional("objects_found"),
         "media": {f.name: getattr(status.media, f.name) for f in pb.MediaSummary.DESCRIPTOR.fields}
         if status.HasField("media")
         else None,

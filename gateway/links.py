@@ -1,6 +1,6 @@
-"""The links route: a URL for one job's events or one of its files that works without the
-Authorization header for VIDEOEDIT_HTTP_LINK_TTL_S seconds (signing.py), for EventSource and
-<video>, which cannot send headers. Without a token set, the plain URL."""
+"""The links route: a URL for one job's events, one of its files or one object's preview that
+works without the Authorization header for VIDEOEDIT_HTTP_LINK_TTL_S seconds (signing.py), for
+EventSource, <video> and <img>, which cannot send headers. Without a token set, the plain URL."""
 
 from __future__ import annotations
 
@@ -15,19 +15,35 @@ from .signing import signed_query
 
 router = api_router()
 
-TARGETS = ("events", *ARTIFACTS)
+TARGETS = ("events", *ARTIFACTS, "object")
+INT32_MAX = 2**31 - 1
 
 
 @router.post(
-    "/links/{job_id}", summary='A signed, short-lived URL: {"for": "events" | "output" | "mask" | "log" | "input"}'
+    "/links/{job_id}",
+    summary='A signed, short-lived URL: {"for": "events" | "output" | "mask" | "log" | "input" | "objects"}, '
+    'or {"for": "object", "object_id": N} (one object\'s preview)',
 )
 async def link(job_id: Text, body: JsonBody, settings: SettingsDep) -> dict[str, Any]:
     target = body.get("for") if isinstance(body, dict) else None
     if target not in TARGETS:
         raise BadRequest(f"for: {target!r} is not one of {', '.join(TARGETS)}")
-    path = f"/api/video/events/{job_id}" if target == "events" else f"/api/video/artifact/{job_id}/{target}"
+    path = f"/api/video/{_route(job_id, target, body)}"
     url = "/api/video/" + quote(path.removeprefix("/api/video/"))
     if not settings.token:
         return {"url": url, "expires_at": None}
     query, expires = signed_query(settings.token, path, settings.link_ttl_s)
     return {"url": f"{url}?{query}", "expires_at": expires}
+
+
+def _route(job_id: str, target: str, body: dict[str, Any]) -> str:
+    """The path under /api/video that `target` names (an object's preview: the body's object_id)."""
+    if target == "events":
+        return f"events/{job_id}"
+    if target != "object":
+        return f"artifact/{job_id}/{target}"
+    object_id = body.get("object_id")
+    # bool is an int in Python, and true is no object's id
+    if isinstance(object_id, bool) or not isinstance(object_id, int) or not 1 <= object_id <= INT32_MAX:
+        raise BadRequest(f"object_id: {object_id!r} is not an object's id (a whole number from 1)")
+    return f"artifact/{job_id}/object/{object_id}"

@@ -171,3 +171,9 @@ def samples(url: str) -> dict[tuple[str, tuple], float]:
         for family in text_string_to_metric_families(text)
         for s in family.samples
     }
+
+
+def model_items(stack) -> dict[str, float]:
+    """Frames segmented and crops edited by `stack`'s model server (a LocalStack) so far."""
+    found = samples(f"http://{stack.metrics_address}/metrics")
+    return {m: found.get(("videoedit_modelserver_items_total", (("model", m),)), 0.0) for m in ("segment", "edit")}

@@ -1,18 +1,22 @@
 // The web page: start a job (the picked clip is hashed and uploaded only when the server does not
 // have it yet), follow it on its own address (/jobs/<id>) over Server-Sent Events with elapsed time,
 // time left and a Cancel button, then play original / edited / mask side by side, with the mask
-// over the original and a before/after wipe. Plain ES modules, no build.
+// over the original and a before/after wipe. Masks first: "Find the object" runs a masks job, whose
+// objects are listed with tick boxes; Edit (and "Try another instruction" after it) then reuses
+// those masks (extra.masks_from, extra.objects): no upload, no tracking again. Plain ES modules, no build.
 // The token stays in this tab (sessionStorage) and goes only in the Authorization header; what a
 // browser fetches by itself (EventSource, <video>, <img>, download links) gets a signed,
 // short-lived URL from POST /api/video/links/{job_id}, renewed when it has expired.
 
 import { PlainError, fromApi, jobError } from "./plain.js";
-import { synchronise, showResults, hideResults, renewOnError } from "./results.js";
+import { synchronise, showResults, hideResults, renewOnError, showMaskFrame } from "./results.js";
+import { showObjects, hideObjects, tickedObjects } from "./objects.js";
 import { sha256File } from "./sha256.js";
 
 const STAGES = {
   video: ["extracting", "masking", "propagating", "editing", "smoothing", "saving"],
   single_frame: ["extracting", "masking", "editing", "saving"],
+  masks: ["extracting", "masking", "propagating", "saving"],
 };
 const ENDED = ["finished", "failed", "cancelled"];
 const VIDEO_NAME = /\.(mp4|m4v|mov|mkv|webm|avi|mpe?g|ts|wmv|flv|3gp)$/i;
@@ -24,6 +28,10 @@ const SLOW_S = 60;
 const $ = (id) => document.getElementById(id);
 const hashes = new WeakMap();  // File -> its SHA-256 (picking another instruction does not hash again)
 let current = { jobId: null, status: null, source: null, receivedAt: 0 };
+const inputs = new Map();  // job id -> the input path this tab started it with
+// The masks an edit reuses: {masksFrom (a masks job's id), ids (all its objects), objects (the
+// ticked ones), input (its input path, when this tab started it)}; null: edits find their own.
+let reuse = null;
 
 const token = () => $("token").value.trim();
 
@@ -44,8 +52,10 @@ async function api(path, options = {}) {  // a JSON call with the token; throws 
 const postJson = (path, body) =>
   api(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
 
-async function link(jobId, target) {  // "events" or an artifact kind -> a URL that needs no header
-  return (await postJson(`/api/video/links/${encodeURIComponent(jobId)}`, { for: target })).url;
+// "events", an artifact kind, or "object" with its id -> a URL that needs no header
+async function link(jobId, target, objectId = null) {
+  const body = objectId == null ? { for: target } : { for: target, object_id: objectId };
+  return (await postJson(`/api/video/links/${encodeURIComponent(jobId)}`, body)).url;
 }
 
 function note(message) {
@@ -103,12 +113,22 @@ async function inputPath() {
   return uploaded.input_video_path;
 }
 
+// Whether a job in `mode` edits on the masks found (a video edit; a preview finds its own, on its frame).
+const reuses = (mode) => Boolean(reuse) && mode === "video";
+
 function request(mode) {  // the job's prompts and params from the form
-  const maskPrompt = $("mask-prompt").value.trim();
-  const editPrompt = $("edit-prompt").value.trim();
-  if (!maskPrompt) throw new PlainError("Say what to edit (e.g. \"hair\").", "mask-prompt");
-  if (!editPrompt) throw new PlainError("Say how to edit it (e.g. \"make the hair red\").", "edit-prompt");
+  const reusing = reuses(mode);
+  const maskPrompt = reusing ? "" : $("mask-prompt").value.trim();  // the masks job's is used
+  const editPrompt = mode === "masks" ? "" : $("edit-prompt").value.trim();
+  if (!maskPrompt && !reusing) throw new PlainError("Say what to edit (e.g. \"hair\").", "mask-prompt");
+  if (!editPrompt && mode !== "masks") throw new PlainError("Say how to edit it (e.g. \"make the hair red\").", "edit-prompt");
+  if (mode === "masks") return { mask_prompt: maskPrompt, params: { mode } };
   const params = { mode, num_inference_steps: Number($("steps").value), edit_size: $("edit-size").value };
+  if (reusing) {
+    if (!reuse.objects.length) throw new PlainError("Tick at least one of the objects found.", `object-${reuse.ids[0]}`);
+    params.masks_from = reuse.masksFrom;
+    if (reuse.objects.length < reuse.ids.length) params.objects = reuse.objects.join(",");  // else all
+  }
   if (mode === "single_frame") params.frame_index = $("frame-index").value;
   const keyframes = $("keyframes").value;  // the model edits keyframes; the rest carry their edit
   if (mode === "video" && keyframes === "adaptive") params.keyframes = "adaptive";
@@ -119,16 +139,18 @@ function request(mode) {  // the job's prompts and params from the form
 async function start(mode) {
   showFormError(null);
   note("");
-  if (current.status && ENDED.includes(current.status.status)) {  // its error is not this attempt's
-    leaveJob();
-    history.pushState(null, "", "/");
-  }
   try {
-    const job = request(mode);
-    job.input_video_path = await inputPath();
+    const job = request(mode);  // a form error leaves the job on screen (its tick boxes, say)
+    if (current.status && ENDED.includes(current.status.status)) {  // its error is not this attempt's
+      leaveJob();
+      history.pushState(null, "", "/");
+    }
+    // Reusing masks this tab found: their input, as it was (nothing hashed, looked up or sent).
+    job.input_video_path = reuses(mode) && reuse.input ? reuse.input : await inputPath();
     const status = await postJson("/api/video/edit", job);
+    inputs.set(status.job_id, job.input_video_path);
     history.pushState(null, "", `/jobs/${encodeURIComponent(status.job_id)}`);
-    follow(status.job_id);
+    follow(status.job_id, mode !== "masks");  // a masks job finds new ones
     refreshJobs();
   } catch (err) {
     note("");
@@ -145,8 +167,59 @@ function leaveJob() {
   $("job-state").textContent = "";
 }
 
-async function follow(jobId) {
+// --- the masks an edit reuses ---
+
+function setReuse(value) {
+  reuse = value;
+  $("reuse-note").hidden = !reuse;
+  if (!reuse) return;
+  const which = reuse.objects.length === reuse.ids.length ? "all the objects" : `objects ${reuse.objects.join(", ")}`;
+  $("reuse-note").textContent = `Edit the video uses ${which} found by job ${reuse.masksFrom}, without finding them `
+    + "again. " + (reuse.input ? "Change the video or what to edit to find them anew."
+      : "Give the video that job used (pick the file or type its path); change what to edit to find anew.");
+}
+
+async function listObjects(status) {  // a finished masks job's objects; ticking them picks what to edit
+  const jobId = status.job_id;
+  try {
+    const objects = await showObjects(jobId, api, (id) => link(jobId, "object", id), () => {
+      if (reuse && reuse.masksFrom === jobId) setReuse({ ...reuse, objects: tickedObjects() });
+    });
+    if (current.jobId !== jobId) {  // another job is on screen by now
+      hideObjects();
+      return;
+    }
+    if (!objects.length) return;
+    showMaskFrame(objects[0].best_frame);
+    const ids = objects.map((object) => object.id);
+    setReuse({ masksFrom: jobId, ids, objects: ids, input: inputs.get(jobId) || null });
+    showAgain(true);
+  } catch (err) {
+    $("job-message").textContent = `Could not list the objects: ${err.message}`;
+  }
+}
+
+function showAgain(first) {  // an instruction for the masks on screen: the first, or another one
+  $("again-label").textContent = first ? "Instruction for the ticked objects" : "Another instruction";
+  $("again-start").textContent = first ? "Edit the ticked objects" : "Try another instruction";
+  $("again-prompt").value = "";
+  $("again").hidden = false;
+}
+
+function again(event) {
+  event.preventDefault();
+  const prompt = $("again-prompt").value.trim();
+  if (!prompt) {
+    showFormError(new PlainError("Type an instruction (e.g. \"make the car green\").", "again-prompt"));
+    return;
+  }
+  $("edit-prompt").value = prompt;
+  start("video");
+}
+
+async function follow(jobId, keepReuse = false) {  // keepReuse: a job started here, with the masks on screen
   leaveJob();
+  if (!keepReuse) setReuse(null);
   current.jobId = jobId;
   $("job").hidden = false;
   $("job-id").textContent = jobId;
@@ -155,6 +228,8 @@ async function follow(jobId) {
   $("job-error").hidden = true;
   $("log").textContent = "";
   $("stages").replaceChildren();
+  $("again").hidden = true;
+  hideObjects();
   hideResults();
   try {  // an unknown job (a stale address) says so, rather than a stream that keeps failing
     show(await api(`/api/video/status/${encodeURIComponent(jobId)}`));
@@ -194,8 +269,7 @@ function show(status) {
   drawStages(mode);
   restorePrompts(status);
   $("job-state").textContent = status.status;
-  $("job-prompts").textContent = status.mask_prompt
-    ? `${mode === "single_frame" ? "Preview: " : ""}"${status.mask_prompt}": ${status.edit_prompt}` : "";
+  $("job-prompts").textContent = (mode === "single_frame" ? "Preview: " : "") + describe(status, mode);
   $("job-message").textContent = status.message || "";
   // What the input holds (e.g. "1280x720 BT.2020 HLG 10-bit, 29.97 fps"), once probed.
   $("job-media").textContent = status.media ? status.media.summary : "";
@@ -215,6 +289,12 @@ function show(status) {
   }
   showTime();
   return mode;
+}
+
+function describe(job, mode) {  // its prompts, in a line
+  if (mode === "masks") return job.mask_prompt ? `Find: "${job.mask_prompt}"` : "";
+  // An edit on reused masks may have no mask prompt of its own.
+  return job.mask_prompt ? `"${job.mask_prompt}": ${job.edit_prompt}` : job.edit_prompt || "";
 }
 
 function clock(seconds) {
@@ -272,7 +352,7 @@ async function listen(jobId) {
 
 async function finished(status, mode) {
   const jobId = status.job_id;
-  if (status.status === "finished" && status.elapsed_seconds) learnPace(status, mode);
+  if (status.status === "finished" && status.elapsed_seconds && mode !== "masks") learnPace(status, mode);
   try {
     const headers = token() ? { Authorization: `Bearer ${token()}` } : {};
     const log = await fetch(`/api/video/artifact/${encodeURIComponent(jobId)}/log`, { headers });
@@ -285,6 +365,9 @@ async function finished(status, mode) {
   } catch (err) {
     $("job-message").textContent = `Could not load the results: ${err.message}`;
   }
+  if (status.status !== "finished" || current.jobId !== jobId) return;
+  if (mode === "masks") await listObjects(status);
+  else if (reuses(mode)) showAgain(false);  // it used the masks on screen: another instruction on them
 }
 
 async function cancel() {
@@ -352,13 +435,14 @@ let refreshTimer = null;
 const THUMBNAILS = 8;  // the newest finished jobs get one: each is a small download of its own
 const thumbnails = new Map();  // job id -> its thumbnail element, made once
 
-function thumbnail(job) {  // the output's first frame (a preview's picture), decorative: the link names the job
+// The output's first frame (a preview's picture, a masks job's first object), decorative: the link names the job.
+function thumbnail(job) {
   if (!thumbnails.has(job.job_id)) {
-    const still = job.mode === "single_frame";
+    const still = job.mode === "single_frame" || job.mode === "masks";
     const element = document.createElement(still ? "img" : "video");
     Object.assign(element, { className: "thumb", alt: "", muted: true, preload: "metadata" });
     element.setAttribute("aria-hidden", "true");
-    link(job.job_id, "output")
+    (job.mode === "masks" ? link(job.job_id, "object", 1) : link(job.job_id, "output"))
       .then((url) => { element.src = still ? url : `${url}#t=0.1`; })  // a video shows a frame, not black
       .catch(() => element.remove());
     thumbnails.set(job.job_id, element);
@@ -370,13 +454,14 @@ async function refreshJobs() {
   clearTimeout(refreshTimer);
   try {
     const { jobs } = await api("/api/video/jobs?page_size=20");
-    const withThumbnail = new Set(jobs.filter((job) => job.status === "finished").slice(0, THUMBNAILS).map((job) => job.job_id));
+    const shown = jobs.filter((job) => job.status === "finished" && (job.mode !== "masks" || job.objects_found));
+    const withThumbnail = new Set(shown.slice(0, THUMBNAILS).map((job) => job.job_id));
     $("jobs").replaceChildren(...jobs.map((job) => {
       const item = document.createElement("li");
       if (withThumbnail.has(job.job_id)) item.append(thumbnail(job));
       const open = document.createElement("a");
       open.href = `/jobs/${encodeURIComponent(job.job_id)}`;
-      open.textContent = job.mask_prompt ? `"${job.mask_prompt}": ${job.edit_prompt}` : job.job_id;
+      open.textContent = describe(job, job.mode) || job.job_id;
       open.addEventListener("click", (event) => {
         event.preventDefault();
         history.pushState(null, "", open.href);
@@ -384,7 +469,7 @@ async function refreshJobs() {
       });
       const facts = document.createElement("span");
       facts.className = `facts ${job.status}`;
-      facts.textContent = ` ${job.mode === "single_frame" ? "preview, " : ""}${job.status}`
+      facts.textContent = ` ${{ single_frame: "preview, ", masks: "objects, " }[job.mode] || ""}${job.status}`
         + `${job.created_at ? ", " + age(job.created_at) : ""}`;
       item.append(open, facts);
       return item;
@@ -406,6 +491,13 @@ $("token").value = sessionStorage.getItem("videoedit-token") || "";
 $("token").addEventListener("change", () => { sessionStorage.setItem("videoedit-token", token()); refreshJobs(); });
 $("job-form").addEventListener("submit", (event) => { event.preventDefault(); start("video"); });
 $("preview").addEventListener("click", () => start("single_frame"));
+$("find").addEventListener("click", () => start("masks"));
+$("again").addEventListener("submit", again);
+// Other words for what to edit, or another video than the masks job's: the masks found do not fit
+// it. (A masks job page opened afresh does not know its video: giving it keeps the masks, and the
+// server checks that it is the same.)
+$("mask-prompt").addEventListener("input", () => setReuse(null));
+for (const id of ["file", "path"]) $(id).addEventListener("input", () => { if (reuse && reuse.input) setReuse(null); });
 $("cancel").addEventListener("click", cancel);
 $("refresh").addEventListener("click", refreshJobs);
 $("file").addEventListener("change", () => { showFormError(null); estimate(); });

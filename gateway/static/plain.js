@@ -29,6 +29,10 @@ const BY_MESSAGE = [
   [/num_inference_steps/i, "The number of diffusion steps is out of range.", "steps"],
   [/edit_size/i, "The edit size is out of range (64 to 1024, a multiple of 8).", "edit-size"],
   [/frame_index/i, "The preview frame is past the clip's last frame.", "frame-index"],
+  // Reused masks: the job that found them is gone, did not finish or was on another video.
+  [/^extra\[masks_from\]/i, "The objects found earlier cannot be used for this video: press \"Find the object\" again.", "find"],
+  [/^extra\[objects\]: names \d+ objects/i, "That is more objects than one edit takes: tick fewer.", null],
+  [/^extra\[objects\]/i, "Those objects are not among the ones found: tick some of the objects listed, or find them again.", "find"],
 ];
 
 export class PlainError extends Error {

@@ -1,13 +1,24 @@
 // A finished job's results: download links, the players (original with the mask over it when
 // asked, edited, mask, and a before/after wipe), all following the edited video; a preview's
-// picture and mask beside the original at that frame. Each media element's data-kind names its
+// picture and mask beside the original at that frame; a masks job's original with its mask over
+// it and the mask (nothing edited: the original leads). Each media element's data-kind names its
 // artifact; it gets a signed link of its own, renewed on an error (an expired link, when a video
 // asks for more of the file later).
 
 const $ = (id) => document.getElementById(id);
 const PLAYERS = ["video-input", "video-overlay", "video-output", "video-mask", "wipe-before", "wipe-after"];
 const STILLS = ["still-input", "still-output", "still-mask"];
-const DOWNLOADS = { "download-output": "output", "download-mask": "mask", "download-log": "log" };
+const MASK_PLAYERS = ["video-input", "video-overlay", "video-mask"];
+const SHOWN = { video: PLAYERS, single_frame: STILLS, masks: MASK_PLAYERS };
+const DOWNLOADS = {
+  "download-output": "output", "download-mask": "mask", "download-objects": "objects", "download-log": "log",
+};
+
+function downloads(status, mode) {  // the kinds of file `status`'s job has
+  if (status.status !== "finished") return ["log"];
+  const kinds = mode === "masks" ? ["mask", "log"] : ["output", "mask", "log"];
+  return status.objects_found == null ? kinds : [...kinds, "objects"];  // tracked objects: their list
+}
 
 export function hideResults() {
   for (const id of ["results", "stills", "downloads", "views"]) $(id).hidden = true;
@@ -19,14 +30,20 @@ export function hideResults() {
 
 // The results of `status`; linkFor(kind) -> a signed URL. A job that did not finish has its log only.
 export async function showResults(status, mode, linkFor) {
-  const finished = status.status === "finished";
+  const kinds = downloads(status, mode);
   for (const [id, kind] of Object.entries(DOWNLOADS)) {
-    $(id).hidden = !finished && kind !== "log";
+    $(id).hidden = !kinds.includes(kind);
     if (!$(id).hidden) $(id).href = await linkFor(kind);
   }
   $("downloads").hidden = false;
-  if (!finished) return;
-  const ids = mode === "single_frame" ? STILLS : PLAYERS;
+  if (status.status !== "finished") return;
+  const ids = SHOWN[mode] || PLAYERS;
+  for (const element of document.querySelectorAll(".edit-only")) element.hidden = mode === "masks";
+  $("video-input").controls = mode === "masks";  // with nothing edited, the original leads
+  if (mode === "masks") {  // the point of a masks job: is it the right object?
+    $("overlay").checked = true;
+    $("tint").hidden = false;
+  }
   for (const id of ids) {
     $(id).dataset.job = status.job_id;
     $(id).src = await linkFor($(id).dataset.kind);
@@ -44,6 +61,11 @@ function frameOf() {  // the previewed frame's index, from the job's log ("readi
   return match ? Number(match[1]) : 0;
 }
 
+// A masks job's players at frame `index` (where an object is: at 0 it may not be yet).
+export function showMaskFrame(index) {
+  seekToFrame($("video-input"), index);  // the lead there: the others follow its seek
+}
+
 // Shows frame `index` of a paused video: its frame rate measured from two decoded frames.
 function seekToFrame(video, index) {
   if (!index || !video.requestVideoFrameCallback) return;
@@ -57,16 +79,19 @@ function seekToFrame(video, index) {
   video.play().catch(() => {});
 }
 
-// The edited video leads: play, pause and seeking carry over to the others.
+// The edited video leads (a masks job has none: then the original): play, pause and seeking
+// carry over to the others.
 export function synchronise() {
-  const lead = $("video-output");
-  const others = PLAYERS.filter((id) => id !== "video-output").map($);
-  lead.addEventListener("play", () => others.forEach((v) => { v.currentTime = lead.currentTime; v.play().catch(() => {}); }));
-  lead.addEventListener("pause", () => others.forEach((v) => v.pause()));
-  lead.addEventListener("seeked", () => others.forEach((v) => { v.currentTime = lead.currentTime; }));
-  lead.addEventListener("timeupdate", () => others.forEach((v) => {
-    if (Math.abs(v.currentTime - lead.currentTime) > 0.2) v.currentTime = lead.currentTime;
+  const leads = ["video-output", "video-input"].map($);
+  const lead = () => (leads[0].hasAttribute("src") ? leads[0] : leads[1]);
+  const others = () => PLAYERS.map($).filter((v) => v !== lead() && v.hasAttribute("src"));
+  const carry = (type, act) => leads.forEach((video) => video.addEventListener(type, () => {
+    if (video === lead()) others().forEach((other) => act(other, video));
   }));
+  carry("play", (v, from) => { v.currentTime = from.currentTime; v.play().catch(() => {}); });
+  carry("pause", (v) => v.pause());
+  carry("seeked", (v, from) => { v.currentTime = from.currentTime; });
+  carry("timeupdate", (v, from) => { if (Math.abs(v.currentTime - from.currentTime) > 0.2) v.currentTime = from.currentTime; });
   $("overlay").addEventListener("change", () => { $("tint").hidden = !$("overlay").checked; });
   const wipe = () => $("wipe-after").style.setProperty("clip-path", `inset(0 0 0 ${$("wipe").value}%)`);
   $("wipe").addEventListener("input", wipe);

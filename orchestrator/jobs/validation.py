@@ -297,11 +297,14 @@ def _resolve_input(path: Path | str, settings: Settings) -> Path:
 def _resolve_output_dir(output_dir: Path | str | None, job_id: str, settings: Settings) -> Path:
     root = settings.output_root
     if output_dir is None or not str(output_dir).strip():
-        return root / job_id
-    resolved = Path(output_dir).expanduser().resolve()
-    if not is_within(resolved, root) or resolved == root:
-        raise PermissionDenied(
-            f"output_dir {str(output_dir)!r} must be a directory inside the output root {root} "
-            "(UR_EDIT_OUTPUT_DIR on the server)"
-        )
+        resolved = root / job_id
+    else:
+        resolved = Path(output_dir).expanduser().resolve()
+        if not is_within(resolved, root) or resolved == root:
+            raise PermissionDenied(
+                f"output_dir {str(output_dir)!r} must be a directory inside the output root {root} "
+                "(UR_EDIT_OUTPUT_DIR on the server)"
+            )
+    if is_within(resolved, settings.mask_cache_dir):  # a job's files there could pass for cached masks
+        raise PermissionDenied(f"output_dir {str(resolved)!r} is in the mask cache; pick another job_id or output_dir")
     return resolved

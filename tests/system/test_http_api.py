@@ -61,6 +61,7 @@ def test_the_legacy_rest_example_verbatim(http, clip, stack):
         "elapsed_seconds",
         "eta_seconds",
         "stage_eta_seconds",
+        "objects_found",
         "job_id",
         "status",
         "progress",
@@ -78,6 +79,7 @@ def test_the_legacy_rest_example_verbatim(http, clip, stack):
     }
     assert status["status"] == "finished" and status["progress"] == 1.0
     assert status["elapsed_seconds"] > 0 and status["eta_seconds"] is None and status["stage_eta_seconds"] is None
+    assert status["objects_found"] is not None  # a video job tracks its objects, as a masks job does
     # What the input held, as the probe found it (the sample clip: 8-bit SD, untagged so BT.601).
     media = status["media"]
     assert (media["bit_depth"], media["matrix"], media["color_range"], media["hdr"]) == (8, "smpte170m", "limited", "")

@@ -18,7 +18,7 @@ import pytest
 from clients.client import VideoEditClient
 from clients.local_stack import LocalStack, free_port
 from clients.sample_clip import make_sample_clip
-from tests.helpers import decode, samples
+from tests.helpers import decode, model_items
 from videoedit.v1 import video_edit_pb2 as pb
 
 FRAMES, CHUNK, OVERLAP, BATCH = 24, 6, 2, 2
@@ -35,12 +35,6 @@ MODELSERVER_ARGS = ("--edit-max-batch-size", str(BATCH))
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 SHUTDOWN_WAIT_S = 180
 RESUMED = re.compile(r"resume: attempt (\d+) resumed at frame (\d+) \(tracking\) / (\d+) \(editing\)")
-
-
-def model_items(stack: LocalStack) -> dict[str, float]:
-    """Frames segmented and crops edited by the model server so far."""
-    found = samples(f"http://{stack.metrics_address}/metrics")
-    return {m: found.get(("videoedit_modelserver_items_total", (("model", m),)), 0.0) for m in ("segment", "edit")}
 
 
 def run_whole(stack: LocalStack, clip: Path, job_id: str) -> tuple[dict[str, float], pb.VideoEditStatus]:

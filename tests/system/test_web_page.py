@@ -3,7 +3,9 @@ is not reachable here; `.ci/run` and `make setup` install chromium), at a deskto
 and a phone's (390x844). Upload a clip once (hashed; a second instruction sends nothing), follow
 the job on its own address with time left, cancel one, play the results with the mask over the
 original and a before/after wipe, reload a job's page, and never scroll sideways; bad input says
-what to do in plain words; axe-core finds no accessibility violation. A page on another loopback
+what to do in plain words; find the object first, tick the objects to edit, edit them and try
+another instruction on the same masks (no upload, no Segment call); axe-core finds no
+accessibility violation. A page on another loopback
 origin can neither make jobs nor plant a page the gateway would serve. Screenshots go to
 test-artifacts/ (git-ignored)."""
 
@@ -21,7 +23,7 @@ import pytest
 
 from clients.local_stack import free_port
 from clients.sample_clip import make_sample_clip
-from tests.helpers import CLIP_FRAMES, CLIP_HEIGHT, CLIP_WIDTH, EVENT_TIMEOUT_S, REPO_ROOT
+from tests.helpers import CLIP_FRAMES, CLIP_HEIGHT, CLIP_WIDTH, EVENT_TIMEOUT_S, REPO_ROOT, model_items
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = REPO_ROOT / "test-artifacts"
@@ -196,6 +198,94 @@ def test_upload_once_follow_play_and_reload_the_job_page(page, web, own_clip):
     page.wait_for_function("() => document.querySelector('#edit-prompt').value !== ''")
 
 
+def test_find_the_object_then_edit_it_and_try_another_instruction(page, web, stack, clip, tmp_path):
+    own = make_sample_clip(tmp_path / "find.mp4", frames=CLIP_FRAMES + 5, width=CLIP_WIDTH, height=CLIP_HEIGHT)
+    uploads, edits = [], []
+    page.on("request", lambda r: uploads.append(r.url) if "/api/video/upload?" in r.url else None)
+    page.on("request", lambda r: edits.append(r.post_data_json) if r.url.endswith("/api/video/edit") else None)
+    page.goto(web)
+    page.set_input_files("#file", str(own))
+    page.fill("#mask-prompt", "car")  # no instruction yet: finding needs none
+    page.click("#find")
+    page.wait_for_url(f"{web}/jobs/*")
+    masks_job = page.url.rsplit("/", 1)[1]
+    _wait_state(page, "finished")
+    assert [s.get_attribute("data-stage") for s in page.query_selector_all("#stages li")] == [
+        "extracting",
+        "masking",
+        "propagating",
+        "saving",
+    ]
+    assert edits[0]["params"] == {"mode": "masks"} and "edit_prompt" not in edits[0]
+    # The objects, each with its preview and a tick box (all ticked), and the mask over the original.
+    page.wait_for_selector("#objects:not([hidden])")
+    boxes = page.query_selector_all("#object-list input[type=checkbox]")
+    assert boxes and all(box.is_checked() for box in boxes)
+    assert "Object 1: frames" in page.inner_text("#object-list")
+    page.wait_for_function("() => [...document.querySelectorAll('#object-list img')].every(i => i.naturalWidth > 0)")
+    for video in ("#video-input", "#video-overlay", "#video-mask"):
+        page.wait_for_function(f"() => document.querySelector('{video}').readyState >= 2")
+    assert page.is_visible("#video-overlay") and page.is_hidden("#video-output") and page.is_hidden("#wipe")
+    assert page.is_hidden("#download-output") and "/objects" in page.get_attribute("#download-objects", "href")
+    assert "found by job" in page.inner_text("#reuse-note")
+    ids = [int(box.get_attribute("value")) for box in boxes]
+    with httpx.Client(base_url=web, timeout=EVENT_TIMEOUT_S) as http:
+        listed = http.get(f"/api/video/artifact/{masks_job}/objects").json()["objects"]
+    assert ids == [found["id"] for found in listed]
+    if listed[0]["best_frame"]:  # the players opened where the first object is, not at frame 0
+        page.wait_for_function("() => document.querySelector('#video-input').currentTime > 0")
+    if len(ids) > 1:  # by keyboard: the last one unticked
+        page.focus(f"#object-{ids[-1]}")
+        page.keyboard.press("Space")
+        assert f"objects {', '.join(map(str, ids[:-1]))}" in page.inner_text("#reuse-note")
+    assert page.evaluate(NO_SIDEWAYS_SCROLL)
+    page.set_viewport_size(PHONE)
+    assert page.evaluate(NO_SIDEWAYS_SCROLL)
+    _shot(page, "phone-objects")
+    page.set_viewport_size(DESKTOP)
+    _shot(page, "desktop-objects")
+
+    # Edit the ticked objects on those masks: nothing uploaded again, no Segment call.
+    segmented = model_items(stack)["segment"]
+    page.fill("#edit-prompt", "make the car blue")  # what to edit stays as it was: typing there finds anew
+    page.click("#options summary")
+    page.fill("#steps", "2")
+    page.fill("#edit-size", "64")
+    page.click("#start")
+    page.wait_for_function(f"() => !location.pathname.endsWith('/{masks_job}')")
+    _wait_state(page, "finished")
+    page.wait_for_function("() => document.querySelector('#video-output').readyState >= 2")
+    assert page.is_hidden("#objects")
+    page.wait_for_selector("#again:not([hidden])")
+    assert page.inner_text("#again-start") == "Try another instruction"
+    first_edit = page.url
+    page.fill("#again-prompt", "make the car green")
+    page.keyboard.press("Enter")  # the form's own submit, by keyboard
+    page.wait_for_function(f"() => location.href !== '{first_edit}'")
+    _wait_state(page, "finished")
+    assert "make the car green" in page.inner_text("#job-prompts")
+    page.wait_for_function("() => document.querySelector('#video-output').readyState >= 2")
+    assert model_items(stack)["segment"] == segmented
+    assert len(uploads) == 1, uploads  # the masks job's, once
+    for edit in edits[1:]:
+        assert edit["params"]["masks_from"] == masks_job and edit["mask_prompt"] == ""
+        assert edit["params"].get("objects") == (",".join(map(str, ids[:-1])) if len(ids) > 1 else None)
+    assert [edit["edit_prompt"] for edit in edits[1:]] == ["make the car blue", "make the car green"]
+    page.wait_for_function("() => document.querySelector('#jobs').textContent.includes('Find: \"car\"')")
+
+    # The masks job's page opened afresh does not know its video: another one is refused in plain words.
+    page.goto(f"{web}/jobs/{masks_job}")
+    page.wait_for_selector("#object-list input")
+    assert "Give the video that job used" in page.inner_text("#reuse-note")
+    page.fill("#path", str(clip))
+    page.fill("#edit-prompt", "make the car red")
+    page.click("#start")
+    page.wait_for_function(
+        "() => document.querySelector('#form-error').textContent.includes('cannot be used for this')"
+    )
+    assert page.evaluate("document.activeElement.id") == "find"
+
+
 def test_cancel_stops_a_running_job(page, web, clip):
     page.goto(web)
     page.fill("#path", str(clip))
@@ -281,11 +371,12 @@ def test_a_missing_token_points_to_its_field(page, make_stack, clip):
         assert page.get_attribute("#token", "aria-invalid") == "true"
 
 
-def _finished_job(web: str, clip: Path) -> str:
-    """A finished video job, started over the HTTP API: its id."""
+def _finished_job(web: str, clip: Path, mode: str = "video") -> str:
+    """A finished job in `mode`, started over the HTTP API: its id."""
     job = {"input_video_path": str(clip), "mask_prompt": "car", "edit_prompt": "make it blue"}
+    params = {"mode": mode, "num_inference_steps": 2, "edit_size": 64}
     with httpx.Client(base_url=web, timeout=EVENT_TIMEOUT_S) as http:
-        started = http.post("/api/video/edit", json=job | {"params": {"num_inference_steps": 2, "edit_size": 64}})
+        started = http.post("/api/video/edit", json=job | {"params": params})
         job_id = started.json()["job_id"]
         with http.stream("GET", f"/api/video/events/{job_id}") as stream:
             for _ in stream.iter_lines():
@@ -308,15 +399,19 @@ def test_docs_favicon_and_accessibility_offline(browser, web, clip):
     finally:
         context.close()
     # axe-core runs as a script the page's CSP would refuse (it is not the page's own): a context
-    # that bypasses the CSP for this check only. The new-job form, and a finished job's page.
+    # that bypasses the CSP for this check only. The new-job form, a finished job's page, and a
+    # masks job's with its objects listed.
     job_page = f"{web}/jobs/{_finished_job(web, clip)}"
-    for viewport, address in ((DESKTOP, web), (PHONE, web), (DESKTOP, job_page)):
+    masks_page = f"{web}/jobs/{_finished_job(web, clip, 'masks')}"
+    for viewport, address in ((DESKTOP, web), (PHONE, web), (DESKTOP, job_page), (PHONE, masks_page)):
         context, page = _page(browser, viewport, bypass_csp=True)
         try:
             page.goto(address)
             page.wait_for_load_state("networkidle")
-            if address == job_page:
+            if address != web:
                 page.wait_for_selector("#results:not([hidden])")
+            if address == masks_page:
+                page.wait_for_selector("#object-list input")
             page.click("#options summary")
             page.add_script_tag(path=str(AXE))
             found, passed = page.evaluate(
@@ -440,6 +535,15 @@ def test_with_a_token_the_page_uses_signed_links_and_never_puts_the_token_in_a_u
             page.wait_for_function(f"() => document.querySelector('{video}').readyState >= 2")
         assert "ended finished" in page.text_content("#log")
         assert "sig=" in page.get_attribute("#download-log", "href")
+        assert "sig=" in page.get_attribute("#download-objects", "href")
+        page.click("#find")  # the objects' previews are <img>s: signed links too
+        page.wait_for_function("() => document.querySelector('#stages').dataset.mode === 'masks'")
+        _wait_state(page, "finished")
+        page.wait_for_selector("#object-list img")
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('#object-list img')].every(i => i.naturalWidth > 0)"
+        )
+        assert "sig=" in page.get_attribute("#object-list img", "src")
         assert page.evaluate("sessionStorage.getItem('videoedit-token')") == "page-s3cret"
         assert page.evaluate("localStorage.length") == 0
         assert not [u for u in urls if "page-s3cret" in u or "access_token" in u]

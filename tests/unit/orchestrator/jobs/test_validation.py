@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -209,3 +210,30 @@ def test_bad_objects_are_refused_naming_the_field(fuzz_settings, objects, fields
 def test_objects_round_trip_through_the_job_stores_json():
     request = _objects_request(Path("/in"), TWO)
     assert VideoEditRequest.from_dict(json.loads(json.dumps(request.to_dict()))) == request
+
+
+@pytest.mark.parametrize(
+    "fields, error",
+    [
+        (dict(mode="masks", edit_prompt=""), None),  # a masks job edits nothing
+        (dict(mode="video", edit_prompt=""), "edit_prompt"),
+        (dict(mask_prompt="", extra={"masks_from": "found"}), None),  # the reused masks' prompt
+        (dict(mode="masks", extra={"masks_from": "found"}), "extra[masks_from]"),
+        (dict(mode="single_frame", extra={"masks_from": "found"}), "extra[masks_from]"),
+        (dict(extra={"masks_from": "../x"}), "extra[masks_from]"),
+        (dict(extra={"objects": "1"}), "extra[objects]"),
+        (dict(extra={"masks_from": "found", "objects": "0"}), "extra[objects]"),
+        (dict(extra={"masks_from": "found", "objects": " , "}), "extra[objects]"),
+        (dict(extra={"masks_from": "found", "objects": ",".join(map(str, range(1, 18)))}), "extra[objects]"),
+        (dict(job_id=".mask-cache"), "mask cache"),
+    ],
+)
+def test_masks_mode_and_reuse_options_are_checked_naming_the_field(fuzz_settings, fields, error):
+    values = dict(input_video_path=fuzz_settings.input_roots[0] / "clip.mp4", mask_prompt="car", edit_prompt="red")
+    request = VideoEditRequest(**{**values, **fields})
+    if error is None:
+        checked = check_request(request, fuzz_settings)
+        assert checked.options.masks_from == fields.get("extra", {}).get("masks_from")
+    else:
+        with pytest.raises(VideoEditError, match=re.escape(error)):
+            check_request(request, fuzz_settings)

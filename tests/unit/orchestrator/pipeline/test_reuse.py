@@ -123,6 +123,17 @@ def test_an_edit_on_reused_masks_sends_no_segment_call_and_edits_the_objects_pic
     assert out.objects_found == 2
 
 
+def test_a_video_jobs_masks_are_reused_like_a_masks_jobs(tmp_path, clip):
+    path, big, _ = clip
+    whole = run(tmp_path, "whole", path, FakeModels(), extra={"instances": "largest"})
+    assert ObjectList.read(whole.objects).edited == [1]  # the big square: extra.instances
+    models = FakeModels()
+    out = run(tmp_path, "again", path, models, MaskSources(masks_from=whole), extra={"masks_from": "whole"})
+    assert models.segment_calls == [] and sum(c.crops for c in models.edit_calls) == FRAMES
+    mask_video = decode(out.mask)
+    assert all(((mask_video[i][..., 0] > 127) == big[i]).all() for i in range(FRAMES))  # what it edited
+
+
 def test_reused_masks_must_be_of_the_same_content_and_name_existing_objects(tmp_path, clip):
     path, _, _ = clip
     found = run(tmp_path, "find", path, FakeModels(), mode="masks", edit_prompt="")
