@@ -154,7 +154,8 @@ def run_video(
             progress.stage(JobStatus.SAVING, "writing the mask video and the objects", total_frames=info.frame_count)
             behind.finish(mask_video, listing)
             listed = _listed(ctx, listing, sources, cache_key, paths)
-            return dataclasses.replace(paths, summary=f"{listed} object(s) found", objects_found=listed)
+            said = "".join(f"; objects[{k}] {ctx.targets[k].mask_prompt!r}: matched nothing" for k in sorted(unmatched))
+            return dataclasses.replace(paths, summary=f"{listed} object(s) found{said}", objects_found=listed)
 
         # 4. Editing: crop, edit, resize back to the box (the saving pass pastes it through the
         # eroded, feathered mask). Saving (6, with smoothing, 5, inside its pass) starts now and

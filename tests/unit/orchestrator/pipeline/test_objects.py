@@ -71,6 +71,7 @@ def run(
     objects: list[ObjectEdit],
     progress: RecordedProgress | None = None,
     stop: StopSignal | None = None,
+    mode: str = "video",
 ):
     extra = {"chunk_size": "6", "chunk_overlap": "2", "edit_size": "64"}
     request = VideoEditRequest(
@@ -80,6 +81,7 @@ def run(
         mask_prompt="",
         edit_prompt="",
         objects=objects,
+        mode=mode,
         num_inference_steps=2,
         erode_kernel=0,
         apply_smoothing=False,
@@ -189,3 +191,13 @@ def test_an_interrupted_job_of_two_objects_resumes_its_tracking_and_edits_again(
     assert sum(second.segment_calls) < sum(whole.segment_calls)  # tracking carried on from its checkpoint
     assert sum(c.crops for c in second.edit_calls) == 2 * FRAMES  # editing started over, for both objects
     assert all(np.array_equal(a, b) for a, b in zip(resumed, expected, strict=True))
+
+
+def test_a_masks_job_of_several_objects_lists_each_with_its_prompt_and_says_which_matched_nothing(tmp_path):
+    clip, _, _ = squares(tmp_path / "clip.mkv")
+    models = FakeModels(finders={"car": red_regions, "sky": blue_regions, "dog": nothing})
+    paths, _ = run(tmp_path, clip, models, [ObjectEdit("car"), ObjectEdit("dog"), ObjectEdit("sky")], mode="masks")
+    assert paths.summary == "2 object(s) found; objects[1] 'dog': matched nothing" and paths.video is None
+    assert not models.edit_calls and models.trackers[0].prompts == ["car", "dog", "sky"]
+    listed = json.loads(paths.objects.read_text())
+    assert [(o["id"], o["prompt"]) for o in listed["objects"]] == [(1, "car"), (2, "sky")]
