@@ -20,7 +20,7 @@ from ..media.object_list import ObjectList
 from ..models import Models, Tracker
 from ..request import CheckedRequest, EditOptions, JobStatus, Mode, ObjectEdit, VideoEditRequest
 from ..vision.crop import Box
-from ..vision.stitching import IdStitcher, Objects, Targets
+from ..vision.stitching import IdStitcher, Keep, Objects, Targets
 from .checkpoint import Checkpoints
 from .concurrency import StopSignal
 
@@ -181,6 +181,10 @@ class JobContext:
     def targets(self) -> tuple[ObjectEdit, ...]:
         """The objects the job edits, each with its own instruction (CheckedRequest.targets)."""
         return CheckedRequest(self.request, self.options).targets
+
+    def tracking(self, keep: Keep) -> Targets:
+        """The targets as tracking sees them: each one's mask prompt, and `keep`, the ids each edits."""
+        return Targets(tuple(t.mask_prompt for t in self.targets), keep)
 
     def for_target(self, k: int) -> JobContext:
         """This context for target `k` alone: its request is the one-object form with that target's

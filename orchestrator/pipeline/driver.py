@@ -192,7 +192,7 @@ def _targets(ctx: JobContext, start: Sighting | Resumed) -> Targets:
     """Each target's prompt and kept ids, as masking picked them (or an earlier attempt)."""
     if isinstance(start, Sighting):
         return start.targets
-    return Targets(tuple(t.mask_prompt for t in ctx.targets), start.tracking.keep)
+    return ctx.tracking(start.tracking.keep)
 
 
 def _unmatched(ctx: JobContext, targets: Targets, found: Found) -> set[int]:

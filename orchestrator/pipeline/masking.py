@@ -83,7 +83,7 @@ def _cut_prompts(ctx: JobContext, prompts: list[str], read: list[str]) -> None:
 def _kept(ctx: JobContext, objects: list[Objects], stitcher: IdStitcher, first: int, last: int) -> Targets:
     """Each target's objects to edit: all (also later ones), or its N largest found here."""
     targets = ctx.targets
-    every = Targets(tuple(t.mask_prompt for t in targets), (None,) * len(targets))
+    every = ctx.tracking((None,) * len(targets))
     keep = []
     for k, target in enumerate(targets):
         its = [every.of_frame(frame, stitcher.prompts, k) for frame in objects]
@@ -98,4 +98,4 @@ def _kept(ctx: JobContext, objects: list[Objects], stitcher: IdStitcher, first: 
             last,
             "" if kept is None else f"; editing the {len(kept)} largest (ids {sorted(kept)})",
         )
-    return Targets(every.prompts, tuple(keep))
+    return ctx.tracking(tuple(keep))

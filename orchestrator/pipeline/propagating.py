@@ -129,7 +129,7 @@ def resume_propagating(
     from `edited_up_to` on (those before are edited already), decoded here."""
     info, received = ctx.info, saved.received
     stitcher = IdStitcher(saved.next_id, saved.last_masks, saved.scores, saved.prompts)
-    targets = Targets(tuple(t.mask_prompt for t in ctx.targets), saved.keep)
+    targets = ctx.tracking(saved.keep)
     assembler = TrackAssembler(stores, ctx.options.max_gap, targets, stitcher.prompts, saved.assembly, objects)
     masks = _FinalMasks(ctx, assembler, stores, objects, tracked)
     overlap = len(saved.tail)

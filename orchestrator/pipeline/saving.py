@@ -1,7 +1,8 @@
 """Stage 6, saving: one pass that decodes the source, pastes the edited boxes of each target (a
 Layer each, in target order) through its eroded, feathered mask (with the source's fine detail
 put back when `extra.detail=source`, see vision.detail; smoothing them on the way, see
-smoothing.Smoother) and encodes the H.264 mp4 (source fps and audio); then the mask video. In single-frame mode, two PNGs.
+smoothing.Smoother) and encodes the H.264 mp4 (source fps and audio); then the mask video. In
+single-frame mode, two PNGs.
 
 The mask output shows where the edit was pasted (white): the eroded paste mask, not the raw
 SAM3 mask. It is computed inside each frame's mask box only. With several targets it is labelled:
