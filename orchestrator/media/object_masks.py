@@ -65,7 +65,7 @@ class ObjectMasks:
 
     def put(self, index: int, objects: Mapping[int, np.ndarray]) -> None:
         """Frame `index`'s objects (id -> bool mask at the frame's size); frames in order."""
-        parts = []
+        parts, start = [], self._end
         for object_id in sorted(objects):
             mask = objects[object_id]
             box = mask_bbox(mask)
@@ -78,8 +78,8 @@ class ObjectMasks:
             self.records.append(ObjectRecord(index, object_id, area, box, self._end + len(header)))
             parts.append(header + packed)
             self._end += len(header) + len(packed)
-        if parts:
-            os.write(self._fd, b"".join(parts))
+        if parts:  # at the end as this writer knows it (a resumed file's position is its start)
+            os.pwrite(self._fd, b"".join(parts), start)
 
     def sync(self) -> None:
         """Make what was put durable (before a checkpoint says so)."""

@@ -32,7 +32,9 @@ JOB = dict(
 # as timing allows, the tiny models' batch-size dependent CPU arithmetic would differ in the last
 # bits between any two runs) and computes on one thread (nor may its split depend on the load).
 MODELSERVER_ARGS = ("--edit-max-batch-size", str(BATCH))
-ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+# One thread (above), and no mask cache: every run of the one clip tracks (one the cache served
+# would have no tracking to resume).
+ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "VIDEOEDIT_MASK_CACHE_MB": "0"}
 SHUTDOWN_WAIT_S = 180
 RESUMED = re.compile(r"resume: attempt (\d+) resumed at frame (\d+) \(tracking\) / (\d+) \(editing\)")
 
@@ -78,7 +80,7 @@ def frames_edited(final: pb.VideoEditStatus) -> int:
 
 @pytest.fixture(scope="module")
 def stack(make_stack):
-    with make_stack("resume", modelserver_args=MODELSERVER_ARGS, env=ONE_THREAD) as running:
+    with make_stack("resume", modelserver_args=MODELSERVER_ARGS, env=ENV) as running:
         yield running
 
 
@@ -155,7 +157,7 @@ def cluster(make_stack, postgres):
         "resume-pg",
         orchestrators=0,
         modelserver_args=MODELSERVER_ARGS,
-        env={"VIDEOEDIT_JOB_DB": postgres.database("resume"), "VIDEOEDIT_JOB_LEASE_S": "5", **ONE_THREAD},
+        env={"VIDEOEDIT_JOB_DB": postgres.database("resume"), "VIDEOEDIT_JOB_LEASE_S": "5", **ENV},
     )
     with stack:
         for index in (0, 1):
