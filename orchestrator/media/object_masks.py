@@ -78,8 +78,9 @@ class ObjectMasks:
             self.records.append(ObjectRecord(index, object_id, area, box, self._end + len(header)))
             parts.append(header + packed)
             self._end += len(header) + len(packed)
-        if parts:
-            os.write(self._fd, b"".join(parts))
+        if parts:  # at the end it tracks (a resumed file's fd is at 0)
+            data = b"".join(parts)
+            os.pwrite(self._fd, data, self._end - len(data))
 
     def sync(self) -> None:
         """Make what was put durable (before a checkpoint says so)."""

@@ -18,7 +18,7 @@ import pytest
 from clients.client import VideoEditClient
 from clients.local_stack import LocalStack, free_port
 from clients.sample_clip import make_sample_clip
-from tests.helpers import decode, model_items
+from tests.helpers import NO_MASK_CACHE, decode, model_items
 from videoedit.v1 import video_edit_pb2 as pb
 
 FRAMES, CHUNK, OVERLAP, BATCH = 24, 6, 2, 2
@@ -32,7 +32,7 @@ JOB = dict(
 # as timing allows, the tiny models' batch-size dependent CPU arithmetic would differ in the last
 # bits between any two runs) and computes on one thread (nor may its split depend on the load).
 MODELSERVER_ARGS = ("--edit-max-batch-size", str(BATCH))
-ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", **NO_MASK_CACHE}
 SHUTDOWN_WAIT_S = 180
 RESUMED = re.compile(r"resume: attempt (\d+) resumed at frame (\d+) \(tracking\) / (\d+) \(editing\)")
 
