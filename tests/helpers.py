@@ -32,6 +32,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # Small and quick, but a real H.264 clip with audio.
 CLIP_FRAMES, CLIP_WIDTH, CLIP_HEIGHT, CLIP_FPS = 12, 160, 120, 24
+# For stacks whose tests run one input and prompt again and need it tracked again each time (faults
+# during tracking, resuming it): the mask cache would serve the second job without tracking.
+NO_MASK_CACHE = {"VIDEOEDIT_MASK_CACHE_MB": "0"}
 # Request fields that keep tiny-model jobs fast on 2 CPU cores.
 FAST_JOB = dict(num_inference_steps=2, extra={"edit_size": "64", "chunk_size": "6"})
 

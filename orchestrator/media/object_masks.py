@@ -65,7 +65,7 @@ class ObjectMasks:
 
     def put(self, index: int, objects: Mapping[int, np.ndarray]) -> None:
         """Frame `index`'s objects (id -> bool mask at the frame's size); frames in order."""
-        parts, start = [], self._end
+        parts = []
         for object_id in sorted(objects):
             mask = objects[object_id]
             box = mask_bbox(mask)
@@ -78,8 +78,9 @@ class ObjectMasks:
             self.records.append(ObjectRecord(index, object_id, area, box, self._end + len(header)))
             parts.append(header + packed)
             self._end += len(header) + len(packed)
-        if parts:  # at the end as this writer knows it (a resumed file's position is its start)
-            os.pwrite(self._fd, b"".join(parts), start)
+        if parts:  # at the end it tracks (a resumed file's fd is at 0)
+            data = b"".join(parts)
+            os.pwrite(self._fd, data, self._end - len(data))
 
     def sync(self) -> None:
         """Make what was put durable (before a checkpoint says so)."""

@@ -59,7 +59,15 @@ def test_outputs_are_the_legacy_api_files(finished_job):
     assert Path(final.output_video_path) == out / "e2e_output.mp4"
     assert Path(final.mask_preview_path) == out / "e2e_mask.mp4"
     assert Path(final.logs_path) == out / "e2e_log.txt"
-    assert sorted(p.name for p in out.iterdir()) == ["e2e_log.txt", "e2e_mask.mp4", "e2e_output.mp4", "status.json"]
+    # The original worker's files, and the objects the job tracked (for later jobs to reuse).
+    assert sorted(p.name for p in out.iterdir()) == [
+        "e2e_log.txt",
+        "e2e_mask.mp4",
+        "e2e_objects",
+        "e2e_objects.json",
+        "e2e_output.mp4",
+        "status.json",
+    ]
     status = json.loads((out / "status.json").read_text())
     assert status["status"] == "finished" and status["job_id"] == "e2e" and status["progress"] == 1.0
     log = (out / "e2e_log.txt").read_text()

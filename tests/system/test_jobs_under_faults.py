@@ -23,7 +23,7 @@ from clients.client import VideoEditClient
 from clients.local_stack import free_port
 from clients.sample_clip import make_sample_clip
 from orchestrator.api.server import CLAIMS_SERVICE
-from tests.helpers import CLIP_FRAMES, FAST_JOB, decode, samples, wait_for
+from tests.helpers import CLIP_FRAMES, FAST_JOB, NO_MASK_CACHE, decode, samples, wait_for
 from tests.proxy import Proxy
 from videoedit.v1 import contract
 from videoedit.v1 import video_edit_pb2 as pb
@@ -227,7 +227,12 @@ def ended(client: VideoEditClient, job_id: str) -> pb.VideoEditStatus | None:
 def test_a_model_server_down_for_twenty_seconds_is_waited_out(make_stack, clip):
     """Killed while the first of three jobs is editing, back 20 s later: the running job is queued
     again and retried, the queued ones wait (claims pause, and health says so), all finish."""
-    stack = make_stack("model-outage", input_roots=[clip.parent], modelserver_args=("--simulate-edit-delay-ms", "150"))
+    stack = make_stack(
+        "model-outage",
+        input_roots=[clip.parent],
+        modelserver_args=("--simulate-edit-delay-ms", "150"),
+        env=NO_MASK_CACHE,
+    )
     with stack, VideoEditClient(stack.orchestrator_address) as client:
         job_ids = [f"outage-{i}" for i in range(3)]
         for job_id in job_ids:

@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from clients.client import VideoEditClient
 from clients.sample_clip import make_sample_clip
-from tests.helpers import wait_for_stage
+from tests.helpers import NO_MASK_CACHE, wait_for_stage
 from videoedit.v1 import video_edit_pb2 as pb
 
 JOB = dict(num_inference_steps=15, extra={"edit_size": "128", "chunk_size": "4", "edit_batch_size": "2"})
@@ -22,7 +22,7 @@ JOB = dict(num_inference_steps=15, extra={"edit_size": "128", "chunk_size": "4",
 
 @pytest.fixture(scope="module")
 def stack(make_stack):
-    with make_stack("replicas", replicas=2) as running:
+    with make_stack("replicas", replicas=2, env=NO_MASK_CACHE) as running:
         yield running
 
 

@@ -18,7 +18,7 @@ import pytest
 from clients.client import VideoEditClient
 from clients.local_stack import LocalStack, free_port
 from clients.sample_clip import make_sample_clip
-from tests.helpers import decode, model_items
+from tests.helpers import NO_MASK_CACHE, decode, model_items
 from videoedit.v1 import video_edit_pb2 as pb
 
 FRAMES, CHUNK, OVERLAP, BATCH = 24, 6, 2, 2
@@ -32,9 +32,7 @@ JOB = dict(
 # as timing allows, the tiny models' batch-size dependent CPU arithmetic would differ in the last
 # bits between any two runs) and computes on one thread (nor may its split depend on the load).
 MODELSERVER_ARGS = ("--edit-max-batch-size", str(BATCH))
-# One thread (above), and no mask cache: every run of the one clip tracks (one the cache served
-# would have no tracking to resume).
-ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "VIDEOEDIT_MASK_CACHE_MB": "0"}
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", **NO_MASK_CACHE}
 SHUTDOWN_WAIT_S = 180
 RESUMED = re.compile(r"resume: attempt (\d+) resumed at frame (\d+) \(tracking\) / (\d+) \(editing\)")
 
@@ -80,7 +78,7 @@ def frames_edited(final: pb.VideoEditStatus) -> int:
 
 @pytest.fixture(scope="module")
 def stack(make_stack):
-    with make_stack("resume", modelserver_args=MODELSERVER_ARGS, env=ENV) as running:
+    with make_stack("resume", modelserver_args=MODELSERVER_ARGS, env=ONE_THREAD) as running:
         yield running
 
 
@@ -157,7 +155,7 @@ def cluster(make_stack, postgres):
         "resume-pg",
         orchestrators=0,
         modelserver_args=MODELSERVER_ARGS,
-        env={"VIDEOEDIT_JOB_DB": postgres.database("resume"), "VIDEOEDIT_JOB_LEASE_S": "5", **ENV},
+        env={"VIDEOEDIT_JOB_DB": postgres.database("resume"), "VIDEOEDIT_JOB_LEASE_S": "5", **ONE_THREAD},
     )
     with stack:
         for index in (0, 1):
