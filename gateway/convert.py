@@ -2,7 +2,8 @@
 
 A job's status is the original worker's `VideoEditStatus.to_dict()` (status as a lowercase word, paths as
 strings, times as unix seconds). A request is the original worker's REST example: `job_id`,
-`input_video_path`, `output_dir`, `mask_prompt`, `edit_prompt` and `params`, whose keys are
+`input_video_path`, `output_dir`, `mask_prompt`, `edit_prompt` (or `objects`: a list of
+`{mask_prompt, edit_prompt, instances}`, several objects each with its instruction) and `params`, whose keys are
 further request fields (`num_inference_steps`, `seed`, ...) or, for anything else, `extra`
 options (`edit_size`, `smoothing_mode`, `masks_from`, ...). Which prompts a job needs depends on
 its mode and options (a masks job has no instruction; one with `masks_from` may leave out what to
@@ -82,9 +83,33 @@ def request_from_json(data: Any) -> pb.VideoEditRequest:
     strings |= {key: data.get(key, "") for key in ("input_video_path", "mask_prompt", "edit_prompt")}
     return pb.VideoEditRequest(
         **{key: text(key, value) for key, value in strings.items()},
+        objects=_objects(data.get("objects", [])),
         extra=extra,
         **fields,
     )
+
+
+def _objects(given: Any) -> list[pb.ObjectEdit]:
+    """`objects` as ObjectEdit messages: each an object of strings (instances also a count)."""
+    if not isinstance(given, list):
+        raise BadRequest("objects: must be a list of {mask_prompt, edit_prompt, instances}")
+    edits = []
+    for i, item in enumerate(given):
+        if not isinstance(item, dict):
+            raise BadRequest(f"objects[{i}]: must be an object with mask_prompt, edit_prompt, instances")
+        unknown = set(item) - {"mask_prompt", "edit_prompt", "instances"}
+        if unknown:
+            raise BadRequest(f"objects[{i}]: unknown key(s) {', '.join(sorted(unknown))}")
+        values = {}
+        for key in ("mask_prompt", "edit_prompt", "instances"):
+            value = item.get(key, "")
+            if key == "instances" and isinstance(value, int) and not isinstance(value, bool):
+                value = str(value)
+            if not isinstance(value, str):
+                raise BadRequest(f"objects[{i}].{key}: {value!r} is not a string")
+            values[key] = text(f"objects[{i}].{key}", value)
+        edits.append(pb.ObjectEdit(**values))
+    return edits
 
 
 def _typed(key: str, value: Any, wire: str) -> Any:

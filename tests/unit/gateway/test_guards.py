@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 
 import pytest
 from hypothesis import given
@@ -116,6 +117,28 @@ def test_a_number_either_fits_its_field_or_is_400_naming_it(value):
             assert abs(value) <= FLOAT32_MAX and getattr(request, field) == pytest.approx(value, rel=1e-6, abs=1e-37)
         else:
             assert value == int(value) and -largest - 1 <= value <= largest and getattr(request, field) == value
+
+
+def test_several_objects_pass_as_object_edits_and_bad_ones_are_400_naming_them():
+    base = {"input_video_path": "a"}
+    objects = [
+        {"mask_prompt": "car", "edit_prompt": "make it red"},
+        {"mask_prompt": "sky", "edit_prompt": "x", "instances": 2},
+    ]
+    request = request_from_json(base | {"objects": objects})
+    assert [(o.mask_prompt, o.edit_prompt, o.instances) for o in request.objects] == [
+        ("car", "make it red", ""),
+        ("sky", "x", "2"),
+    ]
+    for objects, named in (
+        ({"mask_prompt": "car"}, "objects: must be a list"),
+        (["car"], "objects[0]: must be an object"),
+        ([{"mask_prompt": "car", "colour": "red"}], "objects[0]: unknown key(s) colour"),
+        ([{"mask_prompt": 3}], "objects[0].mask_prompt: 3 is not a string"),
+        ([{"mask_prompt": "a\0b"}], "objects[0].mask_prompt"),
+    ):
+        with pytest.raises(BadRequest, match=re.escape(named)):
+            request_from_json(base | {"objects": objects})
 
 
 def test_secrets_in_the_access_log_are_redacted():
