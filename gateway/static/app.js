@@ -12,6 +12,7 @@ import { PlainError, fromApi, jobError } from "./plain.js";
 import { synchronise, showResults, hideResults, renewOnError, showMaskFrame } from "./results.js";
 import { showObjects, hideObjects, tickedObjects } from "./objects.js";
 import { sha256File } from "./sha256.js";
+import { addObjectRow, moreObjects } from "./targets.js";
 
 const STAGES = {
   video: ["extracting", "masking", "propagating", "editing", "smoothing", "saving"],
@@ -117,6 +118,8 @@ async function inputPath() {
 const reuses = (mode) => Boolean(reuse) && mode === "video";
 
 function request(mode) {  // the job's prompts and params from the form
+  const more = moreObjects();
+  if (more.length) return severalObjects(mode, more);
   const reusing = reuses(mode);
   const maskPrompt = reusing ? "" : $("mask-prompt").value.trim();  // the masks job's is used
   const editPrompt = mode === "masks" ? "" : $("edit-prompt").value.trim();
@@ -134,6 +137,21 @@ function request(mode) {  // the job's prompts and params from the form
   if (mode === "video" && keyframes === "adaptive") params.keyframes = "adaptive";
   else if (mode === "video" && keyframes !== "1") params.keyframe_interval = keyframes;
   return { mask_prompt: maskPrompt, edit_prompt: editPrompt, params };
+}
+
+// Several objects, each with its own instruction (rows added below the first): sent as `objects`,
+// tracked together in one job. Not on masks found before, nor for a one-frame preview.
+function severalObjects(mode, more) {
+  if (mode === "single_frame") throw new PlainError("A preview edits one object: remove the other objects.", "add-object");
+  const objects = [{ mask_prompt: $("mask-prompt").value.trim(), edit_prompt: $("edit-prompt").value.trim(), n: 1 }, ...more];
+  for (const object of objects) {
+    const [mask, edit] = object.n === 1 ? ["mask-prompt", "edit-prompt"] : [`more-mask-${object.n}`, `more-edit-${object.n}`];
+    if (!object.mask_prompt) throw new PlainError(`Say what object ${object.n} is (e.g. "sky").`, mask);
+    if (!object.edit_prompt && mode !== "masks") throw new PlainError(`Say how to edit object ${object.n}.`, edit);
+  }
+  const params = mode === "masks" ? { mode } : { mode, num_inference_steps: Number($("steps").value), edit_size: $("edit-size").value };
+  const sent = objects.map(({ mask_prompt, edit_prompt }) => (mode === "masks" ? { mask_prompt } : { mask_prompt, edit_prompt }));
+  return { objects: sent, params };
 }
 
 async function start(mode) {
@@ -497,6 +515,7 @@ $("again").addEventListener("submit", again);
 // it. (A masks job page opened afresh does not know its video: giving it keeps the masks, and the
 // server checks that it is the same.)
 $("mask-prompt").addEventListener("input", () => setReuse(null));
+$("add-object").addEventListener("click", () => addObjectRow(() => setReuse(null)));  // several objects: found anew
 for (const id of ["file", "path"]) $(id).addEventListener("input", () => { if (reuse && reuse.input) setReuse(null); });
 $("cancel").addEventListener("click", cancel);
 $("refresh").addEventListener("click", refreshJobs);

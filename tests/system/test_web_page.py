@@ -286,6 +286,38 @@ def test_find_the_object_then_edit_it_and_try_another_instruction(page, web, sta
     assert page.evaluate("document.activeElement.id") == "find"
 
 
+def test_several_objects_each_with_its_own_instruction(page, web, clip):
+    bodies = []
+    page.on("request", lambda r: bodies.append(r.post_data_json) if r.url.endswith("/api/video/edit") else None)
+    page.goto(web)
+    page.fill("#path", str(clip))
+    _fill_job(page, mask="car", edit="make the car blue")
+    page.click("#add-object")
+    assert page.evaluate("document.activeElement.id") == "more-mask-2"
+    page.click("#start")  # object 2 says nothing yet: refused here, its field focused
+    page.wait_for_function("() => document.querySelector('#form-error').textContent.includes('object 2')")
+    assert page.evaluate("document.activeElement.id") == "more-mask-2" and not bodies
+    page.fill("#more-mask-2", "road")
+    page.fill("#more-edit-2", "make the road red")
+    page.set_viewport_size(PHONE)
+    assert page.evaluate(NO_SIDEWAYS_SCROLL)
+    page.set_viewport_size(DESKTOP)
+    page.click("#start")
+    page.wait_for_url(f"{web}/jobs/*")
+    _wait_state(page, "finished")
+    [body] = bodies
+    assert body["objects"] == [
+        {"mask_prompt": "car", "edit_prompt": "make the car blue"},
+        {"mask_prompt": "road", "edit_prompt": "make the road red"},
+    ]
+    assert "mask_prompt" not in body and "edit_prompt" not in body
+    message = page.inner_text("#job-message")
+    assert "objects[0] 'car'" in message and "objects[1] 'road'" in message
+    page.click("text=Remove object 2")  # back to one object
+    assert page.query_selector_all("#more-objects li") == []
+    assert page.evaluate("document.activeElement.id") == "add-object"
+
+
 def test_cancel_stops_a_running_job(page, web, clip):
     page.goto(web)
     page.fill("#path", str(clip))
