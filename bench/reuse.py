@@ -99,12 +99,12 @@ def main(results_dir: Path = Path("bench-results")) -> dict:
         f"\nReuse: three instructions on one object, the real 720p clip ({CREDIT}), {EDIT_DELAY_MS} ms per "
         f"Edit crop and {SEGMENT_DELAY_MS} ms per Segment frame; x: over the first edit without reuse"
     )
-    print(f"{'run':<36}{'attempt':<22}{'Segment fr':>11}{'busy s':>9}{'x':>6}{'wall s':>9}{'x':>6}")
+    print(f"{'run':<38}{'attempt':<22}{'Segment fr':>11}{'busy s':>9}{'x':>6}{'wall s':>9}{'x':>6}")
     for run, rows in results["runs"].items():
         first = results["runs"][f"{run.split(',')[0]}, {HOW[0][0]}"][0]
         for row in rows:
             print(
-                f"{run:<36}{row['attempt'][:21]:<22}{row['segment_frames']:>11.0f}{row['busy_s']:>9.1f}"
+                f"{run:<38}{row['attempt'][:21]:<22}{row['segment_frames']:>11.0f}{row['busy_s']:>9.1f}"
                 f"{row['busy_s'] / first['busy_s']:>6.2f}{row['wall_s']:>9.1f}{row['wall_s'] / first['wall_s']:>6.2f}"
             )
     results_dir.mkdir(parents=True, exist_ok=True)
