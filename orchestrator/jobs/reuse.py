@@ -4,7 +4,6 @@ and found again when it runs (pipeline.reusing checks the masks against the inpu
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
 from ..errors import InvalidArgument
@@ -49,17 +48,9 @@ def check_masks_from(checked: CheckedRequest, store: JobStore) -> None:
         listing = ObjectList.read(paths.objects)
     except (OSError, ValueError) as err:
         raise InvalidArgument(FIELD, f"job {checked.options.masks_from!r}'s objects cannot be read: {err}") from None
-    input_path = checked.request.input_video_path
-    stat = input_path.stat()
-    if why := listing.reusable_for(_content_sha256(input_path, stat.st_size, stat.st_mtime_ns)):
+    if why := listing.reusable_for(file_sha256(checked.request.input_video_path)):
         raise InvalidArgument(FIELD, why)
     try:
         listing.picked(checked.options.objects)
     except ValueError as err:
         raise InvalidArgument("extra[objects]", str(err)) from None
-
-
-@lru_cache(maxsize=256)
-def _content_sha256(path: Path, size: int, mtime_ns: int) -> str:
-    """The file's SHA-256, hashed once per version of it (size and modification time)."""
-    return file_sha256(path)

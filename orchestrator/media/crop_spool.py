@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..vision.crop import Box
+from ..vision.crop import Box, stretches
 from .index_log import IndexLog
 
 
@@ -77,15 +77,7 @@ class CropSpool:
 
     def stretches(self) -> list[tuple[int, int]]:
         """The runs of consecutive frames that have a region: (first, last) each, in order."""
-        runs: list[tuple[int, int]] = []
-        for index, entry in enumerate(self._index):
-            if entry is None:
-                continue
-            if runs and runs[-1][1] == index - 1:
-                runs[-1] = (runs[-1][0], index)
-            else:
-                runs.append((index, index))
-        return runs
+        return stretches(self._index)
 
     def sync(self) -> None:
         """Make what was put durable (before a checkpoint says so)."""

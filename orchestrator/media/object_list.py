@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ..vision.crop import stretches
 from .object_masks import ObjectMasks
 
 FORMAT = 1
@@ -94,18 +95,15 @@ def summarize(
     summaries = []
     for object_id in sorted(tracks):
         boxes = tracks[object_id]
-        stretches: list[list[int]] = []
-        for frame, *_ in boxes:
-            if stretches and stretches[-1][1] == frame - 1:
-                stretches[-1][1] = frame
-            else:
-                stretches.append([frame, frame])
+        on_frame: list[list[int] | None] = [None] * (boxes[-1][0] + 1)
+        for box in boxes:
+            on_frame[box[0]] = box
         best = max(boxes, key=lambda b: (b[5], -b[0]))
         summaries.append(
             ObjectSummary(
                 id=object_id + 1,
                 score=round(scores[object_id], 4) if object_id in scores else None,
-                frames=stretches,
+                frames=[list(run) for run in stretches(on_frame)],
                 frame_count=len(boxes),
                 best_frame=best[0],
                 area=round(sum(b[5] for b in boxes) / len(boxes)),

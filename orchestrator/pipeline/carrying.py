@@ -22,7 +22,7 @@ from ..media.crop_spool import CropSpool
 from ..media.decode import read_frames
 from ..media.mask_store import MaskStore
 from ..request import Keyframes
-from ..vision.crop import Box, region, stabilised_crops
+from ..vision.crop import Box, region, stabilised_crops, stretches
 from ..vision.keyframes import (
     TRUST_GREY,
     FlowMap,
@@ -31,7 +31,6 @@ from ..vision.keyframes import (
     gap_area,
     interval_keyframes,
     positions,
-    stretches,
 )
 from ..vision.optical_flow import FlowArea
 from .concurrency import FrameWatermark, KeyframePlan

@@ -27,7 +27,7 @@ import json
 import logging
 import os
 from dataclasses import asdict, dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -252,6 +252,14 @@ def _sha256(data: bytes) -> str:
 
 
 def file_sha256(path: Path) -> str:
+    """The file's content SHA-256, hashed once per version of it (path, size, modification time):
+    StartEdit's reuse check and the job's fingerprint ask for the same input."""
+    stat = path.stat()
+    return _hashed(path, stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=256)
+def _hashed(path: Path, size: int, mtime_ns: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as source:
         while chunk := source.read(_HASH_CHUNK):

@@ -23,6 +23,20 @@ T = TypeVar("T")
 CROP_WINDOW = 9
 
 
+def stretches(boxes: Sequence[object | None]) -> list[tuple[int, int]]:
+    """(first, last) frame of each run of consecutive frames with a box (anything but None)."""
+    runs, start = [], None
+    for index, box in enumerate(boxes):
+        if box is not None and start is None:
+            start = index
+        elif box is None and start is not None:
+            runs.append((start, index - 1))
+            start = None
+    if start is not None:
+        runs.append((start, len(boxes) - 1))
+    return runs
+
+
 def mask_bbox(mask: np.ndarray) -> Box | None:
     """Bounding box of a bool mask, None when it is empty."""
     ys, xs = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]

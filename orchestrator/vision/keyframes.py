@@ -29,26 +29,12 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .crop import Box
+from .crop import Box, stretches
 from .optical_flow import FlowArea
 
 # A carried pixel is trusted where the keyframe's source, at the carried position, is within this
 # many grey levels (mean over RGB) of frame t's source.
 TRUST_GREY = 24.0
-
-
-def stretches(boxes: Sequence[Box | None]) -> list[tuple[int, int]]:
-    """(first, last) frame of each run of consecutive frames with a box."""
-    runs, start = [], None
-    for index, box in enumerate(boxes):
-        if box is not None and start is None:
-            start = index
-        elif box is None and start is not None:
-            runs.append((start, index - 1))
-            start = None
-    if start is not None:
-        runs.append((start, len(boxes) - 1))
-    return runs
 
 
 def interval_keyframes(boxes: Sequence[Box | None], interval: int) -> list[bool]:

@@ -7,7 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from orchestrator.vision.keyframes import FlowMap, Keyframe, carried, gap_area, interval_keyframes, positions, stretches
+from orchestrator.vision.crop import stretches
+from orchestrator.vision.keyframes import FlowMap, Keyframe, carried, gap_area, interval_keyframes, positions
 from orchestrator.vision.optical_flow import FlowArea
 
 H, W = 96, 160
