@@ -12,9 +12,9 @@ from contextlib import contextmanager
 
 import grpc
 
+from videoedit.v1 import geometry_pb2, wire
 from videoedit.v1 import model_service_pb2 as pb
 from videoedit.v1 import model_service_pb2_grpc as pb_grpc
-from videoedit.v1 import wire
 
 from .batching import ClientCancelled, DeadlinePassed, QueueFull, ShuttingDown
 from .engine import ModelEngine
@@ -60,7 +60,7 @@ class ModelServicer(pb_grpc.ModelServiceServicer):
                                 object_id=inst.object_id,
                                 prompt=inst.prompt,
                                 score=inst.score,
-                                box=pb.Box(x0=inst.box[0], y0=inst.box[1], x1=inst.box[2], y1=inst.box[3]),
+                                box=geometry_pb2.Box(x0=inst.box[0], y0=inst.box[1], x1=inst.box[2], y1=inst.box[3]),
                                 mask=wire.encode_mask(inst.mask),
                             )
                             for inst in instances

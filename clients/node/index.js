@@ -6,7 +6,8 @@ const path = require('path');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
 
-const PROTO = path.join(__dirname, '..', '..', 'proto', 'videoedit', 'v1', 'video_edit.proto');
+const PROTO_ROOT = path.join(__dirname, '..', '..', 'proto');
+const PROTO = path.join(PROTO_ROOT, 'videoedit', 'v1', 'video_edit.proto');
 const TERMINAL = new Set(['JOB_STATUS_FINISHED', 'JOB_STATUS_FAILED', 'JOB_STATUS_CANCELLED']);
 
 function loadService() {
@@ -16,6 +17,7 @@ function loadService() {
     longs: Number,
     defaults: true,
     oneofs: true,
+    includeDirs: [PROTO_ROOT], // imports are named from the proto root (videoedit/v1/geometry.proto)
   });
   return grpc.loadPackageDefinition(definition).videoedit.v1.VideoEditService;
 }

@@ -22,9 +22,10 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from videoedit.v1 import geometry_pb2 as videoedit_dot_v1_dot_geometry__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n videoedit/v1/model_service.proto\x12\x0cvideoedit.v1\"\x15\n\x05Image\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"5\n\x04Mask\x12\r\n\x05width\x18\x01 \x01(\x05\x12\x0e\n\x06height\x18\x02 \x01(\x05\x12\x0e\n\x06\x63ounts\x18\x03 \x03(\r\"5\n\x03\x42ox\x12\n\n\x02x0\x18\x01 \x01(\x02\x12\n\n\x02y0\x18\x02 \x01(\x02\x12\n\n\x02x1\x18\x03 \x01(\x02\x12\n\n\x02y1\x18\x04 \x01(\x02\"v\n\x0eSegmentRequest\x12#\n\x06\x66rames\x18\x01 \x03(\x0b\x32\x13.videoedit.v1.Image\x12\x0f\n\x07prompts\x18\x02 \x03(\t\x12.\n\x07session\x18\x03 \x01(\x0b\x32\x1d.videoedit.v1.TrackingSession\"A\n\x0fTrackingSession\x12\n\n\x02id\x18\x01 \x01(\t\x12\x13\n\x0b\x66irst_frame\x18\x02 \x01(\x03\x12\r\n\x05\x63lose\x18\x03 \x01(\x08\"~\n\x08Instance\x12\x11\n\tobject_id\x18\x01 \x01(\x05\x12\x0e\n\x06prompt\x18\x02 \x01(\t\x12\r\n\x05score\x18\x03 \x01(\x02\x12\x1e\n\x03\x62ox\x18\x04 \x01(\x0b\x32\x11.videoedit.v1.Box\x12 \n\x04mask\x18\x05 \x01(\x0b\x32\x12.videoedit.v1.Mask\"S\n\x11\x46rameSegmentation\x12\x13\n\x0b\x66rame_index\x18\x01 \x01(\x05\x12)\n\tinstances\x18\x02 \x03(\x0b\x32\x16.videoedit.v1.Instance\"X\n\x0fSegmentResponse\x12/\n\x06\x66rames\x18\x01 \x03(\x0b\x32\x1f.videoedit.v1.FrameSegmentation\x12\x14\n\x0cprompts_used\x18\x02 \x03(\t\"\xe1\x01\n\x0b\x45\x64itRequest\x12#\n\x06images\x18\x01 \x03(\x0b\x32\x13.videoedit.v1.Image\x12\x13\n\x0binstruction\x18\x02 \x01(\t\x12\x1c\n\x14image_guidance_scale\x18\x03 \x01(\x02\x12\x16\n\x0eguidance_scale\x18\x04 \x01(\x02\x12\x1b\n\x13num_inference_steps\x18\x05 \x01(\x05\x12\r\n\x05seeds\x18\x06 \x03(\x03\x12\x11\n\tscheduler\x18\x07 \x01(\t\x12#\n\x06\x61nchor\x18\x08 \x01(\x0b\x32\x13.videoedit.v1.Image\"3\n\x0c\x45\x64itResponse\x12#\n\x06images\x18\x01 \x03(\x0b\x32\x13.videoedit.v1.Image\"\x10\n\x0eGetInfoRequest\"\xd3\x01\n\tModelInfo\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x14\n\x0c\x61rchitecture\x18\x02 \x01(\t\x12\x0c\n\x04tiny\x18\x03 \x01(\x08\x12\x10\n\x08revision\x18\x04 \x01(\t\x12\x16\n\x0erandom_weights\x18\x05 \x01(\x08\x12\x37\n\x08settings\x18\x06 \x03(\x0b\x32%.videoedit.v1.ModelInfo.SettingsEntry\x1a/\n\rSettingsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xd3\x03\n\x0fModelServerInfo\x12*\n\tsegmenter\x18\x01 \x01(\x0b\x32\x17.videoedit.v1.ModelInfo\x12\'\n\x06\x65\x64itor\x18\x02 \x01(\x0b\x32\x17.videoedit.v1.ModelInfo\x12\x0e\n\x06\x64\x65vice\x18\x03 \x01(\t\x12\r\n\x05\x64type\x18\x04 \x01(\t\x12\x1a\n\x12segment_image_size\x18\x05 \x01(\x05\x12\x1a\n\x12max_segment_frames\x18\x06 \x01(\x05\x12\x16\n\x0emax_edit_batch\x18\x07 \x01(\x05\x12\x19\n\x11max_message_bytes\x18\x08 \x01(\x05\x12\x1b\n\x13\x65\x64it_max_batch_size\x18\t \x01(\x05\x12\x1b\n\x13segment_frame_batch\x18\n \x01(\x05\x12\x1a\n\x12max_batch_delay_ms\x18\x0b \x01(\x02\x12\x18\n\x10max_queued_calls\x18\x0c \x01(\x05\x12\x16\n\x0ewarmup_seconds\x18\r \x01(\x02\x12\x19\n\x11max_prompt_tokens\x18\x0e \x01(\x05\x12\x1d\n\x15max_tracking_sessions\x18\x0f \x01(\x05\x12\x1f\n\x17tracking_session_idle_s\x18\x10 \x01(\x02\x32\xdd\x01\n\x0cModelService\x12\x46\n\x07Segment\x12\x1c.videoedit.v1.SegmentRequest\x1a\x1d.videoedit.v1.SegmentResponse\x12=\n\x04\x45\x64it\x12\x19.videoedit.v1.EditRequest\x1a\x1a.videoedit.v1.EditResponse\x12\x46\n\x07GetInfo\x12\x1c.videoedit.v1.GetInfoRequest\x1a\x1d.videoedit.v1.ModelServerInfoBT\n\x10\x64\x65v.videoedit.v1P\x01Z>github.com/videoedit/videoedit/gen/go/videoedit/v1;videoeditv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n videoedit/v1/model_service.proto\x12\x0cvideoedit.v1\x1a\x1bvideoedit/v1/geometry.proto\"\x15\n\x05Image\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"5\n\x04Mask\x12\r\n\x05width\x18\x01 \x01(\x05\x12\x0e\n\x06height\x18\x02 \x01(\x05\x12\x0e\n\x06\x63ounts\x18\x03 \x03(\r\"\xa9\x01\n\x0eSegmentRequest\x12#\n\x06\x66rames\x18\x01 \x03(\x0b\x32\x13.videoedit.v1.Image\x12\x0f\n\x07prompts\x18\x02 \x03(\t\x12.\n\x07session\x18\x03 \x01(\x0b\x32\x1d.videoedit.v1.TrackingSession\x12\x31\n\x0evisual_prompts\x18\x04 \x03(\x0b\x32\x19.videoedit.v1.FramePrompt\"\x8d\x01\n\x0b\x46ramePrompt\x12\x13\n\x0b\x66rame_index\x18\x01 \x01(\x03\x12#\n\x06points\x18\x02 \x03(\x0b\x32\x13.videoedit.v1.Point\x12\x1e\n\x03\x62ox\x18\x03 \x01(\x0b\x32\x11.videoedit.v1.Box\x12\x16\n\tobject_id\x18\x04 \x01(\x05H\x00\x88\x01\x01\x42\x0c\n\n_object_id\"A\n\x0fTrackingSession\x12\n\n\x02id\x18\x01 \x01(\t\x12\x13\n\x0b\x66irst_frame\x18\x02 \x01(\x03\x12\r\n\x05\x63lose\x18\x03 \x01(\x08\"~\n\x08Instance\x12\x11\n\tobject_id\x18\x01 \x01(\x05\x12\x0e\n\x06prompt\x18\x02 \x01(\t\x12\r\n\x05score\x18\x03 \x01(\x02\x12\x1e\n\x03\x62ox\x18\x04 \x01(\x0b\x32\x11.videoedit.v1.Box\x12 \n\x04mask\x18\x05 \x01(\x0b\x32\x12.videoedit.v1.Mask\"S\n\x11\x46rameSegmentation\x12\x13\n\x0b\x66rame_index\x18\x01 \x01(\x05\x12)\n\tinstances\x18\x02 \x03(\x0b\x32\x16.videoedit.v1.Instance\"X\n\x0fSegmentResponse\x12/\n\x06\x66rames\x18\x01 \x03(\x0b\x32\x1f.videoedit.v1.FrameSegmentation\x12\x14\n\x0cprompts_used\x18\x02 \x03(\t\"\xe1\x01\n\x0b\x45\x64itRequest\x12#\n\x06images\x18\x01 \x03(\x0b\x32\x13.videoedit.v1.Image\x12\x13\n\x0binstruction\x18\x02 \x01(\t\x12\x1c\n\x14image_guidance_scale\x18\x03 \x01(\x02\x12\x16\n\x0eguidance_scale\x18\x04 \x01(\x02\x12\x1b\n\x13num_inference_steps\x18\x05 \x01(\x05\x12\r\n\x05seeds\x18\x06 \x03(\x03\x12\x11\n\tscheduler\x18\x07 \x01(\t\x12#\n\x06\x61nchor\x18\x08 \x01(\x0b\x32\x13.videoedit.v1.Image\"3\n\x0c\x45\x64itResponse\x12#\n\x06images\x18\x01 \x03(\x0b\x32\x13.videoedit.v1.Image\"\x10\n\x0eGetInfoRequest\"\xd3\x01\n\tModelInfo\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x14\n\x0c\x61rchitecture\x18\x02 \x01(\t\x12\x0c\n\x04tiny\x18\x03 \x01(\x08\x12\x10\n\x08revision\x18\x04 \x01(\t\x12\x16\n\x0erandom_weights\x18\x05 \x01(\x08\x12\x37\n\x08settings\x18\x06 \x03(\x0b\x32%.videoedit.v1.ModelInfo.SettingsEntry\x1a/\n\rSettingsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xd3\x03\n\x0fModelServerInfo\x12*\n\tsegmenter\x18\x01 \x01(\x0b\x32\x17.videoedit.v1.ModelInfo\x12\'\n\x06\x65\x64itor\x18\x02 \x01(\x0b\x32\x17.videoedit.v1.ModelInfo\x12\x0e\n\x06\x64\x65vice\x18\x03 \x01(\t\x12\r\n\x05\x64type\x18\x04 \x01(\t\x12\x1a\n\x12segment_image_size\x18\x05 \x01(\x05\x12\x1a\n\x12max_segment_frames\x18\x06 \x01(\x05\x12\x16\n\x0emax_edit_batch\x18\x07 \x01(\x05\x12\x19\n\x11max_message_bytes\x18\x08 \x01(\x05\x12\x1b\n\x13\x65\x64it_max_batch_size\x18\t \x01(\x05\x12\x1b\n\x13segment_frame_batch\x18\n \x01(\x05\x12\x1a\n\x12max_batch_delay_ms\x18\x0b \x01(\x02\x12\x18\n\x10max_queued_calls\x18\x0c \x01(\x05\x12\x16\n\x0ewarmup_seconds\x18\r \x01(\x02\x12\x19\n\x11max_prompt_tokens\x18\x0e \x01(\x05\x12\x1d\n\x15max_tracking_sessions\x18\x0f \x01(\x05\x12\x1f\n\x17tracking_session_idle_s\x18\x10 \x01(\x02\x32\xdd\x01\n\x0cModelService\x12\x46\n\x07Segment\x12\x1c.videoedit.v1.SegmentRequest\x1a\x1d.videoedit.v1.SegmentResponse\x12=\n\x04\x45\x64it\x12\x19.videoedit.v1.EditRequest\x1a\x1a.videoedit.v1.EditResponse\x12\x46\n\x07GetInfo\x12\x1c.videoedit.v1.GetInfoRequest\x1a\x1d.videoedit.v1.ModelServerInfoBT\n\x10\x64\x65v.videoedit.v1P\x01Z>github.com/videoedit/videoedit/gen/go/videoedit/v1;videoeditv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,34 +35,34 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._serialized_options = b'\n\020dev.videoedit.v1P\001Z>github.com/videoedit/videoedit/gen/go/videoedit/v1;videoeditv1'
   _globals['_MODELINFO_SETTINGSENTRY']._loaded_options = None
   _globals['_MODELINFO_SETTINGSENTRY']._serialized_options = b'8\001'
-  _globals['_IMAGE']._serialized_start=50
-  _globals['_IMAGE']._serialized_end=71
-  _globals['_MASK']._serialized_start=73
-  _globals['_MASK']._serialized_end=126
-  _globals['_BOX']._serialized_start=128
-  _globals['_BOX']._serialized_end=181
-  _globals['_SEGMENTREQUEST']._serialized_start=183
-  _globals['_SEGMENTREQUEST']._serialized_end=301
-  _globals['_TRACKINGSESSION']._serialized_start=303
-  _globals['_TRACKINGSESSION']._serialized_end=368
-  _globals['_INSTANCE']._serialized_start=370
-  _globals['_INSTANCE']._serialized_end=496
-  _globals['_FRAMESEGMENTATION']._serialized_start=498
-  _globals['_FRAMESEGMENTATION']._serialized_end=581
-  _globals['_SEGMENTRESPONSE']._serialized_start=583
-  _globals['_SEGMENTRESPONSE']._serialized_end=671
-  _globals['_EDITREQUEST']._serialized_start=674
-  _globals['_EDITREQUEST']._serialized_end=899
-  _globals['_EDITRESPONSE']._serialized_start=901
-  _globals['_EDITRESPONSE']._serialized_end=952
-  _globals['_GETINFOREQUEST']._serialized_start=954
-  _globals['_GETINFOREQUEST']._serialized_end=970
-  _globals['_MODELINFO']._serialized_start=973
-  _globals['_MODELINFO']._serialized_end=1184
-  _globals['_MODELINFO_SETTINGSENTRY']._serialized_start=1137
-  _globals['_MODELINFO_SETTINGSENTRY']._serialized_end=1184
-  _globals['_MODELSERVERINFO']._serialized_start=1187
-  _globals['_MODELSERVERINFO']._serialized_end=1654
-  _globals['_MODELSERVICE']._serialized_start=1657
-  _globals['_MODELSERVICE']._serialized_end=1878
+  _globals['_IMAGE']._serialized_start=79
+  _globals['_IMAGE']._serialized_end=100
+  _globals['_MASK']._serialized_start=102
+  _globals['_MASK']._serialized_end=155
+  _globals['_SEGMENTREQUEST']._serialized_start=158
+  _globals['_SEGMENTREQUEST']._serialized_end=327
+  _globals['_FRAMEPROMPT']._serialized_start=330
+  _globals['_FRAMEPROMPT']._serialized_end=471
+  _globals['_TRACKINGSESSION']._serialized_start=473
+  _globals['_TRACKINGSESSION']._serialized_end=538
+  _globals['_INSTANCE']._serialized_start=540
+  _globals['_INSTANCE']._serialized_end=666
+  _globals['_FRAMESEGMENTATION']._serialized_start=668
+  _globals['_FRAMESEGMENTATION']._serialized_end=751
+  _globals['_SEGMENTRESPONSE']._serialized_start=753
+  _globals['_SEGMENTRESPONSE']._serialized_end=841
+  _globals['_EDITREQUEST']._serialized_start=844
+  _globals['_EDITREQUEST']._serialized_end=1069
+  _globals['_EDITRESPONSE']._serialized_start=1071
+  _globals['_EDITRESPONSE']._serialized_end=1122
+  _globals['_GETINFOREQUEST']._serialized_start=1124
+  _globals['_GETINFOREQUEST']._serialized_end=1140
+  _globals['_MODELINFO']._serialized_start=1143
+  _globals['_MODELINFO']._serialized_end=1354
+  _globals['_MODELINFO_SETTINGSENTRY']._serialized_start=1307
+  _globals['_MODELINFO_SETTINGSENTRY']._serialized_end=1354
+  _globals['_MODELSERVERINFO']._serialized_start=1357
+  _globals['_MODELSERVERINFO']._serialized_end=1824
+  _globals['_MODELSERVICE']._serialized_start=1827
+  _globals['_MODELSERVICE']._serialized_end=2048
 # @@protoc_insertion_point(module_scope)

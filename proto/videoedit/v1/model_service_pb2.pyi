@@ -1,3 +1,4 @@
+from videoedit.v1 import geometry_pb2 as _geometry_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -22,27 +23,29 @@ class Mask(_message.Message):
     counts: _containers.RepeatedScalarFieldContainer[int]
     def __init__(self, width: _Optional[int] = ..., height: _Optional[int] = ..., counts: _Optional[_Iterable[int]] = ...) -> None: ...
 
-class Box(_message.Message):
-    __slots__ = ("x0", "y0", "x1", "y1")
-    X0_FIELD_NUMBER: _ClassVar[int]
-    Y0_FIELD_NUMBER: _ClassVar[int]
-    X1_FIELD_NUMBER: _ClassVar[int]
-    Y1_FIELD_NUMBER: _ClassVar[int]
-    x0: float
-    y0: float
-    x1: float
-    y1: float
-    def __init__(self, x0: _Optional[float] = ..., y0: _Optional[float] = ..., x1: _Optional[float] = ..., y1: _Optional[float] = ...) -> None: ...
-
 class SegmentRequest(_message.Message):
-    __slots__ = ("frames", "prompts", "session")
+    __slots__ = ("frames", "prompts", "session", "visual_prompts")
     FRAMES_FIELD_NUMBER: _ClassVar[int]
     PROMPTS_FIELD_NUMBER: _ClassVar[int]
     SESSION_FIELD_NUMBER: _ClassVar[int]
+    VISUAL_PROMPTS_FIELD_NUMBER: _ClassVar[int]
     frames: _containers.RepeatedCompositeFieldContainer[Image]
     prompts: _containers.RepeatedScalarFieldContainer[str]
     session: TrackingSession
-    def __init__(self, frames: _Optional[_Iterable[_Union[Image, _Mapping]]] = ..., prompts: _Optional[_Iterable[str]] = ..., session: _Optional[_Union[TrackingSession, _Mapping]] = ...) -> None: ...
+    visual_prompts: _containers.RepeatedCompositeFieldContainer[FramePrompt]
+    def __init__(self, frames: _Optional[_Iterable[_Union[Image, _Mapping]]] = ..., prompts: _Optional[_Iterable[str]] = ..., session: _Optional[_Union[TrackingSession, _Mapping]] = ..., visual_prompts: _Optional[_Iterable[_Union[FramePrompt, _Mapping]]] = ...) -> None: ...
+
+class FramePrompt(_message.Message):
+    __slots__ = ("frame_index", "points", "box", "object_id")
+    FRAME_INDEX_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    BOX_FIELD_NUMBER: _ClassVar[int]
+    OBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    frame_index: int
+    points: _containers.RepeatedCompositeFieldContainer[_geometry_pb2.Point]
+    box: _geometry_pb2.Box
+    object_id: int
+    def __init__(self, frame_index: _Optional[int] = ..., points: _Optional[_Iterable[_Union[_geometry_pb2.Point, _Mapping]]] = ..., box: _Optional[_Union[_geometry_pb2.Box, _Mapping]] = ..., object_id: _Optional[int] = ...) -> None: ...
 
 class TrackingSession(_message.Message):
     __slots__ = ("id", "first_frame", "close")
@@ -64,9 +67,9 @@ class Instance(_message.Message):
     object_id: int
     prompt: str
     score: float
-    box: Box
+    box: _geometry_pb2.Box
     mask: Mask
-    def __init__(self, object_id: _Optional[int] = ..., prompt: _Optional[str] = ..., score: _Optional[float] = ..., box: _Optional[_Union[Box, _Mapping]] = ..., mask: _Optional[_Union[Mask, _Mapping]] = ...) -> None: ...
+    def __init__(self, object_id: _Optional[int] = ..., prompt: _Optional[str] = ..., score: _Optional[float] = ..., box: _Optional[_Union[_geometry_pb2.Box, _Mapping]] = ..., mask: _Optional[_Union[Mask, _Mapping]] = ...) -> None: ...
 
 class FrameSegmentation(_message.Message):
     __slots__ = ("frame_index", "instances")

@@ -23,9 +23,10 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from videoedit.v1 import geometry_pb2 as videoedit_dot_v1_dot_geometry__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dvideoedit/v1/video_edit.proto\x12\x0cvideoedit.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc9\x05\n\x10VideoEditRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x18\n\x10input_video_path\x18\x02 \x01(\t\x12\x12\n\noutput_dir\x18\x03 \x01(\t\x12\x13\n\x0bmask_prompt\x18\x04 \x01(\t\x12\x13\n\x0b\x65\x64it_prompt\x18\x05 \x01(\t\x12\x0c\n\x04mode\x18\x06 \x01(\t\x12\x17\n\nmax_frames\x18\x07 \x01(\x05H\x00\x88\x01\x01\x12!\n\x14image_guidance_scale\x18\x08 \x01(\x02H\x01\x88\x01\x01\x12\x1b\n\x0eguidance_scale\x18\t \x01(\x02H\x02\x88\x01\x01\x12\x19\n\x0c\x65rode_kernel\x18\n \x01(\x05H\x03\x88\x01\x01\x12 \n\x13num_inference_steps\x18\x0b \x01(\x05H\x04\x88\x01\x01\x12\x1c\n\x0f\x61pply_smoothing\x18\x0c \x01(\x08H\x05\x88\x01\x01\x12\x1d\n\x10smoothing_window\x18\r \x01(\x05H\x06\x88\x01\x01\x12\x1c\n\x0fsmoothing_alpha\x18\x0e \x01(\x02H\x07\x88\x01\x01\x12\x11\n\x04seed\x18\x0f \x01(\x03H\x08\x88\x01\x01\x12\x38\n\x05\x65xtra\x18\x10 \x03(\x0b\x32).videoedit.v1.VideoEditRequest.ExtraEntry\x12)\n\x07objects\x18\x11 \x03(\x0b\x32\x18.videoedit.v1.ObjectEdit\x1a,\n\nExtraEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\r\n\x0b_max_framesB\x17\n\x15_image_guidance_scaleB\x11\n\x0f_guidance_scaleB\x0f\n\r_erode_kernelB\x16\n\x14_num_inference_stepsB\x12\n\x10_apply_smoothingB\x13\n\x11_smoothing_windowB\x12\n\x10_smoothing_alphaB\x07\n\x05_seed\"I\n\nObjectEdit\x12\x13\n\x0bmask_prompt\x18\x01 \x01(\t\x12\x13\n\x0b\x65\x64it_prompt\x18\x02 \x01(\t\x12\x11\n\tinstances\x18\x03 \x01(\t\"\xb8\x05\n\x0fVideoEditStatus\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\'\n\x06status\x18\x02 \x01(\x0e\x32\x17.videoedit.v1.JobStatus\x12\x10\n\x08progress\x18\x03 \x01(\x02\x12\x1a\n\rcurrent_frame\x18\x04 \x01(\x05H\x00\x88\x01\x01\x12\x19\n\x0ctotal_frames\x18\x05 \x01(\x05H\x01\x88\x01\x01\x12\x0f\n\x07message\x18\x06 \x01(\t\x12\r\n\x05\x65rror\x18\x07 \x01(\t\x12\x19\n\x11output_video_path\x18\x08 \x01(\t\x12\x19\n\x11mask_preview_path\x18\t \x01(\t\x12\x11\n\tlogs_path\x18\n \x01(\t\x12/\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\noutput_dir\x18\r \x01(\t\x12\x13\n\x0bmask_prompt\x18\x14 \x01(\t\x12\x13\n\x0b\x65\x64it_prompt\x18\x15 \x01(\t\x12\x0c\n\x04mode\x18\x16 \x01(\t\x12\x1c\n\x0f\x65lapsed_seconds\x18\x17 \x01(\x02H\x02\x88\x01\x01\x12\x18\n\x0b\x65ta_seconds\x18\x18 \x01(\x02H\x03\x88\x01\x01\x12\x1e\n\x11stage_eta_seconds\x18\x19 \x01(\x02H\x04\x88\x01\x01\x12)\n\x05media\x18\x0e \x01(\x0b\x32\x1a.videoedit.v1.MediaSummary\x12\x1a\n\robjects_found\x18\x1a \x01(\x05H\x05\x88\x01\x01\x42\x10\n\x0e_current_frameB\x0f\n\r_total_framesB\x12\n\x10_elapsed_secondsB\x0e\n\x0c_eta_secondsB\x14\n\x12_stage_eta_secondsB\x10\n\x0e_objects_found\"\x99\x02\n\x0cMediaSummary\x12\r\n\x05width\x18\x01 \x01(\x05\x12\x0e\n\x06height\x18\x02 \x01(\x05\x12\x0b\n\x03\x66ps\x18\x03 \x01(\x01\x12\x11\n\tbit_depth\x18\x04 \x01(\x05\x12\x13\n\x0b\x63olor_range\x18\x05 \x01(\t\x12\x0e\n\x06matrix\x18\x06 \x01(\t\x12\x11\n\tprimaries\x18\x07 \x01(\t\x12\x10\n\x08transfer\x18\x08 \x01(\t\x12\x0b\n\x03hdr\x18\t \x01(\t\x12\x1b\n\x13sample_aspect_ratio\x18\n \x01(\t\x12\x12\n\ninterlaced\x18\x0b \x01(\x08\x12\x1b\n\x13variable_frame_rate\x18\x0c \x01(\x08\x12\x14\n\x0c\x61udio_tracks\x18\r \x01(\x05\x12\x0f\n\x07summary\x18\x0e \x01(\t\"$\n\x12WatchStatusRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\"\n\x10GetStatusRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"#\n\x11\x43\x61ncelEditRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"a\n\x0fListJobsRequest\x12\'\n\x06status\x18\x01 \x01(\x0e\x32\x17.videoedit.v1.JobStatus\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"X\n\x10ListJobsResponse\x12+\n\x04jobs\x18\x01 \x03(\x0b\x32\x1d.videoedit.v1.VideoEditStatus\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"b\n\x12UploadVideoRequest\x12\x30\n\x08metadata\x18\x01 \x01(\x0b\x32\x1c.videoedit.v1.UploadMetadataH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\t\n\x07\x63ontent\"F\n\x0eUploadMetadata\x12\x10\n\x08\x66ilename\x18\x01 \x01(\t\x12\x12\n\nsize_bytes\x18\x02 \x01(\x03\x12\x0e\n\x06sha256\x18\x03 \x01(\t\"#\n\x11\x46indUploadRequest\x12\x0e\n\x06sha256\x18\x01 \x01(\t\"S\n\x13UploadVideoResponse\x12\x18\n\x10input_video_path\x18\x01 \x01(\t\x12\x12\n\nsize_bytes\x18\x02 \x01(\x03\x12\x0e\n\x06sha256\x18\x03 \x01(\t\"\x86\x01\n\x17\x44ownloadArtifactRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12(\n\x08\x61rtifact\x18\x02 \x01(\x0e\x32\x16.videoedit.v1.Artifact\x12\x0e\n\x06offset\x18\x03 \x01(\x03\x12\x0e\n\x06length\x18\x04 \x01(\x03\x12\x11\n\tobject_id\x18\x05 \x01(\x05\"O\n\x18\x44ownloadArtifactResponse\x12\x10\n\x08\x66ilename\x18\x01 \x01(\t\x12\x12\n\nsize_bytes\x18\x02 \x01(\x03\x12\r\n\x05\x63hunk\x18\x03 \x01(\x0c*\xa0\x02\n\tJobStatus\x12\x1a\n\x16JOB_STATUS_UNSPECIFIED\x10\x00\x12\x15\n\x11JOB_STATUS_QUEUED\x10\x01\x12\x19\n\x15JOB_STATUS_EXTRACTING\x10\x02\x12\x16\n\x12JOB_STATUS_MASKING\x10\x03\x12\x1a\n\x16JOB_STATUS_PROPAGATING\x10\x04\x12\x16\n\x12JOB_STATUS_EDITING\x10\x05\x12\x18\n\x14JOB_STATUS_SMOOTHING\x10\x06\x12\x15\n\x11JOB_STATUS_SAVING\x10\x07\x12\x17\n\x13JOB_STATUS_FINISHED\x10\x08\x12\x15\n\x11JOB_STATUS_FAILED\x10\t\x12\x18\n\x14JOB_STATUS_CANCELLED\x10\n*\xb7\x01\n\x08\x41rtifact\x12\x18\n\x14\x41RTIFACT_UNSPECIFIED\x10\x00\x12\x19\n\x15\x41RTIFACT_OUTPUT_VIDEO\x10\x01\x12\x17\n\x13\x41RTIFACT_MASK_VIDEO\x10\x02\x12\x10\n\x0c\x41RTIFACT_LOG\x10\x03\x12\x18\n\x14\x41RTIFACT_INPUT_VIDEO\x10\x04\x12\x14\n\x10\x41RTIFACT_OBJECTS\x10\x05\x12\x1b\n\x17\x41RTIFACT_OBJECT_PREVIEW\x10\x06\x32\xa2\x05\n\x10VideoEditService\x12J\n\tStartEdit\x12\x1e.videoedit.v1.VideoEditRequest\x1a\x1d.videoedit.v1.VideoEditStatus\x12P\n\x0bWatchStatus\x12 .videoedit.v1.WatchStatusRequest\x1a\x1d.videoedit.v1.VideoEditStatus0\x01\x12J\n\tGetStatus\x12\x1e.videoedit.v1.GetStatusRequest\x1a\x1d.videoedit.v1.VideoEditStatus\x12L\n\nCancelEdit\x12\x1f.videoedit.v1.CancelEditRequest\x1a\x1d.videoedit.v1.VideoEditStatus\x12I\n\x08ListJobs\x12\x1d.videoedit.v1.ListJobsRequest\x1a\x1e.videoedit.v1.ListJobsResponse\x12T\n\x0bUploadVideo\x12 .videoedit.v1.UploadVideoRequest\x1a!.videoedit.v1.UploadVideoResponse(\x01\x12P\n\nFindUpload\x12\x1f.videoedit.v1.FindUploadRequest\x1a!.videoedit.v1.UploadVideoResponse\x12\x63\n\x10\x44ownloadArtifact\x12%.videoedit.v1.DownloadArtifactRequest\x1a&.videoedit.v1.DownloadArtifactResponse0\x01\x42T\n\x10\x64\x65v.videoedit.v1P\x01Z>github.com/videoedit/videoedit/gen/go/videoedit/v1;videoeditv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dvideoedit/v1/video_edit.proto\x12\x0cvideoedit.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bvideoedit/v1/geometry.proto\"\xfd\x05\n\x10VideoEditRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x18\n\x10input_video_path\x18\x02 \x01(\t\x12\x12\n\noutput_dir\x18\x03 \x01(\t\x12\x13\n\x0bmask_prompt\x18\x04 \x01(\t\x12\x13\n\x0b\x65\x64it_prompt\x18\x05 \x01(\t\x12\x0c\n\x04mode\x18\x06 \x01(\t\x12\x17\n\nmax_frames\x18\x07 \x01(\x05H\x00\x88\x01\x01\x12!\n\x14image_guidance_scale\x18\x08 \x01(\x02H\x01\x88\x01\x01\x12\x1b\n\x0eguidance_scale\x18\t \x01(\x02H\x02\x88\x01\x01\x12\x19\n\x0c\x65rode_kernel\x18\n \x01(\x05H\x03\x88\x01\x01\x12 \n\x13num_inference_steps\x18\x0b \x01(\x05H\x04\x88\x01\x01\x12\x1c\n\x0f\x61pply_smoothing\x18\x0c \x01(\x08H\x05\x88\x01\x01\x12\x1d\n\x10smoothing_window\x18\r \x01(\x05H\x06\x88\x01\x01\x12\x1c\n\x0fsmoothing_alpha\x18\x0e \x01(\x02H\x07\x88\x01\x01\x12\x11\n\x04seed\x18\x0f \x01(\x03H\x08\x88\x01\x01\x12\x38\n\x05\x65xtra\x18\x10 \x03(\x0b\x32).videoedit.v1.VideoEditRequest.ExtraEntry\x12)\n\x07objects\x18\x11 \x03(\x0b\x32\x18.videoedit.v1.ObjectEdit\x12\x32\n\x0evisual_prompts\x18\x12 \x03(\x0b\x32\x1a.videoedit.v1.VisualPrompt\x1a,\n\nExtraEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\r\n\x0b_max_framesB\x17\n\x15_image_guidance_scaleB\x11\n\x0f_guidance_scaleB\x0f\n\r_erode_kernelB\x16\n\x14_num_inference_stepsB\x12\n\x10_apply_smoothingB\x13\n\x11_smoothing_windowB\x12\n\x10_smoothing_alphaB\x07\n\x05_seed\"\x88\x01\n\x0cVisualPrompt\x12\x13\n\x0b\x66rame_index\x18\x01 \x01(\x03\x12#\n\x06points\x18\x02 \x03(\x0b\x32\x13.videoedit.v1.Point\x12\x1e\n\x03\x62ox\x18\x03 \x01(\x0b\x32\x11.videoedit.v1.Box\x12\x13\n\x06object\x18\x04 \x01(\x05H\x00\x88\x01\x01\x42\t\n\x07_object\"}\n\nObjectEdit\x12\x13\n\x0bmask_prompt\x18\x01 \x01(\t\x12\x13\n\x0b\x65\x64it_prompt\x18\x02 \x01(\t\x12\x11\n\tinstances\x18\x03 \x01(\t\x12\x32\n\x0evisual_prompts\x18\x04 \x03(\x0b\x32\x1a.videoedit.v1.VisualPrompt\"\xb8\x05\n\x0fVideoEditStatus\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\'\n\x06status\x18\x02 \x01(\x0e\x32\x17.videoedit.v1.JobStatus\x12\x10\n\x08progress\x18\x03 \x01(\x02\x12\x1a\n\rcurrent_frame\x18\x04 \x01(\x05H\x00\x88\x01\x01\x12\x19\n\x0ctotal_frames\x18\x05 \x01(\x05H\x01\x88\x01\x01\x12\x0f\n\x07message\x18\x06 \x01(\t\x12\r\n\x05\x65rror\x18\x07 \x01(\t\x12\x19\n\x11output_video_path\x18\x08 \x01(\t\x12\x19\n\x11mask_preview_path\x18\t \x01(\t\x12\x11\n\tlogs_path\x18\n \x01(\t\x12/\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\noutput_dir\x18\r \x01(\t\x12\x13\n\x0bmask_prompt\x18\x14 \x01(\t\x12\x13\n\x0b\x65\x64it_prompt\x18\x15 \x01(\t\x12\x0c\n\x04mode\x18\x16 \x01(\t\x12\x1c\n\x0f\x65lapsed_seconds\x18\x17 \x01(\x02H\x02\x88\x01\x01\x12\x18\n\x0b\x65ta_seconds\x18\x18 \x01(\x02H\x03\x88\x01\x01\x12\x1e\n\x11stage_eta_seconds\x18\x19 \x01(\x02H\x04\x88\x01\x01\x12)\n\x05media\x18\x0e \x01(\x0b\x32\x1a.videoedit.v1.MediaSummary\x12\x1a\n\robjects_found\x18\x1a \x01(\x05H\x05\x88\x01\x01\x42\x10\n\x0e_current_frameB\x0f\n\r_total_framesB\x12\n\x10_elapsed_secondsB\x0e\n\x0c_eta_secondsB\x14\n\x12_stage_eta_secondsB\x10\n\x0e_objects_found\"\x99\x02\n\x0cMediaSummary\x12\r\n\x05width\x18\x01 \x01(\x05\x12\x0e\n\x06height\x18\x02 \x01(\x05\x12\x0b\n\x03\x66ps\x18\x03 \x01(\x01\x12\x11\n\tbit_depth\x18\x04 \x01(\x05\x12\x13\n\x0b\x63olor_range\x18\x05 \x01(\t\x12\x0e\n\x06matrix\x18\x06 \x01(\t\x12\x11\n\tprimaries\x18\x07 \x01(\t\x12\x10\n\x08transfer\x18\x08 \x01(\t\x12\x0b\n\x03hdr\x18\t \x01(\t\x12\x1b\n\x13sample_aspect_ratio\x18\n \x01(\t\x12\x12\n\ninterlaced\x18\x0b \x01(\x08\x12\x1b\n\x13variable_frame_rate\x18\x0c \x01(\x08\x12\x14\n\x0c\x61udio_tracks\x18\r \x01(\x05\x12\x0f\n\x07summary\x18\x0e \x01(\t\"$\n\x12WatchStatusRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\"\n\x10GetStatusRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"#\n\x11\x43\x61ncelEditRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"a\n\x0fListJobsRequest\x12\'\n\x06status\x18\x01 \x01(\x0e\x32\x17.videoedit.v1.JobStatus\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"X\n\x10ListJobsResponse\x12+\n\x04jobs\x18\x01 \x03(\x0b\x32\x1d.videoedit.v1.VideoEditStatus\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"b\n\x12UploadVideoRequest\x12\x30\n\x08metadata\x18\x01 \x01(\x0b\x32\x1c.videoedit.v1.UploadMetadataH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\t\n\x07\x63ontent\"F\n\x0eUploadMetadata\x12\x10\n\x08\x66ilename\x18\x01 \x01(\t\x12\x12\n\nsize_bytes\x18\x02 \x01(\x03\x12\x0e\n\x06sha256\x18\x03 \x01(\t\"#\n\x11\x46indUploadRequest\x12\x0e\n\x06sha256\x18\x01 \x01(\t\"S\n\x13UploadVideoResponse\x12\x18\n\x10input_video_path\x18\x01 \x01(\t\x12\x12\n\nsize_bytes\x18\x02 \x01(\x03\x12\x0e\n\x06sha256\x18\x03 \x01(\t\"\x86\x01\n\x17\x44ownloadArtifactRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12(\n\x08\x61rtifact\x18\x02 \x01(\x0e\x32\x16.videoedit.v1.Artifact\x12\x0e\n\x06offset\x18\x03 \x01(\x03\x12\x0e\n\x06length\x18\x04 \x01(\x03\x12\x11\n\tobject_id\x18\x05 \x01(\x05\"O\n\x18\x44ownloadArtifactResponse\x12\x10\n\x08\x66ilename\x18\x01 \x01(\t\x12\x12\n\nsize_bytes\x18\x02 \x01(\x03\x12\r\n\x05\x63hunk\x18\x03 \x01(\x0c*\xa0\x02\n\tJobStatus\x12\x1a\n\x16JOB_STATUS_UNSPECIFIED\x10\x00\x12\x15\n\x11JOB_STATUS_QUEUED\x10\x01\x12\x19\n\x15JOB_STATUS_EXTRACTING\x10\x02\x12\x16\n\x12JOB_STATUS_MASKING\x10\x03\x12\x1a\n\x16JOB_STATUS_PROPAGATING\x10\x04\x12\x16\n\x12JOB_STATUS_EDITING\x10\x05\x12\x18\n\x14JOB_STATUS_SMOOTHING\x10\x06\x12\x15\n\x11JOB_STATUS_SAVING\x10\x07\x12\x17\n\x13JOB_STATUS_FINISHED\x10\x08\x12\x15\n\x11JOB_STATUS_FAILED\x10\t\x12\x18\n\x14JOB_STATUS_CANCELLED\x10\n*\xb7\x01\n\x08\x41rtifact\x12\x18\n\x14\x41RTIFACT_UNSPECIFIED\x10\x00\x12\x19\n\x15\x41RTIFACT_OUTPUT_VIDEO\x10\x01\x12\x17\n\x13\x41RTIFACT_MASK_VIDEO\x10\x02\x12\x10\n\x0c\x41RTIFACT_LOG\x10\x03\x12\x18\n\x14\x41RTIFACT_INPUT_VIDEO\x10\x04\x12\x14\n\x10\x41RTIFACT_OBJECTS\x10\x05\x12\x1b\n\x17\x41RTIFACT_OBJECT_PREVIEW\x10\x06\x32\xa2\x05\n\x10VideoEditService\x12J\n\tStartEdit\x12\x1e.videoedit.v1.VideoEditRequest\x1a\x1d.videoedit.v1.VideoEditStatus\x12P\n\x0bWatchStatus\x12 .videoedit.v1.WatchStatusRequest\x1a\x1d.videoedit.v1.VideoEditStatus0\x01\x12J\n\tGetStatus\x12\x1e.videoedit.v1.GetStatusRequest\x1a\x1d.videoedit.v1.VideoEditStatus\x12L\n\nCancelEdit\x12\x1f.videoedit.v1.CancelEditRequest\x1a\x1d.videoedit.v1.VideoEditStatus\x12I\n\x08ListJobs\x12\x1d.videoedit.v1.ListJobsRequest\x1a\x1e.videoedit.v1.ListJobsResponse\x12T\n\x0bUploadVideo\x12 .videoedit.v1.UploadVideoRequest\x1a!.videoedit.v1.UploadVideoResponse(\x01\x12P\n\nFindUpload\x12\x1f.videoedit.v1.FindUploadRequest\x1a!.videoedit.v1.UploadVideoResponse\x12\x63\n\x10\x44ownloadArtifact\x12%.videoedit.v1.DownloadArtifactRequest\x1a&.videoedit.v1.DownloadArtifactResponse0\x01\x42T\n\x10\x64\x65v.videoedit.v1P\x01Z>github.com/videoedit/videoedit/gen/go/videoedit/v1;videoeditv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,42 +36,44 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._serialized_options = b'\n\020dev.videoedit.v1P\001Z>github.com/videoedit/videoedit/gen/go/videoedit/v1;videoeditv1'
   _globals['_VIDEOEDITREQUEST_EXTRAENTRY']._loaded_options = None
   _globals['_VIDEOEDITREQUEST_EXTRAENTRY']._serialized_options = b'8\001'
-  _globals['_JOBSTATUS']._serialized_start=2667
-  _globals['_JOBSTATUS']._serialized_end=2955
-  _globals['_ARTIFACT']._serialized_start=2958
-  _globals['_ARTIFACT']._serialized_end=3141
-  _globals['_VIDEOEDITREQUEST']._serialized_start=81
-  _globals['_VIDEOEDITREQUEST']._serialized_end=794
-  _globals['_VIDEOEDITREQUEST_EXTRAENTRY']._serialized_start=580
-  _globals['_VIDEOEDITREQUEST_EXTRAENTRY']._serialized_end=624
-  _globals['_OBJECTEDIT']._serialized_start=796
-  _globals['_OBJECTEDIT']._serialized_end=869
-  _globals['_VIDEOEDITSTATUS']._serialized_start=872
-  _globals['_VIDEOEDITSTATUS']._serialized_end=1568
-  _globals['_MEDIASUMMARY']._serialized_start=1571
-  _globals['_MEDIASUMMARY']._serialized_end=1852
-  _globals['_WATCHSTATUSREQUEST']._serialized_start=1854
-  _globals['_WATCHSTATUSREQUEST']._serialized_end=1890
-  _globals['_GETSTATUSREQUEST']._serialized_start=1892
-  _globals['_GETSTATUSREQUEST']._serialized_end=1926
-  _globals['_CANCELEDITREQUEST']._serialized_start=1928
-  _globals['_CANCELEDITREQUEST']._serialized_end=1963
-  _globals['_LISTJOBSREQUEST']._serialized_start=1965
-  _globals['_LISTJOBSREQUEST']._serialized_end=2062
-  _globals['_LISTJOBSRESPONSE']._serialized_start=2064
-  _globals['_LISTJOBSRESPONSE']._serialized_end=2152
-  _globals['_UPLOADVIDEOREQUEST']._serialized_start=2154
-  _globals['_UPLOADVIDEOREQUEST']._serialized_end=2252
-  _globals['_UPLOADMETADATA']._serialized_start=2254
-  _globals['_UPLOADMETADATA']._serialized_end=2324
-  _globals['_FINDUPLOADREQUEST']._serialized_start=2326
-  _globals['_FINDUPLOADREQUEST']._serialized_end=2361
-  _globals['_UPLOADVIDEORESPONSE']._serialized_start=2363
-  _globals['_UPLOADVIDEORESPONSE']._serialized_end=2446
-  _globals['_DOWNLOADARTIFACTREQUEST']._serialized_start=2449
-  _globals['_DOWNLOADARTIFACTREQUEST']._serialized_end=2583
-  _globals['_DOWNLOADARTIFACTRESPONSE']._serialized_start=2585
-  _globals['_DOWNLOADARTIFACTRESPONSE']._serialized_end=2664
-  _globals['_VIDEOEDITSERVICE']._serialized_start=3144
-  _globals['_VIDEOEDITSERVICE']._serialized_end=3818
+  _globals['_JOBSTATUS']._serialized_start=2939
+  _globals['_JOBSTATUS']._serialized_end=3227
+  _globals['_ARTIFACT']._serialized_start=3230
+  _globals['_ARTIFACT']._serialized_end=3413
+  _globals['_VIDEOEDITREQUEST']._serialized_start=110
+  _globals['_VIDEOEDITREQUEST']._serialized_end=875
+  _globals['_VIDEOEDITREQUEST_EXTRAENTRY']._serialized_start=661
+  _globals['_VIDEOEDITREQUEST_EXTRAENTRY']._serialized_end=705
+  _globals['_VISUALPROMPT']._serialized_start=878
+  _globals['_VISUALPROMPT']._serialized_end=1014
+  _globals['_OBJECTEDIT']._serialized_start=1016
+  _globals['_OBJECTEDIT']._serialized_end=1141
+  _globals['_VIDEOEDITSTATUS']._serialized_start=1144
+  _globals['_VIDEOEDITSTATUS']._serialized_end=1840
+  _globals['_MEDIASUMMARY']._serialized_start=1843
+  _globals['_MEDIASUMMARY']._serialized_end=2124
+  _globals['_WATCHSTATUSREQUEST']._serialized_start=2126
+  _globals['_WATCHSTATUSREQUEST']._serialized_end=2162
+  _globals['_GETSTATUSREQUEST']._serialized_start=2164
+  _globals['_GETSTATUSREQUEST']._serialized_end=2198
+  _globals['_CANCELEDITREQUEST']._serialized_start=2200
+  _globals['_CANCELEDITREQUEST']._serialized_end=2235
+  _globals['_LISTJOBSREQUEST']._serialized_start=2237
+  _globals['_LISTJOBSREQUEST']._serialized_end=2334
+  _globals['_LISTJOBSRESPONSE']._serialized_start=2336
+  _globals['_LISTJOBSRESPONSE']._serialized_end=2424
+  _globals['_UPLOADVIDEOREQUEST']._serialized_start=2426
+  _globals['_UPLOADVIDEOREQUEST']._serialized_end=2524
+  _globals['_UPLOADMETADATA']._serialized_start=2526
+  _globals['_UPLOADMETADATA']._serialized_end=2596
+  _globals['_FINDUPLOADREQUEST']._serialized_start=2598
+  _globals['_FINDUPLOADREQUEST']._serialized_end=2633
+  _globals['_UPLOADVIDEORESPONSE']._serialized_start=2635
+  _globals['_UPLOADVIDEORESPONSE']._serialized_end=2718
+  _globals['_DOWNLOADARTIFACTREQUEST']._serialized_start=2721
+  _globals['_DOWNLOADARTIFACTREQUEST']._serialized_end=2855
+  _globals['_DOWNLOADARTIFACTRESPONSE']._serialized_start=2857
+  _globals['_DOWNLOADARTIFACTRESPONSE']._serialized_end=2936
+  _globals['_VIDEOEDITSERVICE']._serialized_start=3416
+  _globals['_VIDEOEDITSERVICE']._serialized_end=4090
 # @@protoc_insertion_point(module_scope)

@@ -1,6 +1,7 @@
 import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from videoedit.v1 import geometry_pb2 as _geometry_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -53,7 +54,7 @@ ARTIFACT_OBJECTS: Artifact
 ARTIFACT_OBJECT_PREVIEW: Artifact
 
 class VideoEditRequest(_message.Message):
-    __slots__ = ("job_id", "input_video_path", "output_dir", "mask_prompt", "edit_prompt", "mode", "max_frames", "image_guidance_scale", "guidance_scale", "erode_kernel", "num_inference_steps", "apply_smoothing", "smoothing_window", "smoothing_alpha", "seed", "extra", "objects")
+    __slots__ = ("job_id", "input_video_path", "output_dir", "mask_prompt", "edit_prompt", "mode", "max_frames", "image_guidance_scale", "guidance_scale", "erode_kernel", "num_inference_steps", "apply_smoothing", "smoothing_window", "smoothing_alpha", "seed", "extra", "objects", "visual_prompts")
     class ExtraEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -78,6 +79,7 @@ class VideoEditRequest(_message.Message):
     SEED_FIELD_NUMBER: _ClassVar[int]
     EXTRA_FIELD_NUMBER: _ClassVar[int]
     OBJECTS_FIELD_NUMBER: _ClassVar[int]
+    VISUAL_PROMPTS_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     input_video_path: str
     output_dir: str
@@ -95,17 +97,32 @@ class VideoEditRequest(_message.Message):
     seed: int
     extra: _containers.ScalarMap[str, str]
     objects: _containers.RepeatedCompositeFieldContainer[ObjectEdit]
-    def __init__(self, job_id: _Optional[str] = ..., input_video_path: _Optional[str] = ..., output_dir: _Optional[str] = ..., mask_prompt: _Optional[str] = ..., edit_prompt: _Optional[str] = ..., mode: _Optional[str] = ..., max_frames: _Optional[int] = ..., image_guidance_scale: _Optional[float] = ..., guidance_scale: _Optional[float] = ..., erode_kernel: _Optional[int] = ..., num_inference_steps: _Optional[int] = ..., apply_smoothing: _Optional[bool] = ..., smoothing_window: _Optional[int] = ..., smoothing_alpha: _Optional[float] = ..., seed: _Optional[int] = ..., extra: _Optional[_Mapping[str, str]] = ..., objects: _Optional[_Iterable[_Union[ObjectEdit, _Mapping]]] = ...) -> None: ...
+    visual_prompts: _containers.RepeatedCompositeFieldContainer[VisualPrompt]
+    def __init__(self, job_id: _Optional[str] = ..., input_video_path: _Optional[str] = ..., output_dir: _Optional[str] = ..., mask_prompt: _Optional[str] = ..., edit_prompt: _Optional[str] = ..., mode: _Optional[str] = ..., max_frames: _Optional[int] = ..., image_guidance_scale: _Optional[float] = ..., guidance_scale: _Optional[float] = ..., erode_kernel: _Optional[int] = ..., num_inference_steps: _Optional[int] = ..., apply_smoothing: _Optional[bool] = ..., smoothing_window: _Optional[int] = ..., smoothing_alpha: _Optional[float] = ..., seed: _Optional[int] = ..., extra: _Optional[_Mapping[str, str]] = ..., objects: _Optional[_Iterable[_Union[ObjectEdit, _Mapping]]] = ..., visual_prompts: _Optional[_Iterable[_Union[VisualPrompt, _Mapping]]] = ...) -> None: ...
+
+class VisualPrompt(_message.Message):
+    __slots__ = ("frame_index", "points", "box", "object")
+    FRAME_INDEX_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    BOX_FIELD_NUMBER: _ClassVar[int]
+    OBJECT_FIELD_NUMBER: _ClassVar[int]
+    frame_index: int
+    points: _containers.RepeatedCompositeFieldContainer[_geometry_pb2.Point]
+    box: _geometry_pb2.Box
+    object: int
+    def __init__(self, frame_index: _Optional[int] = ..., points: _Optional[_Iterable[_Union[_geometry_pb2.Point, _Mapping]]] = ..., box: _Optional[_Union[_geometry_pb2.Box, _Mapping]] = ..., object: _Optional[int] = ...) -> None: ...
 
 class ObjectEdit(_message.Message):
-    __slots__ = ("mask_prompt", "edit_prompt", "instances")
+    __slots__ = ("mask_prompt", "edit_prompt", "instances", "visual_prompts")
     MASK_PROMPT_FIELD_NUMBER: _ClassVar[int]
     EDIT_PROMPT_FIELD_NUMBER: _ClassVar[int]
     INSTANCES_FIELD_NUMBER: _ClassVar[int]
+    VISUAL_PROMPTS_FIELD_NUMBER: _ClassVar[int]
     mask_prompt: str
     edit_prompt: str
     instances: str
-    def __init__(self, mask_prompt: _Optional[str] = ..., edit_prompt: _Optional[str] = ..., instances: _Optional[str] = ...) -> None: ...
+    visual_prompts: _containers.RepeatedCompositeFieldContainer[VisualPrompt]
+    def __init__(self, mask_prompt: _Optional[str] = ..., edit_prompt: _Optional[str] = ..., instances: _Optional[str] = ..., visual_prompts: _Optional[_Iterable[_Union[VisualPrompt, _Mapping]]] = ...) -> None: ...
 
 class VideoEditStatus(_message.Message):
     __slots__ = ("job_id", "status", "progress", "current_frame", "total_frames", "message", "error", "output_video_path", "mask_preview_path", "logs_path", "create_time", "update_time", "output_dir", "mask_prompt", "edit_prompt", "mode", "elapsed_seconds", "eta_seconds", "stage_eta_seconds", "media", "objects_found")
