@@ -102,6 +102,64 @@ class EditParams:
             )
 
 
+# --- Visual prompts (clicks and boxes on frames) ---
+MAX_VISUAL_PROMPTS = 64  # per job (VideoEditRequest.visual_prompts, objects included) and per Segment call
+MAX_PROMPT_POINTS = 64  # points of one prompt
+
+
+@dataclass(frozen=True)
+class PromptPoint:
+    """A click on a frame, in pixels: on the object (`positive`) or not on it."""
+
+    x: float
+    y: float
+    positive: bool = True
+
+
+@dataclass(frozen=True)
+class FramePrompt:
+    """Clicks and a box on one frame, as a Segment call carries them (FramePrompt in
+    model_service.proto): a box alone without `object_id` is an exemplar for SAM3's detector;
+    with `object_id`, points and box are the tracker's prompt for that object (a correction, or a
+    new object when the session does not track that id). Pixels of the frame they belong to."""
+
+    frame_index: int
+    points: tuple[PromptPoint, ...] = ()
+    box: tuple[float, float, float, float] | None = None  # x0, y0, x1, y1
+    object_id: int | None = None
+
+    @property
+    def exemplar(self) -> bool:
+        """A box for the detector (find things like this), not a prompt for the tracker."""
+        return self.object_id is None
+
+    def scaled(self, sx: float, sy: float, frame_offset: int = 0) -> FramePrompt:
+        """The same prompt on the frame resized by (sx, sy), its index moved by `frame_offset`."""
+        box = None if self.box is None else (self.box[0] * sx, self.box[1] * sy, self.box[2] * sx, self.box[3] * sy)
+        points = tuple(PromptPoint(p.x * sx, p.y * sy, p.positive) for p in self.points)
+        return FramePrompt(self.frame_index + frame_offset, points, box, self.object_id)
+
+    def problem(self, width: int, height: int) -> str | None:
+        """Why this prompt cannot apply to a width x height frame, or None (the caller names the
+        field: every message starts with the part at fault)."""
+        if not self.points and self.box is None:
+            return "has neither points nor a box"
+        if len(self.points) > MAX_PROMPT_POINTS:
+            return f"points: {len(self.points)} is more than {MAX_PROMPT_POINTS}"
+        for i, p in enumerate(self.points):
+            if not (math.isfinite(p.x) and math.isfinite(p.y) and 0 <= p.x <= width and 0 <= p.y <= height):
+                return f"points[{i}]: ({p.x:g}, {p.y:g}) is outside the {width}x{height} frame"
+        if self.box is not None:
+            x0, y0, x1, y1 = self.box
+            if not all(math.isfinite(v) for v in self.box) or not (x0 < x1 and y0 < y1):
+                return f"box: ({x0:g}, {y0:g}, {x1:g}, {y1:g}) is not a box (needs x0 < x1 and y0 < y1)"
+            if x0 < 0 or y0 < 0 or x1 > width or y1 > height:
+                return f"box: ({x0:g}, {y0:g}, {x1:g}, {y1:g}) is outside the {width}x{height} frame"
+        if self.object_id is None and self.points:
+            return "points need an object_id (the object they prompt the tracker for)"
+        return None
+
+
 # --- Batch limits ---
 # Frames per Segment call and crops per Edit call a model server accepts by default
 # (`--max-segment-frames`, `--max-edit-batch`; GetInfo reports the values in force).

@@ -11,7 +11,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from videoedit.v1 import geometry_pb2
 from videoedit.v1 import model_service_pb2 as pb
+from videoedit.v1.contract import FramePrompt, PromptPoint
 
 
 def encode_image(rgb: np.ndarray, jpeg_quality: int | None = None) -> pb.Image:
@@ -87,3 +89,28 @@ def decode_mask(mask: pb.Mask) -> np.ndarray:
     values = np.zeros(len(counts), dtype=bool)
     values[1::2] = True
     return np.repeat(values, counts).reshape(mask.height, mask.width)
+
+
+def encode_frame_prompt(prompt: FramePrompt) -> pb.FramePrompt:
+    """FramePrompt -> its message (a box and object_id only when set)."""
+    message = pb.FramePrompt(
+        frame_index=prompt.frame_index,
+        points=[geometry_pb2.Point(x=p.x, y=p.y, positive=p.positive) for p in prompt.points],
+    )
+    if prompt.box is not None:
+        x0, y0, x1, y1 = prompt.box
+        message.box.CopyFrom(geometry_pb2.Box(x0=x0, y0=y0, x1=x1, y1=y1))
+    if prompt.object_id is not None:
+        message.object_id = prompt.object_id
+    return message
+
+
+def decode_frame_prompt(message: pb.FramePrompt) -> FramePrompt:
+    """Its message -> FramePrompt (not checked: FramePrompt.problem says what is wrong with it)."""
+    box = message.box
+    return FramePrompt(
+        frame_index=int(message.frame_index),
+        points=tuple(PromptPoint(p.x, p.y, p.positive) for p in message.points),
+        box=(box.x0, box.y0, box.x1, box.y1) if message.HasField("box") else None,
+        object_id=message.object_id if message.HasField("object_id") else None,
+    )
