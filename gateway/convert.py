@@ -16,6 +16,7 @@ import math
 from typing import Any
 
 from clients.follow import status_name
+from videoedit.v1 import geometry_pb2
 from videoedit.v1 import video_edit_pb2 as pb
 
 from .errors import ApiError
@@ -84,6 +85,7 @@ def request_from_json(data: Any) -> pb.VideoEditRequest:
     return pb.VideoEditRequest(
         **{key: text(key, value) for key, value in strings.items()},
         objects=_objects(data.get("objects", [])),
+        visual_prompts=_visual_prompts("visual_prompts", data.get("visual_prompts", [])),
         extra=extra,
         **fields,
     )
@@ -97,10 +99,12 @@ def _objects(given: Any) -> list[pb.ObjectEdit]:
     for i, item in enumerate(given):
         if not isinstance(item, dict):
             raise BadRequest(f"objects[{i}]: must be an object with mask_prompt, edit_prompt, instances")
-        unknown = set(item) - {"mask_prompt", "edit_prompt", "instances"}
+        unknown = set(item) - {"mask_prompt", "edit_prompt", "instances", "visual_prompts"}
         if unknown:
             raise BadRequest(f"objects[{i}]: unknown key(s) {', '.join(sorted(unknown))}")
-        values = {}
+        values: dict[str, Any] = {
+            "visual_prompts": _visual_prompts(f"objects[{i}].visual_prompts", item.get("visual_prompts", []))
+        }
         for key in ("mask_prompt", "edit_prompt", "instances"):
             value = item.get(key, "")
             if key == "instances" and isinstance(value, int) and not isinstance(value, bool):
@@ -112,10 +116,54 @@ def _objects(given: Any) -> list[pb.ObjectEdit]:
     return edits
 
 
-def _typed(key: str, value: Any, wire: str) -> Any:
-    """`value` as the proto field of type `wire` takes it; 400 naming params.`key` when it is not
-    one, or does not fit (an int32 past 2^31, a float past float32, inf, nan)."""
-    field = f"params.{key}"
+def _visual_prompts(field: str, given: Any) -> list[pb.VisualPrompt]:
+    """Clicks and boxes as VisualPrompt messages: [{frame_index, points: [{x, y, positive}],
+    box: {x0, y0, x1, y1}, object}], numbers checked against their wire types (the orchestrator
+    checks what they mean)."""
+    if not isinstance(given, list):
+        raise BadRequest(f"{field}: must be a list of {{frame_index, points, box, object}}")
+    prompts = []
+    for i, item in enumerate(given):
+        where = f"{field}[{i}]"
+        if not isinstance(item, dict):
+            raise BadRequest(f"{where}: must be an object with frame_index, points, box, object")
+        if unknown := set(item) - {"frame_index", "points", "box", "object"}:
+            raise BadRequest(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+        prompt = pb.VisualPrompt(frame_index=_number(f"{where}.frame_index", item.get("frame_index", 0), "int64"))
+        points = item.get("points", [])
+        if not isinstance(points, list):
+            raise BadRequest(f"{where}.points: must be a list of {{x, y, positive}}")
+        for j, point in enumerate(points):
+            at = f"{where}.points[{j}]"
+            if not isinstance(point, dict) or set(point) - {"x", "y", "positive"}:
+                raise BadRequest(f"{at}: must be an object with x, y and positive")
+            positive = point.get("positive", True)
+            if not isinstance(positive, bool):
+                raise BadRequest(f"{at}.positive: {positive!r} is not true or false")
+            x, y = (_number(f"{at}.{axis}", point.get(axis), "float") for axis in ("x", "y"))
+            prompt.points.add(x=x, y=y, positive=positive)
+        if (box := item.get("box")) is not None:
+            if not isinstance(box, dict) or set(box) != {"x0", "y0", "x1", "y1"}:
+                raise BadRequest(f"{where}.box: must be an object with x0, y0, x1 and y1")
+            prompt.box.CopyFrom(
+                geometry_pb2.Box(**{k: _number(f"{where}.box.{k}", box[k], "float") for k in ("x0", "y0", "x1", "y1")})
+            )
+        if (obj := item.get("object")) is not None:
+            prompt.object = _number(f"{where}.object", obj, "int32")
+        prompts.append(prompt)
+    return prompts
+
+
+def _number(field: str, value: Any, wire: str) -> Any:
+    """A number of a visual prompt as its wire type takes it (400 naming `field` otherwise)."""
+    return _typed(field, value, wire, field=field)
+
+
+def _typed(key: str, value: Any, wire: str, field: str = "") -> Any:
+    """`value` as the proto field of type `wire` takes it; 400 naming `field` (default
+    params.`key`) when it is not one, or does not fit (an int32 past 2^31, a float past float32,
+    inf, nan)."""
+    field = field or f"params.{key}"
     if wire == "bool":
         if not isinstance(value, bool):
             raise BadRequest(f"{field}: {value!r} is not true or false")

@@ -13,6 +13,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from videoedit.v1.contract import PromptPoint
+
 
 class JobStatus(StrEnum):
     """Job stages in the order a successful job passes them (the original worker's strings)."""
@@ -77,6 +79,36 @@ class Detail(Word):
 
 
 @dataclass(frozen=True)
+class VisualPrompt:
+    """Clicks and a box on one frame of the video, in pixels of the upright source frame
+    (VideoEditRequest.visual_prompts; their meaning: vision.prompts)."""
+
+    frame_index: int
+    points: tuple[PromptPoint, ...] = ()
+    box: tuple[float, float, float, float] | None = None  # x0, y0, x1, y1
+    object: int | None = None  # an object's id as in {job_id}_objects.json (1, 2, ...)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The HTTP API's shape: points as {x, y, positive}, the box as {x0, y0, x1, y1}."""
+        box = None if self.box is None else dict(zip(("x0", "y0", "x1", "y1"), self.box, strict=True))
+        points = [dataclasses.asdict(p) for p in self.points]
+        return {"frame_index": self.frame_index, "points": points, "box": box, "object": self.object}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VisualPrompt:
+        """From to_dict's shape (a box also as [x0, y0, x1, y1])."""
+        box = data.get("box")
+        if isinstance(box, dict):
+            box = tuple(box[k] for k in ("x0", "y0", "x1", "y1"))
+        return cls(
+            frame_index=data["frame_index"],
+            points=tuple(PromptPoint(**p) for p in data.get("points", ())),
+            box=None if box is None else tuple(box),
+            object=data.get("object"),
+        )
+
+
+@dataclass(frozen=True)
 class ObjectEdit:
     """One object of a job and what to do with it (VideoEditRequest.objects; the one-object form
     is one of these too: CheckedRequest.targets)."""
@@ -84,6 +116,21 @@ class ObjectEdit:
     mask_prompt: str
     edit_prompt: str = ""  # may be empty in mode masks
     instances: int | None = None  # edit only its N largest instances (None: all, also later ones)
+    visual_prompts: tuple[VisualPrompt, ...] = ()  # clicks and boxes picking, correcting or defining it
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "mask_prompt": self.mask_prompt,
+            "edit_prompt": self.edit_prompt,
+            "instances": self.instances,
+            "visual_prompts": [v.to_dict() for v in self.visual_prompts],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ObjectEdit:
+        values = dict(data)
+        values["visual_prompts"] = tuple(VisualPrompt.from_dict(v) for v in values.get("visual_prompts", ()))
+        return cls(**values)
 
 
 @dataclass(kw_only=True)
@@ -108,9 +155,14 @@ class VideoEditRequest:
     extra: dict[str, str] = field(default_factory=dict)
     # Several objects, each with its own instruction (then mask_prompt and edit_prompt are empty).
     objects: list[ObjectEdit] = field(default_factory=list)
+    # Clicks and boxes on frames: pick or correct the object mask_prompt finds, or define it.
+    visual_prompts: list[VisualPrompt] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()}
+        out = {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()}
+        out["objects"] = [o.to_dict() for o in self.objects]
+        out["visual_prompts"] = [v.to_dict() for v in self.visual_prompts]
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> VideoEditRequest:
@@ -118,7 +170,8 @@ class VideoEditRequest:
         values["input_video_path"] = Path(values["input_video_path"])
         if values.get("output_dir") is not None:
             values["output_dir"] = Path(values["output_dir"])
-        values["objects"] = [ObjectEdit(**o) for o in values.get("objects", [])]
+        values["objects"] = [ObjectEdit.from_dict(o) for o in values.get("objects", [])]
+        values["visual_prompts"] = [VisualPrompt.from_dict(v) for v in values.get("visual_prompts", [])]
         return cls(**values)
 
 
@@ -223,4 +276,6 @@ class CheckedRequest:
         """The objects the job edits, in the order overlaps are resolved by (the earlier keeps the
         pixels): `objects`, or the one-object form's prompts and extra.instances."""
         req = self.request
-        return tuple(req.objects) or (ObjectEdit(req.mask_prompt, req.edit_prompt, self.options.instances),)
+        return tuple(req.objects) or (
+            ObjectEdit(req.mask_prompt, req.edit_prompt, self.options.instances, tuple(req.visual_prompts)),
+        )

@@ -18,12 +18,13 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from videoedit.v1 import video_edit_pb2 as pb
 from videoedit.v1 import video_edit_pb2_grpc as pb_grpc
+from videoedit.v1.contract import PromptPoint
 
 from ..errors import DeadlineExceeded, InvalidArgument, VideoEditError
 from ..jobs.manager import JobManager
 from ..jobs.validation import parse_instances
 from ..jobs.watchers import WatchHub
-from ..request import JobStatus, ObjectEdit, VideoEditRequest, VideoEditStatus
+from ..request import JobStatus, ObjectEdit, VideoEditRequest, VideoEditStatus, VisualPrompt
 from .limits import Stream, StreamLimits
 from .transfers import Upload, artifact_path, file_chunks, find_upload, receive_upload
 
@@ -56,11 +57,25 @@ def request_from_proto(msg: pb.VideoEditRequest) -> VideoEditRequest:
         extra=dict(msg.extra),
         objects=[
             ObjectEdit(
-                o.mask_prompt, o.edit_prompt, parse_instances(f"objects[{i}].instances", o.instances, blank=True)
+                o.mask_prompt,
+                o.edit_prompt,
+                parse_instances(f"objects[{i}].instances", o.instances, blank=True),
+                tuple(visual_prompt_from_proto(v) for v in o.visual_prompts),
             )
             for i, o in enumerate(msg.objects)
         ],
+        visual_prompts=[visual_prompt_from_proto(v) for v in msg.visual_prompts],
         **values,
+    )
+
+
+def visual_prompt_from_proto(msg: pb.VisualPrompt) -> VisualPrompt:
+    box = msg.box
+    return VisualPrompt(
+        frame_index=msg.frame_index,
+        points=tuple(PromptPoint(p.x, p.y, p.positive) for p in msg.points),
+        box=(box.x0, box.y0, box.x1, box.y1) if msg.HasField("box") else None,
+        object=msg.object if msg.HasField("object") else None,
     )
 
 

@@ -28,6 +28,7 @@ from ..request import (
     SeedMode,
     SmoothingMode,
     VideoEditRequest,
+    VisualPrompt,
 )
 
 JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,128}")
@@ -57,6 +58,7 @@ _EXTRA_CHOICES: dict[str, tuple[str, ...]] = {
 # Adaptive keyframes without an explicit keyframe_interval: at most this many frames apart.
 ADAPTIVE_MAX_INTERVAL = 16
 MAX_INSTANCES = 100
+MAX_PROMPTED_OBJECT = 1000  # highest `object` a visual prompt may name
 MAX_OBJECTS = 16  # objects one job may pick from reused masks, or edit (`objects`)
 
 
@@ -74,7 +76,8 @@ def check_request(request: VideoEditRequest, settings: Settings) -> CheckedReque
     if request.objects:
         _check_objects(request, options)
     else:
-        if options.masks_from is None or request.mask_prompt:  # reused masks come with their prompt
+        # Reused masks come with their prompt; visual prompts alone may define the object.
+        if (options.masks_from is None and not request.visual_prompts) or request.mask_prompt:
             _check_text("mask_prompt", request.mask_prompt)
         if request.mode != Mode.MASKS or request.edit_prompt:  # a masks job edits nothing
             _check_text("edit_prompt", request.edit_prompt)
@@ -91,6 +94,7 @@ def check_request(request: VideoEditRequest, settings: Settings) -> CheckedReque
     _check_range("smoothing_window", request.smoothing_window, 1, 120, integer=True)
     _check_range("smoothing_alpha", request.smoothing_alpha, 0.0, 1.0)
     _check_range("seed", request.seed, 0, 2**63 - 1, integer=True)
+    _check_visual_prompts(request, options)
 
     input_path = _resolve_input(request.input_video_path, settings)
     output_dir = _resolve_output_dir(request.output_dir, job_id, settings)
@@ -102,6 +106,7 @@ def check_request(request: VideoEditRequest, settings: Settings) -> CheckedReque
         output_dir=output_dir,
         extra=dict(request.extra),
         objects=list(request.objects),
+        visual_prompts=list(request.visual_prompts),
     )
     return CheckedRequest(request=checked, options=options)
 
@@ -125,17 +130,82 @@ def _check_objects(request: VideoEditRequest, options: EditOptions) -> None:
         raise InvalidArgument("objects", "several objects cannot be edited with keyframes yet")
     seen: dict[str, int] = {}
     for i, obj in enumerate(request.objects):
-        _check_text(f"objects[{i}].mask_prompt", obj.mask_prompt)
+        if obj.mask_prompt or not obj.visual_prompts:  # visual prompts alone may define an object
+            _check_text(f"objects[{i}].mask_prompt", obj.mask_prompt)
         if request.mode != Mode.MASKS or obj.edit_prompt:
             _check_text(f"objects[{i}].edit_prompt", obj.edit_prompt)
         if obj.instances is not None:
             _check_range(f"objects[{i}].instances", obj.instances, 1, MAX_INSTANCES, integer=True)
         same = " ".join(obj.mask_prompt.split()).lower()
-        if same in seen:
+        if same and same in seen:
             raise InvalidArgument(
                 f"objects[{i}].mask_prompt", f"{obj.mask_prompt[:140]!r} is objects[{seen[same]}]'s prompt too"
             )
         seen[same] = i
+
+
+def _check_visual_prompts(request: VideoEditRequest, options: EditOptions) -> None:
+    """Clicks and boxes: at most MAX_VISUAL_PROMPTS in all, each on a frame index, with points or a
+    box in pixels (x0 < x1, y0 < y1), `object` an objects-list id; picks only (points without
+    `object`) on reused masks; not in single_frame mode; an object without a text prompt needs a
+    positive point or a box. Whether they fit the video (frames, size) is checked once it is probed."""
+    fields = [("visual_prompts", request.mask_prompt, request.visual_prompts)] + [
+        (f"objects[{i}].visual_prompts", obj.mask_prompt, obj.visual_prompts) for i, obj in enumerate(request.objects)
+    ]
+    total = sum(len(prompts) for _, _, prompts in fields)
+    if not total:
+        return
+    if total > contract.MAX_VISUAL_PROMPTS:
+        raise InvalidArgument(fields[0][0], f"{total} visual prompts; at most {contract.MAX_VISUAL_PROMPTS} per job")
+    if request.mode == Mode.SINGLE_FRAME:
+        raise InvalidArgument(fields[0][0], "are not supported in mode 'single_frame' yet; use a masks job")
+    for name, text, prompts in fields:
+        for i, prompt in enumerate(prompts):
+            _check_visual_prompt(f"{name}[{i}]", prompt)
+            if options.masks_from is not None and (prompt.box is not None or prompt.object is not None):
+                raise InvalidArgument(
+                    f"{name}[{i}]",
+                    "with extra[masks_from] only points without an object pick among the reused objects; "
+                    "boxes and corrections need tracking (leave masks_from out)",
+                )
+        if not text.strip() and prompts:
+            _check_defined_objects(name, prompts)
+
+
+def _check_visual_prompt(name: str, prompt: VisualPrompt) -> None:
+    _check_range(f"{name}.frame_index", prompt.frame_index, 0, 10_000_000, integer=True)
+    if prompt.object is not None:
+        _check_range(f"{name}.object", prompt.object, 1, MAX_PROMPTED_OBJECT, integer=True)
+    if len(prompt.points) > contract.MAX_PROMPT_POINTS:
+        raise InvalidArgument(f"{name}.points", f"{len(prompt.points)} points; at most {contract.MAX_PROMPT_POINTS}")
+    for j, point in enumerate(prompt.points):
+        for axis in ("x", "y"):
+            _check_range(f"{name}.points[{j}].{axis}", getattr(point, axis), 0, contract.MAX_FRAME_SIDE * 4)
+    if prompt.box is not None:
+        for axis, value in zip(("x0", "y0", "x1", "y1"), prompt.box, strict=True):
+            _check_range(f"{name}.box.{axis}", value, 0, contract.MAX_FRAME_SIDE * 4)
+        x0, y0, x1, y1 = prompt.box
+        if not (x0 < x1 and y0 < y1):
+            raise InvalidArgument(
+                f"{name}.box", f"({x0:g}, {y0:g}, {x1:g}, {y1:g}) is empty: needs x0 < x1 and y0 < y1"
+            )
+    elif not prompt.points:
+        raise InvalidArgument(name, "has neither points nor a box")
+
+
+def _check_defined_objects(name: str, prompts: list[VisualPrompt]) -> None:
+    """Without a text prompt, the prompts define objects: each needs something on it (a positive
+    point or a box), not only points off it."""
+    shown: dict[int, bool] = {}
+    for prompt in prompts:
+        obj = prompt.object or 1
+        shown[obj] = shown.get(obj, False) or prompt.box is not None or any(p.positive for p in prompt.points)
+    if missing := sorted(obj for obj, ok in shown.items() if not ok):
+        raise InvalidArgument(
+            name,
+            f"object {missing[0]} has only negative points and there is no mask_prompt: add a positive point "
+            "or a box on it, or a mask_prompt to find it by",
+        )
 
 
 def _check_no_nul(request: VideoEditRequest) -> None:

@@ -13,7 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
-from videoedit.v1.contract import EditParams
+from videoedit.v1.contract import EditParams, FramePrompt
 
 from .calls import ModelCalls
 
@@ -60,9 +60,13 @@ class Tracker(Protocol):
 
     persistent: bool
 
-    def segment(self, frames: Sequence[np.ndarray], first_frame: int) -> Segmentation:
+    def segment(
+        self, frames: Sequence[np.ndarray], first_frame: int, visual: Sequence[FramePrompt] = ()
+    ) -> Segmentation:
         """Detections per frame of the tracker's frames `first_frame`... (counted from its first
-        call's first frame; calls may overlap in time but must cover the frames in order)."""
+        call's first frame; calls may overlap in time but must cover the frames in order).
+        `visual`: clicks and boxes on these frames (frame indices counted as `first_frame` is, in
+        the frames' pixels; vision.prompts says what they mean)."""
         ...
 
     def close(self) -> None:
@@ -88,7 +92,8 @@ class Models(Protocol):
 
     def track(self, prompts: Sequence[str]) -> Tracker:
         """A new tracker of the objects the prompts name, all in one session (SAM3 reads them as
-        Segmentation.prompts; each Detection says which prompt found it)."""
+        Segmentation.prompts; each Detection says which prompt found it, "" for an object the
+        tracker was prompted for by clicks alone). No prompts: objects come from clicks only."""
         ...
 
     def edit(

@@ -20,11 +20,21 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from videoedit.v1.contract import EditParams
+from videoedit.v1.contract import EditParams, FramePrompt
 
 from ..errors import TrackingLost
 from .base import Detection, ModelsInfo, Segmentation
 from .calls import ModelCalls
+
+
+def coloured_regions(rgb: np.ndarray) -> np.ndarray:
+    """Bool mask of saturated pixels (any colour): what a click or a box can pick out."""
+    return (rgb.max(axis=2).astype(np.int16) - rgb.min(axis=2)) > 60
+
+
+def colour_like(rgb: np.ndarray, colour: np.ndarray, tolerance: int = 40) -> np.ndarray:
+    """Bool mask of pixels within `tolerance` of `colour` on every channel."""
+    return (np.abs(rgb.astype(np.int16) - colour.astype(np.int16)) <= tolerance).all(axis=2)
 
 
 def red_regions(rgb: np.ndarray) -> np.ndarray:
@@ -107,7 +117,10 @@ class FakeModels:
         self.calls.wait(5.0)
 
     def _detections(self, frame: np.ndarray, prompt: str) -> list[Detection]:
-        found = self.finders.get(prompt, self.find)(frame)
+        return self._regions(self.finders.get(prompt, self.find)(frame), prompt)
+
+    def _regions(self, found: np.ndarray, prompt: str) -> list[Detection]:
+        """Each connected region of `found` of at least min_area pixels, left to right."""
         count, labels, stats, _ = cv2.connectedComponentsWithStats(found.astype(np.uint8), connectivity=8)
         regions = sorted(
             (stats[i, cv2.CC_STAT_LEFT], i) for i in range(1, count) if stats[i, cv2.CC_STAT_AREA] >= self.min_area
@@ -127,13 +140,18 @@ class FakeTracker:
     prompts: list[str]
     persistent: bool = True
     calls: list[tuple[int, int]] = field(default_factory=list)  # (first_frame, frames) per call
+    visual: list[FramePrompt] = field(default_factory=list)  # every visual prompt received, in order
     closed: bool = False
     _tracked: int = 0
     _last: dict[int, Detection] = field(default_factory=dict)  # id -> its detection on the last frame tracked
     _next_id: int = 0
+    _exemplars: list[np.ndarray] = field(default_factory=list)  # colours of exemplar boxes: found like the text
+    _prompted: dict[int, np.ndarray] = field(default_factory=dict)  # clicked object id -> its colour
     _turn: threading.Condition = field(default_factory=threading.Condition)
 
-    def segment(self, frames: Sequence[np.ndarray], first_frame: int) -> Segmentation:
+    def segment(
+        self, frames: Sequence[np.ndarray], first_frame: int, visual: Sequence[FramePrompt] = ()
+    ) -> Segmentation:
         models = self.models
         if len(frames) > models.max_segment_frames:
             raise ValueError(f"{len(frames)} frames in one segment call; at most {models.max_segment_frames}")
@@ -154,10 +172,18 @@ class FakeTracker:
             if first_frame != self._tracked:
                 raise ValueError(f"first_frame {first_frame}, but {self._tracked} frames tracked")
             self.calls.append((first_frame, len(frames)))
-            found = [
-                self._identify([d for prompt in self.prompts for d in models._detections(frame, prompt)])
-                for frame in frames
-            ]
+            self.visual += visual
+            found = []
+            for offset, frame in enumerate(frames):
+                on_frame = [v for v in visual if v.frame_index == first_frame + offset]
+                for prompt in on_frame:
+                    self._take(frame, prompt)
+                prompted = self._follow_prompted(frame)
+                taken = np.zeros(frame.shape[:2], bool)
+                for det in prompted:
+                    taken |= det.mask
+                detected = [d for d in self._detected(frame) if not (d.mask & taken).any()]
+                found.append(self._identify(detected) + prompted)
             self._tracked += len(frames)
             self._turn.notify_all()
         return Segmentation(found, list(self.prompts))
@@ -166,6 +192,45 @@ class FakeTracker:
         with self._turn:
             self.closed = True
             self._turn.notify_all()
+
+    def _detected(self, frame: np.ndarray) -> list[Detection]:
+        """What the text prompts (and the exemplar boxes' colours, under the first prompt) find."""
+        detections = [d for prompt in self.prompts for d in self.models._detections(frame, prompt)]
+        for colour in self._exemplars:
+            like = colour_like(frame, colour) & coloured_regions(frame)
+            for det in self.models._regions(like, self.prompts[0] if self.prompts else ""):
+                if not any((d.mask & det.mask).any() for d in detections):
+                    detections.append(det)
+        return detections
+
+    def _take(self, frame: np.ndarray, prompt: FramePrompt) -> None:
+        """A visual prompt on `frame`: an exemplar's colour is found from now on; a click or box for
+        an object makes it the region they pick (its colour followed from now on)."""
+        if prompt.box is not None:
+            x0, y0, x1, y1 = (round(v) for v in prompt.box)
+            inside = frame[y0:y1, x0:x1].reshape(-1, 3)
+            saturated = inside[(inside.max(axis=1).astype(np.int16) - inside.min(axis=1)) > 60]
+            colour = np.median(saturated if len(saturated) else inside, axis=0)
+        else:
+            point = next(p for p in prompt.points if p.positive)
+            colour = frame[min(int(point.y), frame.shape[0] - 1), min(int(point.x), frame.shape[1] - 1)]
+        if prompt.object_id is None:
+            self._exemplars.append(np.asarray(colour))
+        else:
+            self._prompted[prompt.object_id] = np.asarray(colour)
+            self._last.pop(prompt.object_id, None)  # a detected object corrected: the click decides now
+
+    def _follow_prompted(self, frame: np.ndarray) -> list[Detection]:
+        """Each clicked object on `frame`: the largest region of its colour."""
+        found = []
+        for object_id, colour in self._prompted.items():
+            regions = self.models._regions(colour_like(frame, colour) & coloured_regions(frame), "")
+            if regions:
+                det = max(regions, key=lambda d: int(d.mask.sum()))
+                det.object_id = object_id
+                det.prompt = self.prompts[0] if self.prompts else ""
+                found.append(det)
+        return found
 
     def _identify(self, detections: list[Detection]) -> list[Detection]:
         """Each region keeps the id of the region of its prompt it overlaps most on the frame before."""
@@ -180,6 +245,8 @@ class FakeTracker:
             if best is not None and overlaps[best] > 0:
                 det.object_id = best
             else:
+                while self._next_id in self._prompted:
+                    self._next_id += 1
                 det.object_id, self._next_id = self._next_id, self._next_id + 1
             taken.add(det.object_id)
         self._last = {d.object_id: d for d in detections}

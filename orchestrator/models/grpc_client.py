@@ -31,7 +31,7 @@ from videoedit.v1 import model_service_pb2 as pb
 from videoedit.v1 import model_service_pb2_grpc as pb_grpc
 from videoedit.v1 import wire
 from videoedit.v1.auth import bearer_metadata
-from videoedit.v1.contract import EditParams
+from videoedit.v1.contract import EditParams, FramePrompt
 
 from ..errors import ModelServerError, ModelServerUnavailable, TrackingLost
 from ..resample import shrink
@@ -253,9 +253,11 @@ class ModelClient:
         prompts: list[str],
         session: pb.TrackingSession | None = None,
         stub: pb_grpc.ModelServiceStub | None = None,
+        visual: Sequence[FramePrompt] = (),
     ) -> Segmentation:
         """SAM3 over a chunk of consecutive RGB frames -> detections per frame (on `stub`'s replica
-        and carrying on `session` when given)."""
+        and carrying on `session` when given). `visual`: clicks and boxes in the frames' pixels,
+        sent scaled to the frames as sent."""
         height, width = frames[0].shape[:2]
         side = self._server_info().segment_image_size
         scale = min(1.0, side / max(height, width))
@@ -263,7 +265,14 @@ class ModelClient:
         images = [
             wire.encode_image(shrink(f, size) if scale < 1 else f, jpeg_quality=SEGMENT_JPEG_QUALITY) for f in frames
         ]
-        response = self._call("Segment", pb.SegmentRequest(frames=images, prompts=prompts, session=session), stub=stub)
+        sx, sy = size[0] / width, size[1] / height
+        request = pb.SegmentRequest(
+            frames=images,
+            prompts=prompts,
+            session=session,
+            visual_prompts=[wire.encode_frame_prompt(p.scaled(sx, sy)) for p in visual],
+        )
+        response = self._call("Segment", request, stub=stub)
         if len(response.frames) != len(frames):
             raise ModelServerError(f"Segment returned {len(response.frames)} frames for {len(frames)}")
         return Segmentation(
@@ -343,8 +352,10 @@ class _ChunkTracker:
     def __init__(self, client: ModelClient, prompts: list[str]):
         self._client, self._prompts = client, prompts
 
-    def segment(self, frames: Sequence[np.ndarray], first_frame: int) -> Segmentation:
-        return self._client.segment(frames, self._prompts)
+    def segment(
+        self, frames: Sequence[np.ndarray], first_frame: int, visual: Sequence[FramePrompt] = ()
+    ) -> Segmentation:
+        return self._client.segment(frames, self._prompts, visual=visual)
 
     def close(self) -> None:
         pass
@@ -362,10 +373,12 @@ class _SessionTracker:
         self._stub = pb_grpc.ModelServiceStub(self._channel)
         self._closed = False
 
-    def segment(self, frames: Sequence[np.ndarray], first_frame: int) -> Segmentation:
+    def segment(
+        self, frames: Sequence[np.ndarray], first_frame: int, visual: Sequence[FramePrompt] = ()
+    ) -> Segmentation:
         session = pb.TrackingSession(id=self.session_id, first_frame=first_frame)
         try:
-            return self._client.segment(frames, self._prompts, session, self._stub)
+            return self._client.segment(frames, self._prompts, session, self._stub, visual)
         except ModelServerError as err:
             code = err.__cause__.code() if isinstance(err.__cause__, grpc.RpcError) else None
             if code == grpc.StatusCode.UNAVAILABLE:

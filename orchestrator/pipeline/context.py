@@ -13,6 +13,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from videoedit.v1.contract import FramePrompt
+
 from ..errors import InvalidArgument
 from ..media.decode import VideoInfo
 from ..media.mask_cache import MaskCache
@@ -20,7 +22,8 @@ from ..media.object_list import ObjectList
 from ..models import Models, Tracker
 from ..request import CheckedRequest, EditOptions, JobStatus, Mode, ObjectEdit, VideoEditRequest
 from ..vision.crop import Box
-from ..vision.stitching import IdStitcher, Keep, Objects, Targets
+from ..vision.prompts import TargetPrompts, target_prompts
+from ..vision.stitching import Found, IdStitcher, Keep, Objects, Targets
 from .checkpoint import Checkpoints
 from .concurrency import StopSignal
 
@@ -182,6 +185,24 @@ class JobContext:
         """The objects the job edits, each with its own instruction (CheckedRequest.targets)."""
         return CheckedRequest(self.request, self.options).targets
 
+    @property
+    def visual(self) -> tuple[TargetPrompts, ...]:
+        """Each target's clicks and boxes by what they ask (vision.prompts)."""
+        one = not self.request.objects
+        return tuple(
+            target_prompts(
+                t.visual_prompts,
+                bool(t.mask_prompt.strip()),
+                "visual_prompts" if one else f"objects[{k}].visual_prompts",
+            )
+            for k, t in enumerate(self.targets)
+        )
+
+    @property
+    def model_prompts(self) -> tuple[FramePrompt, ...]:
+        """Every target's prompts for the model (exemplars, the tracker's clicks), by video frame."""
+        return tuple(p for target in self.visual for p in target.model)
+
     def tracking(self, keep: Keep) -> Targets:
         """The targets as tracking sees them: each one's mask prompt, and `keep`, the ids each edits."""
         return Targets(tuple(t.mask_prompt for t in self.targets), keep)
@@ -194,6 +215,15 @@ class JobContext:
             self.request, mask_prompt=target.mask_prompt, edit_prompt=target.edit_prompt, objects=[]
         )
         return dataclasses.replace(self, request=request)
+
+
+@dataclass(frozen=True)
+class Picked:
+    """Tracking done, and each target's objects picked by clicks (vision.prompts): the masks are
+    written again from the objects tracked (propagating.reassemble)."""
+
+    targets: Targets
+    found: Found
 
 
 @dataclass

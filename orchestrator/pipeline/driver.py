@@ -22,9 +22,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
+
+from videoedit.v1.contract import FramePrompt
 
 from ..errors import InvalidArgument
 from ..media.crop_spool import CropSpool
@@ -35,16 +40,17 @@ from ..media.object_masks import ObjectMasks
 from ..media.summary import colour_note
 from ..models import Models
 from ..request import CheckedRequest, JobStatus, Mode, VideoEditRequest
+from ..vision.prompts import Pick, PickMissed, picked
 from ..vision.stitching import Found, Targets, union_mask
 from .carrying import carry_edits, crop_boxes, plan_keyframes
 from .checkpoint import Checkpoints, EditingCheckpoint, Fingerprint, TrackingCheckpoint
 from .concurrency import BehindStage, FrameWatermark, KeyframePlan, StagesBehind, Stopped, StopSignal, TrackedFrames
-from .context import JobContext, MaskSources, Progress, ReusedMasks, Sighting
+from .context import JobContext, MaskSources, Picked, Progress, ReusedMasks, Sighting
 from .editing import ResumedEdits, edit_frame, edit_frames, edit_tracked
 from .extracting import extract
 from .listing import copy_objects, listed_again, save_objects
 from .masking import find_objects
-from .propagating import mask_store, object_masks, propagate, resume_propagating
+from .propagating import mask_store, object_masks, propagate, reassemble, resume_propagating
 from .reusing import reuse_masks
 from .saving import Layer, OutputPaths, save_mask_video, save_stills, save_video
 from .smoothing import Smoother
@@ -108,8 +114,12 @@ def run_video(
     identity = models.info().identity
     checkpoints = Checkpoints(workdir, Fingerprint.of(job, identity), log)
     ctx = JobContext(req, opts, info, models, progress, log, workdir, threads, stop, checkpoints)
+    _check_prompts_fit(ctx)
     # Several targets: not in the mask cache (its entries hold one prompt's objects).
-    cacheable = sources.cache is not None and opts.masks_from is None and len(ctx.targets) == 1
+    # Nor when clicks or boxes steer tracking (picks only choose among the objects: cacheable).
+    cacheable = (
+        sources.cache is not None and opts.masks_from is None and len(ctx.targets) == 1 and not ctx.model_prompts
+    )
     cache_key = _cache_key(ctx, identity) if cacheable else None
     reused = _reused(ctx, sources, cache_key, paths)
 
@@ -119,7 +129,7 @@ def run_video(
         # 2. Masking: find the prompted objects (in the first chunk, or where they first appear).
         progress.stage(JobStatus.MASKING, f"looking for {_prompts(ctx)}", total_frames=info.frame_count)
         if reused is not None:
-            start: Sighting | Resumed | ReusedMasks = reused
+            start: Sighting | Resumed | ReusedMasks | Picked = reused
             progress.complete(0, f"objects tracked before, by {reused.origin}")
         elif resumed is None:
             start = find_objects(ctx)
@@ -136,6 +146,11 @@ def run_video(
         # edits while it tracks.
         progress.stage(JobStatus.PROPAGATING, f"tracking {_prompts(ctx)}", total_frames=info.frame_count)
         editing = None
+        if reused is None and any(target.picks for target in ctx.visual):
+            # Clicks pick among the objects on their frames: every object is tracked first, then
+            # the masks are written again with the picked ones (editing follows that pass).
+            found = _propagate(ctx, start, masks, objects)
+            start = Picked(_picked_targets(ctx, _targets(ctx, start), found, objects.path), found)
         if opts.uses_keyframes or req.mode == Mode.MASKS:
             found = _propagate(ctx, start, masks, objects)
         else:
@@ -188,9 +203,9 @@ def _prompts(ctx: JobContext) -> str:
     return ", ".join(repr(t.mask_prompt) for t in ctx.targets)
 
 
-def _targets(ctx: JobContext, start: Sighting | Resumed) -> Targets:
-    """Each target's prompt and kept ids, as masking picked them (or an earlier attempt)."""
-    if isinstance(start, Sighting):
+def _targets(ctx: JobContext, start: Sighting | Resumed | Picked) -> Targets:
+    """Each target's prompt and kept ids, as masking picked them (or an earlier attempt, or clicks)."""
+    if isinstance(start, (Sighting, Picked)):
         return start.targets
     return ctx.tracking(start.tracking.keep)
 
@@ -254,6 +269,10 @@ def _reused(ctx: JobContext, sources: MaskSources, key: MaskKey | None, paths: O
         if sources.cache is not None:
             ctx.log.info("masks: none in the mask cache for this input, prompt and tracking; tracking")
         return None
+    if picks := ctx.visual[0].picks:  # reused masks have one target (validation)
+        listed = set(reused.picked)
+        ids = _pick(ctx, picks, reused.paths.object_masks, lambda g: g + 1 in listed)  # files: ids - 1
+        reused = dataclasses.replace(reused, picked=tuple(sorted(g + 1 for g in ids)))
     ctx.log.info("masks: reused from %s, object(s) %s: no Segment call", reused.origin, list(reused.picked))
     return reused
 
@@ -348,9 +367,59 @@ def _open_spools(
     return masks, edits, objects, None
 
 
+def _check_prompts_fit(ctx: JobContext) -> None:
+    """Every click and box on a frame of the video, inside it (pixels of the upright frame); the
+    job fails naming the prompt otherwise, before any model call."""
+    info = ctx.info
+    for k, target in enumerate(ctx.targets):
+        name = f"objects[{k}].visual_prompts" if ctx.request.objects else "visual_prompts"
+        for i, prompt in enumerate(target.visual_prompts):
+            if prompt.frame_index >= info.frame_count:
+                raise InvalidArgument(
+                    f"{name}[{i}].frame_index",
+                    f"{prompt.frame_index} is past the end: the video has {info.frame_count} frames",
+                )
+            as_sent = FramePrompt(prompt.frame_index, prompt.points, prompt.box, prompt.object or 0)
+            if problem := as_sent.problem(info.width, info.height):
+                raise InvalidArgument(f"{name}[{i}]", problem)
+
+
+def _picked_targets(ctx: JobContext, targets: Targets, found: Found, tracked: Path) -> Targets:
+    """`targets` with each one's objects picked by its clicks among those it tracked (`tracked`:
+    the objects' masks file); InvalidArgument naming a positive click no object contains."""
+    keep = list(targets.keep)
+    for k, visual in enumerate(ctx.visual):
+        if visual.picks:
+            ids = _pick(ctx, visual.picks, tracked, lambda g, k=k: targets.editing(g, found.prompts.get(g)) == k)
+            keep[k] = ids
+            ctx.log.info(
+                "masking: the clicks on frame(s) %s keep object(s) %s of %r",
+                ", ".join(map(str, visual.picked_frames)),
+                [g + 1 for g in sorted(ids)],
+                targets.prompts[k],
+            )
+    return ctx.tracking(tuple(keep))
+
+
+def _pick(ctx: JobContext, picks: tuple[Pick, ...], tracked: Path, candidate: Callable[[int], bool]) -> frozenset[int]:
+    """The ids (as the masks file holds them) of the `candidate` objects the clicks pick."""
+    info = ctx.info
+    with ObjectMasks.open(tracked, info.height, info.width) as objects:
+        records = objects.by_frame()
+
+        def masks_on(frame: int) -> dict[int, np.ndarray]:
+            on_frame = records[frame] if frame < len(records) else []
+            return {r.object_id: objects.union([r]) for r in on_frame if candidate(r.object_id)}
+
+        try:
+            return picked(picks, masks_on) or frozenset()
+        except PickMissed as err:
+            raise InvalidArgument(err.pick.field, str(err)) from None
+
+
 def _propagate(
     ctx: JobContext,
-    start: Sighting | Resumed | ReusedMasks,
+    start: Sighting | Resumed | ReusedMasks | Picked,
     masks: list[MaskStore],
     objects: ObjectMasks,
     tracked: list[TrackedFrames] | None = None,
@@ -358,6 +427,9 @@ def _propagate(
     """Propagating from where masking found the objects, or from an earlier attempt's checkpoint,
     or the masks reused (one target: validation says so); returns the objects' scores and prompts."""
     tracked = tracked or []
+    if isinstance(start, Picked):
+        reassemble(ctx, start.targets, start.found, masks, objects, tracked)
+        return start.found
     if isinstance(start, ReusedMasks):
         reuse_masks(ctx, start, masks[0], tracked[0] if tracked else None)
         return Found()
@@ -369,7 +441,7 @@ def _propagate(
 def _propagate_with_editing_behind(
     ctx: JobContext,
     behind: StagesBehind,
-    start: Sighting | Resumed | ReusedMasks,
+    start: Sighting | Resumed | ReusedMasks | Picked,
     masks: list[MaskStore],
     objects: ObjectMasks,
     edits: list[CropSpool],

@@ -15,6 +15,7 @@ from itertools import islice
 
 from ..errors import InvalidArgument, TrackingLost
 from ..media.decode import read_frames
+from ..vision.prompts import prompts_for_call
 from ..vision.stitching import IdStitcher, Objects, Targets, frame_objects, frame_prompts, frame_scores, largest
 from .context import JobContext, Sighting
 
@@ -22,7 +23,9 @@ from .context import JobContext, Sighting
 def find_objects(ctx: JobContext, start: int = 0, stop: int | None = None) -> Sighting:
     """Segment chunks of frames [start, stop) until a prompt matches; raise if none ever does."""
     info, opts = ctx.info, ctx.options
-    prompts = [t.mask_prompt for t in ctx.targets]
+    prompts = [t.mask_prompt for t in ctx.targets if t.mask_prompt.strip()]
+    if not prompts:  # clicks alone: nothing to find before the first clicked frame
+        start = max(start, min(t.first_prompted_frame for t in ctx.visual))
     stop = info.frame_count if stop is None else min(stop, info.frame_count)
     stitcher = IdStitcher()
     frames_iter = read_frames(info, start, threads=ctx.threads)
@@ -31,13 +34,15 @@ def find_objects(ctx: JobContext, start: int = 0, stop: int | None = None) -> Si
     try:
         while chunk_start < stop:
             frames = [frame for _, frame in islice(frames_iter, min(opts.chunk_size, stop - chunk_start))]
+            visual = prompts_for_call(ctx.model_prompts, chunk_start, len(frames), run_start, stitcher.session_id)
             try:
-                segmentation = tracker.segment(frames, chunk_start - run_start)
+                segmentation = tracker.segment(frames, chunk_start - run_start, visual)
             except TrackingLost as err:  # nothing found yet, so nothing to carry over: start afresh here
                 ctx.log.warning("masking: %s; tracking starts again at frame %d", err, chunk_start)
                 tracker.close()
                 tracker, run_start = ctx.models.track(prompts), chunk_start
-                segmentation = tracker.segment(frames, 0)
+                visual = prompts_for_call(ctx.model_prompts, chunk_start, len(frames), run_start, stitcher.session_id)
+                segmentation = tracker.segment(frames, 0, visual)
             if chunk_start == start:
                 _cut_prompts(ctx, prompts, segmentation.prompts)
             objects = stitcher.stitch(
@@ -58,8 +63,10 @@ def find_objects(ctx: JobContext, start: int = 0, stop: int | None = None) -> Si
         raise
     tracker.close()
     field, said = (
-        ("mask_prompt", f"{prompts[0]!r} matched nothing")
-        if len(prompts) == 1
+        ("visual_prompts", "the clicked object was not found")
+        if not prompts
+        else ("mask_prompt", f"{prompts[0]!r} matched nothing")
+        if len(ctx.targets) == 1
         else ("objects", "no object's mask_prompt matched anything")
     )
     raise InvalidArgument(

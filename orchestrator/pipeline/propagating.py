@@ -37,6 +37,7 @@ from ..media.decode import read_frames
 from ..media.mask_store import MaskStore
 from ..media.object_masks import ObjectMasks
 from ..models import Segmentation, Tracker
+from ..vision.prompts import prompts_for_call
 from ..vision.stitching import (
     Found,
     IdStitcher,
@@ -115,6 +116,30 @@ def propagate(
     return _track(ctx, masks, run)
 
 
+def reassemble(
+    ctx: JobContext,
+    targets: Targets,
+    found: Found,
+    stores: Sequence[MaskStore],
+    objects: ObjectMasks,
+    tracked: Sequence[TrackedFrames] = (),
+) -> None:
+    """Write every frame's masks into `stores` again from the objects tracked (kept apart in
+    `objects`, gaps filled), each target keeping what `targets` says now (its objects picked by
+    clicks once tracking passed them); with `tracked`, each frame goes on to editing, as propagate's."""
+    info = ctx.info
+    objects.sync()
+    assembler = TrackAssembler(stores, 0, targets, found.prompts)
+    masks = _FinalMasks(ctx, assembler, stores, None, tracked)
+    with ObjectMasks.open(objects.path, info.height, info.width) as tracked_objects:
+        records = tracked_objects.by_frame()
+        frames = read_frames(info, 0, threads=ctx.threads) if tracked else enumerate([None] * info.frame_count)
+        for index, pixels in frames:
+            on_frame = records[index] if index < len(records) else []
+            masks.add(index, {r.object_id: tracked_objects.union([r]) for r in on_frame}, pixels)
+    masks.finish()
+
+
 def resume_propagating(
     ctx: JobContext,
     saved: TrackingCheckpoint,
@@ -179,7 +204,7 @@ class _FinalMasks:
         ctx: JobContext,
         tracks: TrackAssembler,
         stores: Sequence[MaskStore],
-        objects: ObjectMasks,
+        objects: ObjectMasks | None,  # None: written already (reassemble)
         tracked: Sequence[TrackedFrames],
     ) -> None:
         self.tracks = tracks
@@ -245,7 +270,7 @@ class _TrackingRun:
         self.in_flight: deque[_Chunk] = deque()
         self.restarts = 0
         if session is None:  # a new session: its first chunk is led by the frames before
-            self.tracker, self.run_start = ctx.models.track(targets.prompts), received - self.overlap
+            self.tracker, self.run_start = ctx.models.track(targets.texts), received - self.overlap
         else:
             self.tracker, self.run_start = session
         self._opening = session is None
@@ -283,7 +308,7 @@ class _TrackingRun:
             MAX_RESTARTS,
         )
         self.tracker.close()
-        self.tracker = self.ctx.models.track(self.targets.prompts)
+        self.tracker = self.ctx.models.track(self.targets.texts)
         self.in_flight = deque(
             self._send(c.start, c.frames, c.before, opens=i == 0) for i, c in enumerate(self.in_flight)
         )
@@ -297,6 +322,7 @@ class _TrackingRun:
             return
         for store in masks.stores:
             store.sync()
+        assert masks.objects is not None
         masks.objects.sync()
         next_id, last_masks = self.stitcher.state()
         received = self.sent - sum(len(c.frames) for c in self.in_flight)
@@ -330,8 +356,12 @@ class _TrackingRun:
     def _send(self, start: int, frames: list[np.ndarray], before: list[np.ndarray], opens: bool) -> _Chunk:
         opens = opens or not self.tracker.persistent  # without sessions, every call is one
         lead = before if opens else []
+        first = start - len(lead)
+        # A new session tracks no object yet: a click's object is asked for afresh in it.
+        session_id = self.stitcher.session_id if not opens else lambda _: None
+        visual = prompts_for_call(self.ctx.model_prompts, first, len(lead) + len(frames), self.run_start, session_id)
         call = self.ctx.models.calls.submit(
-            "segment", self.tracker.segment, lead + frames, start - len(lead) - self.run_start
+            "segment", self.tracker.segment, lead + frames, first - self.run_start, visual
         )
         return _Chunk(start, frames, before, opens, lead, call)
 

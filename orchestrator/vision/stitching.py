@@ -23,6 +23,7 @@ from typing import Protocol
 import numpy as np
 
 from ..models import Detection
+from .prompts import PROMPTED_ID_BASE
 
 STITCH_IOU = 0.3  # lowest overlap IoU at which two chunks' objects are the same object
 _STRIDE = 2  # IoU on every 2nd pixel per axis: the same answer for object-sized masks, 4x cheaper
@@ -104,6 +105,11 @@ class IdStitcher:
         self.scores: dict[int, float] = dict(scores or {})  # video-wide id -> its highest detection score
         self.prompts: dict[int, str] = dict(prompts or {})  # video-wide id -> the prompt that first found it
 
+    def session_id(self, video_id: int) -> int | None:
+        """The current session's id of object `video_id`, None when it has none (for a click's
+        object: vision.prompts)."""
+        return next((local for local, g in self._mapping.items() if g == video_id), None)
+
     def state(self) -> tuple[int, Objects]:
         """(next id, last masks): what a stitcher needs to carry on in a new session."""
         return self._next_id, dict(self._last_masks)
@@ -126,6 +132,8 @@ class IdStitcher:
         else:
             mapping = match_ids(overlap_before, chunk[: len(overlap_before)]) if overlap_before else {}
         present = {i for frame in chunk for i in frame}
+        # Objects asked for by a click carry their video-wide id (vision.prompts).
+        mapping |= {i: i - PROMPTED_ID_BASE for i in present if i >= PROMPTED_ID_BASE}
         claimed = {mapping[i] for i in present if i in mapping}
         unclaimed = {g: m for g, m in self._last_masks.items() if g not in claimed}
         if unclaimed:
@@ -168,8 +176,13 @@ class Targets:
     """The targets of one job (its objects, each with its own prompt and instruction, in request
     order) and which tracked objects each edits."""
 
-    prompts: tuple[str, ...]  # each target's mask prompt, as requested
+    prompts: tuple[str, ...]  # each target's mask prompt, as requested ("": clicks alone define it)
     keep: Keep  # each target's kept ids
+
+    @property
+    def texts(self) -> list[str]:
+        """The text prompts a tracking session looks for (a target of clicks alone has none)."""
+        return [p for p in self.prompts if p.strip()]
 
     def of(self, prompt: str | None) -> int | None:
         """The target whose prompt found an object (`prompt`: as the segmenter read it, which may

@@ -294,10 +294,10 @@ def test_the_model_edits_while_the_video_is_still_being_tracked(tmp_path):
             tracker = super().track(prompts)
             segment = tracker.segment
 
-            def last_waits(frames, first_frame):
+            def last_waits(frames, first_frame, visual=()):
                 if first_frame + len(frames) == N:
                     edited_first.append(edited.wait(5))
-                return segment(frames, first_frame)
+                return segment(frames, first_frame, visual)
 
             tracker.segment = last_waits
             return tracker
