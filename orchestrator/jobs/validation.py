@@ -130,14 +130,14 @@ def _check_objects(request: VideoEditRequest, options: EditOptions) -> None:
         raise InvalidArgument("objects", "several objects cannot be edited with keyframes yet")
     seen: dict[str, int] = {}
     for i, obj in enumerate(request.objects):
-        if obj.mask_prompt or not obj.visual_prompts:  # visual prompts alone may define an object
-            _check_text(f"objects[{i}].mask_prompt", obj.mask_prompt)
+        # Clicks alone define an object in the one-object form only: their object ids would clash.
+        _check_text(f"objects[{i}].mask_prompt", obj.mask_prompt)
         if request.mode != Mode.MASKS or obj.edit_prompt:
             _check_text(f"objects[{i}].edit_prompt", obj.edit_prompt)
         if obj.instances is not None:
             _check_range(f"objects[{i}].instances", obj.instances, 1, MAX_INSTANCES, integer=True)
         same = " ".join(obj.mask_prompt.split()).lower()
-        if same and same in seen:
+        if same in seen:
             raise InvalidArgument(
                 f"objects[{i}].mask_prompt", f"{obj.mask_prompt[:140]!r} is objects[{seen[same]}]'s prompt too"
             )

@@ -64,7 +64,8 @@ class ObjectMasks:
         return masks
 
     def put(self, index: int, objects: Mapping[int, np.ndarray]) -> None:
-        """Frame `index`'s objects (id -> bool mask at the frame's size); frames in order."""
+        """Frame `index`'s objects (id -> bool mask at the frame's size); frames in order (a
+        resumed file is cut after its last frame kept), or any order in a file never resumed."""
         parts = []
         for object_id in sorted(objects):
             mask = objects[object_id]
@@ -97,7 +98,8 @@ class ObjectMasks:
         """Per frame (as many as the last frame with a record), the records of objects `ids`
         (None: all)."""
         wanted = None if ids is None else set(ids)
-        frames: list[list[ObjectRecord]] = [[] for _ in range(self.records[-1].frame + 1 if self.records else 0)]
+        last = max((r.frame for r in self.records), default=-1)  # written in any order (tracking back)
+        frames: list[list[ObjectRecord]] = [[] for _ in range(last + 1)]
         for record in self.records:
             if wanted is None or record.object_id in wanted:
                 frames[record.frame].append(record)

@@ -237,3 +237,4 @@ class Sighting:
     stitcher: IdStitcher  # carries on numbering objects (and keeping their prompts) for propagating
     tracker: Tracker  # the tracking session that found them: propagating carries it on (and closes it)
     run_start: int  # the video index of the tracker's first frame
+    behind: Path | None = None  # the objects tracked back from `start` (masking.track_back), if any

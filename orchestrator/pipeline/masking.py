@@ -12,10 +12,14 @@ that says which frames were searched.
 from __future__ import annotations
 
 from itertools import islice
+from pathlib import Path
+
+from videoedit.v1.contract import FramePrompt
 
 from ..errors import InvalidArgument, TrackingLost
 from ..media.decode import read_frames
-from ..vision.prompts import prompts_for_call
+from ..media.object_masks import ObjectMasks
+from ..vision.prompts import PROMPTED_ID_BASE, prompts_for_call
 from ..vision.stitching import IdStitcher, Objects, Targets, frame_objects, frame_prompts, frame_scores, largest
 from .context import JobContext, Sighting
 
@@ -24,8 +28,10 @@ def find_objects(ctx: JobContext, start: int = 0, stop: int | None = None) -> Si
     """Segment chunks of frames [start, stop) until a prompt matches; raise if none ever does."""
     info, opts = ctx.info, ctx.options
     prompts = [t.mask_prompt for t in ctx.targets if t.mask_prompt.strip()]
-    if not prompts:  # clicks alone: nothing to find before the first clicked frame
+    behind = None
+    if not prompts:  # clicks alone: tracked back from the first clicked frame, and on from it
         start = max(start, min(t.first_prompted_frame for t in ctx.visual))
+        behind = track_back(ctx, start) if stop is None else None
     stop = info.frame_count if stop is None else min(stop, info.frame_count)
     stitcher = IdStitcher()
     frames_iter = read_frames(info, start, threads=ctx.threads)
@@ -56,7 +62,7 @@ def find_objects(ctx: JobContext, start: int = 0, stop: int | None = None) -> Si
                 targets = _kept(ctx, objects, stitcher, chunk_start, chunk_start + len(frames) - 1)
                 found = len({g for frame in objects for g in frame})
                 ctx.progress.complete(chunk_start + len(frames) - start, f"found {found} object(s)")
-                return Sighting(chunk_start, frames, objects, targets, stitcher, tracker, run_start)
+                return Sighting(chunk_start, frames, objects, targets, stitcher, tracker, run_start, behind)
             chunk_start += len(frames)
     except BaseException:
         tracker.close()
@@ -73,6 +79,48 @@ def find_objects(ctx: JobContext, start: int = 0, stop: int | None = None) -> Si
         field,
         f"{said} in frames {start}-{stop - 1}; try a simpler noun phrase (e.g. 'hair', 'car') or check the input video",
     )
+
+
+def track_back(ctx: JobContext, start: int) -> Path | None:
+    """Clicks alone, first on frame `start` > 0: the clicked objects tracked from there back to the
+    first frame by a session of their own, sent the frames in reverse order (the tracker does not
+    know: a video played backwards), one chunk decoded at a time. Their masks go to a file in the
+    scratch directory (media.object_masks) that propagating reads for frames [0, start); None
+    when there is nothing before `start`. A lost session ends the pass where it got to (said)."""
+    if start == 0:
+        return None
+    info, opts = ctx.info, ctx.options
+    on_first = [p for p in ctx.model_prompts if p.frame_index == start]
+    asked = [FramePrompt(0, p.points, p.box, PROMPTED_ID_BASE + (p.object_id or 0)) for p in on_first]
+    path = ctx.workdir / "backward.masks"
+    tracker = ctx.models.track([])
+    end, sent = start + 1, 0  # frames [0, end) are still to track back
+    try:
+        with ObjectMasks(path, info.height, info.width) as out:
+            while end > 0:
+                first = max(0, end - opts.chunk_size)
+                frames = [frame for _, frame in islice(read_frames(info, first, threads=ctx.threads), end - first)]
+                try:
+                    segmentation = tracker.segment(frames[::-1], sent, asked if sent == 0 else [])
+                except TrackingLost as err:
+                    ctx.log.warning("masking: tracking back stopped before frame %d: %s", end - 1, err)
+                    break
+                for offset, detections in enumerate(segmentation.frames):
+                    if (index := end - 1 - offset) < start:
+                        out.put(
+                            index,
+                            {
+                                d.object_id - PROMPTED_ID_BASE: d.mask
+                                for d in detections
+                                if d.object_id >= PROMPTED_ID_BASE
+                            },
+                        )
+                sent, end = sent + len(frames), first
+            out.sync()
+    finally:
+        tracker.close()
+    ctx.log.info("masking: the clicked object(s) tracked back from frame %d to frame %d", start, end)
+    return path
 
 
 def _cut_prompts(ctx: JobContext, prompts: list[str], read: list[str]) -> None:

@@ -98,8 +98,7 @@ def propagate(
     stitcher = sighting.stitcher
     assembler = TrackAssembler(stores, ctx.options.max_gap, sighting.targets, stitcher.prompts, objects=objects)
     masks = _FinalMasks(ctx, assembler, stores, objects, tracked)
-    for index in range(sighting.start):
-        masks.add(index, {}, None)
+    _before(ctx, masks, sighting)
     for offset, objects in enumerate(sighting.objects):
         masks.add(sighting.start + offset, objects, sighting.frames[offset])
     received = sighting.start + len(sighting.frames)
@@ -138,6 +137,20 @@ def reassemble(
             on_frame = records[index] if index < len(records) else []
             masks.add(index, {r.object_id: tracked_objects.union([r]) for r in on_frame}, pixels)
     masks.finish()
+
+
+def _before(ctx: JobContext, masks: _FinalMasks, sighting: Sighting) -> None:
+    """Frames [0, sighting.start) into `masks`: without objects, or those tracked back from it."""
+    if sighting.behind is None:
+        for index in range(sighting.start):
+            masks.add(index, {}, None)
+        return
+    info = ctx.info
+    with ObjectMasks.open(sighting.behind, info.height, info.width) as behind:
+        records = behind.by_frame()
+        for index, pixels in islice(read_frames(info, 0, threads=ctx.threads), sighting.start):
+            on_frame = records[index] if index < len(records) else []
+            masks.add(index, {r.object_id: behind.union([r]) for r in on_frame}, pixels)
 
 
 def resume_propagating(

@@ -16,7 +16,7 @@ from clients.sample_clip import make_sample_clip
 from orchestrator.config import Settings
 from orchestrator.errors import InvalidArgument, VideoEditError
 from orchestrator.jobs.validation import JOB_ID_PATTERN, check_request
-from orchestrator.request import Keyframes, Mode, ObjectEdit, SeedMode, VideoEditRequest
+from orchestrator.request import Keyframes, Mode, ObjectEdit, SeedMode, VideoEditRequest, VisualPrompt
 from videoedit.v1 import contract
 
 
@@ -237,3 +237,56 @@ def test_masks_mode_and_reuse_options_are_checked_naming_the_field(fuzz_settings
     else:
         with pytest.raises(VideoEditError, match=re.escape(error)):
             check_request(request, fuzz_settings)
+
+
+ON = contract.PromptPoint(5, 5)
+OFF = contract.PromptPoint(5, 5, positive=False)
+
+
+@pytest.mark.parametrize(
+    "fields, field, says",
+    [
+        (dict(visual_prompts=[VisualPrompt(0, (ON,))] * 65), "visual_prompts", "at most 64"),
+        (dict(visual_prompts=[VisualPrompt(-1, (ON,))]), r"visual_prompts\[0\].frame_index", "out of range"),
+        (dict(visual_prompts=[VisualPrompt(0)]), r"visual_prompts\[0\]", "neither points nor a box"),
+        (dict(visual_prompts=[VisualPrompt(0, box=(4, 4, 4, 9))]), r"visual_prompts\[0\].box", "empty"),
+        (dict(visual_prompts=[VisualPrompt(0, box=(0, 0, math.inf, 9))]), r"visual_prompts\[0\].box.x1", "range"),
+        (
+            dict(visual_prompts=[VisualPrompt(0, (contract.PromptPoint(-3, 1),))]),
+            r"visual_prompts\[0\]\.points\[0\]\.x",
+            "range",
+        ),
+        (dict(visual_prompts=[VisualPrompt(0, (ON,), object=0)]), r"visual_prompts\[0\].object", "out of range"),
+        (dict(mask_prompt="", visual_prompts=[VisualPrompt(0, (OFF,))]), "visual_prompts", "only negative points"),
+        (dict(mode="single_frame", visual_prompts=[VisualPrompt(0, (ON,))]), "visual_prompts", "single_frame"),
+        (
+            dict(extra={"masks_from": "found"}, visual_prompts=[VisualPrompt(0, box=(1, 1, 5, 5))]),
+            r"visual_prompts\[0\]",
+            "masks_from",
+        ),
+        (dict(mask_prompt=""), "mask_prompt", "required"),
+    ],
+)
+def test_bad_visual_prompts_are_refused_naming_the_field(fuzz_settings, fields, field, says):
+    values = dict(input_video_path=fuzz_settings.input_roots[0] / "clip.mp4", mask_prompt="car", edit_prompt="red")
+    with pytest.raises(InvalidArgument, match=f"^{field}: .*{says}"):
+        check_request(VideoEditRequest(**(values | fields)), fuzz_settings)
+
+
+def test_visual_prompts_are_kept_and_round_trip_through_the_job_stores_json(fuzz_settings):
+    prompts = [VisualPrompt(3, (ON, OFF), (1.0, 2.0, 8.0, 9.5)), VisualPrompt(7, (ON,), object=2)]
+    request = VideoEditRequest(
+        input_video_path=fuzz_settings.input_roots[0] / "clip.mp4",
+        mask_prompt="",
+        edit_prompt="red",
+        visual_prompts=prompts,
+        objects=[],
+    )
+    checked = check_request(request, fuzz_settings)  # clicks alone may define the object
+    assert checked.targets[0].visual_prompts == tuple(prompts)
+    assert VideoEditRequest.from_dict(json.loads(json.dumps(checked.request.to_dict()))) == checked.request
+    several = _objects_request(
+        fuzz_settings.input_roots[0],
+        [ObjectEdit("car", "red", None, (VisualPrompt(0, (ON,)),)), ObjectEdit("sky", "x")],
+    )
+    assert check_request(several, fuzz_settings).targets[0].visual_prompts == (VisualPrompt(0, (ON,)),)

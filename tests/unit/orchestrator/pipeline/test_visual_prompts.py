@@ -142,15 +142,19 @@ def test_a_correction_changes_the_masks_from_its_frame_on_only(tmp_path, clip):
     assert [(p.frame_index, p.object_id) for p in sent] == [(at, 0)]  # the session's id of object 1
 
 
-def test_clicks_alone_define_the_object_from_their_frame_on(tmp_path, clip):
+def test_clicks_alone_define_the_object_forward_and_backward_from_their_frame(tmp_path, clip):
     path, red, blue = clip
     models = FakeModels(finders={"thing": coloured_regions})
-    paths, _ = run(tmp_path, path, models, [VisualPrompt(4, (blue_centre(4),))], mask_prompt="")
+    at = 9
+    paths, _ = run(tmp_path, path, models, [VisualPrompt(at, (blue_centre(at),))], mask_prompt="")
     assert all(tracker.prompts == [] for tracker in models.trackers)  # no text to look for
+    back, forward = models.trackers[0], models.trackers[1]
+    assert back.calls[0][0] == 0 and back.visual[0].frame_index == 0  # the clicked frame first, then back
+    assert forward.visual[0].frame_index == 0 and forward.calls[0][0] == 0  # the forward session opens at it
     found = masks(tmp_path / "work-job")
-    for i in range(4, FRAMES):
+    for i in range(FRAMES):
         assert covers(found[i], blue[i]) and not found[i][red[i]].any()
-    assert "1 frames" not in paths.summary
+    assert f"{FRAMES} frames edited" in paths.summary
 
 
 def test_prompts_past_the_end_or_outside_the_frame_fail_the_job_naming_them(tmp_path, clip):
