@@ -138,6 +138,13 @@ def _add_sam3_flags(parser: argparse.ArgumentParser, env: Mapping[str, str]) -> 
         default=300.0,
         help="a tracking session without calls for this long ends",
     )
+    sam3.add_argument(
+        "--sam3-recondition",
+        choices=("detections", "tracks"),
+        default="detections",
+        help="what a confident track is re-seeded with every 16th frame: the detector's mask, as Meta's "
+        "video model does (default), or the tracker's own (transformers' default)",
+    )
     sam3.add_argument("--sam3-score-threshold", type=float, help="detection score threshold (checkpoint: 0.5)")
     sam3.add_argument(
         "--sam3-new-det-threshold", type=float, help="score a detection needs to start a new track (checkpoint: 0.7)"

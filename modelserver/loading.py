@@ -47,7 +47,12 @@ def pick_dtype(dtype: str, device: str, gpu_default: str):
 
 def sam3_settings(args) -> dict:
     """SAM3 config overrides from the flags (unset flags keep the checkpoint's values)."""
-    settings = {"hotstart_delay": args.sam3_hotstart_delay}
+    # Meta's video model re-seeds a confident track from the detector's mask every 16th frame
+    # (sam3_video_base._recondition_masklets); transformers' default keeps the tracker's own mask.
+    settings = {
+        "hotstart_delay": args.sam3_hotstart_delay,
+        "recondition_on_trk_masks": args.sam3_recondition == "tracks",
+    }
     if args.sam3_score_threshold is not None:
         settings["score_threshold_detection"] = args.sam3_score_threshold
     if args.sam3_new_det_threshold is not None:

@@ -37,7 +37,13 @@ logger = logging.getLogger(__name__)
 # shorter than 8 frames simply cannot trigger them. Values below 8 also lower both thresholds.
 DEFAULT_HOTSTART_DELAY = 15
 # Sam3VideoConfig fields GetInfo reports.
-REPORTED_SETTINGS = ("hotstart_delay", "score_threshold_detection", "new_det_thresh", "det_nms_thresh")
+REPORTED_SETTINGS = (
+    "hotstart_delay",
+    "score_threshold_detection",
+    "new_det_thresh",
+    "det_nms_thresh",
+    "recondition_on_trk_masks",
+)
 
 
 @dataclass

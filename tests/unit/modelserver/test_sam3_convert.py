@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from safetensors.torch import load_file
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -94,6 +95,15 @@ def test_a_lone_sam3_pt_converts_once_and_segments_as_the_model_it_came_from(
         np.array_equal(a.mask, b.mask) for fa, fb in zip(got, want, strict=True) for a, b in zip(fa, fb, strict=True)
     )
     assert sum(len(f) for f in got) > 0
+
+
+def test_a_bare_state_dict_converts_like_the_wrapped_one(tiny_checkpoint, tiny_config, tmp_path):
+    bare = tmp_path / "bare" / "sam3.pt"
+    bare.parent.mkdir()
+    torch.save(torch.load(tiny_checkpoint, weights_only=True)["model"], bare)  # no {"model": ...} around it
+    wrapped = load_file(sam3_convert.ensure_converted(tiny_checkpoint, tmp_path / "a") / "model.safetensors")
+    unwrapped = load_file(sam3_convert.ensure_converted(bare, tmp_path / "b") / "model.safetensors")
+    assert unwrapped.keys() == wrapped.keys() and all(torch.equal(unwrapped[k], wrapped[k]) for k in wrapped)
 
 
 def test_a_changed_checkpoint_is_converted_again(tiny_checkpoint, tiny_config, tmp_path):

@@ -54,3 +54,36 @@ def test_without_the_class_token_the_detector_computes_something_else(detector):
     ours = detector(vision_embeds=vision, text_embeds=text, attention_mask=mask)
     plain = type(detector).forward(detector, vision_embeds=vision, text_embeds=text, attention_mask=mask)
     assert (ours["pred_logits"] - plain["pred_logits"]).abs().max() > 1e-3
+
+
+def test_segment_and_track_reach_the_detector_with_the_class_token(model_cache):
+    """Sam3VideoModel's own detection step (the tracking and the single-frame path) goes through the
+    patched forward: a change in how transformers calls its detector would show here, not silently
+    drop the token."""
+    import numpy as np
+
+    segmenter = Sam3Segmenter.from_pretrained(model_cache / "tiny" / "tiny-sam3")
+    calls = []
+    encoder = segmenter.model.detector_model.geometry_encoder
+    hook = encoder.register_forward_hook(lambda module, args, kwargs, out: calls.append(kwargs), with_kwargs=True)
+    frames = [np.random.default_rng(i).integers(0, 255, (64, 80, 3), dtype=np.uint8) for i in range(3)]
+    try:
+        segmenter.segment(frames[:1], ["car"])  # one frame: the single-frame path
+        assert len(calls) == 1 and calls[0]["box_embeddings"].shape[1] == 0  # no boxes, the class token only
+        session = segmenter.open_session(["car"])
+        segmenter.track(session, frames[1:], vision_batch_size=2)
+        assert len(calls) == 3
+    finally:
+        hook.remove()
+
+
+def test_confident_tracks_are_reseeded_from_the_detector_as_metas_video_model_does(model_cache):
+    from modelserver.cli import parse_args
+    from modelserver.loading import sam3_settings
+
+    settings = sam3_settings(parse_args(["--tiny"]))
+    assert settings["recondition_on_trk_masks"] is False  # Meta's _recondition_masklets: the detector's mask
+    assert sam3_settings(parse_args(["--tiny", "--sam3-recondition", "tracks"]))["recondition_on_trk_masks"]
+    segmenter = Sam3Segmenter.from_pretrained(model_cache / "tiny" / "tiny-sam3", **settings)
+    assert segmenter.model.recondition_on_trk_masks is False
+    assert segmenter.settings["recondition_on_trk_masks"] == "False"
