@@ -80,6 +80,9 @@ class Settings:
     max_uploads_per_client: int = 4
     # WatchStatus streams open in total, from all clients.
     max_watchers: int = 20000
+    # Workers of their own for one-frame jobs (mode single_frame) beside max_concurrent_jobs, so a
+    # preview never waits behind a long video job (0: they queue with the rest).
+    preview_slots: int = 1
     # The mask cache's bound (0: no cache): masks tracked once, reused by later jobs on the same
     # input content, prompt, tracking parameters and segmenter; in <output_root>/.mask-cache.
     mask_cache_bytes: int = 2 << 30
@@ -101,6 +104,8 @@ class Settings:
         ):
             if value < 1:
                 raise ValueError(f"{name} {value} must be 1 or more")
+        if self.preview_slots < 0:
+            raise ValueError(f"VIDEOEDIT_PREVIEW_SLOTS {self.preview_slots} must be 0 (none) or more")
         if self.mask_cache_bytes < 0:
             raise ValueError(f"VIDEOEDIT_MASK_CACHE_MB {self.mask_cache_bytes / 2**20:g} must be 0 (off) or more")
         if not self.upload_idle_s > 0:
@@ -178,4 +183,5 @@ class Settings:
             max_uploads_per_client=int(env.get("VIDEOEDIT_MAX_UPLOADS_PER_CLIENT", defaults.max_uploads_per_client)),
             max_watchers=int(env.get("VIDEOEDIT_MAX_WATCHERS", defaults.max_watchers)),
             mask_cache_bytes=int(float(env.get("VIDEOEDIT_MASK_CACHE_MB", 2048)) * 2**20),
+            preview_slots=int(env.get("VIDEOEDIT_PREVIEW_SLOTS", defaults.preview_slots)),
         )

@@ -62,6 +62,7 @@ class RunningJob:
     checked: CheckedRequest
     latest: VideoEditStatus
     claim: HeldClaim
+    slot: WorkerSlots  # the workers it runs on (freed when it ends)
     masks: MaskSources = MaskSources()  # where masks tracked before may come from
     reporter: JobReporter | None = None
     stage_entered_at: float = field(default_factory=time.time)  # unix seconds, for the stage metrics
@@ -69,6 +70,15 @@ class RunningJob:
     @property
     def stop(self) -> StopSignal:  # cancel, shutdown, lease lost: the pipeline stops
         return self.claim.stop
+
+
+@dataclass
+class WorkerSlots:
+    """Workers for some jobs: `free` counts the idle ones; `previews_only`: one-frame jobs only."""
+
+    name: str
+    free: threading.Semaphore
+    previews_only: bool = False
 
 
 class Conditions:
@@ -119,10 +129,18 @@ class JobWorker:
         self._releases: dict[Fence, VideoEditStatus] = {}  # stopped here, to hand back (claim loop)
         self._lock = threading.Lock()
         self._wake = threading.Event()  # a job was added or a worker freed: claim now
-        self._free_workers = threading.Semaphore(max_concurrent_jobs)
+        # Workers for any job, and (an orchestrator that runs jobs at all) workers of their own for
+        # previews, so a one-frame job never waits behind a long one.
+        previews = settings.preview_slots if max_concurrent_jobs else 0
+        self._slots = [
+            WorkerSlots("job", threading.Semaphore(max_concurrent_jobs)),
+            WorkerSlots("preview", threading.Semaphore(previews), previews_only=True),
+        ]
         self._stopping = threading.Event()  # shutdown: no new jobs; running ones stop and go back to the queue
         self._drained = threading.Event()  # shutdown: no job runs here any more
-        self._executor = ThreadPoolExecutor(max_workers=max(1, max_concurrent_jobs), thread_name_prefix="job")
+        self._executor = ThreadPoolExecutor(
+            max_workers=max(1, max_concurrent_jobs + previews), thread_name_prefix="job"
+        )
         # Jobs running side by side share the cores: each gets its part for decoding and encoding.
         self.codec_threads = max(1, (os.cpu_count() or 1) // max(1, max_concurrent_jobs))
         self.mask_cache = (
@@ -189,22 +207,24 @@ class JobWorker:
             self._wake.clear()
 
     def _claim_while_free(self) -> None:
-        """Claim queued jobs while a worker is free, a model server is ready and no shutdown began."""
-        while not self._stopping.is_set() and self._free_workers.acquire(blocking=False):
-            started = False
-            try:
-                unready = self.models.unready()
-                self.conditions.set(CLAIMS, unready and f"claiming no job: {unready}")
-                if unready is not None:
-                    return
-                claimed_at = time.monotonic()
-                claim = self.store.claim(self.name, self.lease_s)
-                if claim is None:
-                    return
-                started = self._begin(claim, claimed_at)
-            finally:
-                if not started:
-                    self._free_workers.release()  # the worker runs nothing after all
+        """Claim queued jobs while a worker is free (any job's first, then a preview's), a model
+        server is ready and no shutdown began."""
+        for slots in self._slots:
+            while not self._stopping.is_set() and slots.free.acquire(blocking=False):
+                started = False
+                try:
+                    unready = self.models.unready()
+                    self.conditions.set(CLAIMS, unready and f"claiming no job: {unready}")
+                    if unready is not None:
+                        return
+                    claimed_at = time.monotonic()
+                    claim = self.store.claim(self.name, self.lease_s, previews_only=slots.previews_only)
+                    if claim is None:
+                        break
+                    started = self._begin(claim, claimed_at, slots)
+                finally:
+                    if not started:
+                        slots.free.release()  # the worker runs nothing after all
 
     def _renew_leases(self) -> None:
         """Renew the leases of the jobs running here (only those: a job stopped here is handed
@@ -253,7 +273,7 @@ class JobWorker:
         self.metrics.leases_lost.inc()
         log.warning("job %s: stopping it here: %s", job_id, why)
 
-    def _begin(self, claim: Claim, claimed_at: float) -> bool:
+    def _begin(self, claim: Claim, claimed_at: float, slots: WorkerSlots) -> bool:
         """Start a job just claimed (at `claimed_at`, time.monotonic) on a worker (its slot already
         taken); False when it ended without running (cancelled, no longer valid, nowhere to write)."""
         stored, job_id, was = claim.job, claim.job.request.job_id, claim.job.status
@@ -278,7 +298,7 @@ class JobWorker:
             return self._end_unrun(
                 held, status, JobStatus.FAILED, error=f"could not start: {describe_error(err, checked.output_dir)}"
             )
-        running = RunningJob(checked=checked, latest=status, claim=held, masks=sources)
+        running = RunningJob(checked=checked, latest=status, claim=held, slot=slots, masks=sources)
         running.reporter = JobReporter(
             status, checked.output_dir, stop=held.stop, claim=held, listener=lambda s, r=running: self._on_status(r, s)
         )
@@ -286,7 +306,7 @@ class JobWorker:
             self._running[job_id] = running
             if self._stopping.is_set():  # claimed as the shutdown began: it stops at once, queued again
                 running.stop.stop(StopReason.SHUTDOWN)
-        log.info("job %s claimed (attempt %d)", job_id, claim.attempt)
+        log.info("job %s claimed (attempt %d, a %s worker)", job_id, claim.attempt, slots.name)
         self._executor.submit(self._run, running)
         return True
 
@@ -325,7 +345,7 @@ class JobWorker:
                     )
             with self._lock:
                 self._running.pop(job_id, None)
-            self._free_workers.release()
+            running.slot.free.release()
             self._wake.set()
 
     def _on_status(self, running: RunningJob, status: VideoEditStatus) -> None:

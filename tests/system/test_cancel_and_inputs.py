@@ -37,6 +37,21 @@ def test_cancel_a_running_and_a_queued_job(client, clip):
     assert not Path(client.get_status("cancel-queued").output_dir, "cancel-queued_log.txt").exists()
 
 
+def test_a_preview_never_waits_behind_a_long_job(client, clip):
+    """One worker for jobs, one of its own for one-frame previews (VIDEOEDIT_PREVIEW_SLOTS=1): a
+    preview started while a video job edits finishes while that job still runs."""
+    client.start_edit(str(clip), "car", "make it red", job_id="long-one", **SLOW_JOB)
+    for status in client.watch("long-one"):
+        if status.status == pb.JOB_STATUS_EDITING:
+            break
+    client.start_edit(str(clip), "car", "make it blue", job_id="preview-beside", mode="single_frame", **FAST_JOB)
+    preview = client.wait("preview-beside")
+    running = client.get_status("long-one")
+    client.cancel("long-one")
+    assert preview.status == pb.JOB_STATUS_FINISHED, preview.error
+    assert running.status == pb.JOB_STATUS_EDITING  # the long job was still at it
+
+
 @pytest.fixture(scope="module")
 def long_clip(media_dir):
     """Long enough that every stage lasts a while, even smoothing and saving."""

@@ -99,9 +99,10 @@ class JobStore(Protocol):
         including `up_to_version`, oldest first."""
         ...
 
-    def claim(self, owner: str, lease_s: float) -> Claim | None:
+    def claim(self, owner: str, lease_s: float, previews_only: bool = False) -> Claim | None:
         """Take the oldest job that is queued and unowned, or whose owner's lease has expired;
-        jobs whose retry time (release's `retry_after_s`) is still in the future are skipped."""
+        jobs whose retry time (release's `retry_after_s`) is still in the future are skipped.
+        `previews_only`: only one-frame jobs (mode single_frame), for a preview worker."""
         ...
 
     def renew(self, fences: Sequence[Fence], lease_s: float) -> list[Lease]:

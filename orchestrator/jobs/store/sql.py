@@ -15,7 +15,7 @@ from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
-from ...request import JobStatus, VideoEditRequest, VideoEditStatus
+from ...request import JobStatus, Mode, VideoEditRequest, VideoEditStatus
 from .base import Claim, Fence, JobStoreError, Lease, StoredJob
 
 _ENDED = tuple(s.value for s in JobStatus if s.terminal)
@@ -59,6 +59,8 @@ def _migrations(json_state: str) -> list[list[str]]:
         ],
         # 3: jobs handed back to wait out an outage are not claimed before their retry time.
         ["ALTER TABLE jobs ADD COLUMN retry_at DOUBLE PRECISION"],
+        # 4: one-frame jobs (previews), which workers of their own may claim.
+        ["ALTER TABLE jobs ADD COLUMN quick INTEGER NOT NULL DEFAULT 0"],
     ]
 
 
@@ -122,9 +124,16 @@ class SqlJobStore:
         with self.transaction() as db:
             added = self._run(
                 db,
-                "INSERT INTO jobs (job_id, request, status, created_at, state) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (job_id) DO NOTHING RETURNING job_id",
-                (request.job_id, _dump(request), _dump(status), status.created_at or 0.0, status.status.value),
+                "INSERT INTO jobs (job_id, request, status, created_at, state, quick) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (job_id) DO NOTHING RETURNING job_id",
+                (
+                    request.job_id,
+                    _dump(request),
+                    _dump(status),
+                    status.created_at or 0.0,
+                    status.status.value,
+                    int(request.mode == Mode.SINGLE_FRAME),
+                ),
             ).fetchone()
             if added:
                 self._event(db, status, 0)
@@ -179,11 +188,12 @@ class SqlJobStore:
             ).fetchall()
         return [_status(r[0]) for r in rows]
 
-    def claim(self, owner: str, lease_s: float) -> Claim | None:
+    def claim(self, owner: str, lease_s: float, previews_only: bool = False) -> Claim | None:
         with self.transaction() as db:
             row = self._run(
                 db,
                 f"SELECT job_id, owner FROM jobs WHERE state NOT IN ({_ENDED_SQL}) "
+                f"{'AND quick = 1 ' if previews_only else ''}"
                 f"AND (owner IS NULL OR lease_until < {self.now_sql}) "
                 f"AND (retry_at IS NULL OR retry_at <= {self.now_sql}) "
                 f"ORDER BY created_at, job_id LIMIT 1{self.claim_lock_sql}",

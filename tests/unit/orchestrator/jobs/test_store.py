@@ -24,7 +24,7 @@ from orchestrator.errors import Unavailable
 from orchestrator.jobs.store import Claim, Fence, JobStore, JobStoreError, Lease, SqliteJobStore
 from orchestrator.jobs.store.postgres import CALL_DEADLINE_S, PostgresJobStore, describe
 from orchestrator.jobs.store.sql import SqlJobStore
-from orchestrator.request import JobStatus, VideoEditRequest, VideoEditStatus
+from orchestrator.request import JobStatus, Mode, VideoEditRequest, VideoEditStatus
 from tests.proxy import Proxy
 
 # How long a call may take to fail when the database does not answer (the deadline, and then some
@@ -96,6 +96,15 @@ def test_claims_take_the_oldest_queued_job_once(store):
     assert (first.job.request.job_id, second.job.request.job_id) == ("old", "new")
     assert first.attempt == 1 and first.previous_owner is None and store.claim("C", 30) is None
     assert store.owners() == {"A", "B"}
+
+
+def test_a_preview_worker_claims_only_one_frame_jobs(store):
+    store.add(*job("video", created_at=1000.0))
+    request, status = job("preview", created_at=1001.0)
+    store.add(dataclasses.replace(request, mode=Mode.SINGLE_FRAME), status)
+    assert store.claim("A", 30, previews_only=True).job.request.job_id == "preview"  # past the older one
+    assert store.claim("B", 30, previews_only=True) is None
+    assert store.claim("C", 30).job.request.job_id == "video"
 
 
 def test_concurrent_claims_never_hand_out_a_job_twice(store):
@@ -330,7 +339,8 @@ def test_a_database_of_schema_2_is_migrated_and_keeps_its_jobs(reopen):
     store.add(*job("a"))
     with store.transaction() as db:
         db.execute("ALTER TABLE jobs DROP COLUMN retry_at")
-        db.execute("DELETE FROM schema_version WHERE version = 3")
+        db.execute("ALTER TABLE jobs DROP COLUMN quick")
+        db.execute("DELETE FROM schema_version WHERE version >= 3")
     store.close()
     store = reopen()
     try:
