@@ -247,8 +247,8 @@ class Sam3Segmenter:
                     state.hotstart_removed_obj_ids.update(out.removed_obj_ids)
                     kinds = [PromptKind.EXEMPLAR] * len(here.exemplars)
                     kinds += [self._prompt_tracker(session, out, prompt, width, height) for prompt in here.tracker]
-                    for kind in kinds:
-                        if on_prompt is not None:
+                    if on_prompt is not None:
+                        for kind in kinds:
                             on_prompt(kind)
                     held.append(out)
                     if len(held) >= max(delay, 1):

@@ -75,7 +75,7 @@ def exemplar_boxes(prompts: Sequence[FramePrompt], width: int, height: int, devi
     """Box exemplars of one frame as the detector takes them: (N, 4) normalized (cx, cy, w, h).
     Normalizing by the frame as sent is exact: frames are resized to the model's square without
     keeping their aspect."""
-    boxes = [p.box for p in prompts if p.exemplar and p.box is not None]
+    boxes = [p.box for p in prompts if p.box is not None]
     if not boxes:
         return None
     xyxy = torch.tensor(boxes, dtype=torch.float32, device=device)

@@ -18,7 +18,7 @@ pytest.importorskip("transformers")
 
 from modelserver.backends import PromptKind  # noqa: E402
 from modelserver.backends.sam3 import Sam3Segmenter  # noqa: E402
-from modelserver.backends.sam3_prompts import SessionPrompts  # noqa: E402
+from modelserver.backends.sam3_prompts import SessionPrompts, point_inputs  # noqa: E402
 from modelserver.engine import BatchingConfig, ModelEngine  # noqa: E402
 from modelserver.metrics import Metrics  # noqa: E402
 from modelserver.validation import SegmentCall  # noqa: E402
@@ -58,6 +58,15 @@ def by_id(frame) -> dict[int, np.ndarray]:
     return {inst.object_id: inst.mask for inst in frame}
 
 
+def test_tracker_prompts_are_scaled_to_the_models_square_box_corners_first():
+    prompt = FramePrompt(0, (PromptPoint(64, 48), PromptPoint(0, 96, positive=False)), (0, 0, 128, 96), object_id=1)
+    inputs = point_inputs(prompt, width=128, height=96, image_size=112, device="cpu")
+    # pixel edges -> the encoder's pixel indices (it adds 0.5): the frame's corners are -0.5 and 111.5
+    expected = [[-0.5, -0.5], [111.5, 111.5], [55.5, 55.5], [-0.5, 111.5]]
+    torch.testing.assert_close(inputs["point_coords"], torch.tensor([[expected]]))
+    assert inputs["point_labels"].tolist() == [[[2, 3, 1, 0]]]
+
+
 def test_a_box_exemplar_goes_to_the_detector_on_its_frame_only(segmenter, geometry_boxes):
     kinds: list[PromptKind] = []
     frames = moving_rectangle(4)
@@ -90,18 +99,20 @@ def test_without_text_an_exemplar_is_detected_with_the_visual_prompt_on_its_fram
 def test_a_point_with_a_new_id_starts_an_object_tracked_on_over_later_calls(segmenter, geometry_boxes):
     kinds: list[PromptKind] = []
     frames = moving_rectangle(6)
-    session = segmenter.open_session([])  # no text: the objects come from visual prompts
-    first = segmenter.track(
+    session = segmenter.open_session([])  # no text: the objects come from visual prompts, later
+    assert segmenter.track(session, frames[:1]) == [[]]  # no objects before them
+    prompted = segmenter.track(
         session,
-        frames[:3],
-        visual_prompts=[FramePrompt(1, (PromptPoint(40, 45),), object_id=7)],
+        frames[1:3],
+        # frame 2 of the session: the second frame of this call
+        visual_prompts=[FramePrompt(2, (PromptPoint(40, 45),), object_id=7)],
         on_prompt=kinds.append,
     )
     later = segmenter.track(session, frames[3:])
     assert kinds == [PromptKind.NEW_OBJECT]
     assert geometry_boxes == []  # the detector never ran
-    assert first[0] == []  # before its prompt the object does not exist
-    for frame in first[1:] + later:
+    assert prompted[0] == []  # before its prompt the object does not exist
+    for frame in prompted[1:] + later:
         assert [(inst.object_id, inst.prompt) for inst in frame] == [(7, "")]
 
 
