@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,7 @@ import numpy as np
 
 from videoedit.v1.contract import EditParams
 
-from .backends import Editor, Segmenter
+from .backends import Editor, PromptKind, Segmenter
 from .batching import DynamicBatcher
 from .metrics import Metrics
 from .sessions import Session, TrackingSessions
@@ -74,6 +75,7 @@ class ModelEngine:
         self.segmenter = segmenter
         self.editor = editor
         self.batching = batching
+        self.metrics = metrics
         common = dict(
             max_delay_s=batching.max_delay_ms / 1000, max_queued_calls=batching.max_queued_calls, metrics=metrics
         )
@@ -143,19 +145,38 @@ class ModelEngine:
         return [self._segment_one(call, session) for call, session in calls]
 
     def _segment_one(self, call: SegmentCall, session: Session | None) -> list[list]:
-        batch = self.batching.segment_frame_batch
+        kinds: Counter[PromptKind] = Counter()
+
+        def applied(kind: PromptKind) -> None:
+            kinds[kind] += 1
+            self.metrics.visual_prompts.labels(kind.value).inc()
+
+        options = dict(
+            vision_batch_size=self.batching.segment_frame_batch, visual_prompts=call.visual_prompts, on_prompt=applied
+        )
         if session is None:
-            return self.segmenter.segment(call.frames, call.prompts, vision_batch_size=batch)
+            found = self.segmenter.segment(call.frames, call.prompts, **options)
+            self._log_prompts(call, kinds)
+            return found
         self.sessions.check_turn(session, call.session.first_frame)
         try:
-            found = self.segmenter.track(session.state, call.frames, vision_batch_size=batch)
+            found = self.segmenter.track(session.state, call.frames, **options)
         except Exception as err:  # its state may be half-updated: the session cannot go on
             self.sessions.end(session, f"tracking failed: {type(err).__name__}: {err}", reason="failed")
             raise
         self.sessions.tracked(session, len(call.frames))
+        self._log_prompts(call, kinds)
         if call.session.close:
             self.sessions.end(session, "closed by the caller", reason="closed")
         return found
+
+    @staticmethod
+    def _log_prompts(call: SegmentCall, kinds: Counter[PromptKind]) -> None:
+        if not call.visual_prompts:
+            return
+        where = f"session {call.session.id!r}" if call.session is not None else "a call without a session"
+        counts = ", ".join(f"{kind.value} {kinds[kind]}" for kind in PromptKind)
+        log.info("Segment: %d visual prompts in %s (%s)", len(call.visual_prompts), where, counts)
 
     def _edit_batch(self, key: EditBatchKey, items: list[EditItem]) -> list[np.ndarray]:
         batch = list(items)

@@ -51,6 +51,13 @@ class Metrics:
         self.queued_calls = Gauge(
             "videoedit_modelserver_queued_calls", "Calls waiting in a model's queue", ["model"], registry=r
         )
+        self.visual_prompts = Counter(
+            "videoedit_modelserver_visual_prompts",
+            "Visual prompts applied in Segment calls, by kind (exemplar box, correction of a tracked "
+            "object, new object)",
+            ["kind"],
+            registry=r,
+        )
         self.tracking_sessions = Gauge(
             "videoedit_modelserver_tracking_sessions",
             "SAM3 tracking sessions held (their state stays on the device)",

@@ -6,7 +6,7 @@ field and the bad value (-> INVALID_ARGUMENT).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -39,6 +39,8 @@ class SegmentCall:
     frames: list[np.ndarray]
     prompts: list[str]
     session: SessionRef | None = None  # carries on a tracking session (sessions.py)
+    # frame_index counted within the session (within the call without one), checked against it
+    visual_prompts: list[contract.FramePrompt] = field(default_factory=list)
 
 
 @dataclass
@@ -51,10 +53,15 @@ class EditCall:
 
 
 def decode_segment(request: pb.SegmentRequest, limits: Limits) -> SegmentCall:
-    if not request.prompts:
-        raise InvalidInput("prompts", "at least one prompt is required")
+    # A session may have no text: its objects may come from visual prompts, on a later call too.
+    if not request.prompts and not request.visual_prompts and not request.HasField("session"):
+        raise InvalidInput("prompts", "at least one prompt is required without visual_prompts or a session")
     for i, prompt in enumerate(request.prompts):
         _check_text(f"prompts[{i}]", prompt)
+    if len(request.visual_prompts) > contract.MAX_VISUAL_PROMPTS:
+        raise InvalidInput(
+            "visual_prompts", f"{len(request.visual_prompts)} prompts; at most {contract.MAX_VISUAL_PROMPTS} per call"
+        )
     session = None
     if request.HasField("session"):
         ref = request.session
@@ -63,10 +70,41 @@ def decode_segment(request: pb.SegmentRequest, limits: Limits) -> SegmentCall:
         if ref.first_frame < 0:
             raise InvalidInput("session.first_frame", f"{ref.first_frame} is negative")
         session = SessionRef(ref.id, ref.first_frame, ref.close)
-        if ref.close and not request.frames:  # ending a session needs no frames
+        if ref.close and not request.frames and not request.visual_prompts:  # ending a session needs no frames
             return SegmentCall([], list(request.prompts), session)
     frames = _decode_images("frames", request.frames, limits.max_segment_frames, contract.MAX_FRAME_SIDE)
-    return SegmentCall(frames, list(request.prompts), session)
+    first = session.first_frame if session is not None else 0
+    prompts = _decode_visual_prompts(request.visual_prompts, range(first, first + len(frames)), frames[0].shape)
+    return SegmentCall(frames, list(request.prompts), session, prompts)
+
+
+def _decode_visual_prompts(messages, frames: range, shape: tuple[int, ...]) -> list[contract.FramePrompt]:
+    """The call's visual prompts, each on one of its `frames` (session numbering) and inside them."""
+    height, width = shape[:2]
+    prompts: list[contract.FramePrompt] = []
+    tracked: dict[tuple[int, int], int] = {}  # (frame, object id) -> the prompt that has it
+    for i, message in enumerate(messages):
+        prompt = wire.decode_frame_prompt(message)
+        if prompt.frame_index not in frames:
+            raise InvalidInput(
+                f"visual_prompts[{i}].frame_index",
+                f"{prompt.frame_index} is not one of this call's frames {frames.start}-{frames.stop - 1}",
+            )
+        if problem := prompt.problem(width, height):
+            raise InvalidInput(f"visual_prompts[{i}]", problem)
+        if prompt.object_id is not None:
+            if prompt.object_id < 0:
+                raise InvalidInput(f"visual_prompts[{i}].object_id", f"{prompt.object_id} is negative")
+            key = (prompt.frame_index, prompt.object_id)
+            if key in tracked:
+                raise InvalidInput(
+                    f"visual_prompts[{i}]",
+                    f"object {prompt.object_id} on frame {prompt.frame_index} has a prompt already "
+                    f"(visual_prompts[{tracked[key]}]); send its points and box in one",
+                )
+            tracked[key] = i
+        prompts.append(prompt)
+    return prompts
 
 
 def decode_edit(request: pb.EditRequest, limits: Limits, size_multiple: int) -> EditCall:

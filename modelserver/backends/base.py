@@ -7,13 +7,14 @@ tests may put any object with the same methods behind the engine.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import enum
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
-from videoedit.v1.contract import EditParams
+from videoedit.v1.contract import EditParams, FramePrompt
 
 
 @dataclass
@@ -25,10 +26,18 @@ class Instance:
     """
 
     object_id: int
-    prompt: str
+    prompt: str  # the text prompt that found it; "" for an object defined by visual prompts alone
     score: float
     box: tuple[float, float, float, float]
     mask: np.ndarray  # bool, (H, W) at the input frame size
+
+
+class PromptKind(enum.StrEnum):
+    """What a visual prompt did (the label of the model server's visual-prompt counter)."""
+
+    EXEMPLAR = "exemplar"  # a box for the detector on its frame
+    CORRECTION = "correction"  # the tracker's prompt for an object the session tracks
+    NEW_OBJECT = "new_object"  # the tracker's prompt starting an object the session did not track
 
 
 class Backend(Protocol):
@@ -65,13 +74,18 @@ class Segmenter(Backend, Protocol):
         frames: list[np.ndarray],
         prompts: list[str],
         vision_batch_size: int = 1,
+        visual_prompts: Sequence[FramePrompt] = (),
+        on_prompt: Callable[[PromptKind], None] | None = None,
     ) -> list[list[Instance]]:
         """Find and track every instance of the prompts over consecutive same-size RGB frames;
-        one list per frame. Object ids are stable within the call."""
+        one list per frame. Object ids are stable within the call. `visual_prompts` (frames
+        counted within the call) add box exemplars and tracker prompts; `prompts` may be empty
+        when they are given. `on_prompt` is told what each visual prompt did."""
         ...
 
     def open_session(self, prompts: list[str]) -> object:
-        """A tracking session for the prompts: `track` takes a video's frames over many calls."""
+        """A tracking session for the prompts (maybe none: objects then come from visual prompts):
+        `track` takes a video's frames over many calls."""
         ...
 
     def track(
@@ -79,8 +93,12 @@ class Segmenter(Backend, Protocol):
         session: object,
         frames: list[np.ndarray],
         vision_batch_size: int = 1,
+        visual_prompts: Sequence[FramePrompt] = (),
+        on_prompt: Callable[[PromptKind], None] | None = None,
     ) -> list[list[Instance]]:
-        """Like `segment`, for the session's next frames; ids stay stable across its calls."""
+        """Like `segment`, for the session's next frames; ids stay stable across its calls, and
+        `visual_prompts` count frames within the session (this call's first frame is the number
+        of frames tracked before it)."""
         ...
 
 

@@ -6,22 +6,33 @@ takes a video's frames over many calls (the model server keeps one per job), so 
 memories and the hotstart bookkeeping carry on from one chunk to the next instead of starting
 cold; `segment` is a session of its own for one chunk. A session's memory is bounded: frames and
 per-frame state older than what the tracker reads again are dropped as it goes (`_prune`).
+Visual prompts (box exemplars, clicks and boxes for the tracker) go with the frames they are on
+(`sam3_prompts`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .base import Instance
+from videoedit.v1.contract import FramePrompt
+
+from .base import Instance, PromptKind
 from .sam3_geometry import encode_geometry_always
 from .sam3_kernels import install_cv_utils_kernel
+from .sam3_prompts import (
+    SessionPrompts,
+    apply_tracker_prompt,
+    exemplar_boxes,
+    point_inputs,
+    prompted_detection,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -51,13 +62,23 @@ class TrackingSession:
     """One video's tracking state inside the model (transformers' Sam3VideoInferenceSession)."""
 
     state: object
+    prompts: SessionPrompts
     frames_seen: int = 0  # frames tracked so far: the next call's first frame has this index
+
+
+@dataclass
+class _FramePrompts:
+    """The visual prompts on one frame of a call."""
+
+    exemplars: list[FramePrompt] = field(default_factory=list)
+    tracker: list[FramePrompt] = field(default_factory=list)
 
 
 class Sam3Segmenter:
     def __init__(self, model, processor, device: str = "cpu", dtype: torch.dtype = torch.float32) -> None:
         install_cv_utils_kernel()  # before the first forward: otherwise it tries the Hub
-        encode_geometry_always(model.detector_model)  # text prompts as Meta's detector runs them
+        # text prompts as Meta's detector runs them, with a frame's box exemplars when it has some
+        self._exemplars = encode_geometry_always(model.detector_model)
         self.model = model
         self.processor = processor
         self.device = device
@@ -144,31 +165,44 @@ class Sam3Segmenter:
         return len(self.processor.tokenizer(text)["input_ids"])
 
     def open_session(self, prompts: list[str], video_frames: int | None = None) -> TrackingSession:
-        """A tracking session for the prompts: frames go in with `track`, in order, over any number
-        of calls, and object ids stay stable across them. Its memory is bounded (see _prune).
+        """A tracking session for the text prompts (maybe none: then the objects are those visual
+        prompts define): frames go in with `track`, in order, over any number of calls, and object
+        ids stay stable across them. Its memory is bounded (see _prune).
         `video_frames`: the video's length when known; SAM3 scales object-pointer positions by it
         (up to its pointer window), so results match one whole-video call only with the same length.
         Unknown, the pointer window is used, as upstream's streaming mode does."""
-        if not prompts or any(not p.strip() for p in prompts):
-            raise ValueError("at least one non-empty text prompt is required")
+        if any(not p.strip() for p in prompts):
+            raise ValueError(f"text prompts must not be blank: {prompts}")
         prompts = [self.fit_prompt(p) for p in prompts]
         state = self.processor.init_video_session(inference_device=self.device, dtype=self.dtype)
         window = self.model.tracker_model.config.max_object_pointers_in_encoder
         state.processed_frames = _FrameWindow(video_frames if video_frames is not None else window)
-        self.processor.add_text_prompt(state, list(prompts))
-        return TrackingSession(state)
+        state.obj_with_new_inputs = []  # the tracker reads it; upstream sets it on a first detection only
+        return TrackingSession(state, SessionPrompts.register(self.processor, state, prompts))
 
-    def segment(self, frames: list[np.ndarray], prompts: list[str], vision_batch_size: int = 1) -> list[list[Instance]]:
+    def segment(
+        self,
+        frames: list[np.ndarray],
+        prompts: list[str],
+        vision_batch_size: int = 1,
+        visual_prompts: Sequence[FramePrompt] = (),
+        on_prompt: Callable[[PromptKind], None] | None = None,
+    ) -> list[list[Instance]]:
         """Find and track every instance of each prompt over a chunk of consecutive RGB frames: a
-        session of its own (ids are stable within the call only). One list per frame."""
+        session of its own (ids are stable within the call only). One list per frame.
+        `visual_prompts` count their frames within the call (see `track`)."""
+        if not prompts and not visual_prompts:
+            raise ValueError("a call without a tracking session needs a text prompt or a visual prompt")
         session = self.open_session(prompts, video_frames=len(frames))
-        return self.track(session, frames, vision_batch_size) if frames else []
+        return self.track(session, frames, vision_batch_size, visual_prompts, on_prompt) if frames else []
 
     def track(
         self,
         session: TrackingSession,
         frames: list[np.ndarray],
         vision_batch_size: int = 1,
+        visual_prompts: Sequence[FramePrompt] = (),
+        on_prompt: Callable[[PromptKind], None] | None = None,
     ) -> list[list[Instance]]:
         """The session's next frames -> instances per frame (one list per frame, maybe empty).
 
@@ -176,6 +210,10 @@ class Sam3Segmenter:
         forward pass; detection and tracking then run frame by frame as upstream does. Outputs are
         held back `hotstart_delay` frames (upstream's propagate_in_video_iterator) and flushed at
         the end of the call, so hotstart removals known by then apply to them.
+
+        `visual_prompts` are on frames of this call, their `frame_index` counted within the
+        session (this call's first frame is `session.frames_seen`), in pixels of the frames as
+        given. Each is applied on its frame (see sam3_prompts), and `on_prompt` is told its kind.
         """
         if not frames:
             return []
@@ -185,13 +223,13 @@ class Sam3Segmenter:
                 raise ValueError("frames must be same-size RGB uint8 arrays of shape (H, W, 3)")
         state = session.state
         height, width = first.shape[:2]
-        if state.video_height is None:
-            state.video_height, state.video_width = height, width
-        elif (state.video_height, state.video_width) != (height, width):
+        if state.video_height is not None and (state.video_height, state.video_width) != (height, width):
             raise ValueError(
                 f"frames are {width}x{height}, but this tracking session's are {state.video_width}x{state.video_height}"
             )
         start = session.frames_seen
+        by_frame = _by_frame(visual_prompts, range(start, start + len(frames)), width, height)
+        state.video_height, state.video_width = height, width
         with torch.inference_mode():
             pixels = self.processor.video_processor(
                 videos=np.stack(frames), device=self.device, return_tensors="pt"
@@ -201,26 +239,44 @@ class Sam3Segmenter:
             held: list = []
             results: list[list[Instance]] = []
             delay = self.model.hotstart_delay
-            with _batched_backbone(
-                self.model.detector_model, state, range(start, start + len(frames)), vision_batch_size
+            with (
+                _batched_backbone(
+                    self.model.detector_model, state, range(start, start + len(frames)), vision_batch_size
+                ),
+                prompted_detection(self.model, session.prompts, self._exemplars),
             ):
                 for index in range(start, start + len(frames)):
-                    # frame_idx, not frame=: upstream's streaming mode would switch hotstart off.
-                    out = self.model(inference_session=state, frame_idx=index)
+                    here = by_frame.get(index, _FramePrompts())
+                    with self._exemplars.on(exemplar_boxes(here.exemplars, width, height, self.device)):
+                        # frame_idx, not frame=: upstream's streaming mode would switch hotstart off.
+                        out = self.model(inference_session=state, frame_idx=index)
                     state.hotstart_removed_obj_ids.update(out.removed_obj_ids)
+                    kinds = [PromptKind.EXEMPLAR] * len(here.exemplars)
+                    kinds += [self._prompt_tracker(session, out, prompt, width, height) for prompt in here.tracker]
+                    if on_prompt is not None:
+                        for kind in kinds:
+                            on_prompt(kind)
                     held.append(out)
                     if len(held) >= max(delay, 1):
                         # Post-process as each frame leaves the buffer: hotstart removals known by then
                         # are applied to it (the upstream semantics of the held-back buffer).
-                        results.append(self._instances(self.processor.postprocess_outputs(state, held.pop(0))))
+                        results.append(self._instances(session, held.pop(0)))
                     session.frames_seen = index + 1
                     _prune(state, self.model, index)
-            results += [self._instances(self.processor.postprocess_outputs(state, out)) for out in held]
+            results += [self._instances(session, out) for out in held]
         return results
 
-    @staticmethod
-    def _instances(post: dict) -> list[Instance]:
-        obj_to_prompt = {int(o): p for p, ids in post["prompt_to_obj_ids"].items() for o in ids}
+    def _prompt_tracker(
+        self, session: TrackingSession, out, prompt: FramePrompt, width: int, height: int
+    ) -> PromptKind:
+        inputs = point_inputs(prompt, width, height, self.image_size, self.device)
+        return apply_tracker_prompt(self.model, session.state, session.prompts, out, prompt, inputs)
+
+    def _instances(self, session: TrackingSession, out) -> list[Instance]:
+        post = self.processor.postprocess_outputs(session.state, out)
+        obj_to_prompt = {
+            int(o): session.prompts.reported(p) for p, ids in post["prompt_to_obj_ids"].items() for o in ids
+        }
         masks = post["masks"].cpu().numpy().astype(bool, copy=False)
         scores = post["scores"].float().cpu().numpy()
         instances = []
@@ -259,6 +315,23 @@ class _FrameWindow(dict):
 
     def __len__(self) -> int:
         return self.added
+
+
+def _by_frame(prompts: Sequence[FramePrompt], frames: range, width: int, height: int) -> dict[int, _FramePrompts]:
+    """The call's visual prompts by frame, each checked against the call's frames (the servicer
+    checks them first, naming the field; this keeps direct callers from corrupting a session)."""
+    by_frame: dict[int, _FramePrompts] = {}
+    for i, prompt in enumerate(prompts):
+        if prompt.frame_index not in frames:
+            raise ValueError(
+                f"visual_prompts[{i}].frame_index: {prompt.frame_index} is not one of this call's "
+                f"frames {frames.start}-{frames.stop - 1}"
+            )
+        if problem := prompt.problem(width, height):
+            raise ValueError(f"visual_prompts[{i}]: {problem}")
+        here = by_frame.setdefault(prompt.frame_index, _FramePrompts())
+        (here.exemplars if prompt.exemplar else here.tracker).append(prompt)
+    return by_frame
 
 
 def _prune(state, model, index: int) -> None:

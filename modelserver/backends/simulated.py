@@ -67,10 +67,10 @@ class DelayedSegmenter:
     def settings(self) -> dict[str, str]:
         return {**self.segmenter.settings, "simulated_delay_ms_per_frame": f"{self.seconds_per_frame * 1000:g}"}
 
-    def segment(self, frames: list[np.ndarray], prompts: list[str], vision_batch_size: int = 1) -> list[list[Instance]]:
+    def segment(self, frames: list[np.ndarray], *args, **kwargs) -> list[list[Instance]]:
         with _taking_at_least(self.seconds_per_frame * len(frames)):
-            return self.segmenter.segment(frames, prompts, vision_batch_size)
+            return self.segmenter.segment(frames, *args, **kwargs)
 
-    def track(self, session: object, frames: list[np.ndarray], vision_batch_size: int = 1) -> list[list[Instance]]:
+    def track(self, session: object, frames: list[np.ndarray], *args, **kwargs) -> list[list[Instance]]:
         with _taking_at_least(self.seconds_per_frame * len(frames)):
-            return self.segmenter.track(session, frames, vision_batch_size)
+            return self.segmenter.track(session, frames, *args, **kwargs)

@@ -25,6 +25,8 @@ from modelserver.backends.sam3_kernels import CvUtilsKernel  # noqa: E402
 from modelserver.backends.tiny import TinyModelPaths, build_clip_tokenizer, ensure_tiny_models  # noqa: E402
 from videoedit.v1.contract import EditParams  # noqa: E402
 
+from . import moving_rectangle  # noqa: E402
+
 ONE_STEP = EditParams(image_guidance_scale=1.5, guidance_scale=7.5, num_inference_steps=1)
 
 
@@ -70,16 +72,6 @@ def editor(tiny_models) -> InstructPix2PixEditor:
 @pytest.fixture
 def no_network(monkeypatch):
     _refuse_network(monkeypatch)
-
-
-def moving_rectangle(n: int, h: int = 96, w: int = 128) -> list[np.ndarray]:
-    frames = []
-    for i in range(n):
-        f = np.full((h, w, 3), 40, np.uint8)
-        x = 10 + 6 * i
-        f[30:60, x : x + 30] = (200, 30, 30)
-        frames.append(f)
-    return frames
 
 
 def test_ensure_tiny_models_is_a_noop_the_second_time(tiny_models):
