@@ -18,7 +18,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from videoedit.v1 import video_edit_pb2 as pb
 from videoedit.v1 import video_edit_pb2_grpc as pb_grpc
-from videoedit.v1.contract import PromptPoint
+from videoedit.v1 import wire
 
 from ..errors import DeadlineExceeded, InvalidArgument, VideoEditError
 from ..jobs.manager import JobManager
@@ -73,7 +73,7 @@ def visual_prompt_from_proto(msg: pb.VisualPrompt) -> VisualPrompt:
     box = msg.box
     return VisualPrompt(
         frame_index=msg.frame_index,
-        points=tuple(PromptPoint(p.x, p.y, p.positive) for p in msg.points),
+        points=tuple(wire.decode_point(p) for p in msg.points),
         box=(box.x0, box.y0, box.x1, box.y1) if msg.HasField("box") else None,
         object=msg.object if msg.HasField("object") else None,
     )

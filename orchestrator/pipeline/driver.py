@@ -273,6 +273,8 @@ def _reused(ctx: JobContext, sources: MaskSources, key: MaskKey | None, paths: O
         listed = set(reused.picked)
         ids = _pick(ctx, picks, reused.paths.object_masks, lambda g: g + 1 in listed)  # files: ids - 1
         reused = dataclasses.replace(reused, picked=tuple(sorted(g + 1 for g in ids)))
+        frames = ", ".join(map(str, ctx.visual[0].picked_frames))
+        ctx.log.info("masks: the clicks on frame(s) %s keep object(s) %s", frames, list(reused.picked))
     ctx.log.info("masks: reused from %s, object(s) %s: no Segment call", reused.origin, list(reused.picked))
     return reused
 

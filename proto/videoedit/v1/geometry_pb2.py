@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bvideoedit/v1/geometry.proto\x12\x0cvideoedit.v1\"5\n\x03\x42ox\x12\n\n\x02x0\x18\x01 \x01(\x02\x12\n\n\x02y0\x18\x02 \x01(\x02\x12\n\n\x02x1\x18\x03 \x01(\x02\x12\n\n\x02y1\x18\x04 \x01(\x02\"/\n\x05Point\x12\t\n\x01x\x18\x01 \x01(\x02\x12\t\n\x01y\x18\x02 \x01(\x02\x12\x10\n\x08positive\x18\x03 \x01(\x08\x42T\n\x10\x64\x65v.videoedit.v1P\x01Z>github.com/videoedit/videoedit/gen/go/videoedit/v1;videoeditv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bvideoedit/v1/geometry.proto\x12\x0cvideoedit.v1\"5\n\x03\x42ox\x12\n\n\x02x0\x18\x01 \x01(\x02\x12\n\n\x02y0\x18\x02 \x01(\x02\x12\n\n\x02x1\x18\x03 \x01(\x02\x12\n\n\x02y1\x18\x04 \x01(\x02\"A\n\x05Point\x12\t\n\x01x\x18\x01 \x01(\x02\x12\t\n\x01y\x18\x02 \x01(\x02\x12\x15\n\x08positive\x18\x03 \x01(\x08H\x00\x88\x01\x01\x42\x0b\n\t_positiveBT\n\x10\x64\x65v.videoedit.v1P\x01Z>github.com/videoedit/videoedit/gen/go/videoedit/v1;videoeditv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,5 +35,5 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_BOX']._serialized_start=45
   _globals['_BOX']._serialized_end=98
   _globals['_POINT']._serialized_start=100
-  _globals['_POINT']._serialized_end=147
+  _globals['_POINT']._serialized_end=165
 # @@protoc_insertion_point(module_scope)

@@ -105,12 +105,17 @@ def encode_frame_prompt(prompt: FramePrompt) -> pb.FramePrompt:
     return message
 
 
+def decode_point(point: geometry_pb2.Point) -> PromptPoint:
+    """Point -> PromptPoint; `positive` unset is a click on the object."""
+    return PromptPoint(point.x, point.y, point.positive if point.HasField("positive") else True)
+
+
 def decode_frame_prompt(message: pb.FramePrompt) -> FramePrompt:
     """Its message -> FramePrompt (not checked: FramePrompt.problem says what is wrong with it)."""
     box = message.box
     return FramePrompt(
         frame_index=int(message.frame_index),
-        points=tuple(PromptPoint(p.x, p.y, p.positive) for p in message.points),
+        points=tuple(decode_point(p) for p in message.points),
         box=(box.x0, box.y0, box.x1, box.y1) if message.HasField("box") else None,
         object_id=message.object_id if message.HasField("object_id") else None,
     )
