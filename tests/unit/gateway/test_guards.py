@@ -141,6 +141,40 @@ def test_several_objects_pass_as_object_edits_and_bad_ones_are_400_naming_them()
             request_from_json(base | {"objects": objects})
 
 
+def test_visual_prompts_pass_as_messages_and_bad_ones_are_400_naming_them():
+    base = {"input_video_path": "a", "mask_prompt": "car", "edit_prompt": "x"}
+    prompts = [
+        {"frame_index": 3, "points": [{"x": 10, "y": 2.5}, {"x": 1, "y": 1, "positive": False}]},
+        {"frame_index": 9, "box": {"x0": 1, "y0": 2, "x1": 30, "y1": 40}, "object": 2},
+    ]
+    request = request_from_json(base | {"visual_prompts": prompts})
+    first, second = request.visual_prompts
+    assert first.frame_index == 3 and [(p.x, p.y, p.positive) for p in first.points] == [(10, 2.5, True), (1, 1, False)]
+    assert not first.HasField("box") and not first.HasField("object")
+    assert (second.box.x0, second.box.y1, second.object) == (1, 40, 2)
+    per_object = request_from_json(
+        {"input_video_path": "a", "objects": [{"mask_prompt": "car", "visual_prompts": prompts}]}
+    )
+    assert len(per_object.objects[0].visual_prompts) == 2
+    for given, named in (
+        ({"frame_index": 0}, None),
+        ("click", "visual_prompts[0]: must be an object"),
+        ({"frame": 1}, "visual_prompts[0]: unknown key(s) frame"),
+        ({"frame_index": 2**70}, "visual_prompts[0].frame_index"),
+        ({"points": {"x": 1}}, "visual_prompts[0].points: must be a list"),
+        ({"points": [{"x": 1, "y": "2"}]}, "visual_prompts[0].points[0].y"),
+        ({"points": [{"x": float("inf"), "y": 2}]}, "visual_prompts[0].points[0].x"),
+        ({"points": [{"x": 1, "y": 2, "positive": "yes"}]}, "visual_prompts[0].points[0].positive"),
+        ({"box": {"x0": 1, "y0": 2, "x1": 3}}, "visual_prompts[0].box: must be an object with x0, y0, x1 and y1"),
+        ({"object": 1.5}, "visual_prompts[0].object"),
+    ):
+        if named is None:
+            assert request_from_json(base | {"visual_prompts": [given]}).visual_prompts[0].frame_index == 0
+            continue
+        with pytest.raises(BadRequest, match=re.escape(named)):
+            request_from_json(base | {"visual_prompts": [given]})
+
+
 def test_secrets_in_the_access_log_are_redacted():
     record = logging.LogRecord(
         "uvicorn.access",
