@@ -26,7 +26,7 @@ def find_objects(ctx: JobContext, start: int = 0, stop: int | None = None) -> Si
     stop = info.frame_count if stop is None else min(stop, info.frame_count)
     stitcher = IdStitcher()
     frames_iter = read_frames(info, start, threads=ctx.threads)
-    tracker, run_start = ctx.models.track(prompts), start
+    tracker, run_start = ctx.track(prompts), start
     chunk_start = start
     try:
         while chunk_start < stop:
@@ -36,7 +36,7 @@ def find_objects(ctx: JobContext, start: int = 0, stop: int | None = None) -> Si
             except TrackingLost as err:  # nothing found yet, so nothing to carry over: start afresh here
                 ctx.log.warning("masking: %s; tracking starts again at frame %d", err, chunk_start)
                 tracker.close()
-                tracker, run_start = ctx.models.track(prompts), chunk_start
+                tracker, run_start = ctx.track(prompts), chunk_start
                 segmentation = tracker.segment(frames, 0)
             if chunk_start == start:
                 _cut_prompts(ctx, prompts, segmentation.prompts)

@@ -34,7 +34,7 @@ def test_a_job_keeps_the_sources_colour_depth_and_sar(stack, media_dir, case):
     assert media.summary.startswith(f"{width}x{height} ")
     assert media.hdr == ("hlg" if colour.transfer == 18 else "")
     if colour.transfer == 18:  # the final status says what was done with it
-        assert "HLG 10-bit source: the models see its signal as SDR" in final.message, final.message
+        assert "HLG 10-bit source: edited in SDR (tone-mapped" in final.message, final.message
         assert final.message.endswith("written as BT.2020 HLG 10-bit")
 
     source, output = play(clip), play(Path(final.output_video_path))
