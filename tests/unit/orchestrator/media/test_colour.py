@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from av.video.reformatter import Interpolation
 
-from orchestrator.media.colour import BT709, BT2020_NCL, HLG, SMPTE170M, Colour
+from orchestrator.media.colour import BT709, BT2020_NCL, HLG, PQ, SMPTE170M, Colour
 from orchestrator.media.decode import decoded_frames, encodes_as_decoded, probe, rgb_of
 from orchestrator.media.encode import encode_h264
 from orchestrator.media.summary import MediaSummary
@@ -108,6 +108,11 @@ def test_output_keeps_tags_depth_and_sar_and_untouched_samples(tmp_path, case):
                 assert np.array_equal(x.to_ndarray(), y.to_ndarray()), f"frame {i}'s samples changed"
     if colour.interlaced:
         return  # the moving car was deinterlaced: the system test compares the static rest
+    if colour.transfer in (HLG, PQ):
+        # A whole HDR frame through RGB takes the tone map there and back, which clips light above
+        # its peak and colours outside BT.709: the saving pass never does that to untouched pixels
+        # (media.splice; test_hdr_jobs), so only edited pixels are compared there.
+        return
     for before, after in zip(source.frames, output.frames):
         assert np.abs(before.astype(int) - after).mean() <= 1.0
 
