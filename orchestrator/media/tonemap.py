@@ -21,7 +21,8 @@ BT.709 are clipped, hence the edited pixels' way back only), and BT.709's BT.188
 
 Steps 1-3 are one LUT per channel over 16384 signal levels (16 per 10-bit sample); the
 way back is BT.1886 (a 256-entry LUT), the inverse matrix (BT.709 lies inside BT.2020: its 0..1
-light maps into 0..1) and the same LUT inverted numerically (it increases strictly).
+light maps into 0..1) and the same LUT inverted numerically (it increases strictly), tabled over
+65536 levels of the square root of light.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ REFERENCE_WHITE = 203.0  # cd/m2: HDR reference (diffuse) white, BT.2408
 PEAK = 1000.0  # cd/m2: mapped to SDR white
 SDR_GAMMA = 2.4  # BT.1886
 LEVELS = 16384  # signal levels of the per-channel LUT (16x the 10-bit samples)
+# Levels of the inverse LUT, over the square root of light (finer near black, where 8-bit SDR
+# codes are: its first code is 1.7e-6 of white, 85 levels up).
+INVERSE_LEVELS = 65536
 
 # Linear-light BT.2020 RGB -> BT.709 RGB (BT.2087).
 BT2020_TO_BT709 = np.array(
@@ -80,6 +84,7 @@ class ToneMap:
 
     transfer: int  # PQ or HLG
     curve: np.ndarray  # float64 LEVELS: signal level i/(LEVELS-1) -> tone-mapped BT.2020 light 0..1
+    inverse: np.ndarray  # float32 INVERSE_LEVELS: sqrt(light) i/(INVERSE_LEVELS-1) -> signal 0..1
 
     @classmethod
     def of(cls, transfer: int) -> ToneMap:
@@ -106,9 +111,8 @@ class ToneMap:
         to_sdr maps back to it (to rounding: the way edited pixels go back into the source)."""
         light = cv2.LUT(sdr, _SDR_LIGHT)  # float32 0..1
         light = np.clip(cv2.transform(light, _BT709_TO_BT2020), 0, 1)
-        top = int(np.argmax(self.curve >= 1)) if self.curve[-1] >= 1 else LEVELS - 1  # where it clips
-        levels = np.interp(light.ravel(), self.curve[: top + 1], np.arange(top + 1) / (LEVELS - 1))
-        return levels.reshape(sdr.shape).astype(np.float32)
+        index = np.rint(cv2.sqrt(light) * (INVERSE_LEVELS - 1)).astype(np.int32)
+        return self.inverse[index]
 
 
 _SDR_LIGHT = np.power(np.arange(256) / 255, SDR_GAMMA).astype(np.float32)
@@ -125,4 +129,7 @@ def _tone_map(transfer: int) -> ToneMap:
     # Strictly increasing up to where it reaches 1 (PQ above the peak is clipped flat there; the
     # inverse stops at the first level that reaches it, the peak).
     assert (np.diff(curve[curve < 1]) > 0).all()
-    return ToneMap(transfer, curve)
+    top = int(np.argmax(curve >= 1)) if curve[-1] >= 1 else LEVELS - 1  # where it reaches 1
+    roots = np.linspace(0, 1, INVERSE_LEVELS)
+    inverse = np.interp(roots * roots, curve[: top + 1], signal[: top + 1]).astype(np.float32)
+    return ToneMap(transfer, curve, inverse)
