@@ -52,6 +52,11 @@ CASES = {
         ClipColour(pix_fmt="yuv420p10le", matrix=9, primaries=9, transfer=18, codec="libx265"),
         (320, 240),
     ),
+    # A camera's HLG master: 4:2:2 10-bit HEVC (written as 4:2:0: subsampled in YCbCr, no RGB).
+    "HLG 10-bit 4:2:2 HEVC": (
+        ClipColour(pix_fmt="yuv422p10le", matrix=9, primaries=9, transfer=18, codec="libx265"),
+        (320, 240),
+    ),
     # An HDR10 clip: HEVC Main 10, BT.2020, PQ, with its mastering display and light levels.
     "PQ 10-bit HEVC HDR10": (
         ClipColour(pix_fmt="yuv420p10le", matrix=9, primaries=9, transfer=16, codec="libx265", hdr10=True),

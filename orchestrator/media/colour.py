@@ -116,6 +116,20 @@ class Colour:
             return self.tone_map.to_sdr(rgb48.to_ndarray().astype(np.float32) / 65535)
         return frame.reformat(format="rgb24", src_colorspace=sws_matrix, src_color_range=sws_range).to_ndarray()
 
+    def subsampled(self, frame: av.VideoFrame) -> np.ndarray:
+        """An even-sized frame of another YCbCr layout (4:2:2, 4:4:4) as this colour's 4:2:0 planes
+        (stacked), by swscale told this matrix and range on both sides: chroma is subsampled, no
+        sample converted."""
+        sws_matrix = _SWSCALE_MATRIX[_WEIGHTS[self.matrix]]
+        sws_range = FULL if self.full_range else LIMITED
+        return frame.reformat(
+            format=self.pix_fmt,
+            src_colorspace=sws_matrix,
+            dst_colorspace=sws_matrix,
+            src_color_range=sws_range,
+            dst_color_range=sws_range,
+        ).to_ndarray()
+
     def from_rgb(self, image: np.ndarray) -> av.VideoFrame:
         """An even-sized RGB uint8 image as the encoder's tagged 4:2:0 frame of this colour (see
         samples)."""

@@ -224,19 +224,22 @@ def encodes_as_decoded(frame: av.VideoFrame) -> bool:
     """The frame can go to media.encode as it was decoded: upright, and in a 4:2:0 layout the
     encoder writes (8 or 10 bits, either range: the output keeps the source's colour, so the
     very samples decoded are the ones written)."""
-    return samples_exact(frame) and orientation(frame) == (0, False)
+    return _exact_420(frame) and orientation(frame) == (0, False)
 
 
-def samples_exact(frame: av.VideoFrame) -> bool:
-    """The frame is in a 4:2:0 layout the encoder writes, so its samples (upright_samples) can be
-    written as decoded, turned and mirrored as they are (4:2:0 planes of even size turn whole)."""
-    return _exact_420(frame)
-
-
-def upright_samples(frame: av.VideoFrame) -> np.ndarray:
-    """A samples_exact frame's stacked 4:2:0 planes (H*3/2 x W, as PyAV's to_ndarray), upright and
-    unmirrored: the very samples decoded, in the output's orientation."""
-    planes = frame.to_ndarray()
+def output_samples(frame: av.VideoFrame, colour: Colour) -> np.ndarray | None:
+    """The frame's samples in the output's 4:2:0 layout (stacked planes, H*3/2 x W, as PyAV's
+    to_ndarray), upright and unmirrored; None: the frame goes through RGB. The layouts the encoder
+    writes come as decoded. Other even-sized HDR ones (4:2:2, 4:4:4) are subsampled to 4:2:0 by
+    swscale in YCbCr, told the same matrix and range both sides, so no sample takes the tone map
+    there and back (which clips); other SDR layouts and odd sizes go through RGB, exact to
+    rounding but for the chroma x264 subsamples anyway."""
+    if _exact_420(frame):
+        planes = frame.to_ndarray()
+    elif frame.width % 2 or frame.height % 2 or not colour.hdr:
+        return None
+    else:
+        planes = colour.subsampled(frame)
     turns, mirrored = orientation(frame)
     if (turns, mirrored) == (0, False):
         return planes

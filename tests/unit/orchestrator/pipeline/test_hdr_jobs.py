@@ -32,7 +32,7 @@ def run(tmp_path: Path, clip: Path):
     return run_fake_job(tmp_path, clip, models, extra, job_id="hdr", mask_prompt="car", edit_prompt="make it grey")
 
 
-@pytest.mark.parametrize("case", ["HLG 10-bit HEVC", "PQ 10-bit HEVC HDR10"])
+@pytest.mark.parametrize("case", ["HLG 10-bit HEVC", "PQ 10-bit HEVC HDR10", "HLG 10-bit 4:2:2 HEVC"])
 def test_an_hdr_job_edits_in_sdr_and_writes_the_untouched_samples_as_decoded(tmp_path, case):
     colour, (width, height) = CASES[case]
     clip = make_colour_clip(tmp_path / "clip.mp4", colour, width, height, frames=FRAMES)
@@ -48,7 +48,9 @@ def test_an_hdr_job_edits_in_sdr_and_writes_the_untouched_samples_as_decoded(tmp
     masks = MaskStore(work / "masks-0.bits", FRAMES, height, width, resume_up_to=FRAMES)
     with CropSpool(work / "edited-0.crops", FRAMES, resume_up_to=FRAMES) as edits:
         given = [f.to_ndarray() for f in output_frames(ctx, [Layer(masks, edits)])]
-    decoded = [f.to_ndarray() for _, f in decoded_frames(info)]
+    # As decoded; a 4:2:2 source as swscale subsamples it to 4:2:0 in YCbCr (no RGB, no tone map).
+    as_420 = (lambda f: f.to_ndarray()) if "420" in colour.pix_fmt else source.subsampled
+    decoded = [as_420(f) for _, f in decoded_frames(info)]
     grey = source.samples(np.full((2, 2, 3), GREY, np.uint8))[:, 0]  # Y, U, V of SDR grey, back in the signal
     cores = []
     for i, (out, samples) in enumerate(zip(given, decoded, strict=True)):
@@ -67,6 +69,11 @@ def test_an_hdr_job_edits_in_sdr_and_writes_the_untouched_samples_as_decoded(tmp
     # The encoded output: the source's tags, depth and side data; the edit near its samples.
     before, after = play(clip), play(paths.video)
     assert after.tags == before.tags and after.pix_fmt == "yuv420p10le"
+    for i, (shown, written) in enumerate(zip(before.frames, after.frames, strict=True)):
+        # As a tag-honouring player shows them (no tone map): outside the edit, the source.
+        near = cv2.dilate(masks.get(i).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+        shift = (written.astype(int) - shown)[~near].mean(axis=0)
+        assert np.abs(shift).max() <= 1.0, f"untouched pixels moved by {shift} on frame {i}"
     with av.open(str(paths.video)) as written:
         frames = list(written.decode(video=0))
     assert HdrSideData.of_frame(frames[0]) == info.hdr_side_data
