@@ -25,6 +25,8 @@ class ClipColour:
     sample_aspect_ratio: Fraction = Fraction(1)
     codec: str = "libx264"
     interlaced: bool = False  # coded as fields (x264's interlaced mode)
+    hdr10: bool = False  # HEVC with mastering-display and content-light-level SEI (HDR10_SIDE_DATA)
+    mirrored: bool = False  # a display matrix that mirrors the picture left-right
 
     def tag(self, target: av.VideoFrame | av.codec.context.CodecContext) -> None:
         target.colorspace, target.color_primaries, target.color_trc = self.matrix, self.primaries, self.transfer
@@ -32,6 +34,8 @@ class ClipColour:
 
 
 BT601 = {"matrix": 6, "primaries": 6, "transfer": 6}
+# x265's HDR10 SEI: a P3-D65 mastering display of 1000/0.0001 cd/m2, MaxCLL 1000, MaxFALL 400.
+HDR10_SIDE_DATA = "master-display=G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,1):max-cll=1000,400"
 
 
 CASES = {
@@ -48,6 +52,16 @@ CASES = {
         ClipColour(pix_fmt="yuv420p10le", matrix=9, primaries=9, transfer=18, codec="libx265"),
         (320, 240),
     ),
+    # A camera's HLG master: 4:2:2 10-bit HEVC (written as 4:2:0: subsampled in YCbCr, no RGB).
+    "HLG 10-bit 4:2:2 HEVC": (
+        ClipColour(pix_fmt="yuv422p10le", matrix=9, primaries=9, transfer=18, codec="libx265"),
+        (320, 240),
+    ),
+    # An HDR10 clip: HEVC Main 10, BT.2020, PQ, with its mastering display and light levels.
+    "PQ 10-bit HEVC HDR10": (
+        ClipColour(pix_fmt="yuv420p10le", matrix=9, primaries=9, transfer=16, codec="libx265", hdr10=True),
+        (320, 240),
+    ),
 }
 ENCODER_OPTIONS = {"libx264": {"crf": "12"}, "libx265": {"crf": "12", "x265-params": "log-level=error"}}
 
@@ -59,8 +73,14 @@ def make_colour_clip(path: Path, colour: ClipColour, width: int, height: int, fr
         pytest.skip(f"PyAV's FFmpeg has no {colour.codec}: no such source can be made here")
     background = _background(width, height)
     with av.open(str(path), "w") as out:
-        fields = {"flags": "+ildct+ilme"} if colour.interlaced else {}
-        video = out.add_stream(colour.codec, rate=24, options={**ENCODER_OPTIONS[colour.codec], **fields})
+        options = dict(ENCODER_OPTIONS[colour.codec])
+        if colour.interlaced:
+            options["flags"] = "+ildct+ilme"
+        if colour.hdr10:
+            options["x265-params"] += f":{HDR10_SIDE_DATA}"
+        video = out.add_stream(colour.codec, rate=24, options=options)
+        if colour.mirrored:
+            video.set_display_rotation(0, hflip=True)
         video.width, video.height, video.pix_fmt = width, height, colour.pix_fmt
         colour.tag(video.codec_context)
         video.codec_context.sample_aspect_ratio = colour.sample_aspect_ratio

@@ -19,13 +19,16 @@ from typing import TypeVar
 import av
 import numpy as np
 
+from orchestrator.jobs.validation import parse_extra
 from orchestrator.media.decode import VideoInfo, upright_rgb
 from orchestrator.media.mask_store import MaskStore
 from orchestrator.models import Models
-from orchestrator.pipeline.context import JobContext
+from orchestrator.pipeline import output_paths, run_pipeline
+from orchestrator.pipeline.concurrency import StopSignal
+from orchestrator.pipeline.context import JobContext, OutputPaths
 from orchestrator.pipeline.masking import find_objects
 from orchestrator.pipeline.propagating import mask_store, object_masks, propagate
-from orchestrator.request import EditOptions, JobStatus, VideoEditRequest
+from orchestrator.request import CheckedRequest, EditOptions, JobStatus, VideoEditRequest
 from videoedit.v1 import video_edit_pb2 as pb
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -108,6 +111,42 @@ def job_context(
     return JobContext(
         VideoEditRequest(**fields), options, info, models, RecordedProgress(), logging.getLogger("tests"), workdir
     )
+
+
+def run_fake_job(
+    tmp_path: Path,
+    clip: Path,
+    models: Models,
+    extra: dict[str, str],
+    progress: RecordedProgress | None = None,
+    stop: StopSignal | None = None,
+    **request_fields,
+) -> tuple[OutputPaths, Path]:
+    """A whole job in-process (run_pipeline, one thread) on `clip`, outputs under tmp_path/out;
+    returns its outputs and its work directory (kept: the masks and edits it left)."""
+    fields = dict(job_id="unit", mask_prompt="", edit_prompt="", num_inference_steps=2, erode_kernel=0)
+    request = VideoEditRequest(
+        input_video_path=clip,
+        output_dir=tmp_path / "out",
+        apply_smoothing=False,
+        extra=extra,
+        **{**fields, **request_fields},
+    )
+    request.output_dir.mkdir(parents=True, exist_ok=True)
+    work = tmp_path / "work"
+    work.mkdir(exist_ok=True)
+    paths = run_pipeline(
+        CheckedRequest(request, parse_extra(extra)),
+        models,
+        progress or RecordedProgress(),
+        logging.getLogger("tests.job"),
+        work,
+        stop or StopSignal(),
+        output_paths(request),
+        threads=1,
+        attempt=2,
+    )
+    return paths, work
 
 
 # --- videos ---

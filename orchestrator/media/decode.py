@@ -8,6 +8,8 @@ with the length of the video.
 
 from __future__ import annotations
 
+import math
+import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -16,9 +18,11 @@ from pathlib import Path
 
 import av
 import numpy as np
+from av.sidedata.sidedata import Type
 
 from ..errors import InvalidArgument
 from .colour import Colour
+from .hdr_side_data import HdrSideData
 
 MIN_SIDE = 16  # smaller frames hold no object SAM3 could find or a crop could edit
 MAX_SIDE = 8192  # 8K UHD (7680x4320) fits; larger frames would need GBs per frame in the pipeline
@@ -73,6 +77,8 @@ class VideoInfo:
     colour: Colour | None = None  # the source's (None: plain SDR of its size, see Colour.sdr)
     sample_aspect_ratio: Fraction = Fraction(1)  # of the upright frames, which the output keeps
     interlaced: bool = False  # the first frame is interlaced (fields, not a progressive picture)
+    mirrored: bool = False  # the display matrix mirrors the picture (after its rotation); served unmirrored
+    hdr_side_data: HdrSideData | None = None  # mastering display, content light level: the output keeps them
 
     @property
     def output_colour(self) -> Colour:
@@ -101,6 +107,7 @@ def probe(
             codec = stream.codec_context.name
             audio_tracks = len(container.streams.audio)
             count = rotation = 0
+            mirrored, side_data = False, None
             width = height = 0
             pts: list[int | None] = []
             colour, interlaced = None, False
@@ -108,8 +115,11 @@ def probe(
             for frame in container.decode(stream):
                 pts.append(frame.pts)
                 if count == 0:
-                    width, height, rotation = frame.width, frame.height, _quarter_turns(frame) * 90
+                    width, height = frame.width, frame.height
+                    turns, mirrored = orientation(frame)
+                    rotation = turns * 90
                     colour, interlaced = Colour.of_frame(frame), bool(frame.interlaced_frame)
+                    side_data = HdrSideData.of_frame(frame) if colour.hdr else None
                     _check_size(path, width, height)
                 elif (frame.width, frame.height) != (width, height):
                     raise InvalidArgument(
@@ -142,6 +152,8 @@ def probe(
         colour=colour,
         sample_aspect_ratio=sar,
         interlaced=interlaced,
+        mirrored=mirrored,
+        hdr_side_data=side_data,
     )
 
 
@@ -204,16 +216,37 @@ def _deinterlaced(stream: av.video.stream.VideoStream, frames: Iterator[av.Video
 
 
 def upright_rgb(frame: av.VideoFrame) -> np.ndarray:
-    """The decoded frame as RGB uint8 HxWx3, turned upright."""
-    # Contiguous copy: rot90 returns a strided view that cv2 and PyAV reject.
-    return np.ascontiguousarray(np.rot90(rgb_of(frame), _quarter_turns(frame)))
+    """The decoded frame as RGB uint8 HxWx3, turned upright and unmirrored."""
+    return _upright(rgb_of(frame), *orientation(frame))
 
 
 def encodes_as_decoded(frame: av.VideoFrame) -> bool:
     """The frame can go to media.encode as it was decoded: upright, and in a 4:2:0 layout the
     encoder writes (8 or 10 bits, either range: the output keeps the source's colour, so the
     very samples decoded are the ones written)."""
-    return _exact_420(frame) and _quarter_turns(frame) == 0
+    return _exact_420(frame) and orientation(frame) == (0, False)
+
+
+def output_samples(frame: av.VideoFrame, colour: Colour) -> np.ndarray | None:
+    """The frame's samples in the output's 4:2:0 layout (stacked planes, H*3/2 x W, as PyAV's
+    to_ndarray), upright and unmirrored; None: the frame goes through RGB. The layouts the encoder
+    writes come as decoded. Other even-sized HDR ones (4:2:2, 4:4:4) are subsampled to 4:2:0 by
+    swscale in YCbCr, told the same matrix and range both sides, so no sample takes the tone map
+    there and back (which clips); other SDR layouts and odd sizes go through RGB, exact to
+    rounding but for the chroma x264 subsamples anyway."""
+    if _exact_420(frame):
+        planes = frame.to_ndarray()
+    elif frame.width % 2 or frame.height % 2 or not colour.hdr:
+        return None
+    else:
+        planes = colour.subsampled(frame)
+    turns, mirrored = orientation(frame)
+    if (turns, mirrored) == (0, False):
+        return planes
+    height = planes.shape[0] * 2 // 3
+    y = _upright(planes[:height], turns, mirrored)
+    u, v = (_upright(c.reshape(height // 2, -1), turns, mirrored) for c in np.split(planes[height:].ravel(), 2))
+    return np.concatenate([y.ravel(), u.ravel(), v.ravel()]).reshape(-1, y.shape[1])
 
 
 def rgb_of(frame: av.VideoFrame) -> np.ndarray:
@@ -246,6 +279,26 @@ def _video_stream(container: av.container.InputContainer, threads: int) -> av.vi
     return stream
 
 
-def _quarter_turns(frame: av.VideoFrame) -> int:
-    """Counterclockwise quarter turns that show the frame upright (its display matrix)."""
-    return round((frame.rotation or 0) / 90) % 4
+def orientation(frame: av.VideoFrame) -> tuple[int, bool]:
+    """(counterclockwise quarter turns, then a left-right mirror) that show the frame as its
+    display matrix says. A matrix with a negative determinant mirrors: FFmpeg writes a flip as the
+    rotation's matrix with its first column negated (av_display_matrix_flip, after the rotation),
+    so negating it back gives the rotation. PyAV's frame.rotation reads a mirrored matrix as a
+    rotation (an h-flip as 180 degrees, a v-flip as 0), hence the matrix's own reading."""
+    side = frame.side_data.get(Type.DISPLAYMATRIX)
+    if side is None:
+        return 0, False
+    m = struct.unpack("=9i", bytes(side))
+    mirrored = m[0] * m[4] - m[1] * m[3] < 0
+    first = -m[0] if mirrored else m[0]
+    degrees = -math.degrees(math.atan2(m[1], first))  # av_display_rotation_get
+    return round(degrees / 90) % 4, mirrored
+
+
+def _upright(image: np.ndarray, turns: int, mirrored: bool) -> np.ndarray:
+    """`image` turned `turns` quarter turns counterclockwise, then mirrored left-right."""
+    if (turns, mirrored) == (0, False):
+        return image
+    turned = np.rot90(image, turns)
+    # Contiguous copy: rot90 and flips return strided views that cv2 and PyAV reject.
+    return np.ascontiguousarray(turned[:, ::-1] if mirrored else turned)

@@ -1,7 +1,9 @@
 """H.264 mp4 encoding with PyAV: RGB frames at the source's frame times, with its other tracks.
 
 The mp4 is 4:2:0 in the source's colour (media.colour: matrix, range, primaries, transfer, all
-tagged) and depth: 8-bit sources give yuv420p (High), 10-bit ones yuv420p10le (High 10). High 10
+tagged) and depth: 8-bit sources give yuv420p (High), 10-bit ones yuv420p10le (High 10); an HDR
+source's mastering-display and content-light-level side data go into x264's SEI
+(media.hdr_side_data). High 10
 rather than HEVC Main 10: the same encoder and options, every FFmpeg-based player and VLC play it,
 and the edit path does not change codec with the source (browsers' hardware decoders often do
 not take High 10: see the README). The sample aspect ratio is the source's. `+faststart` so it
@@ -49,7 +51,8 @@ def encode_h264(
     media.decode.encodes_as_decoded passes) at the source's frame times; mux the other tracks and
     metadata of `audio_from` (what was done with each track goes to `log`). `threads`: x264
     threads (0: x264 picks, 1.5 per core). `colour`: the output's (default the source's,
-    info.output_colour). Returns the frame count."""
+    info.output_colour; the source's HDR side data is written only with it). Returns the frame
+    count."""
     even_w, even_h = info.width + info.width % 2, info.height + info.height % 2
     times = info.frame_times()
     count = 0
@@ -57,7 +60,11 @@ def encode_h264(
         av.open(str(path), "w", format="mp4", options={"movflags": "+faststart+use_metadata_tags"}) as out,
         av.open(str(audio_from)) if audio_from else nullcontext() as src,
     ):
-        video = out.add_stream("libx264", rate=info.fps, options={**options, "threads": str(threads)})
+        options = {**options, "threads": str(threads)}
+        if colour is None and info.hdr_side_data is not None:  # the video, not the mask's matte
+            params = (options.get("x264-params"), info.hdr_side_data.x264_params())
+            options["x264-params"] = ":".join(p for p in params if p)
+        video = out.add_stream("libx264", rate=info.fps, options=options)
         colour = colour or info.output_colour
         video.width, video.height, video.pix_fmt = even_w, even_h, colour.pix_fmt
         video.codec_context.sample_aspect_ratio = info.sample_aspect_ratio

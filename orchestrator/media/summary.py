@@ -71,10 +71,10 @@ def colour_note(info: VideoInfo) -> str:
     """What the job does with a 10-bit or HDR source, for the log and the final status ("" for
     8-bit SDR, written as it came)."""
     colour = info.output_colour
-    if colour.hdr:
+    if colour.tone_map is not None:
         return (
-            f"{colour.hdr.upper()} {colour.bit_depth}-bit source: the models see its signal as SDR "
-            f"(no tone map yet), written as {colour.describe()}"
+            f"{colour.hdr.upper()} {colour.bit_depth}-bit source: edited in SDR (tone-mapped: "
+            f"{colour.tone_map.describe()}; edits mapped back), written as {colour.describe()}"
         )
     if colour.bit_depth > 8:
         return f"{colour.bit_depth}-bit source: the models see 8-bit RGB, written as {colour.describe()} (High 10)"
@@ -84,8 +84,17 @@ def colour_note(info: VideoInfo) -> str:
 def plan(info: VideoInfo) -> str:
     """What the job does with the source's colour, depth and geometry, for the log."""
     notes = [colour_note(info) or f"written as {info.output_colour.describe()}"]
+    if info.hdr_side_data is not None:
+        notes.append(f"HDR side data kept: {info.hdr_side_data.describe()}")
+    elif info.output_colour.hdr:
+        notes.append("no mastering-display or content-light-level side data in the source")
     if info.sample_aspect_ratio != 1:
-        notes.append("the models see the stored (non-square) pixels; the output keeps the sample aspect ratio")
+        notes.append(
+            "the models see square pixels (resampled by the sample aspect ratio); the output keeps "
+            "the stored size and the sample aspect ratio"
+        )
+    if info.mirrored:
+        notes.append("mirrored by its display matrix: served unmirrored, like a rotation")
     if info.interlaced:
         notes.append(f"interlaced: deinterlaced by bwdif, one frame per frame, written progressive at {info.fps} fps")
     return "; ".join(notes)

@@ -43,7 +43,7 @@ ADAPTIVE_MIN_CARRIED = 0.75
 
 def crop_boxes(ctx: JobContext, masks: MaskStore) -> list[Box | None]:
     """Every frame's crop box (None: no object), as the editing stage cuts them."""
-    return stabilised_crops(masks.boxes(), ctx.info.width, ctx.info.height, ctx.options.crop_margin)
+    return stabilised_crops(masks.boxes(), ctx.info.width, ctx.info.height, ctx.options.crop_margin, sar=ctx.sar)
 
 
 def plan_keyframes(ctx: JobContext, masks: MaskStore, boxes: list[Box | None], plan: KeyframePlan) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,6 +21,7 @@ from ..media.decode import VideoInfo
 from ..media.mask_cache import MaskCache
 from ..media.object_list import ObjectList
 from ..models import Models, Tracker
+from ..models.square_pixels import square_pixels
 from ..request import CheckedRequest, EditOptions, JobStatus, Mode, ObjectEdit, VideoEditRequest
 from ..vision.crop import Box
 from ..vision.prompts import TargetPrompts, target_prompts
@@ -206,6 +208,16 @@ class JobContext:
     def tracking(self, keep: Keep) -> Targets:
         """The targets as tracking sees them: each one's mask prompt, and `keep`, the ids each edits."""
         return Targets(tuple(t.mask_prompt for t in self.targets), keep)
+
+    def track(self, prompts: Sequence[str]) -> Tracker:
+        """A new tracker of `prompts` (Models.track) that sees square pixels whatever the source's
+        sample aspect ratio (models.square_pixels)."""
+        return square_pixels(self.models.track(prompts), self.info.sample_aspect_ratio)
+
+    @property
+    def sar(self) -> float:
+        """The source's sample aspect ratio (1.0: square pixels), for crop geometry."""
+        return float(self.info.sample_aspect_ratio)
 
     def for_target(self, k: int) -> JobContext:
         """This context for target `k` alone: its request is the one-object form with that target's

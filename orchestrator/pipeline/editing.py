@@ -82,7 +82,7 @@ def edit_frame(ctx: JobContext, index: int, frame: np.ndarray, mask: np.ndarray)
     info = ctx.info
     bbox = mask_bbox(mask)
     assert bbox is not None  # masking found the object on this frame
-    box = crop_box(bbox, info.width, info.height, ctx.options.crop_margin)
+    box = crop_box(bbox, info.width, info.height, ctx.options.crop_margin, sar=ctx.sar)
     [crop] = submit_edit(ctx, [edit_target(ctx, index, frame, box)])
     edited = frame.copy()
     region(edited, box)[:], _ = paste(
@@ -108,7 +108,7 @@ def edit_frames(
     """Edit every frame that has an object (or, with `keys`, only the keyframes) into `out` (the
     model's whole edited crop, resized to its box), decoding the video for the crops; returns the
     Edit calls made. `ready` learns how far `out` is final, for stages running behind this one."""
-    boxes = stabilised_crops(masks.boxes(), ctx.info.width, ctx.info.height, ctx.options.crop_margin)
+    boxes = stabilised_crops(masks.boxes(), ctx.info.width, ctx.info.height, ctx.options.crop_margin, sar=ctx.sar)
 
     def wanted(index: int) -> bool:  # asked in frame order: an adaptive plan is followed as it is made
         return boxes[index] is not None and (keys is None or keys[index])
@@ -149,7 +149,7 @@ def _tracked_crops(
     `boxes_before`: the mask boxes of the frames before the first one `tracked` hands over
     (edited already): the stabiliser sees them, their crops are not edited again."""
     stabiliser: CropStabiliser[np.ndarray | None] = CropStabiliser(
-        ctx.info.width, ctx.info.height, ctx.options.crop_margin
+        ctx.info.width, ctx.info.height, ctx.options.crop_margin, sar=ctx.sar
     )
     first = len(boxes_before)
     for box in boxes_before:

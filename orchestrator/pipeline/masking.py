@@ -35,7 +35,7 @@ def find_objects(ctx: JobContext, start: int = 0, stop: int | None = None) -> Si
     stop = info.frame_count if stop is None else min(stop, info.frame_count)
     stitcher = IdStitcher()
     frames_iter = read_frames(info, start, threads=ctx.threads)
-    tracker, run_start = ctx.models.track(prompts), start
+    tracker, run_start = ctx.track(prompts), start
     chunk_start = start
     try:
         while chunk_start < stop:
@@ -46,7 +46,7 @@ def find_objects(ctx: JobContext, start: int = 0, stop: int | None = None) -> Si
             except TrackingLost as err:  # nothing found yet, so nothing to carry over: start afresh here
                 ctx.log.warning("masking: %s; tracking starts again at frame %d", err, chunk_start)
                 tracker.close()
-                tracker, run_start = ctx.models.track(prompts), chunk_start
+                tracker, run_start = ctx.track(prompts), chunk_start
                 visual = prompts_for_call(ctx.model_prompts, chunk_start, len(frames), run_start, stitcher.session_id)
                 segmentation = tracker.segment(frames, 0, visual)
             if chunk_start == start:
@@ -93,7 +93,7 @@ def track_back(ctx: JobContext, start: int) -> Path | None:
     on_first = [p for p in ctx.model_prompts if p.frame_index == start]
     asked = [FramePrompt(0, p.points, p.box, PROMPTED_ID_BASE + (p.object_id or 0)) for p in on_first]
     path = ctx.workdir / "backward.masks"
-    tracker = ctx.models.track([])
+    tracker = ctx.track([])
     end, sent = start + 1, 0  # frames [0, end) are still to track back
     try:
         with ObjectMasks(path, info.height, info.width) as out:

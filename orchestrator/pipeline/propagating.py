@@ -283,7 +283,7 @@ class _TrackingRun:
         self.in_flight: deque[_Chunk] = deque()
         self.restarts = 0
         if session is None:  # a new session: its first chunk is led by the frames before
-            self.tracker, self.run_start = ctx.models.track(targets.texts), received - self.overlap
+            self.tracker, self.run_start = ctx.track(targets.texts), received - self.overlap
         else:
             self.tracker, self.run_start = session
         self._opening = session is None
@@ -321,7 +321,7 @@ class _TrackingRun:
             MAX_RESTARTS,
         )
         self.tracker.close()
-        self.tracker = self.ctx.models.track(self.targets.texts)
+        self.tracker = self.ctx.track(self.targets.texts)
         self.in_flight = deque(
             self._send(c.start, c.frames, c.before, opens=i == 0) for i, c in enumerate(self.in_flight)
         )

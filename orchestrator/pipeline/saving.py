@@ -22,9 +22,10 @@ import numpy as np
 
 from ..media.colour import Colour
 from ..media.crop_spool import CropSpool
-from ..media.decode import decoded_frames, encodes_as_decoded, upright_rgb
+from ..media.decode import decoded_frames, encodes_as_decoded, output_samples, upright_rgb
 from ..media.encode import MASK_X264_OPTIONS, encode_h264
 from ..media.mask_store import MaskStore
+from ..media.splice import Before, splice
 from ..vision.compositing import box_paste_mask, paste, paste_mask
 from ..vision.crop import Box, region
 from .concurrency import FrameWatermark
@@ -83,8 +84,12 @@ def save_mask_video(ctx: JobContext, masks: Sequence[MaskStore], paths: OutputPa
 
 def output_frames(ctx: JobContext, layers: Sequence[Layer]) -> Iterator[np.ndarray | av.VideoFrame]:
     """The output video's frames, in order: each decoded source frame with every layer's edit
-    pasted (RGB), or as decoded when it has none and encodes as it is
-    (media.decode.encodes_as_decoded)."""
+    pasted. A frame with none that encodes as it is (media.decode.encodes_as_decoded) goes as
+    decoded; the others as their samples in the output's layout, upright (media.decode.
+    output_samples), with only the pixels the edits changed converted back from RGB (media.splice:
+    an HDR source's untouched pixels never take the tone map's way there and back); odd-sized
+    frames as RGB."""
+    colour = ctx.info.output_colour
     for index, decoded in decoded_frames(ctx.info, threads=ctx.threads):
         for layer in layers:
             if layer.ready is not None:
@@ -97,13 +102,15 @@ def output_frames(ctx: JobContext, layers: Sequence[Layer]) -> Iterator[np.ndarr
             yield decoded
             continue
         frame = upright_rgb(decoded)
+        samples = output_samples(decoded, colour)
+        before = [Before.of(frame, edit[0]) for edit in edits if edit is not None] if samples is not None else []
         for layer, edit in zip(layers, edits, strict=True):
             pasted = None if edit is None else _pasted(ctx, frame, index, layer.masks, *edit)
             if layer.place is not None:
                 layer.place(index, frame, pasted)
             elif pasted is not None:
                 region(frame, pasted.box)[:] = pasted.pixels
-        yield frame
+        yield frame if samples is None else colour.frame(splice(samples, frame, before, colour))
 
 
 def _pasted(ctx: JobContext, frame: np.ndarray, index: int, masks: MaskStore, box: Box, pixels: np.ndarray) -> Pasted:

@@ -50,19 +50,22 @@ def crop_box(
     margin: float,
     center: tuple[float, float] | None = None,
     side: float | None = None,
+    sar: float = 1.0,
 ) -> Box:
-    """A square crop around `box` grown by `margin` per side, kept inside the frame.
+    """A crop around `box` grown by `margin` per side, square on screen, kept inside the frame.
 
     `center`/`side` (from `stabilised_crops`) override the box's own, but the
     crop always grows to contain the whole box. Where the frame is too small
-    for the square, the crop is cut to the frame on that axis."""
+    for the square, the crop is cut to the frame on that axis. `side` is in rows; with a sample
+    aspect ratio `sar` != 1 (anamorphic) the crop is side / sar stored pixels wide, so resized to
+    the model's square working size it shows square pixels."""
     x0, y0, x1, y1 = box
     cx, cy = center or ((x0 + x1) / 2, (y0 + y1) / 2)
     if side is None:
-        side = max(x1 - x0, y1 - y0, 16) * (1 + 2 * margin)
+        side = max((x1 - x0) * sar, y1 - y0, 16) * (1 + 2 * margin)
     # The crop must contain the box even when its centre was moved.
-    side = max(side, 2 * max(cx - x0, x1 - cx), 2 * max(cy - y0, y1 - cy))
-    crop_w, crop_h = int(np.ceil(min(side, width))), int(np.ceil(min(side, height)))
+    side = max(side, 2 * max(cx - x0, x1 - cx) * sar, 2 * max(cy - y0, y1 - cy))
+    crop_w, crop_h = int(np.ceil(min(side / sar, width))), int(np.ceil(min(side, height)))
     left = int(np.clip(np.floor(cx - crop_w / 2), 0, width - crop_w))
     top = int(np.clip(np.floor(cy - crop_h / 2), 0, height - crop_h))
     # Clamping to the frame can shift the crop off the box by a pixel of rounding: pull it back.
@@ -72,11 +75,11 @@ def crop_box(
 
 
 def stabilised_crops(
-    boxes: Sequence[Box | None], width: int, height: int, margin: float, window: int = CROP_WINDOW
+    boxes: Sequence[Box | None], width: int, height: int, margin: float, window: int = CROP_WINDOW, sar: float = 1.0
 ) -> list[Box | None]:
     """Crop boxes for every frame (from its mask's bounding box, None: no object), smoothed over
     time so the crop does not jitter (CropStabiliser, all boxes known)."""
-    stabiliser: CropStabiliser[None] = CropStabiliser(width, height, margin, window)
+    stabiliser: CropStabiliser[None] = CropStabiliser(width, height, margin, window, sar)
     crops: list[Box | None] = [None] * len(boxes)
     for box in boxes:
         for index, crop, _ in stabiliser.add(box, None):
@@ -97,8 +100,9 @@ class CropStabiliser(Generic[T]):
     carries along (its pixels) comes out with its crop; nothing older than half a window is kept.
     """
 
-    def __init__(self, width: int, height: int, margin: float, window: int = CROP_WINDOW) -> None:
+    def __init__(self, width: int, height: int, margin: float, window: int = CROP_WINDOW, sar: float = 1.0) -> None:
         self._width, self._height, self._margin, self._half = width, height, margin, window // 2
+        self._sar = sar  # sample aspect ratio: crops are square on screen (crop_box)
         self._boxes: deque[Box | None] = deque()  # boxes of frames [self._first, self._first + len)
         self._first = 0
         self._waiting: deque[tuple[int, T]] = deque()  # frames with a box whose crop is not final yet
@@ -142,10 +146,10 @@ class CropStabiliser(Generic[T]):
     def _crop(self, index: int, lo: int, hi: int) -> Box:
         stretch = [self._box(i) for i in range(lo, hi + 1)]
         center = tuple(np.array([((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) for b in stretch]).mean(axis=0))
-        side = max(max(b[2] - b[0], b[3] - b[1], 16) * (1 + 2 * self._margin) for b in stretch)
+        side = max(max((b[2] - b[0]) * self._sar, b[3] - b[1], 16) * (1 + 2 * self._margin) for b in stretch)
         box = self._box(index)
         assert box is not None
-        return crop_box(box, self._width, self._height, self._margin, center=center, side=float(side))
+        return crop_box(box, self._width, self._height, self._margin, center=center, side=float(side), sar=self._sar)
 
 
 def grow(box: Box, by: int, width: int, height: int) -> Box:

@@ -32,10 +32,11 @@ def test_a_job_keeps_the_sources_colour_depth_and_sar(stack, media_dir, case):
     sar = colour.sample_aspect_ratio
     assert media.sample_aspect_ratio == f"{sar.numerator}:{sar.denominator}"
     assert media.summary.startswith(f"{width}x{height} ")
-    assert media.hdr == ("hlg" if colour.transfer == 18 else "")
-    if colour.transfer == 18:  # the final status says what was done with it
-        assert "HLG 10-bit source: the models see its signal as SDR" in final.message, final.message
-        assert final.message.endswith("written as BT.2020 HLG 10-bit")
+    hdr = {18: "hlg", 16: "pq"}.get(colour.transfer, "")
+    assert media.hdr == hdr
+    if hdr:  # the final status says what was done with it
+        assert f"{hdr.upper()} 10-bit source: edited in SDR (tone-mapped" in final.message, final.message
+        assert final.message.endswith(f"written as BT.2020 {hdr.upper()} 10-bit")
 
     source, output = play(clip), play(Path(final.output_video_path))
     assert output.tags == source.tags

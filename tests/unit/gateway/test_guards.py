@@ -156,7 +156,7 @@ def test_visual_prompts_pass_as_messages_and_bad_ones_are_400_naming_them():
         {"input_video_path": "a", "objects": [{"mask_prompt": "car", "visual_prompts": prompts}]}
     )
     assert len(per_object.objects[0].visual_prompts) == 2
-    for given, named in (
+    for sent, named in (
         ({"frame_index": 0}, None),
         ("click", "visual_prompts[0]: must be an object"),
         ({"frame": 1}, "visual_prompts[0]: unknown key(s) frame"),
@@ -169,10 +169,10 @@ def test_visual_prompts_pass_as_messages_and_bad_ones_are_400_naming_them():
         ({"object": 1.5}, "visual_prompts[0].object"),
     ):
         if named is None:
-            assert request_from_json(base | {"visual_prompts": [given]}).visual_prompts[0].frame_index == 0
+            assert request_from_json(base | {"visual_prompts": [sent]}).visual_prompts[0].frame_index == 0
             continue
         with pytest.raises(BadRequest, match=re.escape(named)):
-            request_from_json(base | {"visual_prompts": [given]})
+            request_from_json(base | {"visual_prompts": [sent]})
 
 
 def test_secrets_in_the_access_log_are_redacted():

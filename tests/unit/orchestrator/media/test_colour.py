@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from av.video.reformatter import Interpolation
 
-from orchestrator.media.colour import BT709, BT2020_NCL, HLG, SMPTE170M, Colour
+from orchestrator.media.colour import BT709, BT2020_NCL, HLG, PQ, SMPTE170M, Colour
 from orchestrator.media.decode import decoded_frames, encodes_as_decoded, probe, rgb_of
 from orchestrator.media.encode import encode_h264
 from orchestrator.media.summary import MediaSummary
@@ -95,7 +95,8 @@ def test_output_keeps_tags_depth_and_sar_and_untouched_samples(tmp_path, case):
     clip = make_colour_clip(tmp_path / "clip.mp4", colour, width, height)
     info = probe(clip, None)
     frames = [f if i % 2 and encodes_as_decoded(f) else rgb_of(f) for i, f in decoded_frames(info)]
-    assert all(isinstance(f, av.VideoFrame) for f in frames[1::2]), "4:2:0 frames pass as decoded"
+    if "420" in colour.pix_fmt:
+        assert all(isinstance(f, av.VideoFrame) for f in frames[1::2]), "4:2:0 frames pass as decoded"
     out = encode_h264(tmp_path / "out.mp4", frames, info, audio_from=None, options=LOSSLESS) and tmp_path / "out.mp4"
     source, output = play(clip), play(out)
     assert not output.interlaced
@@ -104,10 +105,15 @@ def test_output_keeps_tags_depth_and_sar_and_untouched_samples(tmp_path, case):
     assert output.sample_aspect_ratio == source.sample_aspect_ratio
     with av.open(str(out)) as written:  # against the source as the pipeline decodes it (deinterlaced)
         for (i, x), y in zip(decoded_frames(info), written.decode(video=0)):
-            if i % 2:
+            if i % 2 and "420" in colour.pix_fmt:
                 assert np.array_equal(x.to_ndarray(), y.to_ndarray()), f"frame {i}'s samples changed"
     if colour.interlaced:
         return  # the moving car was deinterlaced: the system test compares the static rest
+    if colour.transfer in (HLG, PQ):
+        # A whole HDR frame through RGB takes the tone map there and back, which clips light above
+        # its peak and colours outside BT.709: the saving pass never does that to untouched pixels
+        # (media.splice; test_hdr_jobs), so only edited pixels are compared there.
+        return
     for before, after in zip(source.frames, output.frames):
         assert np.abs(before.astype(int) - after).mean() <= 1.0
 

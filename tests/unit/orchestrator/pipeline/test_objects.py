@@ -9,7 +9,6 @@ interrupted job resumes its tracking and edits again."""
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 import cv2
@@ -17,17 +16,15 @@ import numpy as np
 import pytest
 
 from orchestrator.errors import JobInterrupted
-from orchestrator.jobs.validation import parse_extra
 from orchestrator.media.crop_spool import CropSpool
 from orchestrator.media.decode import probe
 from orchestrator.media.mask_store import MaskStore
 from orchestrator.models.fake import FakeModels, red_regions
-from orchestrator.pipeline import output_paths, run_pipeline
 from orchestrator.pipeline.concurrency import StopSignal
 from orchestrator.pipeline.saving import Layer, mask_levels, output_frames
-from orchestrator.request import CheckedRequest, JobStatus, ObjectEdit, VideoEditRequest
+from orchestrator.request import JobStatus, ObjectEdit
 from orchestrator.vision.compositing import FEATHER_PX
-from tests.helpers import RecordedProgress, as_rgb, decode, job_context, write_lossless
+from tests.helpers import RecordedProgress, as_rgb, decode, job_context, run_fake_job, write_lossless
 from tests.unit.orchestrator.pipeline.test_resume import StopAt
 
 FRAMES, H, W, SIDE = 14, 80, 128, 24
@@ -74,34 +71,7 @@ def run(
     mode: str = "video",
 ):
     extra = {"chunk_size": "6", "chunk_overlap": "2", "edit_size": "64"}
-    request = VideoEditRequest(
-        job_id="objects",
-        input_video_path=clip,
-        output_dir=tmp_path / "out",
-        mask_prompt="",
-        edit_prompt="",
-        objects=objects,
-        mode=mode,
-        num_inference_steps=2,
-        erode_kernel=0,
-        apply_smoothing=False,
-        extra=extra,
-    )
-    request.output_dir.mkdir(parents=True, exist_ok=True)
-    work = tmp_path / "work"
-    work.mkdir(exist_ok=True)
-    paths = run_pipeline(
-        CheckedRequest(request, parse_extra(extra)),
-        models,
-        progress or RecordedProgress(),
-        logging.getLogger("tests.objects"),
-        work,
-        stop or StopSignal(),
-        output_paths(request),
-        threads=1,
-        attempt=2,
-    )
-    return paths, work
+    return run_fake_job(tmp_path, clip, models, extra, progress, stop, job_id="objects", objects=objects, mode=mode)
 
 
 def outputs(tmp_path: Path, clip: Path, work: Path, targets: int) -> tuple[list[np.ndarray], list[MaskStore]]:

@@ -17,7 +17,7 @@ import pytest
 from orchestrator.errors import InvalidArgument, JobCancelled, ModelServerError, TrackingLost
 from orchestrator.jobs.validation import parse_extra
 from orchestrator.media.crop_spool import CropSpool
-from orchestrator.media.decode import probe, read_frames
+from orchestrator.media.decode import decoded_frames, probe, read_frames
 from orchestrator.media.encode import encode_h264
 from orchestrator.models.fake import FakeModels
 from orchestrator.pipeline import carrying, output_paths, run_pipeline
@@ -165,7 +165,8 @@ def test_editing_sends_only_frames_with_the_object_and_keeps_the_background_bit_
 
 
 def test_frames_without_an_edit_reach_the_encoder_as_decoded(tmp_path):
-    """In 4:2:0 video (nearly all), a frame without an edit is never converted to RGB and back."""
+    """In 4:2:0 video (nearly all), a frame without an edit is never converted to RGB and back, and
+    an edited one is its decoded samples with only the pixels the edit changed written anew."""
     lossless, truth = square_clip(tmp_path / "clip.mkv", appears=5)
     source = probe(lossless, None)
     clip = tmp_path / "clip.mp4"
@@ -181,7 +182,13 @@ def test_frames_without_an_edit_reach_the_encoder_as_decoded(tmp_path):
     with CropSpool(tmp_path / "edited.crops", N) as boxes:
         edit_frames(ctx, masks, boxes)
         output = list(output_frames(ctx, [Layer(masks, boxes)]))
-    assert [isinstance(frame, av.VideoFrame) for frame in output] == [not m.any() for m in truth]
+    decoded = [frame.to_ndarray() for _, frame in decoded_frames(ctx.info)]
+    assert all(isinstance(frame, av.VideoFrame) for frame in output)
+    for i, (out, samples, mask) in enumerate(zip(output, decoded, truth, strict=True)):
+        changed = out.to_ndarray() != samples
+        assert changed.any() == mask.any(), f"frame {i}"
+        near = cv2.dilate(mask.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0  # the paste's feathered edge
+        assert not changed[: mask.shape[0]][~near].any(), f"luma changed outside the edit on frame {i}"
 
 
 def test_editing_keeps_two_edit_calls_in_flight_in_batches_the_model_server_takes(tmp_path):
