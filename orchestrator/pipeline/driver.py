@@ -282,9 +282,11 @@ def _reused(ctx: JobContext, sources: MaskSources, key: MaskKey | None, paths: O
 def _listed(
     ctx: JobContext, listing: BehindStage[ObjectList], sources: MaskSources, key: MaskKey | None, paths: OutputPaths
 ) -> int:
-    """How many objects the job listed; what it tracked itself goes to the mask cache."""
+    """How many objects the job listed; what it tracked itself goes to the mask cache (unless clicks
+    picked among them: an entry's objects edited are what any job on it edits by default)."""
     listed = listing.result()
-    if sources.cache is not None and key is not None and listed.job_id == ctx.request.job_id:
+    picks = any(target.picks for target in ctx.visual)
+    if sources.cache is not None and key is not None and listed.job_id == ctx.request.job_id and not picks:
         assert paths.objects is not None and paths.object_files is not None
         sources.cache.put(key, paths.objects, paths.object_files)
     return len(listed.objects)

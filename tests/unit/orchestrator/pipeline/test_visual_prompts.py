@@ -14,6 +14,7 @@ import pytest
 
 from orchestrator.errors import InvalidArgument
 from orchestrator.jobs.validation import parse_extra
+from orchestrator.media.mask_cache import MaskCache
 from orchestrator.media.mask_store import MaskStore
 from orchestrator.models.fake import FakeModels, coloured_regions, red_regions
 from orchestrator.pipeline import MaskSources, output_paths, run_pipeline
@@ -175,4 +176,22 @@ def test_points_pick_among_reused_masks(tmp_path, clip):
     run(tmp_path, path, models, prompts, name="picked", sources=reused, extra={"masks_from": "found"})
     assert models.tracker_calls == 0  # no Segment call: the masks job's are reused
     for mask, r, b in zip(masks(tmp_path / "work-picked"), red, blue, strict=True):
+        assert covers(mask, b) and not mask[r].any()
+
+
+def test_a_job_whose_clicks_picked_leaves_no_cache_entry_but_may_pick_from_one(tmp_path, clip):
+    """An entry's objects edited are what any later job on it edits by default: picked ones must not
+    become that; picks do not change tracking, so a job with them may use an entry."""
+    path, red, blue = clip
+    cache = MaskSources(cache=MaskCache(tmp_path / "cache", 1 << 30))
+    run(tmp_path, path, both(), [VisualPrompt(5, (blue_centre(5),))], name="picking", sources=cache)
+    plain = both()
+    run(tmp_path, path, plain, [], name="plain", sources=cache)
+    assert plain.tracker_calls > 0  # tracked: the picking job left nothing in the cache
+    for mask, r, b in zip(masks(tmp_path / "work-plain"), red, blue, strict=True):
+        assert covers(mask, r) and covers(mask, b)
+    picking_again = both()
+    run(tmp_path, path, picking_again, [VisualPrompt(5, (blue_centre(5),))], name="again", sources=cache)
+    assert picking_again.tracker_calls == 0  # the plain job's entry, picked from
+    for mask, r, b in zip(masks(tmp_path / "work-again"), red, blue, strict=True):
         assert covers(mask, b) and not mask[r].any()
