@@ -83,8 +83,9 @@ def follow(client: VideoEditClient, job_id: str, quiet: bool = False) -> pb.Vide
             stage, bar = status.status, None
             if status.HasField("total_frames"):  # stages that work through frames get a bar
                 bar = tqdm(total=status.total_frames, desc=stage_label(stage), unit="frame", dynamic_ncols=True)
-            else:
-                print(f"{stage_label(stage)}: {status.message}", file=sys.stderr)
+            else:  # queued, saving: a line, with the time when there is an estimate
+                timed = f" ({job_time(status)})" if status.HasField("eta_seconds") else ""
+                print(f"{stage_label(stage)}: {status.message}{timed}", file=sys.stderr)
         if bar is not None and status.HasField("current_frame"):
             if status.HasField("total_frames") and status.total_frames != bar.total:
                 bar.total = status.total_frames  # a stage that ended early (masking found the object)
