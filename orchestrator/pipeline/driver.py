@@ -243,6 +243,9 @@ def _cache_key(ctx: JobContext, identity: str) -> MaskKey:
             max_gap=opts.max_gap,
             instances=opts.instances,
             frames=ctx.info.frame_count,
+            # Anamorphic frames are tracked in square pixels (models.square_pixels); entries made
+            # before that, on stored pixels, do not match.
+            pixels="square",
         ),
         segmenter=identity,
     )
