@@ -155,16 +155,16 @@ class FakeTracker:
         models = self.models
         if len(frames) > models.max_segment_frames:
             raise ValueError(f"{len(frames)} frames in one segment call; at most {models.max_segment_frames}")
-        with models._lock:
-            call = models.tracker_calls
-            models.tracker_calls += 1
-            models.segment_calls.append(len(frames))
         if not self.persistent:  # every call stands alone: ids numbered afresh
             with self._turn:
                 self._last, self._next_id, self._tracked = {}, 0, first_frame
         with self._turn:  # like the model server: a call that arrives early waits for the one before
             while self._tracked < first_frame and not self.closed:
                 self._turn.wait()
+            with models._lock:  # numbered in the session's order, not by which thread came first
+                call = models.tracker_calls
+                models.tracker_calls += 1
+                models.segment_calls.append(len(frames))
             if call in models.lose_tracking or self.closed:
                 self.closed = True
                 self._turn.notify_all()
