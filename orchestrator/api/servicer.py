@@ -18,6 +18,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from videoedit.v1 import video_edit_pb2 as pb
 from videoedit.v1 import video_edit_pb2_grpc as pb_grpc
+from videoedit.v1.gateway import UPLOAD_ACCEPTED
 
 from ..errors import DeadlineExceeded, InvalidArgument, VideoEditError
 from ..jobs.manager import JobManager
@@ -171,6 +172,9 @@ class VideoEditServicer(pb_grpc.VideoEditServiceServicer):
     @_translate_errors
     async def UploadVideo(self, request_iterator, context):
         with self.limits.hold(context.peer(), Stream.UPLOAD):
+            # Said before any message is read: a sender learns that the upload was taken (or,
+            # without this header, the refusal's real status) before a write of its can fail.
+            await context.send_initial_metadata(((UPLOAD_ACCEPTED, "1"),))
             messages = _arriving(request_iterator, self.settings.upload_idle_s)
             first = await anext(messages, None)
             if first is None or first.WhichOneof("content") != "metadata":

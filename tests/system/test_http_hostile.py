@@ -311,3 +311,32 @@ def test_after_all_that_the_gateway_serves(http, clip):
     assert http.get("/api/video/jobs").status_code == 200
     assert http.get("/api/video/status/hostile-never").status_code == 404  # no bad request made a job
     assert http.get("/").status_code == 200
+
+
+def test_an_orchestrator_refusal_during_an_upload_is_429_with_its_message(make_stack):
+    """The orchestrator allows one upload per client here, the gateway two: the second upload of a
+    client passes the gateway and is refused by the orchestrator, which the client sees as 429
+    naming the orchestrator's limit (not a relayed 502)."""
+    narrow = make_stack("narrow", env={"VIDEOEDIT_MAX_UPLOADS_PER_CLIENT": "1"})
+    narrow.modelserver_addresses = [f"127.0.0.1:{free_port()}"]  # no jobs run here
+    try:
+        narrow.start_orchestrator()
+        narrow.start_gateway()
+        stalled = stalled_upload(narrow.gateway_url, "stalled.mp4")
+        uploads = narrow.input_roots[0] / "uploads"
+        wait_for(lambda: list(uploads.glob(".upload-*.part")), "the stalled upload under way")
+        with client_from(narrow.gateway_url, "127.0.0.1") as a:
+            data = make_sample_clip(narrow.workdir / "second.mp4", frames=4, width=64, height=48).read_bytes()
+            second = a.post(
+                "/api/video/upload",
+                params={"filename": "second.mp4"},
+                content=data,
+                headers={"Content-Type": "video/mp4"},
+            )
+        stalled.close()
+        assert second.status_code == 429, second.text
+        assert second.headers["retry-after"] == "5"
+        error = second.json()["error"]
+        assert error["code"] == "RESOURCE_EXHAUSTED" and "VIDEOEDIT_MAX_UPLOADS_PER_CLIENT=1" in error["message"]
+    finally:
+        narrow.stop()
