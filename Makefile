@@ -67,11 +67,14 @@ proto: $(STAMP)
 # Model server + orchestrator + HTTP gateway (web page on http://127.0.0.1:$(HTTP_PORT)) in the
 # foreground; Ctrl-C stops them all. Every service listens on loopback only; input videos go in
 # ./media. The model server takes calls only with a token the orchestrator carries: a fresh random
-# one per run unless VIDEOEDIT_MODEL_TOKEN is set (never printed).
+# one per run unless VIDEOEDIT_MODEL_TOKEN is set (never printed). Likewise the gateway proves itself to
+# the orchestrator with VIDEOEDIT_GATEWAY_TOKEN, so the orchestrator's per-client limits count each
+# HTTP client, not the gateway as one.
 serve: $(STAMP)
 	trap 'trap - INT TERM EXIT; kill 0' INT TERM EXIT; \
 	VIDEOEDIT_MODEL_TOKEN=$${VIDEOEDIT_MODEL_TOKEN:-$$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')}; \
-	export VIDEOEDIT_MODEL_TOKEN; \
+	VIDEOEDIT_GATEWAY_TOKEN=$${VIDEOEDIT_GATEWAY_TOKEN:-$$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')}; \
+	export VIDEOEDIT_MODEL_TOKEN VIDEOEDIT_GATEWAY_TOKEN; \
 	$(VENV)/bin/videoedit-modelserver --host 127.0.0.1 --port $(MODELSERVER_PORT) & \
 	VIDEOEDIT_MODEL_SERVERS=127.0.0.1:$(MODELSERVER_PORT) \
 		$(VENV)/bin/videoedit-orchestrator --host 127.0.0.1 --port $(ORCHESTRATOR_PORT) & \

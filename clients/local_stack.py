@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import random
+import secrets
 import socket
 import subprocess
 import sys
@@ -115,6 +116,9 @@ class LocalStack:
         self.output_root = output_root or self.workdir / "outputs"
         self.modelserver_args, self.orchestrator_args = modelserver_args, orchestrator_args
         self.env = {**os.environ, **(env or {})}
+        # As `make serve` does: the gateway proves itself to the orchestrator, whose per-client
+        # limits then count each HTTP client (videoedit/v1/gateway.py).
+        self.env.setdefault("VIDEOEDIT_GATEWAY_TOKEN", secrets.token_hex(16))
         # One model server per replica; the orchestrator gets them all (round_robin over the list).
         self.modelserver_addresses = [f"127.0.0.1:{free_port()}" for _ in range(replicas)]
         self.metrics_addresses = [f"127.0.0.1:{free_port()}" for _ in range(replicas)]  # Prometheus endpoints

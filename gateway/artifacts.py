@@ -3,9 +3,11 @@ from the orchestrator's DownloadArtifact, streamed, with one HTTP byte range (20
 Content-Range; 416, with `Content-Range: bytes */SIZE`, for a range that is not in the file).
 
 A file is served as what its kind says it is, never as its name says: the videos as video/mp4
-(a single-frame job's output and mask, which are PNG pictures, as image/png) inline, the objects
-list as application/json and a preview as image/png inline, the log as text/plain and as an
-attachment. With nosniff (guards.py) no browser takes any of them for a page.
+(a single-frame job's output and mask, which are PNG pictures, as image/png) inline, a preview as
+image/png inline, the log and the objects list (JSON) as text/plain and as attachments: a file is
+only ever video/mp4, image/png or text/plain, and an attachment unless it is a video or a picture
+(the page fetches the objects list and parses it, which an attachment does not hinder). With
+nosniff (guards.py) no browser takes any of them for a page.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ ARTIFACTS = {
     "log": Kind(pb.ARTIFACT_LOG, "text/plain; charset=utf-8", inline=False),
     "input": Kind(pb.ARTIFACT_INPUT_VIDEO, "video/mp4", inline=True),
     # {job_id}_objects.json: the tracked objects (a masks or video job's), for the page to list
-    "objects": Kind(pb.ARTIFACT_OBJECTS, "application/json", inline=True),
+    "objects": Kind(pb.ARTIFACT_OBJECTS, "text/plain; charset=utf-8", inline=False),
 }
 PREVIEW = Kind(pb.ARTIFACT_OBJECT_PREVIEW, "image/png", inline=True)
 

@@ -6,7 +6,9 @@ VIDEOEDIT_HTTP_ALLOWED_ORIGINS (comma-separated; default the gateway's own: http
 http://127.0.0.1:PORT, http://[::1]:PORT and the bound host), VIDEOEDIT_HTTP_LINK_TTL_S (300),
 VIDEOEDIT_HTTP_MAX_BODY_KB (1024), VIDEOEDIT_HTTP_MAX_STREAMS_PER_CLIENT (32),
 VIDEOEDIT_HTTP_MAX_STREAMS (5000), VIDEOEDIT_HTTP_MAX_UPLOADS_PER_CLIENT (4),
-VIDEOEDIT_UPLOAD_IDLE_S (30); FORWARDED_ALLOW_IPS (uvicorn's: the proxies whose X-Forwarded-For
+VIDEOEDIT_UPLOAD_IDLE_S (30), VIDEOEDIT_GATEWAY_TOKEN (the secret shared with the orchestrator,
+so that its per-client limits count each HTTP client; unset: the gateway is one client to it);
+FORWARDED_ALLOW_IPS (uvicorn's: the proxies whose X-Forwarded-For
 is trusted; unset: none).
 """
 
@@ -43,6 +45,7 @@ def main(argv: list[str] | None = None) -> None:
         max_body_bytes=int(float(env.get("VIDEOEDIT_HTTP_MAX_BODY_KB", 1024)) * 2**10),
         allowed_origins=allowed_origins(env.get("VIDEOEDIT_HTTP_ALLOWED_ORIGINS", ""), args.host, args.port),
         link_ttl_s=float(env.get("VIDEOEDIT_HTTP_LINK_TTL_S", 300)),
+        gateway_token=env.get("VIDEOEDIT_GATEWAY_TOKEN", ""),
         limits=ClientLimits(
             streams_per_client=int(env.get("VIDEOEDIT_HTTP_MAX_STREAMS_PER_CLIENT", 32)),
             streams_total=int(env.get("VIDEOEDIT_HTTP_MAX_STREAMS", 5000)),
@@ -50,7 +53,14 @@ def main(argv: list[str] | None = None) -> None:
             upload_idle_s=float(env.get("VIDEOEDIT_UPLOAD_IDLE_S", 30)),
         ),
     )
-    logging.getLogger("videoedit.web").info(
+    log = logging.getLogger("videoedit.web")
+    if not settings.gateway_token:
+        log.warning(
+            "VIDEOEDIT_GATEWAY_TOKEN is not set: the orchestrator counts this gateway as ONE client, so "
+            "its per-client limits (VIDEOEDIT_MAX_UPLOADS_PER_CLIENT, VIDEOEDIT_MAX_STREAMS_PER_CLIENT) "
+            "are shared by all HTTP clients; set the same secret on both"
+        )
+    log.info(
         "HTTP on %s:%d -> orchestrator %s%s; origins %s",
         args.host,
         args.port,

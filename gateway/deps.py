@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AfterValidator
 
 from videoedit.v1 import video_edit_pb2_grpc as pb_grpc
+from videoedit.v1.gateway import forwarding_metadata
 
 from . import signing
 from .limits import ClientLimits
@@ -37,6 +38,9 @@ class GatewaySettings:
     # VIDEOEDIT_HTTP_ALLOWED_ORIGINS (cli.py: by default the gateway's own, guards.allowed_origins)
     allowed_origins: tuple[str, ...] = ("http://localhost:8000", "http://127.0.0.1:8000", "http://[::1]:8000")
     link_ttl_s: float = 300.0  # VIDEOEDIT_HTTP_LINK_TTL_S: how long a signed link works
+    # VIDEOEDIT_GATEWAY_TOKEN: the secret shared with the orchestrator, sent with each caller's
+    # address so the orchestrator's per-client limits count that caller, not the gateway as one.
+    gateway_token: str = ""
     limits: ClientLimits = field(default_factory=ClientLimits)
 
 
@@ -97,10 +101,13 @@ def bearer(request: Request) -> str:
 
 
 async def get_orchestrator(request: Request, settings: SettingsDep) -> Orchestrator:
-    """The stub, with the token to pass on: the gateway's own when it has one, else the caller's."""
+    """The stub, with the token to pass on (the gateway's own when it has one, else the caller's)
+    and the caller's address, the key of the per-client limits here (limits.py) and, with the
+    gateway token, on the orchestrator."""
     token = settings.token or bearer(request)
     metadata: Metadata = (("authorization", f"Bearer {token}"),) if token else ()
-    return Orchestrator(request.app.state.stub, metadata)
+    client = request.client.host if request.client else ""
+    return Orchestrator(request.app.state.stub, metadata + forwarding_metadata(settings.gateway_token, client))
 
 
 OrchestratorDep = Annotated[Orchestrator, Depends(get_orchestrator)]

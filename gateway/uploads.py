@@ -20,6 +20,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
 from videoedit.v1 import video_edit_pb2 as pb
+from videoedit.v1.gateway import UPLOAD_ACCEPTED
 
 from .body import check_upload_type
 from .deps import OrchestratorDep, SettingsDep, Text, api_router
@@ -64,7 +65,12 @@ def _upload_dict(reply: pb.UploadVideoResponse) -> dict[str, Any]:
 
 
 async def _send(call: grpc.aio.StreamUnaryCall, metadata: pb.UploadMetadata, body: AsyncIterator[bytes]) -> None:
-    """The metadata, then the body in chunks of at most UPLOAD_CHUNK bytes."""
+    """The metadata, then the body in chunks of at most UPLOAD_CHUNK bytes; first, whether the
+    orchestrator took the upload at all. A refusal (its per-client limits) ends the call before
+    any message is read; a write racing it would fail with a local INTERNAL error and hide the
+    refusal's status, so the refusal is awaited and raised as it is (429, not 502)."""
+    if UPLOAD_ACCEPTED not in dict(await call.initial_metadata() or ()):
+        await call  # raises the refusal's status
     try:
         await call.write(pb.UploadVideoRequest(metadata=metadata))
         async for chunk in body:

@@ -78,6 +78,9 @@ class Settings:
     max_streams_per_client: int = 1000
     # Uploads one client may send at once.
     max_uploads_per_client: int = 4
+    # The secret an HTTP gateway proves itself with (None: none is trusted): a call carrying it
+    # counts against the limits above as the HTTP client it names, not as the gateway's address.
+    gateway_token: str | None = None
     # WatchStatus streams open in total, from all clients.
     max_watchers: int = 20000
     # Workers of their own for one-frame jobs (mode single_frame) beside max_concurrent_jobs, so a
@@ -182,6 +185,7 @@ class Settings:
             max_streams_per_client=int(env.get("VIDEOEDIT_MAX_STREAMS_PER_CLIENT", defaults.max_streams_per_client)),
             max_uploads_per_client=int(env.get("VIDEOEDIT_MAX_UPLOADS_PER_CLIENT", defaults.max_uploads_per_client)),
             max_watchers=int(env.get("VIDEOEDIT_MAX_WATCHERS", defaults.max_watchers)),
+            gateway_token=env.get("VIDEOEDIT_GATEWAY_TOKEN") or None,
             mask_cache_bytes=int(float(env.get("VIDEOEDIT_MASK_CACHE_MB", 2048)) * 2**20),
             preview_slots=int(env.get("VIDEOEDIT_PREVIEW_SLOTS", defaults.preview_slots)),
         )

@@ -1,8 +1,10 @@
 """How much the orchestrator's clients may hold open at once, so that no client starves the rest.
 
 A client is the host of the peer (its port dropped: every connection of one machine counts
-together; an HTTP gateway in front is one client for all its HTTP callers, which its own limits
-share out). Past a limit a stream is refused RESOURCE_EXHAUSTED naming the limit and its variable.
+together), or, for a call from an HTTP gateway holding the shared VIDEOEDIT_GATEWAY_TOKEN, the HTTP
+client the gateway names (videoedit/v1/gateway.py): else the gateway would be one client for all
+its callers, and one caller's stalled uploads would use up every other caller's share. Past a
+limit a stream is refused RESOURCE_EXHAUSTED naming the limit and its variable.
 Counted on the server's event loop only: no locks.
 """
 
@@ -10,9 +12,11 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from enum import Enum
+
+from videoedit.v1.gateway import forwarded_client
 
 from ..config import Settings
 from ..errors import ResourceExhausted
@@ -42,9 +46,11 @@ class StreamLimits:
         self.watchers = 0
 
     @contextmanager
-    def hold(self, peer: str, kind: Stream) -> Iterator[None]:
-        """Count a stream of `kind` from `peer` while the block runs; ResourceExhausted past a limit."""
-        client, s = client_of(peer), self.settings
+    def hold(self, peer: str, kind: Stream, metadata: Iterable[tuple[str, str | bytes]] = ()) -> Iterator[None]:
+        """Count a stream of `kind` from `peer` (or the end client a trusted gateway names in the
+        call's `metadata`) while the block runs; ResourceExhausted past a limit."""
+        client = forwarded_client(metadata, self.settings.gateway_token) or client_of(peer)
+        s = self.settings
         if self._streams[client] >= s.max_streams_per_client:
             raise ResourceExhausted(
                 f"{client} has {self._streams[client]} streams open, the limit per client "

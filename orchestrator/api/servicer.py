@@ -19,6 +19,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from videoedit.v1 import video_edit_pb2 as pb
 from videoedit.v1 import video_edit_pb2_grpc as pb_grpc
 from videoedit.v1 import wire
+from videoedit.v1.gateway import UPLOAD_ACCEPTED
 
 from ..errors import DeadlineExceeded, InvalidArgument, VideoEditError
 from ..jobs.manager import JobManager
@@ -161,7 +162,7 @@ class VideoEditServicer(pb_grpc.VideoEditServiceServicer):
 
     @_translate_stream_errors
     async def WatchStatus(self, request, context) -> AsyncIterator[pb.VideoEditStatus]:
-        with self.limits.hold(context.peer(), Stream.WATCH):
+        with self.limits.hold(context.peer(), Stream.WATCH, context.invocation_metadata() or ()):
             async for status in self.hub.watch(request.job_id):
                 yield status_to_proto(status)
 
@@ -185,7 +186,10 @@ class VideoEditServicer(pb_grpc.VideoEditServiceServicer):
 
     @_translate_errors
     async def UploadVideo(self, request_iterator, context):
-        with self.limits.hold(context.peer(), Stream.UPLOAD):
+        with self.limits.hold(context.peer(), Stream.UPLOAD, context.invocation_metadata() or ()):
+            # Said before any message is read: a sender learns that the upload was taken (or,
+            # without this header, the refusal's real status) before a write of its can fail.
+            await context.send_initial_metadata(((UPLOAD_ACCEPTED, "1"),))
             messages = _arriving(request_iterator, self.settings.upload_idle_s)
             first = await anext(messages, None)
             if first is None or first.WhichOneof("content") != "metadata":
@@ -202,7 +206,7 @@ class VideoEditServicer(pb_grpc.VideoEditServiceServicer):
 
     @_translate_stream_errors
     async def DownloadArtifact(self, request, context) -> AsyncIterator[pb.DownloadArtifactResponse]:
-        with self.limits.hold(context.peer(), Stream.DOWNLOAD):
+        with self.limits.hold(context.peer(), Stream.DOWNLOAD, context.invocation_metadata() or ()):
             if request.artifact not in _ARTIFACTS:
                 choices = ", ".join(pb.Artifact.Name(a) for a in _ARTIFACTS)
                 raise InvalidArgument("artifact", f"{request.artifact} is not one of {choices}")

@@ -246,6 +246,7 @@ class _EditCalls:
     def send(self, targets: list[EditTarget]) -> None:
         if self._ctx.options.consistency == Consistency.CROSS_FRAME and self._anchor is None:
             self._anchor = targets[0].crop
+        self._collect_answered()
         if len(self._in_flight) == EDITS_IN_FLIGHT:
             self._collect_oldest()  # the model server has the next batch already; spool this one meanwhile
         edited = self._ctx.models.calls.submit("edit", submit_edit, self._ctx, targets, self._anchor)
@@ -255,11 +256,19 @@ class _EditCalls:
 
     def without_edit(self, index: int) -> None:
         """Frame `index` has no edit: with nothing in flight, every frame up to it is final."""
+        self._collect_answered()
         if not self._in_flight:
             self._final_up_to(index + 1)
 
     def collect_all(self) -> None:
         while self._in_flight:
+            self._collect_oldest()
+
+    def _collect_answered(self) -> None:
+        """Spool (and checkpoint) the oldest calls already answered, not only when a slot is
+        needed: behind tracking the next batch may wait long for its masks, and an answer left
+        uncollected meanwhile would be lost, and its crops edited again, if the job died."""
+        while self._in_flight and self._in_flight[0].edited.done():
             self._collect_oldest()
 
     def _collect_oldest(self) -> None:

@@ -247,10 +247,10 @@ def test_streams_are_limited_per_client_and_in_all(held):
             wait_for(lambda: b.get("/api/video/artifact/waits/input", headers=ranged).status_code == 206, "a slot")
 
 
-def stalled_upload(base_url: str, filename: str) -> socket.socket:
-    """An upload that declares 1 MB and sends 1 byte."""
+def stalled_upload(base_url: str, filename: str, source: str = "127.0.0.1") -> socket.socket:
+    """An upload from `source` (a loopback address: a client) that declares 1 MB and sends 1 byte."""
     url = urlsplit(base_url)
-    sock = socket.create_connection((url.hostname, url.port))
+    sock = socket.create_connection((url.hostname, url.port), source_address=(source, 0))
     head = (
         f"POST /api/video/upload?filename={filename} HTTP/1.1\r\nHost: {url.netloc}\r\n"
         "Content-Type: video/mp4\r\nContent-Length: 1048576\r\n\r\nx"
@@ -311,3 +311,69 @@ def test_after_all_that_the_gateway_serves(http, clip):
     assert http.get("/api/video/jobs").status_code == 200
     assert http.get("/api/video/status/hostile-never").status_code == 404  # no bad request made a job
     assert http.get("/").status_code == 200
+
+
+def test_an_orchestrator_refusal_during_an_upload_is_429_with_its_message(make_stack):
+    """The orchestrator allows one upload per client here, the gateway two: the second upload of a
+    client passes the gateway and is refused by the orchestrator, which the client sees as 429
+    naming the orchestrator's limit (not a relayed 502)."""
+    narrow = make_stack("narrow", env={"VIDEOEDIT_MAX_UPLOADS_PER_CLIENT": "1"})
+    narrow.modelserver_addresses = [f"127.0.0.1:{free_port()}"]  # no jobs run here
+    try:
+        narrow.start_orchestrator()
+        narrow.start_gateway()
+        stalled = stalled_upload(narrow.gateway_url, "stalled.mp4")
+        uploads = narrow.input_roots[0] / "uploads"
+        wait_for(lambda: list(uploads.glob(".upload-*.part")), "the stalled upload under way", timeout_s=15)
+        with client_from(narrow.gateway_url, "127.0.0.1") as a:
+            data = make_sample_clip(narrow.workdir / "second.mp4", frames=4, width=64, height=48).read_bytes()
+            second = a.post(
+                "/api/video/upload",
+                params={"filename": "second.mp4"},
+                content=data,
+                headers={"Content-Type": "video/mp4"},
+            )
+        stalled.close()
+        assert second.status_code == 429, second.text
+        assert second.headers["retry-after"] == "5"
+        error = second.json()["error"]
+        assert error["code"] == "RESOURCE_EXHAUSTED" and "VIDEOEDIT_MAX_UPLOADS_PER_CLIENT=1" in error["message"]
+    finally:
+        narrow.stop()
+
+
+STALLED = 50
+
+
+def test_50_stalled_uploads_from_many_clients_change_nothing_for_another_with_the_default_limits(make_stack):
+    """Default limits everywhere: the orchestrator grants a client 4 uploads, the gateway each HTTP
+    client 4; 50 stalled uploads through the gateway (13 clients, each at the gateway's limit) are
+    far past what the orchestrator grants one client, yet another client's upload goes through:
+    the gateway names each HTTP client to the orchestrator (VIDEOEDIT_GATEWAY_TOKEN, which
+    LocalStack sets as `make serve` does), so none of them is counted as the gateway's own."""
+    defaults = make_stack("defaults")
+    defaults.modelserver_addresses = [f"127.0.0.1:{free_port()}"]  # no jobs run here
+    stalled: list[socket.socket] = []
+    try:
+        defaults.start_orchestrator()
+        defaults.start_gateway()
+        uploads = defaults.input_roots[0] / "uploads"
+        data = make_sample_clip(defaults.workdir / "mine.mp4", frames=4, width=64, height=48).read_bytes()
+        stalled = [stalled_upload(defaults.gateway_url, f"s{i}.mp4", f"127.0.1.{10 + i // 4}") for i in range(STALLED)]
+        under_way = lambda: len(list(uploads.glob(".upload-*.part"))) == STALLED  # noqa: E731
+        wait_for(under_way, "every stalled upload under way", timeout_s=15)
+        with client_from(defaults.gateway_url, "127.0.0.2") as other:
+            began = time.perf_counter()
+            reply = other.post(
+                "/api/video/upload", params={"filename": "b.mp4"}, content=data, headers={"Content-Type": "video/mp4"}
+            )
+            upload_s = time.perf_counter() - began
+            assert reply.status_code == 200, reply.text
+            began = time.perf_counter()
+            assert other.get("/api/video/jobs").status_code == 200
+            list_s = time.perf_counter() - began
+        assert upload_s < 2 and list_s < 1, (upload_s, list_s)
+    finally:
+        for sock in stalled:
+            sock.close()
+        defaults.stop()

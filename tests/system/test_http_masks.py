@@ -40,8 +40,9 @@ def test_a_masks_job_lists_its_objects_with_a_preview_of_each(http, masks_job):
     assert final["mode"] == "masks" and {"masking", "propagating"} <= {s["status"] for s in seen}
     assert "editing" not in {s["status"] for s in seen}
     listed = http.get("/api/video/artifact/rest_masks/objects")
-    assert listed.status_code == 200 and listed.headers["content-type"] == "application/json"
-    assert listed.headers["content-disposition"].startswith("inline;")
+    # JSON, served as text/plain and as an attachment: an artifact is only video, PNG or plain text
+    assert listed.status_code == 200 and listed.headers["content-type"] == "text/plain; charset=utf-8"
+    assert listed.headers["content-disposition"].startswith("attachment;")
     assert listed.headers["x-content-type-options"] == "nosniff"
     assert "sandbox" in listed.headers["content-security-policy"]
     # job_id names the job that tracked them: this one, or an earlier one the mask cache took them from

@@ -58,11 +58,12 @@ def test_5000_watch_streams_stay_open_while_get_status_answers(held):
     result = asyncio.run(hold_streams(held.orchestrator_address, held.gateway_url, held.job_ids, pid))
     print(result)
     assert result.first_status == 5000 and result.open_at_end == 5000, result
-    assert result.get_status_max_ms < 1000, result  # the 100 ms p99 target is the benchmark's to report
+    # The target: GetStatus p99 under 100 ms while the 5,000 streams are held; the slowest
+    # call only loosely (one pause of the machine may make it).
+    assert result.get_status_p99_ms < TARGET_P99_MS, result
+    assert result.get_status_max_ms < 1000, result
     # No thread per stream: the executor of blocking calls fills up, nothing more.
     assert result.orchestrator_threads <= threads_before + BLOCKING_THREADS, result
-    if result.get_status_p99_ms > TARGET_P99_MS:
-        print(f"GetStatus p99 {result.get_status_p99_ms:.0f} ms is over the {TARGET_P99_MS:.0f} ms target")
 
 
 def test_stalled_uploads_change_nothing_for_another_client_and_are_cut_after_the_idle_timeout(held):

@@ -118,18 +118,22 @@ def test_killed_while_editing_the_job_resumes_after_the_restart_and_equals_the_w
     assert not list(Path(final.output_dir).glob(".work-*"))  # scratch cleaned up
 
 
-def test_shut_down_while_tracking_the_job_resumes_from_its_last_chunk(stack, clip, whole):
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_stopped_while_tracking_the_job_resumes_from_its_last_chunk_after_the_restart(stack, clip, whole, how):
+    """Rolled (SIGTERM: the job is handed back) or killed (SIGKILL: its lease is taken over when
+    the restarted orchestrator claims it); either way tracking carries on from its checkpoint."""
     work, whole_final = whole
     before = model_items(stack)
+    job_id = f"rolled-{how.name}"
     with VideoEditClient(stack.orchestrator_address) as client:
-        client.start_edit(str(clip), "car", "make it blue", job_id="rolled", **JOB)
-        wait_until(client, "rolled", pb.JOB_STATUS_PROPAGATING, 2 * CHUNK)
+        client.start_edit(str(clip), "car", "make it blue", job_id=job_id, **JOB)
+        wait_until(client, job_id, pb.JOB_STATUS_PROPAGATING, 2 * CHUNK)
     process = stack.processes["orchestrator"]
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(60) == 0
+    process.send_signal(how)
+    assert process.wait(60) == (0 if how == signal.SIGTERM else -signal.SIGKILL)
     stack.start_orchestrator()
     with VideoEditClient(stack.orchestrator_address) as client:
-        final = client.wait("rolled")
+        final = client.wait(job_id)
     assert final.status == pb.JOB_STATUS_FINISHED, final.error
     [(attempt, tracking, _)] = resumed_at(Path(final.logs_path).read_text())
     assert attempt == 2 and tracking >= 2 * CHUNK
@@ -176,25 +180,41 @@ def running_on(cluster: LocalStack, log: Path) -> int:
     return index
 
 
-def test_killed_while_tracking_the_job_resumes_on_the_other_orchestrator(cluster, cluster_clip):
-    work, _ = run_whole(cluster, cluster_clip, "pg-whole")
+@pytest.fixture(scope="module")
+def cluster_whole(cluster, cluster_clip) -> dict[str, float]:
+    """The model server's work for the job run on the cluster without interruption."""
+    return run_whole(cluster, cluster_clip, "pg-whole")[0]
+
+
+@pytest.mark.parametrize(
+    "stage, frame",
+    [(pb.JOB_STATUS_PROPAGATING, 2 * CHUNK), (pb.JOB_STATUS_EDITING, FRAMES // 2)],
+    ids=["tracking", "editing"],
+)
+def test_killed_the_job_resumes_on_the_other_orchestrator(cluster, cluster_clip, cluster_whole, stage, frame):
+    work, job_id = cluster_whole, f"pg-killed-{pb.JobStatus.Name(stage).lower()}"
     before = model_items(cluster)
     with VideoEditClient(cluster.orchestrator_addresses[0]) as client:
-        client.start_edit(str(cluster_clip), "car", "make it blue", job_id="pg-killed", **JOB)
-        wait_until(client, "pg-killed", pb.JOB_STATUS_PROPAGATING, 2 * CHUNK)
-        victim = running_on(cluster, Path(client.get_status("pg-killed").logs_path))
+        client.start_edit(str(cluster_clip), "car", "make it blue", job_id=job_id, **JOB)
+        wait_until(client, job_id, stage, frame)
+        victim = running_on(cluster, Path(client.get_status(job_id).logs_path))
     process = cluster.processes[cluster.orchestrator_name(victim)]
     process.kill()
     process.wait()
     with VideoEditClient(cluster.orchestrator_addresses[1 - victim]) as client:
-        final = client.wait("pg-killed")  # once the killed one's lease has expired
+        final = client.wait(job_id)  # once the killed one's lease has expired
     cluster.start_orchestrator(victim, ("--max-concurrent-jobs", "2"))
     assert final.status == pb.JOB_STATUS_FINISHED, final.error
-    [(attempt, tracking, _)] = resumed_at(Path(final.logs_path).read_text())
-    assert attempt == 2 and tracking >= 2 * CHUNK
+    [(attempt, tracking, editing)] = resumed_at(Path(final.logs_path).read_text())
     done = {m: v - before[m] for m, v in model_items(cluster).items()}
-    assert done["segment"] <= work["segment"] + SEGMENTS_IN_FLIGHT * CHUNK + OVERLAP
-    assert done["edit"] <= frames_edited(final) + EDITS_IN_FLIGHT * BATCH
+    if stage == pb.JOB_STATUS_PROPAGATING:
+        assert attempt == 2 and tracking >= 2 * CHUNK
+        assert done["segment"] <= work["segment"] + SEGMENTS_IN_FLIGHT * CHUNK + OVERLAP
+        assert done["edit"] <= frames_edited(final) + EDITS_IN_FLIGHT * BATCH
+    else:  # tracking had ended: nothing segmented again, only the Edit calls in flight edited again
+        assert attempt == 2 and tracking == FRAMES and editing >= frame - EDITS_IN_FLIGHT * BATCH
+        assert done["segment"] == work["segment"]
+        assert done["edit"] <= work["edit"] + EDITS_IN_FLIGHT * BATCH
 
 
 def test_both_orchestrators_rolled_one_after_the_other_no_job_starts_over(cluster, cluster_clip):

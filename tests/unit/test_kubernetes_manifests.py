@@ -287,6 +287,22 @@ def test_the_model_servers_take_calls_only_with_the_token_the_orchestrators_carr
         assert secrets[name]["stringData"][key]
 
 
+def test_the_gateway_and_the_orchestrators_share_the_gateway_token(r):
+    """Without it the orchestrators count the gateway as one client: one HTTP client's stalled
+    uploads would use up every other's share of VIDEOEDIT_MAX_UPLOADS_PER_CLIENT."""
+    refs = set()
+    for program in ("videoedit-web", "videoedit-orchestrator"):
+        workload, container = r.running(program)
+        token = r.env(workload, container)["VIDEOEDIT_GATEWAY_TOKEN"]
+        assert isinstance(token, dict) and set(token) == {"secretKeyRef"}, f"{program}: the token must not be inline"
+        assert not token["secretKeyRef"].get("optional"), f"{program}: the gateway would silently be one client"
+        refs.add((token["secretKeyRef"]["name"], token["secretKeyRef"]["key"]))
+    assert len(refs) == 1, f"the gateway and the orchestrators read different tokens: {refs}"
+    ((name, key),) = refs
+    if r.overlay == "overlays/cpu-demo":
+        assert {s["metadata"]["name"]: s for s in r.all("Secret")}[name]["stringData"][key]
+
+
 @pytest.mark.parametrize(
     "program, variable",
     [

@@ -65,3 +65,24 @@ def test_limits_below_one_are_refused_naming_the_variable(value):
         Settings(max_watchers=value)
     with pytest.raises(ValueError, match="VIDEOEDIT_UPLOAD_IDLE_S 0"):
         Settings(upload_idle_s=0)
+
+
+def test_a_trusted_gateway_counts_each_client_it_names_and_others_count_as_their_address():
+    counted = limits(max_uploads_per_client=1, gateway_token="gw-secret")
+    gateway = "ipv4:10.0.0.9:5000"
+
+    def naming(client: str, token: str = "gw-secret") -> tuple[tuple[str, str], ...]:
+        return (("videoedit-gateway-token", token), ("videoedit-client", client))
+
+    with ExitStack() as held:
+        held.enter_context(counted.hold(gateway, Stream.UPLOAD, naming("192.0.2.1")))
+        held.enter_context(counted.hold(gateway, Stream.UPLOAD, naming("192.0.2.2")))  # another HTTP client
+        with pytest.raises(ResourceExhausted, match="192.0.2.1 has 1 uploads"):
+            counted.hold(gateway, Stream.UPLOAD, naming("192.0.2.1")).__enter__()
+        held.enter_context(counted.hold(gateway, Stream.UPLOAD, naming("192.0.2.3", "forged")))  # counts as 10.0.0.9
+        with pytest.raises(ResourceExhausted, match="10.0.0.9 has 1 uploads"):
+            counted.hold(gateway, Stream.UPLOAD, naming("192.0.2.4", "forged")).__enter__()
+    untrusting = limits(max_uploads_per_client=1)  # no VIDEOEDIT_GATEWAY_TOKEN: nobody may name a client
+    with untrusting.hold(gateway, Stream.UPLOAD, naming("192.0.2.1")):
+        with pytest.raises(ResourceExhausted, match="10.0.0.9 has 1 uploads"):
+            untrusting.hold(gateway, Stream.UPLOAD, naming("192.0.2.2")).__enter__()

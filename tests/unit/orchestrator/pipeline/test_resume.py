@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -189,10 +189,17 @@ def test_a_stopped_job_resumes_where_it_was_and_its_output_is_the_uninterrupted_
     assert segment_frames(second) < segment_frames(whole) and edited_crops(second) < edited_crops(whole)
 
 
-def _foreign(work: Path) -> None:
-    manifest = json.loads((work / MANIFEST).read_text())
-    manifest["fingerprint"]["request"] = "0" * 64
-    (work / MANIFEST).write_text(json.dumps(manifest))
+def _made_under_another(part: str) -> Callable[[Path], None]:
+    """The checkpoint as another request, input content, code version or model identity left it:
+    its fingerprint's `part` is not what this attempt computes."""
+
+    def tamper(work: Path) -> None:
+        manifest = json.loads((work / MANIFEST).read_text())
+        manifest["fingerprint"][part] = "0" * 64
+        (work / MANIFEST).write_text(json.dumps(manifest))
+
+    tamper.__name__ = f"another_{part}"
+    return tamper
 
 
 def _torn(work: Path) -> None:
@@ -209,7 +216,10 @@ def _masks_changed(work: Path) -> None:
 @pytest.mark.parametrize(
     "tamper, why",
     [
-        (_foreign, "it was made for another request"),
+        (_made_under_another("request"), "it was made for another request"),
+        (_made_under_another("input_sha256"), "the input's content changed"),
+        (_made_under_another("code"), "it was made by another version of the orchestrator"),
+        (_made_under_another("models"), "it was made with other models"),
         (_torn, "it cannot be read"),
         (_masks_changed, "is not the file the manifest names"),
     ],

@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
+from concurrent.futures import Future
 from pathlib import Path
 
 import av
@@ -22,7 +23,7 @@ from orchestrator.media.encode import encode_h264
 from orchestrator.models.fake import FakeModels
 from orchestrator.pipeline import carrying, output_paths, run_pipeline
 from orchestrator.pipeline.concurrency import FrameWatermark, StagesBehind, StopReason, StopSignal, TrackedFrames
-from orchestrator.pipeline.editing import edit_frames, edit_tracked, frame_seed
+from orchestrator.pipeline.editing import _edit, edit_frames, edit_tracked, frame_seed
 from orchestrator.pipeline.masking import find_objects
 from orchestrator.pipeline.propagating import MAX_RESTARTS, mask_store, object_masks, propagate
 from orchestrator.pipeline.saving import Layer, OutputPaths, output_frames
@@ -543,3 +544,36 @@ def test_the_final_status_says_which_frames_were_edited(tmp_path):
         for index in (20, 30):
             edits.put(index, (0, 0, 2, 2), pixels)
         assert _which(edits) == " (frames 3-5, 9, 12-13, 20, ...)"
+
+
+def test_an_answered_edit_call_is_spooled_as_soon_as_editing_looks_not_when_its_slot_is_needed(tmp_path):
+    """Behind tracking the next crops may be long in coming: an Edit call answered meanwhile is
+    collected (spooled, checkpointed, `ready` advanced) when editing next sends a call, not only
+    when a third call needs its slot, so a job killed then does not edit those crops again."""
+    clip, _ = square_clip(tmp_path / "clip.mkv")
+    ctx = job_context(tmp_path, probe(clip, None), FakeModels(), EditOptions(edit_size=64, edit_batch_size=2))
+    frames = [frame for _, frame in read_frames(ctx.info)]
+    submitted: list[Future] = []
+    submit = ctx.models.calls.submit
+
+    def recorded(*args):
+        submitted.append(submit(*args))
+        return submitted[-1]
+
+    ctx.models.calls.submit = recorded
+    ready = FrameWatermark(StopSignal())
+    advanced: list[int] = []
+    ready.advance = lambda value: advanced.append(value)  # what editing says is final, in order
+    final_when_asked_for_frame_4: list[int] = []
+
+    def crops():
+        for index in range(6):
+            if index == 3:
+                submitted[0].result(timeout=10)  # the call for frames 0-1 is answered before 2-3 are sent
+            if index == 4:
+                final_when_asked_for_frame_4.append(max(advanced, default=0))
+            yield index, frames[index], (0, 0, 32, 32)
+
+    with CropSpool(tmp_path / "edited.crops", N) as boxes:
+        assert _edit(ctx, crops(), boxes, ready) == 3
+    assert final_when_asked_for_frame_4 == [2]  # collected when 2-3 were sent: only one call in flight then
