@@ -146,8 +146,8 @@ def not_public(address: IPAddress) -> str | None:
         ("loopback", address.is_loopback),
         ("link-local", address.is_link_local),
         ("multicast", address.is_multicast),
+        ("reserved", address.is_reserved),  # before private, which includes 240.0.0.0/4
         ("private", address.is_private),
-        ("reserved", address.is_reserved),
     ):
         if test:
             return why
@@ -174,7 +174,8 @@ def resolve(target: CallbackTarget, allow: AllowList) -> tuple[IPAddress, ...]:
         why = not_public(address)
         if why is not None and not allow.allows_address(address):
             shown = "" if literal is not None else f"{target.host!r} resolves to "
+            article = "an" if why[0] in "aeiou" else "a"
             raise CallbackRefused(
-                f"{shown}{address}, a {why} address, not allowed (VIDEOEDIT_CALLBACK_ALLOW may allow it)"
+                f"{shown}{address}, {article} {why} address, not allowed (VIDEOEDIT_CALLBACK_ALLOW may allow it)"
             )
     return addresses
