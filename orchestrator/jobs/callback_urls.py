@@ -158,9 +158,9 @@ def resolve(target: CallbackTarget, allow: AllowList) -> tuple[IPAddress, ...]:
     """The addresses `target`'s host resolves to, every one of them allowed (public, or in an
     allowed network); CallbackRefused saying which is not; OSError (socket.gaierror) when the
     name does not resolve now."""
-    if not allow.allows_host(target):
-        raise CallbackRefused(f"host {target.host!r} is not in VIDEOEDIT_CALLBACK_ALLOW")
     literal = target.literal
+    if literal is None and not allow.allows_host(target):  # no lookup for a name that is not allowed anyway
+        raise CallbackRefused(f"host {target.host!r} is not in VIDEOEDIT_CALLBACK_ALLOW")
     if literal is not None:
         addresses: tuple[IPAddress, ...] = (literal,)
     else:
@@ -178,4 +178,6 @@ def resolve(target: CallbackTarget, allow: AllowList) -> tuple[IPAddress, ...]:
             raise CallbackRefused(
                 f"{shown}{address}, {article} {why} address, not allowed (VIDEOEDIT_CALLBACK_ALLOW may allow it)"
             )
+    if literal is not None and not allow.allows_host(target):  # a public address, where names are required
+        raise CallbackRefused(f"host {target.host!r} is not in VIDEOEDIT_CALLBACK_ALLOW")
     return addresses
