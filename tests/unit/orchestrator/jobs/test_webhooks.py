@@ -523,3 +523,21 @@ def test_https_names_the_host_in_sni_and_the_certificate_check(loopback_server):
     assert Recording.named == ["hooks.example"]
     default = PinnedHTTPSConnection("hooks.example", 443, "127.0.0.1", 5)
     assert default.tls.check_hostname and default.tls.verify_mode == ssl.CERT_REQUIRED
+
+
+def test_the_readmes_verification_snippet_accepts_our_signature_and_nothing_else():
+    from tests.helpers import REPO_ROOT
+
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = readme[readme.index("### Webhooks") :]
+    code = section[section.index("```python") + len("```python") :]
+    snippet = code[: code.index("```")]
+    namespace: dict = {}
+    exec(snippet, namespace)  # noqa: S102 (the README's own code)
+    verify = namespace["verify"]
+    body, timestamp = b'{"job_id":"j1"}', str(int(time.time()))
+    headers = {TIMESTAMP_HEADER: timestamp, SIGNATURE_HEADER: signature(SECRET, timestamp, body)}
+    assert verify(SECRET, headers, body)
+    assert not verify(b"another key", headers, body)
+    assert not verify(SECRET, headers, body + b" ")
+    assert not verify(SECRET, {**headers, TIMESTAMP_HEADER: str(int(time.time()) - 3600)}, body)
