@@ -357,7 +357,10 @@ class JobWorker:
         if status.status is not running.latest.status:
             self.metrics.moved(running.latest, running.stage_entered_at, status)
             running.stage_entered_at = status.updated_at or time.time()
-            self.webhooks.job_status(running.checked.request, status)
+            # A stage is called back only while the job is ours (a run that lost its lease may still
+            # report one); an end or a hand-back reaches here once recorded in the store.
+            if status.status.terminal or status.status is JobStatus.QUEUED or running.claim.holds():
+                self.webhooks.job_status(running.checked.request, status)
         running.latest = status
         self._on_status_changed()
 
