@@ -10,6 +10,7 @@ import email.utils
 import http.client
 import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass
 
@@ -44,6 +45,25 @@ class PinnedHTTPSConnection(http.client.HTTPSConnection):
         self.sock = self.tls.wrap_socket(sock, server_hostname=self.host)
 
 
+class Deadline:
+    """Ends a request still going `seconds` after it began: the socket timeout bounds each read,
+    not the whole, and a receiver answering a byte at a time would hold a sender thread for
+    days. Shutting the socket down wakes the blocked read (it then fails like a reset)."""
+
+    def __init__(self, conn: http.client.HTTPConnection, seconds: float):
+        self.conn = conn
+        self.timer = threading.Timer(seconds, self.expire)
+        self.timer.daemon = True
+
+    def expire(self) -> None:
+        sock = self.conn.sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:  # closed meanwhile
+                pass
+
+
 @dataclass(frozen=True)
 class Answer:
     """What the receiver answered."""
@@ -54,17 +74,20 @@ class Answer:
 
 def post(target: CallbackTarget, address: IPAddress, body: bytes, headers: dict[str, str], timeout_s: float) -> Answer:
     """POST `body` to `target` at `address`; OSError or http.client.HTTPException when no answer
-    came (refused, reset, timed out: `timeout_s` per connect, send and read)."""
+    came (refused, reset, timed out: `timeout_s` for the whole request, Deadline)."""
     if target.scheme == "https":
         conn: http.client.HTTPConnection = PinnedHTTPSConnection(target.host, target.port, str(address), timeout_s)
     else:
         conn = PinnedHTTPConnection(target.host, target.port, str(address), timeout_s)
+    deadline = Deadline(conn, timeout_s)
+    deadline.timer.start()
     try:
         conn.request("POST", target.target, body=body, headers=headers)
         response = conn.getresponse()
         response.read(MAX_RESPONSE_BYTES)
         return Answer(response.status, retry_after(response.getheader("Retry-After")))
     finally:
+        deadline.timer.cancel()
         conn.close()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import http.server
 import json
 import logging
@@ -541,3 +542,35 @@ def test_the_readmes_verification_snippet_accepts_our_signature_and_nothing_else
     assert not verify(b"another key", headers, body)
     assert not verify(SECRET, headers, body + b" ")
     assert not verify(SECRET, {**headers, TIMESTAMP_HEADER: str(int(time.time()) - 3600)}, body)
+
+
+class _Dripping(http.server.BaseHTTPRequestHandler):
+    """Answers one byte at a time, each well within the socket timeout."""
+
+    def do_POST(self):  # noqa: N802 (http.server's name)
+        self.rfile.read(int(self.headers["Content-Length"]))
+        for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 1000:
+            try:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+            except OSError:
+                return
+            time.sleep(0.05)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_receiver_answering_a_byte_at_a_time_is_cut_off_at_the_timeout():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Dripping)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="test-dripping", daemon=True).start()
+    try:
+        target = parse_callback_url(f"http://hooks.example:{server.server_address[1]}/")
+        started = time.monotonic()
+        with pytest.raises((OSError, http.client.HTTPException)):
+            webhook_http.post(target, "127.0.0.1", b"{}", {}, timeout_s=0.5)
+        assert time.monotonic() - started < 2
+    finally:
+        server.shutdown()
+        server.server_close()
