@@ -15,6 +15,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import grpc
+import httpx
 import pytest
 
 from clients.client import VideoEditClient
@@ -213,8 +214,29 @@ def test_without_a_secret_callbacks_are_refused(make_stack, hooks_stack, hooks_c
         assert "no webhook secret" in err.value.details()
 
 
+def test_the_http_api_takes_params_callback_url(hooks_stack, hooks_clip, receiver):
+    hooks_stack.start_gateway()
+    job = {"input_video_path": str(hooks_clip), "mask_prompt": "car", "edit_prompt": "make it red"}
+    params = {"num_inference_steps": 2, "edit_size": 64, "chunk_size": 6}
+    with httpx.Client(base_url=hooks_stack.gateway_url, timeout=60) as http:
+        hooked = {**params, "callback_url": receiver.url("/http")}
+        started = http.post("/api/video/edit", json={**job, "job_id": "hook-http", "params": hooked})
+        assert started.status_code == 200, started.text
+        assert ended(receiver, "/http")[-1] == "finished"
+        refused = http.post(
+            "/api/video/edit",
+            json={
+                **job,
+                "job_id": "hook-http-refused",
+                "params": {**params, "callback_url": "http://169.254.169.254/"},
+            },
+        )
+        assert refused.status_code == 400 and "extra[callback_url]" in refused.text and "link-local" in refused.text
+
+
 def test_no_key_material_in_the_logs(hooks_stack):
-    logs = [hooks_stack.log_path("orchestrator"), *hooks_stack.output_root.rglob("*_log.txt")]
+    logs = [hooks_stack.log_path(name) for name in ("orchestrator", "gateway") if hooks_stack.log_path(name).exists()]
+    logs += list(hooks_stack.output_root.rglob("*_log.txt"))
     _assert_no_key_material(*logs)
 
 
