@@ -138,6 +138,7 @@ class Settings:
             raise ValueError(f"VIDEOEDIT_PREVIEW_SLOTS {self.preview_slots} must be 0 (none) or more")
         if self.mask_cache_bytes < 0:
             raise ValueError(f"VIDEOEDIT_MASK_CACHE_MB {self.mask_cache_bytes / 2**20:g} must be 0 (off) or more")
+        callback_allow_list(",".join(self.callback_allow))  # entries given directly, not from the environment
         if not self.callback_retry_s >= 0:
             raise ValueError(f"VIDEOEDIT_CALLBACK_RETRY_S {self.callback_retry_s} must be 0 (no retries) or more")
         if not self.upload_idle_s > 0:

@@ -36,7 +36,7 @@ from ..config import Settings
 from ..errors import FailedPrecondition, InvalidArgument
 from ..request import CheckedRequest, VideoEditRequest, VideoEditStatus
 from . import webhook_http
-from .callback_urls import AllowList, CallbackRefused, CallbackTarget, parse_callback_url, resolve
+from .callback_urls import AllowList, CallbackRefused, CallbackTarget, IPAddress, parse_callback_url, resolve
 from .metrics import JobMetrics
 
 log = logging.getLogger(__name__)
@@ -131,7 +131,8 @@ class SenderLimits:
     grace_s: float = 2.0  # at shutdown, for what is pending
 
 
-Post = Callable[[CallbackTarget, object, bytes, dict[str, str], float], webhook_http.Answer]
+# webhook_http.post's shape: (target, the address checked, body, headers, timeout) -> the answer.
+Post = Callable[[CallbackTarget, IPAddress, bytes, dict[str, str], float], webhook_http.Answer]
 
 
 class WebhookSender:

@@ -574,3 +574,10 @@ def test_a_receiver_answering_a_byte_at_a_time_is_cut_off_at_the_timeout():
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_settings_check_allow_entries_given_directly_too():
+    with pytest.raises(ValueError, match="'not a host!'"):
+        Settings(callback_allow=("not a host!",))
+    with pytest.raises(ValueError, match="VIDEOEDIT_CALLBACK_RETRY_S -1"):
+        Settings(callback_retry_s=-1)
