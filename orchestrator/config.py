@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +35,27 @@ def _default_media_dir() -> Path:
     except OSError as err:
         raise ValueError(f"cannot create the default input root {media} ({err}); set VIDEOEDIT_INPUT_ROOTS") from err
     return media
+
+
+# A VIDEOEDIT_CALLBACK_ALLOW entry that is not an address or network: a hostname, or `*.` and a
+# domain (its subdomains).
+_HOST_PATTERN = re.compile(r"(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
+
+
+def callback_allow_list(value: str) -> tuple[str, ...]:
+    """VIDEOEDIT_CALLBACK_ALLOW: comma-separated hostnames, `*.example.com` (its subdomains), IP
+    addresses or CIDR networks; lower-cased. ValueError naming the bad entry."""
+    entries = tuple(e.strip().lower() for e in value.split(",") if e.strip())
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            if not _HOST_PATTERN.fullmatch(entry):
+                raise ValueError(
+                    f"VIDEOEDIT_CALLBACK_ALLOW entry {entry[:100]!r} is neither a hostname, `*.domain`, "
+                    "an IP address nor a CIDR network"
+                ) from None
+    return entries
 
 
 @dataclass(frozen=True)
@@ -89,6 +112,13 @@ class Settings:
     # The mask cache's bound (0: no cache): masks tracked once, reused by later jobs on the same
     # input content, prompt, tracking parameters and segmenter; in <output_root>/.mask-cache.
     mask_cache_bytes: int = 2 << 30
+    # Webhooks (extra.callback_url; jobs/webhooks.py): the hosts a callback may reach besides
+    # public addresses (callback_allow_list's entries), the secret every callback is signed with
+    # until tenants have secrets of their own (never in repr: Settings may be logged), and how long
+    # one delivery is retried.
+    callback_allow: tuple[str, ...] = ()
+    webhook_secret: str | None = field(default=None, repr=False)
+    callback_retry_s: float = 300.0
 
     def __post_init__(self) -> None:
         if (self.tls_cert is None) != (self.tls_key is None):
@@ -111,6 +141,9 @@ class Settings:
             raise ValueError(f"VIDEOEDIT_PREVIEW_SLOTS {self.preview_slots} must be 0 (none) or more")
         if self.mask_cache_bytes < 0:
             raise ValueError(f"VIDEOEDIT_MASK_CACHE_MB {self.mask_cache_bytes / 2**20:g} must be 0 (off) or more")
+        callback_allow_list(",".join(self.callback_allow))  # entries given directly, not from the environment
+        if not self.callback_retry_s >= 0:
+            raise ValueError(f"VIDEOEDIT_CALLBACK_RETRY_S {self.callback_retry_s} must be 0 (no retries) or more")
         if not self.upload_idle_s > 0:
             raise ValueError(f"VIDEOEDIT_UPLOAD_IDLE_S {self.upload_idle_s} must be more than 0 seconds")
         self._check_roots_apart()
@@ -188,4 +221,7 @@ class Settings:
             gateway_token=env.get("VIDEOEDIT_GATEWAY_TOKEN") or None,
             mask_cache_bytes=int(float(env.get("VIDEOEDIT_MASK_CACHE_MB", 2048)) * 2**20),
             preview_slots=int(env.get("VIDEOEDIT_PREVIEW_SLOTS", defaults.preview_slots)),
+            callback_allow=callback_allow_list(env.get("VIDEOEDIT_CALLBACK_ALLOW", "")),
+            webhook_secret=env.get("VIDEOEDIT_WEBHOOK_SECRET") or None,
+            callback_retry_s=float(env.get("VIDEOEDIT_CALLBACK_RETRY_S", defaults.callback_retry_s)),
         )

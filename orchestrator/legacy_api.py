@@ -20,7 +20,7 @@ from collections import OrderedDict
 from pathlib import Path
 
 from .config import Settings
-from .errors import JobFailed, NotFound, VideoEditError
+from .errors import InvalidArgument, JobFailed, NotFound, VideoEditError
 from .jobs.reporter import JobReporter
 from .jobs.runner import new_status, run_job
 from .jobs.status_file import read_status, write_status
@@ -51,6 +51,10 @@ def run_video_edit(request: VideoEditRequest) -> None:
     settings = Settings.from_env()
     try:
         checked = check_request(request, settings)
+        if checked.options.callback_url is not None:  # nothing here would send them: refused, not ignored
+            raise InvalidArgument(
+                "extra[callback_url]", "webhooks are sent by the orchestrator service, not by the in-process API"
+            )
     except VideoEditError as err:
         _remember(
             dataclasses.replace(

@@ -248,6 +248,9 @@ class EditOptions:
     # no Segment call. `objects`: which of its objects (ids of its objects.json; None: the ones it edited).
     masks_from: str | None = None
     objects: tuple[int, ...] | None = None
+    # Where the job's status is POSTed at every stage change and at its end (jobs/webhooks.py).
+    # Out of repr: its query may carry the receiver's secrets, and options are logged.
+    callback_url: str | None = field(default=None, repr=False)
 
     @property
     def uses_keyframes(self) -> bool:

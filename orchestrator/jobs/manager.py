@@ -28,6 +28,7 @@ from .runner import describe_error, new_status
 from .status_file import STATUS_FILE, read_status, write_status
 from .store import JobStore
 from .validation import check_job_id, check_request
+from .webhooks import SharedSecret, WebhookSecrets, WebhookSender
 from .worker import JobWorker, orchestrator_id
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ class JobManager:
         max_queued_jobs: int = 100,
         metrics: JobMetrics | None = None,
         name: str | None = None,
+        webhook_secrets: WebhookSecrets | None = None,
     ):
         self.settings = settings
         self.models = models
@@ -55,7 +57,14 @@ class JobManager:
         self.max_queued_jobs = max_queued_jobs
         # Told of every status this process writes (the watch hub polls the store at once).
         self.on_change: Callable[[], None] = lambda: None
-        self.worker = JobWorker(settings, models, store, self.metrics, self.name, max_concurrent_jobs, self._notify)
+        # Callbacks (extra.callback_url) signed with `webhook_secrets` (None: VIDEOEDIT_WEBHOOK_SECRET
+        # for every tenant); tenants' own secrets come as another WebhookSecrets.
+        self.webhooks = WebhookSender.from_settings(
+            settings, webhook_secrets or SharedSecret.from_settings(settings), self.metrics
+        )
+        self.worker = JobWorker(
+            settings, models, store, self.metrics, self.name, max_concurrent_jobs, self._notify, self.webhooks
+        )
         self.conditions = self.worker.conditions
 
     # --- what the RPCs call ---
@@ -63,6 +72,7 @@ class JobManager:
     def start(self, request: VideoEditRequest) -> VideoEditStatus:
         checked = check_request(request, self.settings)
         check_masks_from(checked, self.store)
+        self.webhooks.check(checked)
         req = checked.request
         if self.worker.stopping:
             raise Unavailable("the server is shutting down; retry on another replica or after the restart")
@@ -123,6 +133,7 @@ class JobManager:
             if self.store.cancel_queued(cancelled):
                 write_status(cancelled.output_dir, cancelled)
                 self.metrics.ended.labels(JobStatus.CANCELLED.value).inc()
+                self.webhooks.job_status(stored.request, cancelled)
                 self._notify()
                 return cancelled
         # Claimed: its owner (this or another orchestrator) stops it at once (its StopSignal).
@@ -153,8 +164,10 @@ class JobManager:
 
     def shutdown(self) -> None:
         """begin_shutdown, then wait for the running jobs to be handed back to the queue, for
-        another orchestrator (or this one's next start)."""
+        another orchestrator (or this one's next start); then the webhooks still pending get a short
+        grace (their statuses "queued again" included) and the rest are dropped."""
         self.worker.shutdown()
+        self.webhooks.close()
 
     def close(self) -> None:
         """After shutdown: close the store and the models (the calls the stopped jobs left in

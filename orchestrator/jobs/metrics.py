@@ -10,6 +10,9 @@ videoedit_orchestrator_jobs_ended_total{status}    finished, failed, cancelled (
 videoedit_orchestrator_lease_renewals_total        leases on running jobs renewed
 videoedit_orchestrator_lease_expiries_total        jobs taken over from an orchestrator whose lease expired
 videoedit_orchestrator_leases_lost_total           jobs this orchestrator stopped because its lease was lost
+videoedit_orchestrator_webhook_deliveries_total{outcome}  callback tries (jobs/webhooks.py): delivered,
+                                                   retried, gave_up, refused (host not allowed, no
+                                                   secret), dropped (a full queue, shutdown)
 """
 
 from __future__ import annotations
@@ -72,6 +75,12 @@ class JobMetrics:
         self.leases_lost = Counter(
             "videoedit_orchestrator_leases_lost",
             "Jobs stopped here because another orchestrator took them over",
+            registry=r,
+        )
+        self.webhook_deliveries = Counter(
+            "videoedit_orchestrator_webhook_deliveries",
+            "Webhook (extra.callback_url) tries and drops, by outcome",
+            ["outcome"],
             registry=r,
         )
 

@@ -24,7 +24,8 @@ from ..errors import JobCancelled, JobInterrupted, JobLost, ModelServerUnavailab
 from ..models import Models
 from ..pipeline import MaskSources, OutputPaths, output_paths, run_pipeline
 from ..pipeline.checkpoint import MANIFEST
-from ..request import CheckedRequest, JobStatus, VideoEditStatus
+from ..request import CheckedRequest, JobStatus, VideoEditRequest, VideoEditStatus
+from .callback_urls import redact
 from .claims import JobClaim
 from .reporter import JobReporter
 
@@ -141,13 +142,22 @@ def _start(checked: CheckedRequest, models: Models, job_log: logging.Logger, att
         "job %s started%s\nrequest: %s\noptions: %s",
         req.job_id,
         f" (attempt {attempt}: earlier runs did not finish)" if attempt > 1 else "",
-        json.dumps(req.to_dict(), ensure_ascii=False),
+        json.dumps(_loggable(req), ensure_ascii=False),
         checked.options,
     )
     info = models.info(wait_s=MODEL_SERVER_WAIT_S)
     job_log.info("model server %s", info.description)
     if info.tiny:
         job_log.warning("the model server runs TINY RANDOM-WEIGHT models: outputs are not meaningful")
+
+
+def _loggable(req: VideoEditRequest) -> dict:
+    """The request for the job's log: the callback URL without its query (it may carry the
+    receiver's secrets)."""
+    out = req.to_dict()
+    if "callback_url" in out["extra"]:
+        out["extra"] = {**out["extra"], "callback_url": redact(out["extra"]["callback_url"])}
+    return out
 
 
 def _finished(outputs: OutputPaths, final: OutputPaths) -> dict:

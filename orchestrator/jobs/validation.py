@@ -30,6 +30,7 @@ from ..request import (
     VideoEditRequest,
     VisualPrompt,
 )
+from .callback_urls import CallbackRefused, parse_callback_url
 
 JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,128}")
 MODES = tuple(Mode)
@@ -242,7 +243,7 @@ def check_job_id(job_id: str) -> None:
 
 def parse_extra(extra: dict[str, str]) -> EditOptions:
     values: dict[str, object] = {}
-    known = sorted([*_EXTRA_RANGES, *_EXTRA_CHOICES, "instances", "masks_from", "objects"])
+    known = sorted([*_EXTRA_RANGES, *_EXTRA_CHOICES, "instances", "masks_from", "objects", "callback_url"])
     for key, raw in extra.items():
         field = f"extra[{key}]"
         if key in ("model_path", "sam_path"):
@@ -264,6 +265,8 @@ def parse_extra(extra: dict[str, str]) -> EditOptions:
             values[key] = raw
         elif key == "objects":
             values[key] = _parse_objects(raw)
+        elif key == "callback_url":
+            values[key] = _parse_callback_url(field, raw)
         elif key in _EXTRA_RANGES:
             values[key] = _parse_number(field, raw, *_EXTRA_RANGES[key])
         else:
@@ -284,6 +287,17 @@ def parse_extra(extra: dict[str, str]) -> EditOptions:
             "extra[chunk_overlap]", f"{options.chunk_overlap} must be smaller than chunk_size ({options.chunk_size})"
         )
     return options
+
+
+def _parse_callback_url(field: str, raw: str) -> str:
+    """The URL's form only (http or https, a host, no userinfo, not too long): where its host
+    leads is checked at StartEdit and before every delivery (webhooks.py), never when a job is
+    claimed (a DNS blip then must not fail the job)."""
+    try:
+        parse_callback_url(raw)
+    except CallbackRefused as err:
+        raise InvalidArgument(field, str(err)) from None
+    return raw
 
 
 def _parse_number(field: str, raw: str, kind: type, low: float, high: float) -> int | float:

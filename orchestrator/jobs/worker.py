@@ -28,7 +28,7 @@ from ..media.mask_cache import MaskCache
 from ..models import Models
 from ..pipeline import MaskSources
 from ..pipeline.concurrency import StopReason, StopSignal
-from ..request import CheckedRequest, JobStatus, VideoEditStatus
+from ..request import CheckedRequest, JobStatus, VideoEditRequest, VideoEditStatus
 from .claims import HeldClaim
 from .metrics import JobMetrics
 from .reporter import JobReporter
@@ -37,6 +37,7 @@ from .runner import describe_error, release_scratch, remove_scratch, run_job
 from .status_file import write_status
 from .store import Claim, Fence, JobStore
 from .validation import check_request
+from .webhooks import WebhookSender
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +120,9 @@ class JobWorker:
         name: str,
         max_concurrent_jobs: int,
         on_status: Callable[[], None],
+        webhooks: WebhookSender,
     ):
+        self.webhooks = webhooks  # told of every stage change and end of the jobs run here
         self.settings, self.models, self.store, self.metrics, self.name = settings, models, store, metrics, name
         self.lease_s = settings.job_lease_s
         self.conditions = Conditions()
@@ -284,9 +287,9 @@ class JobWorker:
             checked = check_request(stored.request, self.settings)
             sources = MaskSources(masks_from(checked, self.store), self.mask_cache)
         except VideoEditError as err:  # e.g. the input was deleted while the job waited
-            return self._end_unrun(held, was, JobStatus.FAILED, error=f"could not run: {err}")
+            return self._end_unrun(held, stored.request, was, JobStatus.FAILED, error=f"could not run: {err}")
         if claim.cancel_requested:
-            return self._end_unrun(held, was, JobStatus.CANCELLED, message="cancelled")
+            return self._end_unrun(held, stored.request, was, JobStatus.CANCELLED, message="cancelled")
         if was.status is JobStatus.QUEUED:
             self.metrics.queue_wait.observe(max(0.0, time.time() - (was.updated_at or time.time())))
         status = self._started_over(claim) if claim.previous_owner is not None else was
@@ -295,9 +298,8 @@ class JobWorker:
         try:
             write_status(checked.output_dir, status)
         except OSError as err:  # a full volume: the job fails here, recorded, not claimed again and again
-            return self._end_unrun(
-                held, status, JobStatus.FAILED, error=f"could not start: {describe_error(err, checked.output_dir)}"
-            )
+            why = f"could not start: {describe_error(err, checked.output_dir)}"
+            return self._end_unrun(held, stored.request, status, JobStatus.FAILED, error=why)
         running = RunningJob(checked=checked, latest=status, claim=held, slot=slots, masks=sources)
         running.reporter = JobReporter(
             status, checked.output_dir, stop=held.stop, claim=held, listener=lambda s, r=running: self._on_status(r, s)
@@ -350,14 +352,21 @@ class JobWorker:
 
     def _on_status(self, running: RunningJob, status: VideoEditStatus) -> None:
         """Every status a running job publishes (recorded in the store and status.json already):
-        the stage metrics, and the watchers of this process woken."""
+        the stage metrics, the job's callback (stage changes and the end only, not every frame),
+        and the watchers of this process woken."""
         if status.status is not running.latest.status:
             self.metrics.moved(running.latest, running.stage_entered_at, status)
             running.stage_entered_at = status.updated_at or time.time()
+            # A stage is called back only while the job is ours (a run that lost its lease may still
+            # report one); an end or a hand-back reaches here once recorded in the store.
+            if status.status.terminal or status.status is JobStatus.QUEUED or running.claim.holds():
+                self.webhooks.job_status(running.checked.request, status)
         running.latest = status
         self._on_status_changed()
 
-    def _end_unrun(self, claim: HeldClaim, was: VideoEditStatus, end: JobStatus, **fields) -> bool:
+    def _end_unrun(
+        self, claim: HeldClaim, request: VideoEditRequest, was: VideoEditStatus, end: JobStatus, **fields
+    ) -> bool:
         """End a claimed job without running it (cancelled while queued, no longer valid, nowhere
         to write): recorded in the store first, then (where it can be written) status.json.
         Returns False: nothing runs."""
@@ -371,6 +380,7 @@ class JobWorker:
             log.warning("job %s: status.json not written (%s); the job store has its end", final.job_id, err)
         self.metrics.ended.labels(end.value).inc()
         log.info("job %s %s without running: %s", final.job_id, end.value, final.error or final.message)
+        self.webhooks.job_status(request, final)
         self._on_status_changed()
         return False
 

@@ -172,3 +172,16 @@ def _run(request, errors):
         run_video_edit(request)
     except Exception as err:  # the original worker's example prints it; the test collects it
         errors.append(err)
+
+
+def test_callbacks_are_refused_in_process_not_ignored(legacy_env, clip):
+    request = VideoEditRequest(
+        job_id="refused-callback",
+        input_video_path=clip,
+        output_dir=legacy_env / "refused-callback",
+        mask_prompt="car",
+        edit_prompt="red",
+        extra={"callback_url": "https://hooks.example.com/in"},
+    )
+    with pytest.raises(InvalidArgument, match=r"extra\[callback_url\]: webhooks are sent by the orchestrator service"):
+        run_video_edit(request)
