@@ -11,7 +11,9 @@ three times:
   interrupted job cost before checkpoints).
 
 Each row: model-server busy seconds (compute of Edit and Segment batches, the GPU's time) and
-crops edited for the job, over the uninterrupted job's. Target: resumed <= 1.15x.
+crops edited for the job, over the uninterrupted job's. Target: resumed <= 1.15x. Each job has a
+seed of its own and the mask cache is off: the three jobs share nothing but what one job's
+attempts share (its checkpoint; the model server's edited crops kept for a call sent again).
 """
 
 from __future__ import annotations
@@ -37,12 +39,14 @@ def edit_items(stack: LocalStack) -> float:
     return batch_histogram(stack.metrics_address, "edit")[0]
 
 
-def run(stack: LocalStack, clip: Path, job_id: str, kill_after_items: float | None, keep_checkpoint: bool) -> dict:
+def run(
+    stack: LocalStack, clip: Path, job_id: str, seed: int, kill_after_items: float | None, keep_checkpoint: bool
+) -> dict:
     """One job: its model-server busy seconds and Edit crops (killed once `kill_after_items` crops
     were edited for it, then resumed, or started over when not `keep_checkpoint`)."""
     busy_before, items_before = busy_s(stack), edit_items(stack)
     with VideoEditClient(stack.orchestrator_address) as client:
-        started = client.start_edit(str(clip), "car", "make it red", job_id=job_id, **REQUEST)
+        started = client.start_edit(str(clip), "car", "make it red", job_id=job_id, seed=seed, **REQUEST)
     if kill_after_items is not None:
         while edit_items(stack) - items_before < kill_after_items:
             time.sleep(0.05)
@@ -66,15 +70,16 @@ def main(results_dir: Path = Path("bench-results")) -> dict:
             Path(tmp),
             input_roots=[clip.parent],
             modelserver_args=("--tiny", "--simulate-edit-delay-ms", str(EDIT_DELAY_MS)),
+            env={"VIDEOEDIT_MASK_CACHE_MB": "0"},
         )
         with stack:
             print("resume: the uninterrupted job...", file=sys.stderr)
-            whole = run(stack, clip, "uninterrupted", None, True)
+            whole = run(stack, clip, "uninterrupted", 1, None, True)
             kill_after = KILL_AT * whole["edit_items"]
             print("resume: killed at 60% and resumed...", file=sys.stderr)
-            resumed = run(stack, clip, "resumed", kill_after, True)
+            resumed = run(stack, clip, "resumed", 2, kill_after, True)
             print("resume: killed at 60% and started over...", file=sys.stderr)
-            over = run(stack, clip, "started-over", kill_after, False)
+            over = run(stack, clip, "started-over", 3, kill_after, False)
     results = {
         "clip": clip.name,
         "edit_delay_ms": EDIT_DELAY_MS,

@@ -157,6 +157,13 @@ def _add_batching_flags(parser: argparse.ArgumentParser, env: Mapping[str, str])
     batching.add_argument("--edit-max-batch-size", type=int, default=8, help="crops per InstructPix2Pix batch")
     batching.add_argument("--segment-frame-batch", type=int, default=8, help="frames per SAM3 backbone pass")
     batching.add_argument(
+        "--edit-results-mb",
+        type=float,
+        default=256,
+        help="edited crops kept by what they were computed from, so a crop sent again (a killed "
+        "orchestrator's job resumed) is not denoised twice (0: none)",
+    )
+    batching.add_argument(
         "--max-batch-delay-ms", type=float, default=10.0, help="how long a batch waits for more calls to join"
     )
     batching.add_argument("--max-queued-calls", type=int, default=64, help="per model; beyond: RESOURCE_EXHAUSTED")

@@ -26,6 +26,7 @@ from videoedit.v1.contract import EditParams
 
 from .backends import Editor, PromptKind, Segmenter
 from .batching import DynamicBatcher
+from .edit_results import EditResults, item_key
 from .metrics import Metrics
 from .sessions import Session, TrackingSessions
 from .validation import EditCall, SegmentCall
@@ -43,6 +44,7 @@ class BatchingConfig:
     max_queued_calls: int = 64  # per model; more -> RESOURCE_EXHAUSTED
     max_tracking_sessions: int = 8  # SAM3 tracking sessions held at once (0: none)
     tracking_session_idle_s: float = 300.0  # a session without calls for this long ends
+    edit_results_bytes: int = 256 << 20  # edited crops kept for calls sent again (edit_results.py)
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class EditItem:
     instruction: str
     seed: int
     anchor: EditItem | None = None  # the call's anchor crop, denoised beside it in the same batch
+    key: bytes = b""  # edit_results.item_key: where its result is kept
 
 
 class ModelEngine:
@@ -85,6 +88,7 @@ class ModelEngine:
         self.edit_queue = DynamicBatcher(
             "edit", self._edit_batch, max_batch_size=batching.edit_max_batch_size, **common
         )
+        self.edit_results = EditResults(batching.edit_results_bytes)
         self.sessions = TrackingSessions(
             segmenter.open_session if segmenter is not None else None,
             batching.max_tracking_sessions,
@@ -118,11 +122,26 @@ class ModelEngine:
         key = EditBatchKey(call.images[0].shape, call.params)
         # A call's anchor goes with each of its items (a batch may hold part of a call): it is
         # denoised once per batch it is in, with the call's first seed, and never returned.
-        anchor = EditItem(call.anchor, call.instruction, call.seeds[0]) if call.anchor is not None else None
+        anchor = None
+        if call.anchor is not None:
+            anchor = EditItem(call.anchor, call.instruction, call.seeds[0])
+            anchor_key = item_key(call.anchor, call.instruction, call.seeds[0], call.params)
         items = [
-            EditItem(image, call.instruction, seed, anchor) for image, seed in zip(call.images, call.seeds, strict=True)
+            EditItem(
+                image,
+                call.instruction,
+                seed,
+                anchor,
+                item_key(image, call.instruction, seed, call.params, anchor_key if anchor else b""),
+            )
+            for image, seed in zip(call.images, call.seeds, strict=True)
         ]
-        return self.edit_queue(key, items, deadline, on_cancel)
+        kept = [self.edit_results.get(item.key) if self.edit_results.max_bytes else None for item in items]
+        missing = [item for item, result in zip(items, kept, strict=True) if result is None]
+        if len(missing) < len(items):
+            self.metrics.edit_results_reused.inc(len(items) - len(missing))
+        computed = iter(self.edit_queue(key, missing, deadline, on_cancel) if missing else [])
+        return [result if result is not None else next(computed) for result in kept]
 
     def warm_up(self, edit_side: int = 64, edit_batches: Sequence[int] = (1,)) -> float:
         """A batch through each model (CUDA context, kernels, allocator, compiled graphs): Edit at
@@ -193,4 +212,7 @@ class ModelEngine:
             seeds=[i.seed for i in batch],
             anchors=anchors,
         )
+        if self.edit_results.max_bytes:  # kept even if the call's client has left meanwhile
+            for item, result in zip(items, edited, strict=False):
+                self.edit_results.put(item.key, result)
         return edited[: len(items)]

@@ -104,6 +104,7 @@ def load_models(args: argparse.Namespace, limits: Limits, metrics: Metrics) -> t
         args.max_queued_calls,
         args.max_tracking_sessions,
         args.tracking_session_idle_s,
+        int(args.edit_results_mb * 2**20),
     )
     engine = ModelEngine(segmenter, editor, batching, metrics)
     warmup_side = args.warmup_side or (64 if loaded.pix2pix.tiny else 512)

@@ -48,6 +48,12 @@ class Metrics:
         self.items = Counter(
             "videoedit_modelserver_items", "Items processed (Edit: crops; Segment: frames)", ["model"], registry=r
         )
+        self.edit_results_reused = Counter(
+            "videoedit_modelserver_edit_results_reused",
+            "Edit crops answered from results kept (computed for a call whose client left, e.g. an "
+            "orchestrator killed mid-job, whose next attempt sent them again)",
+            registry=r,
+        )
         self.queued_calls = Gauge(
             "videoedit_modelserver_queued_calls", "Calls waiting in a model's queue", ["model"], registry=r
         )
