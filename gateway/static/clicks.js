@@ -222,7 +222,7 @@ function shape(click, unit, extra = "") {
     element = svg("rect", { x: x0, y: y0, width: x1 - x0, height: y1 - y0, class: `box ${extra}` });
   } else {
     const { x, y, positive } = click.point;
-    element = svg("circle", { cx: x, cy: y, r: 1.6 * unit, class: positive ? "positive" : "negative" });
+    element = svg("circle", { cx: x, cy: y, r: 2 * unit, class: positive ? "positive" : "negative" });
   }
   element.style.strokeWidth = unit / 2;
   return element;

@@ -4,7 +4,8 @@ and a phone's (390x844). Upload a clip once (hashed; a second instruction sends 
 the job on its own address with time left, cancel one, play the results with the mask over the
 original and a before/after wipe, reload a job's page, and never scroll sideways; bad input says
 what to do in plain words; find the object first, tick the objects to edit, edit them and try
-another instruction on the same masks (no upload, no Segment call); axe-core finds no
+another instruction on the same masks (no upload, no Segment call); click, shift-click and drag
+on a masks job's frames, update the mask with those clicks and edit with them; axe-core finds no
 accessibility violation. A page on another loopback
 origin can neither make jobs nor plant a page the gateway would serve. Screenshots go to
 test-artifacts/ (git-ignored)."""
@@ -685,6 +686,8 @@ def test_click_shift_click_and_drag_on_the_frame_then_update_the_mask(page, web,
     page.keyboard.press("Enter")
     assert _clicks(page)[3] == "on the object at 83, 60"
     assert page.locator("#click-marks circle.positive").count() == 2
+    assert page.evaluate(NO_SIDEWAYS_SCROLL)
+    _shot(page, "desktop-clicks")
 
     # Another frame shows its own clicks (none); the list's "Frame N" goes back to theirs.
     other = frame + 1 if frame + 1 < CLIP_FRAMES else frame - 1
@@ -760,3 +763,57 @@ def test_click_shift_click_and_drag_on_the_frame_then_update_the_mask(page, web,
     page.goto(f"{web}/jobs/{updated}")  # a masks job's page opened afresh: no clicks of this tab
     page.wait_for_selector("#clicks:not([hidden])")
     assert _clicks(page) == []
+
+
+def test_on_a_phone_click_the_frame_then_edit_on_the_masks_found(browser, web, clip):
+    if not AXE.is_file():
+        pytest.skip("gateway/vendor is not installed (make web-setup: npm)")
+    context, page = _page(browser, PHONE, bypass_csp=True)  # axe-core below: a script not the page's own
+    try:
+        bodies = []
+        page.on("request", lambda r: bodies.append(r.post_data_json) if r.url.endswith("/api/video/edit") else None)
+        first = _find_then_click(page, web, clip)
+        frame = int(page.input_value("#click-frame"))
+        assert page.evaluate(NO_SIDEWAYS_SCROLL)
+        page.mouse.click(*_on_object(page))
+        # "Clicks are for: correcting object 1": a box that corrects it; "A click marks: not the
+        # object": a red point without shift.
+        page.select_option("#click-object", "1")
+        page.mouse.move(*_at(page, 0.2, 0.2))
+        page.mouse.down()
+        page.mouse.move(*_at(page, 0.7, 0.8), steps=4)
+        page.mouse.up()
+        page.select_option("#click-object", "")
+        page.select_option("#click-kind", "negative")
+        page.mouse.click(*_at(page, 0.05, 0.05))
+        texts = _clicks(page)
+        assert texts[1].endswith("(correcting object 1)") and texts[2].startswith("not the object at 8, 6")
+        assert page.locator("#click-marks circle.negative").count() == 1
+        assert page.evaluate(NO_SIDEWAYS_SCROLL)
+        _shot(page, "phone-clicks")
+        page.click("#options summary")
+        page.add_script_tag(path=str(AXE))
+        found, passed = page.evaluate(
+            "axe.run(document, {resultTypes: ['violations']}).then(r => [r.violations, r.passes.length])"
+        )
+        assert not found, [(v["id"], v["help"], [n["target"] for n in v["nodes"]]) for v in found]
+        assert passed > 10
+        page.click("#click-list li:nth-child(3) button:text('Remove')")
+        page.click("#click-list li:nth-child(2) button:text('Remove')")
+        assert len(_clicks(page)) == 1
+
+        # Edit the ticked objects: on the masks found (no tracking again), the click picking among them.
+        page.fill("#steps", "2")
+        page.fill("#edit-size", "64")
+        page.fill("#again-prompt", "make the car blue")
+        page.click("#again-start")
+        page.wait_for_function(f"() => !location.pathname.endsWith('/{first}')")
+        _wait_state(page, "finished")
+        edit = bodies[-1]
+        assert edit["params"]["masks_from"] == first and edit["mask_prompt"] == "car"
+        [prompt] = edit["visual_prompts"]
+        assert prompt["frame_index"] == frame and [p["positive"] for p in prompt["points"]] == [True]
+        page.wait_for_function("() => document.querySelector('#video-output').readyState >= 2")
+        assert page.evaluate(NO_SIDEWAYS_SCROLL)
+    finally:
+        context.close()
