@@ -1,7 +1,8 @@
 // Clicks and boxes on the frames of a masks job's video (visual prompts): the input with the mask
 // over it, a frame scrubber, and on the frame a click for a point on the object (green),
 // shift-click (or "A click marks: not the object") for a point off it (red), a drag for a box.
-// Keyboard: on the frame, the arrow keys move a cross (Shift: faster) and Enter adds a point there.
+// Keyboard: on the frame, the arrow keys move a cross (Shift: faster), Enter adds a point there,
+// Page Up / Page Down show the previous / next frame.
 // Each click is kept in pixels of the upright source frame, on the frame it was made on, with the
 // object it corrects (none: it picks among the objects found). "Update the mask" runs a masks job
 // with them (the page holds one in flight at a time); the page sends them with an edit too.
@@ -185,6 +186,8 @@ function key(event) {
     draw();
   } else if (event.key === "Enter" || event.key === " ") {
     addPoint(cross, false);
+  } else if (event.key === "PageUp" || event.key === "PageDown") {
+    seek(frame() + (event.key === "PageDown" ? 1 : -1));
   } else {
     return;
   }

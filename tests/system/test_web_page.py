@@ -685,6 +685,9 @@ def test_click_shift_click_and_drag_on_the_frame_then_update_the_mask(page, web,
     page.keyboard.press("ArrowRight")
     page.keyboard.press("Enter")
     assert _clicks(page)[3] == "on the object at 83, 60"
+    page.keyboard.press("PageUp" if frame else "PageDown")  # and another frame, from the frame
+    assert page.input_value("#click-frame") == str(frame - 1 if frame else 1)
+    page.keyboard.press("PageDown" if frame else "PageUp")
     assert page.locator("#click-marks circle.positive").count() == 2
     assert page.evaluate(NO_SIDEWAYS_SCROLL)
     _shot(page, "desktop-clicks")
@@ -745,6 +748,17 @@ def test_click_shift_click_and_drag_on_the_frame_then_update_the_mask(page, web,
     assert f"Your click on frame {empty} is not on any object found" in page.inner_text("#click-error")
     assert "visual_prompts" not in page.inner_text("#job-error")
     page.click("#click-list li:last-child button:text('Remove')")
+
+    # "What to edit" empty: the clicks alone say what the object is (tracked from their frames).
+    failed = page.url
+    page.fill("#mask-prompt", "")
+    page.click("#click-update")
+    page.wait_for_function(f"() => location.href !== '{failed}'")
+    alone = page.url.rsplit("/", 1)[1]
+    _wait_state(page, "finished")
+    page.wait_for_function(f"() => document.querySelector('#click-mask').src.includes('/{alone}/mask')")
+    assert bodies[-1]["mask_prompt"] == "" and len(bodies[-1]["visual_prompts"]) == 2
+    page.fill("#mask-prompt", "car")
 
     # A box too: the edit tracks anew with the clicks (a box is for the tracker, not reused masks).
     _go_to_frame(page, frame)
