@@ -265,6 +265,9 @@ function list() {
     item.append(go, text, remove);
     return item;
   }));
+  // The frames with clicks: ticks on the scrubber.
+  const frames = [...new Set(clicks.map((click) => click.frame))];
+  $("click-frames").replaceChildren(...frames.map((at) => new Option("", String(at))));
   $("click-none").hidden = clicks.length > 0;
   $("click-clear").disabled = clicks.length === 0;
 }

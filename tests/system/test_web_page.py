@@ -690,6 +690,7 @@ def test_click_shift_click_and_drag_on_the_frame_then_update_the_mask(page, web,
     page.keyboard.press("PageDown" if frame else "PageUp")
     assert page.locator("#click-marks circle.positive").count() == 2
     assert page.evaluate(NO_SIDEWAYS_SCROLL)
+    assert page.eval_on_selector_all("#click-frames option", "os => os.map(o => o.value)") == [str(frame)]  # ticks
     _shot(page, "desktop-clicks")
 
     # Another frame shows its own clicks (none); the list's "Frame N" goes back to theirs.
