@@ -3,7 +3,10 @@
 // time left and a Cancel button, then play original / edited / mask side by side, with the mask
 // over the original and a before/after wipe. Masks first: "Find the object" runs a masks job, whose
 // objects are listed with tick boxes; Edit (and "Try another instruction" after it) then reuses
-// those masks (extra.masks_from, extra.objects): no upload, no tracking again. Plain ES modules, no build.
+// those masks (extra.masks_from, extra.objects): no upload, no tracking again. Clicks on its frames
+// (clicks.js) pick or correct the object: "Update the mask" runs a masks job with them (one at a
+// time), and an edit sends them too (on those masks when they were found with them, or when they
+// only pick among them; otherwise it tracks anew). Plain ES modules, no build.
 // The token stays in this tab (sessionStorage) and goes only in the Authorization header; what a
 // browser fetches by itself (EventSource, <video>, <img>, download links) gets a signed,
 // short-lived URL from POST /api/video/links/{job_id}, renewed when it has expired.
@@ -13,6 +16,7 @@ import { synchronise, showResults, hideResults, renewOnError, showMaskFrame } fr
 import { showObjects, hideObjects, tickedObjects } from "./objects.js";
 import { sha256File } from "./sha256.js";
 import { addObjectRow, moreObjects } from "./targets.js";
+import { initClicks, showClicks, hideClicks, clicksShown, clearClicks, busy, visualPrompts, onlyPicks } from "./clicks.js";
 
 const STAGES = {
   video: ["extracting", "masking", "propagating", "editing", "smoothing", "saving"],
@@ -30,8 +34,10 @@ const $ = (id) => document.getElementById(id);
 const hashes = new WeakMap();  // File -> its SHA-256 (picking another instruction does not hash again)
 let current = { jobId: null, status: null, source: null, receivedAt: 0 };
 const inputs = new Map();  // job id -> the input path this tab started it with
+const clicksOf = new Map();  // masks job id -> the clicks (visual_prompts' JSON) this tab started it with
 // The masks an edit reuses: {masksFrom (a masks job's id), ids (all its objects), objects (the
-// ticked ones), input (its input path, when this tab started it)}; null: edits find their own.
+// ticked ones), input (its input path, when this tab started it), clicks (the JSON of the clicks it
+// was found with)}; null: edits find their own.
 let reuse = null;
 
 const token = () => $("token").value.trim();
@@ -114,18 +120,32 @@ async function inputPath() {
   return uploaded.input_video_path;
 }
 
-// Whether a job in `mode` edits on the masks found (a video edit; a preview finds its own, on its frame).
-const reuses = (mode) => Boolean(reuse) && mode === "video";
+// How the clicks now stand to those the masks found were found with: "same", "picks" (they were
+// found without clicks, and these only pick among them, by what to edit) or "other".
+function clicksSince() {
+  if (JSON.stringify(visualPrompts()) === reuse.clicks) return "same";
+  return reuse.clicks === "[]" && onlyPicks() && $("mask-prompt").value.trim() ? "picks" : "other";
+}
 
-function request(mode) {  // the job's prompts and params from the form
+// Whether a job in `mode` edits on the masks found (a video edit; a preview finds its own, on its
+// frame); not when the clicks changed in a way only tracking again can follow.
+const reuses = (mode) => Boolean(reuse) && mode === "video" && clicksSince() !== "other";
+
+function request(mode) {  // the job's prompts and params from the form (and the clicks on the frames)
   const more = moreObjects();
+  const clicks = mode === "single_frame" ? [] : visualPrompts();  // a preview edits as found
+  if (more.length && clicks.length) {
+    throw new PlainError("Clicks on the frame are for one object: clear them, or remove the other objects.", "click-clear");
+  }
   if (more.length) return severalObjects(mode, more);
   const reusing = reuses(mode);
-  const maskPrompt = reusing ? "" : $("mask-prompt").value.trim();  // the masks job's is used
+  const picking = reusing && clicksSince() === "picks";  // clicks pick among those masks: by what to edit
+  const maskPrompt = reusing && !picking ? "" : $("mask-prompt").value.trim();  // the masks job's is used
   const editPrompt = mode === "masks" ? "" : $("edit-prompt").value.trim();
-  if (!maskPrompt && !reusing) throw new PlainError("Say what to edit (e.g. \"hair\").", "mask-prompt");
+  if (!maskPrompt && !reusing && !clicks.length) throw new PlainError("Say what to edit (e.g. \"hair\").", "mask-prompt");
   if (!editPrompt && mode !== "masks") throw new PlainError("Say how to edit it (e.g. \"make the hair red\").", "edit-prompt");
-  if (mode === "masks") return { mask_prompt: maskPrompt, params: { mode } };
+  const sent = clicks.length && (!reusing || picking) ? { visual_prompts: clicks } : {};
+  if (mode === "masks") return { mask_prompt: maskPrompt, ...sent, params: { mode } };
   const params = { mode, num_inference_steps: Number($("steps").value), edit_size: $("edit-size").value };
   if (reusing) {
     if (!reuse.objects.length) throw new PlainError("Tick at least one of the objects found.", `object-${reuse.ids[0]}`);
@@ -136,7 +156,7 @@ function request(mode) {  // the job's prompts and params from the form
   const keyframes = $("keyframes").value;  // the model edits keyframes; the rest carry their edit
   if (mode === "video" && keyframes === "adaptive") params.keyframes = "adaptive";
   else if (mode === "video" && keyframes !== "1") params.keyframe_interval = keyframes;
-  return { mask_prompt: maskPrompt, edit_prompt: editPrompt, params };
+  return { mask_prompt: maskPrompt, edit_prompt: editPrompt, ...sent, params };
 }
 
 // Several objects, each with its own instruction (rows added below the first): sent as `objects`,
@@ -154,25 +174,38 @@ function severalObjects(mode, more) {
   return { objects: sent, params };
 }
 
-async function start(mode) {
+// fromClicks: "Update the mask" (a masks job on the video on screen, its frames staying there
+// while it runs, its errors said beside them).
+async function start(mode, fromClicks = false) {
   showFormError(null);
   note("");
+  $("click-error").hidden = true;
+  if (mode === "masks") busy(true);  // one masks job at a time: Find and Update wait for it
   try {
     const job = request(mode);  // a form error leaves the job on screen (its tick boxes, say)
-    if (current.status && ENDED.includes(current.status.status)) {  // its error is not this attempt's
+    if (!fromClicks && current.status && ENDED.includes(current.status.status)) {  // its error is not this attempt's
       leaveJob();
       history.pushState(null, "", "/");
     }
-    // Reusing masks this tab found: their input, as it was (nothing hashed, looked up or sent).
-    job.input_video_path = reuses(mode) && reuse.input ? reuse.input : await inputPath();
+    // Reusing masks this tab found (or clicking on their frames): their input, as it was (nothing
+    // hashed, looked up or sent).
+    const known = fromClicks ? inputs.get(current.jobId) : reuses(mode) && reuse.input;
+    job.input_video_path = known || await inputPath();
     const status = await postJson("/api/video/edit", job);
     inputs.set(status.job_id, job.input_video_path);
+    if (mode === "masks") clicksOf.set(status.job_id, JSON.stringify(job.visual_prompts || []));
     history.pushState(null, "", `/jobs/${encodeURIComponent(status.job_id)}`);
-    follow(status.job_id, mode !== "masks");  // a masks job finds new ones
+    // A masks job finds new ones; the clicks stay for what this tab starts next.
+    follow(status.job_id, { keepReuse: mode !== "masks", keepClicks: true, stayOnClicks: fromClicks });
     refreshJobs();
   } catch (err) {
     note("");
-    showFormError(err);
+    if (mode === "masks") busy(false);
+    if (!fromClicks) showFormError(err);
+    else {
+      $("click-error").textContent = err.message + (err.code ? ` (${err.code})` : "");
+      $("click-error").hidden = false;
+    }
   }
 }
 
@@ -191,26 +224,37 @@ function setReuse(value) {
   reuse = value;
   $("reuse-note").hidden = !reuse;
   if (!reuse) return;
+  if (!reuses("video")) {
+    $("reuse-note").textContent = `Your clicks changed since job ${reuse.masksFrom} found the objects: Edit the video `
+      + "finds them again with your clicks (\"Update the mask\" shows what they find first).";
+    return;
+  }
   const which = reuse.objects.length === reuse.ids.length ? "all the objects" : `objects ${reuse.objects.join(", ")}`;
-  $("reuse-note").textContent = `Edit the video uses ${which} found by job ${reuse.masksFrom}, without finding them `
+  const picking = clicksSince() === "picks" ? " (your clicks pick among them)" : "";
+  $("reuse-note").textContent = `Edit the video uses ${which} found by job ${reuse.masksFrom}${picking}, without finding them `
     + "again. " + (reuse.input ? "Change the video or what to edit to find them anew."
       : "Give the video that job used (pick the file or type its path); change what to edit to find anew.");
 }
 
-async function listObjects(status) {  // a finished masks job's objects; ticking them picks what to edit
+// A finished masks job's objects (ticking them picks what to edit), and its frames to click on.
+async function listObjects(status) {
   const jobId = status.job_id;
   try {
-    const objects = await showObjects(jobId, api, (id) => link(jobId, "object", id), () => {
+    const found = await showObjects(jobId, api, (id) => link(jobId, "object", id), () => {
       if (reuse && reuse.masksFrom === jobId) setReuse({ ...reuse, objects: tickedObjects() });
     });
     if (current.jobId !== jobId) {  // another job is on screen by now
       hideObjects();
       return;
     }
+    const objects = found.objects;
+    const first = objects.length ? objects[0].best_frame : 0;
+    await showClicks(status, found.frames, objects, clicksShown() ? null : first, (kind) => link(jobId, kind));
     if (!objects.length) return;
-    showMaskFrame(objects[0].best_frame);
+    showMaskFrame(first);
     const ids = objects.map((object) => object.id);
-    setReuse({ masksFrom: jobId, ids, objects: ids, input: inputs.get(jobId) || null });
+    const clicks = clicksOf.get(jobId) || "[]";  // a page opened afresh: found without clicks, say
+    setReuse({ masksFrom: jobId, ids, objects: ids, input: inputs.get(jobId) || null, clicks });
     showAgain(true);
   } catch (err) {
     $("job-message").textContent = `Could not list the objects: ${err.message}`;
@@ -235,9 +279,16 @@ function again(event) {
   start("video");
 }
 
-async function follow(jobId, keepReuse = false) {  // keepReuse: a job started here, with the masks on screen
+// keepReuse: a job started here, with the masks on screen; keepClicks: with the clicks made here;
+// stayOnClicks: their frames stay on screen while it runs ("Update the mask").
+async function follow(jobId, { keepReuse = false, keepClicks = false, stayOnClicks = false } = {}) {
   leaveJob();
   if (!keepReuse) setReuse(null);
+  if (!keepClicks) {  // another job than this tab's: its clicks and masks job are not this one's
+    clearClicks();
+    busy(false);
+  }
+  if (!stayOnClicks) hideClicks();
   current.jobId = jobId;
   $("job").hidden = false;
   $("job-id").textContent = jobId;
@@ -370,6 +421,7 @@ async function listen(jobId) {
 
 async function finished(status, mode) {
   const jobId = status.job_id;
+  busy(false);
   if (status.status === "finished" && status.elapsed_seconds && mode !== "masks") learnPace(status, mode);
   try {
     const headers = token() ? { Authorization: `Bearer ${token()}` } : {};
@@ -382,6 +434,10 @@ async function finished(status, mode) {
     await showResults(status, mode, (kind) => link(jobId, kind));
   } catch (err) {
     $("job-message").textContent = `Could not load the results: ${err.message}`;
+  }
+  if (mode === "masks" && status.error && clicksShown()) {  // said beside the clicks too
+    $("click-error").textContent = jobError(status.error);
+    $("click-error").hidden = false;
   }
   if (status.status !== "finished" || current.jobId !== jobId) return;
   if (mode === "masks") await listObjects(status);
@@ -510,20 +566,29 @@ $("token").addEventListener("change", () => { sessionStorage.setItem("videoedit-
 $("job-form").addEventListener("submit", (event) => { event.preventDefault(); start("video"); });
 $("preview").addEventListener("click", () => start("single_frame"));
 $("find").addEventListener("click", () => start("masks"));
+initClicks(() => start("masks", true), () => { if (reuse) setReuse(reuse); });
 $("again").addEventListener("submit", again);
 // Other words for what to edit, or another video than the masks job's: the masks found do not fit
 // it. (A masks job page opened afresh does not know its video: giving it keeps the masks, and the
 // server checks that it is the same.)
 $("mask-prompt").addEventListener("input", () => setReuse(null));
 $("add-object").addEventListener("click", () => addObjectRow(() => setReuse(null)));  // several objects: found anew
-for (const id of ["file", "path"]) $(id).addEventListener("input", () => { if (reuse && reuse.input) setReuse(null); });
+for (const id of ["file", "path"]) {
+  $(id).addEventListener("input", () => {
+    if (reuse && reuse.input) setReuse(null);
+    if (inputs.has(current.jobId)) {  // the clicks were on another video
+      clearClicks();
+      hideClicks();
+    }
+  });
+}
 $("cancel").addEventListener("click", cancel);
 $("refresh").addEventListener("click", refreshJobs);
 $("file").addEventListener("change", () => { showFormError(null); estimate(); });
 for (const id of ["steps", "edit-size", "keyframes"]) $(id).addEventListener("change", estimate);
 window.addEventListener("popstate", route);
 setInterval(showTime, 1000);
-renewOnError((kind, jobId) => link(jobId, kind));
+renewOnError((kind, jobId) => link(jobId, kind), ["click-video", "click-mask"]);
 synchronise();
 route();
 refreshJobs();

@@ -10,7 +10,7 @@ export function hideObjects() {
 }
 
 // getJson(path) -> the API's JSON; previewLink(id) -> a URL of that object's preview; onChange()
-// when a tick changes. Resolves to the objects found (objects.json's list).
+// when a tick changes. Resolves to objects.json ({frames, objects: the objects found, ...}).
 export async function showObjects(jobId, getJson, previewLink, onChange) {
   const found = await getJson(`/api/video/artifact/${encodeURIComponent(jobId)}/objects`);
   const items = await Promise.all(found.objects.map(async (object) => item(object, await previewLink(object.id))));
@@ -20,7 +20,7 @@ export async function showObjects(jobId, getJson, previewLink, onChange) {
     : `Nothing was found for "${found.mask_prompt}". Try other words for what to edit.`;
   $("object-list").onchange = onChange;
   $("objects").hidden = false;
-  return found.objects;
+  return found;
 }
 
 export function tickedObjects() {

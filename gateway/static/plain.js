@@ -47,6 +47,7 @@ export class PlainError extends Error {
 export function fromApi(body, httpStatus) {
   const code = body && body.error ? body.error.code : `HTTP_${httpStatus}`;
   const message = body && body.error ? body.error.message : "";
+  if (code === "INVALID_ARGUMENT" && CLICK.test(message)) return new PlainError(clickError(message), null, code);
   if (code === "INVALID_ARGUMENT" || code === "RESOURCE_EXHAUSTED") {
     for (const [pattern, text, field] of BY_MESSAGE) {
       if (pattern.test(message)) return new PlainError(text, field, code);
@@ -60,7 +61,26 @@ export function fromApi(body, httpStatus) {
 
 // A job's `error` for people: no errno, no paths (the log keeps them).
 export function jobError(error) {
+  if (CLICK.test(error || "")) return clickError(error);
   return `${scrub(error)} (the log below has the details)`;
+}
+
+// Clicks and boxes on the frames (visual_prompts[i]...): a positive click no object found contains,
+// or one the server cannot use (off the frame, past the last frame, too many).
+const CLICK = /(?:^|\s)(?:objects\[\d+\]\.)?visual_prompts(?:\[\d+\])?[\w.[\]]*: /;
+const MISSED = /visual_prompts\[\d+\]\.points\[\d+\]: no object found there\b.*? on frame (\d+)/;
+
+function clickError(message) {
+  const missed = MISSED.exec(message);
+  if (missed) {
+    return `Your click on frame ${missed[1]} is not on any object found; click inside one (the coloured mask shows them), `
+      + "or remove that click.";
+  }
+  if (/the clicked object was not found/.test(message)) {
+    return "Your clicks found no object: click on the object itself, or say what it is under \"What to edit\".";
+  }
+  const detail = scrub(message.slice(CLICK.exec(message).index)).replace(/^[^:]*: /, "");
+  return `One of your clicks or boxes cannot be used: ${detail}. Remove it, or clear the clicks.`;
 }
 
 // Drops what means nothing to a person: "[Errno 5]", absolute paths, a traceback's tail.

@@ -98,9 +98,10 @@ export function synchronise() {
   wipe();
 }
 
-// linkFor(kind, jobId) -> a fresh signed URL, for an element whose link failed (expired).
-export function renewOnError(linkFor) {
-  for (const id of [...PLAYERS, ...STILLS]) {
+// linkFor(kind, jobId) -> a fresh signed URL, for an element whose link failed (expired); `more`:
+// the ids of other such elements (with a data-kind and data-job).
+export function renewOnError(linkFor, more = []) {
+  for (const id of [...PLAYERS, ...STILLS, ...more]) {
     $(id).addEventListener("error", async (event) => {
       const element = event.target;
       if (!element.dataset.job || Date.now() - (element.renewedAt || 0) < 10000) return;  // not in a loop

@@ -4,7 +4,8 @@ and a phone's (390x844). Upload a clip once (hashed; a second instruction sends 
 the job on its own address with time left, cancel one, play the results with the mask over the
 original and a before/after wipe, reload a job's page, and never scroll sideways; bad input says
 what to do in plain words; find the object first, tick the objects to edit, edit them and try
-another instruction on the same masks (no upload, no Segment call); axe-core finds no
+another instruction on the same masks (no upload, no Segment call); click, shift-click and drag
+on a masks job's frames, update the mask with those clicks and edit with them; axe-core finds no
 accessibility violation. A page on another loopback
 origin can neither make jobs nor plant a page the gateway would serve. Screenshots go to
 test-artifacts/ (git-ignored)."""
@@ -581,3 +582,253 @@ def test_with_a_token_the_page_uses_signed_links_and_never_puts_the_token_in_a_u
         assert not [u for u in urls if "page-s3cret" in u or "access_token" in u]
         assert [u for u in urls if "/api/video/events/" in u and "sig=" in u]
         assert "page-s3cret" not in secured.log_path("gateway").read_text()
+
+
+# --- clicks on the frame (visual prompts) ---
+
+# A place on an object in the mask shown in the clicks viewer, in the mask video's pixels: the
+# middle of the largest square all white, [x, y]; null: none.
+MASK_PIXEL = """() => {
+  const video = document.querySelector('#click-mask');
+  const [w, h] = [video.videoWidth, video.videoHeight];
+  const g = Object.assign(document.createElement('canvas'), {width: w, height: h}).getContext('2d');
+  g.drawImage(video, 0, 0);
+  const data = g.getImageData(0, 0, w, h).data;
+  const side = new Array(w * h).fill(0);  // the largest fitting square ending at each pixel
+  let best = [0, null];
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
+    if (data[(y * w + x) * 4] < 128) continue;
+    const i = y * w + x;
+    side[i] = x && y ? 1 + Math.min(side[i - 1], side[i - w], side[i - w - 1]) : 1;
+    if (side[i] > best[0]) best = [side[i], [x - Math.floor(side[i] / 2), y - Math.floor(side[i] / 2)]];
+  }
+  return best[0] >= 5 ? best[1] : null;
+}"""
+FRAME_SHOWN = (
+    "() => ['#click-video', '#click-mask'].every(s => { const v = document.querySelector(s);"
+    " return v.readyState >= 2 && !v.seeking; })"
+)
+
+
+def _find_then_click(page, web: str, clip: Path) -> str:
+    """A masks job for "car" on `clip` from the page, finished with its frames to click on: its id."""
+    page.goto(web)
+    page.fill("#path", str(clip))
+    page.fill("#mask-prompt", "car")
+    page.click("#find")
+    page.wait_for_url(f"{web}/jobs/*")
+    _wait_state(page, "finished")
+    page.wait_for_selector("#clicks:not([hidden])")
+    page.wait_for_function(FRAME_SHOWN)
+    return page.url.rsplit("/", 1)[1]
+
+
+def _at(page, fx: float, fy: float) -> tuple[float, float]:
+    """The place in the window of the frame's fraction (fx, fy), scrolled into view."""
+    page.locator("#click-marks").scroll_into_view_if_needed()
+    box = page.locator("#click-marks").bounding_box()
+    return box["x"] + fx * box["width"], box["y"] + fy * box["height"]
+
+
+def _on_object(page) -> tuple[float, float]:
+    """The place in the window of a pixel on an object in the mask shown (its middle)."""
+    page.wait_for_function(FRAME_SHOWN)
+    pixel = page.evaluate(MASK_PIXEL)
+    assert pixel, "the tiny models' mask has no object on the frame shown"
+    return _at(page, (pixel[0] + 0.5) / CLIP_WIDTH, (pixel[1] + 0.5) / CLIP_HEIGHT)
+
+
+def _go_to_frame(page, index: int) -> None:
+    """Frame `index` in the clicks viewer, by keyboard on its scrubber."""
+    page.focus("#click-frame")
+    page.keyboard.press("Home")
+    for _ in range(index):
+        page.keyboard.press("ArrowRight")
+    assert page.input_value("#click-frame") == str(index)
+    page.wait_for_function(FRAME_SHOWN)
+
+
+def _clicks(page) -> list[str]:
+    return [item.inner_text() for item in page.query_selector_all("#click-list li span")]
+
+
+def test_click_shift_click_and_drag_on_the_frame_then_update_the_mask(page, web, clip):
+    bodies = []
+    page.on("request", lambda r: bodies.append(r.post_data_json) if r.url.endswith("/api/video/edit") else None)
+    first = _find_then_click(page, web, clip)
+    assert "visual_prompts" not in bodies[0]
+    frame = int(page.input_value("#click-frame"))
+    assert page.inner_text("#click-frame-no") == f"frame {frame} of {CLIP_FRAMES}"
+    assert page.is_visible("#click-none") and page.is_disabled("#click-clear")
+
+    # Click: a green point where clicked, in the source frame's pixels (160x120, shown larger).
+    assert page.locator("#click-marks").bounding_box()["width"] > CLIP_WIDTH
+    page.mouse.click(*_at(page, 0.25, 0.5))
+    assert page.locator("#click-marks circle.positive").count() == 1
+    assert _clicks(page) == ["on the object at 40, 60"]
+    page.keyboard.down("Shift")  # shift-click: a red one
+    page.mouse.click(*_at(page, 0.75, 0.5))
+    page.keyboard.up("Shift")
+    assert page.locator("#click-marks circle.negative").count() == 1
+    page.mouse.move(*_at(page, 0.1, 0.1))  # a drag: a box
+    page.mouse.down()
+    page.mouse.move(*_at(page, 0.3, 0.3), steps=4)
+    assert page.locator("#click-marks rect.dragging").count() == 1  # drawn while dragging
+    page.mouse.move(*_at(page, 0.5, 0.4), steps=4)
+    page.mouse.up()
+    assert page.locator("#click-marks rect").count() == 1
+    assert _clicks(page)[1:] == ["not the object at 120, 60", "box from 16, 12 to 80, 48"]
+    # By keyboard: the frame focused, the arrow keys move a cross, Enter adds a point there.
+    page.focus("#click-prev")
+    page.keyboard.press("Shift+Tab")
+    assert page.evaluate("document.activeElement.id") == "click-marks"
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("Enter")
+    assert _clicks(page)[3] == "on the object at 83, 60"
+    page.keyboard.press("PageUp" if frame else "PageDown")  # and another frame, from the frame
+    assert page.input_value("#click-frame") == str(frame - 1 if frame else 1)
+    page.keyboard.press("PageDown" if frame else "PageUp")
+    assert page.locator("#click-marks circle.positive").count() == 2
+    assert page.evaluate(NO_SIDEWAYS_SCROLL)
+    assert page.eval_on_selector_all("#click-frames option", "os => os.map(o => o.value)") == [str(frame)]  # ticks
+    _shot(page, "desktop-clicks")
+
+    # Another frame shows its own clicks (none); the list's "Frame N" goes back to theirs.
+    other = frame + 1 if frame + 1 < CLIP_FRAMES else frame - 1
+    page.click("#click-next" if other > frame else "#click-prev")
+    assert page.input_value("#click-frame") == str(other)
+    assert page.locator("#click-marks circle, #click-marks rect").count() == 0
+    page.click(f"#click-list li:nth-child(2) button:text('Frame {frame}')")
+    assert page.input_value("#click-frame") == str(frame)
+    assert page.locator("#click-marks circle, #click-marks rect").count() == 4
+    page.click("#click-list li:nth-child(2) button:text('Remove')")  # the red point
+    assert page.locator("#click-marks circle.negative").count() == 0 and len(_clicks(page)) == 3
+    page.click("#click-clear")
+    assert _clicks(page) == [] and page.is_visible("#click-none")
+
+    # A click on an object, and a shift-click on a frame without one: they pick among the masks
+    # found, then "Update the mask" finds them again with the clicks; the overlay and list follow.
+    with httpx.Client(base_url=web, timeout=EVENT_TIMEOUT_S) as http:
+        found = http.get(f"/api/video/artifact/{first}/objects").json()["objects"]
+    on_objects = {f for o in found for first_frame, last in o["frames"] for f in range(first_frame, last + 1)}
+    empty = min(set(range(CLIP_FRAMES)) - on_objects)  # a frame no object is on
+    page.mouse.click(*_on_object(page))
+    _go_to_frame(page, empty)
+    page.keyboard.down("Shift")
+    page.mouse.click(*_at(page, 0.5, 0.5))
+    page.keyboard.up("Shift")
+    _go_to_frame(page, frame)
+    assert "your clicks pick among them" in page.inner_text("#reuse-note")
+    page.click("#click-update")
+    page.wait_for_function(f"() => !location.pathname.endsWith('/{first}')")
+    updated = page.url.rsplit("/", 1)[1]
+    assert page.is_visible("#click-video")  # the frame stays while the mask is updated
+    _wait_state(page, "finished")
+    page.wait_for_function(f"() => document.querySelector('#click-mask').src.includes('/{updated}/mask')")
+    page.wait_for_function(FRAME_SHOWN)
+    page.wait_for_function(f"() => document.querySelector('#object-list img').src.includes('{updated}')")
+    assert page.input_value("#click-frame") == str(frame) and len(_clicks(page)) == 2
+    assert page.is_enabled("#click-update") and page.is_enabled("#find")
+    sent = bodies[1]["visual_prompts"]
+    assert bodies[1]["mask_prompt"] == "car" and bodies[1]["params"] == {"mode": "masks"}
+    assert sorted(sent, key=lambda p: p["frame_index"]) == sent  # by frame
+    kinds = {p["frame_index"]: [point["positive"] for point in p["points"]] for p in sent}
+    assert kinds == {frame: [True], empty: [False]}
+    sent = next(p for p in sent if p["frame_index"] == frame)
+    assert "1 object(s) found" in page.inner_text("#job-message")  # the click kept the object
+    with httpx.Client(base_url=web, timeout=EVENT_TIMEOUT_S) as http:  # the job's request had them
+        log = http.get(f"/api/video/artifact/{updated}/log").text
+    assert f'"visual_prompts": [{{"frame_index": {empty}, ' in log and f'{{"x": {sent["points"][0]["x"]}, ' in log
+
+    # A click on nothing: the job fails, said in plain words beside the frame.
+    _go_to_frame(page, empty)
+    page.mouse.click(*_at(page, 0.5, 0.5))
+    page.click("#click-update")
+    _wait_state(page, "failed")
+    page.wait_for_selector("#click-error:not([hidden])")
+    assert f"Your click on frame {empty} is not on any object found" in page.inner_text("#click-error")
+    assert "visual_prompts" not in page.inner_text("#job-error")
+    page.click("#click-list li:last-child button:text('Remove')")
+
+    # "What to edit" empty: the clicks alone say what the object is (tracked from their frames).
+    failed = page.url
+    page.fill("#mask-prompt", "")
+    page.click("#click-update")
+    page.wait_for_function(f"() => location.href !== '{failed}'")
+    alone = page.url.rsplit("/", 1)[1]
+    _wait_state(page, "finished")
+    page.wait_for_function(f"() => document.querySelector('#click-mask').src.includes('/{alone}/mask')")
+    assert bodies[-1]["mask_prompt"] == "" and len(bodies[-1]["visual_prompts"]) == 2
+    page.fill("#mask-prompt", "car")
+
+    # A box too: the edit tracks anew with the clicks (a box is for the tracker, not reused masks).
+    _go_to_frame(page, frame)
+    page.mouse.move(*_at(page, 0.1, 0.1))
+    page.mouse.down()
+    page.mouse.move(*_at(page, 0.6, 0.6), steps=4)
+    page.mouse.up()
+    _fill_job(page)
+    page.click("#start")
+    page.wait_for_function("() => ['finished', 'failed'].includes(document.querySelector('#job-state').textContent)")
+    edit = bodies[-1]
+    assert "masks_from" not in edit["params"] and edit["mask_prompt"] == "car"
+    sent = {p["frame_index"]: (len(p["points"]), "box" in p) for p in edit["visual_prompts"]}
+    assert sent == {empty: (1, False), frame: (1, True)}
+    assert page.is_hidden("#clicks")  # the edit's page: its results, not the frames to click on
+    page.goto(f"{web}/jobs/{updated}")  # a masks job's page opened afresh: no clicks of this tab
+    page.wait_for_selector("#clicks:not([hidden])")
+    assert _clicks(page) == []
+
+
+def test_on_a_phone_click_the_frame_then_edit_on_the_masks_found(browser, web, clip):
+    if not AXE.is_file():
+        pytest.skip("gateway/vendor is not installed (make web-setup: npm)")
+    context, page = _page(browser, PHONE, bypass_csp=True)  # axe-core below: a script not the page's own
+    try:
+        bodies = []
+        page.on("request", lambda r: bodies.append(r.post_data_json) if r.url.endswith("/api/video/edit") else None)
+        first = _find_then_click(page, web, clip)
+        frame = int(page.input_value("#click-frame"))
+        assert page.evaluate(NO_SIDEWAYS_SCROLL)
+        page.mouse.click(*_on_object(page))
+        # "Clicks are for: correcting object 1": a box that corrects it; "A click marks: not the
+        # object": a red point without shift.
+        page.select_option("#click-object", "1")
+        page.mouse.move(*_at(page, 0.2, 0.2))
+        page.mouse.down()
+        page.mouse.move(*_at(page, 0.7, 0.8), steps=4)
+        page.mouse.up()
+        page.select_option("#click-object", "")
+        page.select_option("#click-kind", "negative")
+        page.mouse.click(*_at(page, 0.05, 0.05))
+        texts = _clicks(page)
+        assert texts[1].endswith("(correcting object 1)") and texts[2].startswith("not the object at 8, 6")
+        assert page.locator("#click-marks circle.negative").count() == 1
+        assert page.evaluate(NO_SIDEWAYS_SCROLL)
+        _shot(page, "phone-clicks")
+        page.click("#options summary")
+        page.add_script_tag(path=str(AXE))
+        found, passed = page.evaluate(
+            "axe.run(document, {resultTypes: ['violations']}).then(r => [r.violations, r.passes.length])"
+        )
+        assert not found, [(v["id"], v["help"], [n["target"] for n in v["nodes"]]) for v in found]
+        assert passed > 10
+        page.click("#click-list li:nth-child(3) button:text('Remove')")
+        page.click("#click-list li:nth-child(2) button:text('Remove')")
+        assert len(_clicks(page)) == 1
+
+        # Edit the ticked objects: on the masks found (no tracking again), the click picking among them.
+        page.fill("#steps", "2")
+        page.fill("#edit-size", "64")
+        page.fill("#again-prompt", "make the car blue")
+        page.click("#again-start")
+        page.wait_for_function(f"() => !location.pathname.endsWith('/{first}')")
+        _wait_state(page, "finished")
+        edit = bodies[-1]
+        assert edit["params"]["masks_from"] == first and edit["mask_prompt"] == "car"
+        [prompt] = edit["visual_prompts"]
+        assert prompt["frame_index"] == frame and [p["positive"] for p in prompt["points"]] == [True]
+        page.wait_for_function("() => document.querySelector('#video-output').readyState >= 2")
+        assert page.evaluate(NO_SIDEWAYS_SCROLL)
+    finally:
+        context.close()
