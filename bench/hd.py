@@ -29,7 +29,7 @@ from pathlib import Path
 
 import av
 
-from bench.modelserver import batch_histogram
+from bench.modelserver import EDIT_EACH_TIME, batch_histogram
 from bench.pipeline import STAGES, loop_clip, pipeline_run
 from bench.real_clip import CREDIT, big_buck_bunny
 from clients.local_stack import LocalStack
@@ -52,7 +52,7 @@ REAL = "real 720p"
 def model_server(workdir: Path, *flags: str) -> LocalStack:
     """A tiny-model model server (no orchestrator: the jobs run in bench.pipeline_run)."""
     workdir.mkdir(parents=True)
-    stack = LocalStack(workdir, modelserver_args=("--tiny", *flags))
+    stack = LocalStack(workdir, modelserver_args=("--tiny", *EDIT_EACH_TIME, *flags))
     stack.start_modelserver()
     return stack
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.modelserver import batch_histogram
+from bench.modelserver import EDIT_EACH_TIME, batch_histogram
 from bench.real_clip import CREDIT, big_buck_bunny, lit_fur, scaled
 from clients.local_stack import LocalStack
 from clients.sample_clip import make_sample_clip
@@ -108,7 +108,9 @@ def run(clip: Path, workdir: Path, models: ColourMasksModelEdits, extra: dict) -
 
 def rows(workdir: Path, clips: list[Clip]) -> list[dict]:
     (workdir / "ms").mkdir()
-    stack = LocalStack(workdir / "ms", modelserver_args=("--tiny", "--simulate-edit-delay-ms", str(EDIT_DELAY_MS)))
+    stack = LocalStack(
+        workdir / "ms", modelserver_args=("--tiny", *EDIT_EACH_TIME, "--simulate-edit-delay-ms", str(EDIT_DELAY_MS))
+    )
     stack.start_modelserver()
     client = ModelClient(stack.modelserver_address)
     client.info(wait_s=300)

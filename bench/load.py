@@ -29,6 +29,7 @@ from typing import Any
 import grpc
 import httpx
 
+from bench.modelserver import EDIT_EACH_TIME
 from clients.client import VideoEditClient
 from clients.local_stack import LocalStack
 from clients.sample_clip import make_sample_clip
@@ -77,7 +78,7 @@ def run_load(
     stack = LocalStack(
         workdir,
         input_roots=[clip.parent],
-        modelserver_args=("--tiny",),
+        modelserver_args=("--tiny", *EDIT_EACH_TIME),
         env=env,
         orchestrator_args=("--max-queued-jobs", str(max_queued), "--max-concurrent-jobs", str(concurrent_jobs)),
     )
@@ -283,7 +284,7 @@ def run_streams(workdir: Path, env: dict[str, str] | None = None, jobs: int = 10
     stack = LocalStack(
         workdir,
         input_roots=[clip.parent],
-        modelserver_args=("--tiny",),
+        modelserver_args=("--tiny", *EDIT_EACH_TIME),
         env={**STREAMS_ENV, **(env or {})},
         orchestrator_args=("--max-concurrent-jobs", "0"),
     )

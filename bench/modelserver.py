@@ -139,8 +139,14 @@ def measure_backends(segmenter, editor, work: Workload) -> list[Row]:
     return rows
 
 
+# Benchmarks repeat jobs and calls to compare them: a model server that keeps edited crops
+# (modelserver/edit_results.py) would answer the repeats without computing them.
+EDIT_EACH_TIME = ("--edit-results-mb", "0")
+
+
 def server_flags(args) -> list[str]:
     return [
+        *EDIT_EACH_TIME,
         "--random-weights",
         args.random_weights,
         "--device",

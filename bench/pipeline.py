@@ -21,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.modelserver import EDIT_EACH_TIME
 from bench.naive import naive_edit
 from clients.local_stack import LocalStack
 from clients.sample_clip import make_sample_clip
@@ -140,7 +141,7 @@ def jobs_per_minute(workdir: Path, clip: Path, replicas: int, jobs: int = 4) -> 
         workdir / f"replicas{replicas}",
         input_roots=[clip.parent],
         replicas=replicas,
-        modelserver_args=("--tiny",),
+        modelserver_args=("--tiny", *EDIT_EACH_TIME),
         orchestrator_args=("--max-concurrent-jobs", str(jobs)),
     )
     with stack:
@@ -194,7 +195,7 @@ def main(results_dir: Path = Path("bench-results")) -> dict:
         workdir = Path(tmp)
         short = make_sample_clip(workdir / "media" / "clip.mp4", frames=48)
         long = loop_clip(short, workdir / "media" / "clip_x10.mp4", 10)
-        stack = LocalStack(workdir, modelserver_args=("--tiny",))
+        stack = LocalStack(workdir, modelserver_args=("--tiny", *EDIT_EACH_TIME))
         print("starting a tiny-model model server...", file=sys.stderr)
         stack.start_modelserver()
         try:

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from bench.hd import EDIT_DELAY_MS, SEGMENT_DELAY_MS, busy_s
-from bench.modelserver import batch_histogram
+from bench.modelserver import EDIT_EACH_TIME, batch_histogram
 from bench.real_clip import CREDIT, big_buck_bunny
 from clients.client import VideoEditClient
 from clients.local_stack import LocalStack
@@ -77,6 +77,7 @@ def main(results_dir: Path = Path("bench-results")) -> dict:
     clip = big_buck_bunny()
     pace = (
         "--tiny",
+        *EDIT_EACH_TIME,
         "--simulate-edit-delay-ms",
         str(EDIT_DELAY_MS),
         "--simulate-segment-delay-ms",

@@ -14,6 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bench.modelserver import EDIT_EACH_TIME
 from bench.pipeline import measure_jobs_per_minute
 from clients.local_stack import LocalPostgres, LocalStack
 from clients.sample_clip import make_sample_clip
@@ -34,7 +35,7 @@ def rows(workdir: Path, clip: Path, postgres: LocalPostgres) -> list[dict]:
             input_roots=[clip.parent],
             replicas=REPLICAS,
             orchestrators=orchestrators,
-            modelserver_args=("--tiny",),
+            modelserver_args=("--tiny", *EDIT_EACH_TIME),
             env=env,
             orchestrator_args=("--max-concurrent-jobs", str(CONCURRENT // orchestrators)),
         )

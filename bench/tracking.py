@@ -23,7 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.modelserver import batch_histogram
+from bench.modelserver import EDIT_EACH_TIME, batch_histogram
 from clients.client import VideoEditClient
 from clients.local_stack import LocalStack
 from clients.sample_clip import make_sample_clip
@@ -80,7 +80,9 @@ def main(results_dir: Path = Path("bench-results"), modelserver_args: tuple[str,
         for index, (label, flags, extra) in enumerate(SETTINGS):
             with (
                 LocalStack(
-                    workdir / str(index), input_roots=[clip.parent], modelserver_args=(*modelserver_args, *flags)
+                    workdir / str(index),
+                    input_roots=[clip.parent],
+                    modelserver_args=(*modelserver_args, *EDIT_EACH_TIME, *flags),
                 ) as stack,
                 VideoEditClient(stack.orchestrator_address) as client,
             ):

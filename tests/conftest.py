@@ -31,7 +31,9 @@ class StackFactory:
 
     `make_stack(name, **overrides)`: a stack of its own, not started yet (`with make_stack("x") as
     stack:` starts it, and stops it after). Its model servers run `--tiny` (unless `tiny=False`:
-    then `modelserver_args` name the weights) plus `modelserver_args`,
+    then `modelserver_args` name the weights) and keep no edited crops (tests repeat jobs to
+    compare them, or to cancel them mid-edit: kept crops would answer the repeats at once;
+    test_modelserver_ops and the unit tests cover keeping them) plus `modelserver_args`,
     with the session's model cache (VIDEOEDIT_CACHE_DIR) plus `env`; input root `<dir>/media`,
     output root `<dir>/outputs`; other `overrides` (replicas, orchestrators, orchestrator_args,
     ...) go to LocalStack.
@@ -60,7 +62,7 @@ class StackFactory:
         made = LocalStack(
             work,
             output_root=work / "outputs",
-            modelserver_args=(*(("--tiny",) if tiny else ()), *modelserver_args),
+            modelserver_args=(*(("--tiny",) if tiny else ()), "--edit-results-mb", "0", *modelserver_args),
             env={**self.env, **(env or {})},
             **overrides,
         )

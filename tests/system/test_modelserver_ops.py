@@ -6,6 +6,7 @@ One dedicated tiny-model server per module (its own flags); the shutdown test st
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import signal
 import subprocess
@@ -39,6 +40,7 @@ class Server:
     """A model server subprocess; `health_seen` lists the health states seen while it started."""
 
     def __init__(self, workdir: Path, model_cache: Path, *flags: str):
+        self._long_calls = itertools.count(1)  # each long call a crop of its own (none kept to answer it)
         self.address = f"127.0.0.1:{free_port()}"
         self.metrics_address = f"127.0.0.1:{free_port()}"
         self.log_path = workdir / f"modelserver-{self.address.rsplit(':', 1)[1]}.log"
@@ -109,7 +111,9 @@ class Server:
     def occupy_edit_worker(self, pool: ThreadPoolExecutor) -> Future:
         """Start a long Edit call and return once the Edit worker runs it (its queue is empty)."""
         taken = self.metric("queue_wait_seconds_count", "edit")
-        running = pool.submit(self.models.Edit, edit([crop(1, 256)], [1], steps=LONG_STEPS), timeout=300)
+        # A crop never sent before: one sent again would come back from the results kept, unqueued.
+        seed = next(self._long_calls)
+        running = pool.submit(self.models.Edit, edit([crop(seed, 256)], [seed], steps=LONG_STEPS), timeout=300)
         wait_for(lambda: self.metric("queue_wait_seconds_count", "edit") > taken, "the long Edit call to start")
         return running
 
@@ -218,6 +222,16 @@ def test_a_full_queue_answers_resource_exhausted_and_the_rest_finish(server):
             server.models.Edit(edit([crop(4)], [4]), timeout=60)
         assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "queue is full" in err.value.details()
         assert running.result().images and all(q.result().images for q in queued)
+
+
+def test_a_crop_sent_again_comes_back_kept_without_being_edited_again(server):
+    request = edit([crop(77)], [77], steps=2)
+    first = server.models.Edit(request, timeout=120)
+    edited_before = server.metric("items_total", "edit")
+    again = server.models.Edit(request, timeout=120)
+    assert server.metric("items_total", "edit") == edited_before  # no crop denoised this time
+    assert server.metric("edit_results_reused_total") >= 1
+    assert again.images[0].data == first.images[0].data
 
 
 def test_oversize_message_is_resource_exhausted_with_the_limit(server):
