@@ -8,10 +8,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import faulthandler
 import logging
 import os
 import signal
 import sys
+from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +39,8 @@ log = logging.getLogger("videoedit.orchestrator")
 # Threads for the blocking work of every RPC (job store calls, file reads and writes): RPCs wait
 # here only while they run such a call, never while a stream is open.
 BLOCKING_THREADS = 32
+SHUTDOWN_REPORT_S = 60  # a shutdown still running after this long dumps every thread's stack to the log
+STEP_LIMIT_S = 15  # the longest a shutdown step after the jobs' hand-back may take (past the API's grace)
 SERVICE_NAME = video_edit_pb2.DESCRIPTOR.services_by_name["VideoEditService"].full_name
 # The health of claiming jobs, apart from serving the API: NOT_SERVING while no model server is
 # ready (jobs wait in the queue) or the server shuts down; the log says why.
@@ -56,19 +60,38 @@ class Orchestrator:
     port: int
     blocking: ThreadPoolExecutor
 
-    async def stop(self, grace_s: float = 5.0) -> None:
+    async def stop(self, grace_s: float = 5.0) -> bool:
         """Refuse new jobs, say NOT_SERVING, hand the running jobs back to the queue (for another
         orchestrator or this one's next start), let watchers see their jobs' last status, then
-        stop the server with a grace for the calls in flight and close the store and the models."""
+        stop the server with a grace for the calls in flight and close the store and the models.
+        False when a step after the hand-back outlasted its bound (logged with every thread's
+        stack, and skipped: the process should then exit without waiting for what it left)."""
         loop = asyncio.get_running_loop()
         self.jobs.begin_shutdown()
         for name in ("", SERVICE_NAME, CLAIMS_SERVICE):
             await self.health.set(name, NOT_SERVING)
         await loop.run_in_executor(self.blocking, self.jobs.shutdown)
-        await self.hub.close()
-        await self.server.stop(grace_s)
+        log.info("shutdown: running jobs handed back; closing the watch streams")
+        clean = await _within(self.hub.close(), STEP_LIMIT_S, "closing the watch streams")
+        log.info("shutdown: stopping the API (%g s for the calls in flight)", grace_s)
+        clean &= await _within(self.server.stop(grace_s), grace_s + STEP_LIMIT_S, "stopping the API")
+        log.info("shutdown: closing the job store and the model connections")
         await loop.run_in_executor(self.blocking, self.jobs.close)
-        self.blocking.shutdown()
+        self.blocking.shutdown(wait=clean)
+        log.info("shutdown: done")
+        return clean
+
+
+async def _within(step: Awaitable[None], limit_s: float, what: str) -> bool:
+    """Await `step` for at most `limit_s`; False (logged with every thread's stack) when it did
+    not end in time: grpc.aio's server.stop has been seen to wait on, now and then, under load."""
+    try:
+        await asyncio.wait_for(step, limit_s)
+        return True
+    except TimeoutError:
+        log.error("shutdown: %s did not end within %g s; skipped. Threads:", what, limit_s)
+        faulthandler.dump_traceback(all_threads=True)
+        return False
 
 
 async def serve(
@@ -195,4 +218,11 @@ async def _serve_until_stopped(args: argparse.Namespace) -> None:
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("shutting down: refusing new jobs; running jobs stop and re-run on the next orchestrator to claim them")
-    await orchestrator.stop()
+    # A shutdown that takes this long is stuck somewhere: every thread's stack goes to stderr (the
+    # log), so whoever looks finds where, instead of a process that just does not exit.
+    faulthandler.dump_traceback_later(SHUTDOWN_REPORT_S, exit=False)
+    clean = await orchestrator.stop()
+    faulthandler.cancel_dump_traceback_later()
+    if not clean:  # the jobs were handed back; what was left stuck must not keep the process
+        logging.shutdown()
+        os._exit(0)
