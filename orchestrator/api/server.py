@@ -84,7 +84,7 @@ class Orchestrator:
 
 async def _within(step: Awaitable[None], limit_s: float, what: str) -> bool:
     """Await `step` for at most `limit_s`; False (logged with every thread's stack) when it did
-    not end in time: grpc.aio's server.stop has been seen to wait on, now and then, under load."""
+    not end in time: a step stuck (as the watch hub once was) must not keep a stopped process."""
     try:
         await asyncio.wait_for(step, limit_s)
         return True

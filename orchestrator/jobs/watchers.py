@@ -65,6 +65,7 @@ class WatchHub:
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False  # close() asked the polling task to end
         self._closed = False
 
     @property
@@ -114,8 +115,12 @@ class WatchHub:
     async def close(self) -> None:
         """Stop polling after one last poll (watchers see the statuses written so far, e.g. the
         jobs a shutdown handed back); the watch streams still open end UNAVAILABLE."""
+        # Ended by a flag, not by cancelling it: Python 3.11's wait_for could swallow a cancel that
+        # came as the hub was woken (a status written as the shutdown handed jobs back), and the
+        # task polled on while close waited for it (seen under load: a shutdown never ended).
+        self._stopping = True
+        self._wake.set()
         if self._task is not None:
-            self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         self._closed = True
         await self._poll()
@@ -123,13 +128,15 @@ class WatchHub:
             watcher.inbox.put_nowait(_shutting_down())
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
-                await asyncio.wait_for(self._wake.wait(), self.poll_s)
+                async with asyncio.timeout(self.poll_s):
+                    await self._wake.wait()
             except TimeoutError:
                 pass
             self._wake.clear()
-            await self._poll()
+            if not self._stopping:
+                await self._poll()
 
     async def _poll(self) -> None:
         if not self._watchers:

@@ -194,3 +194,19 @@ async def test_close_gives_the_last_status_then_ends_open_watches_unavailable(st
     assert [s.status for s in seen] == [JobStatus.QUEUED, JobStatus.EXTRACTING]
     with pytest.raises(Unavailable, match="shutting down"):
         await collect(hub, "a")  # a watch opened after close gets the status, then the refusal
+
+
+async def test_close_ends_even_when_a_write_wakes_the_hub_as_it_closes(store, blocking):
+    """A shutdown writes the statuses of the jobs it hands back while it closes the hub: the
+    polling task must end however the wake-up and the close interleave (a cancel swallowed by
+    wait_for once kept a shutdown waiting for ever)."""
+    store.add(*job("a"))
+    for _ in range(50):
+        hub = WatchHub(store, not_in_store, blocking, poll_s=0.001)
+        hub.start()
+        watcher = asyncio.create_task(collect(hub, "a"))
+        await until(lambda hub=hub: hub.count == 1)
+        hub.changed()
+        await asyncio.wait_for(hub.close(), 5)
+        with pytest.raises(Unavailable):
+            await watcher
