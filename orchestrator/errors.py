@@ -23,6 +23,10 @@ class InvalidArgument(VideoEditError):
 # --- the request cannot be served as it is ---
 
 
+class Unauthenticated(VideoEditError):
+    code = "UNAUTHENTICATED"  # no key, a wrong one, or a revoked one
+
+
 class NotFound(VideoEditError):
     code = "NOT_FOUND"  # no such job, input file or artifact
 

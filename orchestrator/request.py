@@ -16,6 +16,13 @@ from typing import Any
 from videoedit.v1.contract import PromptPoint
 
 
+def job_key(tenant: str, job_id: str) -> str:
+    """What names a job in the job store and the orchestrator's logs: `tenant/job_id`, or the bare
+    job id for the default tenant "" (one-user setups, and every job made before tenants). Job ids
+    are unique per tenant; neither a tenant name nor a job id holds a "/", so a key is unambiguous."""
+    return f"{tenant}/{job_id}" if tenant else job_id
+
+
 class JobStatus(StrEnum):
     """Job stages in the order a successful job passes them (the original worker's strings)."""
 
@@ -157,6 +164,13 @@ class VideoEditRequest:
     objects: list[ObjectEdit] = field(default_factory=list)
     # Clicks and boxes on frames: pick or correct the object mask_prompt finds, or define it.
     visual_prompts: list[VisualPrompt] = field(default_factory=list)
+    # Whose job it is: set by the server from the caller's API key, never by the client ("": the
+    # default tenant, of one-user setups).
+    tenant: str = ""
+
+    @property
+    def key(self) -> str:
+        return job_key(self.tenant, self.job_id)
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()}
@@ -201,8 +215,13 @@ class VideoEditStatus:
     stage_eta_seconds: float | None = None  # left in the current stage, as of updated_at
     media: dict[str, Any] | None = None  # what the input holds (media.summary.MediaSummary), once probed
     objects_found: int | None = None  # objects tracked ({job_id}_objects.json), once the job finished
+    tenant: str = ""  # whose job it is (VideoEditRequest.tenant)
 
     _PATHS = ("output_video_path", "mask_preview_path", "logs_path", "output_dir")
+
+    @property
+    def key(self) -> str:
+        return job_key(self.tenant, self.job_id)
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)

@@ -32,7 +32,7 @@ from ..jobs.watchers import WatchHub
 from ..jobs.worker import CLAIMS, STORE
 from ..models.grpc_client import ModelClient
 from .limits import StreamLimits
-from .security import BearerTokenInterceptor, server_credentials
+from .security import CallerInterceptor, TokenAuthenticator, server_credentials
 from .servicer import VideoEditServicer
 
 log = logging.getLogger("videoedit.orchestrator")
@@ -107,9 +107,8 @@ async def serve(
     hub = WatchHub(jobs.store, jobs.get, blocking)
     jobs.on_change = hub.changed
     hub.start()
-    interceptors = [BearerTokenInterceptor(settings.auth_token, "VIDEOEDIT_AUTH_TOKEN")] if settings.auth_token else []
     server = grpc.aio.server(
-        interceptors=interceptors,
+        interceptors=[CallerInterceptor(TokenAuthenticator(settings.auth_token), blocking)],
         options=[
             # WatchStatus streams are long and quiet: let clients keep them alive
             # with pings (the client library pings every 30 s).

@@ -23,10 +23,12 @@ from videoedit.v1.gateway import UPLOAD_ACCEPTED
 
 from ..errors import DeadlineExceeded, InvalidArgument, VideoEditError
 from ..jobs.manager import JobManager
+from ..jobs.tenants import Caller
 from ..jobs.validation import parse_instances
 from ..jobs.watchers import WatchHub
 from ..request import JobStatus, ObjectEdit, VideoEditRequest, VideoEditStatus, VisualPrompt
 from .limits import Stream, StreamLimits
+from .security import current_caller
 from .transfers import Upload, artifact_path, file_chunks, find_upload, receive_upload
 
 T = TypeVar("T")
@@ -94,6 +96,7 @@ def status_to_proto(status: VideoEditStatus) -> pb.VideoEditStatus:
         mask_prompt=status.mask_prompt or "",
         edit_prompt=status.edit_prompt or "",
         mode=status.mode or "",
+        tenant=status.tenant,
     )
     for field in (
         "current_frame",
@@ -158,21 +161,21 @@ class VideoEditServicer(pb_grpc.VideoEditServiceServicer):
 
     @_translate_errors
     async def StartEdit(self, request, context):
-        return status_to_proto(await self._call(self.jobs.start, request_from_proto(request)))
+        return status_to_proto(await self._call(self.jobs.start, request_from_proto(request), current_caller()))
 
     @_translate_stream_errors
     async def WatchStatus(self, request, context) -> AsyncIterator[pb.VideoEditStatus]:
         with self.limits.hold(context.peer(), Stream.WATCH, context.invocation_metadata() or ()):
-            async for status in self.hub.watch(request.job_id):
+            async for status in self.hub.watch(request.job_id, current_caller()):
                 yield status_to_proto(status)
 
     @_translate_errors
     async def GetStatus(self, request, context):
-        return status_to_proto(await self._call(self.jobs.get, request.job_id))
+        return status_to_proto(await self._call(self.jobs.get, request.job_id, current_caller()))
 
     @_translate_errors
     async def CancelEdit(self, request, context):
-        return status_to_proto(await self._call(self.jobs.cancel, request.job_id))
+        return status_to_proto(await self._call(self.jobs.cancel, request.job_id, current_caller()))
 
     @_translate_errors
     async def ListJobs(self, request, context):
@@ -181,7 +184,7 @@ class VideoEditServicer(pb_grpc.VideoEditServiceServicer):
             if request.status == pb.JOB_STATUS_UNSPECIFIED
             else JobStatus[pb.JobStatus.Name(request.status).removeprefix("JOB_STATUS_")]
         )
-        jobs, token = await self._call(self.jobs.list, status, request.page_size, request.page_token)
+        jobs, token = await self._call(self.jobs.list, status, request.page_size, request.page_token, current_caller())
         return pb.ListJobsResponse(jobs=[status_to_proto(s) for s in jobs], next_page_token=token)
 
     @_translate_errors
@@ -195,14 +198,16 @@ class VideoEditServicer(pb_grpc.VideoEditServiceServicer):
             if first is None or first.WhichOneof("content") != "metadata":
                 raise InvalidArgument("metadata", "the first UploadVideoRequest must carry the metadata")
             meta = first.metadata
+            folder = self.jobs.paths(current_caller()).upload_dir
             upload = await receive_upload(
-                meta.filename, meta.size_bytes, meta.sha256, _chunks(messages), self.settings, self.blocking
+                meta.filename, meta.size_bytes, meta.sha256, _chunks(messages), self.settings, self.blocking, folder
             )
         return _upload_to_proto(upload)
 
     @_translate_errors
     async def FindUpload(self, request, context):
-        return _upload_to_proto(await self._call(find_upload, request.sha256, self.settings))
+        folder = self.jobs.paths(current_caller()).upload_dir
+        return _upload_to_proto(await self._call(find_upload, request.sha256, folder))
 
     @_translate_stream_errors
     async def DownloadArtifact(self, request, context) -> AsyncIterator[pb.DownloadArtifactResponse]:
@@ -211,7 +216,7 @@ class VideoEditServicer(pb_grpc.VideoEditServiceServicer):
                 choices = ", ".join(pb.Artifact.Name(a) for a in _ARTIFACTS)
                 raise InvalidArgument("artifact", f"{request.artifact} is not one of {choices}")
             path, size = await self._call(
-                self._artifact, request.job_id, _ARTIFACTS[request.artifact], request.object_id
+                self._artifact, request.job_id, _ARTIFACTS[request.artifact], request.object_id, current_caller()
             )
             chunks = file_chunks(path, self.blocking, request.offset, request.length)
             first = await anext(chunks, b"")  # checks the range before anything is sent
@@ -219,9 +224,10 @@ class VideoEditServicer(pb_grpc.VideoEditServiceServicer):
             async for chunk in chunks:
                 yield pb.DownloadArtifactResponse(chunk=chunk)
 
-    def _artifact(self, job_id: str, artifact: str, object_id: int) -> tuple[Path, int]:
+    def _artifact(self, job_id: str, artifact: str, object_id: int, caller: Caller) -> tuple[Path, int]:
         """In the executor: the artifact's file and size."""
-        path = artifact_path(self.jobs.get(job_id), artifact, self.settings, self.jobs.input_path(job_id), object_id)
+        status, input_path = self.jobs.get(job_id, caller), self.jobs.input_path(job_id, caller)
+        path = artifact_path(status, artifact, self.settings, input_path, object_id)
         return path, path.stat().st_size
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:

@@ -42,10 +42,17 @@ class Upload:
 
 
 async def receive_upload(
-    filename: str, size_bytes: int, sha256: str, chunks: AsyncIterable[bytes], settings: Settings, blocking: Executor
+    filename: str,
+    size_bytes: int,
+    sha256: str,
+    chunks: AsyncIterable[bytes],
+    settings: Settings,
+    blocking: Executor,
+    folder: Path,
 ) -> Upload:
-    """Store an uploaded file; raise InvalidArgument/ResourceExhausted/DataLoss on bad uploads.
-    The disk work runs in `blocking`; waiting for the chunks holds no thread."""
+    """Store an uploaded file in `folder` (the caller's upload dir); raise
+    InvalidArgument/ResourceExhausted/DataLoss on bad uploads. The disk work runs in `blocking`;
+    waiting for the chunks holds no thread."""
     name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(filename).name)[-100:].lstrip(".")
     if not name:
         raise InvalidArgument("metadata.filename", f"{filename!r} has no usable file name")
@@ -58,7 +65,6 @@ async def receive_upload(
         )
     if sha256:
         _check_sha256("metadata.sha256", sha256)
-    folder = settings.upload_path
     loop = asyncio.get_running_loop()
     fd, tmp = await loop.run_in_executor(blocking, _temp_file, folder)
     digest, received = hashlib.sha256(), 0
@@ -87,10 +93,11 @@ async def receive_upload(
     return Upload(final, received, actual)
 
 
-def find_upload(sha256: str, settings: Settings) -> Upload:
-    """The stored upload of the content with this SHA-256; NotFound when there is none."""
+def find_upload(sha256: str, folder: Path) -> Upload:
+    """The stored upload in `folder` (the caller's upload dir) of the content with this SHA-256;
+    NotFound when there is none."""
     _check_sha256("sha256", sha256)
-    stored = _stored(settings.upload_path, sha256.lower())
+    stored = _stored(folder, sha256.lower())
     if stored is None:
         raise NotFound(f"no stored upload has the SHA-256 {sha256}; upload the file")
     return stored

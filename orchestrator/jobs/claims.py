@@ -125,7 +125,7 @@ class HeldClaim:
         try:
             held = self.store.update(status, self.fence, new_stage)
         except Unavailable as err:  # keep running: the lease, by the local clock, decides
-            log.warning("job %s: its status could not be written to the job store: %s", self.fence.job_id, err)
+            log.warning("job %s: its status could not be written to the job store: %s", self.fence.key, err)
             return self.holds()
         if not held:
             self.lose("the job store says another orchestrator holds it now")
@@ -153,12 +153,12 @@ class HeldClaim:
             except Unavailable as err:
                 timed_out = True
                 if (while_held and not self.holds()) or (not while_held and time.monotonic() > give_up):
-                    log.warning("job %s: the job store could not take its end: %s", self.fence.job_id, err)
+                    log.warning("job %s: the job store could not take its end: %s", self.fence.key, err)
                     return False
-                log.info("job %s: the job store could not take its end (%s); trying again", self.fence.job_id, err)
+                log.info("job %s: the job store could not take its end (%s); trying again", self.fence.key, err)
             time.sleep(pause)
             pause = min(RETRY_MAX_S, 2 * pause)
 
     def _stored(self, status: VideoEditStatus) -> bool:
-        stored = self.store.get(self.fence.job_id)
+        stored = self.store.get(self.fence.key)
         return stored is not None and stored.status == status

@@ -26,8 +26,9 @@ from .metrics import JobMetrics
 from .reuse import check_masks_from
 from .runner import describe_error, new_status
 from .status_file import STATUS_FILE, read_status, write_status
-from .store import JobStore
-from .validation import check_job_id, check_request
+from .store import JobStore, StoredJob
+from .tenants import DEFAULT_TENANT, OWNER, Caller, TenantPaths
+from .validation import check_job_name, check_request
 from .webhooks import SharedSecret, WebhookSecrets, WebhookSender
 from .worker import JobWorker, orchestrator_id
 
@@ -69,14 +70,15 @@ class JobManager:
 
     # --- what the RPCs call ---
 
-    def start(self, request: VideoEditRequest) -> VideoEditStatus:
-        checked = check_request(request, self.settings)
+    def start(self, request: VideoEditRequest, caller: Caller = OWNER) -> VideoEditStatus:
+        request = dataclasses.replace(request, tenant=caller.tenant)  # never the client's to choose
+        checked = check_request(request, self.settings, self.paths(caller))
         check_masks_from(checked, self.store)
         self.webhooks.check(checked)
         req = checked.request
         if self.worker.stopping:
             raise Unavailable("the server is shutting down; retry on another replica or after the restart")
-        existing = self.store.get(req.job_id)
+        existing = self.store.get(req.key)
         if existing is None:
             if read_status(req.output_dir) is not None:
                 raise AlreadyExists(
@@ -99,33 +101,41 @@ class JobManager:
                 raise
             if existing is None:
                 self.worker.wake()
-                log.info("job %s queued: %s -> %s", req.job_id, req.input_video_path, req.output_dir)
+                log.info("job %s queued for %s: %s -> %s", req.key, caller, req.input_video_path, req.output_dir)
                 return status
         if existing.request == req:
             return existing.status  # StartEdit is idempotent per job_id, on any orchestrator
         raise AlreadyExists(f"job {req.job_id!r} exists with a different request; pick another job_id")
 
-    def get(self, job_id: str) -> VideoEditStatus:
-        check_job_id(job_id)
-        stored = self.store.get(job_id)
+    def paths(self, caller: Caller) -> TenantPaths:
+        """Where `caller`'s jobs may read and write."""
+        return TenantPaths.of(self.settings, caller)
+
+    def stored(self, job_id: str, caller: Caller = OWNER) -> StoredJob | None:
+        """The job `caller` names `job_id`, if it may see it: another tenant's job is as missing."""
+        check_job_name(job_id, caller)
+        return self.store.get(caller.key_of(job_id))
+
+    def get(self, job_id: str, caller: Caller = OWNER) -> VideoEditStatus:
+        stored = self.stored(job_id, caller)
         if stored is not None:
             return stored.status
-        status = read_status(self.settings.output_root / job_id)  # a job of another store, e.g. one of legacy_api
-        if status is None:
+        # A job of another store, e.g. one of legacy_api: the default tenant's only.
+        status = read_status(self.settings.output_root / job_id) if caller.sees(DEFAULT_TENANT) else None
+        if status is None or "/" in job_id:
             raise NotFound(f"no job {job_id!r}")
         return status
 
-    def input_path(self, job_id: str) -> Path | None:
+    def input_path(self, job_id: str, caller: Caller = OWNER) -> Path | None:
         """The input video of a job in the store (None: a job only known by its status.json)."""
-        check_job_id(job_id)
-        stored = self.store.get(job_id)
+        stored = self.stored(job_id, caller)
         return None if stored is None else stored.request.input_video_path
 
-    def cancel(self, job_id: str) -> VideoEditStatus:
-        check_job_id(job_id)
-        stored = self.store.get(job_id)
+    def cancel(self, job_id: str, caller: Caller = OWNER) -> VideoEditStatus:
+        stored = self.stored(job_id, caller)
         if stored is None or stored.status.status.terminal:
-            return self.get(job_id)  # finished jobs stay finished; jobs of other stores are not ours
+            return self.get(job_id, caller)  # finished jobs stay finished; jobs of other stores are not ours
+        key = stored.request.key
         if stored.status.status is JobStatus.QUEUED:
             cancelled = dataclasses.replace(
                 stored.status, status=JobStatus.CANCELLED, updated_at=time.time(), message="cancelled before it started"
@@ -135,13 +145,18 @@ class JobManager:
                 self.metrics.ended.labels(JobStatus.CANCELLED.value).inc()
                 self.webhooks.job_status(stored.request, cancelled)
                 self._notify()
+                log.info("job %s cancelled by %s before it started", key, caller)
                 return cancelled
         # Claimed: its owner (this or another orchestrator) stops it at once (its StopSignal).
-        self.store.request_cancel(job_id)
-        self.worker.cancel(job_id)
-        return self.get(job_id)
+        self.store.request_cancel(key)
+        self.worker.cancel(key)
+        log.info("job %s: %s asked to cancel it", key, caller)
+        return self.get(job_id, caller)
 
-    def list(self, status: JobStatus | None, page_size: int, page_token: str) -> tuple[list[VideoEditStatus], str]:
+    def list(
+        self, status: JobStatus | None, page_size: int, page_token: str, caller: Caller = OWNER
+    ) -> tuple[list[VideoEditStatus], str]:
+        """The jobs `caller` sees (an admin: every tenant's), newest first."""
         if page_size < 0 or page_size > 1000:
             raise InvalidArgument("page_size", f"{page_size} is out of range [0, 1000]")
         try:
@@ -151,7 +166,7 @@ class JobManager:
         except ValueError:
             raise InvalidArgument("page_token", f"{page_token!r} is not a token this server gave out") from None
         size = page_size or 50
-        page = self.store.list(status, size + 1, offset)
+        page = self.store.list(status, size + 1, offset, caller.scope)
         return page[:size], str(offset + size) if len(page) > size else ""
 
     @property

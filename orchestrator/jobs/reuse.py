@@ -10,7 +10,7 @@ from ..errors import InvalidArgument
 from ..media.object_list import ObjectList
 from ..pipeline import OutputPaths
 from ..pipeline.checkpoint import file_sha256
-from ..request import CheckedRequest, JobStatus, Mode
+from ..request import CheckedRequest, JobStatus, Mode, job_key
 from .store import JobStore
 
 FIELD = "extra[masks_from]"
@@ -21,7 +21,7 @@ def masks_from(checked: CheckedRequest, store: JobStore) -> OutputPaths | None:
     job_id = checked.options.masks_from
     if job_id is None:
         return None
-    stored = store.get(job_id)
+    stored = store.get(job_key(checked.request.tenant, job_id))  # a job of the same tenant only
     if stored is None:
         raise InvalidArgument(FIELD, f"there is no job {job_id!r}")
     status = stored.status

@@ -57,6 +57,7 @@ def new_status(checked: CheckedRequest) -> VideoEditStatus:
         mask_prompt="; ".join(t.mask_prompt for t in checked.targets),
         edit_prompt="; ".join(t.edit_prompt for t in checked.targets),
         mode=req.mode,
+        tenant=req.tenant,
     )
 
 

@@ -31,6 +31,7 @@ from ..request import (
     VisualPrompt,
 )
 from .callback_urls import CallbackRefused, parse_callback_url
+from .tenants import OWNER, Caller, TenantPaths, check_tenant
 
 JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,128}")
 MODES = tuple(Mode)
@@ -63,8 +64,10 @@ MAX_PROMPTED_OBJECT = 1000  # highest `object` a visual prompt may name
 MAX_OBJECTS = 16  # objects one job may pick from reused masks, or edit (`objects`)
 
 
-def check_request(request: VideoEditRequest, settings: Settings) -> CheckedRequest:
-    """Validate `request` against `settings`; raise InvalidArgument/NotFound/PermissionDenied."""
+def check_request(request: VideoEditRequest, settings: Settings, paths: TenantPaths | None = None) -> CheckedRequest:
+    """Validate `request` against `settings`; raise InvalidArgument/NotFound/PermissionDenied.
+    `paths`: where its tenant may read and write (None: anywhere the settings allow)."""
+    paths = paths or TenantPaths.of(settings, OWNER)
     _check_no_nul(request)
     job_id = request.job_id or _new_job_id()
     check_job_id(job_id)
@@ -97,8 +100,8 @@ def check_request(request: VideoEditRequest, settings: Settings) -> CheckedReque
     _check_range("seed", request.seed, 0, 2**63 - 1, integer=True)
     _check_visual_prompts(request, options)
 
-    input_path = _resolve_input(request.input_video_path, settings)
-    output_dir = _resolve_output_dir(request.output_dir, job_id, settings)
+    input_path = _resolve_input(request.input_video_path, paths)
+    output_dir = _resolve_output_dir(request.output_dir, job_id, paths, settings)
     checked = dataclasses.replace(
         request,
         job_id=job_id,
@@ -241,6 +244,18 @@ def check_job_id(job_id: str) -> None:
         )
 
 
+def check_job_name(job_id: str, caller: Caller) -> None:
+    """A job id as a call names a job: the caller's own job id, or for an admin also another
+    tenant's job as `tenant/job_id`."""
+    tenant, slash, own = job_id.rpartition("/")
+    if slash and caller.admin:
+        if tenant:
+            check_tenant(tenant, "job_id")
+        check_job_id(own)
+    else:
+        check_job_id(job_id)
+
+
 def parse_extra(extra: dict[str, str]) -> EditOptions:
     values: dict[str, object] = {}
     known = sorted([*_EXTRA_RANGES, *_EXTRA_CHOICES, "instances", "masks_from", "objects", "callback_url"])
@@ -356,16 +371,17 @@ def _check_range(name: str, value: float, low: float, high: float, integer: bool
         raise InvalidArgument(name, f"{value!r} must be a whole number")
 
 
-def _resolve_input(path: Path | str, settings: Settings) -> Path:
+def _resolve_input(path: Path | str, paths: TenantPaths) -> Path:
     if not str(path).strip():
         raise InvalidArgument("input_video_path", "is required")
     # resolve() follows symlinks and removes "..", so the root check sees the real file.
     resolved = Path(path).expanduser().resolve()
-    if not any(is_within(resolved, root) for root in settings.input_roots):
-        roots = ", ".join(str(r) for r in settings.input_roots)
+    if not any(is_within(resolved, root) for root in paths.input_roots):
+        roots = ", ".join(str(r) for r in paths.input_roots)
         raise PermissionDenied(
             f"input_video_path {str(path)!r} is outside the allowed input roots ({roots}); "
-            "set VIDEOEDIT_INPUT_ROOTS on the server"
+            "upload the file (UploadVideo), or have the server's VIDEOEDIT_INPUT_ROOTS (a tenant's: "
+            "videoedit-admin tenant set --input-root) include its folder"
         )
     if not resolved.exists():
         raise NotFound(f"input_video_path {str(path)!r} does not exist on the server")
@@ -378,10 +394,10 @@ def _resolve_input(path: Path | str, settings: Settings) -> Path:
     return resolved
 
 
-def _resolve_output_dir(output_dir: Path | str | None, job_id: str, settings: Settings) -> Path:
-    root = settings.output_root
+def _resolve_output_dir(output_dir: Path | str | None, job_id: str, paths: TenantPaths, settings: Settings) -> Path:
+    root = paths.output_root
     if output_dir is None or not str(output_dir).strip():
-        resolved = root / job_id
+        resolved = paths.jobs_dir / job_id
     else:
         resolved = Path(output_dir).expanduser().resolve()
         if not is_within(resolved, root) or resolved == root:

@@ -20,7 +20,8 @@ from typing import Any, TypeVar
 from ..errors import Unavailable
 from ..request import VideoEditStatus
 from .store import JobStore
-from .validation import check_job_id
+from .tenants import OWNER, Caller
+from .validation import check_job_name
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -40,7 +41,7 @@ class Watcher:
     """One open watch stream: the job, the version of the last status it was given, when the
     store last answered for it, and its inbox (lists of statuses, or the error that ends it)."""
 
-    job_id: str
+    key: str  # the job's (request.key)
     version: int
     reached: float = field(default_factory=time.monotonic)
     inbox: asyncio.Queue[list[VideoEditStatus] | BaseException] = field(default_factory=asyncio.Queue)
@@ -54,7 +55,7 @@ class WatchHub:
     def __init__(
         self,
         store: JobStore,
-        get: Callable[[str], VideoEditStatus],
+        get: Callable[[str, Caller], VideoEditStatus],
         blocking: Executor,
         poll_s: float = POLL_S,
         outage_s: float = WATCH_OUTAGE_S,
@@ -85,21 +86,22 @@ class WatchHub:
             except RuntimeError:  # the loop is closed: nobody watches any more
                 pass
 
-    async def watch(self, job_id: str) -> AsyncIterator[VideoEditStatus]:
-        """The current status now, then every change (the status on entering each stage, however
-        short, and the latest), ending after a terminal one."""
-        check_job_id(job_id)
-        stored = await self._call(self.store.get, job_id)
+    async def watch(self, job_id: str, caller: Caller = OWNER) -> AsyncIterator[VideoEditStatus]:
+        """The current status of the job `caller` names `job_id` now, then every change (the
+        status on entering each stage, however short, and the latest), ending after a terminal one."""
+        check_job_name(job_id, caller)
+        key = caller.key_of(job_id)
+        stored = await self._call(self.store.get, key)
         if stored is None:
-            yield await self._call(self._get, job_id)
+            yield await self._call(self._get, job_id, caller)
             return
         yield stored.status
         if stored.status.status.terminal:
             return
         if self._closed:
             raise _shutting_down()
-        watcher = Watcher(job_id, stored.version)
-        self._watchers.setdefault(job_id, set()).add(watcher)
+        watcher = Watcher(key, stored.version)
+        self._watchers.setdefault(key, set()).add(watcher)
         try:
             while True:
                 got = await watcher.inbox.get()
@@ -141,7 +143,7 @@ class WatchHub:
     async def _poll(self) -> None:
         if not self._watchers:
             return
-        seen = {job_id: {w.version for w in watchers} for job_id, watchers in self._watchers.items()}
+        seen = {key: {w.version for w in watchers} for key, watchers in self._watchers.items()}
         try:
             news = await self._call(self._read, seen)
         except Unavailable as err:  # a blip shorter than outage_s is waited out
@@ -158,7 +160,7 @@ class WatchHub:
         now = time.monotonic()
         for watcher in self._all():
             watcher.reached = now
-            version, statuses = news.get(watcher.job_id, (watcher.version, {}))
+            version, statuses = news.get(watcher.key, (watcher.version, {}))
             if watcher.version in statuses:
                 watcher.inbox.put_nowait(statuses[watcher.version])
                 watcher.version = version
@@ -167,17 +169,17 @@ class WatchHub:
         """In the executor: one read of every watched job's version, then the statuses of the jobs
         that changed (each once, however many watch it)."""
         news: _News = {}
-        for job_id, version in self.store.versions(seen).items():
-            if seen[job_id] == {version}:
+        for key, version in self.store.versions(seen).items():
+            if seen[key] == {version}:
                 continue
-            stored = self.store.get(job_id)
+            stored = self.store.get(key)
             if stored is None:
                 continue
-            news[job_id] = (
+            news[key] = (
                 stored.version,
                 {
-                    since: [*self.store.transitions(job_id, since, stored.version - 1), stored.status]
-                    for since in seen[job_id]
+                    since: [*self.store.transitions(key, since, stored.version - 1), stored.status]
+                    for since in seen[key]
                     if since < stored.version
                 },
             )
@@ -187,11 +189,11 @@ class WatchHub:
         return [watcher for watchers in self._watchers.values() for watcher in watchers]
 
     def _remove(self, watcher: Watcher) -> None:
-        watchers = self._watchers.get(watcher.job_id)
+        watchers = self._watchers.get(watcher.key)
         if watchers is not None:
             watchers.discard(watcher)
             if not watchers:
-                del self._watchers[watcher.job_id]
+                del self._watchers[watcher.key]
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._blocking, fn, *args)

@@ -161,10 +161,10 @@ class JobWorker:
         """A job was queued: look for it now."""
         self._wake.set()
 
-    def cancel(self, job_id: str) -> None:
-        """Stop job `job_id` if it runs here."""
+    def cancel(self, key: str) -> None:
+        """Stop the job of this key (request.key) if it runs here."""
         with self._lock:
-            running = self._running.get(job_id)
+            running = self._running.get(key)
         if running is not None:
             running.stop.stop(StopReason.CANCELLED)
 
@@ -233,14 +233,14 @@ class JobWorker:
         """Renew the leases of the jobs running here (only those: a job stopped here is handed
         back, never kept), and pick up cancel requests made on any orchestrator."""
         with self._lock:
-            mine = {job_id: r for job_id, r in self._running.items() if r.claim.holds()}
+            mine = {key: r for key, r in self._running.items() if r.claim.holds()}
         if not mine:
             return
         started = time.monotonic()
-        held = {lease.job_id: lease for lease in self.store.renew([r.claim.fence for r in mine.values()], self.lease_s)}
+        held = {lease.key: lease for lease in self.store.renew([r.claim.fence for r in mine.values()], self.lease_s)}
         self.metrics.lease_renewals.inc(len(held))
-        for job_id, running in mine.items():
-            lease = held.get(job_id)
+        for key, running in mine.items():
+            lease = held.get(key)
             if lease is not None:
                 running.claim.renewed(started)
                 if lease.cancel_requested:
@@ -270,18 +270,18 @@ class JobWorker:
             with self._lock:
                 del self._releases[fence]
             if handed_back:
-                log.info("job %s: handed back to the queue", fence.job_id)
+                log.info("job %s: handed back to the queue", fence.key)
 
-    def _lost(self, job_id: str, why: str) -> None:
+    def _lost(self, key: str, why: str) -> None:
         self.metrics.leases_lost.inc()
-        log.warning("job %s: stopping it here: %s", job_id, why)
+        log.warning("job %s: stopping it here: %s", key, why)
 
     def _begin(self, claim: Claim, claimed_at: float, slots: WorkerSlots) -> bool:
         """Start a job just claimed (at `claimed_at`, time.monotonic) on a worker (its slot already
         taken); False when it ended without running (cancelled, no longer valid, nowhere to write)."""
-        stored, job_id, was = claim.job, claim.job.request.job_id, claim.job.status
+        stored, key, was = claim.job, claim.job.request.key, claim.job.status
         held = HeldClaim(
-            self.store, claim.fence, self.lease_s, claimed_at, StopSignal(), lambda why: self._lost(job_id, why)
+            self.store, claim.fence, self.lease_s, claimed_at, StopSignal(), lambda why: self._lost(key, why)
         )
         try:
             checked = check_request(stored.request, self.settings)
@@ -305,10 +305,10 @@ class JobWorker:
             status, checked.output_dir, stop=held.stop, claim=held, listener=lambda s, r=running: self._on_status(r, s)
         )
         with self._lock:
-            self._running[job_id] = running
+            self._running[key] = running
             if self._stopping.is_set():  # claimed as the shutdown began: it stops at once, queued again
                 running.stop.stop(StopReason.SHUTDOWN)
-        log.info("job %s claimed (attempt %d, a %s worker)", job_id, claim.attempt, slots.name)
+        log.info("job %s claimed (attempt %d, a %s worker)", key, claim.attempt, slots.name)
         self._executor.submit(self._run, running)
         return True
 
@@ -319,7 +319,7 @@ class JobWorker:
         log.warning(
             "job %s: taken over from orchestrator %s, whose lease expired while the job was %s; "
             "it runs again from the start",
-            claim.fence.job_id,
+            claim.fence.key,
             claim.previous_owner,
             was.status.value,
         )
@@ -330,15 +330,15 @@ class JobWorker:
         )
 
     def _run(self, running: RunningJob) -> None:
-        job_id = running.checked.request.job_id
+        key = running.checked.request.key
         assert running.reporter is not None
         try:
             final = run_job(
                 running.checked, self.models, running.reporter, self.codec_threads, self.name, running.masks
             )
-            log.info("job %s %s%s", job_id, final.status.value, f": {final.error}" if final.error else "")
+            log.info("job %s %s%s", key, final.status.value, f": {final.error}" if final.error else "")
         except Exception:
-            log.exception("job %s: could not be run", job_id)
+            log.exception("job %s: could not be run", key)
         finally:
             if running.stop.stopped_for(StopReason.LEASE_LOST):  # hand it back, unless another run has it
                 with self._lock:
@@ -346,7 +346,7 @@ class JobWorker:
                         running.latest, f"queued again: orchestrator {self.name} lost its lease"
                     )
             with self._lock:
-                self._running.pop(job_id, None)
+                self._running.pop(key, None)
             running.slot.free.release()
             self._wake.set()
 
@@ -377,9 +377,9 @@ class JobWorker:
         try:
             write_status(final.output_dir, final)
         except OSError as err:
-            log.warning("job %s: status.json not written (%s); the job store has its end", final.job_id, err)
+            log.warning("job %s: status.json not written (%s); the job store has its end", final.key, err)
         self.metrics.ended.labels(end.value).inc()
-        log.info("job %s %s without running: %s", final.job_id, end.value, final.error or final.message)
+        log.info("job %s %s without running: %s", final.key, end.value, final.error or final.message)
         self.webhooks.job_status(request, final)
         self._on_status_changed()
         return False
@@ -397,8 +397,8 @@ class JobWorker:
             if pid != os.getpid() and _alive(pid):
                 continue  # another orchestrator on this machine, still running
             jobs = self.store.expire(owner)
-            for job_id in jobs:  # the process that wrote their scratch is gone: the next attempt resumes from it
-                job = self.store.get(job_id)
+            for key in jobs:  # the process that wrote their scratch is gone: the next attempt resumes from it
+                job = self.store.get(key)
                 release_scratch(job.status.output_dir if job is not None else None)
             if jobs:
                 log.info(

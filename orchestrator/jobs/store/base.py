@@ -40,7 +40,7 @@ class Fence:
     the claim). Every write a running job makes carries it; the store takes the write only while
     that claim still holds the job."""
 
-    job_id: str
+    key: str  # the job's (request.key: tenant/job_id)
     owner: str
     attempt: int
 
@@ -58,43 +58,47 @@ class Claim:
     def fence(self) -> Fence:
         """What this claim's writes carry."""
         assert self.job.owner is not None  # a claimed job has its owner
-        return Fence(self.job.request.job_id, self.job.owner, self.attempt)
+        return Fence(self.job.request.key, self.job.owner, self.attempt)
 
 
 @dataclass(frozen=True)
 class Lease:
     """A renewed lease, and whether someone asked (on any orchestrator) to cancel its job."""
 
-    job_id: str
+    key: str  # the job's (request.key)
     cancel_requested: bool
 
 
 class JobStore(Protocol):
     """Called from RPC threads and job threads of one orchestrator, and shared between
-    orchestrators where the implementation allows (PostgreSQL)."""
+    orchestrators where the implementation allows (PostgreSQL). A job is named by its key,
+    `request.key` (tenant/job_id: job ids are unique per tenant); `tenant` arguments limit what
+    is seen to one tenant's jobs (None: every tenant's, for admins and the service's own counts)."""
 
     description: str  # what and where, for the logs (no passwords)
 
     def add(self, request: VideoEditRequest, status: VideoEditStatus) -> StoredJob | None:
-        """Store a new job; if `request.job_id` is taken, store nothing and return that job."""
+        """Store a new job; if `request.key` is taken, store nothing and return that job."""
         ...
 
-    def get(self, job_id: str) -> StoredJob | None: ...
+    def get(self, key: str) -> StoredJob | None: ...
 
-    def versions(self, job_ids: Collection[str]) -> dict[str, int]:
+    def versions(self, keys: Collection[str]) -> dict[str, int]:
         """The status version of each of these jobs that exists, in one read (the watch hub
         polls every watched job with it)."""
         ...
 
-    def list(self, status: JobStatus | None, limit: int, offset: int) -> list[VideoEditStatus]:
+    def list(
+        self, status: JobStatus | None, limit: int, offset: int, tenant: str | None = None
+    ) -> list[VideoEditStatus]:
         """Newest first."""
         ...
 
-    def counts(self) -> dict[JobStatus, int]:
+    def counts(self, tenant: str | None = None) -> dict[JobStatus, int]:
         """How many jobs are in each state (queue depth: QUEUED)."""
         ...
 
-    def transitions(self, job_id: str, after_version: int, up_to_version: int) -> list[VideoEditStatus]:
+    def transitions(self, key: str, after_version: int, up_to_version: int) -> list[VideoEditStatus]:
         """The status on entering each stage, for writes after `after_version` up to and
         including `up_to_version`, oldest first."""
         ...
@@ -136,7 +140,7 @@ class JobStore(Protocol):
         """Write a CANCELLED status if the job is still queued and unclaimed."""
         ...
 
-    def request_cancel(self, job_id: str) -> None:
+    def request_cancel(self, key: str) -> None:
         """Flag a claimed job for cancelling; its owner sees the flag when it renews."""
         ...
 
@@ -145,7 +149,7 @@ class JobStore(Protocol):
         ...
 
     def expire(self, owner: str) -> list[str]:
-        """End `owner`'s leases now (it is known to be dead); returns its jobs."""
+        """End `owner`'s leases now (it is known to be dead); returns its jobs' keys."""
         ...
 
     def close(self) -> None: ...

@@ -1,10 +1,12 @@
 """The JobStore in SQL, written once for SQLite and PostgreSQL; each subclass supplies its
 connection, its transactions and the few words the two dialects spell differently.
 
-Tables: `jobs` (one row per job: request and latest status as JSON, plus the columns the
-queue needs: state, owner, lease_until, cancel_requested, version, attempts, retry_at) and
-`job_events` (the status on entering each stage, so a watcher on any orchestrator sees every
-stage, however briefly it lasted). `schema_version` numbers the migrations below; a store
+Tables: `jobs` (one row per job, named by its key, tenant/job_id: request and latest status as
+JSON, plus the columns the queue needs: tenant, state, owner, lease_until, cancel_requested,
+version, attempts, retry_at), `job_events` (the status on entering each stage, so a watcher on
+any orchestrator sees every stage, however briefly it lasted), `api_keys` (the tenants' keys,
+hashed) and `tenants` (each tenant's quotas and place in the claims' round robin).
+`schema_version` numbers the migrations below; a store
 applies the missing ones when it opens, and refuses a database newer than itself.
 """
 
@@ -23,9 +25,9 @@ _ENDED_SQL = ", ".join(f"'{s}'" for s in _ENDED)
 # Migrations may rewrite every row and wait for another orchestrator's migration: far longer
 # than a call may take.
 MIGRATION_DEADLINE_S = 600.0
-# The claim that `?, ?, ?` (job_id, owner, attempt) names still holds the job.
-_HELD = "job_id = ? AND owner = ? AND attempts = ?"
-# Job ids per statement of `versions`.
+# The claim that `?, ?, ?` (job key, owner, attempt) names still holds the job.
+_HELD = "job_key = ? AND owner = ? AND attempts = ?"
+# Job keys per statement of `versions`.
 VERSIONS_BATCH = 1000
 
 
@@ -61,6 +63,29 @@ def _migrations(json_state: str) -> list[list[str]]:
         ["ALTER TABLE jobs ADD COLUMN retry_at DOUBLE PRECISION"],
         # 4: one-frame jobs (previews), which workers of their own may claim.
         ["ALTER TABLE jobs ADD COLUMN quick INTEGER NOT NULL DEFAULT 0"],
+        # 5: tenants. A job is named by tenant/job_id; the default tenant's keys are the bare job
+        # ids, so every row made before stays what it was.
+        [
+            "ALTER TABLE jobs RENAME COLUMN job_id TO job_key",
+            "ALTER TABLE job_events RENAME COLUMN job_id TO job_key",
+            "ALTER TABLE jobs ADD COLUMN tenant TEXT NOT NULL DEFAULT ''",
+            "CREATE INDEX jobs_by_tenant ON jobs (tenant, state, created_at)",
+            """CREATE TABLE api_keys (
+                key_id     TEXT PRIMARY KEY,  -- the key's public part (access.keys)
+                tenant     TEXT NOT NULL,
+                role       TEXT NOT NULL,     -- user or admin
+                key_hash   TEXT NOT NULL,     -- SHA-256 of the whole key, hex
+                created_at DOUBLE PRECISION NOT NULL,
+                revoked_at DOUBLE PRECISION)""",
+            """CREATE TABLE tenants (
+                tenant            TEXT PRIMARY KEY,
+                max_queued        INTEGER,           -- NULL: no limit of its own
+                max_running       INTEGER,
+                max_video_seconds DOUBLE PRECISION,
+                input_roots       TEXT,              -- JSON list of directories it may read besides its uploads
+                -- claims' round robin: the tenant served longest ago goes first
+                last_claim        BIGINT NOT NULL DEFAULT 0)""",
+        ],
     ]
 
 
@@ -70,6 +95,13 @@ def _dump(value: Any) -> str:
 
 def _status(text: str) -> VideoEditStatus:
     return VideoEditStatus.from_dict(json.loads(text))
+
+
+def _where(*conditions: tuple[str, str | None]) -> tuple[str, list[str]]:
+    """A WHERE clause of `column = ?` for each (column, value) whose value is not None."""
+    used = [(column, value) for column, value in conditions if value is not None]
+    clause = " AND ".join(f"{column} = ?" for column, _ in used)
+    return (f"WHERE {clause}" if clause else ""), [value for _, value in used]
 
 
 class SqlJobStore:
@@ -124,10 +156,11 @@ class SqlJobStore:
         with self.transaction() as db:
             added = self._run(
                 db,
-                "INSERT INTO jobs (job_id, request, status, created_at, state, quick) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (job_id) DO NOTHING RETURNING job_id",
+                "INSERT INTO jobs (job_key, tenant, request, status, created_at, state, quick) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_key) DO NOTHING RETURNING job_key",
                 (
-                    request.job_id,
+                    request.key,
+                    request.tenant,
                     _dump(request),
                     _dump(status),
                     status.created_at or 0.0,
@@ -138,53 +171,54 @@ class SqlJobStore:
             if added:
                 self._event(db, status, 0)
                 return None
-        existing = self.get(request.job_id)
+        existing = self.get(request.key)
         assert existing is not None  # jobs are never deleted
         return existing
 
-    def get(self, job_id: str) -> StoredJob | None:
+    def get(self, key: str) -> StoredJob | None:
         with self.transaction() as db:
-            row = self._run(
-                db, "SELECT request, status, version, owner FROM jobs WHERE job_id = ?", (job_id,)
-            ).fetchone()
+            row = self._run(db, "SELECT request, status, version, owner FROM jobs WHERE job_key = ?", (key,)).fetchone()
         if row is None:
             return None
         return StoredJob(VideoEditRequest.from_dict(json.loads(row[0])), _status(row[1]), row[2], row[3])
 
-    def versions(self, job_ids: Collection[str]) -> dict[str, int]:
-        ids = list(job_ids)
+    def versions(self, keys: Collection[str]) -> dict[str, int]:
+        ids = list(keys)
         found: dict[str, int] = {}
         with self.transaction() as db:
             # In slices: SQLite takes at most 32766 parameters in one statement.
             for start in range(0, len(ids), VERSIONS_BATCH):
                 batch = ids[start : start + VERSIONS_BATCH]
                 marks = ", ".join("?" * len(batch))
-                rows = self._run(db, f"SELECT job_id, version FROM jobs WHERE job_id IN ({marks})", batch)
+                rows = self._run(db, f"SELECT job_key, version FROM jobs WHERE job_key IN ({marks})", batch)
                 found.update(rows.fetchall())
         return found
 
-    def list(self, status: JobStatus | None, limit: int, offset: int) -> list[VideoEditStatus]:
-        where, params = ("WHERE state = ?", [status.value]) if status is not None else ("", [])
+    def list(
+        self, status: JobStatus | None, limit: int, offset: int, tenant: str | None = None
+    ) -> list[VideoEditStatus]:
+        where, params = _where(("state", None if status is None else status.value), ("tenant", tenant))
         with self.transaction() as db:
             rows = self._run(
                 db,
-                f"SELECT status FROM jobs {where} ORDER BY created_at DESC, job_id LIMIT ? OFFSET ?",
+                f"SELECT status FROM jobs {where} ORDER BY created_at DESC, job_key LIMIT ? OFFSET ?",
                 (*params, limit, offset),
             ).fetchall()
         return [_status(r[0]) for r in rows]
 
-    def counts(self) -> dict[JobStatus, int]:
+    def counts(self, tenant: str | None = None) -> dict[JobStatus, int]:
+        where, params = _where(("tenant", tenant))
         with self.transaction() as db:
-            rows = self._run(db, "SELECT state, count(*) FROM jobs GROUP BY state").fetchall()
+            rows = self._run(db, f"SELECT state, count(*) FROM jobs {where} GROUP BY state", params).fetchall()
         found = {JobStatus(state): n for state, n in rows}
         return {s: found.get(s, 0) for s in JobStatus}
 
-    def transitions(self, job_id: str, after_version: int, up_to_version: int) -> list[VideoEditStatus]:
+    def transitions(self, key: str, after_version: int, up_to_version: int) -> list[VideoEditStatus]:
         with self.transaction() as db:
             rows = self._run(
                 db,
-                "SELECT status FROM job_events WHERE job_id = ? AND version > ? AND version <= ? ORDER BY version",
-                (job_id, after_version, up_to_version),
+                "SELECT status FROM job_events WHERE job_key = ? AND version > ? AND version <= ? ORDER BY version",
+                (key, after_version, up_to_version),
             ).fetchall()
         return [_status(r[0]) for r in rows]
 
@@ -192,21 +226,21 @@ class SqlJobStore:
         with self.transaction() as db:
             row = self._run(
                 db,
-                f"SELECT job_id, owner FROM jobs WHERE state NOT IN ({_ENDED_SQL}) "
+                f"SELECT job_key, owner FROM jobs WHERE state NOT IN ({_ENDED_SQL}) "
                 f"{'AND quick = 1 ' if previews_only else ''}"
                 f"AND (owner IS NULL OR lease_until < {self.now_sql}) "
                 f"AND (retry_at IS NULL OR retry_at <= {self.now_sql}) "
-                f"ORDER BY created_at, job_id LIMIT 1{self.claim_lock_sql}",
+                f"ORDER BY created_at, job_key LIMIT 1{self.claim_lock_sql}",
             ).fetchone()
             if row is None:
                 return None
-            job_id, previous_owner = row
+            key, previous_owner = row
             row = self._run(
                 db,
                 f"UPDATE jobs SET owner = ?, lease_until = {self.now_sql} + ?, "
-                "attempts = attempts + 1, retry_at = NULL WHERE job_id = ? "
+                "attempts = attempts + 1, retry_at = NULL WHERE job_key = ? "
                 "RETURNING request, status, version, attempts, cancel_requested",
-                (owner, lease_s, job_id),
+                (owner, lease_s, key),
             ).fetchone()
         job = StoredJob(VideoEditRequest.from_dict(json.loads(row[0])), _status(row[1]), row[2], owner)
         return Claim(job, attempt=row[3], previous_owner=previous_owner, cancel_requested=bool(row[4]))
@@ -220,10 +254,10 @@ class SqlJobStore:
         with self.transaction() as db:
             rows = self._run(
                 db,
-                f"UPDATE jobs SET lease_until = {self.now_sql} + ? WHERE {held} RETURNING job_id, cancel_requested",
-                (lease_s, *(v for f in fences for v in (f.job_id, f.owner, f.attempt))),
+                f"UPDATE jobs SET lease_until = {self.now_sql} + ? WHERE {held} RETURNING job_key, cancel_requested",
+                (lease_s, *(v for f in fences for v in (f.key, f.owner, f.attempt))),
             ).fetchall()
-        return [Lease(job_id, bool(cancel)) for job_id, cancel in rows]
+        return [Lease(key, bool(cancel)) for key, cancel in rows]
 
     def update(self, status: VideoEditStatus, fence: Fence, new_stage: bool) -> bool:
         if status.status.terminal:
@@ -260,8 +294,8 @@ class SqlJobStore:
         """Write `status` if `fence` holds the job (`lease_running`: and its lease has not
         expired). `retry_after_s`: also hand the job back, unowned and claimable again that many
         seconds from now. `new_stage`: keep the status for watchers (job_events)."""
-        if status.job_id != fence.job_id:
-            raise ValueError(f"a status of job {status.job_id!r} under a claim of job {fence.job_id!r}")
+        if status.key != fence.key:
+            raise ValueError(f"a status of job {status.key!r} under a claim of job {fence.key!r}")
         held = _HELD + (f" AND lease_until >= {self.now_sql}" if lease_running else "")
         hand_back, retry = "", ()
         if retry_after_s is not None:
@@ -269,7 +303,7 @@ class SqlJobStore:
         row = self._run(
             db,
             f"UPDATE jobs SET status = ?, state = ?, version = version + 1{hand_back} WHERE {held} RETURNING version",
-            (_dump(status), status.status.value, *retry, fence.job_id, fence.owner, fence.attempt),
+            (_dump(status), status.status.value, *retry, fence.key, fence.owner, fence.attempt),
         ).fetchone()
         if row is not None and new_stage:
             self._event(db, status, row[0])
@@ -279,8 +313,8 @@ class SqlJobStore:
         """Keep `status`, written as `version`, for watchers on any orchestrator (transitions)."""
         self._run(
             db,
-            "INSERT INTO job_events (job_id, version, status) VALUES (?, ?, ?)",
-            (status.job_id, version, _dump(status)),
+            "INSERT INTO job_events (job_key, version, status) VALUES (?, ?, ?)",
+            (status.key, version, _dump(status)),
         )
 
     def cancel_queued(self, status: VideoEditStatus) -> bool:
@@ -288,17 +322,17 @@ class SqlJobStore:
             row = self._run(
                 db,
                 "UPDATE jobs SET status = ?, state = ?, version = version + 1 "
-                "WHERE job_id = ? AND state = 'queued' AND owner IS NULL RETURNING version",
-                (_dump(status), status.status.value, status.job_id),
+                "WHERE job_key = ? AND state = 'queued' AND owner IS NULL RETURNING version",
+                (_dump(status), status.status.value, status.key),
             ).fetchone()
             if row is not None:
                 self._event(db, status, row[0])
         return row is not None
 
-    def request_cancel(self, job_id: str) -> None:
+    def request_cancel(self, key: str) -> None:
         with self.transaction() as db:
             self._run(
-                db, f"UPDATE jobs SET cancel_requested = 1 WHERE job_id = ? AND state NOT IN ({_ENDED_SQL})", (job_id,)
+                db, f"UPDATE jobs SET cancel_requested = 1 WHERE job_key = ? AND state NOT IN ({_ENDED_SQL})", (key,)
             )
 
     def owners(self) -> set[str]:
@@ -309,6 +343,6 @@ class SqlJobStore:
     def expire(self, owner: str) -> list[str]:
         with self.transaction() as db:
             rows = self._run(
-                db, "UPDATE jobs SET lease_until = 0 WHERE owner = ? RETURNING job_id", (owner,)
+                db, "UPDATE jobs SET lease_until = 0 WHERE owner = ? RETURNING job_key", (owner,)
             ).fetchall()
         return sorted(r[0] for r in rows)

@@ -125,7 +125,7 @@ class ObjectEdit(_message.Message):
     def __init__(self, mask_prompt: _Optional[str] = ..., edit_prompt: _Optional[str] = ..., instances: _Optional[str] = ..., visual_prompts: _Optional[_Iterable[_Union[VisualPrompt, _Mapping]]] = ...) -> None: ...
 
 class VideoEditStatus(_message.Message):
-    __slots__ = ("job_id", "status", "progress", "current_frame", "total_frames", "message", "error", "output_video_path", "mask_preview_path", "logs_path", "create_time", "update_time", "output_dir", "mask_prompt", "edit_prompt", "mode", "elapsed_seconds", "eta_seconds", "stage_eta_seconds", "media", "objects_found")
+    __slots__ = ("job_id", "status", "progress", "current_frame", "total_frames", "message", "error", "output_video_path", "mask_preview_path", "logs_path", "create_time", "update_time", "output_dir", "mask_prompt", "edit_prompt", "mode", "elapsed_seconds", "eta_seconds", "stage_eta_seconds", "media", "objects_found", "tenant")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
@@ -147,6 +147,7 @@ class VideoEditStatus(_message.Message):
     STAGE_ETA_SECONDS_FIELD_NUMBER: _ClassVar[int]
     MEDIA_FIELD_NUMBER: _ClassVar[int]
     OBJECTS_FOUND_FIELD_NUMBER: _ClassVar[int]
+    TENANT_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     status: JobStatus
     progress: float
@@ -168,7 +169,8 @@ class VideoEditStatus(_message.Message):
     stage_eta_seconds: float
     media: MediaSummary
     objects_found: int
-    def __init__(self, job_id: _Optional[str] = ..., status: _Optional[_Union[JobStatus, str]] = ..., progress: _Optional[float] = ..., current_frame: _Optional[int] = ..., total_frames: _Optional[int] = ..., message: _Optional[str] = ..., error: _Optional[str] = ..., output_video_path: _Optional[str] = ..., mask_preview_path: _Optional[str] = ..., logs_path: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., output_dir: _Optional[str] = ..., mask_prompt: _Optional[str] = ..., edit_prompt: _Optional[str] = ..., mode: _Optional[str] = ..., elapsed_seconds: _Optional[float] = ..., eta_seconds: _Optional[float] = ..., stage_eta_seconds: _Optional[float] = ..., media: _Optional[_Union[MediaSummary, _Mapping]] = ..., objects_found: _Optional[int] = ...) -> None: ...
+    tenant: str
+    def __init__(self, job_id: _Optional[str] = ..., status: _Optional[_Union[JobStatus, str]] = ..., progress: _Optional[float] = ..., current_frame: _Optional[int] = ..., total_frames: _Optional[int] = ..., message: _Optional[str] = ..., error: _Optional[str] = ..., output_video_path: _Optional[str] = ..., mask_preview_path: _Optional[str] = ..., logs_path: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., output_dir: _Optional[str] = ..., mask_prompt: _Optional[str] = ..., edit_prompt: _Optional[str] = ..., mode: _Optional[str] = ..., elapsed_seconds: _Optional[float] = ..., eta_seconds: _Optional[float] = ..., stage_eta_seconds: _Optional[float] = ..., media: _Optional[_Union[MediaSummary, _Mapping]] = ..., objects_found: _Optional[int] = ..., tenant: _Optional[str] = ...) -> None: ...
 
 class MediaSummary(_message.Message):
     __slots__ = ("width", "height", "fps", "bit_depth", "color_range", "matrix", "primaries", "transfer", "hdr", "sample_aspect_ratio", "interlaced", "variable_frame_rate", "audio_tracks", "summary")

@@ -288,10 +288,10 @@ def test_versions_read_many_jobs_at_once_and_skip_unknown_ones(store):
     for job_id in ids:
         store.add(*job(job_id))
     fence = store.claim("A", 30).fence
-    assert store.update(moved(store.get(fence.job_id).status, JobStatus.EXTRACTING), fence, new_stage=True)
+    assert store.update(moved(store.get(fence.key).status, JobStatus.EXTRACTING), fence, new_stage=True)
     versions = store.versions([*ids, "unknown"])
     assert len(versions) == 2500 and "unknown" not in versions and store.versions([]) == {}
-    assert versions[fence.job_id] == store.get(fence.job_id).version and versions[fence.job_id] > versions["j1"]
+    assert versions[fence.key] == store.get(fence.key).version and versions[fence.key] > versions["j1"]
 
 
 def test_counts_and_pages(store):
@@ -338,7 +338,13 @@ def test_a_database_of_schema_2_is_migrated_and_keeps_its_jobs(reopen):
     store = reopen()
     store.add(*job("a"))
     with store.transaction() as db:
-        db.execute("ALTER TABLE jobs DROP COLUMN retry_at")
+        db.execute("DROP INDEX jobs_by_tenant")  # undo schema 5 (tenants) ...
+        db.execute("ALTER TABLE jobs DROP COLUMN tenant")
+        db.execute("ALTER TABLE jobs RENAME COLUMN job_key TO job_id")
+        db.execute("ALTER TABLE job_events RENAME COLUMN job_key TO job_id")
+        db.execute("DROP TABLE api_keys")
+        db.execute("DROP TABLE tenants")
+        db.execute("ALTER TABLE jobs DROP COLUMN retry_at")  # ... 4 and 3
         db.execute("ALTER TABLE jobs DROP COLUMN quick")
         db.execute("DELETE FROM schema_version WHERE version >= 3")
     store.close()
@@ -473,7 +479,7 @@ def test_a_row_locked_elsewhere_costs_a_call_no_more_than_the_deadline(postgres)
     try:
         store.add(*job("a"))
         with psycopg.connect(url) as other, other.transaction():
-            other.execute("SELECT * FROM jobs WHERE job_id = 'a' FOR UPDATE")
+            other.execute("SELECT * FROM jobs WHERE job_key = 'a' FOR UPDATE")
             took = fail_in_time({"request_cancel": lambda: store.request_cancel("a")})
         assert took["request_cancel"] >= CALL_DEADLINE_S * 0.9  # it waited for the lock, as long as it may
         store.request_cancel("a")  # the lock is gone: it goes through
@@ -491,7 +497,7 @@ def test_the_first_call_after_a_restart_of_postgresql_succeeds(postgres):
         together = threading.Barrier(len(jobs), timeout=10)
         with ThreadPoolExecutor(len(jobs)) as pool:  # the pool has as many connections then
             ends = [
-                pool.submit(store.finish, moved(store.get(f.job_id).status, JobStatus.FINISHED), f, together.wait)
+                pool.submit(store.finish, moved(store.get(f.key).status, JobStatus.FINISHED), f, together.wait)
                 for f in fences
             ]
             assert all(end.result() for end in ends)

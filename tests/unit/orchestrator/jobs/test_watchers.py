@@ -14,6 +14,7 @@ import pytest
 
 from orchestrator.errors import NotFound, Unavailable
 from orchestrator.jobs.store import SqliteJobStore
+from orchestrator.jobs.tenants import Caller
 from orchestrator.jobs.watchers import WatchHub
 from orchestrator.request import JobStatus, VideoEditStatus
 from tests.unit.orchestrator.jobs.test_store import job, moved
@@ -57,7 +58,7 @@ def blocking():
         yield pool
 
 
-def not_in_store(job_id: str) -> VideoEditStatus:
+def not_in_store(job_id: str, caller: Caller) -> VideoEditStatus:
     if job_id == "legacy":
         return VideoEditStatus(job_id="legacy", status=JobStatus.FINISHED)
     raise NotFound(f"no job {job_id!r}")
