@@ -109,7 +109,8 @@ class JobManager:
 
     def paths(self, caller: Caller) -> TenantPaths:
         """Where `caller`'s jobs may read and write."""
-        return TenantPaths.of(self.settings, caller)
+        allowed = self.store.tenant_settings(caller.tenant) if caller.tenant and not caller.admin else None
+        return TenantPaths.of(self.settings, caller, allowed)
 
     def stored(self, job_id: str, caller: Caller = OWNER) -> StoredJob | None:
         """The job `caller` names `job_id`, if it may see it: another tenant's job is as missing."""

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ...request import JobStatus, VideoEditRequest, VideoEditStatus
+from ..tenants import TenantSettings
 
 
 class JobStoreError(RuntimeError):
@@ -150,6 +151,20 @@ class JobStore(Protocol):
 
     def expire(self, owner: str) -> list[str]:
         """End `owner`'s leases now (it is known to be dead); returns its jobs' keys."""
+        ...
+
+    # --- tenants (jobs.tenants) ---
+
+    def tenant_settings(self, tenant: str) -> TenantSettings | None:
+        """What an admin set for `tenant` (None: nothing, no limits of its own)."""
+        ...
+
+    def set_tenant_settings(self, settings: TenantSettings) -> None:
+        """Store `settings` for its tenant, replacing what was set before."""
+        ...
+
+    def all_tenant_settings(self) -> list[TenantSettings]:
+        """Every tenant an admin set something for, by name."""
         ...
 
     def close(self) -> None: ...

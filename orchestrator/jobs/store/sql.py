@@ -15,9 +15,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
 from typing import Any
 
 from ...request import JobStatus, Mode, VideoEditRequest, VideoEditStatus
+from ..tenants import TenantSettings
 from .base import Claim, Fence, JobStoreError, Lease, StoredJob
 
 _ENDED = tuple(s.value for s in JobStatus if s.terminal)
@@ -95,6 +97,15 @@ def _dump(value: Any) -> str:
 
 def _status(text: str) -> VideoEditStatus:
     return VideoEditStatus.from_dict(json.loads(text))
+
+
+_TENANT_COLUMNS = "tenant, max_queued, max_running, max_video_seconds, input_roots"
+
+
+def _tenant_settings(row: Sequence[Any]) -> TenantSettings:
+    tenant, max_queued, max_running, max_video_seconds, roots = row
+    paths = tuple(Path(p) for p in json.loads(roots or "[]"))
+    return TenantSettings(tenant, max_queued, max_running, max_video_seconds, paths)
 
 
 def _where(*conditions: tuple[str, str | None]) -> tuple[str, list[str]]:
@@ -334,6 +345,33 @@ class SqlJobStore:
             self._run(
                 db, f"UPDATE jobs SET cancel_requested = 1 WHERE job_key = ? AND state NOT IN ({_ENDED_SQL})", (key,)
             )
+
+    def tenant_settings(self, tenant: str) -> TenantSettings | None:
+        with self.transaction() as db:
+            row = self._run(db, f"SELECT {_TENANT_COLUMNS} FROM tenants WHERE tenant = ?", (tenant,)).fetchone()
+        return None if row is None else _tenant_settings(row)
+
+    def set_tenant_settings(self, settings: TenantSettings) -> None:
+        values = (
+            settings.tenant,
+            settings.max_queued,
+            settings.max_running,
+            settings.max_video_seconds,
+            json.dumps([str(p) for p in settings.input_roots]),
+        )
+        with self.transaction() as db:
+            self._run(
+                db,
+                f"INSERT INTO tenants ({_TENANT_COLUMNS}) VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant) DO UPDATE SET "
+                "max_queued = excluded.max_queued, max_running = excluded.max_running, "
+                "max_video_seconds = excluded.max_video_seconds, input_roots = excluded.input_roots",
+                values,
+            )
+
+    def all_tenant_settings(self) -> list[TenantSettings]:
+        with self.transaction() as db:
+            rows = self._run(db, f"SELECT {_TENANT_COLUMNS} FROM tenants ORDER BY tenant").fetchall()
+        return [_tenant_settings(r) for r in rows]
 
     def owners(self) -> set[str]:
         with self.transaction() as db:

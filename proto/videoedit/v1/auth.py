@@ -6,7 +6,10 @@ so load balancers and orchestration can probe it.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import re
+import secrets
 
 import grpc
 
@@ -20,6 +23,37 @@ def token_matches(authorization: str, token: str) -> bool:
     scheme, _, given = authorization.strip().partition(" ")
     # Both sides compared as bytes: compare_digest refuses non-ASCII str.
     return scheme.lower() == SCHEME and hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+# An API key (orchestrator: `videoedit-admin keys create`): "vek_<key id>_<secret>". The key id is
+# public (listed, logged, named in signed links); the secret is shown once and stored only hashed.
+KEY_PREFIX = "vek_"
+_KEY = re.compile(r"vek_([0-9a-f]{16})_([A-Za-z0-9_-]{43})")
+
+
+def new_api_key() -> tuple[str, str]:
+    """A new key and its id: 64 random bits of id, 256 of secret."""
+    key_id = secrets.token_hex(8)
+    return f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}", key_id
+
+
+def api_key_id(key: str) -> str | None:
+    """The id of a key of the API key form (None: not one: e.g. a VIDEOEDIT_AUTH_TOKEN)."""
+    found = _KEY.fullmatch(key)
+    return found.group(1) if found else None
+
+
+def api_key_hash(key: str) -> str:
+    """What the job store keeps of a key. SHA-256 suffices: the secret is 256 random bits, not a
+    password to be guessed."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def bearer(authorization: str) -> str:
+    """The credential of an `authorization` value `Bearer <credential>` (the scheme in any case;
+    "" without one)."""
+    scheme, _, given = authorization.strip().partition(" ")
+    return given.strip() if scheme.lower() == SCHEME else ""
 
 
 def bearer_metadata(token: str | None) -> tuple[tuple[str, str], ...]:
