@@ -42,7 +42,7 @@ from starlette.exceptions import HTTPException
 from videoedit.v1 import video_edit_pb2_grpc as pb_grpc
 
 from . import artifacts, jobs, links, page, uploads
-from .deps import GatewaySettings, Unauthenticated, require_token
+from .deps import GatewaySettings, Unauthenticated, get_credential
 from .errors import HTTP_CODE, ApiError, error_response, from_rpc_error
 from .guards import CheckOrigin, SecurityHeaders
 from .limits import LimitConcurrency
@@ -121,7 +121,7 @@ async def http_error(request: Request, err: HTTPException) -> Response:
     JSON. Under /api/, a caller without the token learns only that (401), not which routes exist."""
     if request.url.path.startswith("/api/"):
         try:
-            await require_token(request, request.app.state.settings)
+            await get_credential(request, request.app.state.settings)
         except Unauthenticated as missing:
             return await unauthenticated(request, missing)
     return error_response(err.status_code, HTTP_CODE.get(err.status_code, f"HTTP_{err.status_code}"), str(err.detail))

@@ -23,17 +23,20 @@ from gateway.logs import RedactSecrets
 PATH = "/api/video/events/job1"
 
 
-def test_a_signed_link_is_good_for_its_path_until_it_expires():
-    query, expires = signing.signed_query("tok", PATH, 300, now=1000.0)
+def test_a_signed_link_is_good_for_its_path_and_key_until_it_expires():
+    query, expires = signing.signed_query("tok", PATH, "k1", 300, now=1000.0)
     fields = dict(part.split("=") for part in query.split("&"))
-    assert expires == 1300 and fields["exp"] == "1300"
-    assert signing.verify("tok", PATH, fields["exp"], fields["sig"], now=1300.0)
-    assert not signing.verify("tok", PATH, fields["exp"], fields["sig"], now=1300.5)  # expired
-    assert not signing.verify("tok", "/api/video/events/job2", fields["exp"], fields["sig"], now=1000.0)
-    assert not signing.verify("other", PATH, fields["exp"], fields["sig"], now=1000.0)  # another token
-    assert not signing.verify("tok", PATH, "1301", fields["sig"], now=1000.0)  # a later expiry
+    assert expires == 1300 and fields["exp"] == "1300" and fields["k"] == "k1"
+    exp, sig = fields["exp"], fields["sig"]
+    assert signing.verify("tok", PATH, exp, "k1", sig, now=1300.0)
+    assert not signing.verify("tok", PATH, exp, "k1", sig, now=1300.5)  # expired
+    assert not signing.verify("tok", "/api/video/events/job2", exp, "k1", sig, now=1000.0)
+    assert not signing.verify("other", PATH, exp, "k1", sig, now=1000.0)  # another secret
+    assert not signing.verify("tok", PATH, "1301", "k1", sig, now=1000.0)  # a later expiry
+    assert not signing.verify("tok", PATH, exp, "k2", sig, now=1000.0)  # acting for another key
+    assert not signing.verify("tok", PATH, exp, "", sig, now=1000.0)
     for expires in ("", "-1", "1e9", "١٣٠٠"):  # not plain ASCII digits
-        assert not signing.verify("tok", PATH, expires, fields["sig"], now=1000.0)
+        assert not signing.verify("tok", PATH, expires, "k1", sig, now=1000.0)
 
 
 def test_the_default_origins_are_the_gateways_own():

@@ -39,7 +39,8 @@ def test_a_link_to_the_objects_or_one_preview_is_signed_for_that_path(gateway, t
     url = urlsplit(reply.json()["url"])
     query = parse_qs(url.query)
     assert url.path == path and TOKEN not in reply.json()["url"]
-    assert signing.verify(TOKEN, path, query["exp"][0], query["sig"][0])
+    assert query["k"] == ["auth-token"]  # the link acts for the VIDEOEDIT_AUTH_TOKEN holder
+    assert signing.verify(TOKEN, path, query["exp"][0], query["k"][0], query["sig"][0])
 
 
 @pytest.mark.parametrize("object_id", [None, 0, -1, 2**31, 1.5, "2", True])
