@@ -15,8 +15,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AfterValidator
 
-from videoedit.v1 import video_edit_pb2_grpc as pb_grpc
 from videoedit.v1 import auth
+from videoedit.v1 import video_edit_pb2_grpc as pb_grpc
 from videoedit.v1.auth import api_key_id, bearer_metadata
 from videoedit.v1.gateway import ADMIN_TOKEN_ID, forwarding_metadata, on_behalf_metadata
 
@@ -144,7 +144,9 @@ async def get_orchestrator(request: Request, credential: CredentialDep, settings
     """The stub, with the caller's credential and the caller's address, the key of the per-client
     limits here (limits.py) and, with the gateway token, on the orchestrator."""
     client = request.client.host if request.client else ""
-    return Orchestrator(request.app.state.stub, credential.metadata + forwarding_metadata(settings.gateway_token, client))
+    return Orchestrator(
+        request.app.state.stub, credential.metadata + forwarding_metadata(settings.gateway_token, client)
+    )
 
 
 OrchestratorDep = Annotated[Orchestrator, Depends(get_orchestrator)]

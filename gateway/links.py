@@ -8,11 +8,11 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
+from videoedit.v1.gateway import ADMIN_TOKEN_ID
+
 from .artifacts import ARTIFACTS
 from .body import JsonBody
 from .convert import BadRequest
-from videoedit.v1.gateway import ADMIN_TOKEN_ID
-
 from .deps import CredentialDep, SettingsDep, Text, api_router
 from .errors import ApiError
 from .signing import signed_query
