@@ -29,7 +29,7 @@ from .status_file import STATUS_FILE, read_status, write_status
 from .store import JobStore, StoredJob
 from .tenants import DEFAULT_TENANT, OWNER, Caller, TenantPaths
 from .validation import check_job_name, check_request
-from .webhooks import SharedSecret, WebhookSecrets, WebhookSender
+from .webhooks import TenantSecrets, WebhookSecrets, WebhookSender
 from .worker import JobWorker, orchestrator_id
 
 log = logging.getLogger(__name__)
@@ -58,10 +58,10 @@ class JobManager:
         self.max_queued_jobs = max_queued_jobs
         # Told of every status this process writes (the watch hub polls the store at once).
         self.on_change: Callable[[], None] = lambda: None
-        # Callbacks (extra.callback_url) signed with `webhook_secrets` (None: VIDEOEDIT_WEBHOOK_SECRET
-        # for every tenant); tenants' own secrets come as another WebhookSecrets.
+        # Callbacks (extra.callback_url) signed with `webhook_secrets` (None: each tenant's key
+        # derived from VIDEOEDIT_WEBHOOK_SECRET).
         self.webhooks = WebhookSender.from_settings(
-            settings, webhook_secrets or SharedSecret.from_settings(settings), self.metrics
+            settings, webhook_secrets or TenantSecrets.from_settings(settings), self.metrics
         )
         self.worker = JobWorker(
             settings, models, store, self.metrics, self.name, max_concurrent_jobs, self._notify, self.webhooks

@@ -52,30 +52,32 @@ DELIVERED, RETRIED, GAVE_UP, REFUSED, DROPPED = "delivered", "retried", "gave_up
 
 class WebhookSecrets(Protocol):
     """The key a tenant's callbacks are signed with (None: that tenant has none, and its jobs may
-    not ask for callbacks). Per-tenant keys come with tenants: their implementation replaces
-    SharedSecret, and `tenant_of` says whose a job is."""
+    not ask for callbacks)."""
 
-    def secret_for(self, tenant: str | None) -> bytes | None: ...
+    def secret_for(self, tenant: str) -> bytes | None: ...
 
 
 @dataclass(frozen=True)
-class SharedSecret:
-    """VIDEOEDIT_WEBHOOK_SECRET, for every tenant (until tenants have secrets of their own)."""
+class TenantSecrets:
+    """Each tenant's key, derived from VIDEOEDIT_WEBHOOK_SECRET: an HMAC of the tenant's name under
+    it (`videoedit-admin webhook-secret --tenant NAME` prints it for the tenant's receiver), so no
+    tenant can sign, or verify, another's callbacks, and nothing per tenant needs storing. The
+    default tenant's key is the secret itself. Changing the secret changes every tenant's."""
 
     secret: bytes | None = field(default=None, repr=False)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> SharedSecret:
+    def from_settings(cls, settings: Settings) -> TenantSecrets:
         return cls(settings.webhook_secret.encode() if settings.webhook_secret else None)
 
-    def secret_for(self, tenant: str | None) -> bytes | None:
-        return self.secret
-
-
-def tenant_of(request: VideoEditRequest) -> str | None:
-    """Whose job `request` is, for its secret. None until jobs record their tenant (issue 32's
-    API keys); then the job's tenant, read here, in one place."""
-    return None
+    def secret_for(self, tenant: str) -> bytes | None:
+        if self.secret is None or not tenant:
+            return self.secret
+        return (
+            hmac.new(self.secret, b"videoedit-webhook-tenant-v1\n" + tenant.encode(), hashlib.sha256)
+            .hexdigest()
+            .encode()
+        )
 
 
 def signature(secret: bytes, timestamp: str, body: bytes) -> str:
@@ -103,8 +105,9 @@ class Backoff:
 class Delivery:
     """One status of one job, to be POSTed (and retried) until delivered or given up."""
 
-    job_id: str
-    tenant: str | None
+    key: str  # the job's (request.key): one job's deliveries go out in order
+    job_id: str  # X-Videoedit-Job
+    tenant: str
     target: CallbackTarget
     body: bytes
     stage: str  # the status's state, for logs
@@ -175,7 +178,7 @@ class WebhookSender:
         url = checked.options.callback_url
         if url is None:
             return
-        if self.secrets.secret_for(tenant_of(checked.request)) is None:
+        if self.secrets.secret_for(checked.request.tenant) is None:
             raise FailedPrecondition(
                 f"{FIELD}: the server has no webhook secret to sign callbacks with (VIDEOEDIT_WEBHOOK_SECRET)"
             )
@@ -195,10 +198,10 @@ class WebhookSender:
         try:
             target = parse_callback_url(url)
         except CallbackRefused as err:  # checked at StartEdit: only a request stored before a change
-            log.warning("job %s: no callback: %s %s", status.job_id, FIELD, err)
+            log.warning("job %s: no callback: %s %s", status.key, FIELD, err)
             return
         body = json.dumps(status.to_dict(), separators=(",", ":")).encode()
-        delivery = Delivery(status.job_id, tenant_of(request), target, body, status.status.value, self._clock())
+        delivery = Delivery(status.key, status.job_id, request.tenant, target, body, status.status.value, self._clock())
         self.enqueue(delivery)
 
     def enqueue(self, delivery: Delivery) -> None:
@@ -208,7 +211,7 @@ class WebhookSender:
             if self._closed:
                 self._dropped(delivery, "the server is shutting down")
                 return
-            queue = self._queues.get(delivery.job_id)
+            queue = self._queues.get(delivery.key)
             if self._pending >= self.limits.max_pending:
                 if queue is None or len(queue) < 2:  # the first one is being sent: never dropped
                     self._dropped(delivery, f"{self._pending} deliveries are pending (the limit)")
@@ -218,8 +221,8 @@ class WebhookSender:
                 self._pending -= 1
                 self._dropped(older, f"{self._pending + 1} deliveries are pending (the limit); a later one replaces it")
             if queue is None:
-                queue = self._queues[delivery.job_id] = deque()
-                self._schedule(delivery.job_id, self._clock())
+                queue = self._queues[delivery.key] = deque()
+                self._schedule(delivery.key, self._clock())
             queue.append(delivery)
             self._pending += 1
             self._start_workers()
@@ -263,19 +266,19 @@ class WebhookSender:
             self._threads.append(thread)
             thread.start()
 
-    def _schedule(self, job_id: str, when: float) -> None:
+    def _schedule(self, key: str, when: float) -> None:
         self._ticket += 1
-        heapq.heappush(self._due, (when, self._ticket, job_id))
+        heapq.heappush(self._due, (when, self._ticket, key))
 
     def _next(self) -> Delivery | None:
         """The first delivery of the job due first, once it is due (None: closed). Under _cond."""
         while not (self._closed and not self._pending):
             if self._due:
-                when, _, job_id = self._due[0]
+                when, _, key = self._due[0]
                 wait = when - self._clock()
                 if wait <= 0:
                     heapq.heappop(self._due)
-                    return self._queues[job_id][0]
+                    return self._queues[key][0]
                 self._cond.wait(wait)
             else:
                 self._cond.wait()
@@ -290,32 +293,32 @@ class WebhookSender:
             try:
                 attempt = self._attempt(delivery)
             except Exception as err:  # a bug must not stop the job's later deliveries
-                log.exception("job %s: webhook delivery failed: %s", delivery.job_id, err)
+                log.exception("job %s: webhook delivery failed: %s", delivery.key, err)
                 attempt = Attempt(GAVE_UP, f"an error: {err}")
             self._done(delivery, attempt)
 
     def _done(self, delivery: Delivery, attempt: Attempt) -> None:
         self.metrics.webhook_deliveries.labels(attempt.outcome).inc()
         with self._cond:
-            queue = self._queues.get(delivery.job_id)
+            queue = self._queues.get(delivery.key)
             if queue is None or not queue or queue[0] is not delivery:  # dropped at shutdown meanwhile
                 return
             if attempt.retry_at is not None:
-                self._schedule(delivery.job_id, attempt.retry_at)
+                self._schedule(delivery.key, attempt.retry_at)
             else:
                 queue.popleft()
                 self._pending -= 1
                 if queue:
-                    self._schedule(delivery.job_id, self._clock())
+                    self._schedule(delivery.key, self._clock())
                 else:
-                    del self._queues[delivery.job_id]
+                    del self._queues[delivery.key]
             self._cond.notify_all()
 
     def _attempt(self, delivery: Delivery) -> Attempt:
         """Try `delivery` once: the host checked again (the address it resolves to now, which
         the request then goes to), signed now, sent; how it went, logged."""
         delivery.attempts += 1
-        job, host, stage = delivery.job_id, delivery.target.host, delivery.stage
+        job, host, stage = delivery.key, delivery.target.host, delivery.stage
         secret = self.secrets.secret_for(delivery.tenant)
         if secret is None:
             log.warning("job %s: callback (%s) to %s refused: no webhook secret", job, stage, host)
@@ -328,7 +331,7 @@ class WebhookSender:
                 "User-Agent": "videoedit-webhooks/1",
                 SIGNATURE_HEADER: signature(secret, timestamp, delivery.body),
                 TIMESTAMP_HEADER: timestamp,
-                JOB_HEADER: job,
+                JOB_HEADER: delivery.job_id,
                 DELIVERY_HEADER: delivery.id,
             }
             answer = self._post(delivery.target, address, delivery.body, headers, self.limits.timeout_s)
@@ -350,7 +353,7 @@ class WebhookSender:
         delivery's retry time."""
         delay = self.backoff.delay(delivery.attempts, retry_after_s)
         now = self._clock()
-        job, stage, host = delivery.job_id, delivery.stage, delivery.target.host
+        job, stage, host = delivery.key, delivery.stage, delivery.target.host
         if now + delay - delivery.queued_at > self.limits.retry_s:
             log.warning(
                 "job %s: callback (%s) to %s gave up after %d attempt(s) in %.1fs: %s",
@@ -367,6 +370,4 @@ class WebhookSender:
 
     def _dropped(self, delivery: Delivery, why: str) -> None:
         self.metrics.webhook_deliveries.labels(DROPPED).inc()
-        log.warning(
-            "job %s: callback (%s) to %s dropped: %s", delivery.job_id, delivery.stage, delivery.target.host, why
-        )
+        log.warning("job %s: callback (%s) to %s dropped: %s", delivery.key, delivery.stage, delivery.target.host, why)

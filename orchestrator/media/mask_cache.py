@@ -36,6 +36,9 @@ class MaskKey:
     mask_prompt: str
     tracking: dict[str, object]  # the tracking parameters (chunks, gaps, instances, max_frames)
     segmenter: str  # the models' identity (GetInfo)
+    # Whose entry it is: a tenant never gets another's masks (they would tell it that someone
+    # edited the same content, and show that someone's objects).
+    tenant: str = ""
 
     @property
     def digest(self) -> str:

@@ -248,6 +248,7 @@ def _cache_key(ctx: JobContext, identity: str) -> MaskKey:
             pixels="square",
         ),
         segmenter=identity,
+        tenant=ctx.request.tenant,
     )
 
 

@@ -32,7 +32,7 @@ from orchestrator.jobs.webhooks import (
     TIMESTAMP_HEADER,
     Backoff,
     SenderLimits,
-    SharedSecret,
+    TenantSecrets,
     WebhookSender,
     signature,
 )
@@ -209,8 +209,13 @@ def test_settings_read_the_webhook_variables_and_never_show_the_secret(monkeypat
     assert settings.callback_allow == ("hooks.example.com", "10.0.0.0/8")
     assert settings.webhook_secret == "top-secret" and settings.callback_retry_s == 60
     assert "top-secret" not in repr(settings)
-    assert SharedSecret.from_settings(settings).secret_for("any tenant") == b"top-secret"
-    assert "top-secret" not in repr(SharedSecret.from_settings(settings))
+    secrets = TenantSecrets.from_settings(settings)
+    assert secrets.secret_for("") == b"top-secret"  # the default tenant's
+    acme, beta = secrets.secret_for("acme"), secrets.secret_for("beta")
+    assert len({acme, beta, b"top-secret"}) == 3 and b"top-secret" not in acme  # one per tenant, derived
+    assert secrets.secret_for("acme") == acme == TenantSecrets(b"top-secret").secret_for("acme")  # on any replica
+    assert TenantSecrets(None).secret_for("acme") is None
+    assert "top-secret" not in repr(secrets)
 
 
 # --- StartEdit ---
@@ -223,7 +228,7 @@ def checked(url: str | None) -> CheckedRequest:
 
 def test_start_edit_refuses_hosts_that_lead_inside_naming_the_field(monkeypatch):
     fake_dns(monkeypatch, {"metadata.internal": ["169.254.169.254"]})
-    sender = WebhookSender(NO_ALLOW, SharedSecret(SECRET), JobMetrics(dict))
+    sender = WebhookSender(NO_ALLOW, TenantSecrets(SECRET), JobMetrics(dict))
     sender.check(checked(None))
     sender.check(checked("https://8.8.8.8/hook"))
     for url, says in (
@@ -238,7 +243,7 @@ def test_start_edit_refuses_hosts_that_lead_inside_naming_the_field(monkeypatch)
 
 
 def test_start_edit_refuses_callbacks_when_there_is_no_secret():
-    sender = WebhookSender(NO_ALLOW, SharedSecret(None), JobMetrics(dict))
+    sender = WebhookSender(NO_ALLOW, TenantSecrets(None), JobMetrics(dict))
     sender.check(checked(None))  # no callback: no secret needed
     with pytest.raises(FailedPrecondition, match="no webhook secret"):
         sender.check(checked("https://8.8.8.8/hook"))
@@ -272,7 +277,7 @@ class Receiver:
 
 
 def sender(receiver: Receiver, **limits) -> WebhookSender:
-    return WebhookSender(NO_ALLOW, SharedSecret(SECRET), JobMetrics(dict), SenderLimits(**limits), FAST, receiver)
+    return WebhookSender(NO_ALLOW, TenantSecrets(SECRET), JobMetrics(dict), SenderLimits(**limits), FAST, receiver)
 
 
 def status(job_id: str, state: JobStatus, message: str = "") -> VideoEditStatus:
