@@ -130,7 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--tls-ca",
         default=None,
         help="PEM file of the CA that signed the server's TLS certificate, or 'system' "
-        "(env VIDEOEDIT_TLS_CA; unset: plaintext). The token comes from VIDEOEDIT_AUTH_TOKEN",
+        "(env VIDEOEDIT_TLS_CA; unset: plaintext). The key comes from VIDEOEDIT_API_KEY, else "
+        "VIDEOEDIT_AUTH_TOKEN",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -19,7 +19,8 @@ CHUNK_BYTES = 1 << 20
 class VideoEditClient:
     """Thin wrapper over the generated stub. Errors surface as grpc.RpcError.
 
-    `token` (default: $VIDEOEDIT_AUTH_TOKEN) is sent as `authorization: Bearer <token>`;
+    `token` (default: $VIDEOEDIT_API_KEY, your API key, else $VIDEOEDIT_AUTH_TOKEN) is sent as
+    `authorization: Bearer <token>`;
     `tls_ca` (default: $VIDEOEDIT_TLS_CA), a PEM file of the CA that signed the server's
     certificate, switches the channel to TLS ("system" uses the system's CAs).
     """
@@ -33,7 +34,8 @@ class VideoEditClient:
     ):
         self.target = target
         self.timeout_s = timeout_s
-        token = token if token is not None else os.environ.get("VIDEOEDIT_AUTH_TOKEN", "")
+        if token is None:
+            token = os.environ.get("VIDEOEDIT_API_KEY") or os.environ.get("VIDEOEDIT_AUTH_TOKEN", "")
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
         tls_ca = tls_ca if tls_ca is not None else os.environ.get("VIDEOEDIT_TLS_CA", "")
         options = [("grpc.keepalive_time_ms", 30_000)]
@@ -109,6 +111,12 @@ class VideoEditClient:
                     yield pb.UploadVideoRequest(chunk=chunk)
 
         return self._stub.UploadVideo(messages(), metadata=self._metadata)
+
+    def find_upload(self, sha256: str) -> pb.UploadVideoResponse:
+        """The upload of yours with this content's SHA-256 (NOT_FOUND: upload it)."""
+        return self._stub.FindUpload(
+            pb.FindUploadRequest(sha256=sha256), timeout=self.timeout_s, metadata=self._metadata
+        )
 
     def download(self, job_id: str, artifact: int, directory: str | Path, object_id: int = 0) -> Path:
         """Save one result file of a job (pb.ARTIFACT_OUTPUT_VIDEO, _MASK_VIDEO, _LOG, _OBJECTS, or

@@ -199,7 +199,7 @@ def job_status_from_word(word: str) -> int:
 def status_to_dict(status: pb.VideoEditStatus) -> dict[str, Any]:
     """The original worker's VideoEditStatus.to_dict(), with what this service adds: the
     request's prompts and mode, the seconds the run took so far and its estimate of those left
-    (as of `updated_at`), and the objects it tracked (once tracking ended)."""
+    (as of `updated_at`), the objects it tracked (once tracking ended), and whose job it is."""
 
     def optional(field: str) -> Any:
         return getattr(status, field) if status.HasField(field) else None
@@ -228,6 +228,7 @@ def status_to_dict(status: pb.VideoEditStatus) -> dict[str, Any]:
         "eta_seconds": optional("eta_seconds"),
         "stage_eta_seconds": optional("stage_eta_seconds"),
         "objects_found": optional("objects_found"),
+        "tenant": status.tenant,
         "media": {f.name: getattr(status.media, f.name) for f in pb.MediaSummary.DESCRIPTOR.fields}
         if status.HasField("media")
         else None,

@@ -33,7 +33,7 @@ function createClient(address, options = {}) {
   const stub = new Service(address, credentials, { 'grpc.keepalive_time_ms': 30000 });
   const metadata = () => {
     const md = new grpc.Metadata();
-    const token = options.token ?? process.env.VIDEOEDIT_AUTH_TOKEN;
+    const token = options.token ?? (process.env.VIDEOEDIT_API_KEY || process.env.VIDEOEDIT_AUTH_TOKEN);
     if (token) md.set('authorization', `Bearer ${token}`);
     return md;
   };

@@ -62,6 +62,7 @@ def test_the_legacy_rest_example_verbatim(http, clip, stack):
         "eta_seconds",
         "stage_eta_seconds",
         "objects_found",
+        "tenant",
         "job_id",
         "status",
         "progress",
