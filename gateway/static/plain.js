@@ -3,7 +3,7 @@
 // the details. `field` says which form control the error is about, so the page can point at it.
 
 const BY_CODE = {
-  UNAUTHENTICATED: { text: "This server needs an access token: enter it under Options.", field: "token" },
+  UNAUTHENTICATED: { text: "This server needs an API key (or its token): enter it under Options.", field: "token" },
   PERMISSION_DENIED: {
     text: "The server may not read that: put the video in the server's media folder, or pick the file to upload it.",
     field: "path",

@@ -400,7 +400,7 @@ def test_a_missing_token_points_to_its_field(page, make_stack, clip):
         page.click("#options summary")  # folded again: the error opens it
         page.click("#start")
         page.wait_for_function("() => document.activeElement.id === 'token'")
-        assert "access token" in page.inner_text("#form-error")
+        assert "API key" in page.inner_text("#form-error")
         assert page.get_attribute("#token", "aria-invalid") == "true"
 
 
