@@ -70,10 +70,23 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 # --- keys ---
 
 
-def create_key(store: JobStore, args: argparse.Namespace, _settings: Settings) -> None:
+def issue_key(store: JobStore, tenant: str, role: str = "user") -> tuple[str, ApiKey]:
+    """A new key of `tenant` with `role`, stored (its hash only): the key, to be shown once, and
+    what the store lists of it."""
+    if role not in ROLES:
+        raise InvalidArgument("role", f"{role!r} must be one of {', '.join(ROLES)}")
     key, key_id = new_api_key()
-    store.add_key(ApiKey(key_id, check_tenant(args.tenant), args.role, time.time()), api_key_hash(key))
-    print(f"made {args.role} key {key_id} for tenant {args.tenant}; it is shown only this once:", file=sys.stderr)
+    stored = ApiKey(key_id, check_tenant(tenant), role, time.time())
+    store.add_key(stored, api_key_hash(key))
+    return key, stored
+
+
+def create_key(store: JobStore, args: argparse.Namespace, _settings: Settings) -> None:
+    key, stored = issue_key(store, args.tenant, args.role)
+    print(
+        f"made {stored.role} key {stored.key_id} for tenant {stored.tenant}; it is shown only this once:",
+        file=sys.stderr,
+    )
     print(key)
 
 
