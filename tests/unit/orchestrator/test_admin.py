@@ -68,7 +68,7 @@ def test_the_listing_never_shows_a_secret_or_hash(capsys, store):
     for key in keys:
         key_id = key.split("_")[1]
         line = next(line for line in out.splitlines() if line.startswith(key_id))
-        assert key[len(f"vek_{key_id}_") :] not in out and api_key_hash(key) not in out  # the secret
+        assert key.split("_", 2)[2] not in out and api_key_hash(key) not in out  # the secret
         assert line.split()[1:3] in (["acme", "user"], ["beta", "admin"])
     code, out, _ = admin(capsys, "keys", "list", "--tenant", "beta")
     assert "beta" in out and "acme" not in out
