@@ -39,11 +39,11 @@ def keyed(key: str) -> tuple[tuple[str, str], ...]:
 
 def test_user_and_admin_keys_name_their_tenant_and_role(store):
     auth = KeyAuthenticator(store, None, GATEWAY)
-    user, user_key = issue_key(store, "acme")
-    admin, admin_key = issue_key(store, "ops", "admin")
-    assert auth.caller(keyed(user)) == Caller("acme", admin=False, key_id=user_key.key_id)
-    assert auth.caller(keyed(admin)) == Caller("ops", admin=True, key_id=admin_key.key_id)
-    assert auth.caller((("authorization", f"bearer {user}".encode()),)).tenant == "acme"  # bytes, scheme in any case
+    user_key, user = issue_key(store, "acme")
+    admin_key, admin = issue_key(store, "ops", "admin")
+    assert auth.caller(keyed(user_key)) == Caller("acme", admin=False, key_id=user.key_id)
+    assert auth.caller(keyed(admin_key)) == Caller("ops", admin=True, key_id=admin.key_id)
+    assert auth.caller((("authorization", f"bearer {user_key}".encode()),)).tenant == "acme"  # bytes, any case
     assert auth.mode() == "API keys"
 
 
