@@ -13,6 +13,7 @@ port on a private network.
 from __future__ import annotations
 
 import asyncio
+import hmac
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from contextvars import ContextVar
@@ -21,9 +22,11 @@ from typing import Protocol
 
 import grpc
 
-from videoedit.v1.auth import OPEN_SERVICES, refusal, token_matches
+from videoedit.v1.auth import OPEN_SERVICES, api_key_hash, api_key_id, bearer, refusal, token_matches
+from videoedit.v1.gateway import ADMIN_TOKEN_ID, on_behalf_of
 
-from ..errors import Unauthenticated
+from ..errors import Unauthenticated, VideoEditError
+from ..jobs.store import JobStore
 from ..jobs.tenants import OWNER, Caller
 
 Metadata = Sequence[tuple[str, str | bytes]]
@@ -52,18 +55,62 @@ class Authenticator(Protocol):
         ...
 
 
-class TokenAuthenticator:
-    """One-user setups: VIDEOEDIT_AUTH_TOKEN (the default tenant's admin) or, without it, nobody
-    is asked for anything."""
+class KeyAuthenticator:
+    """Who a call is, by the key it presents:
+    - an API key (`vek_<id>_<secret>`, videoedit-admin keys create): its tenant, as a user or an
+      admin by the key's role. The key is read from the store on every call, not cached, so a
+      revocation takes effect at once on every orchestrator sharing the store; its hash is
+      compared in constant time.
+    - VIDEOEDIT_AUTH_TOKEN: the default tenant's admin (OWNER), the one key of one-machine setups.
+    - the trusted gateway (VIDEOEDIT_GATEWAY_TOKEN) calling on behalf of an API key id (a signed
+      link): the caller of that key while it is active (gateway.ADMIN_TOKEN_ID: OWNER while an
+      auth token is configured); the gateway checked the link, the key's state is checked here.
+    With no auth token and no API key ever made, the service is open: every caller is OWNER. The
+    first key made ends that at once (the store is asked until it has a key; from then on, never
+    again: keys are only revoked, never deleted)."""
 
-    def __init__(self, token: str | None):
-        self._token = token
-        self.refusal = "missing or wrong token: send the metadata 'authorization: Bearer <VIDEOEDIT_AUTH_TOKEN>'"
+    refusal = (
+        "missing, wrong or revoked key: send the metadata "
+        "'authorization: Bearer <API key from videoedit-admin keys create, or VIDEOEDIT_AUTH_TOKEN>'"
+    )
+
+    def __init__(self, store: JobStore, auth_token: str | None, gateway_token: str | None):
+        self._store, self._token, self._gateway_token = store, auth_token, gateway_token
+        self._keys_exist = False  # once True, stays True
 
     def caller(self, metadata: Metadata) -> Caller | None:
-        if not self._token:
+        if not self._token and not self.keys_exist():
             return OWNER
-        return OWNER if token_matches(authorization(metadata), self._token) else None
+        on_behalf = on_behalf_of(metadata, self._gateway_token)
+        if on_behalf is not None:
+            if on_behalf == ADMIN_TOKEN_ID:
+                return OWNER if self._token else None
+            found = self._store.active_key(on_behalf)
+            return found[0].caller if found else None
+        given = authorization(metadata)
+        if self._token and token_matches(given, self._token):
+            return OWNER
+        key = bearer(given)
+        key_id = api_key_id(key)
+        if key_id is None:
+            return None
+        found = self._store.active_key(key_id)
+        # Both hashes are hex: compare_digest takes them as ASCII str.
+        if found is None or not hmac.compare_digest(api_key_hash(key), found[1]):
+            return None
+        return found[0].caller
+
+    def keys_exist(self) -> bool:
+        """Whether the store has a key (asked until it has one)."""
+        self._keys_exist = self._keys_exist or self._store.has_keys()
+        return self._keys_exist
+
+    def mode(self) -> str:
+        """How callers authenticate, for the startup log."""
+        keys = self.keys_exist()
+        if keys and self._token:
+            return "API keys and token"
+        return "API keys" if keys else "token" if self._token else "no auth"
 
 
 def authorization(metadata: Metadata) -> str:
@@ -75,7 +122,7 @@ def authorization(metadata: Metadata) -> str:
 class CallerInterceptor(grpc.aio.ServerInterceptor):
     """Runs every call (but health's) as the caller `authenticator` names, or answers it
     UNAUTHENTICATED by a handler of the same shape. The lookup runs in `blocking` (it may ask the
-    job store)."""
+    job store); a store that cannot answer makes the call UNAVAILABLE."""
 
     def __init__(self, authenticator: Authenticator, blocking: Executor):
         self._authenticator, self._blocking = authenticator, blocking
@@ -87,15 +134,22 @@ class CallerInterceptor(grpc.aio.ServerInterceptor):
             return handler
         metadata = tuple(handler_call_details.invocation_metadata or ())
         loop = asyncio.get_running_loop()
-        caller = await loop.run_in_executor(self._blocking, self._authenticator.caller, metadata)
+        try:
+            caller = await loop.run_in_executor(self._blocking, self._authenticator.caller, metadata)
+        except VideoEditError as err:  # the job store cannot be asked now (UNAVAILABLE: retry)
+            return _answer(handler, grpc.StatusCode[err.code], str(err))
         if caller is None:
-            message = self._authenticator.refusal
-
-            async def deny(_request, context):
-                await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
-
-            return refusal(handler, deny)
+            return _answer(handler, grpc.StatusCode.UNAUTHENTICATED, self._authenticator.refusal)
         return _as_caller(handler, caller)
+
+
+def _answer(handler: grpc.RpcMethodHandler, code: grpc.StatusCode, message: str) -> grpc.RpcMethodHandler:
+    """A handler of `handler`'s shape that answers `code` with `message` without running it."""
+
+    async def deny(_request, context):
+        await context.abort(code, message)
+
+    return refusal(handler, deny)
 
 
 def _as_caller(handler: grpc.RpcMethodHandler, caller: Caller) -> grpc.RpcMethodHandler:

@@ -1,6 +1,7 @@
 """`videoedit-orchestrator`: VideoEditService (grpc.aio) with health, reflection, optional token and TLS.
 
-Environment: see the README's configuration table (VIDEOEDIT_AUTH_TOKEN sets the token).
+Environment: see the README's configuration table (VIDEOEDIT_AUTH_TOKEN sets the admin token;
+API keys are made with videoedit-admin).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from ..jobs.watchers import WatchHub
 from ..jobs.worker import CLAIMS, STORE
 from ..models.grpc_client import ModelClient
 from .limits import StreamLimits
-from .security import CallerInterceptor, TokenAuthenticator, server_credentials
+from .security import CallerInterceptor, KeyAuthenticator, server_credentials
 from .servicer import VideoEditServicer
 
 log = logging.getLogger("videoedit.orchestrator")
@@ -107,8 +108,9 @@ async def serve(
     hub = WatchHub(jobs.store, jobs.get, blocking)
     jobs.on_change = hub.changed
     hub.start()
+    authenticator = KeyAuthenticator(jobs.store, settings.auth_token, settings.gateway_token)
     server = grpc.aio.server(
-        interceptors=[CallerInterceptor(TokenAuthenticator(settings.auth_token), blocking)],
+        interceptors=[CallerInterceptor(authenticator, blocking)],
         options=[
             # WatchStatus streams are long and quiet: let clients keep them alive
             # with pings (the client library pings every 30 s).
@@ -129,13 +131,13 @@ async def serve(
     await server.start()
     _report_health(jobs, health_servicer, asyncio.get_running_loop())
     log.info(
-        "VideoEditService on %s:%d as orchestrator %s (%s, %s, reflection %s); jobs in %s; model servers "
+        "VideoEditService on %s:%d as orchestrator %s (%s, auth: %s, reflection %s); jobs in %s; model servers "
         "%s; inputs under %s; outputs under %s",
         address.rpartition(":")[0],
         port,
         jobs.name,
         "TLS" if settings.tls_cert else "plaintext",
-        "token required" if settings.auth_token else "no auth",
+        authenticator.mode(),
         "on" if settings.reflection else "off",
         jobs.store.description,
         settings.model_servers,

@@ -81,6 +81,26 @@ class TenantSettings:
     input_roots: tuple[Path, ...] = ()  # directories it may read besides its own uploads
 
 
+ROLES = ("user", "admin")  # an API key's role: a tenant's user, or an admin of every tenant
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """An API key as the store lists it (`videoedit-admin keys ...`): its public id, never its
+    secret or hash. `revoked_at`: when it was revoked (None: active); times are unix seconds."""
+
+    key_id: str
+    tenant: str
+    role: str  # one of ROLES
+    created_at: float
+    revoked_at: float | None = None
+
+    @property
+    def caller(self) -> Caller:
+        """Who a call with this key is."""
+        return Caller(self.tenant, admin=self.role == "admin", key_id=self.key_id)
+
+
 TENANTS_DIR = "tenants"  # under the upload dir and the output root: one folder per tenant
 
 

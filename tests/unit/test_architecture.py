@@ -21,6 +21,7 @@ PACKAGES = ("orchestrator", "modelserver", "clients", "evaluation", "bench", "ga
 # resample (leaves that every layer may use).
 RANK = {
     "(entry)": 0,
+    "admin": 1,  # videoedit-admin: writes keys and tenant settings into the job store
     "api": 1,
     "legacy_api": 1,
     "jobs": 2,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ...request import JobStatus, VideoEditRequest, VideoEditStatus
-from ..tenants import TenantSettings
+from ..tenants import ApiKey, TenantSettings
 
 
 class JobStoreError(RuntimeError):
@@ -165,6 +165,32 @@ class JobStore(Protocol):
 
     def all_tenant_settings(self) -> list[TenantSettings]:
         """Every tenant an admin set something for, by name."""
+        ...
+
+    # --- API keys (videoedit-admin keys; api.security.KeyAuthenticator) ---
+
+    def add_key(self, key: ApiKey, key_hash: str) -> None:
+        """Store a new key (`key_hash`: videoedit.v1.auth.api_key_hash of the whole key; the key
+        itself is never stored). A taken key id raises."""
+        ...
+
+    def active_key(self, key_id: str) -> tuple[ApiKey, str] | None:
+        """The key `key_id` and its stored hash, unless it is unknown or revoked. Read on every
+        call that presents a key: a revocation takes effect at once on every orchestrator."""
+        ...
+
+    def keys(self, tenant: str | None = None) -> list[ApiKey]:
+        """Every key (of `tenant` only, if given), revoked ones too, by tenant and age."""
+        ...
+
+    def revoke_keys(self, key_id: str | None = None, tenant: str | None = None) -> int:
+        """Revoke the active key `key_id`, or every active key of `tenant` (at least one must be
+        given); returns how many were revoked."""
+        ...
+
+    def has_keys(self) -> bool:
+        """Whether any key was ever made (revoked ones count: revoking every key must not open
+        the service to everyone)."""
         ...
 
     def close(self) -> None: ...

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ...request import JobStatus, Mode, VideoEditRequest, VideoEditStatus
-from ..tenants import TenantSettings
+from ..tenants import ApiKey, TenantSettings
 from .base import Claim, Fence, JobStoreError, Lease, StoredJob
 
 _ENDED = tuple(s.value for s in JobStatus if s.terminal)
@@ -106,6 +106,9 @@ def _tenant_settings(row: Sequence[Any]) -> TenantSettings:
     tenant, max_queued, max_running, max_video_seconds, roots = row
     paths = tuple(Path(p) for p in json.loads(roots or "[]"))
     return TenantSettings(tenant, max_queued, max_running, max_video_seconds, paths)
+
+
+_KEY_COLUMNS = "key_id, tenant, role, created_at, revoked_at"  # never key_hash: api_keys' listing
 
 
 def _where(*conditions: tuple[str, str | None]) -> tuple[str, list[str]]:
@@ -372,6 +375,49 @@ class SqlJobStore:
         with self.transaction() as db:
             rows = self._run(db, f"SELECT {_TENANT_COLUMNS} FROM tenants ORDER BY tenant").fetchall()
         return [_tenant_settings(r) for r in rows]
+
+    # --- API keys ---
+
+    def add_key(self, key: ApiKey, key_hash: str) -> None:
+        with self.transaction() as db:
+            self._run(
+                db,
+                f"INSERT INTO api_keys ({_KEY_COLUMNS}, key_hash) VALUES (?, ?, ?, ?, ?, ?)",
+                (key.key_id, key.tenant, key.role, key.created_at, key.revoked_at, key_hash),
+            )
+
+    def active_key(self, key_id: str) -> tuple[ApiKey, str] | None:
+        with self.transaction() as db:
+            row = self._run(
+                db,
+                f"SELECT {_KEY_COLUMNS}, key_hash FROM api_keys WHERE key_id = ? AND revoked_at IS NULL",
+                (key_id,),
+            ).fetchone()
+        return None if row is None else (ApiKey(*row[:-1]), row[-1])
+
+    def keys(self, tenant: str | None = None) -> list[ApiKey]:
+        where, params = _where(("tenant", tenant))
+        with self.transaction() as db:
+            rows = self._run(
+                db, f"SELECT {_KEY_COLUMNS} FROM api_keys {where} ORDER BY tenant, created_at, key_id", params
+            ).fetchall()
+        return [ApiKey(*r) for r in rows]
+
+    def revoke_keys(self, key_id: str | None = None, tenant: str | None = None) -> int:
+        if key_id is None and tenant is None:
+            raise ValueError("revoke_keys needs a key_id or a tenant")  # never every key by mistake
+        where, params = _where(("key_id", key_id), ("tenant", tenant))
+        with self.transaction() as db:
+            rows = self._run(
+                db,
+                f"UPDATE api_keys SET revoked_at = {self.now_sql} {where} AND revoked_at IS NULL RETURNING key_id",
+                params,
+            ).fetchall()
+        return len(rows)
+
+    def has_keys(self) -> bool:
+        with self.transaction() as db:
+            return self._run(db, "SELECT 1 FROM api_keys LIMIT 1").fetchone() is not None
 
     def owners(self) -> set[str]:
         with self.transaction() as db:
