@@ -10,6 +10,7 @@ takes effect at once on every orchestrator sharing the store: keys are read on e
     videoedit-admin quota set --tenant acme [--max-queued N] [--max-running N] [--max-video-seconds S]
     videoedit-admin tenant set --tenant acme --input-root PATH [--input-root PATH ...]
     videoedit-admin tenants list
+    videoedit-admin webhook-secret --tenant acme   # for its receiver: its callbacks' signing key
 
 A bad argument, a store that cannot be used or a bad environment exits with status 2 and one
 line saying why.
@@ -31,6 +32,7 @@ from .config import Settings, is_within
 from .errors import InvalidArgument, VideoEditError
 from .jobs.store import JobStore, JobStoreError, open_store
 from .jobs.tenants import ROLES, ApiKey, TenantSettings, check_tenant
+from .jobs.webhooks import TenantSecrets
 
 NO_LIMIT = "none"  # a quota's value that removes the limit
 _UNSET = object()  # a quota option not given: the stored value stays
@@ -137,6 +139,13 @@ def set_tenant(store: JobStore, args: argparse.Namespace, settings: Settings) ->
     print(_tenants_table([updated]))
 
 
+def print_webhook_secret(_store: JobStore, args: argparse.Namespace, settings: Settings) -> None:
+    secret = TenantSecrets.from_settings(settings).secret_for(check_tenant(args.tenant))
+    if secret is None:
+        raise AdminError("VIDEOEDIT_WEBHOOK_SECRET is not set: tenants' webhook keys are derived from it")
+    print(secret.decode())
+
+
 def list_tenants(store: JobStore, _args: argparse.Namespace, _settings: Settings) -> None:
     print(_tenants_table(store.all_tenant_settings()))
 
@@ -192,6 +201,10 @@ def parser() -> argparse.ArgumentParser:
     tenant_set.add_argument("--tenant", required=True)
     tenant_set.add_argument("--input-root", action="append", required=True, help="repeat for several")
     tenant_set.set_defaults(run=set_tenant)
+
+    webhook = groups.add_parser("webhook-secret", help="the key a tenant's webhooks are signed with")
+    webhook.add_argument("--tenant", required=True)
+    webhook.set_defaults(run=print_webhook_secret)
 
     tenants = groups.add_parser("tenants", help="every tenant's settings").add_subparsers(dest="command", required=True)
     tenants.add_parser("list", help="limits and input roots").set_defaults(run=list_tenants)

@@ -191,7 +191,7 @@ def test_every_http_route_keeps_tenants_apart(tenants, jobs):
     assert put.status_code == 200 and "/tenants/b/" in put.json()["input_video_path"]
     assert a.get(f"/api/video/uploads/{put.json()['sha256']}").status_code == 404
     request = {
-        "job_id": "a_only",  # A's id is free in B
+        "job_id": "http_b",
         "input_video_path": put.json()["input_video_path"],
         "mask_prompt": "car",
         "edit_prompt": "x",

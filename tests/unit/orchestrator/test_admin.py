@@ -12,6 +12,7 @@ from orchestrator.api.security import KeyAuthenticator
 from orchestrator.config import Settings
 from orchestrator.jobs.store import open_store
 from orchestrator.jobs.tenants import TenantSettings
+from orchestrator.jobs.webhooks import TenantSecrets
 from videoedit.v1.auth import api_key_hash
 
 
@@ -119,3 +120,12 @@ def test_a_bad_environment_exits_2_saying_why(capsys, env, monkeypatch):
     monkeypatch.setenv("VIDEOEDIT_JOB_DB", "mysql://db/jobs")
     code, _, err = admin(capsys, "keys", "list")
     assert code == 2 and "VIDEOEDIT_JOB_DB mysql://... is not supported" in err
+
+
+def test_a_tenants_webhook_key_is_printed_for_its_receiver(capsys, store, monkeypatch):
+    code, _, err = admin(capsys, "webhook-secret", "--tenant", "acme")
+    assert code == 2 and "VIDEOEDIT_WEBHOOK_SECRET is not set" in err
+    monkeypatch.setenv("VIDEOEDIT_WEBHOOK_SECRET", "master")
+    code, out, _ = admin(capsys, "webhook-secret", "--tenant", "acme")
+    assert code == 0 and out.strip().encode() == TenantSecrets(b"master").secret_for("acme")
+    assert "master" not in out
