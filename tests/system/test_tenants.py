@@ -5,11 +5,14 @@ every tenant's, a revoked key is refused at once (links included), and no key ap
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import re
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +22,8 @@ import pytest
 
 from clients.client import VideoEditClient
 from clients.sample_clip import make_sample_clip
-from tests.helpers import EVENT_TIMEOUT_S, FAST_JOB, REPO_ROOT
+from tests.helpers import EVENT_TIMEOUT_S, FAST_JOB, REPO_ROOT, wait_for
+from tests.system.test_webhooks import HOOKS_ENV, SECRET, Receiver
 from videoedit.v1 import video_edit_pb2 as pb
 
 KEY = re.compile(r"vek_[0-9a-f]{16}_[A-Za-z0-9_-]{43}")
@@ -52,7 +56,7 @@ class Tenant:
 @pytest.fixture(scope="module")
 def tenants(make_stack, tmp_path_factory):
     clip = make_sample_clip(tmp_path_factory.mktemp("tenant-clips") / "clip.mp4", frames=8, width=96, height=64)
-    with make_stack("tenants") as stack:
+    with make_stack("tenants", env=HOOKS_ENV) as stack:
         stack.start_gateway()
         keys = {"a": new_key(stack, "a"), "b": new_key(stack, "b"), "admin": new_key(stack, "ops", "admin")}
         made = {
@@ -252,3 +256,29 @@ def test_no_key_appears_in_any_log_or_listing(tenants, jobs):
     for tenant in t.values():
         secret = tenant.key[21:]
         assert secret not in logs and secret not in listing
+
+
+def test_a_tenants_webhooks_are_signed_with_its_own_key(tenants, jobs):
+    stack, t, _ = tenants
+    receiver = Receiver()
+    threading.Thread(target=receiver.serve_forever, name="tenant-receiver", daemon=True).start()
+    try:
+        extra = {**FAST_JOB["extra"], "callback_url": receiver.url("/a")}
+        upload = jobs[0]["a"].input_video_path
+        job = dict(FAST_JOB, extra=extra, mode="single_frame")
+        t["a"].grpc.start_edit(upload, "car", "make it red", job_id="hooked", **job)
+        assert t["a"].grpc.wait("hooked").status == pb.JOB_STATUS_FINISHED
+        posts = wait_for(
+            lambda: (p := receiver.received("/a")) and json.loads(p[-1][1])["status"] == "finished" and p,
+            "the final callback",
+        )
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
+    key = admin_cli(stack, "webhook-secret", "--tenant", "a").strip().encode()
+    for headers, body in posts:
+        signed = headers["X-Videoedit-Timestamp"].encode() + b"." + body
+        given = headers["X-Videoedit-Signature"]
+        assert given == "sha256=" + hmac.new(key, signed, hashlib.sha256).hexdigest()
+        assert given != "sha256=" + hmac.new(SECRET.encode(), signed, hashlib.sha256).hexdigest()
+        assert headers["X-Videoedit-Job"] == "hooked" and json.loads(body)["tenant"] == "a"
