@@ -31,7 +31,7 @@ from ..request import (
     VisualPrompt,
 )
 from .callback_urls import CallbackRefused, parse_callback_url
-from .tenants import OWNER, Caller, TenantPaths, check_tenant
+from .tenants import OWNER, TENANTS_DIR, Caller, TenantPaths, check_tenant
 
 JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,128}")
 MODES = tuple(Mode)
@@ -405,6 +405,8 @@ def _resolve_output_dir(output_dir: Path | str | None, job_id: str, paths: Tenan
                 f"output_dir {str(output_dir)!r} must be a directory inside the output root {root} "
                 "(UR_EDIT_OUTPUT_DIR on the server)"
             )
+    if resolved == settings.output_root / TENANTS_DIR:  # every tenant's folder lies in it
+        raise PermissionDenied(f"output_dir {str(resolved)!r} holds the tenants' folders; pick another job_id or output_dir")
     if is_within(resolved, settings.mask_cache_dir):  # a job's files there could pass for cached masks
         raise PermissionDenied(f"output_dir {str(resolved)!r} is in the mask cache; pick another job_id or output_dir")
     return resolved

@@ -226,6 +226,7 @@ def test_objects_round_trip_through_the_job_stores_json():
         (dict(extra={"masks_from": "found", "objects": " , "}), "extra[objects]"),
         (dict(extra={"masks_from": "found", "objects": ",".join(map(str, range(1, 18)))}), "extra[objects]"),
         (dict(job_id=".mask-cache"), "mask cache"),
+        (dict(job_id="tenants"), "holds the tenants' folders"),
     ],
 )
 def test_masks_mode_and_reuse_options_are_checked_naming_the_field(fuzz_settings, fields, error):
