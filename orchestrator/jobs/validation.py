@@ -406,7 +406,9 @@ def _resolve_output_dir(output_dir: Path | str | None, job_id: str, paths: Tenan
                 "(UR_EDIT_OUTPUT_DIR on the server)"
             )
     if resolved == settings.output_root / TENANTS_DIR:  # every tenant's folder lies in it
-        raise PermissionDenied(f"output_dir {str(resolved)!r} holds the tenants' folders; pick another job_id or output_dir")
+        raise PermissionDenied(
+            f"output_dir {str(resolved)!r} holds the tenants' folders; pick another job_id or output_dir"
+        )
     if is_within(resolved, settings.mask_cache_dir):  # a job's files there could pass for cached masks
         raise PermissionDenied(f"output_dir {str(resolved)!r} is in the mask cache; pick another job_id or output_dir")
     return resolved
