@@ -23,6 +23,7 @@ from ..errors import AlreadyExists, InvalidArgument, NotFound, ResourceExhausted
 from ..models import Models
 from ..request import JobStatus, VideoEditRequest, VideoEditStatus
 from .metrics import JobMetrics
+from .quotas import check_quotas
 from .reuse import check_masks_from
 from .runner import describe_error, new_status
 from .status_file import STATUS_FILE, read_status, write_status
@@ -84,6 +85,7 @@ class JobManager:
                 raise AlreadyExists(
                     f"job {req.job_id!r} already ran into {req.output_dir}; pick another job_id or output_dir"
                 )
+            check_quotas(self.store, checked, caller)  # new jobs only: a repeat returns the job as it is
             queued = self.store.counts()[JobStatus.QUEUED]
             if queued >= self.max_queued_jobs:
                 raise ResourceExhausted(f"{queued} jobs are queued (the limit); retry later")
