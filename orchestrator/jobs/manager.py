@@ -55,7 +55,7 @@ class JobManager:
         self.models = models
         self.store = store
         self.name = name or orchestrator_id()
-        self.metrics = metrics or JobMetrics(lambda: self.worker.counts)
+        self.metrics = metrics or JobMetrics(lambda: self.worker.counts, lambda: self.worker.tenant_counts)
         self.max_queued_jobs = max_queued_jobs
         # Told of every status this process writes (the watch hub polls the store at once).
         self.on_change: Callable[[], None] = lambda: None
@@ -145,7 +145,7 @@ class JobManager:
             )
             if self.store.cancel_queued(cancelled):
                 write_status(cancelled.output_dir, cancelled)
-                self.metrics.ended.labels(JobStatus.CANCELLED.value).inc()
+                self.metrics.job_ended(cancelled)
                 self.webhooks.job_status(stored.request, cancelled)
                 self._notify()
                 log.info("job %s cancelled by %s before it started", key, caller)

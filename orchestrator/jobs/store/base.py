@@ -99,6 +99,10 @@ class JobStore(Protocol):
         """How many jobs are in each state (queue depth: QUEUED)."""
         ...
 
+    def counts_by_tenant(self) -> dict[str, dict[JobStatus, int]]:
+        """How many jobs that have not ended each tenant with any has, in each state (metrics)."""
+        ...
+
     def transitions(self, key: str, after_version: int, up_to_version: int) -> list[VideoEditStatus]:
         """The status on entering each stage, for writes after `after_version` up to and
         including `up_to_version`, oldest first."""

@@ -233,6 +233,16 @@ class SqlJobStore:
         found = {JobStatus(state): n for state, n in rows}
         return {s: found.get(s, 0) for s in JobStatus}
 
+    def counts_by_tenant(self) -> dict[str, dict[JobStatus, int]]:
+        with self.transaction() as db:
+            rows = self._run(
+                db, f"SELECT tenant, state, count(*) FROM jobs WHERE state NOT IN ({_ENDED_SQL}) GROUP BY tenant, state"
+            ).fetchall()
+        found: dict[str, dict[JobStatus, int]] = {}
+        for tenant, state, n in rows:
+            found.setdefault(tenant, {})[JobStatus(state)] = n
+        return found
+
     def transitions(self, key: str, after_version: int, up_to_version: int) -> list[VideoEditStatus]:
         with self.transaction() as db:
             rows = self._run(

@@ -585,3 +585,14 @@ def test_claims_keep_tenant_settings_and_settings_keep_the_round_robin(store):
     store.set_tenant_settings(TenantSettings("a", max_queued=5))  # a's place in the round robin stays
     assert claim_keys(store, 2) == ["b/j0", "a/j1"]
     assert store.all_tenant_settings() == [TenantSettings("a", max_queued=5)]
+
+
+def test_counts_by_tenant_hold_the_jobs_not_ended(store):
+    for tenant, n in (("a", 3), ("", 1)):
+        for i in range(n):
+            store.add(*tenant_job(tenant, f"j{i}", created_at=1000.0 + i))
+    claim = store.claim("A", 30)  # a/j0
+    assert store.update(moved(claim.job.status, JobStatus.EDITING), claim.fence, new_stage=True)
+    ended = store.claim("B", 30)  # the default tenant's, served next
+    assert store.finish(moved(ended.job.status, JobStatus.FINISHED), ended.fence)
+    assert store.counts_by_tenant() == {"a": {JobStatus.QUEUED: 2, JobStatus.EDITING: 1}}
