@@ -2,7 +2,8 @@
 
 What an admin set for a tenant (`videoedit-admin quota set`; TenantSettings, None: no limit):
 - max_queued: jobs of the tenant waiting in the queue at once (counted in the job store, so on
-  every orchestrator sharing it);
+  every orchestrator sharing it; counted before the job is added, so StartEdits of one tenant
+  racing each other may pass it by as many as run at once, like the whole queue's limit);
 - max_video_seconds: how much video one job may process (the input's duration, or less with
   max_frames);
 - max_running is not checked here: the claims enforce it (store/sql.py), a tenant's jobs beyond it
