@@ -6,7 +6,7 @@ videoedit_orchestrator_jobs{state}                 jobs in the job store by stat
 videoedit_orchestrator_queue_wait_seconds           claim latency: queued -> claimed by an orchestrator
 videoedit_orchestrator_stage_seconds{stage}        wall time of each stage of each job run here
 videoedit_orchestrator_frames_total{stage}         frames each stage finished (frames/s = its rate)
-videoedit_orchestrator_tenant_jobs{tenant,state}   jobs queued and running (claimed, not ended) per tenant,
+videoedit_orchestrator_tenant_jobs{tenant,state}   jobs queued and running (in a stage past queued) per tenant,
                                                    from the store like the above
 videoedit_orchestrator_jobs_ended_total{status}    finished, failed, cancelled (by this orchestrator)
 videoedit_orchestrator_tenant_jobs_started_total{tenant}  jobs this orchestrator started running, per tenant
@@ -70,7 +70,7 @@ class _JobsByTenant(Collector):
     def collect(self) -> Iterator[Metric]:
         family = GaugeMetricFamily(
             "videoedit_orchestrator_tenant_jobs",
-            "Jobs queued and running (claimed, not ended) per tenant",
+            "Jobs queued and running (in a stage past queued) per tenant",
             labels=["tenant", "state"],
         )
         summed: dict[str, dict[str, int]] = {}
