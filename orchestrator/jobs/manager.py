@@ -23,6 +23,7 @@ from ..errors import AlreadyExists, InvalidArgument, NotFound, ResourceExhausted
 from ..models import Models
 from ..request import JobStatus, VideoEditRequest, VideoEditStatus
 from .metrics import JobMetrics
+from .quotas import check_quotas
 from .reuse import check_masks_from
 from .runner import describe_error, new_status
 from .status_file import STATUS_FILE, read_status, write_status
@@ -54,7 +55,7 @@ class JobManager:
         self.models = models
         self.store = store
         self.name = name or orchestrator_id()
-        self.metrics = metrics or JobMetrics(lambda: self.worker.counts)
+        self.metrics = metrics or JobMetrics(lambda: self.worker.counts, lambda: self.worker.tenant_counts)
         self.max_queued_jobs = max_queued_jobs
         # Told of every status this process writes (the watch hub polls the store at once).
         self.on_change: Callable[[], None] = lambda: None
@@ -84,6 +85,7 @@ class JobManager:
                 raise AlreadyExists(
                     f"job {req.job_id!r} already ran into {req.output_dir}; pick another job_id or output_dir"
                 )
+            check_quotas(self.store, checked, caller)  # new jobs only: a repeat returns the job as it is
             queued = self.store.counts()[JobStatus.QUEUED]
             if queued >= self.max_queued_jobs:
                 raise ResourceExhausted(f"{queued} jobs are queued (the limit); retry later")
@@ -143,7 +145,7 @@ class JobManager:
             )
             if self.store.cancel_queued(cancelled):
                 write_status(cancelled.output_dir, cancelled)
-                self.metrics.ended.labels(JobStatus.CANCELLED.value).inc()
+                self.metrics.job_ended(cancelled)
                 self.webhooks.job_status(stored.request, cancelled)
                 self._notify()
                 log.info("job %s cancelled by %s before it started", key, caller)

@@ -127,6 +127,7 @@ class JobWorker:
         self.lease_s = settings.job_lease_s
         self.conditions = Conditions()
         self.counts: dict[JobStatus, int] = {}  # the store's, read by the claim loop (metrics answer from it)
+        self.tenant_counts: dict[str, dict[JobStatus, int]] = {}  # likewise, of the jobs not ended, by tenant
         self._on_status_changed = on_status  # a status of a job run here changed (watchers wake)
         self._running: dict[str, RunningJob] = {}
         self._releases: dict[Fence, VideoEditStatus] = {}  # stopped here, to hand back (claim loop)
@@ -199,6 +200,7 @@ class JobWorker:
                 self._hand_back_stopped()
                 if time.monotonic() - last_counted >= COUNT_EVERY_S:
                     self.counts = self.store.counts()
+                    self.tenant_counts = self.store.counts_by_tenant()
                     last_counted = time.monotonic()
                 self._claim_while_free()
                 self.conditions.set(STORE, None)
@@ -290,6 +292,7 @@ class JobWorker:
             return self._end_unrun(held, stored.request, was, JobStatus.FAILED, error=f"could not run: {err}")
         if claim.cancel_requested:
             return self._end_unrun(held, stored.request, was, JobStatus.CANCELLED, message="cancelled")
+        self.metrics.started(stored.request.tenant)
         if was.status is JobStatus.QUEUED:
             self.metrics.queue_wait.observe(max(0.0, time.time() - (was.updated_at or time.time())))
         status = self._started_over(claim) if claim.previous_owner is not None else was
@@ -378,7 +381,7 @@ class JobWorker:
             write_status(final.output_dir, final)
         except OSError as err:
             log.warning("job %s: status.json not written (%s); the job store has its end", final.key, err)
-        self.metrics.ended.labels(end.value).inc()
+        self.metrics.job_ended(final)
         log.info("job %s %s without running: %s", final.key, end.value, final.error or final.message)
         self.webhooks.job_status(request, final)
         self._on_status_changed()

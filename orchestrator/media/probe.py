@@ -31,6 +31,15 @@ class VideoProbe:
     codec: str
     width: int
     height: int
+    seconds: float | None = None  # how long it runs, as the container says (None: it does not say)
+    fps: float | None = None  # frames per second, as the container says
+
+    def processed_seconds(self, max_frames: int | None) -> float | None:
+        """How much of it a job with `max_frames` processes (None: not known from the headers)."""
+        if max_frames is None or not self.fps:
+            return self.seconds
+        limited = max_frames / self.fps
+        return limited if self.seconds is None else min(self.seconds, limited)
 
 
 def probe_video(path: Path) -> VideoProbe:
@@ -52,6 +61,23 @@ def probe_video(path: Path) -> VideoProbe:
                 raise NotAVideo(f"its video codec ({stream.codec_tag or 'unknown'}) cannot be decoded here")
             if not (codec.width > 0 and codec.height > 0):
                 raise NotAVideo(f"its {codec.name} video stream has no known frame size")
-            return VideoProbe(container.format.name, codec.name, codec.width, codec.height)
+            rate = stream.average_rate or stream.guessed_rate
+            return VideoProbe(
+                container.format.name,
+                codec.name,
+                codec.width,
+                codec.height,
+                _seconds(container, stream),
+                float(rate) if rate else None,
+            )
     except av.FFmpegError as err:
         raise NotAVideo(f"not a media file FFmpeg can read ({err.strerror or err})") from err
+
+
+def _seconds(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float | None:
+    """The stream's duration, else the container's (headers only: either may be missing)."""
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    if container.duration:
+        return container.duration / av.time_base
+    return None

@@ -75,7 +75,7 @@ def owned_by(cluster, index: int) -> list[str]:
     pid = cluster.processes[cluster.orchestrator_name(index)].pid
     with psycopg.connect(cluster.db_url) as db:
         rows = db.execute(
-            "SELECT job_id FROM jobs WHERE owner LIKE %s AND state = ANY(%s)", (f"%:{pid}:%", list(RUNNING))
+            "SELECT job_key FROM jobs WHERE owner LIKE %s AND state = ANY(%s)", (f"%:{pid}:%", list(RUNNING))
         ).fetchall()
     return [r[0] for r in rows]
 

@@ -99,15 +99,22 @@ class JobStore(Protocol):
         """How many jobs are in each state (queue depth: QUEUED)."""
         ...
 
+    def counts_by_tenant(self) -> dict[str, dict[JobStatus, int]]:
+        """How many jobs that have not ended each tenant with any has, in each state (metrics)."""
+        ...
+
     def transitions(self, key: str, after_version: int, up_to_version: int) -> list[VideoEditStatus]:
         """The status on entering each stage, for writes after `after_version` up to and
         including `up_to_version`, oldest first."""
         ...
 
     def claim(self, owner: str, lease_s: float, previews_only: bool = False) -> Claim | None:
-        """Take the oldest job that is queued and unowned, or whose owner's lease has expired;
-        jobs whose retry time (release's `retry_after_s`) is still in the future are skipped.
-        `previews_only`: only one-frame jobs (mode single_frame), for a preview worker."""
+        """Take a job that is queued and unowned, or whose owner's lease has expired; jobs whose
+        retry time (release's `retry_after_s`) is still in the future are skipped. Fair between
+        tenants: round robin over the tenants with such jobs (the tenant served longest ago first),
+        the oldest job of that tenant; none of a tenant whose max_running jobs run (claimed, lease
+        live, not ended), on any orchestrator. `previews_only`: only one-frame jobs (mode
+        single_frame), for a preview worker."""
         ...
 
     def renew(self, fences: Sequence[Fence], lease_s: float) -> list[Lease]:

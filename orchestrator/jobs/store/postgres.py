@@ -188,7 +188,7 @@ class PostgresJobStore(SqlJobStore):
 
     now_sql = "extract(epoch from clock_timestamp())::double precision"
     json_state_sql = "(status::json ->> 'status')"
-    claim_lock_sql = " FOR UPDATE SKIP LOCKED"
+    claim_lock_sql = " FOR UPDATE OF jobs SKIP LOCKED"  # not the tenants row it joins
     migration_lock_sql = f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})"
 
     def __init__(self, url: str):

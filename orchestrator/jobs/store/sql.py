@@ -24,6 +24,9 @@ from .base import Claim, Fence, JobStoreError, Lease, StoredJob
 
 _ENDED = tuple(s.value for s in JobStatus if s.terminal)
 _ENDED_SQL = ", ".join(f"'{s}'" for s in _ENDED)
+# The states of jobs not ended, named (not NOT IN the ended ones): a count of one tenant's such jobs
+# then reads only those in the index jobs_by_tenant (tenant, state), not its whole history.
+_LIVE_SQL = ", ".join(f"'{s.value}'" for s in JobStatus if not s.terminal)
 # Migrations may rewrite every row and wait for another orchestrator's migration: far longer
 # than a call may take.
 MIGRATION_DEADLINE_S = 600.0
@@ -31,6 +34,12 @@ MIGRATION_DEADLINE_S = 600.0
 _HELD = "job_key = ? AND owner = ? AND attempts = ?"
 # Job keys per statement of `versions`.
 VERSIONS_BATCH = 1000
+# Tries of one claim whose tenant another orchestrator filled meanwhile (PostgreSQL; see _claim).
+CLAIM_TRIES = 3
+
+
+class _TenantAtLimit(Exception):
+    """A claim found its tenant's max_running reached once it held the tenant's row: roll it back."""
 
 
 def _migrations(json_state: str) -> list[list[str]]:
@@ -100,6 +109,9 @@ def _status(text: str) -> VideoEditStatus:
 
 
 _TENANT_COLUMNS = "tenant, max_queued, max_running, max_video_seconds, input_roots"
+# Tenants an admin set something for: set_tenant_settings always writes input_roots (a JSON list),
+# a claim only last_claim (the rows of tenants that merely had jobs claimed keep it NULL).
+_SET_BY_ADMIN = "input_roots IS NOT NULL"
 
 
 def _tenant_settings(row: Sequence[Any]) -> TenantSettings:
@@ -123,7 +135,7 @@ class SqlJobStore:
 
     now_sql: str  # the database's clock, unix seconds (leases are judged by one clock)
     json_state_sql: str  # the `status` field of the `status` JSON column
-    claim_lock_sql = ""  # appended to the claim's SELECT (PostgreSQL: skip rows others are claiming)
+    claim_lock_sql = ""  # appended to the claim's SELECT (PostgreSQL: skip job rows others are claiming)
     migration_lock_sql: str | None = None  # serialises migrations of orchestrators starting together
 
     def transaction(self, deadline_s: float | None = None) -> AbstractContextManager[Any]:
@@ -227,6 +239,16 @@ class SqlJobStore:
         found = {JobStatus(state): n for state, n in rows}
         return {s: found.get(s, 0) for s in JobStatus}
 
+    def counts_by_tenant(self) -> dict[str, dict[JobStatus, int]]:
+        with self.transaction() as db:
+            rows = self._run(
+                db, f"SELECT tenant, state, count(*) FROM jobs WHERE state NOT IN ({_ENDED_SQL}) GROUP BY tenant, state"
+            ).fetchall()
+        found: dict[str, dict[JobStatus, int]] = {}
+        for tenant, state, n in rows:
+            found.setdefault(tenant, {})[JobStatus(state)] = n
+        return found
+
     def transitions(self, key: str, after_version: int, up_to_version: int) -> list[VideoEditStatus]:
         with self.transaction() as db:
             rows = self._run(
@@ -237,27 +259,70 @@ class SqlJobStore:
         return [_status(r[0]) for r in rows]
 
     def claim(self, owner: str, lease_s: float, previews_only: bool = False) -> Claim | None:
-        with self.transaction() as db:
-            row = self._run(
-                db,
-                f"SELECT job_key, owner FROM jobs WHERE state NOT IN ({_ENDED_SQL}) "
-                f"{'AND quick = 1 ' if previews_only else ''}"
-                f"AND (owner IS NULL OR lease_until < {self.now_sql}) "
-                f"AND (retry_at IS NULL OR retry_at <= {self.now_sql}) "
-                f"ORDER BY created_at, job_key LIMIT 1{self.claim_lock_sql}",
-            ).fetchone()
-            if row is None:
-                return None
-            key, previous_owner = row
-            row = self._run(
-                db,
-                f"UPDATE jobs SET owner = ?, lease_until = {self.now_sql} + ?, "
-                "attempts = attempts + 1, retry_at = NULL WHERE job_key = ? "
-                "RETURNING request, status, version, attempts, cancel_requested",
-                (owner, lease_s, key),
-            ).fetchone()
+        for _ in range(CLAIM_TRIES):
+            try:
+                with self.transaction() as db:
+                    return self._claim(db, owner, lease_s, previews_only)
+            except _TenantAtLimit:
+                continue  # another orchestrator took the tenant's last running slot meanwhile: look again
+        return None
+
+    def _claim(self, db: Any, owner: str, lease_s: float, previews_only: bool) -> Claim | None:
+        """Fair claims: round robin over the tenants with claimable jobs (the tenant served longest
+        ago first: lowest tenants.last_claim, none counting as 0), first come first served within
+        one, and none for a tenant with max_running jobs running. Three statements, where one
+        query cannot do it on PostgreSQL: the SELECT picks the job (SKIP LOCKED: it never waits
+        on another claimer's job); the upsert gives the tenant its new place (max + 1) and takes
+        its row's lock, so claims of one tenant take turns; the UPDATE then counts the tenant's
+        running jobs again with what the previous claimer committed, so max_running holds exactly
+        with concurrent claimers (raced: _TenantAtLimit rolls all back). SQLite's transaction holds
+        the whole file (BEGIN IMMEDIATE): there the SELECT's count is already exact. Two claimers
+        of different tenants may get the same place (both read one max): ties go by age."""
+        row = self._run(db, self._claimable_sql(previews_only)).fetchone()
+        if row is None:
+            return None
+        key, previous_owner, tenant = row
+        (max_running,) = self._run(
+            db,
+            "INSERT INTO tenants (tenant, last_claim) "
+            "VALUES (?, (SELECT coalesce(max(last_claim), 0) + 1 FROM tenants)) "
+            "ON CONFLICT (tenant) DO UPDATE SET last_claim = excluded.last_claim RETURNING max_running",
+            (tenant,),
+        ).fetchone()
+        below_limit, limit = "", ()
+        if max_running is not None:
+            below_limit, limit = f" AND ({self._running_sql('?')}) < ?", (tenant, max_running)
+        row = self._run(
+            db,
+            f"UPDATE jobs SET owner = ?, lease_until = {self.now_sql} + ?, "
+            f"attempts = attempts + 1, retry_at = NULL WHERE job_key = ?{below_limit} "
+            "RETURNING request, status, version, attempts, cancel_requested",
+            (owner, lease_s, key, *limit),
+        ).fetchone()
+        if row is None:
+            raise _TenantAtLimit
         job = StoredJob(VideoEditRequest.from_dict(json.loads(row[0])), _status(row[1]), row[2], owner)
         return Claim(job, attempt=row[3], previous_owner=previous_owner, cancel_requested=bool(row[4]))
+
+    def _claimable_sql(self, previews_only: bool) -> str:
+        """The next job to claim: queued and unowned, or its owner's lease expired; its retry time
+        passed; its tenant below max_running; the tenant served longest ago first, then the oldest."""
+        return (
+            "SELECT jobs.job_key, jobs.owner, jobs.tenant FROM jobs LEFT JOIN tenants ON tenants.tenant = jobs.tenant "
+            f"WHERE jobs.state NOT IN ({_ENDED_SQL}) "
+            f"{'AND jobs.quick = 1 ' if previews_only else ''}"
+            f"AND (jobs.owner IS NULL OR jobs.lease_until < {self.now_sql}) "
+            f"AND (jobs.retry_at IS NULL OR jobs.retry_at <= {self.now_sql}) "
+            f"AND (tenants.max_running IS NULL OR tenants.max_running > ({self._running_sql('jobs.tenant')})) "
+            f"ORDER BY coalesce(tenants.last_claim, 0), jobs.created_at, jobs.job_key LIMIT 1{self.claim_lock_sql}"
+        )
+
+    def _running_sql(self, tenant: str) -> str:
+        """How many jobs of `tenant` (an SQL expression) run: claimed, with a live lease, not ended."""
+        return (
+            f"SELECT count(*) FROM jobs AS running WHERE running.tenant = {tenant} AND running.owner IS NOT NULL "
+            f"AND running.lease_until >= {self.now_sql} AND running.state IN ({_LIVE_SQL})"
+        )
 
     def renew(self, fences: Sequence[Fence], lease_s: float) -> list[Lease]:
         if not fences:
@@ -351,7 +416,9 @@ class SqlJobStore:
 
     def tenant_settings(self, tenant: str) -> TenantSettings | None:
         with self.transaction() as db:
-            row = self._run(db, f"SELECT {_TENANT_COLUMNS} FROM tenants WHERE tenant = ?", (tenant,)).fetchone()
+            row = self._run(
+                db, f"SELECT {_TENANT_COLUMNS} FROM tenants WHERE tenant = ? AND {_SET_BY_ADMIN}", (tenant,)
+            ).fetchone()
         return None if row is None else _tenant_settings(row)
 
     def set_tenant_settings(self, settings: TenantSettings) -> None:
@@ -373,7 +440,9 @@ class SqlJobStore:
 
     def all_tenant_settings(self) -> list[TenantSettings]:
         with self.transaction() as db:
-            rows = self._run(db, f"SELECT {_TENANT_COLUMNS} FROM tenants ORDER BY tenant").fetchall()
+            rows = self._run(
+                db, f"SELECT {_TENANT_COLUMNS} FROM tenants WHERE {_SET_BY_ADMIN} ORDER BY tenant"
+            ).fetchall()
         return [_tenant_settings(r) for r in rows]
 
     # --- API keys ---

@@ -24,6 +24,7 @@ from orchestrator.errors import Unavailable
 from orchestrator.jobs.store import Claim, Fence, JobStore, JobStoreError, Lease, SqliteJobStore
 from orchestrator.jobs.store.postgres import CALL_DEADLINE_S, PostgresJobStore, describe
 from orchestrator.jobs.store.sql import SqlJobStore
+from orchestrator.jobs.tenants import TenantSettings
 from orchestrator.request import JobStatus, Mode, VideoEditRequest, VideoEditStatus
 from tests.proxy import Proxy
 
@@ -508,3 +509,90 @@ def test_the_first_call_after_a_restart_of_postgresql_succeeds(postgres):
         assert store.add(*job("after")) is None and store.claim("B", 30).job.request.job_id == "after"
     finally:
         store.close()
+
+
+# --- fair claims and max_running (tenants) ---
+
+
+def tenant_job(tenant: str, job_id: str, created_at: float) -> tuple[VideoEditRequest, VideoEditStatus]:
+    request, status = job(job_id, created_at)
+    return dataclasses.replace(request, tenant=tenant), dataclasses.replace(status, tenant=tenant)
+
+
+def claim_keys(store: JobStore, n: int) -> list[str | None]:
+    """The keys of the next `n` claims (None: nothing claimable)."""
+    return [c.job.request.key if (c := store.claim(f"o{i}", 30)) else None for i in range(n)]
+
+
+def test_a_tenant_with_one_job_is_served_next_after_one_with_many(store):
+    for i in range(20):
+        store.add(*tenant_job("a", f"j{i:02d}", created_at=1000.0 + i))
+    store.add(*tenant_job("b", "late", created_at=2000.0))
+    assert claim_keys(store, 3) == ["a/j00", "b/late", "a/j01"]  # b's job takes the next free slot
+    assert claim_keys(store, 19) == [f"a/j{i:02d}" for i in range(2, 20)] + [None]  # a's in order
+
+
+def test_claims_go_round_the_tenants_first_come_first_served_within_each(store):
+    for tenant, start in (("c", 1000.0), ("a", 2000.0), ("b", 3000.0)):  # c queued first, b last
+        for i in range(3):
+            store.add(*tenant_job(tenant, f"j{i}", created_at=start + i))
+    store.add(*job("mine", created_at=4000.0))  # the default tenant takes its turn too
+    assert claim_keys(store, 5) == ["c/j0", "a/j0", "b/j0", "mine", "c/j1"]
+    assert claim_keys(store, 5) == ["a/j1", "b/j1", "c/j2", "a/j2", "b/j2"]
+
+
+def test_a_tenant_at_max_running_waits_while_others_are_claimed(store):
+    store.set_tenant_settings(TenantSettings("a", max_running=2))
+    for i in range(4):
+        store.add(*tenant_job("a", f"j{i}", created_at=1000.0 + i))
+    for i in range(3):
+        store.add(*tenant_job("b", f"j{i}", created_at=2000.0 + i))
+    first, *_ = claims = [store.claim(f"o{i}", 30) for i in range(5)]
+    assert [c.job.request.key for c in claims] == ["a/j0", "b/j0", "a/j1", "b/j1", "b/j2"]
+    assert store.claim("o", 30) is None  # a has 2 running: its queued jobs wait
+    ended = moved(first.job.status, JobStatus.FINISHED)
+    assert store.finish(ended, first.fence)
+    assert claim_keys(store, 2) == ["a/j2", None]  # one ended: one more may run
+
+
+def test_an_expired_lease_frees_its_tenants_running_slot(store):
+    store.set_tenant_settings(TenantSettings("a", max_running=1))
+    for i in range(2):
+        store.add(*tenant_job("a", f"j{i}", created_at=1000.0 + i))
+    assert store.claim("A", lease_s=0.3).job.request.key == "a/j0"
+    assert store.claim("B", 30) is None
+    taken = claim_within(store, "B")  # A's lease expired: its job runs again, and only it
+    assert (taken.job.request.key, taken.previous_owner) == ("a/j0", "A")
+    assert store.claim("C", 30) is None
+
+
+def test_max_running_holds_with_concurrent_claimers(store):
+    store.set_tenant_settings(TenantSettings("a", max_running=3))
+    for i in range(20):
+        store.add(*tenant_job("a", f"j{i:02d}", created_at=1000.0 + i))
+    with ThreadPoolExecutor(8) as pool:
+        claims = list(pool.map(lambda n: store.claim(f"o{n}", 30), range(8)))
+    assert len([c for c in claims if c is not None]) == 3
+    assert store.claim("late", 30) is None
+
+
+def test_claims_keep_tenant_settings_and_settings_keep_the_round_robin(store):
+    store.add(*tenant_job("a", "j0", created_at=1000.0))
+    store.add(*tenant_job("a", "j1", created_at=1001.0))
+    store.add(*tenant_job("b", "j0", created_at=2000.0))
+    assert claim_keys(store, 1) == ["a/j0"]
+    assert store.tenant_settings("a") is None and store.all_tenant_settings() == []  # a claim sets nothing
+    store.set_tenant_settings(TenantSettings("a", max_queued=5))  # a's place in the round robin stays
+    assert claim_keys(store, 2) == ["b/j0", "a/j1"]
+    assert store.all_tenant_settings() == [TenantSettings("a", max_queued=5)]
+
+
+def test_counts_by_tenant_hold_the_jobs_not_ended(store):
+    for tenant, n in (("a", 3), ("", 1)):
+        for i in range(n):
+            store.add(*tenant_job(tenant, f"j{i}", created_at=1000.0 + i))
+    claim = store.claim("A", 30)  # a/j0
+    assert store.update(moved(claim.job.status, JobStatus.EDITING), claim.fence, new_stage=True)
+    ended = store.claim("B", 30)  # the default tenant's, served next
+    assert store.finish(moved(ended.job.status, JobStatus.FINISHED), ended.fence)
+    assert store.counts_by_tenant() == {"a": {JobStatus.QUEUED: 2, JobStatus.EDITING: 1}}

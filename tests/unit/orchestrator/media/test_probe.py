@@ -59,3 +59,11 @@ def test_a_still_image_or_audio_alone_is_not_a_video(tmp_path):
             out.mux(packet)
     with pytest.raises(NotAVideo, match=r"no video stream \(streams: audio\)"):
         probe_video(tmp_path / "sound.wav")
+
+
+def test_a_video_says_how_long_it_runs_and_how_much_of_it_max_frames_processes(tmp_path):
+    probe = probe_video(make_sample_clip(tmp_path / "ten.mp4", frames=10, width=64, height=48, fps=5))  # 2 s
+    assert probe.fps == 5.0 and probe.seconds == pytest.approx(2.0, abs=0.25)
+    assert probe.processed_seconds(None) == probe.seconds
+    assert probe.processed_seconds(5) == pytest.approx(1.0)  # max_frames / fps
+    assert probe.processed_seconds(1000) == probe.seconds  # never more than the video
