@@ -1,7 +1,8 @@
-"""The bearer token both gRPC services check: the orchestrator against VIDEOEDIT_AUTH_TOKEN (its
-clients), the model server against VIDEOEDIT_MODEL_TOKEN (the orchestrators). A call carries
-`authorization: Bearer <token>` (the scheme in any case, RFC 7235); the health service stays open
-so load balancers and orchestration can probe it.
+"""The bearer credentials the gRPC services check: the orchestrator its clients' API keys (the form
+and hash here; the keys live in the job store) or VIDEOEDIT_AUTH_TOKEN, the model server
+VIDEOEDIT_MODEL_TOKEN (the orchestrators'; TokenCheck). A call carries `authorization: Bearer
+<credential>` (the scheme in any case, RFC 7235); the health service stays open so load balancers
+and orchestration can probe it.
 """
 
 from __future__ import annotations
@@ -64,8 +65,8 @@ def bearer_metadata(token: str | None) -> tuple[tuple[str, str], ...]:
 class TokenCheck:
     """Which calls may pass: those to OPEN_SERVICES (health, which probes must reach) and those whose
     `authorization` metadata `token_matches`. `variable`: where the token is configured, named in
-    the refusal so the caller knows which token it lacks. Shared by the sync interceptor here (the
-    model server) and the orchestrator's grpc.aio one."""
+    the refusal so the caller knows which token it lacks. The model server's (the orchestrator
+    judges its callers with orchestrator.api.security)."""
 
     def __init__(self, token: str, variable: str):
         if not token.strip():
