@@ -5,7 +5,7 @@ What an admin set for a tenant (`videoedit-admin quota set`; TenantSettings, Non
   every orchestrator sharing it; counted before the job is added, so StartEdits of one tenant
   racing each other may pass it by as many as run at once, like the whole queue's limit);
 - max_video_seconds: how much video one job may process (the input's duration, or less with
-  max_frames);
+  max_frames; an input whose headers do not say its length is refused unless max_frames bounds it);
 - max_running is not checked here: the claims enforce it (store/sql.py), a tenant's jobs beyond it
   wait queued while other tenants' run.
 Admins' keys and the default tenant "" (one-user setups) have no quotas. Every refusal is
@@ -14,7 +14,6 @@ RESOURCE_EXHAUSTED and names the limit, the value that met it and what to do.
 
 from __future__ import annotations
 
-import logging
 
 from ..errors import ResourceExhausted
 from ..media.probe import probe_video
@@ -22,7 +21,6 @@ from ..request import CheckedRequest, JobStatus
 from .store import JobStore
 from .tenants import Caller, TenantSettings
 
-log = logging.getLogger(__name__)
 SET_WITH = "set with videoedit-admin quota set"
 
 
@@ -54,11 +52,12 @@ def _check_video_seconds(checked: CheckedRequest, settings: TenantSettings) -> N
         return
     request = checked.request
     seconds = probe_video(request.input_video_path).processed_seconds(request.max_frames)
-    if seconds is None:  # the headers do not say (a raw stream): the limit cannot be judged up front
-        log.warning(
-            "job %s: the length of %s is unknown; max_video_seconds not checked", request.key, request.input_video_path
+    if seconds is None:  # the headers do not say (a raw stream): refused, or the limit would mean nothing
+        raise ResourceExhausted(
+            f"the length of the input video is not in its headers, so tenant {settings.tenant!r}'s limit of "
+            f"{limit:g} s (max_video_seconds, {SET_WITH}) cannot be checked: set max_frames, or remux the "
+            "video into MP4 or MKV"
         )
-        return
     if seconds > limit:
         raise ResourceExhausted(
             f"the job would process {seconds:.1f} s of video, over tenant {settings.tenant!r}'s limit of {limit:g} s "

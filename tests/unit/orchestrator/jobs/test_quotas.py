@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import av
+import numpy as np
 import pytest
 
 from clients.sample_clip import make_sample_clip
@@ -41,9 +43,8 @@ def limit(jobs: JobManager, media: Path, **quotas) -> None:
 
 
 def request(media: Path, job_id: str, **fields) -> VideoEditRequest:
-    return VideoEditRequest(
-        input_video_path=media / "clip.mp4", mask_prompt="car", edit_prompt="make it red", job_id=job_id, **fields
-    )
+    values = dict(input_video_path=media / "clip.mp4", mask_prompt="car", edit_prompt="make it red", job_id=job_id)
+    return VideoEditRequest(**{**values, **fields})
 
 
 def test_max_queued_refuses_a_tenants_next_job_but_not_a_repeat_nor_others(jobs, media):
@@ -69,6 +70,22 @@ def test_max_video_seconds_refuses_a_longer_video_unless_max_frames_cuts_it(jobs
     message = str(refused.value)
     assert "2.0 s of video" in message and "limit of 1.5 s" in message and "max_video_seconds" in message
     assert jobs.start(request(media, "cut", max_frames=24), ACME).job_id == "cut"  # 1 s of it
+
+
+def test_an_input_of_unknown_length_is_refused_unless_max_frames_bounds_it(jobs, media):
+    """A raw H.264 stream's headers say no duration: the limit could not be checked up front."""
+    with av.open(str(media / "raw.h264"), "w", format="h264") as out:
+        stream = out.add_stream("libx264", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(24):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i * 5, np.uint8), format="rgb24")
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    limit(jobs, media, max_video_seconds=60)
+    raw = dict(input_video_path=media / "raw.h264")
+    with pytest.raises(ResourceExhausted, match="not in its headers.*set max_frames, or remux"):
+        jobs.start(request(media, "raw", **raw), ACME)
+    assert jobs.start(request(media, "bounded", max_frames=12, **raw), ACME).job_id == "bounded"
 
 
 def test_a_tenant_without_settings_has_no_quotas(jobs, tmp_path, media):
