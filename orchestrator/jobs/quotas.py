@@ -14,7 +14,6 @@ RESOURCE_EXHAUSTED and names the limit, the value that met it and what to do.
 
 from __future__ import annotations
 
-
 from ..errors import ResourceExhausted
 from ..media.probe import probe_video
 from ..request import CheckedRequest, JobStatus
