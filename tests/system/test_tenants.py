@@ -282,3 +282,18 @@ def test_a_tenants_webhooks_are_signed_with_its_own_key(tenants, jobs):
         assert given == "sha256=" + hmac.new(key, signed, hashlib.sha256).hexdigest()
         assert given != "sha256=" + hmac.new(SECRET.encode(), signed, hashlib.sha256).hexdigest()
         assert headers["X-Videoedit-Job"] == "hooked" and json.loads(body)["tenant"] == "a"
+
+
+def test_a_quota_refuses_over_grpc_and_http_naming_the_limit(tenants, jobs):
+    stack, _, clip = tenants
+    key = new_key(stack, "q")
+    admin_cli(stack, "quota", "set", "--tenant", "q", "--max-video-seconds", "0.1")
+    with VideoEditClient(stack.orchestrator_address, token=key) as q:
+        upload = q.upload(clip)
+        code, message = rpc_code(lambda: q.start_edit(upload.input_video_path, "car", "x", job_id="long"))
+        assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and "max_video_seconds" in message
+    request = {"input_video_path": upload.input_video_path, "mask_prompt": "car", "edit_prompt": "x"}
+    refused = httpx.post(
+        f"{stack.gateway_url}/api/video/edit", json=request, headers={"Authorization": f"Bearer {key}"}
+    )
+    assert refused.status_code == 429 and "max_video_seconds" in refused.json()["error"]["message"]
