@@ -1,7 +1,8 @@
 """`make bench`: every benchmark, one table each (model server, then pipeline, smoothing, the
 naive baseline and jobs/min, then HD throughput and overlap, keyframes against per-frame
 editing, tracking continuity across Segment chunks, orchestrators sharing PostgreSQL, an
-interrupted job resumed, several instructions on masks tracked once), with JSON and a PNG plot in bench-results/."""
+interrupted job resumed, several instructions on masks tracked once, what many tenants cost the
+job store), with JSON and a PNG plot in bench-results/."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads; see modelserver.cli
 
-from bench import hd, keyframes, modelserver, pipeline, resume, reuse, scale_out, tracking  # noqa: E402
+from bench import hd, keyframes, modelserver, pipeline, resume, reuse, scale_out, tenancy, tracking  # noqa: E402
 
 RESULTS = Path("bench-results")
 
@@ -24,3 +25,4 @@ if __name__ == "__main__":
     scale_out.main(RESULTS)
     resume.main(RESULTS)
     reuse.main(RESULTS)
+    tenancy.main(RESULTS)
