@@ -293,7 +293,7 @@ def test_a_full_volume_fails_one_job_once_and_start_edit_names_it(make_stack, da
             client.start_edit(str(clip), "car", "make it red", job_id="beside-full", **FAST_JOB)
             assert client.wait("beside-full").status == pb.JOB_STATUS_FINISHED
             with psycopg.connect(database.db_url) as db:
-                [(attempts, state)] = db.execute("SELECT attempts, state FROM jobs WHERE job_id = 'full'").fetchall()
+                [(attempts, state)] = db.execute("SELECT attempts, state FROM jobs WHERE job_key = 'full'").fetchall()
             assert (attempts, state) == (1, "failed")  # recorded once, never claimed again
             filler = small_volume / "filler"
             with open(filler, "wb", buffering=0) as out:  # the volume full to the last byte
