@@ -277,7 +277,10 @@ def test_find_the_object_then_edit_it_and_try_another_instruction(page, web, sta
     # The masks job's page opened afresh does not know its video: another one is refused in plain words.
     page.goto(f"{web}/jobs/{masks_job}")
     page.wait_for_selector("#object-list input")
-    assert "Give the video that job used" in page.inner_text("#reuse-note")
+    # The note comes once the frames to click on are shown, after the tick boxes: waited for.
+    page.wait_for_function(
+        "() => document.querySelector('#reuse-note').textContent.includes('Give the video that job used')"
+    )
     page.fill("#path", str(clip))
     page.fill("#edit-prompt", "make the car red")
     page.click("#start")
