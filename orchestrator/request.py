@@ -287,6 +287,9 @@ class CheckedRequest:
 
     request: VideoEditRequest
     options: EditOptions
+    # Seconds of the input the job processes (max_frames counted), from its headers as validation
+    # read them; None: they do not say (a raw stream). Quotas judge it.
+    processed_seconds: float | None = None
 
     @property
     def output_dir(self) -> Path:

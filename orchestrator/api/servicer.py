@@ -198,7 +198,7 @@ class VideoEditServicer(pb_grpc.VideoEditServiceServicer):
             if first is None or first.WhichOneof("content") != "metadata":
                 raise InvalidArgument("metadata", "the first UploadVideoRequest must carry the metadata")
             meta = first.metadata
-            folder = self.jobs.paths(current_caller()).upload_dir
+            folder = self.jobs.upload_dir(current_caller())
             upload = await receive_upload(
                 meta.filename, meta.size_bytes, meta.sha256, _chunks(messages), self.settings, self.blocking, folder
             )
@@ -206,7 +206,7 @@ class VideoEditServicer(pb_grpc.VideoEditServiceServicer):
 
     @_translate_errors
     async def FindUpload(self, request, context):
-        folder = self.jobs.paths(current_caller()).upload_dir
+        folder = self.jobs.upload_dir(current_caller())
         return _upload_to_proto(await self._call(find_upload, request.sha256, folder))
 
     @_translate_stream_errors

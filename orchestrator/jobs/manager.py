@@ -114,6 +114,10 @@ class JobManager:
         allowed = self.store.tenant_settings(caller.tenant) if caller.tenant and not caller.admin else None
         return TenantPaths.of(self.settings, caller, allowed)
 
+    def upload_dir(self, caller: Caller) -> Path:
+        """Where `caller`'s uploads land (no store read: the roots an admin allowed play no part)."""
+        return TenantPaths.of(self.settings, caller).upload_dir
+
     def stored(self, job_id: str, caller: Caller = OWNER) -> StoredJob | None:
         """The job `caller` names `job_id`, if it may see it: another tenant's job is as missing."""
         check_job_name(job_id, caller)
@@ -123,9 +127,10 @@ class JobManager:
         stored = self.stored(job_id, caller)
         if stored is not None:
             return stored.status
-        # A job of another store, e.g. one of legacy_api: the default tenant's only.
-        status = read_status(self.settings.output_root / job_id) if caller.sees(DEFAULT_TENANT) else None
-        if status is None or "/" in job_id:
+        # A job of another store, e.g. one of legacy_api: the default tenant's only, by its bare id.
+        legacy = caller.sees(DEFAULT_TENANT) and "/" not in job_id
+        status = read_status(self.settings.output_root / job_id) if legacy else None
+        if status is None:
             raise NotFound(f"no job {job_id!r}")
         return status
 

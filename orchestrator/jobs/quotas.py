@@ -15,7 +15,6 @@ RESOURCE_EXHAUSTED and names the limit, the value that met it and what to do.
 from __future__ import annotations
 
 from ..errors import ResourceExhausted
-from ..media.probe import probe_video
 from ..request import CheckedRequest, JobStatus
 from .store import JobStore
 from .tenants import Caller, TenantSettings
@@ -49,8 +48,7 @@ def _check_video_seconds(checked: CheckedRequest, settings: TenantSettings) -> N
     limit = settings.max_video_seconds
     if limit is None:
         return
-    request = checked.request
-    seconds = probe_video(request.input_video_path).processed_seconds(request.max_frames)
+    seconds = checked.processed_seconds
     if seconds is None:  # the headers do not say (a raw stream): refused, or the limit would mean nothing
         raise ResourceExhausted(
             f"the length of the input video is not in its headers, so tenant {settings.tenant!r}'s limit of "

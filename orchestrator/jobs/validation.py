@@ -17,7 +17,7 @@ from videoedit.v1 import contract
 
 from ..config import Settings, is_within
 from ..errors import InvalidArgument, NotFound, PermissionDenied
-from ..media.probe import NotAVideo, probe_video
+from ..media.probe import NotAVideo, VideoProbe, probe_video
 from ..request import (
     CheckedRequest,
     Consistency,
@@ -100,7 +100,7 @@ def check_request(request: VideoEditRequest, settings: Settings, paths: TenantPa
     _check_range("seed", request.seed, 0, 2**63 - 1, integer=True)
     _check_visual_prompts(request, options)
 
-    input_path = _resolve_input(request.input_video_path, paths)
+    input_path, probed = _resolve_input(request.input_video_path, paths)
     output_dir = _resolve_output_dir(request.output_dir, job_id, paths, settings)
     checked = dataclasses.replace(
         request,
@@ -112,7 +112,8 @@ def check_request(request: VideoEditRequest, settings: Settings, paths: TenantPa
         objects=list(request.objects),
         visual_prompts=list(request.visual_prompts),
     )
-    return CheckedRequest(request=checked, options=options)
+    seconds = probed.processed_seconds(request.max_frames)
+    return CheckedRequest(request=checked, options=options, processed_seconds=seconds)
 
 
 def _check_objects(request: VideoEditRequest, options: EditOptions) -> None:
@@ -371,7 +372,7 @@ def _check_range(name: str, value: float, low: float, high: float, integer: bool
         raise InvalidArgument(name, f"{value!r} must be a whole number")
 
 
-def _resolve_input(path: Path | str, paths: TenantPaths) -> Path:
+def _resolve_input(path: Path | str, paths: TenantPaths) -> tuple[Path, VideoProbe]:
     if not str(path).strip():
         raise InvalidArgument("input_video_path", "is required")
     # resolve() follows symlinks and removes "..", so the root check sees the real file.
@@ -388,10 +389,9 @@ def _resolve_input(path: Path | str, paths: TenantPaths) -> Path:
     if not resolved.is_file():
         raise InvalidArgument("input_video_path", f"{str(path)!r} is not a file")
     try:
-        probe_video(resolved)
+        return resolved, probe_video(resolved)
     except NotAVideo as err:
         raise InvalidArgument("input_video_path", f"{str(path)!r} is not a video: {err}") from None
-    return resolved
 
 
 def _resolve_output_dir(output_dir: Path | str | None, job_id: str, paths: TenantPaths, settings: Settings) -> Path:

@@ -27,6 +27,7 @@ from tests.system.test_webhooks import HOOKS_ENV, SECRET, Receiver
 from videoedit.v1 import video_edit_pb2 as pb
 
 KEY = re.compile(r"vek_[0-9a-f]{16}_[A-Za-z0-9_-]{43}")
+VIDEO = {"Content-Type": "application/octet-stream"}  # an upload's body
 ARTIFACTS = (pb.ARTIFACT_OUTPUT_VIDEO, pb.ARTIFACT_MASK_VIDEO, pb.ARTIFACT_LOG, pb.ARTIFACT_INPUT_VIDEO)
 
 
@@ -92,7 +93,8 @@ def jobs(tenants):
     return uploads, ends
 
 
-def rpc_code(call) -> grpc.StatusCode:
+def rpc_code(call) -> tuple[grpc.StatusCode, str]:
+    """The code and message of the RpcError `call` raises."""
     with pytest.raises(grpc.RpcError) as failed:
         call()
     return failed.value.code(), failed.value.details()
@@ -214,9 +216,6 @@ def test_a_link_acts_for_its_key_only(tenants, jobs):
         assert anonymous.get(link).status_code == 200
         mine = t["b"].http.post("/api/video/links/a_only", json={"for": "log"}).json()["url"]
         assert anonymous.get(mine).status_code == 404  # B's link to that id finds B's (no) job
-
-
-VIDEO = {"Content-Type": "application/octet-stream"}
 
 
 def test_calls_without_a_valid_key_are_unauthenticated(tenants):

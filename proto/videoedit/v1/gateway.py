@@ -29,31 +29,33 @@ def on_behalf_metadata(token: str, key_id: str) -> tuple[tuple[str, str], ...]:
     (a signed link: the browser cannot send the key, the gateway signed the link for that key and
     checked the signature). The orchestrator still checks that the key is valid, so a link of a
     revoked key stops working at once. ADMIN_TOKEN_ID: the holder of VIDEOEDIT_AUTH_TOKEN."""
-    return ((GATEWAY_TOKEN_KEY, token), (ON_BEHALF_KEY, key_id)) if token and key_id else ()
+    return _vouched(token, ON_BEHALF_KEY, key_id)
 
 
 def on_behalf_of(metadata: Iterable[tuple[str, str | bytes]], token: str | None) -> str | None:
     """The API key id a call is made on behalf of, when it carries `token`; else None."""
-    values = _values(metadata)
-    given, key_id = values.get(GATEWAY_TOKEN_KEY, ""), values.get(ON_BEHALF_KEY, "")
-    if not (token and given and key_id):
-        return None
-    return key_id if hmac.compare_digest(given.encode(), token.encode()) else None
-
-
-def _values(metadata: Iterable[tuple[str, str | bytes]]) -> dict[str, str]:
-    return {key: value if isinstance(value, str) else value.decode(errors="replace") for key, value in metadata}
+    return _vouched_for(metadata, token, ON_BEHALF_KEY)
 
 
 def forwarding_metadata(token: str, client: str) -> tuple[tuple[str, str], ...]:
     """The metadata a gateway holding `token` sends to name `client` (none without a token)."""
-    return ((GATEWAY_TOKEN_KEY, token), (CLIENT_KEY, client)) if token and client else ()
+    return _vouched(token, CLIENT_KEY, client)
 
 
 def forwarded_client(metadata: Iterable[tuple[str, str | bytes]], token: str | None) -> str | None:
-    """The end client a call names, when it carries `token` (compared in constant time); else None."""
-    values = _values(metadata)
-    given, client = values.get(GATEWAY_TOKEN_KEY, ""), values.get(CLIENT_KEY, "")
-    if not (token and given and client):
+    """The end client a call names, when it carries `token`; else None."""
+    return _vouched_for(metadata, token, CLIENT_KEY)
+
+
+def _vouched(token: str, key: str, value: str) -> tuple[tuple[str, str], ...]:
+    """`value` under `key`, with the gateway's `token` that vouches for it (none without both)."""
+    return ((GATEWAY_TOKEN_KEY, token), (key, value)) if token and value else ()
+
+
+def _vouched_for(metadata: Iterable[tuple[str, str | bytes]], token: str | None, key: str) -> str | None:
+    """The value under `key`, when the call also carries `token` (compared in constant time)."""
+    values = {k: v if isinstance(v, str) else v.decode(errors="replace") for k, v in metadata}
+    given, value = values.get(GATEWAY_TOKEN_KEY, ""), values.get(key, "")
+    if not (token and given and value):
         return None
-    return client if hmac.compare_digest(given.encode(), token.encode()) else None
+    return value if hmac.compare_digest(given.encode(), token.encode()) else None
